@@ -1,0 +1,84 @@
+// koffi bindings for the libc calls tsvmm uses. No policy lives here: callers
+// decide what a failure means; `check` turns a -1 return into an ErrnoError.
+import koffi from 'koffi';
+import os from 'node:os';
+
+export const libc = koffi.load('libc.so.6');
+
+// Fixed prototypes (never variadic): koffi's variadic path is measurably slower.
+export const open = libc.func('int open(const char *path, int flags, int mode)');
+export const close = libc.func('int close(int fd)');
+export const read = libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t len)');
+export const write = libc.func('intptr_t write(int fd, const uint8_t *buf, size_t len)');
+/** ioctl whose argument is a plain integer (or a raw host address as a BigInt/number). */
+export const ioctlValue = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
+/** ioctl whose argument points into a Buffer/TypedArray (passed by address, no copy). */
+export const ioctlBuffer = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
+/** mmap returning the address as a number (addresses fit in 2^53 on x86-64 user space). */
+export const mmap = libc.func('uintptr_t mmap(uintptr_t addr, size_t len, int prot, int flags, int fd, int64_t offset)');
+export const munmap = libc.func('int munmap(uintptr_t addr, size_t len)');
+export const madvise = libc.func('int madvise(uintptr_t addr, size_t len, int advice)');
+export const eventfd = libc.func('int eventfd(unsigned int initval, int flags)');
+export const getpid = libc.func('int getpid(void)');
+export const gettid = libc.func('int gettid(void)');
+export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
+export const strerror = libc.func('const char *strerror(int errnum)');
+
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NONBLOCK = 0o4000;
+export const O_DIRECT = 0o40000;
+export const O_CLOEXEC = 0o2000000;
+
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_FAILED = 2 ** 64 - 1; // (void *)-1 as an unsigned number (rounds to 2^64)
+export const MADV_DONTFORK = 10;
+export const MADV_MERGEABLE = 12;
+export const MADV_HUGEPAGE = 14;
+
+export const EFD_CLOEXEC = 0o2000000;
+export const EFD_NONBLOCK = 0o4000;
+
+/** An OS error with the failing call and errno name in its message. */
+export class ErrnoError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    super(`${call}: ${errnoName(errno)} (${strerror(errno)})`);
+    this.name = 'ErrnoError';
+  }
+}
+
+export function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(os.constants.errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+/** Throws ErrnoError when a libc call returned a negative value. */
+export function check<T extends number | bigint>(ret: T, call: string): T {
+  if (ret < 0) throw new ErrnoError(call, koffi.errno());
+  return ret;
+}
+
+export function mmapChecked(len: number, prot: number, flags: number, fd = -1, offset = 0): number {
+  const addr = mmap(0, len, prot, flags, fd, offset) as number;
+  if (addr === MAP_FAILED || addr >= 2 ** 64 - 4096) throw new ErrnoError('mmap', koffi.errno());
+  return addr;
+}
+
+/** A zero-copy ArrayBuffer over host memory at `addr` (from mmap). */
+export function viewAt(addr: number | bigint, len: number): ArrayBuffer {
+  return koffi.view(BigInt(addr), len);
+}
+
+export { koffi };

@@ -1,0 +1,126 @@
+// Guest RAM: anonymous host mappings, one per region, each registered with KVM
+// as a memory slot. Everything that touches guest memory goes through here so
+// that every guest-physical address is range-checked in one place.
+import {
+  MADV_DONTFORK,
+  MAP_ANONYMOUS,
+  MAP_NORESERVE,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+  mmapChecked,
+  madvise,
+  munmap,
+  viewAt,
+} from '../../ffi/libc.js';
+
+export interface RamRegion {
+  /** Guest-physical start. */
+  readonly gpa: number;
+  readonly size: number;
+  /** Host virtual address of the first byte. */
+  readonly hostAddress: number;
+  /** Zero-copy view over the whole region. */
+  readonly bytes: Uint8Array;
+}
+
+export interface RamLayout {
+  readonly gpa: number;
+  readonly size: number;
+}
+
+export class GuestMemoryError extends Error {
+  override name = 'GuestMemoryError';
+}
+
+export class GuestMemory {
+  readonly regions: readonly RamRegion[];
+  private mapped = true;
+
+  private constructor(regions: RamRegion[]) {
+    this.regions = regions;
+  }
+
+  /** Maps anonymous memory for each region (sorted, non-overlapping). */
+  static allocate(layout: readonly RamLayout[]): GuestMemory {
+    const sorted = [...layout].sort((a, b) => a.gpa - b.gpa);
+    const regions: RamRegion[] = [];
+    let end = 0;
+    for (const { gpa, size } of sorted) {
+      if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(size) || gpa < 0 || size <= 0 || size % 4096 || gpa % 4096)
+        throw new GuestMemoryError(`RAM region at ${hex(gpa)} of ${size} bytes is not page aligned`);
+      if (gpa < end) throw new GuestMemoryError(`RAM region at ${hex(gpa)} overlaps the one before it`);
+      end = gpa + size;
+      const hostAddress = mmapChecked(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+      madvise(hostAddress, size, MADV_DONTFORK);
+      regions.push({ gpa, size, hostAddress, bytes: new Uint8Array(viewAt(hostAddress, size)) });
+    }
+    return new GuestMemory(regions);
+  }
+
+  /** Total RAM in bytes. */
+  get size(): number {
+    return this.regions.reduce((sum, r) => sum + r.size, 0);
+  }
+
+  /** The region holding `gpa`, or undefined. Binary search: regions are sorted. */
+  regionAt(gpa: number): RamRegion | undefined {
+    const regions = this.regions;
+    let lo = 0;
+    let hi = regions.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = regions[mid];
+      if (gpa < r.gpa) hi = mid - 1;
+      else if (gpa >= r.gpa + r.size) lo = mid + 1;
+      else return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * A zero-copy view of [gpa, gpa+len) when it lies inside one RAM region,
+   * otherwise undefined (never throws: the guest controls these numbers).
+   */
+  view(gpa: number, len: number): Uint8Array | undefined {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return undefined;
+    const r = this.regionAt(gpa);
+    if (!r) return undefined;
+    const off = gpa - r.gpa;
+    if (len > r.size - off) return undefined;
+    return r.bytes.subarray(off, off + len);
+  }
+
+  /** Host address for [gpa, gpa+len) inside one region, or undefined. */
+  hostAddress(gpa: number, len: number): number | undefined {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return undefined;
+    const r = this.regionAt(gpa);
+    if (!r || len > r.size - (gpa - r.gpa)) return undefined;
+    return r.hostAddress + (gpa - r.gpa);
+  }
+
+  /** Copies `data` into guest memory; throws when the range is not RAM (loader use). */
+  write(gpa: number, data: Uint8Array): void {
+    const v = this.view(gpa, data.length);
+    if (!v) throw new GuestMemoryError(`cannot write ${data.length} bytes at ${hex(gpa)}: not inside guest RAM`);
+    v.set(data);
+  }
+
+  /** Copies guest memory out; throws when the range is not RAM (loader use). */
+  read(gpa: number, len: number): Uint8Array {
+    const v = this.view(gpa, len);
+    if (!v) throw new GuestMemoryError(`cannot read ${len} bytes at ${hex(gpa)}: not inside guest RAM`);
+    return v.slice();
+  }
+
+  /** Unmaps everything. Views handed out before this become invalid. */
+  release(): void {
+    if (!this.mapped) return;
+    this.mapped = false;
+    for (const r of this.regions) munmap(r.hostAddress, r.size);
+  }
+}
+
+export function hex(n: number | bigint): string {
+  return `0x${n.toString(16)}`;
+}
