@@ -58,6 +58,22 @@ export class GuestMemory {
     return new GuestMemory(regions);
   }
 
+  /**
+   * Views memory another thread of this process mapped (a vCPU worker gets the
+   * regions' host addresses, not the mappings). The adopter never unmaps.
+   */
+  static adopt(layout: readonly { gpa: number; size: number; hostAddress: number }[]): GuestMemory {
+    const regions = layout.map((r) => ({ ...r, bytes: new Uint8Array(viewAt(r.hostAddress, r.size)) }));
+    const memory = new GuestMemory(regions);
+    memory.mapped = false;
+    return memory;
+  }
+
+  /** What another thread needs to adopt this memory. */
+  describe(): { gpa: number; size: number; hostAddress: number }[] {
+    return this.regions.map(({ gpa, size, hostAddress }) => ({ gpa, size, hostAddress }));
+  }
+
   /** Total RAM in bytes. */
   get size(): number {
     return this.regions.reduce((sum, r) => sum + r.size, 0);

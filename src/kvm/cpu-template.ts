@@ -1,0 +1,95 @@
+// CPU templates: what CPUID the guest sees, derived from what this host's KVM
+// supports. The default, `nested-safe`, hides every feature the software-nested
+// KVM on the project's CI machines cannot emulate (measured: DESIGN.md and
+// docs/host-kvm.md), so one binary boots there and on hardware KVM alike.
+import type { CpuidRegister, CpuidTable } from './cpuid-table.js';
+
+export interface FeatureBit {
+  name: string;
+  fn: number;
+  index: number;
+  reg: CpuidRegister;
+  bit: number;
+}
+
+const f = (name: string, fn: number, index: number, reg: CpuidRegister, bit: number): FeatureBit => ({ name, fn, index, reg, bit });
+
+/** Features the kvm_pvm emulator faults on (or that drag in ones that do). */
+const NESTED_UNSAFE: FeatureBit[] = [
+  f('sse3', 1, 0, 'ecx', 0),
+  f('pclmulqdq', 1, 0, 'ecx', 1),
+  f('ssse3', 1, 0, 'ecx', 9),
+  f('fma', 1, 0, 'ecx', 12),
+  f('cx16', 1, 0, 'ecx', 13),
+  f('pcid', 1, 0, 'ecx', 17),
+  f('sse4_1', 1, 0, 'ecx', 19),
+  f('sse4_2', 1, 0, 'ecx', 20),
+  f('movbe', 1, 0, 'ecx', 22),
+  f('popcnt', 1, 0, 'ecx', 23),
+  f('aes', 1, 0, 'ecx', 25),
+  f('xsave', 1, 0, 'ecx', 26),
+  f('osxsave', 1, 0, 'ecx', 27),
+  f('avx', 1, 0, 'ecx', 28),
+  f('f16c', 1, 0, 'ecx', 29),
+  f('rdrand', 1, 0, 'ecx', 30),
+  f('fsgsbase', 7, 0, 'ebx', 0),
+  f('avx2', 7, 0, 'ebx', 5),
+  f('invpcid', 7, 0, 'ebx', 10),
+  f('avx512f', 7, 0, 'ebx', 16),
+  f('rdseed', 7, 0, 'ebx', 18),
+  f('smap', 7, 0, 'ebx', 20),
+  f('clflushopt', 7, 0, 'ebx', 23),
+  f('clwb', 7, 0, 'ebx', 24),
+  f('sha_ni', 7, 0, 'ebx', 29),
+  f('rdpid', 7, 0, 'ecx', 22),
+  f('arch_capabilities', 7, 0, 'edx', 29),
+];
+
+export interface CpuTemplate {
+  readonly name: string;
+  readonly description: string;
+  /** Kernel command-line words that hide what CPUID cannot (appended by the loader). */
+  readonly cmdline: readonly string[];
+  apply(cpuid: CpuidTable): void;
+}
+
+const HYPERVISOR_BIT = 31;
+
+function common(cpuid: CpuidTable, vcpuId: number): void {
+  const leaf1 = cpuid.find(1, 0);
+  if (leaf1) {
+    leaf1.ecx = (leaf1.ecx | (1 << HYPERVISOR_BIT)) >>> 0;
+    // Initial APIC ID in EBX[31:24]; one logical processor per package.
+    leaf1.ebx = ((leaf1.ebx & 0x0000ffff) | (1 << 16) | (vcpuId << 24)) >>> 0;
+  }
+  for (const e of cpuid.entries) if (e.function === 0xb || e.function === 0x1f) e.edx = vcpuId;
+}
+
+export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
+  host: {
+    name: 'host',
+    description: "everything this host's KVM supports (hardware KVM)",
+    cmdline: [],
+    apply: (cpuid) => common(cpuid, 0),
+  },
+  'nested-safe': {
+    name: 'nested-safe',
+    description: 'hides the features a software-nested KVM (kvm_pvm) cannot emulate',
+    cmdline: [],
+    apply: (cpuid) => {
+      common(cpuid, 0);
+      for (const b of NESTED_UNSAFE) cpuid.clearBit(b.fn, b.index, b.reg, b.bit);
+      cpuid.removeLeaf(0xd); // XSAVE state components: meaningless without XSAVE
+    },
+  },
+};
+
+export const DEFAULT_CPU_TEMPLATE = 'nested-safe';
+
+export function cpuTemplate(name: string): CpuTemplate {
+  const t = CPU_TEMPLATES[name];
+  if (!t) throw new Error(`unknown CPU template "${name}" (known: ${Object.keys(CPU_TEMPLATES).join(', ')})`);
+  return t;
+}
+
+export const NESTED_UNSAFE_FEATURES: readonly FeatureBit[] = NESTED_UNSAFE;

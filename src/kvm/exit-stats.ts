@@ -1,0 +1,43 @@
+// Counters the exit loop keeps: exits by reason, accesses by device, and
+// coalesced writes drained. Shared as plain numbers; printed by `run --stats`.
+import { exitReasonName } from '../../ffi/kvm-abi.js';
+
+export interface ExitStatsReport {
+  exitsByReason: Record<string, number>;
+  accessesByDevice: Record<string, number>;
+  coalescedDrained: number;
+  coalescedByDevice: Record<string, number>;
+  totalExits: number;
+}
+
+export class ExitStats {
+  readonly byReason = new Float64Array(64);
+  readonly byDevice = new Map<string, number>();
+  readonly coalescedByDevice = new Map<string, number>();
+  coalescedDrained = 0;
+
+  countDevice(name: string): void {
+    this.byDevice.set(name, (this.byDevice.get(name) ?? 0) + 1);
+  }
+
+  countCoalesced(name: string): void {
+    this.coalescedDrained++;
+    this.coalescedByDevice.set(name, (this.coalescedByDevice.get(name) ?? 0) + 1);
+  }
+
+  report(): ExitStatsReport {
+    const exitsByReason: Record<string, number> = {};
+    let totalExits = 0;
+    this.byReason.forEach((n, reason) => {
+      if (n) exitsByReason[exitReasonName(reason)] = n;
+      totalExits += n;
+    });
+    return {
+      exitsByReason,
+      accessesByDevice: Object.fromEntries(this.byDevice),
+      coalescedDrained: this.coalescedDrained,
+      coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
+      totalExits,
+    };
+  }
+}

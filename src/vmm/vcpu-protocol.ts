@@ -1,0 +1,33 @@
+// What the VMM's main thread and a vCPU worker exchange. Everything here is
+// structured-clone data: fds and raw addresses as numbers, SharedArrayBuffers
+// for the few things both threads touch while the guest runs.
+import type { DeviceDefinition } from '../machine/machine-definition.js';
+import type { ExitStatsReport } from '../kvm/exit-stats.js';
+import type { VmExit } from '../kvm/vm-exit.js';
+
+export interface VcpuWorkerData {
+  vcpuFd: number;
+  vmFd: number;
+  runAddress: number;
+  runSize: number;
+  /** Page index of the coalesced ring inside the vCPU mapping; 0 when absent. */
+  coalescedRingPage: number;
+  memory: { gpa: number; size: number; hostAddress: number }[];
+  devices: DeviceDefinition[];
+  /** Where console output goes. */
+  consoleFd: number;
+  /** Int32Array: [CONTROL_COMMAND, CONTROL_TID]. */
+  control: SharedArrayBuffer;
+  /** InputRing buffer for console input. */
+  input: SharedArrayBuffer;
+}
+
+export const CONTROL_COMMAND = 0;
+export const CONTROL_TID = 1;
+export const COMMAND_NONE = 0;
+export const COMMAND_STOP = 1;
+
+export type VcpuMessage =
+  | { type: 'ready'; tid: number }
+  | { type: 'exit'; exit: VmExit; stats: ExitStatsReport }
+  | { type: 'fatal'; message: string };

@@ -1,0 +1,92 @@
+// Entry point of a vCPU worker thread: builds the exit-serviced device models
+// from the machine definition and runs the exit loop until the VM ends.
+import { parentPort, workerData } from 'node:worker_threads';
+import { gettid } from '../../ffi/libc.js';
+import { IoBus } from '../bus/io-bus.js';
+import { CoalescedRing } from '../bus/coalesced-ring.js';
+import { ExitDevice } from '../devices/exit-device.js';
+import { I8042 } from '../devices/i8042.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { ExitLoop } from '../kvm/exit-loop.js';
+import { ExitStats } from '../kvm/exit-stats.js';
+import { KvmIrqLine } from '../kvm/irq-line.js';
+import { KvmRunView } from '../kvm/kvm-run.js';
+import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { ConsoleOutput } from './console-output.js';
+import { InputRing } from './input-ring.js';
+import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+
+const PAGE_SIZE = 4096;
+
+function post(message: VcpuMessage): void {
+  parentPort!.postMessage(message);
+}
+
+function main(data: VcpuWorkerData): void {
+  const control = new Int32Array(data.control);
+  const tid = gettid() as number;
+  Atomics.store(control, CONTROL_TID, tid);
+
+  const memory = GuestMemory.adopt(data.memory);
+  const run = new KvmRunView(data.runAddress, data.runSize);
+  const pio = new IoBus('pio');
+  const mmio = new IoBus('mmio');
+  const stats = new ExitStats();
+  const consoleOut = new ConsoleOutput(data.consoleFd);
+  const input = new InputRing(data.input);
+  let consoleUart: Uart16550 | undefined;
+  let loop: ExitLoop | undefined;
+  const end = (exit: VmExit) => loop!.requestExit(exit);
+
+  for (const d of data.devices) {
+    switch (d.type) {
+      case 'uart16550': {
+        const uart = new Uart16550(d.name, new KvmIrqLine(data.vmFd, d.irq), d.console ? (b) => consoleOut.put(b) : () => {});
+        pio.add(d.port, 8, uart);
+        if (d.console) consoleUart ??= uart;
+        break;
+      }
+      case 'exit-device':
+        pio.add(d.port, 1, new ExitDevice((status) => end({ kind: 'guest-status', status, message: `guest exited with status ${status}` })));
+        break;
+      case 'i8042':
+        pio.add(d.port, 5, new I8042(() => end({ kind: 'reset', status: EXIT_STATUS.reset, message: 'guest requested a reset through the i8042 controller' })));
+        break;
+      case 'virtio-mmio':
+        break; // served on the main thread (queue work is asynchronous)
+    }
+  }
+
+  const ring = data.coalescedRingPage > 0 ? new CoalescedRing(data.runAddress + data.coalescedRingPage * PAGE_SIZE, pio, mmio, stats) : undefined;
+  const inputChunk = new Uint8Array(64);
+  const feedInput = () => {
+    if (!consoleUart || input.available === 0) return;
+    const n = input.take(inputChunk, consoleUart.rxSpace);
+    if (n > 0) consoleUart.receive(inputChunk.subarray(0, n));
+  };
+
+  loop = new ExitLoop(data.vcpuFd, run, pio, mmio, memory, stats, {
+    beforeRun: () => {
+      consoleOut.flush();
+      feedInput();
+    },
+    onInterrupt: () => {
+      if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_STOP)
+        return { kind: 'stopped', status: EXIT_STATUS.stopped, message: 'the VMM was asked to stop' };
+      return undefined;
+    },
+  }, ring);
+
+  post({ type: 'ready', tid });
+  const exit = loop.runUntilExit();
+  ring?.drain();
+  consoleOut.flush();
+  post({ type: 'exit', exit, stats: stats.report() });
+}
+
+try {
+  main(workerData as VcpuWorkerData);
+} catch (e) {
+  post({ type: 'fatal', message: (e as Error).stack ?? String(e) });
+}

@@ -1,0 +1,178 @@
+// Assembles a VM on the VMM's main thread: KVM objects, guest RAM, the boot
+// state, and the vCPU worker that runs the exit loop. The main thread stays
+// free for the event loop: console input, control requests, async devices.
+import { Worker } from 'node:worker_threads';
+import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
+import { KVM_CAP } from '../../ffi/kvm-abi.js';
+import type { BootCpuState } from '../boot/cpu-state.js';
+import { cpuTemplate } from '../kvm/cpu-template.js';
+import type { ExitStatsReport } from '../kvm/exit-stats.js';
+import type { KvmSystem } from '../kvm/kvm-system.js';
+import { KvmRunView } from '../kvm/kvm-run.js';
+import { applyBootState, setBootMsrs, setCpuid, setupFpu, setupLapic } from '../kvm/vcpu-setup.js';
+import { Vm } from '../kvm/vm.js';
+import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
+import type { Logger } from '../log.js';
+import type { MachineDefinition } from '../machine/machine-definition.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { InputRing } from './input-ring.js';
+import { ramLayout } from './memory-layout.js';
+import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+
+const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
+const COALESCED_POLL_MS = 5;
+
+export interface VirtualMachineOptions {
+  kvm: KvmSystem;
+  machine: MachineDefinition;
+  memorySize: number;
+  cpuTemplate?: string;
+  /** Loads the guest into RAM and returns the first vCPU's registers. */
+  load(memory: GuestMemory): BootCpuState;
+  consoleFd: number;
+  log: Logger;
+}
+
+export interface VmResult extends VmExit {
+  stats: ExitStatsReport;
+}
+
+export class VirtualMachine {
+  private worker: Worker | undefined;
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  readonly input = InputRing.create();
+  private poller: NodeJS.Timeout | undefined;
+  private finished = false;
+  private ringIndices: Int32Array | undefined;
+
+  private constructor(
+    readonly vm: Vm,
+    readonly memory: GuestMemory,
+    private readonly vcpuFd: number,
+    private readonly runView: KvmRunView,
+    private readonly options: VirtualMachineOptions,
+    private readonly coalescedRingPage: number,
+  ) {}
+
+  static create(options: VirtualMachineOptions): VirtualMachine {
+    const { kvm, machine, log } = options;
+    const memory = GuestMemory.allocate(ramLayout(machine, options.memorySize));
+    const vm = Vm.create(kvm);
+    try {
+      vm.addMemory(memory);
+      const boot = options.load(memory);
+      const vcpuFd = vm.createVcpuFd(0);
+      const runSize = kvm.vcpuMmapSize();
+      const run = new KvmRunView(mmapChecked(runSize, PROT_READ | PROT_WRITE, MAP_SHARED, vcpuFd, 0), runSize);
+      const template = cpuTemplate(options.cpuTemplate ?? machine.cpu.template);
+      const cpuid = kvm.supportedCpuid();
+      template.apply(cpuid);
+      setCpuid(vcpuFd, cpuid);
+      setBootMsrs(vcpuFd, log);
+      setupLapic(vcpuFd);
+      setupFpu(vcpuFd);
+      applyBootState(vcpuFd, boot);
+      const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
+      log.debug({ cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
+      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0);
+    } catch (e) {
+      vm.close();
+      memory.release();
+      throw e;
+    }
+  }
+
+  /** Runs the guest to its end. Resolves with how it ended; never rejects for guest behaviour. */
+  run(): Promise<VmResult> {
+    const { options } = this;
+    this.registerCoalescedZones();
+    process.on('SIGUSR2', noop);
+    const data: VcpuWorkerData = {
+      vcpuFd: this.vcpuFd,
+      vmFd: this.vm.fd,
+      runAddress: this.runView.address,
+      runSize: this.runView.size,
+      coalescedRingPage: this.coalescedRingPage,
+      memory: this.memory.describe(),
+      devices: options.machine.devices,
+      consoleFd: options.consoleFd,
+      control: this.control.buffer as SharedArrayBuffer,
+      input: this.input.buffer,
+    };
+    return new Promise<VmResult>((resolve) => {
+      const finish = (result: VmResult) => {
+        if (this.finished) return;
+        this.finished = true;
+        if (this.poller) clearInterval(this.poller);
+        process.off('SIGUSR2', noop);
+        resolve(result);
+      };
+      const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+      this.worker = worker;
+      worker.on('message', (m: VcpuMessage) => {
+        if (m.type === 'ready') {
+          options.log.debug({ tid: m.tid }, 'vCPU 0 running');
+          if (this.coalescedRingPage) this.poller = setInterval(() => this.kickIfCoalescedPending(), COALESCED_POLL_MS);
+        } else if (m.type === 'exit') finish({ ...m.exit, stats: m.stats });
+        else finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread failed: ${m.message}`, stats: emptyStats() });
+      });
+      worker.on('error', (e) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread crashed: ${e.stack ?? e}`, stats: emptyStats() }));
+      worker.on('exit', (code) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread ended unexpectedly (code ${code})`, stats: emptyStats() }));
+    });
+  }
+
+  /** Console input: queued for the UART; the vCPU is kicked so it sees it at once. */
+  sendInput(bytes: Uint8Array): number {
+    const n = this.input.push(bytes);
+    if (n > 0) this.kick();
+    return n;
+  }
+
+  /** Asks the vCPU to stop; `run()` then resolves with kind 'stopped'. */
+  stop(): void {
+    Atomics.store(this.control, CONTROL_COMMAND, COMMAND_STOP);
+    this.kick();
+  }
+
+  /** Gets the vCPU out of KVM_RUN: immediate_exit covers the race with entry, the signal the wait inside it. */
+  private kick(): void {
+    const tid = Atomics.load(this.control, CONTROL_TID);
+    this.runView.immediateExit = true;
+    if (tid > 0 && !this.finished) tgkill(getpid(), tid, KICK_SIGNAL);
+  }
+
+  private kickIfCoalescedPending(): void {
+    // Writes queued in the ring reach their device only when the vCPU next
+    // exits. A guest idling in the kernel may not exit for a long time, so a
+    // slow timer makes sure queued console output (and the UART's transmit
+    // interrupt that follows it) is never held back for more than a few ms.
+    const ring = (this.ringIndices ??= new Int32Array(this.runView.bytes.buffer, this.coalescedRingPage * 4096, 2));
+    if (Atomics.load(ring, 0) !== Atomics.load(ring, 1)) this.kick();
+  }
+
+  private registerCoalescedZones(): void {
+    if (!this.coalescedRingPage) return;
+    const pioCapable = this.options.kvm.checkExtension(KVM_CAP.COALESCED_PIO) > 0;
+    for (const d of this.options.machine.devices) {
+      if (d.type === 'uart16550' && d.coalesced && pioCapable) {
+        // Only THR/DLL (offset 0): a delayed write there changes nothing the
+        // guest can see before its next exit, which drains the ring first.
+        this.vm.registerCoalescedZone(d.port, 1, true);
+        this.options.log.debug({ device: d.name, port: d.port }, 'coalesced PIO zone registered');
+      }
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.worker) await this.worker.terminate();
+    munmap(this.runView.address, this.runView.size);
+    this.vm.close();
+    this.memory.release();
+  }
+}
+
+function noop(): void {}
+
+function emptyStats(): ExitStatsReport {
+  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0 };
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Assembles the tiny test guests in src/ into flat binaries in bin/ (committed,
+# so running the tests needs no assembler). Needs binutils (as, ld).
+set -euo pipefail
+cd "$(dirname "$0")"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for src in src/*.s; do
+  name=$(basename "$src" .s)
+  case "$name" in
+    real-*) as --32 -o "$tmp/$name.o" "$src"
+            ld -m elf_i386 -Ttext=0 --oformat binary -o "bin/$name.bin" "$tmp/$name.o" ;;
+    long-*) as --64 -o "$tmp/$name.o" "$src"
+            ld -m elf_x86_64 -static -nostdlib -Ttext=0x100000 -e _start -z noexecstack -o "bin/$name.elf" "$tmp/$name.o" ;;
+  esac
+  echo "built $name"
+done
