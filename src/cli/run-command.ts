@@ -22,6 +22,7 @@ export interface RunArgs {
   cpuTemplate?: string;
   rawPayload?: string;
   stats: boolean;
+  coalesced: boolean;
   logLevel: string;
   logFile?: string;
 }
@@ -39,6 +40,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
     .option('cpu-template', { type: 'string', describe: 'CPUID template: nested-safe (default) or host' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })
+    .option('coalesced', { type: 'boolean', default: true, describe: 'use the coalesced MMIO/PIO zones devices declare (--no-coalesced: none)' })
     .option('stats', { type: 'boolean', default: false, describe: 'print exit statistics (by reason, by device) when the VM ends' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] })
     .option('log-file', { type: 'string', describe: 'write logs (JSON lines) to this file instead of stderr' }) as unknown as Argv<RunArgs>;
@@ -97,6 +99,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     machine,
     memorySize,
     cpuTemplate: args.cpuTemplate,
+    coalesced: args.coalesced,
     load: plan.load,
     consoleFd: 1,
     log,

@@ -56,6 +56,13 @@ export class Uart16550 implements BusDevice {
   private rxHead = 0;
   private rxCount = 0;
 
+  /**
+   * THR (offset 0) may be coalesced: queued bytes are replayed in order before
+   * the guest's next UART read or any other exit, so it cannot tell. (DLL
+   * shares the offset; a delayed divisor write is equally invisible.)
+   */
+  static readonly coalescable = [{ offset: RBR_THR, size: 1 }] as const;
+
   constructor(
     readonly name: string,
     private readonly irq: InterruptLine,

@@ -40,7 +40,15 @@ export interface VirtioMmioDefinition {
   coalesced: boolean;
 }
 
-export type DeviceDefinition = UartDefinition | ExitDeviceDefinition | I8042Definition | VirtioMmioDefinition;
+export interface TestDeviceDefinition {
+  type: 'test-device';
+  name: string;
+  base: number;
+  /** Let KVM coalesce writes to the scratch window. */
+  coalesced: boolean;
+}
+
+export type DeviceDefinition = UartDefinition | ExitDeviceDefinition | I8042Definition | VirtioMmioDefinition | TestDeviceDefinition;
 
 export interface MachineDefinition {
   name: string;
@@ -154,8 +162,16 @@ function parseDevice(r: FieldReader, json: unknown, path: string): DeviceDefinit
         coalesced: d.coalesced === undefined ? false : r.boolean(d.coalesced, `${path}.coalesced`),
       };
     }
+    case 'test-device':
+      r.allowOnly(d, path, ['type', 'name', 'base', 'coalesced']);
+      return {
+        type,
+        name,
+        base: r.address(d.base, `${path}.base`),
+        coalesced: d.coalesced === undefined ? true : r.boolean(d.coalesced, `${path}.coalesced`),
+      };
     default:
-      return r.fail(`${path}.type`, `unknown device type "${type}" (known: uart16550, exit-device, i8042, virtio-mmio)`);
+      return r.fail(`${path}.type`, `unknown device type "${type}" (known: uart16550, exit-device, i8042, virtio-mmio, test-device)`);
   }
 }
 

@@ -7,6 +7,7 @@ import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { ExitDevice } from '../devices/exit-device.js';
 import { I8042 } from '../devices/i8042.js';
 import { Uart16550 } from '../devices/uart16550.js';
+import { TEST_DEVICE_SIZE, TestDevice } from '../devices/test-device.js';
 import { ExitLoop } from '../kvm/exit-loop.js';
 import { ExitStats } from '../kvm/exit-stats.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
@@ -52,6 +53,9 @@ function main(data: VcpuWorkerData): void {
         break;
       case 'i8042':
         pio.add(d.port, 5, new I8042(() => end({ kind: 'reset', status: EXIT_STATUS.reset, message: 'guest requested a reset through the i8042 controller' })));
+        break;
+      case 'test-device':
+        mmio.add(d.base, TEST_DEVICE_SIZE, new TestDevice(d.name));
         break;
       case 'virtio-mmio':
         break; // served on the main thread (queue work is asynchronous)

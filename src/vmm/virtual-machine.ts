@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
+import { coalescedZonesFor } from '../bus/coalesced-zones.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
@@ -27,6 +28,8 @@ export interface VirtualMachineOptions {
   machine: MachineDefinition;
   memorySize: number;
   cpuTemplate?: string;
+  /** Register the coalesced zones devices declare (default true). */
+  coalesced?: boolean;
   /** Loads the guest into RAM and returns the first vCPU's registers. */
   load(memory: GuestMemory): BootCpuState;
   consoleFd: number;
@@ -151,16 +154,17 @@ export class VirtualMachine {
   }
 
   private registerCoalescedZones(): void {
-    if (!this.coalescedRingPage) return;
+    if (!this.coalescedRingPage || this.options.coalesced === false) return;
     const pioCapable = this.options.kvm.checkExtension(KVM_CAP.COALESCED_PIO) > 0;
-    for (const d of this.options.machine.devices) {
-      if (d.type === 'uart16550' && d.coalesced && pioCapable) {
-        // Only THR/DLL (offset 0): a delayed write there changes nothing the
-        // guest can see before its next exit, which drains the ring first.
-        this.vm.registerCoalescedZone(d.port, 1, true);
-        this.options.log.debug({ device: d.name, port: d.port }, 'coalesced PIO zone registered');
+    for (const device of this.options.machine.devices)
+      for (const zone of coalescedZonesFor(device)) {
+        if (zone.pio && !pioCapable) {
+          this.options.log.info({ device: zone.device }, "this host's KVM lacks KVM_CAP_COALESCED_PIO: port writes stay uncoalesced");
+          continue;
+        }
+        this.vm.registerCoalescedZone(zone.addr, zone.size, zone.pio);
+        this.options.log.debug(zone, 'coalesced zone registered');
       }
-    }
   }
 
   async destroy(): Promise<void> {

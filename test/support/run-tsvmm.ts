@@ -1,0 +1,42 @@
+// Runs the real tsvmm CLI (compiled, from dist/) as a child process, with a
+// deadline after which the VMM and its guest are killed: a test never hangs
+// and never leaves a VM behind.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+
+export interface TsvmmResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
+
+export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TsvmmResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TSVMM_BIN, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr, timedOut });
+    });
+    if (opts.input !== undefined) child.stdin.write(opts.input);
+    child.stdin.end();
+  });
+}
