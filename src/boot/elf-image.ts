@@ -112,7 +112,7 @@ function entryToPhysical(rawEntry: bigint, segments: ElfLoadSegment[], what: str
 function findPvhEntry(r: ImageReader, offset: number, size: number): number | undefined {
   const end = offset + size;
   let p = offset;
-  const align4 = (n: number): number => (n + 3) & ~3;
+  const align4 = (n: number): number => n + ((4 - (n % 4)) % 4);
   while (end - p >= 12) {
     const namesz = r.u32(p, 'note namesz');
     const descsz = r.u32(p + 4, 'note descsz');

@@ -12,7 +12,7 @@ export function parseSize(text: string | number): number | undefined {
 }
 
 export function formatSize(bytes: number): string {
-  for (const [unit, scale] of [['G', 1 << 30], ['M', 1 << 20], ['K', 1 << 10]] as const)
+  for (const [unit, scale] of [['T', 2 ** 40], ['G', 1 << 30], ['M', 1 << 20], ['K', 1 << 10]] as const)
     if (bytes >= scale && bytes % scale === 0) return `${bytes / scale}${unit}`;
   return String(bytes);
 }

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { CpuidTable } from '../../src/kvm/cpuid-table.js';
+import { cpuTemplate, NESTED_UNSAFE_FEATURES } from '../../src/kvm/cpu-template.js';
+
+function table(): CpuidTable {
+  return new CpuidTable([
+    { function: 1, index: 0, flags: 0, eax: 0x806f8, ebx: 0xff0800, ecx: 0xffffffff, edx: 0xffffffff },
+    { function: 7, index: 0, flags: 1, eax: 0, ebx: 0xffffffff, ecx: 0xffffffff, edx: 0xffffffff },
+    { function: 0xd, index: 0, flags: 1, eax: 7, ebx: 0, ecx: 0, edx: 0 },
+    { function: 0xd, index: 1, flags: 1, eax: 1, ebx: 0, ecx: 0, edx: 0 },
+  ]);
+}
+
+describe('CPU templates', () => {
+  it('nested-safe hides every listed feature and the XSAVE leaf', () => {
+    const t = table();
+    cpuTemplate('nested-safe').apply(t);
+    for (const f of NESTED_UNSAFE_FEATURES) expect([f.name, (t.find(f.fn, f.index)![f.reg] >>> f.bit) & 1]).toEqual([f.name, 0]);
+    expect(t.find(0xd, 0)).toBeUndefined();
+    expect(t.find(0xd, 1)).toBeUndefined();
+  });
+
+  it('sets the hypervisor bit and APIC ID 0, keeps the rest', () => {
+    const t = table();
+    cpuTemplate('host').apply(t);
+    const leaf1 = t.find(1, 0)!;
+    expect(leaf1.ecx >>> 31).toBe(1);
+    expect(leaf1.ebx >>> 24).toBe(0);
+    expect(t.find(7, 0)!.ebx).toBe(0xffffffff);
+  });
+
+  it('encodes as struct kvm_cpuid2', () => {
+    const buf = table().encode();
+    expect(buf.readUInt32LE(0)).toBe(4);
+    expect(buf.length).toBe(8 + 4 * 40);
+    expect(buf.readUInt32LE(8 + 40 + 0)).toBe(7);
+  });
+
+  it('names the known templates when given an unknown one', () => {
+    expect(() => cpuTemplate('pentium')).toThrow(/unknown CPU template "pentium" \(known: host, nested-safe\)/);
+  });
+});
