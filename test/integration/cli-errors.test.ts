@@ -45,7 +45,8 @@ describe('CLI usage errors', () => {
 describeKvm('CLI errors that need KVM', () => {
   it.each([
     ['1M', /guest memory of 1M is too small/],
-    ['100T', /guest memory of 100T is more than this host's/],
+    ['64G', /guest memory of 64G is more than this host's/],
+    ['100T', /guest memory of 100T is more than tsvmm supports/],
     ['16777217', /not a multiple of 4 KiB/],
     ['lots', /--mem lots: expected a size/],
   ])('rejects an impossible memory size %s', async (mem, message) => {
