@@ -168,21 +168,17 @@ export class BpfAssembler {
 
   assemble(): SockFilter[] {
     for (;;) {
-      this.layout();
+      const positions = this.layout();
       let widened = false;
-      let pc = 0;
-      for (const item of this.items) {
-        if (item.kind === 'label') continue;
-        if (item.kind === 'cond' && !item.long) {
-          const t = this.offset(item.whenTrue, pc);
-          const f = this.offset(item.whenFalse, pc);
-          if (t > 255 || f > 255) {
-            item.long = true;
-            widened = true;
-          }
+      this.items.forEach((item, i) => {
+        if (item.kind !== 'cond' || item.long) return;
+        // Distances measured on this layout; widening takes effect on the next one.
+        const pc = positions[i];
+        if (this.offset(item.whenTrue, pc) > 255 || this.offset(item.whenFalse, pc) > 255) {
+          item.long = true;
+          widened = true;
         }
-        pc += size(item);
-      }
+      });
       if (!widened) break;
     }
     const out: SockFilter[] = [];
@@ -211,12 +207,15 @@ export class BpfAssembler {
     return out;
   }
 
-  private layout(): void {
+  /** Places every label for the current jump sizes; returns each item's pc. */
+  private layout(): number[] {
     let pc = 0;
-    for (const item of this.items) {
+    return this.items.map((item) => {
       if (item.kind === 'label') item.label.position = pc;
-      else pc += size(item);
-    }
+      const at = pc;
+      pc += size(item);
+      return at;
+    });
   }
 
   /** Jump distance from the instruction at `pc` to `label` (BPF counts from pc + 1). */

@@ -21,7 +21,15 @@
 // exit, which is why ioctl is tested first and KVM_RUN is the first value in
 // its set. Long jumps (> 255 instructions) are laid out by BpfAssembler.
 import { BPF_JEQ, BPF_JGE, BpfAssembler, BPF_MAXINSNS, type Label, type SockFilter, validateSeccompProgram } from './bpf.js';
-import type { ResolvedAction, ResolvedCondition, ResolvedPolicy, ResolvedSyscall } from './seccomp-policy.js';
+import { policyConstants } from './policy-constants.js';
+import {
+  resolvePolicy,
+  type ResolvedAction,
+  type ResolvedCondition,
+  type ResolvedPolicy,
+  type ResolvedSyscall,
+  type SeccompPolicy,
+} from './seccomp-policy.js';
 
 export const AUDIT_ARCH_X86_64 = 0xc000003e;
 /** Syscall numbers with this bit set are the x32 ABI. */
@@ -191,4 +199,9 @@ function emitJeqChain(asm: BpfAssembler, values: readonly number[], pass: Label,
     asm.branch(BPF_JEQ, v, pass, next);
     if (next !== fail) asm.place(next);
   });
+}
+
+/** Resolves a policy's names (syscalls, constants) and compiles it. */
+export function compilePolicy(policy: SeccompPolicy, mode: SeccompMode = 'kill'): SockFilter[] {
+  return compileSeccompFilter(resolvePolicy(policy, policyConstants()), mode);
 }
