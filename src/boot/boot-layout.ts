@@ -48,7 +48,10 @@ export const EBDA_START = 0x9fc00;
 /** First byte above the legacy BIOS area (the "high memory" start). */
 export const HIGH_MEMORY_START = 0x100000;
 
-/** The low memory the loader owns; no kernel segment, initrd or reserved range may touch it. */
+/** The structures above, from the GDT to the end of the command line buffer; zeroed before each load. */
+export const LOADER_STRUCTURES = { gpa: GDT_ADDR, size: CMDLINE_ADDR + CMDLINE_MAX - GDT_ADDR } as const;
+
+/** The low memory the loader owns; no kernel segment or initrd may touch it. */
 export const BOOT_AREA = { gpa: 0, size: HIGH_MEMORY_START } as const;
 
 // GDT selectors (Documentation/x86/boot.rst: __BOOT_CS = 0x10, __BOOT_DS = 0x18)
