@@ -1,17 +1,13 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { loadRealModePayload } from '../boot/real-mode-payload.js';
-import type { BootCpuState } from '../boot/cpu-state.js';
-import { KvmSystem } from '../kvm/kvm-system.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger } from '../log.js';
 import { loadMachine } from '../machine/machine-definition.js';
 import { parseSize } from '../machine/size.js';
-import type { GuestMemory } from '../memory/guest-memory.js';
-import { VirtualMachine, type VmResult } from '../vmm/virtual-machine.js';
+import { ramLayout } from '../vmm/memory-layout.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
+import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
-import { loadKernel } from './kernel-loading.js';
 
 export interface RunArgs {
   kernel?: string;
@@ -48,37 +44,44 @@ export function runOptions(y: Argv): Argv<RunArgs> {
 
 interface BootPlan {
   describe: string;
-  load(memory: GuestMemory): BootCpuState;
+  kind: 'linux' | 'real-mode';
+  kernel: string;
+  initrd?: string;
+  cmdline: string;
 }
 
-function planBoot(args: RunArgs, machineCmdline: string, log: Logger): BootPlan {
+function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
   if (args.rawPayload) {
-    const image = readInput(args.rawPayload, 'payload');
-    return { describe: `real-mode payload ${args.rawPayload}`, load: (m) => loadRealModePayload(m, image) };
+    checkReadable(args.rawPayload, 'payload');
+    return { describe: `real-mode payload ${args.rawPayload}`, kind: 'real-mode', kernel: args.rawPayload, cmdline: '' };
   }
-  let kernelPath = args.kernel;
-  let initrdPath = args.initrd;
+  let kernel = args.kernel;
+  let initrd = args.initrd;
   let cmdline = args.cmdline;
-  if (!kernelPath) {
+  if (!kernel) {
     const guest = readDefaultGuest();
     if (!guest)
       throw new UsageError(`no --kernel given and the default guest is not built (${defaultGuestManifestPath()} is missing): run \`npm run guest\` first`);
-    kernelPath = guest.vmlinux;
-    initrdPath ??= guest.initrd;
+    kernel = guest.vmlinux;
+    initrd ??= guest.initrd;
     cmdline ??= guest.cmdline;
   }
-  const kernel = readInput(kernelPath, 'kernel');
-  const initrd = initrdPath ? readInput(initrdPath, 'initrd') : undefined;
-  const fullCmdline = [cmdline ?? 'console=ttyS0', machineCmdline].filter(Boolean).join(' ');
+  checkReadable(kernel, 'kernel');
+  if (initrd) checkReadable(initrd, 'initrd');
   return {
-    describe: `kernel ${kernelPath}${initrdPath ? `, initrd ${initrdPath}` : ''}`,
-    load: (memory) => loadKernel(memory, { kernel, initrd, cmdline: fullCmdline, log }),
+    describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,
+    kind: 'linux',
+    kernel,
+    initrd,
+    cmdline: [cmdline ?? 'console=ttyS0', machineCmdline].filter(Boolean).join(' '),
   };
 }
 
-function readInput(path: string, what: string): Uint8Array {
+function checkReadable(path: string, what: string): void {
   try {
-    return readFileSync(path);
+    const st = statSync(path);
+    if (st.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    accessSync(path, constants.R_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
@@ -86,67 +89,53 @@ function readInput(path: string, what: string): Uint8Array {
   }
 }
 
-/** Runs the VM; returns the process exit status. */
+/** Runs the VM in a helper process; returns the process exit status. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
   const machine = loadMachine(args.machine);
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
-  const plan = planBoot(args, machine.cmdline, log);
-  const kvm = KvmSystem.open();
-  const vm = VirtualMachine.create({
-    kvm,
-    machine,
-    memorySize,
-    cpuTemplate: args.cpuTemplate,
-    coalesced: args.coalesced,
-    load: plan.load,
-    consoleFd: 1,
-    log,
-  });
-  log.info({ machine: machine.name, memory: args.mem ?? 'default' }, `booting ${plan.describe}`);
-
-  const pendingInput: Uint8Array[] = [];
-  const pumpInput = () => {
-    while (pendingInput.length) {
-      const chunk = pendingInput[0];
-      const n = vm.sendInput(chunk);
-      if (n === chunk.length) pendingInput.shift();
-      else {
-        pendingInput[0] = chunk.subarray(n);
-        break;
-      }
-    }
-  };
-  const inputTimer = setInterval(pumpInput, 5);
-  const terminal = new ConsoleTerminal(
-    process.stdin,
-    (bytes) => {
-      pendingInput.push(bytes);
-      pumpInput();
+  ramLayout(machine, memorySize); // reject an impossible size before starting anything
+  const plan = planBoot(args, machine.cmdline);
+  const helper = new HelperProcess(
+    {
+      machine,
+      memorySize,
+      cpuTemplate: args.cpuTemplate,
+      coalesced: args.coalesced,
+      bootKind: plan.kind,
+      cmdline: plan.cmdline,
+      hasInitrd: plan.initrd !== undefined,
+      logLevel: args.logLevel,
+      sandbox: true,
+      seccomp: 'enforce',
     },
-    () => vm.stop(),
+    { kernel: plan.kernel, initrd: plan.initrd },
+    log,
   );
+  log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
+
+  const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`received ${signal}: stopping the VM`);
-    vm.stop();
+    helper.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   terminal.start();
-  let result: VmResult;
+  let result: HelperOutcome;
   try {
-    result = await vm.run();
+    result = await helper.done;
   } finally {
     terminal.stop();
-    clearInterval(inputTimer);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
   }
   const level = result.kind === 'error' ? 'error' : 'info';
   log[level]({ kind: result.kind, status: result.status }, result.message);
-  if (args.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
-  await vm.destroy();
-  kvm.close();
+  if (result.kind === 'error') process.stderr.write(`tsvmm: ${result.message}\n`);
+  if (args.stats && result.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
   return result.status;
 }
