@@ -59,7 +59,16 @@ export class Prng {
   }
 
   fill(buf: Uint8Array): Uint8Array {
-    for (let i = 0; i < buf.length; i++) buf[i] = this.u32() & 0xff;
+    const n = buf.length;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const v = this.u32();
+      buf[i] = v;
+      buf[i + 1] = v >>> 8;
+      buf[i + 2] = v >>> 16;
+      buf[i + 3] = v >>> 24;
+    }
+    for (; i < n; i++) buf[i] = this.u32();
     return buf;
   }
 }
