@@ -8,7 +8,7 @@ import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
-import { loadKernel } from '../cli/kernel-loading.js';
+import { loadKernel } from '../vmm/kernel-loading.js';
 import { HELPER_FD, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {

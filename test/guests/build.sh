@@ -11,7 +11,7 @@ for src in src/*.s; do
     real-*) as --32 -o "$tmp/$name.o" "$src"
             ld -m elf_i386 -Ttext=0 --oformat binary -o "bin/$name.bin" "$tmp/$name.o" ;;
     long-*) as --64 -o "$tmp/$name.o" "$src"
-            ld -m elf_x86_64 -static -nostdlib -Ttext=0x100000 -e _start -z noexecstack -o "bin/$name.elf" "$tmp/$name.o" ;;
+            ld -m elf_x86_64 -static -nostdlib -N --no-warn-rwx-segments -Ttext=0x200000 -e _start -z noexecstack -o "bin/$name.elf" "$tmp/$name.o" ;;
   esac
   echo "built $name"
 done

@@ -23,6 +23,12 @@ describeKvm('tiny guests', () => {
     expect(r.status).toBe(42);
   });
 
+  it('long mode through the Linux 64-bit boot protocol: the zero page carries the command line', async () => {
+    const r = await runTsvmm(['run', '--kernel', join(GUEST_BIN, 'long-hello.elf'), '--cmdline', 'hello there', '--log-level', 'warn']);
+    expect(r.stdout).toBe('long mode, cmdline: hello there\n');
+    expect(r.status).toBe(7);
+  });
+
   it('console input reaches the guest UART and its echo comes back', async () => {
     const r = await runTsvmm(payload('real-echo.bin'), { input: 'hello, guest\nq' });
     expect(r.stdout).toBe('HELLO, GUEST\n');
