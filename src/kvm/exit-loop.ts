@@ -51,6 +51,15 @@ export class ExitLoop {
   }
 
   runUntilExit(): VmExit {
+    this.stats.startedAt = performance.now();
+    try {
+      return this.loop();
+    } finally {
+      this.stats.endedAt = performance.now();
+    }
+  }
+
+  private loop(): VmExit {
     const run = this.run;
     const fd = this.vcpuFd;
     const kvmRun = KVM_IOCTL.KVM_RUN;

@@ -8,6 +8,8 @@ export interface ExitStatsReport {
   coalescedDrained: number;
   coalescedByDevice: Record<string, number>;
   totalExits: number;
+  /** Wall time the exit loop ran, first KVM_RUN to the end. */
+  runSeconds: number;
 }
 
 export class ExitStats {
@@ -15,6 +17,8 @@ export class ExitStats {
   readonly byDevice = new Map<string, number>();
   readonly coalescedByDevice = new Map<string, number>();
   coalescedDrained = 0;
+  startedAt = 0;
+  endedAt = 0;
 
   countDevice(name: string): void {
     this.byDevice.set(name, (this.byDevice.get(name) ?? 0) + 1);
@@ -38,6 +42,7 @@ export class ExitStats {
       coalescedDrained: this.coalescedDrained,
       coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
       totalExits,
+      runSeconds: (this.endedAt - this.startedAt) / 1000,
     };
   }
 }

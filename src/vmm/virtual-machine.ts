@@ -178,5 +178,5 @@ export class VirtualMachine {
 function noop(): void {}
 
 function emptyStats(): ExitStatsReport {
-  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0 };
+  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0 };
 }

@@ -1,0 +1,68 @@
+// The vectored block API. A device model submits reads and writes at a byte
+// offset with host iovecs (from the DMA API: they point into guest RAM) and
+// gets a completion callback later. Many requests may be in flight.
+//
+// Completion is (object, tag) rather than a closure so that submitting a
+// request allocates nothing: the device passes itself and a request slot
+// number. Contracts every backend keeps:
+//   * a completion is never delivered from inside the submitting call;
+//   * a read or write completes with its full length or with -errno (short
+//     transfers are continued internally; hitting end-of-file is -EIO);
+//   * completions are delivered in batches; after each batch blockBatchEnd()
+//     is called once on every completion target that got one (a device sends
+//     one interrupt per batch, not per request);
+//   * the iovec array and the memory it points to must stay valid until the
+//     completion arrives;
+//   * flush completes only after the data of every write that completed before
+//     the flush was submitted is on stable storage (fdatasync).
+import type { IoVecList } from '../memory/dma-iovec.js';
+
+export interface BlockCompletion {
+  /** `result`: bytes transferred (readv/writev), 0 (flush/discard/writeZeroes), or -errno. */
+  blockComplete(tag: number, result: number): void;
+  /** Once after a batch of completions for this target. */
+  blockBatchEnd?(): void;
+}
+
+export type BlockEngineKind = 'sync' | 'io_uring' | 'linux-aio';
+
+export interface BlockBackend {
+  readonly kind: BlockEngineKind;
+  /** Size in bytes (fixed while open). */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** Opened with O_DIRECT (cache=none). */
+  readonly direct: boolean;
+  /** Offsets and lengths are fastest (for O_DIRECT: only bounce-free) in multiples of this. */
+  readonly logicalBlockSize: number;
+  readonly canDiscard: boolean;
+  readonly canWriteZeroes: boolean;
+  /** Requests submitted and not yet completed. */
+  readonly inFlight: number;
+  readv(offset: number, iov: IoVecList, done: BlockCompletion, tag: number): void;
+  writev(offset: number, iov: IoVecList, done: BlockCompletion, tag: number): void;
+  flush(done: BlockCompletion, tag: number): void;
+  /** Deallocates [offset, offset+length); reads afterwards return unspecified data. */
+  discard(offset: number, length: number, done: BlockCompletion, tag: number): void;
+  /** Makes [offset, offset+length) read as zeroes. */
+  writeZeroes(offset: number, length: number, done: BlockCompletion, tag: number): void;
+  /**
+   * Waits (synchronously) for requests in flight to finish, so that the kernel
+   * no longer writes into guest memory, then releases everything. Completions
+   * still pending are dropped. The image file itself is closed by its owner.
+   */
+  close(): void;
+}
+
+/** Linux errno values the block layer produces itself. */
+export const Errno = {
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EROFS: 30,
+  ENOSYS: 38,
+  EOPNOTSUPP: 95,
+  ECANCELED: 125,
+} as const;
