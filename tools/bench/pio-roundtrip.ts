@@ -1,0 +1,39 @@
+// PIO exit round trip: the same real-mode payload (100k OUTs) under tsvmm's
+// TypeScript exit loop and under a minimal C exit loop compiled here.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { median, timedRun } from './process-timing.js';
+
+const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pio-loop.bin');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+
+export interface PioResult {
+  exits: number;
+  cMicros: number;
+  tsMicros: number;
+  ratio: number;
+}
+
+export async function measurePioRoundTrip(rounds: number, extraArgs: string[] = []): Promise<PioResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-'));
+  const cBinary = join(dir, 'pio-loop');
+  execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', cBinary, join(PROJECT_ROOT, 'tools', 'bench', 'pio-loop.c')]);
+  const c: number[] = [];
+  const ts: number[] = [];
+  let exits = 0;
+  // Alternate the two so that load changes hit both alike.
+  for (let i = 0; i < rounds; i++) {
+    const cr = JSON.parse(execFileSync(cBinary, [PAYLOAD], { encoding: 'utf8' })) as { exits: number; runSeconds: number };
+    c.push((cr.runSeconds / cr.exits) * 1e6);
+    const tr = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--stats', '--log-level', 'warn', ...extraArgs]);
+    const stats = JSON.parse(tr.stderr.slice(tr.stderr.indexOf('{'))) as { totalExits: number; runSeconds: number };
+    exits = stats.totalExits;
+    ts.push((stats.runSeconds / stats.totalExits) * 1e6);
+  }
+  const cMicros = median(c);
+  const tsMicros = median(ts);
+  return { exits, cMicros, tsMicros, ratio: tsMicros / cMicros };
+}
