@@ -130,6 +130,7 @@ export function helperPolicy(options: HelperPolicyOptions = {}): SeccompPolicy {
     { syscall: 'gettid', reason: 'vCPU worker thread ids for kicks (measured)' },
     { syscall: 'getpid', reason: 'libuv/Node and tgkill(getpid(), tid) kicks (measured)' },
     { syscall: 'tgkill', reason: 'signal kick that makes KVM_RUN return EINTR in a vCPU thread; abort() (measured)' },
+    { syscall: 'sysinfo', reason: "libuv's uv_get_total_memory() falls back to sysinfo() when /proc/meminfo is unreadable, as in the jail, at each Worker start (measured in log mode inside the jail)" },
     { syscall: 'sched_getaffinity', reason: 'libuv uv_available_parallelism() at worker start (measured)' },
     { syscall: 'sched_yield', reason: 'V8 and glibc spin-then-yield locks (not measured; appears under contention)' },
     { syscall: 'restart_syscall', reason: 'kernel restart of a futex/nanosleep interrupted by the kick signal (not measured; needed whenever a timed wait is interrupted)' },

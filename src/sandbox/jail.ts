@@ -95,7 +95,14 @@ export function assertOwnMountNamespace(facts: ProcessFacts): void {
 // ---- 2. pivot ---------------------------------------------------------------------------
 
 export interface RootOptions {
-  /** Host paths to show read-only (nosuid, nodev) at the same path in the jail. */
+  /**
+   * Host paths to show read-only (nosuid, nodev) at the same path in the jail,
+   * for Workers started after the jail that load modules from disk (their
+   * code and node_modules). When any are given, the node binary
+   * (process.execPath) is bound too: koffi's loader in each new Worker reads its
+   * ELF header to choose between its glibc and musl builds, and without it
+   * silently loads the musl build into this glibc process (measured).
+   */
   readonly readOnlyBinds?: readonly string[];
   /** An existing directory to mount the new root's tmpfs on before pivoting (default /tmp). */
   readonly stagingDir?: string;
@@ -114,7 +121,8 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   const step = 'pivot_root';
   const staging = options.stagingDir ?? '/tmp';
   // Resolve symlinks now: after the pivot an absolute link would resolve inside the tmpfs.
-  const binds = (options.readOnlyBinds ?? []).map((p) => {
+  const requested = options.readOnlyBinds ?? [];
+  const binds = (requested.length > 0 ? [...requested, process.execPath] : []).map((p) => {
     try {
       const real = fs.realpathSync(p);
       return { real, isDir: fs.statSync(real).isDirectory() };

@@ -1,0 +1,296 @@
+// Real-kernel tests: a node child is launched through jail-launch (unshare),
+// jails itself with enterJail() and runs a scenario from fixtures/jailed-child.mjs.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildJailLaunch, checkJailSupport } from '../../src/sandbox/jail-launch.js';
+import { readSeccompAuditRecords, explainSeccompDeath } from '../../src/sandbox/seccomp-audit.js';
+import { buildSandboxForTests, REPO } from './support/build-sandbox.js';
+
+const FIXTURE = path.join(REPO, 'test', 'sandbox', 'fixtures', 'jailed-child.mjs');
+const isRoot = process.getuid?.() === 0;
+const haveKvm = fs.existsSync('/dev/kvm');
+const support = checkJailSupport();
+const canJail = support.ok && haveKvm;
+
+interface RunOptions {
+  jail?: Record<string, unknown>;
+  policyOptions?: Record<string, unknown>;
+  nodeArgs?: string[];
+  /** Run the launcher as uid/gid 65534 (so the helper gets a user namespace). */
+  unprivileged?: boolean;
+  /** Called with each event; may write to the child's stdin. */
+  onEvent?: (e: ChildEvent, child: { write: (s: string) => void }) => void | Promise<void>;
+  stdin?: string;
+}
+
+interface ChildEvent {
+  event: string;
+  [k: string]: any;
+}
+
+interface RunResult {
+  events: ChildEvent[];
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  find: (name: string) => ChildEvent | undefined;
+}
+
+let build = '';
+let kvmFd = -1;
+let imageFd = -1;
+let imagePath = '';
+
+beforeAll(() => {
+  if (!canJail) return;
+  build = buildSandboxForTests();
+  kvmFd = fs.openSync('/dev/kvm', 'r+');
+  imagePath = path.join(os.tmpdir(), `tsvmm-jail-test-${process.pid}.img`);
+  imageFd = fs.openSync(imagePath, 'w+');
+  fs.ftruncateSync(imageFd, 1 << 20);
+});
+
+afterAll(() => {
+  if (kvmFd >= 0) fs.closeSync(kvmFd);
+  if (imageFd >= 0) fs.closeSync(imageFd);
+  if (imagePath) fs.rmSync(imagePath, { force: true });
+});
+
+function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> {
+  const launch = buildJailLaunch({
+    script: FIXTURE,
+    scriptArgs: [scenario],
+    nodeArgs: opts.nodeArgs,
+    userNamespace: opts.unprivileged ? true : undefined,
+    fds: { kvm: kvmFd, image: imageFd },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      TSVMM_SANDBOX_BUILD: build,
+      TSVMM_JAIL_OPTIONS: JSON.stringify({ ...opts.jail, policyOptions: opts.policyOptions }),
+    },
+  });
+  const [command, args] = opts.unprivileged
+    ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', launch.command, ...launch.args]]
+    : [launch.command, launch.args];
+  const child = spawn(command, args, { stdio: launch.stdio, env: launch.env });
+  const events: ChildEvent[] = [];
+  let stderr = '';
+  let pending = '';
+  const write = (s: string) => child.stdin!.write(s);
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    pending += d;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      const e = JSON.parse(line) as ChildEvent;
+      events.push(e);
+      void opts.onEvent?.(e, { write });
+    }
+  });
+  if (opts.stdin) write(opts.stdin);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) =>
+      resolve({ events, code, signal, stderr, find: (name) => events.find((e) => e.event === name) }),
+    );
+  });
+}
+
+function threadStatus(pid: number): Array<Record<string, string>> {
+  return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const fields: Record<string, string> = { tid };
+    for (const line of fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8').split('\n')) {
+      const m = /^([A-Za-z_]+):\s*(.*)$/.exec(line);
+      if (m) fields[m[1]] = m[2];
+    }
+    return fields;
+  });
+}
+
+describe('jail launch', () => {
+  it('builds an unshare command line with the fds as 3, 4, ...', () => {
+    const l = buildJailLaunch({ script: '/x/helper.js', scriptArgs: ['--a'], fds: { kvm: 17, disk0: 21 }, userNamespace: true, nodePath: '/n' });
+    expect(l.args).toEqual([
+      '--mount', '--pid', '--fork', '--kill-child', '--net', '--ipc', '--uts', '--cgroup', '--user', '--map-root-user',
+      '--', '/n', '/x/helper.js', '--a',
+    ]);
+    expect(l.stdio).toEqual(['pipe', 'pipe', 'inherit', 17, 21]);
+    expect(l.childFds).toEqual({ kvm: 3, disk0: 4 });
+    expect(l.env.TSVMM_HELPER_FDS).toBe('kvm=3,disk0=4');
+    expect(buildJailLaunch({ script: '/h', userNamespace: false }).args).not.toContain('--user');
+  });
+
+  it('says whether this host can create the namespaces', () => {
+    // Informational on hosts that cannot; the kernel tests below are skipped there.
+    if (!support.ok) console.warn(`jail tests skipped: ${support.reason}`);
+    expect(typeof support.ok).toBe('boolean');
+  });
+});
+
+describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
+  it('runs the representative workload (KVM_RUN in a worker, kick, irqfd, poll, timers, I/O) under the kill policy', async () => {
+    const r = await runJailed('workload', {
+      jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] }, limits: { maxFileSize: 1 << 20 } },
+      stdin: 'ping\n',
+    });
+    const lines = r.events.filter((e) => e.event === 'log').map((e) => e.line);
+    expect(r.signal, `${r.stderr}\n${lines.join('\n')}`).toBeNull();
+    expect(lines).toContain('control pong ping');
+    expect(lines).toContain('workload ok');
+    expect(r.code).toBe(0);
+    const jailed = r.find('jailed')!.report;
+    expect(jailed.seccomp).toBe('kill');
+    if (isRoot) expect(jailed.uid).toBe(65534);
+    const before = r.find('before')!;
+    expect(before.pid).toBe(1); // alone in its pid namespace
+    expect(before.interfaces.every((n: string) => n === 'lo')).toBe(true);
+  });
+
+  it('sees no host files: / is an empty read-only tmpfs', async () => {
+    const r = await runJailed('open-host-file');
+    expect(r.find('open')).toMatchObject({ passwd: 'ENOENT', proc: 'ENOENT', kvm: 'ENOENT' });
+    expect(r.code).toBe(0);
+    const off = await runJailed('write-root', { jail: { seccomp: 'off' } });
+    expect(off.find('root')!.entries).toEqual([]);
+    expect(off.find('write')).toMatchObject({ result: 'EROFS' });
+    // with the filter on, a write-mode open is itself a violation
+    const on = await runJailed('write-root');
+    expect(on.signal).toBe('SIGSYS');
+  });
+
+  it('has only a loopback interface (network namespace)', async () => {
+    const r = await runJailed('idle');
+    expect(r.find('before')!.interfaces.filter((n: string) => n !== 'lo')).toEqual([]);
+    expect(r.code).toBe(0);
+  });
+
+  it('is killed with SIGSYS for a syscall outside the policy, and the kernel log names it', async () => {
+    const r = await runJailed('socket');
+    expect(r.find('about-to')).toBeDefined();
+    expect(r.find('returned')).toBeUndefined();
+    expect(r.signal).toBe('SIGSYS');
+    const hostPid = r.find('jailed')!.report.hostPid;
+    const records = readSeccompAuditRecords(hostPid);
+    if (records !== undefined) {
+      expect(records.some((x) => x.syscallName === 'socket' && x.action === 'kill-process')).toBe(true);
+      expect(explainSeccompDeath(hostPid)).toMatch(/syscall 41 \(socket\)/);
+    }
+  });
+
+  it('is killed with SIGSYS for an ioctl request outside the list', async () => {
+    const r = await runJailed('forbidden-ioctl');
+    expect(r.find('about-to')).toBeDefined();
+    expect(r.find('returned')).toBeUndefined();
+    expect(r.signal).toBe('SIGSYS');
+  });
+
+  it('still runs allowed KVM ioctls on the inherited /dev/kvm fd', async () => {
+    const r = await runJailed('kvm-ioctl');
+    expect(r.find('kvm')).toMatchObject({ api: 12 });
+    expect(r.find('kvm')!.vm).toBeGreaterThan(2);
+    expect(r.code).toBe(0);
+  });
+
+  it('in log mode lets the call through and the kernel logs it', async () => {
+    const r = await runJailed('socket', { jail: { seccomp: 'log' } });
+    expect(r.code).toBe(0);
+    expect(r.find('returned')!.value).toBeGreaterThanOrEqual(0);
+    const records = readSeccompAuditRecords(r.find('jailed')!.report.hostPid);
+    if (records !== undefined) expect(records.some((x) => x.syscallName === 'socket' && x.action === 'log')).toBe(true);
+  });
+
+  it('covers every thread, including a Worker created after the jail (root: all ids dropped, no capabilities)', async () => {
+    let statuses: Array<Record<string, string>> = [];
+    let hostPid = 0;
+    const r = await runJailed('threads', {
+      onEvent: (e, child) => {
+        if (e.event === 'jailed') hostPid = e.report.hostPid;
+        if (e.event === 'ready') {
+          statuses = threadStatus(hostPid);
+          child.write('go\n');
+        }
+      },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.find('worker')!.answer).toBe(42);
+    expect(statuses.length).toBeGreaterThanOrEqual(7);
+    for (const s of statuses) {
+      expect(s.Seccomp, `thread ${s.tid} ${s.Name}`).toBe('2');
+      expect(s.NoNewPrivs).toBe('1');
+      if (isRoot) {
+        expect(s.Uid).toBe('65534\t65534\t65534\t65534');
+        expect(s.Gid).toBe('65534\t65534\t65534\t65534');
+        expect(s.Groups).toBe('');
+        expect(s.CapEff).toBe('0000000000000000');
+        expect(s.CapPrm).toBe('0000000000000000');
+        expect(s.CapInh).toBe('0000000000000000');
+        expect(s.CapAmb).toBe('0000000000000000');
+      }
+    }
+    // The bounding set is per thread: threads that predate the jail keep theirs
+    // (it only matters at execve, which seccomp and no_new_privs rule out).
+    const main = statuses.find((s) => Number(s.tid) === hostPid)!;
+    expect(main.CapBnd).toBe('0000000000000000');
+  });
+
+  it.skipIf(!isRoot)('works unprivileged in a user namespace (every thread filtered, main thread without capabilities)', async () => {
+    let statuses: Array<Record<string, string>> = [];
+    let hostPid = 0;
+    const r = await runJailed('threads', {
+      unprivileged: true,
+      onEvent: (e, child) => {
+        if (e.event === 'jailed') hostPid = e.report.hostPid;
+        if (e.event === 'ready') {
+          statuses = threadStatus(hostPid);
+          child.write('go\n');
+        }
+      },
+    });
+    expect(r.code, r.stderr + JSON.stringify(r.events)).toBe(0);
+    expect(r.find('jailed')!.report.userNamespace).toBe(true);
+    const main = statuses.find((s) => Number(s.tid) === hostPid)!;
+    expect(main.CapEff).toBe('0000000000000000');
+    expect(main.CapBnd).toBe('0000000000000000');
+    for (const s of statuses) {
+      expect(s.Seccomp).toBe('2');
+      expect(s.NoNewPrivs).toBe('1');
+      expect(s.Uid.split('\t')[0]).toBe('65534'); // the host sees the unprivileged user
+    }
+  });
+
+  it('lets a Worker load modules after the jail only from read-only binds', async () => {
+    const without = await runJailed('worker-loads-koffi');
+    expect(String(without.find('worker')!.pid)).toMatch(/error .*Cannot find module/);
+    const withBind = await runJailed('worker-loads-koffi', { jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] } } });
+    expect(withBind.find('worker')!.pid).toBe(1);
+  });
+
+  it('refuses writes past maxFileSize (RLIMIT_FSIZE) with EFBIG — SIGXFSZ is ignored by a pid-namespace init', async () => {
+    const r = await runJailed('file-size', { jail: { limits: { maxFileSize: 1 << 20 } } });
+    expect(r.find('wrote-inside-limit')).toBeDefined();
+    expect(r.find('write-refused')).toMatchObject({ code: 'EFBIG' });
+    expect(r.code).toBe(0);
+  });
+
+  it('with --jitless and the jitless policy refuses executable memory yet runs the workload', async () => {
+    const jitless = { nodeArgs: ['--jitless'], policyOptions: { jit: false } };
+    const exec = await runJailed('exec-memory', jitless);
+    expect(exec.find('about-to')).toBeDefined();
+    expect(exec.signal).toBe('SIGSYS');
+    const r = await runJailed('workload', {
+      ...jitless,
+      jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] }, limits: { maxFileSize: 1 << 20 } },
+      stdin: 'ping\n',
+    });
+    expect(r.signal, r.stderr).toBeNull();
+    expect(r.events.filter((e) => e.event === 'log').map((e) => e.line)).toContain('workload ok');
+  });
+});
