@@ -23,6 +23,21 @@ export const getpid = libc.func('int getpid(void)');
 export const gettid = libc.func('int gettid(void)');
 export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 export const strerror = libc.func('const char *strerror(int errnum)');
+export const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+export const poll = libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
+export const POLLIN = 0x1;
+export const POLLHUP = 0x10;
+export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const EAGAIN = 11;
+export const EINTR = 4;
 
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;

@@ -1,0 +1,77 @@
+// The VMM's end of a region served by someone else (another thread or another
+// process) over an ioregionfd-protocol socket. Used from the vCPU thread:
+// reads block for the response, writes are posted. A peer that dies, answers
+// garbage or does not answer in time turns the region dead: reads return all
+// ones, writes are dropped, and `onDead` reports it once. The VM never hangs.
+import koffi from 'koffi';
+import { EINTR, POLLIN, poll, read, write } from '../../ffi/libc.js';
+import type { BusDevice } from './device.js';
+import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
+
+export const IOREGION_RESPONSE_TIMEOUT_MS = 5000;
+
+export class IoregionClient implements BusDevice {
+  private readonly command = new Uint8Array(IOREGION_MESSAGE_SIZE);
+  private readonly commandView = new DataView(this.command.buffer);
+  private readonly response = new Uint8Array(IOREGION_MESSAGE_SIZE);
+  private readonly responseView = new DataView(this.response.buffer);
+  private readonly pollfd = new Uint8Array(8);
+  private dead = false;
+
+  constructor(
+    readonly name: string,
+    private readonly fd: number,
+    private readonly onDead: (why: string) => void,
+    private readonly postedWrites = true,
+  ) {
+    new DataView(this.pollfd.buffer).setInt32(0, fd, true);
+    new DataView(this.pollfd.buffer).setInt16(4, POLLIN, true);
+  }
+
+  get isDead(): boolean {
+    return this.dead;
+  }
+
+  read(offset: number, data: Uint8Array): void {
+    if (this.dead || !this.send(false, offset, data, true) || !this.receive()) {
+      data.fill(0xff);
+      return;
+    }
+    dataToBytes(this.responseView.getBigUint64(0, true), data);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    if (this.dead) return;
+    if (this.send(true, offset, data, !this.postedWrites) && !this.postedWrites) this.receive();
+  }
+
+  private send(isWrite: boolean, offset: number, data: Uint8Array, wantsResponse: boolean): boolean {
+    const size = data.length === 1 || data.length === 2 || data.length === 4 || data.length === 8 ? data.length : 0;
+    if (!size) return false; // not an access size the protocol can express
+    encodeCommand(this.commandView, { write: isWrite, size, wantsResponse, userData: 0n, offset, data: isWrite ? bytesToData(data) : 0n });
+    const n = write(this.fd, this.command, IOREGION_MESSAGE_SIZE) as number;
+    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `sending failed (errno ${koffi.errno()})` : 'short send');
+    return true;
+  }
+
+  private receive(): boolean {
+    for (;;) {
+      const ready = poll(this.pollfd, 1, IOREGION_RESPONSE_TIMEOUT_MS) as number;
+      if (ready < 0 && koffi.errno() === EINTR) continue;
+      if (ready === 0) return this.die(`no response within ${IOREGION_RESPONSE_TIMEOUT_MS} ms`);
+      break;
+    }
+    const n = read(this.fd, this.response, IOREGION_MESSAGE_SIZE) as number;
+    if (n === 0) return this.die('the device end closed its socket');
+    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `receiving failed (errno ${koffi.errno()})` : `malformed response of ${n} bytes`);
+    return true;
+  }
+
+  private die(why: string): false {
+    if (!this.dead) {
+      this.dead = true;
+      this.onDead(why);
+    }
+    return false;
+  }
+}
