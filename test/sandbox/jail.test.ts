@@ -24,6 +24,8 @@ interface RunOptions {
   /** Called with each event; may write to the child's stdin. */
   onEvent?: (e: ChildEvent, child: { write: (s: string) => void }) => void | Promise<void>;
   stdin?: string;
+  /** Give the child a Node IPC channel; called with each message it sends. */
+  onMessage?: (m: unknown, send: (m: unknown) => void) => void;
 }
 
 interface ChildEvent {
@@ -67,6 +69,7 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
     userNamespace: opts.unprivileged ? true : undefined,
     fds: { kvm: kvmFd, image: imageFd },
     stdio: ['pipe', 'pipe', 'pipe'],
+    extraStdio: opts.onMessage ? ['ipc'] : [],
     env: {
       ...process.env,
       TSVMM_SANDBOX_BUILD: build,
@@ -97,6 +100,7 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
     }
   });
   if (opts.stdin) write(opts.stdin);
+  if (opts.onMessage) child.on('message', (m) => opts.onMessage!(m, (r) => child.send(r as never)));
   return new Promise((resolve) => {
     child.on('close', (code, signal) =>
       resolve({ events, code, signal, stderr, find: (name) => events.find((e) => e.event === name) }),
@@ -271,6 +275,14 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
     expect(String(without.find('worker')!.pid)).toMatch(/error .*Cannot find module/);
     const withBind = await runJailed('worker-loads-koffi', { jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] } } });
     expect(withBind.find('worker')!.pid).toBe(1);
+  });
+
+  it('keeps Node IPC (process.send / "message") working through unshare and the filter', async () => {
+    const got: unknown[] = [];
+    const r = await runJailed('ipc', { onMessage: (m, send) => (got.push(m), send({ hello: 'from the frontend' })) });
+    expect(r.code, r.stderr).toBe(0);
+    expect(got).toEqual([{ hello: 'from the jail' }]);
+    expect(r.find('ipc')!.reply).toEqual({ hello: 'from the frontend' });
   });
 
   it('refuses writes past maxFileSize (RLIMIT_FSIZE) with EFBIG — SIGXFSZ is ignored by a pid-namespace init', async () => {
