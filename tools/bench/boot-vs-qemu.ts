@@ -1,0 +1,96 @@
+// Boot time of the default guest under tsvmm and under QEMU (microvm, the
+// same vmlinux via PVH, same initrd and command line), in one run, plus each
+// VMM's resident memory without guest RAM.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { median, timedRun, type TimedRun } from './process-timing.js';
+import { RssSampler } from './resident-memory.js';
+
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const INIT_MARKER = 'Run /init as init process';
+export const GUEST_MEMORY = 256 << 20;
+
+export interface BootSample {
+  toInit: number;
+  toExit: number;
+  status: number | null;
+  rssBytes: number;
+}
+
+export interface BootComparison {
+  tsvmm: BootSample[];
+  qemu: BootSample[];
+  command: string;
+}
+
+export function qemuAvailable(): boolean {
+  try {
+    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function childPid(parent: number): number | undefined {
+  try {
+    const kids = execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return kids.length ? Number(kids[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
+  let launcher: number | undefined;
+  const sampler = new RssSampler(() => (launcher === undefined ? undefined : vmmPid(launcher)), GUEST_MEMORY);
+  const r = await run((pid) => (launcher = pid));
+  const rssBytes = sampler.stop();
+  if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes };
+}
+
+export async function compareBoot(rounds: number, guestCommand = '/bin/true'): Promise<BootComparison> {
+  const guest = readDefaultGuest();
+  if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
+  const cmdline = `${guest.cmdline} -- ${guestCommand}`;
+  const result: BootComparison = { tsvmm: [], qemu: [], command: guestCommand };
+  for (let i = 0; i < rounds; i++) {
+    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart), (p) => childPid(p)));
+    result.qemu.push(await sample((onStart) => runQemu(guest, cmdline, onStart), (p) => p));
+  }
+  return result;
+}
+
+function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
+  return timedRun(process.execPath, [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn'], {
+    markers: [INIT_MARKER],
+    timeoutMs: 600_000,
+    onStart,
+  });
+}
+
+function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
+  // QEMU microvm as DESIGN.md measured it; isa-debug-exit is our exit device's port.
+  return timedRun(
+    'qemu-system-x86_64',
+    [
+      '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on',
+      '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
+      '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
+      '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+      '-kernel', guest.vmlinux, '-initrd', guest.initrd, '-append', cmdline,
+    ],
+    { markers: [INIT_MARKER], timeoutMs: 600_000, onStart },
+  );
+}
+
+export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {
+  return {
+    toInit: median(samples.map((s) => s.toInit)),
+    toExit: median(samples.map((s) => s.toExit)),
+    rssMiB: median(samples.map((s) => s.rssBytes)) / 2 ** 20,
+  };
+}

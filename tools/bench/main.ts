@@ -1,0 +1,48 @@
+// `npm run bench`: every benchmark measures its reference in the same run
+// and prints ratios, as a Markdown report (BENCHMARKS.md records results).
+// Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
+//   npm run bench [-- --only pio,boot] [--rounds N]
+import { measurePioRoundTrip } from './pio-roundtrip.js';
+import { compareBoot, qemuAvailable, summarize } from './boot-vs-qemu.js';
+import { measureCoalescing } from './coalescing.js';
+
+const args = process.argv.slice(2);
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
+const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 3;
+const wanted = (name: string) => !only || only.includes(name);
+const f = (n: number, digits = 2) => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians)\n`);
+  if (wanted('pio')) {
+    const r = await measurePioRoundTrip(rounds);
+    console.log('## PIO exit round trip (real-mode guest, 100k OUTs)\n');
+    console.log('| loop | µs per exit |\n|---|---|');
+    console.log(`| C (tools/bench/pio-loop.c) | ${f(r.cMicros)} |\n| tsvmm (TypeScript, worker thread) | ${f(r.tsMicros)} |`);
+    console.log(`\n**ratio tsvmm / C: ${f(r.ratio, 3)}** (target ≤ 1.10)\n`);
+  }
+  if (wanted('coalescing')) {
+    const r = await measureCoalescing(rounds);
+    console.log('## Coalesced zones (test device: 2048 MMIO byte writes + console bytes)\n');
+    console.log('| zones | exits | run time (ms) |\n|---|---|---|');
+    console.log(`| off | ${r.off.exits} | ${f(r.off.ms, 1)} |\n| on | ${r.on.exits} | ${f(r.on.ms, 1)} |`);
+    console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ≥ 3× fewer exits)\n`);
+  }
+  if (wanted('boot')) {
+    if (!qemuAvailable()) console.log('## Boot vs QEMU\n\nskipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n');
+    else {
+      const r = await compareBoot(rounds);
+      const t = summarize(r.tsvmm);
+      const q = summarize(r.qemu);
+      console.log(`## Boot of the default guest (256 MiB, \`-- ${r.command}\`)\n`);
+      console.log('| VMM | to "Run /init" (s) | to exit status (s) | RSS without guest RAM (MiB) |\n|---|---|---|---|');
+      console.log(`| tsvmm | ${f(t.toInit)} | ${f(t.toExit)} | ${f(t.rssMiB, 1)} |\n| QEMU microvm | ${f(q.toInit)} | ${f(q.toExit)} | ${f(q.rssMiB, 1)} |`);
+      console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ 1.0); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ≤ 60)\n`);
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
