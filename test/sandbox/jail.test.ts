@@ -136,6 +136,17 @@ describe('jail launch', () => {
     // Informational on hosts that cannot; the kernel tests below are skipped there.
     if (!support.ok) console.warn(`jail tests skipped: ${support.reason}`);
     expect(typeof support.ok).toBe('boolean');
+    const userns = checkJailSupport({ userNamespace: true });
+    if (!userns.ok) expect(userns.reason).toMatch(/user namespace|unshare|permitted/i);
+  });
+
+  it('explains a launcher that cannot run in one line', () => {
+    const r = checkJailSupport({ unsharePath: '/nonexistent/unshare', userNamespace: false });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.reason).toMatch(/ENOENT/);
+      expect(r.reason).not.toContain('\n');
+    }
   });
 });
 
