@@ -151,7 +151,7 @@ export function helperPolicy(options: HelperPolicyOptions = {}): SeccompPolicy {
     // ---- I/O on inherited descriptors ----------------------------------------------------
     { syscall: 'read', reason: 'eventfds, pipes, the control socket (measured)' },
     { syscall: 'write', reason: 'stdout/stderr, eventfds, libuv wakeups (measured)' },
-    { syscall: 'readv', reason: 'libuv stream reads (not measured; libuv uses it for multi-buffer reads)' },
+    { syscall: 'readv', reason: 'fs.readv / uv_fs_read with several buffers (not measured)' },
     { syscall: 'writev', reason: 'libuv stream writes of several buffers, e.g. pino logs (not measured; uv__write with >1 buffer)' },
     { syscall: 'pread64', reason: 'block backends and fs.readSync at a position (measured)' },
     { syscall: 'pwrite64', reason: 'block backends and fs.writeSync at a position (measured)' },
