@@ -236,7 +236,7 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(r.find('worker')!.answer).toBe(42);
-    expect(statuses.length).toBeGreaterThanOrEqual(7);
+    expect(statuses.length).toBeGreaterThanOrEqual(5); // main, V8 platform threads, the Worker, ...
     for (const s of statuses) {
       expect(s.Seccomp, `thread ${s.tid} ${s.Name}`).toBe('2');
       expect(s.NoNewPrivs).toBe('1');
