@@ -1,0 +1,100 @@
+// Checks the struct layouts and constants in ffi/block-io.ts against the
+// kernel headers by compiling a probe (like test/ffi/kvm-abi.test.ts).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as B from '../../ffi/block-io.js';
+import { findCCompiler } from '../support/c-compiler.js';
+
+const cc = findCCompiler();
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-block-abi-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const checks: [string, string, number][] = [
+  ['sizeof(struct statx)', 'sizeof(struct statx)', B.statxLayout.size],
+  ...Object.entries(B.statxLayout.offsets).map(([f, v]) => [`statx.${f}`, `offsetof(struct statx, ${f})`, v] as [string, string, number]),
+  ['sizeof(struct io_uring_params)', 'sizeof(struct io_uring_params)', B.ioUringParamsLayout.size],
+  ...Object.entries(B.ioUringParamsLayout.offsets).map(
+    ([f, v]) => [`io_uring_params.${f}`, `offsetof(struct io_uring_params, ${f})`, v] as [string, string, number],
+  ),
+  ...Object.entries(B.ioUringParamsLayout.sqOff).map(
+    ([f, v]) => [`io_sqring_offsets.${f}`, `offsetof(struct io_sqring_offsets, ${f})`, v] as [string, string, number],
+  ),
+  ...Object.entries(B.ioUringParamsLayout.cqOff).map(
+    ([f, v]) => [`io_cqring_offsets.${f}`, `offsetof(struct io_cqring_offsets, ${f})`, v] as [string, string, number],
+  ),
+  ['sizeof(struct io_uring_sqe)', 'sizeof(struct io_uring_sqe)', B.sqeLayout.size],
+  ...Object.entries(B.sqeLayout.offsets).map(([f, v]) => [`sqe.${f}`, `offsetof(struct io_uring_sqe, ${f})`, v] as [string, string, number]),
+  ['sizeof(struct io_uring_cqe)', 'sizeof(struct io_uring_cqe)', B.cqeLayout.size],
+  ...Object.entries(B.cqeLayout.offsets).map(([f, v]) => [`cqe.${f}`, `offsetof(struct io_uring_cqe, ${f})`, v] as [string, string, number]),
+  ['sizeof(struct iocb)', 'sizeof(struct iocb)', B.iocbLayout.size],
+  ...Object.entries(B.iocbLayout.offsets).map(([f, v]) => [`iocb.${f}`, `offsetof(struct iocb, ${f})`, v] as [string, string, number]),
+  ['sizeof(struct io_event)', 'sizeof(struct io_event)', B.ioEventLayout.size],
+  ...Object.entries(B.ioEventLayout.offsets).map(([f, v]) => [`io_event.${f}`, `offsetof(struct io_event, ${f})`, v] as [string, string, number]),
+  ['sizeof(struct iovec)', 'sizeof(struct iovec)', B.IOVEC_SIZE],
+  ['IORING_OFF_CQ_RING', 'IORING_OFF_CQ_RING', B.IORING_OFF_CQ_RING],
+  ['IORING_OFF_SQES', 'IORING_OFF_SQES', B.IORING_OFF_SQES],
+  ['IORING_SETUP_CLAMP', 'IORING_SETUP_CLAMP', B.IORING_SETUP_CLAMP],
+  ['IORING_FEAT_SINGLE_MMAP', 'IORING_FEAT_SINGLE_MMAP', B.IORING_FEAT_SINGLE_MMAP],
+  ['IORING_OP_READV', 'IORING_OP_READV', B.IORING_OP_READV],
+  ['IORING_OP_WRITEV', 'IORING_OP_WRITEV', B.IORING_OP_WRITEV],
+  ['IORING_OP_FSYNC', 'IORING_OP_FSYNC', B.IORING_OP_FSYNC],
+  ['IORING_OP_FALLOCATE', 'IORING_OP_FALLOCATE', B.IORING_OP_FALLOCATE],
+  ['IORING_FSYNC_DATASYNC', 'IORING_FSYNC_DATASYNC', B.IORING_FSYNC_DATASYNC],
+  ['IORING_REGISTER_EVENTFD', 'IORING_REGISTER_EVENTFD', B.IORING_REGISTER_EVENTFD],
+  ['IORING_UNREGISTER_EVENTFD', 'IORING_UNREGISTER_EVENTFD', B.IORING_UNREGISTER_EVENTFD],
+  ['IORING_REGISTER_EVENTFD_ASYNC', 'IORING_REGISTER_EVENTFD_ASYNC', B.IORING_REGISTER_EVENTFD_ASYNC],
+  ['IORING_REGISTER_PROBE', 'IORING_REGISTER_PROBE', B.IORING_REGISTER_PROBE],
+  ['IORING_ENTER_GETEVENTS', 'IORING_ENTER_GETEVENTS', B.IORING_ENTER_GETEVENTS],
+  ['IOCB_CMD_PREADV', 'IOCB_CMD_PREADV', B.IOCB_CMD_PREADV],
+  ['IOCB_CMD_PWRITEV', 'IOCB_CMD_PWRITEV', B.IOCB_CMD_PWRITEV],
+  ['IOCB_CMD_FDSYNC', 'IOCB_CMD_FDSYNC', B.IOCB_CMD_FDSYNC],
+  ['IOCB_FLAG_RESFD', 'IOCB_FLAG_RESFD', B.IOCB_FLAG_RESFD],
+  ['SYS_io_uring_setup', '__NR_io_uring_setup', B.SYS_io_uring_setup],
+  ['SYS_io_uring_enter', '__NR_io_uring_enter', B.SYS_io_uring_enter],
+  ['SYS_io_uring_register', '__NR_io_uring_register', B.SYS_io_uring_register],
+  ['SYS_io_setup', '__NR_io_setup', B.SYS_io_setup],
+  ['SYS_io_destroy', '__NR_io_destroy', B.SYS_io_destroy],
+  ['SYS_io_getevents', '__NR_io_getevents', B.SYS_io_getevents],
+  ['SYS_io_submit', '__NR_io_submit', B.SYS_io_submit],
+  ['STATX_DIOALIGN', 'STATX_DIOALIGN', B.STATX_DIOALIGN],
+  ['AT_EMPTY_PATH', 'AT_EMPTY_PATH', B.AT_EMPTY_PATH],
+  ['BLKGETSIZE64', 'BLKGETSIZE64', B.BLKGETSIZE64],
+  ['BLKSSZGET', 'BLKSSZGET', B.BLKSSZGET],
+  ['LOCK_EX', 'LOCK_EX', B.LOCK_EX],
+  ['LOCK_NB', 'LOCK_NB', B.LOCK_NB],
+  ['FALLOC_FL_PUNCH_HOLE', 'FALLOC_FL_PUNCH_HOLE', B.FALLOC_FL_PUNCH_HOLE],
+  ['FALLOC_FL_ZERO_RANGE', 'FALLOC_FL_ZERO_RANGE', B.FALLOC_FL_ZERO_RANGE],
+];
+
+describe.skipIf(!cc)('block I/O ABI matches the kernel headers' + (cc ? '' : ' (skipped: no C compiler)'), () => {
+  const facts = new Map<string, number>();
+  if (cc) {
+    const lines = [
+      '#define _GNU_SOURCE',
+      '#include <stdio.h>',
+      '#include <stddef.h>',
+      '#include <fcntl.h>',
+      '#include <sys/stat.h>',
+      '#include <sys/file.h>',
+      '#include <sys/uio.h>',
+      '#include <sys/syscall.h>',
+      '#include <linux/fs.h>',
+      '#include <linux/falloc.h>',
+      '#include <linux/io_uring.h>',
+      '#include <linux/aio_abi.h>',
+      'int main(void) {',
+      ...checks.map(([name, expr]) => `printf("%s %lu\\n", "${name}", (unsigned long)(${expr}));`),
+      'return 0; }',
+    ];
+    writeFileSync(join(dir, 'probe.c'), lines.join('\n'));
+    execFileSync(cc, ['-o', join(dir, 'probe'), join(dir, 'probe.c')]);
+    for (const line of execFileSync(join(dir, 'probe'), { encoding: 'utf8' }).trim().split('\n')) {
+      const at = line.lastIndexOf(' ');
+      facts.set(line.slice(0, at), Number(line.slice(at + 1)));
+    }
+  }
+  for (const [name, , value] of checks) it(name, () => expect(facts.get(name)).toBe(value));
+});
