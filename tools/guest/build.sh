@@ -18,9 +18,8 @@ KSRC=$BUILD/linux
 FORCE=${1:-}
 
 # Recommended kernel command line for the kvm_pvm host KVM (README.md, "Command line").
-CMDLINE="console=ttyS0 reboot=k panic=-1 mitigations=off tsc=noirqtime"
-CMDLINE+=" clearcpuid=xsave,cx16,popcnt,pni,ssse3,sse4_1,sse4_2,aes,pclmulqdq,sha_ni,rdrand,rdseed"
-CMDLINE+=",invpcid,pcid,rdpid,clflushopt,clwb,movbe,fsgsbase,smap,erms,fsrm"
+CMDLINE="console=ttyS0 reboot=k panic=-1 mitigations=off tsc=noirqtime noxsave"
+CMDLINE+=" clearcpuid=cx16,popcnt,rdrand,rdseed,invpcid,pcid,rdpid,clflushopt,fsgsbase,smap,erms,fsrm"
 
 T0=$(date +%s)
 stage() { printf '[guest %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" >&2; }

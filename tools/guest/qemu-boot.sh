@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Boots the default guest under QEMU (the reference VMM) to check it on this
+# host: bash tools/guest/qemu-boot.sh [-t SECONDS] [-m MEM] [-x EXTRA_CMDLINE] [-- COMMAND...]
+# With a COMMAND, the guest runs it and QEMU exits with the guest's status
+# (translated back from isa-debug-exit's (status<<1)|1). Without, the console
+# is interactive (Ctrl-A X quits QEMU). Always bounded by a timeout (default 300 s).
+# Never run two guests at once on a 2-core host: they livelock each other.
+set -euo pipefail
+GUEST=${TSVMM_CACHE:-$HOME/.cache/tsvmm}/guest
+TIMEOUT=300 MEM=256M EXTRA= INITRD=$GUEST/initramfs.cpio.gz
+while (($#)); do
+  case $1 in
+    -t) TIMEOUT=$2; shift 2 ;;
+    -m) MEM=$2; shift 2 ;;
+    -x) EXTRA=$2; shift 2 ;;
+    -u) INITRD=$GUEST/initramfs.cpio; shift ;;   # uncompressed initramfs
+    --) shift; break ;;
+    *) echo "usage: $0 [-t SECONDS] [-m MEM] [-x EXTRA_CMDLINE] [-u] [-- COMMAND...]" >&2; exit 2 ;;
+  esac
+done
+CMDLINE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cmdline"])' "$GUEST/guest.json")
+[[ -n $EXTRA ]] && CMDLINE+=" $EXTRA"
+(($#)) && CMDLINE+=" -- $*"
+set +e
+timeout --foreground -k 5 "$TIMEOUT" qemu-system-x86_64 \
+  -M microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on -enable-kvm -cpu host,-arch-capabilities \
+  -m "$MEM" -smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+  -device isa-debug-exit,iobase=0x501,iosize=1 \
+  ${QEMU_EXTRA:-} -kernel "$GUEST/vmlinux" -initrd "$INITRD" -append "$CMDLINE"
+rc=$?
+set -e
+if ((rc == 124 || rc == 137)); then echo "qemu-boot: timed out after ${TIMEOUT}s" >&2; exit 124; fi
+if ((rc & 1)); then exit $((rc >> 1)); fi   # isa-debug-exit: (status<<1)|1
+echo "qemu-boot: QEMU exited with $rc without using the exit device" >&2
+exit 125
