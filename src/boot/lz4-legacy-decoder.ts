@@ -60,7 +60,7 @@ export function decodeLz4Block(input: Uint8Array, start: number, end: number, ou
       } while (b === 255);
     }
     if (litLen > end - ip) fail('literals run past the block');
-    if (litLen > outLimit - op) fail('output larger than expected');
+    if (litLen > outLimit - op) fail(`data decompresses to more than the expected ${outLimit} bytes`);
     out.set(input.subarray(ip, ip + litLen), op);
     ip += litLen;
     op += litLen;
@@ -79,7 +79,7 @@ export function decodeLz4Block(input: Uint8Array, start: number, end: number, ou
       } while (b === 255);
     }
     matchLen += MIN_MATCH;
-    if (matchLen > outLimit - op) fail('output larger than expected');
+    if (matchLen > outLimit - op) fail(`data decompresses to more than the expected ${outLimit} bytes`);
     let from = op - offset;
     if (offset >= matchLen) {
       out.copyWithin(op, from, from + matchLen);

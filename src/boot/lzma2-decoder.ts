@@ -101,6 +101,10 @@ class Lzma2Decoder {
     throw new BootError(`xz: corrupt LZMA2 data near input offset ${hex(this.ip)}: ${what}`);
   }
 
+  private tooLarge(): never {
+    throw new BootError(`xz: data decompresses to more than the expected ${this.outLimit} bytes (wrong size trailer, or a corrupt stream)`);
+  }
+
   run(): void {
     const input = this.input;
     for (;;) {
@@ -114,7 +118,7 @@ class Lzma2Decoder {
         const size = ((input[this.ip] << 8) | input[this.ip + 1]) + 1;
         this.ip += 2;
         if (size > input.length - this.ip) this.fail('uncompressed chunk runs past the input');
-        if (size > this.outLimit - this.op) this.fail('output larger than expected');
+        if (size > this.outLimit - this.op) this.tooLarge();
         this.out.set(input.subarray(this.ip, this.ip + size), this.op);
         this.ip += size;
         this.op += size;
@@ -136,7 +140,7 @@ class Lzma2Decoder {
       }
       if (reset >= 1) this.resetState();
       if (compressed > input.length - this.ip) this.fail('compressed chunk runs past the input');
-      if (uncompressed > this.outLimit - this.op) this.fail('output larger than expected');
+      if (uncompressed > this.outLimit - this.op) this.tooLarge();
       this.rcInit(this.ip, this.ip + compressed);
       this.decodeChunk(this.op + uncompressed);
       if (this.ip !== this.rcEnd || this.code !== 0) this.fail('chunk does not end where its header says');

@@ -4,11 +4,11 @@
 // (the kernel's size_append; for gzip that is the member's own ISIZE), which
 // is what the kernel build's mkpiggy reads as z_output_len.
 import { gunzipSync } from 'node:zlib';
-import { decompress as zstdDecompress } from 'fzstd';
 import { BootError, asBootError } from './boot-error.js';
 import { decodeLz4Legacy } from './lz4-legacy-decoder.js';
 import { detectPayloadFormat, SUPPORTED_COMPRESSIONS, type PayloadFormat } from './payload-format.js';
 import { decodeXz } from './xz-decoder.js';
+import { decodeZstd } from './zstd-decoder.js';
 
 /** No kernel decompresses to more than this; a larger claim is a corrupt image. */
 export const MAX_DECOMPRESSED_KERNEL = 1 << 30;
@@ -65,7 +65,7 @@ export function decompress(format: PayloadFormat, input: Uint8Array, size: numbe
     case 'lz4':
       return asBootError('lz4 payload', () => decodeLz4Legacy(input, size));
     case 'zstd':
-      return asBootError('zstd payload', () => zstdDecompress(input, new Uint8Array(size)));
+      return asBootError('zstd payload', () => decodeZstd(input, size));
     default:
       throw new BootError(`cannot decompress ${format}`);
   }
