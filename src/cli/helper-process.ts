@@ -8,7 +8,9 @@ import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
 import { PROJECT_ROOT } from '../project-root.js';
-import { HELPER_FD, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
+import { HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
+import { buildJailLaunch, checkJailSupport } from '../sandbox/jail-launch.js';
+import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 
 export const HELPER_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'helper', 'main.js');
 
@@ -16,6 +18,13 @@ export interface HelperFiles {
   kernel: string;
   initrd?: string;
   kvm?: string;
+}
+
+/** Where the frontend relays the helper's console and logs. */
+export interface HelperOutput {
+  console: NodeJS.WritableStream;
+  log: NodeJS.WritableStream;
+  prettyLogs: boolean;
 }
 
 export interface HelperOutcome extends VmExit {
@@ -33,10 +42,11 @@ export class HelperStartError extends Error {
 export class HelperProcess {
   private readonly child: ChildProcess;
   private outcome: HelperOutcome | undefined;
+  private hostPid: number | undefined;
   private startError: HelperStartError | undefined;
   readonly done: Promise<HelperOutcome>;
 
-  constructor(config: HelperConfig, files: HelperFiles, log: Logger) {
+  constructor(config: HelperConfig, files: HelperFiles, output: HelperOutput, log: Logger) {
     const fds: number[] = [];
     const openRead = (path: string, what: string) => {
       try {
@@ -67,9 +77,18 @@ export class HelperProcess {
     }
     fds.push(kvm);
 
-    const stdio: StdioOptions = ['pipe', 'inherit', 'inherit', 'ipc', kvm, kernel, initrd ?? 'ignore'];
-    if (stdio.length !== HELPER_FD.initrd + 1) throw new Error('helper fd layout out of sync with helper-protocol.ts');
-    this.child = spawn(process.execPath, [HELPER_MAIN], { stdio, env: process.env });
+    const named: Record<string, number> = { [HELPER_FILE.kvm]: kvm, [HELPER_FILE.kernel]: kernel };
+    if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
+    // One launch description for both modes: the same fds, stdio and env; the
+    // sandbox adds the namespaces (unshare) in front of node.
+    // Console and logs travel through pipes the frontend relays: the helper
+    // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
+    const launch = buildJailLaunch({ script: HELPER_MAIN, fds: named, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['ipc'] });
+    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [HELPER_MAIN]];
+    const env = { ...launch.env, TSVMM_LOG_PRETTY: output.prettyLogs ? '1' : '0' };
+    this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env });
+    this.child.stdout!.pipe(output.console);
+    this.child.stderr!.pipe(output.log, { end: false });
     // The helper holds its own copies now.
     fds.forEach((fd) => closeSync(fd));
 
@@ -77,14 +96,18 @@ export class HelperProcess {
     this.child.on('message', (m: HelperMessage) => {
       if (m.type === 'exit') this.outcome = { ...m.exit, stats: m.stats };
       else if (m.type === 'failed') this.startError = new HelperStartError(m.error.name, m.error.message);
-      else if (m.type === 'running') log.debug({ pid: this.child.pid }, 'helper is running the guest');
+      else if (m.type === 'running') {
+        this.hostPid = m.hostPid;
+        log.debug({ pid: m.hostPid, sandbox: m.sandbox }, 'helper is running the guest');
+      }
     });
     this.done = new Promise((resolve, reject) => {
       this.child.on('error', (e) => reject(new HelperStartError('HelperError', `cannot start the helper: ${e.message}`)));
-      this.child.on('exit', (code, signal) => {
+      // 'close': the helper has exited and its console and log pipes are drained.
+      this.child.on('close', (code, signal) => {
         if (this.startError) reject(this.startError);
         else if (this.outcome) resolve(this.outcome);
-        else resolve(describeHelperDeath(code, signal));
+        else resolve(this.describeDeath(code, signal, config.sandbox));
       });
     });
     this.send({ type: 'start', config });
@@ -106,18 +129,23 @@ export class HelperProcess {
     this.child.kill('SIGKILL');
   }
 
+  /** One line on how the helper died without reporting an exit. */
+  private describeDeath(code: number | null, signal: NodeJS.Signals | null, sandbox: boolean): HelperOutcome {
+    let message: string;
+    if (signal === 'SIGSYS' || (sandbox && code === 128 + 31)) {
+      // Through unshare --fork, the helper's SIGSYS shows up as exit code 159.
+      message = this.hostPid ? explainSeccompDeath(this.hostPid) : 'the helper was killed by its seccomp filter (SIGSYS) while starting; rerun with --seccomp=log';
+    } else if (signal) message = `the helper was killed by ${signal}`;
+    else if (sandbox && this.hostPid === undefined && code !== 0) {
+      const support = checkJailSupport();
+      message = support.ok
+        ? `the helper exited with code ${code} while starting, before it could report why`
+        : `cannot start the jailed helper: ${support.reason} (--no-sandbox runs it unjailed, for debugging)`;
+    } else message = `the helper exited with code ${code} without reporting how the VM ended`;
+    return { kind: 'error', status: EXIT_STATUS.error, message };
+  }
+
   private send(m: FrontendMessage): void {
     if (this.child.connected) this.child.send(m);
   }
-}
-
-/** One line on how the helper died without reporting an exit. */
-export function describeHelperDeath(code: number | null, signal: NodeJS.Signals | null): HelperOutcome {
-  const message =
-    signal === 'SIGSYS'
-      ? 'the helper was killed by its seccomp filter (SIGSYS): it made a system call its policy does not allow. Rerun with --seccomp=log to see which, then add it to src/sandbox/helper-policy.json if it is legitimate'
-      : signal
-        ? `the helper was killed by ${signal}`
-        : `the helper exited with code ${code} without reporting how the VM ended`;
-  return { kind: 'error', status: EXIT_STATUS.error, message };
 }

@@ -1,5 +1,5 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, statSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { createLogger } from '../log.js';
 import { loadMachine } from '../machine/machine-definition.js';
@@ -19,6 +19,8 @@ export interface RunArgs {
   rawPayload?: string;
   stats: boolean;
   coalesced: boolean;
+  sandbox: boolean;
+  seccomp: 'enforce' | 'log' | 'off';
   logLevel: string;
   logFile?: string;
 }
@@ -37,6 +39,8 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('cpu-template', { type: 'string', describe: 'CPUID template: nested-safe (default) or host' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })
     .option('coalesced', { type: 'boolean', default: true, describe: 'use the coalesced MMIO/PIO zones devices declare (--no-coalesced: none)' })
+    .option('sandbox', { type: 'boolean', default: true, describe: 'jail the helper (namespaces, empty root, seccomp); --no-sandbox is for debugging only' })
+    .option('seccomp', { type: 'string', default: 'enforce', choices: ['enforce', 'log', 'off'], describe: 'seccomp filter: enforce (kill on violation), log (allow and log violations), off' })
     .option('stats', { type: 'boolean', default: false, describe: 'print exit statistics (by reason, by device) when the VM ends' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] })
     .option('log-file', { type: 'string', describe: 'write logs (JSON lines) to this file instead of stderr' }) as unknown as Argv<RunArgs>;
@@ -97,6 +101,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
   ramLayout(machine, memorySize); // reject an impossible size before starting anything
   const plan = planBoot(args, machine.cmdline);
+  if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
+  else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const helper = new HelperProcess(
     {
       machine,
@@ -107,10 +113,15 @@ export async function runCommand(args: RunArgs): Promise<number> {
       cmdline: plan.cmdline,
       hasInitrd: plan.initrd !== undefined,
       logLevel: args.logLevel,
-      sandbox: true,
-      seccomp: 'enforce',
+      sandbox: args.sandbox,
+      seccomp: args.seccomp,
     },
     { kernel: plan.kernel, initrd: plan.initrd },
+    {
+      console: process.stdout,
+      log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
+      prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
+    },
     log,
   );
   log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);

@@ -5,17 +5,13 @@ import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 
-/** Descriptor numbers in the helper. 0: console input pipe, 1: console output, 2: logs. */
-export const HELPER_FD = {
-  consoleIn: 0,
-  consoleOut: 1,
-  log: 2,
-  ipc: 3,
-  kvm: 4,
-  kernel: 5,
-  /** -1 in the config when there is no initrd. */
-  initrd: 6,
-} as const;
+/**
+ * The helper's fds 0, 1 and 2 are the console input pipe, the console output
+ * and the log stream. The VM's files arrive as named fds (src/sandbox's
+ * TSVMM_HELPER_FDS): these names.
+ */
+export const HELPER_FILE = { kvm: 'kvm', kernel: 'kernel', initrd: 'initrd' } as const;
+export const CONSOLE_OUT_FD = 1;
 
 export interface HelperConfig {
   machine: MachineDefinition;
@@ -38,7 +34,8 @@ export type FrontendMessage =
   | { type: 'status' };
 
 export type HelperMessage =
-  | { type: 'running' }
+  /** Jailed (or not, with --no-sandbox) and about to run the guest; hostPid names it in kernel logs. */
+  | { type: 'running'; hostPid: number; sandbox: string }
   | { type: 'status'; state: 'booting' | 'running' | 'stopping' }
   | { type: 'exit'; exit: VmExit; stats: ExitStatsReport }
   /** The helper could not start the VM (bad kernel, KVM refused, jail failed). */

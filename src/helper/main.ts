@@ -1,15 +1,19 @@
 // The helper: the VMM proper. It opens nothing by path; everything arrives as
 // a file descriptor from the frontend (see helper-protocol.ts). It builds the
-// VM, jails itself, then runs the guest and reports how it ended.
+// VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
+// Every module it needs is imported here, before the jail removes the files.
 import { readFileSync } from 'node:fs';
 import { loadRealModePayload } from '../boot/real-mode-payload.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
+import { enterJail } from '../sandbox/jail.js';
+import { helperPolicy } from '../sandbox/helper-policy.js';
+import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
-import { HELPER_FD, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -18,19 +22,28 @@ function send(message: HelperMessage): Promise<void> {
   });
 }
 
+function fd(fds: Record<string, number>, name: string): number {
+  const n = fds[name];
+  if (n === undefined) throw new Error(`the frontend passed no "${name}" descriptor`);
+  return n;
+}
+
 class Helper {
   private vm: VirtualMachine | undefined;
   private stopRequested = false;
   private readonly pendingInput: Uint8Array[] = [];
 
   async start(config: HelperConfig): Promise<void> {
-    const log = createLogger({ level: config.logLevel as never, pretty: Boolean(process.env.TSVMM_PRETTY_LOGS) });
+    const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' });
     let vm: VirtualMachine;
     let kvm: KvmSystem;
+    let sandbox = 'off (--no-sandbox)';
+    let hostPid = process.pid;
     try {
-      kvm = KvmSystem.open(HELPER_FD.kvm);
-      const image = readFileSync(HELPER_FD.kernel);
-      const initrd = config.hasInitrd ? readFileSync(HELPER_FD.initrd) : undefined;
+      const fds = helperFds();
+      kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
+      const image = readFileSync(fd(fds, HELPER_FILE.kernel));
+      const initrd = config.hasInitrd ? readFileSync(fd(fds, HELPER_FILE.initrd)) : undefined;
       const load =
         config.bootKind === 'real-mode'
           ? (m: GuestMemory) => loadRealModePayload(m, image)
@@ -42,18 +55,30 @@ class Helper {
         cpuTemplate: config.cpuTemplate,
         coalesced: config.coalesced,
         load,
-        consoleFd: HELPER_FD.consoleOut,
+        consoleFd: CONSOLE_OUT_FD,
         log,
       });
+      // The vCPU thread starts (and loads its code) before the jail, but waits
+      // for run() before the guest's first instruction.
+      await vm.prepare();
+      if (config.sandbox) {
+        const report = enterJail({
+          seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
+          policy: helperPolicy({ jit: true }),
+        });
+        hostPid = report.hostPid;
+        sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;
+        log.debug({ ...report }, 'helper jailed');
+      }
     } catch (e) {
       const err = e as Error;
-      await send({ type: 'failed', error: { name: err.name, message: err.name === 'Error' ? err.stack ?? err.message : err.message } });
+      await send({ type: 'failed', error: { name: err.name, message: err.name === 'Error' ? (err.stack ?? err.message) : err.message } });
       process.exit(1);
     }
     this.vm = vm;
     if (this.stopRequested) vm.stop();
     this.relayInput(log);
-    await send({ type: 'running' });
+    await send({ type: 'running', hostPid, sandbox });
     const result = await vm.run();
     await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats: result.stats });
     await vm.destroy();
@@ -97,5 +122,7 @@ process.on('disconnect', () => {
   helper.stop();
   setTimeout(() => process.exit(EXIT_STATUS.stopped), 2000).unref();
 });
+// As pid 1 of its PID namespace the helper ignores signals it has no handler for.
 process.on('SIGINT', () => helper.stop());
 process.on('SIGTERM', () => helper.stop());
+process.on('SIGHUP', () => helper.stop());

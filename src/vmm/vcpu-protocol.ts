@@ -16,7 +16,7 @@ export interface VcpuWorkerData {
   devices: DeviceDefinition[];
   /** Where console output goes. */
   consoleFd: number;
-  /** Int32Array: [CONTROL_COMMAND, CONTROL_TID]. */
+  /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO]. */
   control: SharedArrayBuffer;
   /** InputRing buffer for console input. */
   input: SharedArrayBuffer;
@@ -24,6 +24,8 @@ export interface VcpuWorkerData {
 
 export const CONTROL_COMMAND = 0;
 export const CONTROL_TID = 1;
+/** 0 until the VMM lets the guest run (the helper jails itself in between). */
+export const CONTROL_GO = 2;
 export const COMMAND_NONE = 0;
 export const COMMAND_STOP = 1;
 

@@ -16,7 +16,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -83,6 +83,7 @@ function main(data: VcpuWorkerData): void {
   }, ring);
 
   post({ type: 'ready', tid });
+  while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0);
   const exit = loop.runUntilExit();
   ring?.drain();
   consoleOut.flush();

@@ -18,7 +18,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
 import { coalescedZonesFor } from '../bus/coalesced-zones.js';
 import { ramLayout } from './memory-layout.js';
-import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
 const COALESCED_POLL_MS = 5;
@@ -42,11 +42,13 @@ export interface VmResult extends VmExit {
 
 export class VirtualMachine {
   private worker: Worker | undefined;
-  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  private readonly control = new Int32Array(new SharedArrayBuffer(12));
   readonly input = InputRing.create();
   private poller: NodeJS.Timeout | undefined;
   private finished = false;
   private ringIndices: Int32Array | undefined;
+  private result: Promise<VmResult> | undefined;
+  private ready: Promise<void> | undefined;
 
   private constructor(
     readonly vm: Vm,
@@ -85,8 +87,12 @@ export class VirtualMachine {
     }
   }
 
-  /** Runs the guest to its end. Resolves with how it ended; never rejects for guest behaviour. */
-  run(): Promise<VmResult> {
+  /**
+   * Starts the vCPU thread: it loads its code and builds its devices, then
+   * waits. Call before jailing the process; `run()` lets the guest start.
+   */
+  prepare(): Promise<void> {
+    if (this.ready) return this.ready;
     const { options } = this;
     this.registerCoalescedZones();
     process.on('SIGUSR2', noop);
@@ -102,8 +108,11 @@ export class VirtualMachine {
       control: this.control.buffer as SharedArrayBuffer,
       input: this.input.buffer,
     };
-    return new Promise<VmResult>((resolve) => {
+    let onReady!: () => void;
+    this.ready = new Promise<void>((resolve) => (onReady = resolve));
+    this.result = new Promise<VmResult>((resolve) => {
       const finish = (result: VmResult) => {
+        onReady(); // a thread that died while starting is not going to be ready
         if (this.finished) return;
         this.finished = true;
         if (this.poller) clearInterval(this.poller);
@@ -114,14 +123,25 @@ export class VirtualMachine {
       this.worker = worker;
       worker.on('message', (m: VcpuMessage) => {
         if (m.type === 'ready') {
-          options.log.debug({ tid: m.tid }, 'vCPU 0 running');
-          if (this.coalescedRingPage) this.poller = setInterval(() => this.kickIfCoalescedPending(), COALESCED_POLL_MS);
-        } else if (m.type === 'exit') finish({ ...m.exit, stats: m.stats });
+          options.log.debug({ tid: m.tid }, 'vCPU 0 thread ready');
+          onReady();
+        }
+        else if (m.type === 'exit') finish({ ...m.exit, stats: m.stats });
         else finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread failed: ${m.message}`, stats: emptyStats() });
       });
       worker.on('error', (e) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread crashed: ${e.stack ?? e}`, stats: emptyStats() }));
       worker.on('exit', (code) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread ended unexpectedly (code ${code})`, stats: emptyStats() }));
     });
+    return this.ready;
+  }
+
+  /** Runs the guest to its end. Resolves with how it ended; never rejects for guest behaviour. */
+  async run(): Promise<VmResult> {
+    await this.prepare();
+    Atomics.store(this.control, CONTROL_GO, 1);
+    Atomics.notify(this.control, CONTROL_GO);
+    if (this.coalescedRingPage && !this.poller) this.poller = setInterval(() => this.kickIfCoalescedPending(), COALESCED_POLL_MS);
+    return this.result!;
   }
 
   /** Console input: queued for the UART; the vCPU is kicked so it sees it at once. */
@@ -135,6 +155,8 @@ export class VirtualMachine {
   stop(): void {
     Atomics.store(this.control, CONTROL_COMMAND, COMMAND_STOP);
     this.kick();
+    Atomics.store(this.control, CONTROL_GO, 1); // a vCPU still waiting to start sees the stop at once
+    Atomics.notify(this.control, CONTROL_GO);
   }
 
   /** Gets the vCPU out of KVM_RUN: immediate_exit covers the race with entry, the signal the wait inside it. */
