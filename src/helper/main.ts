@@ -13,6 +13,7 @@ import { helperPolicy } from '../sandbox/helper-policy.js';
 import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
+import { runTestHook } from './test-hooks.js';
 import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
@@ -70,6 +71,7 @@ class Helper {
         sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;
         log.debug({ ...report }, 'helper jailed');
       }
+      runTestHook(process.env.TSVMM_TEST_HOOK, fd(helperFds(), HELPER_FILE.kvm), hostPid, log);
     } catch (e) {
       const err = e as Error;
       await send({ type: 'failed', error: { name: err.name, message: err.name === 'Error' ? (err.stack ?? err.message) : err.message } });
