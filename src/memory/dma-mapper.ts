@@ -138,10 +138,11 @@ export class DmaMapper {
     for (let i = 0; i < n; i++) {
       const a = sg.addr[i];
       const l = sg.len[i];
-      if (!Number.isInteger(a) || a < 0 || a >= ADDRESS_LIMIT) return DmaStatus.BadAddress;
       if (!Number.isInteger(l) || l < 0) return DmaStatus.BadLength;
-      if (l > ADDRESS_LIMIT - a) return DmaStatus.Wrap;
       if (sg.access[i] !== access) return DmaStatus.Direction;
+      if (l === 0) continue; // an empty element touches nothing, wherever it points
+      if (!Number.isInteger(a) || a < 0 || a >= ADDRESS_LIMIT) return DmaStatus.BadAddress;
+      if (l > ADDRESS_LIMIT - a) return DmaStatus.Wrap;
       total += l;
       if (total > this.maxTransfer) return DmaStatus.TooLarge;
       let pos = a;
