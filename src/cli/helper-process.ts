@@ -8,7 +8,7 @@ import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
 import { PROJECT_ROOT } from '../project-root.js';
-import { HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
+import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
 import { buildJailLaunch, checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 
@@ -43,6 +43,7 @@ export class HelperProcess {
   private readonly child: ChildProcess;
   private outcome: HelperOutcome | undefined;
   private hostPid: number | undefined;
+  private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
   readonly done: Promise<HelperOutcome>;
 
@@ -96,6 +97,7 @@ export class HelperProcess {
     this.child.on('message', (m: HelperMessage) => {
       if (m.type === 'exit') this.outcome = { ...m.exit, stats: m.stats };
       else if (m.type === 'failed') this.startError = new HelperStartError(m.error.name, m.error.message);
+      else if (m.type === 'state') this.stateWaiters.shift()?.(m.state);
       else if (m.type === 'running') {
         this.hostPid = m.hostPid;
         log.debug({ pid: m.hostPid, sandbox: m.sandbox }, 'helper is running the guest');
@@ -123,6 +125,15 @@ export class HelperProcess {
 
   stop(): void {
     this.send({ type: 'stop' });
+  }
+
+  /** pause / resume / status; resolves with the VM's state after the command. */
+  control(command: 'pause' | 'resume' | 'status'): Promise<VmState> {
+    if (!this.child.connected) return Promise.resolve('ended');
+    return new Promise((resolve) => {
+      this.stateWaiters.push(resolve);
+      this.send({ type: command });
+    });
   }
 
   kill(): void {

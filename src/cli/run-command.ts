@@ -1,5 +1,5 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { accessSync, constants, createWriteStream, statSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { createLogger } from '../log.js';
 import { loadMachine } from '../machine/machine-definition.js';
@@ -8,6 +8,7 @@ import { ramLayout } from '../vmm/memory-layout.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
+import { serveControlSocket } from './control-socket.js';
 
 export interface RunArgs {
   kernel?: string;
@@ -23,6 +24,7 @@ export interface RunArgs {
   seccomp: 'enforce' | 'log' | 'off';
   logLevel: string;
   logFile?: string;
+  controlSocket?: string;
 }
 
 export class UsageError extends Error {
@@ -42,6 +44,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('sandbox', { type: 'boolean', default: true, describe: 'jail the helper (namespaces, empty root, seccomp); --no-sandbox is for debugging only' })
     .option('seccomp', { type: 'string', default: 'enforce', choices: ['enforce', 'log', 'off'], describe: 'seccomp filter: enforce (kill on violation), log (allow and log violations), off' })
     .option('stats', { type: 'boolean', default: false, describe: 'print exit statistics (by reason, by device) when the VM ends' })
+    .option('control-socket', { type: 'string', describe: 'serve a unix socket at PATH taking JSON lines {"command":"status|pause|resume|stop"}' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] })
     .option('log-file', { type: 'string', describe: 'write logs (JSON lines) to this file instead of stderr' }) as unknown as Argv<RunArgs>;
 }
@@ -126,6 +129,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   );
   log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
 
+  const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;
   const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`received ${signal}: stopping the VM`);
@@ -140,6 +144,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
     result = await helper.done;
   } finally {
     terminal.stop();
+    control?.close();
+    if (args.controlSocket) rmSync(args.controlSocket, { force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);

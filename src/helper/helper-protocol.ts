@@ -28,15 +28,20 @@ export interface HelperConfig {
   seccomp: 'enforce' | 'log' | 'off';
 }
 
+export type VmState = 'starting' | 'running' | 'paused' | 'ended';
+
 export type FrontendMessage =
   | { type: 'start'; config: HelperConfig }
   | { type: 'stop' }
+  /** Each of these is answered with a 'state' message. */
+  | { type: 'pause' }
+  | { type: 'resume' }
   | { type: 'status' };
 
 export type HelperMessage =
   /** Jailed (or not, with --no-sandbox) and about to run the guest; hostPid names it in kernel logs. */
   | { type: 'running'; hostPid: number; sandbox: string }
-  | { type: 'status'; state: 'booting' | 'running' | 'stopping' }
+  | { type: 'state'; state: VmState }
   | { type: 'exit'; exit: VmExit; stats: ExitStatsReport }
   /** The helper could not start the VM (bad kernel, KVM refused, jail failed). */
   | { type: 'failed'; error: { name: string; message: string } };

@@ -93,6 +93,13 @@ class Helper {
     this.vm?.stop();
   }
 
+  async control(command: 'pause' | 'resume' | 'status'): Promise<void> {
+    const vm = this.vm;
+    if (vm && command === 'pause') await vm.pause();
+    if (vm && command === 'resume') vm.resume();
+    await send({ type: 'state', state: vm ? vm.state : 'starting' });
+  }
+
   private relayInput(log: Logger): void {
     const pump = () => {
       while (this.pendingInput.length && this.vm) {
@@ -118,6 +125,7 @@ const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {
   if (m.type === 'start') void helper.start(m.config);
   else if (m.type === 'stop') helper.stop();
+  else void helper.control(m.type);
 });
 // The frontend is gone: nobody can see the guest or collect its status. Stop.
 process.on('disconnect', () => {

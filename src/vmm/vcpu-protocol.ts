@@ -28,8 +28,12 @@ export const CONTROL_TID = 1;
 export const CONTROL_GO = 2;
 export const COMMAND_NONE = 0;
 export const COMMAND_STOP = 1;
+/** Stay out of the guest until the command goes back to COMMAND_NONE. */
+export const COMMAND_PAUSE = 2;
 
 export type VcpuMessage =
   | { type: 'ready'; tid: number }
+  /** The vCPU is out of the guest (pause) or back in it (resume). */
+  | { type: 'paused'; paused: boolean }
   | { type: 'exit'; exit: VmExit; stats: ExitStatsReport }
   | { type: 'fatal'; message: string };

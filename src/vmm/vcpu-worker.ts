@@ -16,7 +16,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -76,6 +76,14 @@ function main(data: VcpuWorkerData): void {
       feedInput();
     },
     onInterrupt: () => {
+      if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_PAUSE) {
+        // Everything the guest wrote is delivered before we report "paused".
+        ring?.drain();
+        consoleOut.flush();
+        post({ type: 'paused', paused: true });
+        while (Atomics.load(control, CONTROL_COMMAND) === COMMAND_PAUSE) Atomics.wait(control, CONTROL_COMMAND, COMMAND_PAUSE);
+        post({ type: 'paused', paused: false });
+      }
       if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_STOP)
         return { kind: 'stopped', status: EXIT_STATUS.stopped, message: 'the VMM was asked to stop' };
       return undefined;

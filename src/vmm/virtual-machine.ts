@@ -18,7 +18,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
 import { coalescedZonesFor } from '../bus/coalesced-zones.js';
 import { ramLayout } from './memory-layout.js';
-import { COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
 const COALESCED_POLL_MS = 5;
@@ -49,6 +49,8 @@ export class VirtualMachine {
   private ringIndices: Int32Array | undefined;
   private result: Promise<VmResult> | undefined;
   private ready: Promise<void> | undefined;
+  private isPaused = false;
+  private onPaused: (() => void) | undefined;
 
   private constructor(
     readonly vm: Vm,
@@ -122,7 +124,12 @@ export class VirtualMachine {
       const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
       this.worker = worker;
       worker.on('message', (m: VcpuMessage) => {
-        if (m.type === 'ready') {
+        if (m.type === 'paused') {
+          if (m.paused) {
+            this.isPaused = true;
+            this.onPaused?.();
+          }
+        } else if (m.type === 'ready') {
           options.log.debug({ tid: m.tid }, 'vCPU 0 thread ready');
           onReady();
         }
@@ -151,9 +158,30 @@ export class VirtualMachine {
     return n;
   }
 
+  /** Takes the vCPU out of the guest and keeps it out; resolves once it is (coalesced writes delivered). */
+  pause(): Promise<void> {
+    if (this.finished || Atomics.load(this.control, CONTROL_COMMAND) !== COMMAND_NONE) return Promise.resolve();
+    const paused = new Promise<void>((resolve) => (this.onPaused = resolve));
+    Atomics.store(this.control, CONTROL_COMMAND, COMMAND_PAUSE);
+    this.kick();
+    return paused;
+  }
+
+  resume(): void {
+    if (Atomics.compareExchange(this.control, CONTROL_COMMAND, COMMAND_PAUSE, COMMAND_NONE) === COMMAND_PAUSE) {
+      Atomics.notify(this.control, CONTROL_COMMAND);
+      this.isPaused = false;
+    }
+  }
+
+  get state(): 'running' | 'paused' | 'ended' {
+    return this.finished ? 'ended' : this.isPaused ? 'paused' : 'running';
+  }
+
   /** Asks the vCPU to stop; `run()` then resolves with kind 'stopped'. */
   stop(): void {
     Atomics.store(this.control, CONTROL_COMMAND, COMMAND_STOP);
+    Atomics.notify(this.control, CONTROL_COMMAND); // wakes a paused vCPU
     this.kick();
     Atomics.store(this.control, CONTROL_GO, 1); // a vCPU still waiting to start sees the stop at once
     Atomics.notify(this.control, CONTROL_GO);

@@ -1,0 +1,62 @@
+// Pause, resume, status and stop through the control socket, against a guest
+// that echoes console input (so "paused" is visible: no echo while paused).
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { describeKvm } from '../support/kvm.js';
+import { GUEST_BIN, TSVMM_BIN } from '../support/run-tsvmm.js';
+
+function ask(path: string, line: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path, () => s.write(line + '\n'));
+    let got = '';
+    s.on('data', (d) => {
+      got += d.toString();
+      if (got.includes('\n')) {
+        s.end();
+        resolve(JSON.parse(got));
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await sleep(50);
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describeKvm('control socket', () => {
+  it('pauses, resumes, reports status and stops the VM', async () => {
+    const socket = join(mkdtempSync(join(tmpdir(), 'tsvmm-ctl-')), 'ctl.sock');
+    const child = spawn(process.execPath, [TSVMM_BIN, 'run', '--raw-payload', join(GUEST_BIN, 'real-echo.bin'), '--control-socket', socket, '--log-level', 'warn']);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    try {
+      child.stdin.write('x');
+      await waitFor(() => out === 'X', 'the guest to echo');
+      expect(await ask(socket, '{"command":"status"}')).toEqual({ ok: true, state: 'running' });
+      expect(await ask(socket, '{"command":"pause"}')).toEqual({ ok: true, state: 'paused' });
+      child.stdin.write('y');
+      await sleep(500);
+      expect(out).toBe('X'); // paused: nothing echoed
+      expect(await ask(socket, '{"command":"status"}')).toEqual({ ok: true, state: 'paused' });
+      expect(await ask(socket, 'garbage')).toMatchObject({ ok: false, error: /not JSON/ });
+      expect(await ask(socket, '{"command":"reboot"}')).toMatchObject({ ok: false, error: /unknown command "reboot"/ });
+      expect(await ask(socket, '{"command":"resume"}')).toEqual({ ok: true, state: 'running' });
+      await waitFor(() => out === 'XY', 'the echo after resume');
+      expect(await ask(socket, '{"command":"stop"}')).toEqual({ ok: true, state: 'stopping' });
+      expect(await exited).toBe(130);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    }
+  });
+});
