@@ -23,3 +23,47 @@ export function coalescedZonesFor(d: DeviceDefinition): CoalescedZone[] {
       return [];
   }
 }
+
+/** What the registry needs from a VM: KVM_(UN)REGISTER_COALESCED_MMIO. */
+export interface CoalescedZoneTarget {
+  registerCoalescedZone(addr: number, size: number, pio: boolean, unregister?: boolean): void;
+}
+
+/**
+ * The zones registered with KVM, by device: a device's zones are registered
+ * when it is added, follow it when it moves, and go when it is removed.
+ * Unregistering never loses writes already queued: KVM leaves them in the
+ * ring, and the next drain delivers them (to the device's old range).
+ */
+export class CoalescedZoneRegistry {
+  private readonly byDevice = new Map<string, CoalescedZone[]>();
+
+  constructor(
+    private readonly vm: CoalescedZoneTarget,
+    private readonly pioCapable: boolean,
+  ) {}
+
+  /** Registers the zones `definition` declares; returns them (PIO zones are skipped without KVM_CAP_COALESCED_PIO). */
+  add(definition: DeviceDefinition): CoalescedZone[] {
+    if (this.byDevice.has(definition.name)) throw new Error(`coalesced zones for ${definition.name} are already registered`);
+    const zones = coalescedZonesFor(definition).filter((z) => !z.pio || this.pioCapable);
+    for (const z of zones) this.vm.registerCoalescedZone(z.addr, z.size, z.pio);
+    this.byDevice.set(definition.name, zones);
+    return zones;
+  }
+
+  remove(name: string): void {
+    for (const z of this.byDevice.get(name) ?? []) this.vm.registerCoalescedZone(z.addr, z.size, z.pio, true);
+    this.byDevice.delete(name);
+  }
+
+  /** The device now lives at `moved` (same name, new address). */
+  move(moved: DeviceDefinition): CoalescedZone[] {
+    this.remove(moved.name);
+    return this.add(moved);
+  }
+
+  zones(name: string): readonly CoalescedZone[] {
+    return this.byDevice.get(name) ?? [];
+  }
+}

@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
-import { coalescedZonesFor } from '../bus/coalesced-zones.js';
+import { CoalescedZoneRegistry } from '../bus/coalesced-zones.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
@@ -50,6 +50,7 @@ export class VirtualMachine {
   private result: Promise<VmResult> | undefined;
   private ready: Promise<void> | undefined;
   private isPaused = false;
+  private zones: CoalescedZoneRegistry | undefined;
   private onPaused: (() => void) | undefined;
 
   private constructor(
@@ -205,16 +206,11 @@ export class VirtualMachine {
 
   private registerCoalescedZones(): void {
     if (!this.coalescedRingPage || this.options.coalesced === false) return;
-    const pioCapable = this.options.kvm.checkExtension(KVM_CAP.COALESCED_PIO) > 0;
-    for (const device of this.options.machine.devices)
-      for (const zone of coalescedZonesFor(device)) {
-        if (zone.pio && !pioCapable) {
-          this.options.log.info({ device: zone.device }, "this host's KVM lacks KVM_CAP_COALESCED_PIO: port writes stay uncoalesced");
-          continue;
-        }
-        this.vm.registerCoalescedZone(zone.addr, zone.size, zone.pio);
-        this.options.log.debug(zone, 'coalesced zone registered');
-      }
+    const { kvm, machine, log } = this.options;
+    const pioCapable = kvm.checkExtension(KVM_CAP.COALESCED_PIO) > 0;
+    if (!pioCapable) log.info("this host's KVM lacks KVM_CAP_COALESCED_PIO: port writes stay uncoalesced");
+    this.zones = new CoalescedZoneRegistry(this.vm, pioCapable);
+    for (const device of machine.devices) for (const zone of this.zones.add(device)) log.debug(zone, 'coalesced zone registered');
   }
 
   async destroy(): Promise<void> {

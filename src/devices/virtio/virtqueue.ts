@@ -203,6 +203,12 @@ export class VirtQueue {
     return null;
   }
 
+  /** QueueReady = 0: stop using the rings, keep the configuration. */
+  deactivate(): void {
+    this.readyFlag = false;
+    this.pendingUsed = 0;
+  }
+
   /** Back to the reset state (QueueReady = 0, addresses cleared). */
   reset(): void {
     this.readyFlag = false;
