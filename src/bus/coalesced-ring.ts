@@ -50,7 +50,8 @@ export class CoalescedRing {
     while (first !== last && n < COALESCED_RING_ENTRIES) {
       if (first < 0 || first >= COALESCED_RING_ENTRIES) break;
       const entry = KvmCoalescedMmioRing.offsets.coalesced_mmio + first * KvmCoalescedMmio.size;
-      const addr = Number(this.view.getBigUint64(entry + KvmCoalescedMmio.offsets.phys_addr, true));
+      const at = entry + KvmCoalescedMmio.offsets.phys_addr;
+      const addr = this.view.getUint32(at + 4, true) * 0x1_0000_0000 + this.view.getUint32(at, true); // no BigInt per entry
       const len = Math.min(this.view.getUint32(entry + KvmCoalescedMmio.offsets.len, true), 8);
       const isPio = this.view.getUint32(entry + KvmCoalescedMmio.offsets.pio, true) !== 0;
       const device = (isPio ? this.pio : this.mmio).write(addr, this.windows[first][len]);
