@@ -236,6 +236,14 @@ export class AlignedBlockBackend implements BlockBackend, BlockCompletion {
     this.startNext();
   }
 
+  drain(): void {
+    while (this.qOp.length > 0 || this.inner.inFlight > 0) {
+      if (this.inner.inFlight === 0) break; // nothing can make progress (cannot happen)
+      this.inner.drain();
+    }
+    while (this.batch.pending > 0) this.batch.deliver();
+  }
+
   close(): void {
     this.inner.close();
     this.batch.clear();

@@ -47,6 +47,11 @@ export interface BlockBackend {
   /** Makes [offset, offset+length) read as zeroes. */
   writeZeroes(offset: number, length: number, done: BlockCompletion, tag: number): void;
   /**
+   * Blocks until no request is in flight, delivering every completion
+   * (device reset: nothing may write into guest memory afterwards).
+   */
+  drain(): void;
+  /**
    * Waits (synchronously) for requests in flight to finish, so that the kernel
    * no longer writes into guest memory, then releases everything. Completions
    * still pending are dropped. The image file itself is closed by its owner.

@@ -317,6 +317,20 @@ export abstract class KernelQueueBackend implements BlockBackend {
     this.pump();
   }
 
+  drain(): void {
+    for (;;) {
+      if (this.submitScheduled) this.submitNow();
+      this.batch.deliver();
+      if (this.active === 0 && this.waitHead >= this.waitOp.length && this.batch.pending === 0) return;
+      if (this.active > 0) {
+        const r = this.waitAny();
+        if (r < 0 && -r !== EINTR && -r !== EAGAIN && -r !== EBUSY) return; // the ring is gone
+      }
+      this.reap();
+      this.updateRef();
+    }
+  }
+
   private updateRef(): void {
     const want = this.active > 0;
     if (want === this.pollRef || this.poll === null) return;

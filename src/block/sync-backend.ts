@@ -69,6 +69,10 @@ export class SyncBlockBackend implements BlockBackend {
     this.batch.schedule();
   }
 
+  drain(): void {
+    while (this.batch.pending > 0) this.batch.deliver();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -4,7 +4,9 @@
 // garbage or does not answer in time turns the region dead: reads return all
 // ones, writes are dropped, and `onDead` reports it once. The VM never hangs.
 import koffi from 'koffi';
-import { EINTR, POLLIN, poll, read, write } from '../../ffi/libc.js';
+import { EINTR, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
+
+const ECONNRESET = 104;
 import type { BusDevice } from './device.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
 
@@ -50,7 +52,7 @@ export class IoregionClient implements BusDevice {
     if (!size) return false; // not an access size the protocol can express
     encodeCommand(this.commandView, { write: isWrite, size, wantsResponse, userData: 0n, offset, data: isWrite ? bytesToData(data) : 0n });
     const n = write(this.fd, this.command, IOREGION_MESSAGE_SIZE) as number;
-    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `sending failed (errno ${koffi.errno()})` : 'short send');
+    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `sending failed: ${errnoName(koffi.errno())}` : 'short send');
     return true;
   }
 
@@ -63,7 +65,11 @@ export class IoregionClient implements BusDevice {
     }
     const n = read(this.fd, this.response, IOREGION_MESSAGE_SIZE) as number;
     if (n === 0) return this.die('the device end closed its socket');
-    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `receiving failed (errno ${koffi.errno()})` : `malformed response of ${n} bytes`);
+    if (n < 0) {
+      const errno = koffi.errno();
+      return this.die(errno === ECONNRESET ? 'the device end closed its socket (ECONNRESET)' : `receiving failed: ${errnoName(errno)}`);
+    }
+    if (n !== IOREGION_MESSAGE_SIZE) return this.die(`malformed response of ${n} bytes`);
     return true;
   }
 

@@ -18,6 +18,8 @@ export interface HelperFiles {
   kernel: string;
   initrd?: string;
   kvm?: string;
+  /** Already-open descriptors to hand over by name (device region sockets). */
+  extraFds?: Record<string, number>;
 }
 
 /** Where the frontend relays the helper's console and logs. */
@@ -80,6 +82,7 @@ export class HelperProcess {
 
     const named: Record<string, number> = { [HELPER_FILE.kvm]: kvm, [HELPER_FILE.kernel]: kernel };
     if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
+    Object.assign(named, files.extraFds);
     // One launch description for both modes: the same fds, stdio and env; the
     // sandbox adds the namespaces (unshare) in front of node.
     // Console and logs travel through pipes the frontend relays: the helper

@@ -9,6 +9,7 @@ import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
 import { serveControlSocket } from './control-socket.js';
+import { startDeviceProcesses } from './device-processes.js';
 
 export interface RunArgs {
   kernel?: string;
@@ -106,6 +107,12 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const plan = planBoot(args, machine.cmdline);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
+  const output = {
+    console: process.stdout,
+    log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
+    prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
+  };
+  const devices = await startDeviceProcesses(machine, { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs }, log);
   const helper = new HelperProcess(
     {
       machine,
@@ -119,14 +126,11 @@ export async function runCommand(args: RunArgs): Promise<number> {
       sandbox: args.sandbox,
       seccomp: args.seccomp,
     },
-    { kernel: plan.kernel, initrd: plan.initrd },
-    {
-      console: process.stdout,
-      log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
-      prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
-    },
+    { kernel: plan.kernel, initrd: plan.initrd, extraFds: devices.helperFds },
+    output,
     log,
   );
+  devices.releaseHelperFds();
   log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
 
   const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;
@@ -149,6 +153,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
+    devices.killAll();
   }
   const level = result.kind === 'error' ? 'error' : 'info';
   log[level]({ kind: result.kind, status: result.status }, result.message);

@@ -13,6 +13,11 @@ import type { MachineDefinition } from '../machine/machine-definition.js';
 export const HELPER_FILE = { kvm: 'kvm', kernel: 'kernel', initrd: 'initrd' } as const;
 export const CONSOLE_OUT_FD = 1;
 
+/** The named fd of a `process: separate` device's region socket. */
+export function regionFdName(device: string): string {
+  return `region.${device}`;
+}
+
 export interface HelperConfig {
   machine: MachineDefinition;
   memorySize: number;

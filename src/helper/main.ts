@@ -14,7 +14,7 @@ import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
-import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { CONSOLE_OUT_FD, HELPER_FILE, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -55,6 +55,9 @@ class Helper {
         memorySize: config.memorySize,
         cpuTemplate: config.cpuTemplate,
         coalesced: config.coalesced,
+        regionFds: Object.fromEntries(
+          config.machine.devices.filter((d) => fds[regionFdName(d.name)] !== undefined).map((d) => [d.name, fds[regionFdName(d.name)]]),
+        ),
         load,
         consoleFd: CONSOLE_OUT_FD,
         log,

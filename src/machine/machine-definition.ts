@@ -40,12 +40,16 @@ export interface VirtioMmioDefinition {
   coalesced: boolean;
 }
 
+/** Where a device model runs: on the vCPU thread, or in its own jailed process (ioregionfd protocol). */
+export type DeviceProcess = 'inline' | 'separate';
+
 export interface TestDeviceDefinition {
   type: 'test-device';
   name: string;
   base: number;
   /** Let KVM coalesce writes to the scratch window. */
   coalesced: boolean;
+  process: DeviceProcess;
 }
 
 export type DeviceDefinition = UartDefinition | ExitDeviceDefinition | I8042Definition | VirtioMmioDefinition | TestDeviceDefinition;
@@ -163,12 +167,13 @@ function parseDevice(r: FieldReader, json: unknown, path: string): DeviceDefinit
       };
     }
     case 'test-device':
-      r.allowOnly(d, path, ['type', 'name', 'base', 'coalesced']);
+      r.allowOnly(d, path, ['type', 'name', 'base', 'coalesced', 'process']);
       return {
         type,
         name,
         base: r.address(d.base, `${path}.base`),
         coalesced: d.coalesced === undefined ? true : r.boolean(d.coalesced, `${path}.coalesced`),
+        process: r.deviceProcess(d.process, `${path}.process`),
       };
     default:
       return r.fail(`${path}.type`, `unknown device type "${type}" (known: uart16550, exit-device, i8042, virtio-mmio, test-device)`);
@@ -224,6 +229,11 @@ class FieldReader {
     const n = typeof v === 'string' || typeof v === 'number' ? parseSize(v) : undefined;
     if (n === undefined || n === 0) this.fail(path, `expected a size such as "256M", got ${JSON.stringify(v)}`);
     return n;
+  }
+  deviceProcess(v: unknown, path: string): DeviceProcess {
+    if (v === undefined) return 'inline';
+    if (v !== 'inline' && v !== 'separate') this.fail(path, `expected "inline" or "separate", got ${JSON.stringify(v)}`);
+    return v;
   }
   allowOnly(o: Json, path: string, keys: string[]): void {
     for (const k of Object.keys(o))

@@ -159,20 +159,21 @@ export class DmaMapper {
   }
 
   /**
-   * Copies guest memory at [addr, addr+dst.length) into `dst` (headers,
+   * Copies guest memory at [addr, addr+length) into dst[offset...] (headers,
    * small control structures); direct where RAM, slow path elsewhere.
    */
-  copyFromGuest(addr: number, dst: Uint8Array): DmaStatus {
-    return this.copy(addr, dst, DmaAccess.Read);
+  copyFromGuest(addr: number, dst: Uint8Array, offset = 0, length = dst.length - offset): DmaStatus {
+    return this.copy(addr, dst, offset, length, DmaAccess.Read);
   }
 
-  /** Copies `src` into guest memory at `addr` (status bytes, small replies). */
-  copyToGuest(addr: number, src: Uint8Array): DmaStatus {
-    return this.copy(addr, src, DmaAccess.Write);
+  /** Copies src[offset, offset+length) into guest memory at `addr` (status bytes, small replies). */
+  copyToGuest(addr: number, src: Uint8Array, offset = 0, length = src.length - offset): DmaStatus {
+    return this.copy(addr, src, offset, length, DmaAccess.Write);
   }
 
-  private copy(addr: number, buf: Uint8Array, access: DmaAccess): DmaStatus {
-    const len = buf.length;
+  private copy(addr: number, buf: Uint8Array, bufOff: number, len: number, access: DmaAccess): DmaStatus {
+    if (!Number.isInteger(bufOff) || !Number.isInteger(len) || bufOff < 0 || len < 0 || len > buf.length - bufOff) return DmaStatus.BadLength;
+    if (len === 0) return DmaStatus.Ok;
     if (!Number.isInteger(addr) || addr < 0 || addr >= ADDRESS_LIMIT) return DmaStatus.BadAddress;
     if (len > ADDRESS_LIMIT - addr) return DmaStatus.Wrap;
     if (len > this.maxTransfer) return DmaStatus.TooLarge;
@@ -182,19 +183,20 @@ export class DmaMapper {
       const k = this.translator.translate(addr + done, len - done, access, span);
       const n = span.length;
       if (k === SpanKind.Fault || !(n > 0) || n > len - done) return DmaStatus.Fault;
+      const at = bufOff + done;
       if (k === SpanKind.Direct) {
         const bytes = span.bytes;
         if (bytes !== null) {
           const off = span.offset;
           if (n <= SMALL_COPY) {
-            if (access === DmaAccess.Read) for (let i = 0; i < n; i++) buf[done + i] = bytes[off + i];
-            else for (let i = 0; i < n; i++) bytes[off + i] = buf[done + i];
-          } else if (access === DmaAccess.Read) buf.set(bytes.subarray(off, off + n), done);
-          else bytes.set(buf.subarray(done, done + n), off);
-        } else if (access === DmaAccess.Read) memcpyFromHost(buf.subarray(done, done + n), span.host, n);
-        else memcpyToHostAddress(span.host, buf.subarray(done, done + n));
+            if (access === DmaAccess.Read) for (let i = 0; i < n; i++) buf[at + i] = bytes[off + i];
+            else for (let i = 0; i < n; i++) bytes[off + i] = buf[at + i];
+          } else if (access === DmaAccess.Read) buf.set(bytes.subarray(off, off + n), at);
+          else bytes.set(buf.subarray(at, at + n), off);
+        } else if (access === DmaAccess.Read) memcpyFromHost(buf.subarray(at, at + n), span.host, n);
+        else memcpyToHostAddress(span.host, buf.subarray(at, at + n));
       } else {
-        const part = buf.subarray(done, done + n);
+        const part = buf.subarray(at, at + n);
         const ok = access === DmaAccess.Read ? this.translator.readSlow(addr + done, part) : this.translator.writeSlow(addr + done, part);
         if (!ok) return DmaStatus.SlowPathFailed;
       }

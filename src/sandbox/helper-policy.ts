@@ -150,6 +150,7 @@ export function helperPolicy(options: HelperPolicyOptions = {}): SeccompPolicy {
 
     // ---- I/O on inherited descriptors ----------------------------------------------------
     { syscall: 'read', reason: 'eventfds, pipes, the control socket (measured)' },
+    { syscall: 'poll', reason: 'the vCPU thread waits, with a timeout, for a device process to answer a forwarded region read (src/bus/ioregion-client.ts)' },
     { syscall: 'write', reason: 'stdout/stderr, eventfds, libuv wakeups (measured)' },
     { syscall: 'readv', reason: 'fs.readv / uv_fs_read with several buffers (not measured)' },
     { syscall: 'writev', reason: 'libuv stream writes of several buffers, e.g. pino logs (not measured; uv__write with >1 buffer)' },

@@ -14,6 +14,8 @@ export interface VcpuWorkerData {
   coalescedRingPage: number;
   memory: { gpa: number; size: number; hostAddress: number }[];
   devices: DeviceDefinition[];
+  /** Region sockets of `process: separate` devices, by device name. */
+  regionFds: Record<string, number>;
   /** Where console output goes. */
   consoleFd: number;
   /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO]. */
@@ -33,6 +35,8 @@ export const COMMAND_PAUSE = 2;
 
 export type VcpuMessage =
   | { type: 'ready'; tid: number }
+  /** A device served elsewhere stopped answering; its region now fails. */
+  | { type: 'device-failed'; device: string; why: string }
   /** The vCPU is out of the guest (pause) or back in it (resume). */
   | { type: 'paused'; paused: boolean }
   | { type: 'exit'; exit: VmExit; stats: ExitStatsReport }

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
+import { IoregionClient } from '../bus/ioregion-client.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { ExitDevice } from '../devices/exit-device.js';
 import { I8042 } from '../devices/i8042.js';
@@ -40,6 +41,13 @@ function main(data: VcpuWorkerData): void {
   let loop: ExitLoop | undefined;
   const end = (exit: VmExit) => loop!.requestExit(exit);
 
+  /** A device served by its own process: accesses go over its region socket. */
+  const remote = (name: string) => {
+    const fd = data.regionFds[name];
+    if (fd === undefined) throw new Error(`device ${name} runs in a separate process but no region socket was passed`);
+    return new IoregionClient(name, fd, (why) => post({ type: 'device-failed', device: name, why }));
+  };
+
   for (const d of data.devices) {
     switch (d.type) {
       case 'uart16550': {
@@ -55,7 +63,7 @@ function main(data: VcpuWorkerData): void {
         pio.add(d.port, 5, new I8042(() => end({ kind: 'reset', status: EXIT_STATUS.reset, message: 'guest requested a reset through the i8042 controller' })));
         break;
       case 'test-device':
-        mmio.add(d.base, TEST_DEVICE_SIZE, new TestDevice(d.name));
+        mmio.add(d.base, TEST_DEVICE_SIZE, d.process === 'separate' ? remote(d.name) : new TestDevice(d.name));
         break;
       case 'virtio-mmio':
         break; // served on the main thread (queue work is asynchronous)

@@ -28,6 +28,8 @@ export interface VirtualMachineOptions {
   machine: MachineDefinition;
   memorySize: number;
   cpuTemplate?: string;
+  /** Region sockets of devices served by other processes, by device name. */
+  regionFds?: Record<string, number>;
   /** Register the coalesced zones devices declare (default true). */
   coalesced?: boolean;
   /** Loads the guest into RAM and returns the first vCPU's registers. */
@@ -107,6 +109,7 @@ export class VirtualMachine {
       coalescedRingPage: this.coalescedRingPage,
       memory: this.memory.describe(),
       devices: options.machine.devices,
+      regionFds: options.regionFds ?? {},
       consoleFd: options.consoleFd,
       control: this.control.buffer as SharedArrayBuffer,
       input: this.input.buffer,
@@ -125,7 +128,8 @@ export class VirtualMachine {
       const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
       this.worker = worker;
       worker.on('message', (m: VcpuMessage) => {
-        if (m.type === 'paused') {
+        if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);
+        else if (m.type === 'paused') {
           if (m.paused) {
             this.isPaused = true;
             this.onPaused?.();
