@@ -73,7 +73,7 @@ export async function startDeviceProcesses(
         log.error({ device: device.name, code, signal }, `the ${device.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`),
       );
       processes.push({ device: device.name, child, hostPid });
-      log.info({ device: device.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol, forwarded in userspace)');
+      log.info({ device: device.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol)');
     }
   } catch (e) {
     processes.forEach((p) => p.child.kill('SIGKILL'));

@@ -63,7 +63,9 @@ function main(data: VcpuWorkerData): void {
         pio.add(d.port, 5, new I8042(() => end({ kind: 'reset', status: EXIT_STATUS.reset, message: 'guest requested a reset through the i8042 controller' })));
         break;
       case 'test-device':
-        mmio.add(d.base, TEST_DEVICE_SIZE, d.process === 'separate' ? remote(d.name) : new TestDevice(d.name));
+        if (d.process === 'inline') mmio.add(d.base, TEST_DEVICE_SIZE, new TestDevice(d.name));
+        else if (d.name in data.regionFds) mmio.add(d.base, TEST_DEVICE_SIZE, remote(d.name));
+        // else: the kernel serves the region itself (ioregionfd); no exits reach us
         break;
       case 'virtio-mmio':
         break; // served on the main thread (queue work is asynchronous)

@@ -17,6 +17,8 @@ import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
 import { CoalescedZoneRegistry } from '../bus/coalesced-zones.js';
+import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
+import { TEST_DEVICE_SIZE } from '../devices/test-device.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
@@ -82,9 +84,11 @@ export class VirtualMachine {
       setupLapic(vcpuFd);
       setupFpu(vcpuFd);
       applyBootState(vcpuFd, boot);
+      const kernelServed = serveRegionsInKernel(vm, machine, options.regionFds ?? {}, log);
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
       log.debug({ cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
-      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0);
+      const forwarded = Object.fromEntries(Object.entries(options.regionFds ?? {}).filter(([name]) => !kernelServed.has(name)));
+      return new VirtualMachine(vm, memory, vcpuFd, run, { ...options, regionFds: forwarded }, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0);
     } catch (e) {
       vm.close();
       memory.release();
@@ -226,6 +230,25 @@ export class VirtualMachine {
 }
 
 function noop(): void {}
+
+/**
+ * Hands `process: separate` device regions to the kernel where it implements
+ * ioregionfd; returns the names it took. The rest are forwarded by the exit loop.
+ */
+function serveRegionsInKernel(vm: Vm, machine: MachineDefinition, regionFds: Record<string, number>, log: Logger): Set<string> {
+  const taken = new Set<string>();
+  const names = Object.keys(regionFds);
+  if (names.length === 0) return taken;
+  const inKernel = kernelHasIoregionfd(vm.fd);
+  for (const d of machine.devices) {
+    if (!names.includes(d.name) || d.type !== 'test-device') continue;
+    if (inKernel && registerKernelIoregion(vm.fd, d.base, TEST_DEVICE_SIZE, regionFds[d.name], { pio: false, postedWrites: true })) taken.add(d.name);
+    log.info({ device: d.name, path: taken.has(d.name) ? 'kernel' : 'userspace' }, taken.has(d.name)
+      ? 'ioregionfd: the kernel serves this region (KVM_SET_IOREGION)'
+      : "ioregionfd: this kernel has no KVM_SET_IOREGION; the exit loop forwards the region's exits over the same socket");
+  }
+  return taken;
+}
 
 function emptyStats(): ExitStatsReport {
   return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0 };
