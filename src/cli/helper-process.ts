@@ -30,7 +30,10 @@ export interface HelperOutput {
 }
 
 export interface HelperOutcome extends VmExit {
-  stats?: ExitStatsReport;
+  stats?: ExitStatsReport & {
+    /** From spawning the helper to the guest's first instruction (KVM_RUN). */
+    helperStartupMs?: number;
+  };
 }
 
 /** An error the helper reported before the guest ran (bad kernel, KVM refused, ...). */
@@ -45,6 +48,7 @@ export class HelperProcess {
   private readonly child: ChildProcess;
   private outcome: HelperOutcome | undefined;
   private hostPid: number | undefined;
+  private spawnedAt = 0;
   private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
   readonly done: Promise<HelperOutcome>;
@@ -90,6 +94,7 @@ export class HelperProcess {
     const launch = buildJailLaunch({ script: HELPER_MAIN, fds: named, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['ipc'] });
     const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [HELPER_MAIN]];
     const env = { ...launch.env, TSVMM_LOG_PRETTY: output.prettyLogs ? '1' : '0' };
+    this.spawnedAt = performance.timeOrigin + performance.now();
     this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env });
     this.child.stdout!.pipe(output.console);
     this.child.stderr!.pipe(output.log, { end: false });
@@ -98,7 +103,7 @@ export class HelperProcess {
 
     this.child.stdin!.on('error', () => {}); // the helper may exit with input still queued
     this.child.on('message', (m: HelperMessage) => {
-      if (m.type === 'exit') this.outcome = { ...m.exit, stats: m.stats };
+      if (m.type === 'exit') this.outcome = { ...m.exit, stats: { ...m.stats, helperStartupMs: m.stats.firstEntryEpochMs - this.spawnedAt } };
       else if (m.type === 'failed') this.startError = new HelperStartError(m.error.name, m.error.message);
       else if (m.type === 'state') this.stateWaiters.shift()?.(m.state);
       else if (m.type === 'running') {

@@ -10,6 +10,8 @@ export interface ExitStatsReport {
   totalExits: number;
   /** Wall time the exit loop ran, first KVM_RUN to the end. */
   runSeconds: number;
+  /** Wall-clock time (ms since the epoch) of the first KVM_RUN. */
+  firstEntryEpochMs: number;
 }
 
 export class ExitStats {
@@ -43,6 +45,7 @@ export class ExitStats {
       coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
       totalExits,
       runSeconds: (this.endedAt - this.startedAt) / 1000,
+      firstEntryEpochMs: performance.timeOrigin + this.startedAt,
     };
   }
 }

@@ -251,5 +251,5 @@ function serveRegionsInKernel(vm: Vm, machine: MachineDefinition, regionFds: Rec
 }
 
 function emptyStats(): ExitStatsReport {
-  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0 };
+  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
 }

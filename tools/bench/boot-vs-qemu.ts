@@ -2,6 +2,7 @@
 // same vmlinux via PVH, same initrd and command line), in one run, plus each
 // VMM's resident memory without guest RAM.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
@@ -34,13 +35,26 @@ export function qemuAvailable(): boolean {
   }
 }
 
-function childPid(parent: number): number | undefined {
+/** The helper process under a tsvmm frontend (through unshare when jailed). */
+function childPid(frontend: number): number | undefined {
   try {
-    const kids = execFileSync('pgrep', ['-P', String(parent)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-    return kids.length ? Number(kids[0]) : undefined;
+    const out = execFileSync('pgrep', ['-f', 'helper/main.js'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return out.find((pid) => isDescendant(pid, frontend));
   } catch {
     return undefined;
   }
+}
+
+function isDescendant(pid: number, ancestor: number): boolean {
+  for (let p = pid, i = 0; p > 1 && i < 10; i++) {
+    if (p === ancestor) return true;
+    try {
+      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 
 async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
@@ -64,8 +78,15 @@ export async function compareBoot(rounds: number, guestCommand = '/bin/true'): P
   return result;
 }
 
-function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
-  return timedRun(process.execPath, [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn'], {
+/** Boots the default guest under tsvmm once (with extra CLI flags). */
+export async function tsvmmBoot(extraArgs: string[], guestCommand = '/bin/true'): Promise<BootSample> {
+  const guest = readDefaultGuest();
+  if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
+  return sample((onStart) => runTsvmm(guest, `${guest.cmdline} -- ${guestCommand}`, onStart, extraArgs), (p) => childPid(p));
+}
+
+function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, extraArgs: string[] = []): Promise<TimedRun> {
+  return timedRun(process.execPath, [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn', ...extraArgs], {
     markers: [INIT_MARKER],
     timeoutMs: 600_000,
     onStart,

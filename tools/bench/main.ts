@@ -3,7 +3,12 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 //   npm run bench [-- --only pio,boot] [--rounds N]
 import { measurePioRoundTrip } from './pio-roundtrip.js';
-import { compareBoot, qemuAvailable, summarize } from './boot-vs-qemu.js';
+import { compareBoot, qemuAvailable, summarize, tsvmmBoot } from './boot-vs-qemu.js';
+import { measureSandboxOverhead } from './sandbox-overhead.js';
+import { median } from './process-timing.js';
+import { readDefaultGuest } from '../../src/cli/default-guest.js';
+
+const bootable = () => readDefaultGuest() !== undefined;
 import { measureCoalescing } from './coalescing.js';
 
 const args = process.argv.slice(2);
@@ -27,6 +32,23 @@ async function main(): Promise<void> {
     console.log('| zones | exits | run time (ms) |\n|---|---|---|');
     console.log(`| off | ${r.off.exits} | ${f(r.off.ms, 1)} |\n| on | ${r.on.exits} | ${f(r.on.ms, 1)} |`);
     console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ≥ 3× fewer exits)\n`);
+  }
+  if (wanted('sandbox')) {
+    const r = await measureSandboxOverhead(rounds);
+    console.log('## Sandbox cost (jailed helper vs --no-sandbox)\n');
+    console.log('| measure | sandbox on | sandbox off | on / off |\n|---|---|---|---|');
+    console.log(`| helper start-up, spawn → first KVM_RUN (ms) | ${f(r.startupOnMs, 0)} | ${f(r.startupOffMs, 0)} | ${f(r.startupOnMs / r.startupOffMs, 3)} |`);
+    console.log(`| PIO exit round trip (µs) | ${f(r.pioOnMicros)} | ${f(r.pioOffMicros)} | ${f(r.pioOnMicros / r.pioOffMicros, 3)} |`);
+    if (bootable()) {
+      const bootOn: number[] = [];
+      const bootOff: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        bootOn.push((await tsvmmBoot([])).toInit);
+        bootOff.push((await tsvmmBoot(['--no-sandbox'])).toInit);
+      }
+      console.log(`| default guest to "Run /init" (s) | ${f(median(bootOn))} | ${f(median(bootOff))} | ${f(median(bootOn) / median(bootOff), 3)} |`);
+    }
+    console.log('\n(target: overhead ≤ 5 %)\n');
   }
   if (wanted('boot')) {
     if (!qemuAvailable()) console.log('## Boot vs QEMU\n\nskipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n');
