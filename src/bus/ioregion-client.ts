@@ -15,7 +15,8 @@ export const IOREGION_RESPONSE_TIMEOUT_MS = 5000;
 export class IoregionClient implements BusDevice {
   private readonly command = new Uint8Array(IOREGION_MESSAGE_SIZE);
   private readonly commandView = new DataView(this.command.buffer);
-  private readonly response = new Uint8Array(IOREGION_MESSAGE_SIZE);
+  /** One byte more than a message, so an over-long datagram is detectable. */
+  private readonly response = new Uint8Array(IOREGION_MESSAGE_SIZE + 1);
   private readonly responseView = new DataView(this.response.buffer);
   private readonly pollfd = new Uint8Array(8);
   private dead = false;
@@ -25,6 +26,7 @@ export class IoregionClient implements BusDevice {
     private readonly fd: number,
     private readonly onDead: (why: string) => void,
     private readonly postedWrites = true,
+    private readonly timeoutMs = IOREGION_RESPONSE_TIMEOUT_MS,
   ) {
     new DataView(this.pollfd.buffer).setInt32(0, fd, true);
     new DataView(this.pollfd.buffer).setInt16(4, POLLIN, true);
@@ -58,12 +60,12 @@ export class IoregionClient implements BusDevice {
 
   private receive(): boolean {
     for (;;) {
-      const ready = poll(this.pollfd, 1, IOREGION_RESPONSE_TIMEOUT_MS) as number;
+      const ready = poll(this.pollfd, 1, this.timeoutMs) as number;
       if (ready < 0 && koffi.errno() === EINTR) continue;
-      if (ready === 0) return this.die(`no response within ${IOREGION_RESPONSE_TIMEOUT_MS} ms`);
+      if (ready === 0) return this.die(`no response within ${this.timeoutMs} ms`);
       break;
     }
-    const n = read(this.fd, this.response, IOREGION_MESSAGE_SIZE) as number;
+    const n = read(this.fd, this.response, this.response.length) as number;
     if (n === 0) return this.die('the device end closed its socket');
     if (n < 0) {
       const errno = koffi.errno();

@@ -1,0 +1,95 @@
+// The VMM's end of a forwarded region must not trust the device process:
+// wrong-sized, missing or late responses turn the region dead, never a throw or a hang.
+import { afterEach, describe, expect, it } from 'vitest';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, close, read, socketpair, write } from '../../ffi/libc.js';
+import { IoregionClient } from '../../src/bus/ioregion-client.js';
+import { IOREGION_MESSAGE_SIZE, decodeCommand, encodeResponse } from '../../src/bus/ioregion-wire.js';
+
+const open: number[] = [];
+afterEach(() => open.splice(0).forEach((fd) => close(fd)));
+
+function pair(): [number, number] {
+  const sv = new Int32Array(2);
+  expect(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)).toBe(0);
+  open.push(sv[0], sv[1]);
+  return [sv[0], sv[1]];
+}
+
+function client(fd: number, deaths: string[], timeoutMs = 200) {
+  return new IoregionClient('dev', fd, (why) => deaths.push(why), true, timeoutMs);
+}
+
+const response = (data: bigint) => {
+  const b = new Uint8Array(IOREGION_MESSAGE_SIZE);
+  encodeResponse(new DataView(b.buffer), data);
+  return b;
+};
+
+describe('IoregionClient', () => {
+  it('sends a read command and returns the response data', () => {
+    const [vmm, dev] = pair();
+    const deaths: string[] = [];
+    write(dev, response(0x11223344n), IOREGION_MESSAGE_SIZE); // answered ahead: one thread here
+    const data = new Uint8Array(4);
+    client(vmm, deaths).read(0x10, data);
+    expect(Array.from(data)).toEqual([0x44, 0x33, 0x22, 0x11]);
+    const cmd = new Uint8Array(64);
+    expect(read(dev, cmd, 64)).toBe(IOREGION_MESSAGE_SIZE);
+    expect(decodeCommand(cmd.subarray(0, 32), 0x1000)).toMatchObject({ ok: true, value: { write: false, size: 4, offset: 0x10, wantsResponse: true } });
+    expect(deaths).toEqual([]);
+  });
+
+  it('posts writes without waiting', () => {
+    const [vmm, dev] = pair();
+    const c = client(vmm, []);
+    c.write(8, Uint8Array.of(1, 2));
+    const cmd = new Uint8Array(32);
+    expect(read(dev, cmd, 32)).toBe(32);
+    expect(decodeCommand(cmd, 0x1000)).toMatchObject({ ok: true, value: { write: true, size: 2, offset: 8, data: 0x0201n, wantsResponse: false } });
+  });
+
+  it.each([
+    ['a short response', new Uint8Array(7), /malformed response of 7 bytes/],
+    ['an over-long response', new Uint8Array(40), /malformed response of 33 bytes/],
+  ])('turns the region dead on %s', (_name, bytes, why) => {
+    const [vmm, dev] = pair();
+    const deaths: string[] = [];
+    write(dev, bytes, bytes.length);
+    const c = client(vmm, deaths);
+    const data = new Uint8Array(4);
+    c.read(0, data);
+    expect(Array.from(data)).toEqual([0xff, 0xff, 0xff, 0xff]);
+    expect(deaths).toEqual([expect.stringMatching(why)]);
+    expect(c.isDead).toBe(true);
+    c.read(0, data); // dead: answers at once, no second report
+    expect(deaths.length).toBe(1);
+  });
+
+  it('gives up on a device that does not answer', () => {
+    const [vmm] = pair();
+    const deaths: string[] = [];
+    const data = new Uint8Array(1);
+    client(vmm, deaths, 100).read(0, data);
+    expect(data[0]).toBe(0xff);
+    expect(deaths).toEqual(['no response within 100 ms']);
+  });
+
+  it('reports a device end that closed its socket', () => {
+    const [vmm, dev] = pair();
+    close(dev);
+    open.splice(open.indexOf(dev), 1);
+    const deaths: string[] = [];
+    const data = new Uint8Array(2);
+    client(vmm, deaths).read(0, data);
+    expect(Array.from(data)).toEqual([0xff, 0xff]);
+    expect(deaths[0]).toMatch(/closed its socket|EPIPE|ECONNRESET/);
+  });
+
+  it('refuses access sizes the protocol cannot express', () => {
+    const [vmm] = pair();
+    const deaths: string[] = [];
+    const data = new Uint8Array(3);
+    client(vmm, deaths).read(0, data);
+    expect(Array.from(data)).toEqual([0xff, 0xff, 0xff]);
+  });
+});
