@@ -15,6 +15,8 @@ export interface BackendOptions {
   depth?: number;
   /** Watch completions on the Node event loop (default true). */
   eventLoop?: boolean;
+  /** Engines 'async' must pass over (known-bad hosts; tests of the fallback chain). */
+  skip?: readonly ('io_uring' | 'linux-aio')[];
 }
 
 export class BlockEngineError extends Error {
@@ -31,14 +33,17 @@ export function createBlockBackend(image: DiskImage, engine: BlockEngine = 'asyn
   const fallbacks: string[] = [];
   let backend: BlockBackend | undefined;
   const eventLoop = options.eventLoop ?? true;
-  if (engine === 'io_uring' || engine === 'async') {
+  const skip = engine === 'async' ? (options.skip ?? []) : [];
+  if (engine === 'async' && skip.includes('io_uring')) fallbacks.push('io_uring: skipped by request');
+  else if (engine === 'io_uring' || engine === 'async') {
     const r = IoUringBlockBackend.create(image, { entries: options.depth, eventLoop });
     if (typeof r === 'string') {
       if (engine === 'io_uring') throw new BlockEngineError(`disk ${image.path}: engine=io_uring unavailable: ${r}`);
       fallbacks.push(`io_uring: ${r}`);
     } else backend = r;
   }
-  if (!backend && (engine === 'aio' || engine === 'async')) {
+  if (!backend && engine === 'async' && skip.includes('linux-aio')) fallbacks.push('linux-aio: skipped by request');
+  else if (!backend && (engine === 'aio' || engine === 'async')) {
     const r = LinuxAioBlockBackend.create(image, { depth: options.depth, eventLoop });
     if (typeof r === 'string') {
       if (engine === 'aio') throw new BlockEngineError(`disk ${image.path}: engine=aio unavailable: ${r}`);
