@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Assembles the tiny test guests in src/ into flat binaries in bin/ (committed,
 # so running the tests needs no assembler). Needs binutils (as, ld).
+# OUT=DIR builds into DIR instead (the tests check bin/ is up to date).
 set -euo pipefail
 cd "$(dirname "$0")"
+out=${OUT:-bin}
+mkdir -p "$out"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for src in src/*.s; do
   name=$(basename "$src" .s)
   case "$name" in
-    real-*) as --32 -o "$tmp/$name.o" "$src"
-            ld -m elf_i386 -Ttext=0 --oformat binary -o "bin/$name.bin" "$tmp/$name.o" ;;
+    real-*) as --32 -I src -o "$tmp/$name.o" "$src"
+            ld -m elf_i386 -Ttext=0 --oformat binary -o "$out/$name.bin" "$tmp/$name.o" ;;
     long-*) as --64 -o "$tmp/$name.o" "$src"
-            ld -m elf_x86_64 -static -nostdlib -N --no-warn-rwx-segments -Ttext=0x200000 -e _start -z noexecstack -o "bin/$name.elf" "$tmp/$name.o" ;;
+            ld -m elf_x86_64 -static -nostdlib -N --no-warn-rwx-segments -Ttext=0x200000 -e _start -z noexecstack -o "$out/$name.elf" "$tmp/$name.o" ;;
   esac
   echo "built $name"
 done
