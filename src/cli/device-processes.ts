@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { DeviceDefinition, MachineDefinition } from '../machine/machine-definition.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { buildJailLaunch } from '../sandbox/jail-launch.js';
-import { TEST_DEVICE_SIZE } from '../devices/test-device.js';
+import { deviceRegion } from '../devices/device-region.js';
 import { regionFdName } from '../helper/helper-protocol.js';
 
 export const DEVICE_PROCESS_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'device-process', 'main.js');
@@ -27,8 +27,9 @@ export interface RunningDeviceProcess {
 }
 
 function regionSize(d: DeviceDefinition): number {
-  if (d.type === 'test-device') return TEST_DEVICE_SIZE;
-  throw new DeviceProcessError(`${d.name}: a ${d.type} cannot run in a separate process yet`);
+  const region = deviceRegion(d);
+  if (!region) throw new DeviceProcessError(`${d.name}: a ${d.type} cannot run in a separate process yet`);
+  return region.size;
 }
 
 export interface DeviceProcessSet {

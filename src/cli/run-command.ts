@@ -1,5 +1,9 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { accessSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
+import { DiskImage } from '../block/disk-image.js';
+import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
+import { diskFdName } from '../helper/helper-protocol.js';
+import { virtioCmdline } from '../vmm/virtio-disks.js';
 import type { Argv } from 'yargs';
 import { createLogger } from '../log.js';
 import { loadMachine } from '../machine/machine-definition.js';
@@ -19,6 +23,7 @@ export interface RunArgs {
   machine: string;
   cpuTemplate?: string;
   rawPayload?: string;
+  disk?: string[];
   stats: boolean;
   coalesced: boolean;
   sandbox: boolean;
@@ -37,6 +42,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('kernel', { type: 'string', describe: 'Linux kernel: bzImage or uncompressed ELF vmlinux (default: the guest built by `npm run guest`)' })
     .option('initrd', { type: 'string', describe: 'initial ramdisk (cpio, optionally compressed)' })
     .option('cmdline', { type: 'string', describe: 'kernel command line (default: the default guest\'s, or "console=ttyS0")' })
+    .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
     .option('cpu-template', { type: 'string', describe: 'CPUID template: nested-safe (default) or host' })
@@ -97,6 +103,19 @@ function checkReadable(path: string, what: string): void {
   }
 }
 
+/** Opens and locks the disk images; their fds are handed to the helper, then closed here. */
+function openDiskImages(specs: DiskSpec[]): { fds: Record<string, number>; release(): void } {
+  const fds: Record<string, number> = {};
+  try {
+    specs.forEach((spec, i) => (fds[diskFdName(i)] = DiskImage.open(spec.path, { readOnly: spec.readOnly, cache: spec.cache }).fd));
+  } catch (e) {
+    Object.values(fds).forEach((fd) => closeSync(fd));
+    throw e;
+  }
+  // closeSync, not DiskImage.close(): the lock belongs to the open file, which the helper shares.
+  return { fds, release: () => Object.values(fds).forEach((fd) => closeSync(fd)) };
+}
+
 /** Runs the VM in a helper process; returns the process exit status. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
@@ -104,7 +123,11 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
   ramLayout(machine, memorySize); // reject an impossible size before starting anything
-  const plan = planBoot(args, machine.cmdline);
+  const diskSpecs = (args.disk ?? []).map(parseDiskSpec);
+  const diskWords = virtioCmdline(machine, diskSpecs.length);
+  const plan = planBoot(args, [machine.cmdline, diskWords].filter(Boolean).join(' '));
+  // Open (and lock) every image with the user's rights; the helper gets the fds.
+  const disks = openDiskImages(diskSpecs);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
@@ -122,15 +145,17 @@ export async function runCommand(args: RunArgs): Promise<number> {
       bootKind: plan.kind,
       cmdline: plan.cmdline,
       hasInitrd: plan.initrd !== undefined,
+      disks: diskSpecs,
       logLevel: args.logLevel,
       sandbox: args.sandbox,
       seccomp: args.seccomp,
     },
-    { kernel: plan.kernel, initrd: plan.initrd, extraFds: devices.helperFds },
+    { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...disks.fds } },
     output,
     log,
   );
   devices.releaseHelperFds();
+  disks.release();
   log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
 
   const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;

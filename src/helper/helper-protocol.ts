@@ -4,6 +4,7 @@
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
+import type { DiskSpec } from '../block/disk-spec.js';
 
 /**
  * The helper's fds 0, 1 and 2 are the console input pipe, the console output
@@ -11,6 +12,11 @@ import type { MachineDefinition } from '../machine/machine-definition.js';
  * TSVMM_HELPER_FDS): these names.
  */
 export const HELPER_FILE = { kvm: 'kvm', kernel: 'kernel', initrd: 'initrd' } as const;
+
+/** The named fd of disk `index` (the image, opened and locked by the frontend). */
+export function diskFdName(index: number): string {
+  return `disk.${index}`;
+}
 export const CONSOLE_OUT_FD = 1;
 
 /** The named fd of a `process: separate` device's region socket. */
@@ -27,6 +33,8 @@ export interface HelperConfig {
   bootKind: 'linux' | 'real-mode';
   cmdline: string;
   hasInitrd: boolean;
+  /** virtio-blk disks in slot order; disk i arrives as fd diskFdName(i). */
+  disks: DiskSpec[];
   logLevel: string;
   /** Jail the helper before the guest runs (default). */
   sandbox: boolean;

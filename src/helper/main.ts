@@ -14,7 +14,8 @@ import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
-import { CONSOLE_OUT_FD, HELPER_FILE, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { deviceRegion } from '../devices/device-region.js';
+import { CONSOLE_OUT_FD, HELPER_FILE, diskFdName, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -55,9 +56,12 @@ class Helper {
         memorySize: config.memorySize,
         cpuTemplate: config.cpuTemplate,
         coalesced: config.coalesced,
-        regionFds: Object.fromEntries(
-          config.machine.devices.filter((d) => fds[regionFdName(d.name)] !== undefined).map((d) => [d.name, fds[regionFdName(d.name)]]),
-        ),
+        deviceRegions: config.machine.devices.flatMap((d) => {
+          const region = deviceRegion(d);
+          const regionFd = fds[regionFdName(d.name)];
+          return region && regionFd !== undefined ? [{ name: d.name, ...region, fd: regionFd }] : [];
+        }),
+        disks: config.disks.map((spec, i) => ({ spec, fd: fd(fds, diskFdName(i)) })),
         load,
         consoleFd: CONSOLE_OUT_FD,
         log,
@@ -68,7 +72,9 @@ class Helper {
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-          policy: helperPolicy({ jit: true }),
+          policy: helperPolicy({ jit: true, ioUring: vm.disks.usesIoUring }),
+          // Writes may reach the end of the largest writable disk, and no further.
+          limits: { maxFileSize: vm.disks.largestWritableImage },
         });
         hostPid = report.hostPid;
         sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;

@@ -4,6 +4,7 @@
 import type { DeviceDefinition } from '../machine/machine-definition.js';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
+import type { ForwardedRegion } from './forwarded-region.js';
 
 export interface VcpuWorkerData {
   vcpuFd: number;
@@ -14,8 +15,8 @@ export interface VcpuWorkerData {
   coalescedRingPage: number;
   memory: { gpa: number; size: number; hostAddress: number }[];
   devices: DeviceDefinition[];
-  /** Region sockets of `process: separate` devices, by device name. */
-  regionFds: Record<string, number>;
+  /** Regions served elsewhere (main thread, device processes): forwarded over their sockets. */
+  forwardedRegions: ForwardedRegion[];
   /** Where console output goes. */
   consoleFd: number;
   /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO]. */

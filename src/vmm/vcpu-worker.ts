@@ -41,12 +41,9 @@ function main(data: VcpuWorkerData): void {
   let loop: ExitLoop | undefined;
   const end = (exit: VmExit) => loop!.requestExit(exit);
 
-  /** A device served by its own process: accesses go over its region socket. */
-  const remote = (name: string) => {
-    const fd = data.regionFds[name];
-    if (fd === undefined) throw new Error(`device ${name} runs in a separate process but no region socket was passed`);
-    return new IoregionClient(name, fd, (why) => post({ type: 'device-failed', device: name, why }));
-  };
+  // Devices served elsewhere: their accesses go over their region sockets.
+  for (const r of data.forwardedRegions)
+    mmio.add(r.base, r.size, new IoregionClient(r.name, r.fd, (why) => post({ type: 'device-failed', device: r.name, why })));
 
   for (const d of data.devices) {
     switch (d.type) {
@@ -64,11 +61,9 @@ function main(data: VcpuWorkerData): void {
         break;
       case 'test-device':
         if (d.process === 'inline') mmio.add(d.base, TEST_DEVICE_SIZE, new TestDevice(d.name));
-        else if (d.name in data.regionFds) mmio.add(d.base, TEST_DEVICE_SIZE, remote(d.name));
-        // else: the kernel serves the region itself (ioregionfd); no exits reach us
         break;
       case 'virtio-mmio':
-        break; // served on the main thread (queue work is asynchronous)
+        break; // disks in its slots are served on the main thread: see forwardedRegions
     }
   }
 

@@ -16,9 +16,10 @@ import type { Logger } from '../log.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
+import type { ForwardedRegion } from './forwarded-region.js';
+import { VirtioDisks, type DiskHandOver } from './virtio-disks.js';
 import { CoalescedZoneRegistry } from '../bus/coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
-import { TEST_DEVICE_SIZE } from '../devices/test-device.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
@@ -30,8 +31,10 @@ export interface VirtualMachineOptions {
   machine: MachineDefinition;
   memorySize: number;
   cpuTemplate?: string;
-  /** Region sockets of devices served by other processes, by device name. */
-  regionFds?: Record<string, number>;
+  /** Regions of devices served by device processes (`process: separate`). */
+  deviceRegions?: ForwardedRegion[];
+  /** virtio-blk disks, in slot order. */
+  disks?: DiskHandOver[];
   /** Register the coalesced zones devices declare (default true). */
   coalesced?: boolean;
   /** Loads the guest into RAM and returns the first vCPU's registers. */
@@ -64,12 +67,15 @@ export class VirtualMachine {
     private readonly runView: KvmRunView,
     private readonly options: VirtualMachineOptions,
     private readonly coalescedRingPage: number,
+    private readonly forwardedRegions: ForwardedRegion[],
+    readonly disks: VirtioDisks,
   ) {}
 
   static create(options: VirtualMachineOptions): VirtualMachine {
     const { kvm, machine, log } = options;
     const memory = GuestMemory.allocate(ramLayout(machine, options.memorySize));
     const vm = Vm.create(kvm);
+    const cleanup: (() => void)[] = [];
     try {
       vm.addMemory(memory);
       const boot = options.load(memory);
@@ -84,12 +90,15 @@ export class VirtualMachine {
       setupLapic(vcpuFd);
       setupFpu(vcpuFd);
       applyBootState(vcpuFd, boot);
-      const kernelServed = serveRegionsInKernel(vm, machine, options.regionFds ?? {}, log);
+      const forwarded = forwardOrHandToKernel(vm, options.deviceRegions ?? [], log);
+      const disks = VirtioDisks.attach(vm, memory, machine, options.disks ?? [], log);
+      cleanup.push(() => disks.close());
+      forwarded.push(...disks.regions);
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
       log.debug({ cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
-      const forwarded = Object.fromEntries(Object.entries(options.regionFds ?? {}).filter(([name]) => !kernelServed.has(name)));
-      return new VirtualMachine(vm, memory, vcpuFd, run, { ...options, regionFds: forwarded }, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0);
+      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, disks);
     } catch (e) {
+      cleanup.reverse().forEach((f) => f());
       vm.close();
       memory.release();
       throw e;
@@ -113,7 +122,7 @@ export class VirtualMachine {
       coalescedRingPage: this.coalescedRingPage,
       memory: this.memory.describe(),
       devices: options.machine.devices,
-      regionFds: options.regionFds ?? {},
+      forwardedRegions: this.forwardedRegions,
       consoleFd: options.consoleFd,
       control: this.control.buffer as SharedArrayBuffer,
       input: this.input.buffer,
@@ -223,6 +232,7 @@ export class VirtualMachine {
 
   async destroy(): Promise<void> {
     if (this.worker) await this.worker.terminate();
+    this.disks.close();
     munmap(this.runView.address, this.runView.size);
     this.vm.close();
     this.memory.release();
@@ -232,22 +242,19 @@ export class VirtualMachine {
 function noop(): void {}
 
 /**
- * Hands `process: separate` device regions to the kernel where it implements
- * ioregionfd; returns the names it took. The rest are forwarded by the exit loop.
+ * Hands device-process regions to the kernel where it implements ioregionfd;
+ * returns the ones the exit loop must forward itself.
  */
-function serveRegionsInKernel(vm: Vm, machine: MachineDefinition, regionFds: Record<string, number>, log: Logger): Set<string> {
-  const taken = new Set<string>();
-  const names = Object.keys(regionFds);
-  if (names.length === 0) return taken;
+function forwardOrHandToKernel(vm: Vm, regions: readonly ForwardedRegion[], log: Logger): ForwardedRegion[] {
+  if (regions.length === 0) return [];
   const inKernel = kernelHasIoregionfd(vm.fd);
-  for (const d of machine.devices) {
-    if (!names.includes(d.name) || d.type !== 'test-device') continue;
-    if (inKernel && registerKernelIoregion(vm.fd, d.base, TEST_DEVICE_SIZE, regionFds[d.name], { pio: false, postedWrites: true })) taken.add(d.name);
-    log.info({ device: d.name, path: taken.has(d.name) ? 'kernel' : 'userspace' }, taken.has(d.name)
+  return regions.filter((r) => {
+    const kernel = inKernel && registerKernelIoregion(vm.fd, r.base, r.size, r.fd, { pio: false, postedWrites: true });
+    log.info({ device: r.name, path: kernel ? 'kernel' : 'userspace' }, kernel
       ? 'ioregionfd: the kernel serves this region (KVM_SET_IOREGION)'
       : "ioregionfd: this kernel has no KVM_SET_IOREGION; the exit loop forwards the region's exits over the same socket");
-  }
-  return taken;
+    return !kernel;
+  });
 }
 
 function emptyStats(): ExitStatsReport {

@@ -1,0 +1,10 @@
+// An MMIO region whose accesses the vCPU thread forwards over a socket (the
+// ioregionfd protocol) to whoever serves the device: the helper's main thread
+// (virtio devices) or a device process.
+export interface ForwardedRegion {
+  name: string;
+  base: number;
+  size: number;
+  /** The VMM end of a SOCK_SEQPACKET socketpair. */
+  fd: number;
+}
