@@ -7,15 +7,15 @@
 # Never run two guests at once on a 2-core host: they livelock each other.
 set -euo pipefail
 GUEST=${TSVMM_CACHE:-$HOME/.cache/tsvmm}/guest
-TIMEOUT=300 MEM=256M EXTRA= INITRD=$GUEST/initramfs.cpio.gz
+TIMEOUT=300 MEM=256M EXTRA= INITRD=$GUEST/initramfs.cpio
 while (($#)); do
   case $1 in
     -t) TIMEOUT=$2; shift 2 ;;
     -m) MEM=$2; shift 2 ;;
     -x) EXTRA=$2; shift 2 ;;
-    -u) INITRD=$GUEST/initramfs.cpio; shift ;;   # uncompressed initramfs
+    -z) INITRD=$GUEST/initramfs.cpio.gz; shift ;;   # gzip initramfs (slow here)
     --) shift; break ;;
-    *) echo "usage: $0 [-t SECONDS] [-m MEM] [-x EXTRA_CMDLINE] [-u] [-- COMMAND...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-t SECONDS] [-m MEM] [-x EXTRA_CMDLINE] [-z] [-- COMMAND...]" >&2; exit 2 ;;
   esac
 done
 CMDLINE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cmdline"])' "$GUEST/guest.json")
