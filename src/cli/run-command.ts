@@ -87,8 +87,20 @@ function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
     kind: 'linux',
     kernel,
     initrd,
-    cmdline: [cmdline ?? 'console=ttyS0', machineCmdline].filter(Boolean).join(' '),
+    cmdline: withKernelWords(cmdline ?? 'console=ttyS0', machineCmdline),
   };
+}
+
+/**
+ * Adds the VMM's own kernel parameters (machine, virtio-mmio devices) to the
+ * user's command line — before any `--`, after which words belong to init.
+ */
+export function withKernelWords(cmdline: string, words: string): string {
+  if (!words) return cmdline;
+  const initArgs = /(^|\s)--(\s|$)/.exec(cmdline);
+  if (!initArgs) return `${cmdline} ${words}`;
+  const at = initArgs.index + initArgs[1].length;
+  return `${cmdline.slice(0, at).trimEnd()} ${words} ${cmdline.slice(at)}`.trim();
 }
 
 function checkReadable(path: string, what: string): void {
