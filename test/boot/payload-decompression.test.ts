@@ -9,6 +9,7 @@ import { decodeLz4Legacy } from '../../src/boot/lz4-legacy-decoder.js';
 import { decompress, decompressPayload } from '../../src/boot/payload-decompressor.js';
 import { detectPayloadFormat } from '../../src/boot/payload-format.js';
 import { decodeXz } from '../../src/boot/xz-decoder.js';
+import { decodeZstd, zstdTimeBudgetMs } from '../../src/boot/zstd-decoder.js';
 import { type CliFormat, compressWithCli, concat, haveCli, KERNEL_COMPRESSOR_ARGS, kernelPayload, sizeTrailer } from './support/synthetic-kernel.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
@@ -143,6 +144,21 @@ describe('corrupt streams end in BootError', () => {
       }
     }
     expect(detected).toBeGreaterThan(0);
+  });
+});
+
+describe('zstd decoder isolation', () => {
+  test('a stream that sends fzstd into an endless loop ends in BootError within the budget', () => {
+    // fixtures/hostile-huffman-loop.zst: sample.zst mutated (test/boot/hostile-images.test.ts, seed 4000026);
+    // its Huffman weight table has zero-bit FSE states, on which fzstd 0.1.1 never terminates.
+    const started = Date.now();
+    expect(() => decodeZstd(fixture('hostile-huffman-loop.zst'), sample.length, 1000)).toThrow(/did not finish within 1000 ms/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  test('time budget scales with the output', () => {
+    expect(zstdTimeBudgetMs(0)).toBe(10_000);
+    expect(zstdTimeBudgetMs(64 << 20)).toBe(26_000);
   });
 });
 
