@@ -18,7 +18,7 @@ KSRC=$BUILD/linux
 FORCE=${1:-}
 
 # Recommended kernel command line for the kvm_pvm host KVM (README.md, "Command line").
-CMDLINE="console=ttyS0 reboot=k panic=-1 mitigations=off rodata=off noxsave"
+CMDLINE="console=ttyS0 reboot=k panic=-1 mitigations=off rodata=off norandmaps noxsave"
 CMDLINE+=" clearcpuid=cx16,popcnt,rdrand,rdseed,invpcid,pcid,rdpid,clflushopt,fsgsbase,smap,erms,fsrm"
 
 T0=$(date +%s)
@@ -71,7 +71,7 @@ BBVER=$(dpkg-query -W -f='${Version}' busybox-static)
 PATCHES=("$HERE"/patches/*.patch)
 KEY=$( {
   echo "linux-source-6.1 $KVER busybox-static $BBVER cmdline $CMDLINE"
-  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/applets" "${PATCHES[@]}"
+  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/fstab" "$HERE/applets" "${PATCHES[@]}"
 } | sha256sum | cut -c1-16)
 
 if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$KEY" &&
@@ -156,6 +156,7 @@ LIST=$BUILD/initramfs.list
   echo "nod /dev/null 666 0 0 c 1 3"
   echo "file /bin/busybox /bin/busybox 755 0 0"
   echo "file /init $HERE/init 755 0 0"
+  echo "file /etc/fstab $HERE/fstab 644 0 0"
   # Symlinks for the applets named in tools/guest/applets, in busybox's own
   # directory for each (bin/, sbin/, usr/bin/, usr/sbin/).
   wanted=$(sed 's/#.*//' "$HERE/applets" | tr -s ' \t' '\n' | sed '/^$/d')
