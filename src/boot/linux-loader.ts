@@ -118,12 +118,16 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
   // 5. The initrd, as high as it may go.
   let initrdRange: GuestRange | undefined;
   if (options.initrd && options.initrd.length > 0) {
-    initrdRange = placeInitrd({
-      size: options.initrd.length,
-      usable: usableRam(e820),
-      initrdAddrMax: header?.initrdAddrMax ?? VMLINUX_INITRD_ADDR_MAX,
-      avoid: [kernelFootprint],
-    });
+    const request = { size: options.initrd.length, usable: usableRam(e820), initrdAddrMax: header?.initrdAddrMax ?? VMLINUX_INITRD_ADDR_MAX };
+    try {
+      // Keep clear of all the memory the bzImage says the kernel needs (init_size)...
+      initrdRange = placeInitrd({ ...request, avoid: [kernelFootprint] });
+    } catch (err) {
+      // ...but entered directly, the kernel uses no memory past its image (_end, bss and brk
+      // included), so a small VM may still fit the initrd just above it.
+      if (kernelFootprint.size === kernelRange.size) throw err;
+      initrdRange = placeInitrd({ ...request, avoid: [kernelRange] });
+    }
     memory.write(initrdRange.gpa, options.initrd);
   }
 

@@ -49,7 +49,8 @@ function fzstdWithDeadline(input: Uint8Array, outputSize: number, budgetMs: numb
   const state = new Int32Array(control);
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { input, output, control, message, fzstdPath: FZSTD_PATH },
+    // slice(): a view would clone its whole underlying buffer (the entire kernel image) into the worker.
+    workerData: { input: input.slice(), output, control, message, fzstdPath: FZSTD_PATH },
     resourceLimits: { maxOldGenerationSizeMb: 512 },
     stdout: true,
     stderr: true,

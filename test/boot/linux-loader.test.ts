@@ -166,6 +166,16 @@ describe('loadLinux: bzImage', () => {
     });
   });
 
+  test('in a VM too small to keep the initrd clear of init_size, it goes right above the kernel image', () => {
+    withGuestRam([{ gpa: 0, size: 40 * MiB }], (memory) => {
+      // Below the kernel: 15 MiB. init_size claims 16..46 MiB, past the end of RAM; the ELF ends near 18.1 MiB.
+      const image = buildBzImage({ payload: kernelPayload('gzip', vmlinux), initSize: 30 * MiB });
+      const boot = loadLinux(memory, { kernel: image, cmdline: '', initrd: new Uint8Array(16 * MiB) });
+      expect(boot.initrdRange).toEqual({ gpa: 24 * MiB, size: 16 * MiB });
+      expect(() => loadLinux(memory, { kernel: image, cmdline: '', initrd: new Uint8Array(22 * MiB) })).toThrow(/does not fit/);
+    });
+  });
+
   test('the command line is held to the header cmdline_size', () => {
     withGuestRam(RAM, (memory) => {
       const image = buildBzImage({ payload: kernelPayload('gzip', vmlinux), cmdlineSize: 10 });
