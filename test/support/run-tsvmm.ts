@@ -16,7 +16,7 @@ export interface TsvmmResult {
 export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
-export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void } = {}): Promise<TsvmmResult> {
+export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void; onStdout?: (all: string) => void } = {}): Promise<TsvmmResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TSVMM_BIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -25,7 +25,10 @@ export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: str
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('latin1')));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('latin1');
+      opts.onStdout?.(stdout);
+    });
     let partial = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();

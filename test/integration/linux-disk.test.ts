@@ -1,0 +1,101 @@
+// virtio-blk with a real Linux guest, in one boot: read a file of known
+// SHA-256 from an ext4 disk, write and sync a file the host then sees, have
+// a read-only disk refuse writes, and kill -9 the VMM right after a sync —
+// the synced data must be on the host's disk.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import { describeKvm } from '../support/kvm.js';
+import { runTsvmm } from '../support/run-tsvmm.js';
+
+const guest = readDefaultGuest();
+const BOOT_TIMEOUT_MS = 300_000;
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-disk-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The guest-side script, run from the disk itself (the kernel limits init's argument count). */
+const GUEST_SCRIPT = `
+sha256sum /mnt/known.bin
+echo written-by-guest > /mnt/new.txt
+sync
+mkdir -p /ro && mount -o ro /dev/vdb /ro
+echo x > /ro/f 2>/dev/null || echo ro-refused
+echo "ro-flag=$(cat /sys/block/vdb/ro)"
+echo survives-kill-9 > /mnt/killtest.txt
+sync
+echo SYNCED-MARKER
+sleep 600
+`;
+
+function ext4Image(path: string, sizeMiB: number, content?: string): void {
+  execFileSync('truncate', ['-s', `${sizeMiB}M`, path]);
+  execFileSync('mkfs.ext4', ['-q', '-F', ...(content ? ['-d', content] : []), path]);
+}
+
+/** A file's content in an ext4 image, after replaying its journal (as a mount would) on a copy. */
+function readFromImage(image: string, file: string): string {
+  const copy = `${image}.fsck`;
+  copyFileSync(image, copy);
+  try {
+    execFileSync('e2fsck', ['-fy', copy], { stdio: 'ignore' });
+  } catch (e) {
+    if ((e as { status?: number }).status! > 1) throw e; // 1 = errors corrected (journal replayed)
+  }
+  return execFileSync('debugfs', ['-R', `cat ${file}`, copy], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+describeKvm('Linux guest with virtio-blk disks', () => {
+  it(
+    'reads, writes, refuses writes to a read-only disk, and keeps flushed data through kill -9',
+    async () => {
+      if (!guest) {
+        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the default guest is not built (npm run guest)');
+        return;
+      }
+      const root = join(dir, 'root');
+      mkdirSync(root);
+      const known = randomBytes(300_000);
+      writeFileSync(join(root, 'known.bin'), known);
+      writeFileSync(join(root, 'test.sh'), GUEST_SCRIPT);
+      const disk = join(dir, 'disk.img');
+      const ro = join(dir, 'ro.img');
+      ext4Image(disk, 64, root);
+      ext4Image(ro, 8);
+
+      let killed = false;
+      let helperPid: number | undefined;
+      const r = await runTsvmm(
+        [
+          'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--disk', disk, '--disk', `${ro},ro`,
+          '--cmdline', `${guest.cmdline} -- /bin/sh -c "mount /dev/vda /mnt && . /mnt/test.sh"`, '--log-level', 'debug',
+        ],
+        {
+          timeoutMs: BOOT_TIMEOUT_MS,
+          onStderrLine: (line) => {
+            if (line.includes('helper is running the guest')) helperPid = JSON.parse(line).pid;
+          },
+          onStdout: (out) => {
+            if (killed || !out.includes('SYNCED-MARKER') || !helperPid) return;
+            killed = true;
+            process.kill(helperPid, 'SIGKILL'); // the VMM proper, mid-run
+          },
+        },
+      );
+      expect(r.timedOut, r.stdout.slice(-3000)).toBe(false);
+      expect(killed).toBe(true);
+      expect(r.stdout).toContain(`${createHash('sha256').update(known).digest('hex')}  /mnt/known.bin`);
+      expect(r.stdout).toContain('ro-refused');
+      expect(r.stdout).toContain('ro-flag=1');
+      expect(r.status).not.toBe(0);
+      // Through unshare(1) the frontend sees "exited with code 1" rather than the signal.
+      expect(r.stderr).toMatch(/the helper (was killed by SIGKILL|exited with code \d+ without reporting)/);
+      expect(readFromImage(disk, '/new.txt')).toBe('written-by-guest\n');
+      expect(readFromImage(disk, '/killtest.txt')).toBe('survives-kill-9\n');
+    },
+    BOOT_TIMEOUT_MS + 30_000,
+  );
+});
