@@ -242,7 +242,7 @@ class Lzma2Decoder {
         this.code -= this.range;
         b = 1;
       }
-      result = result * 2 + b;
+      result = (result << 1) | b; // at most 26 bits
       this.normalize();
     }
     return result;
@@ -257,14 +257,14 @@ class Lzma2Decoder {
   }
 
   private decodeDistance(len: number): number {
-    const lenState = Math.min(len - MATCH_LEN_MIN, DIST_STATES - 1);
+    const lenState = len < MATCH_LEN_MIN + DIST_STATES - 1 ? len - MATCH_LEN_MIN : DIST_STATES - 1;
     const slot = this.bittree(this.distSlot, lenState * DIST_SLOTS, 6);
     if (slot < 4) return slot;
     const directCount = (slot >>> 1) - 1;
-    let dist = (2 | (slot & 1)) * 2 ** directCount;
+    // Up to 3 << 30: kept unsigned; the sums below are exact in doubles.
+    const dist = ((2 | (slot & 1)) << directCount) >>> 0;
     if (slot < DIST_MODEL_END) return dist + this.bittreeReverse(this.distSpecial, dist - slot - 1, directCount);
-    dist += this.directBits(directCount - ALIGN_BITS) * (1 << ALIGN_BITS);
-    return dist + this.bittreeReverse(this.distAlign, 0, ALIGN_BITS);
+    return dist + (this.directBits(directCount - ALIGN_BITS) << ALIGN_BITS) + this.bittreeReverse(this.distAlign, 0, ALIGN_BITS);
   }
 
   private decodeChunk(chunkEnd: number): void {
@@ -345,11 +345,14 @@ class Lzma2Decoder {
     if (len > chunkEnd - this.op) this.fail('match runs past the chunk');
     const out = this.out;
     let from = this.op - dist - 1;
-    if (dist + 1 >= len) {
-      out.copyWithin(this.op, from, from + len);
-      this.op += len;
+    let op = this.op;
+    if (len >= 64 && dist + 1 >= len) {
+      out.copyWithin(op, from, from + len);
+      op += len;
     } else {
-      for (let k = 0; k < len; k++) out[this.op++] = out[from++];
+      // Short or overlapping: byte by byte (copyWithin's call costs more than a few bytes).
+      for (let k = 0; k < len; k++) out[op++] = out[from++];
     }
+    this.op = op;
   }
 }
