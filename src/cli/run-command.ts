@@ -135,7 +135,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
   ramLayout(machine, memorySize); // reject an impossible size before starting anything
-  const diskSpecs = (args.disk ?? []).map(parseDiskSpec);
+  const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
   const diskWords = virtioCmdline(machine, diskSpecs.length);
   const plan = planBoot(args, [machine.cmdline, diskWords].filter(Boolean).join(' '));
   // Open (and lock) every image with the user's rights; the helper gets the fds.

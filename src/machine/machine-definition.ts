@@ -2,7 +2,8 @@
 // from a JSON file in machines/ (format: machines/README.md) and validated on
 // load. Every problem is reported with the file and the field's path.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { parseSize } from './size.js';
 
@@ -68,6 +69,8 @@ export interface MachineDefinition {
   /** Extra kernel command-line words this machine needs. */
   cmdline: string;
   devices: DeviceDefinition[];
+  /** Disks to attach (before any --disk), paths resolved against the machine file's folder. */
+  disks: DiskSpec[];
 }
 
 export class MachineError extends Error {
@@ -105,7 +108,7 @@ export function loadMachine(nameOrPath: string): MachineDefinition {
 export function parseMachine(json: unknown, source: string): MachineDefinition {
   const r = new FieldReader(source);
   const root = r.object(json, '');
-  r.allowOnly(root, '', ['name', 'description', 'memory', 'cpu', 'cmdline', 'devices']);
+  r.allowOnly(root, '', ['name', 'description', 'memory', 'cpu', 'cmdline', 'devices', 'disks']);
   const memory = r.object(root.memory, 'memory');
   r.allowOnly(memory, 'memory', ['defaultSize', 'mmioGap']);
   const gap = r.object(memory.mmioGap, 'memory.mmioGap');
@@ -131,6 +134,7 @@ export function parseMachine(json: unknown, source: string): MachineDefinition {
     cpu: { template: cpu.template === undefined ? 'nested-safe' : r.string(cpu.template, 'cpu.template') },
     cmdline: root.cmdline === undefined ? '' : r.string(root.cmdline, 'cmdline'),
     devices,
+    disks: (root.disks === undefined ? [] : r.array(root.disks, 'disks')).map((d, i) => r.disk(d, `disks[${i}]`, dirname(source))),
   };
 }
 
@@ -234,6 +238,16 @@ class FieldReader {
     if (v === undefined) return 'inline';
     if (v !== 'inline' && v !== 'separate') this.fail(path, `expected "inline" or "separate", got ${JSON.stringify(v)}`);
     return v;
+  }
+  /** A disk in --disk syntax; a relative path is relative to the machine file. */
+  disk(v: unknown, path: string, baseDir: string): DiskSpec {
+    try {
+      const spec = parseDiskSpec(this.string(v, path));
+      return { ...spec, path: isAbsolute(spec.path) ? spec.path : resolve(baseDir, spec.path) };
+    } catch (e) {
+      if (e instanceof MachineError) throw e;
+      return this.fail(path, (e as Error).message);
+    }
   }
   allowOnly(o: Json, path: string, keys: string[]): void {
     for (const k of Object.keys(o))

@@ -38,6 +38,15 @@ describe('machine definitions', () => {
     expect(() => parseMachine(j, 'x.json')).toThrow(message);
   });
 
+  it('reads disks in --disk syntax, relative to the machine file', () => {
+    const m = parseMachine({ ...base(), disks: ['images/root.img,ro', '/abs/data.img,cache=none,engine=sync'] }, '/etc/tsvmm/m.json');
+    expect(m.disks).toEqual([
+      { path: '/etc/tsvmm/images/root.img', readOnly: true, cache: 'writeback', engine: 'async' },
+      { path: '/abs/data.img', readOnly: false, cache: 'none', engine: 'sync' },
+    ]);
+    expect(() => parseMachine({ ...base(), disks: ['x.img,cache=sometimes'] }, 'm.json')).toThrow(/m.json: disks\[0\]: .*cache/);
+  });
+
   it('names a missing machine', () => {
     expect(() => loadMachine('no-such-machine')).toThrow(/no machine named "no-such-machine"/);
   });
