@@ -18,12 +18,12 @@ import {
   ZERO_PAGE_ADDR,
 } from './boot-layout.js';
 import type { BootCpuState } from './cpu-state.js';
-import { buildE820Map, usableRam, type E820Entry } from './e820.js';
+import { buildE820Map, LEGACY_BIOS_AREA, type E820Entry } from './e820.js';
 import { isElf, parseElfImage, type ElfImage } from './elf-image.js';
 import { describeRam, loadElfSegments } from './elf-loader.js';
 import { longModeEntryState, pvhEntryState } from './entry-state.js';
 import { buildGdt } from './gdt.js';
-import { describeRange, rangesOverlap, type GuestRange } from './guest-range.js';
+import { describeRange, rangesOverlap, subtractRanges, type GuestRange } from './guest-range.js';
 import { placeInitrd } from './initrd-placement.js';
 import { buildIdentityPageTables } from './page-tables.js';
 import { decompressPayload } from './payload-decompressor.js';
@@ -118,7 +118,12 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
   // 5. The initrd, as high as it may go.
   let initrdRange: GuestRange | undefined;
   if (options.initrd && options.initrd.length > 0) {
-    const request = { size: options.initrd.length, usable: usableRam(e820), initrdAddrMax: header?.initrdAddrMax ?? VMLINUX_INITRD_ADDR_MAX };
+    // Usable RAM region by region (the e820 map merges adjacent regions; the initrd must sit in one).
+    const usable = subtractRanges(
+      memory.regions.map((r) => ({ gpa: r.gpa, size: r.size })),
+      [LEGACY_BIOS_AREA, ...reserved],
+    );
+    const request = { size: options.initrd.length, usable, initrdAddrMax: header?.initrdAddrMax ?? VMLINUX_INITRD_ADDR_MAX };
     try {
       // Keep clear of all the memory the bzImage says the kernel needs (init_size)...
       initrdRange = placeInitrd({ ...request, avoid: [kernelFootprint] });

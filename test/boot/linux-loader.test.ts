@@ -223,6 +223,15 @@ describe('loadLinux: refusals', () => {
     });
   });
 
+  test('the initrd never straddles two RAM regions, even adjacent ones', () => {
+    withGuestRam([{ gpa: 0, size: 32 * MiB }, { gpa: 32 * MiB, size: 32 * MiB }], (memory) => {
+      const boot = loadLinux(memory, { kernel: typicalVmlinux(), cmdline: '', initrd: new Uint8Array(20 * MiB) });
+      expect(boot.initrdRange).toEqual({ gpa: 44 * MiB, size: 20 * MiB });
+      expect(boot.e820[boot.e820.length - 1]).toEqual({ addr: MiB, size: 63 * MiB, type: 1 });
+      expect(errorOf(() => loadLinux(memory, { kernel: typicalVmlinux(), cmdline: '', initrd: new Uint8Array(33 * MiB) }))).toMatch(/does not fit/);
+    });
+  });
+
   test('reserved ranges: marked in e820, refused over the loader structures or the kernel', () => {
     withGuestRam(RAM, (memory) => {
       const boot = loadLinux(memory, { kernel: typicalVmlinux(), cmdline: '', reserved: [{ gpa: 40 * MiB, size: MiB }] });
