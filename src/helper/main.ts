@@ -91,7 +91,8 @@ class Helper {
     this.relayInput(log);
     await send({ type: 'running', hostPid, sandbox });
     const result = await vm.run();
-    await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats: result.stats });
+    const stats = vm.disks.count ? { ...result.stats, disks: vm.disks.statistics() } : result.stats;
+    await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats });
     await vm.destroy();
     kvm.close();
     process.exit(0);

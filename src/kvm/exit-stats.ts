@@ -12,6 +12,8 @@ export interface ExitStatsReport {
   runSeconds: number;
   /** Wall-clock time (ms since the epoch) of the first KVM_RUN. */
   firstEntryEpochMs: number;
+  /** Per-disk request and DMA counters (added by the VMM's main thread). */
+  disks?: Record<string, unknown>;
 }
 
 export class ExitStats {

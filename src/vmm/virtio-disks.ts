@@ -77,6 +77,10 @@ export class VirtioDisks {
     return new VirtioDisks(disks);
   }
 
+  get count(): number {
+    return this.disks.length;
+  }
+
   /** The register windows the vCPU thread must forward here. */
   get regions(): ForwardedRegion[] {
     return this.disks.map((d) => d.region);
@@ -92,7 +96,8 @@ export class VirtioDisks {
   }
 
   statistics(): Record<string, unknown> {
-    return Object.fromEntries(this.disks.map((d) => [d.name, { engine: d.backend.kind, ...d.blk.stats }]));
+    // dma.directBytes vs dma.bouncedBytes: how much of the data moved zero-copy.
+    return Object.fromEntries(this.disks.map((d) => [d.name, { engine: d.backend.kind, ...d.blk.stats, dma: { ...d.blk.mapper.stats } }]));
   }
 
   /** Finishes I/O in flight (the guest's memory is still mapped), then closes everything. */
