@@ -12,13 +12,15 @@ export interface DiskSpec {
   engine: BlockEngine;
   /** Serial number the guest reads with VIRTIO_BLK_T_GET_ID (at most 20 bytes). */
   serial?: string;
+  /** Serve the device from its own jailed process (ioregionfd protocol) instead of the VMM. */
+  separateProcess?: boolean;
 }
 
 export class DiskSpecError extends Error {
   override name = 'DiskSpecError';
 }
 
-const USAGE = 'expected PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID]';
+const USAGE = 'expected PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=inline|separate]';
 
 export function parseDiskSpec(text: string): DiskSpec {
   const parts: string[] = [];
@@ -68,6 +70,11 @@ export function parseDiskSpec(text: string): DiskSpec {
         if (value === undefined || Buffer.byteLength(value) > 20)
           throw new DiskSpecError(`--disk ${JSON.stringify(text)}: serial must be 1 to 20 bytes`);
         spec.serial = value;
+        break;
+      case 'process':
+        if (value !== 'inline' && value !== 'separate')
+          throw new DiskSpecError(`--disk ${JSON.stringify(text)}: process must be inline or separate, not ${JSON.stringify(value ?? '')}`);
+        if (value === 'separate') spec.separateProcess = true;
         break;
       default:
         throw new DiskSpecError(`--disk ${JSON.stringify(text)}: unknown option ${JSON.stringify(key)}; ${USAGE}`);

@@ -1,18 +1,24 @@
-// Starts the machine's `process: separate` device models, each in its own
-// jailed process with one end of a SOCK_SEQPACKET socketpair; the other end
-// goes to the helper, whose exit loop forwards the region's accesses over it.
+// Starts the device models that run in their own jailed processes: machine
+// devices with `process: separate`, and disks with `process=separate`. Each
+// gets one end of a SOCK_SEQPACKET socketpair (the other goes to the helper,
+// whose exit loop forwards the region's accesses over it); a disk also gets
+// guest RAM (a memfd the helper maps too), its image and two eventfds the
+// helper registers with KVM (doorbell → ioeventfd, interrupt → irqfd).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, check, socketpair } from '../../ffi/libc.js';
-import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from '../device-process/device-process-protocol.js';
-import { REGION_FD_NAME } from '../device-process/device-process-protocol.js';
+import { AF_UNIX, EFD_CLOEXEC, EFD_NONBLOCK, SOCK_CLOEXEC, SOCK_SEQPACKET, check, eventfd, socketpair } from '../../ffi/libc.js';
+import type { DiskSpec } from '../block/disk-spec.js';
+import { deviceRegion } from '../devices/device-region.js';
+import { VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
+import { DEVICE_FD, type DeviceModelConfig, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from '../device-process/device-process-protocol.js';
+import { HELPER_FILE, diskFdName, regionFdName } from '../helper/helper-protocol.js';
 import type { Logger } from '../log.js';
-import type { DeviceDefinition, MachineDefinition } from '../machine/machine-definition.js';
+import type { MachineDefinition } from '../machine/machine-definition.js';
+import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { buildJailLaunch } from '../sandbox/jail-launch.js';
-import { deviceRegion } from '../devices/device-region.js';
-import { regionFdName } from '../helper/helper-protocol.js';
+import { diskName } from '../vmm/virtio-disks.js';
 
 export const DEVICE_PROCESS_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'device-process', 'main.js');
 
@@ -20,75 +26,115 @@ export class DeviceProcessError extends Error {
   override name = 'DeviceProcessError';
 }
 
-export interface RunningDeviceProcess {
-  device: string;
-  child: ChildProcess;
-  hostPid: number;
-}
-
-function regionSize(d: DeviceDefinition): number {
-  const region = deviceRegion(d);
-  if (!region) throw new DeviceProcessError(`${d.name}: a ${d.type} cannot run in a separate process yet`);
-  return region.size;
+export interface DeviceProcessOptions {
+  sandbox: boolean;
+  seccomp: DeviceProcessConfig['seccomp'];
+  logLevel: string;
+  log: NodeJS.WritableStream;
+  prettyLogs: boolean;
 }
 
 export interface DeviceProcessSet {
-  processes: RunningDeviceProcess[];
-  /** Named fds for the helper: the VMM ends of the region sockets. */
+  /** Named fds for the helper (region sockets, eventfds, shared guest RAM). */
   helperFds: Record<string, number>;
-  /** Closes the frontend's copies of the helper's ends (after the helper has them). */
-  releaseHelperFds(): void;
+  /** Closes the frontend's copies of everything handed out (once the helper has them). */
+  releaseFds(): void;
   killAll(): void;
+}
+
+/** One device process to start: its config and the fds it gets (by name). */
+interface Plan {
+  name: string;
+  model: DeviceModelConfig;
+  regionSize: number;
+  fds: Record<string, number>;
 }
 
 export async function startDeviceProcesses(
   machine: MachineDefinition,
-  options: { sandbox: boolean; seccomp: DeviceProcessConfig['seccomp']; logLevel: string; log: NodeJS.WritableStream; prettyLogs: boolean },
+  disks: readonly { spec: DiskSpec; imageFd: number }[],
+  ram: RamLayout[],
+  options: DeviceProcessOptions,
   log: Logger,
 ): Promise<DeviceProcessSet> {
-  const processes: RunningDeviceProcess[] = [];
+  const handedOut: number[] = [];
   const helperFds: Record<string, number> = {};
-  const separate = machine.devices.filter((d) => 'process' in d && d.process === 'separate');
+  const children: ChildProcess[] = [];
+  const pair = () => {
+    const sv = new Int32Array(2);
+    check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
+    handedOut.push(sv[0], sv[1]);
+    return [sv[0], sv[1]] as const;
+  };
+  const newEventfd = () => {
+    const fd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
+    handedOut.push(fd);
+    return fd;
+  };
+  const plans: Plan[] = [];
   try {
-    for (const device of separate) {
-      const pair = new Int32Array(2);
-      check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) as number, 'socketpair');
-      const [vmmEnd, deviceEnd] = [pair[0], pair[1]];
+    for (const device of machine.devices) {
+      if (!('process' in device) || device.process !== 'separate') continue;
+      const region = deviceRegion(device);
+      if (!region) throw new DeviceProcessError(`${device.name}: a ${device.type} cannot run in a separate process`);
+      const [vmmEnd, deviceEnd] = pair();
       helperFds[regionFdName(device.name)] = vmmEnd;
-      const launch = buildJailLaunch({ script: DEVICE_PROCESS_MAIN, fds: { [REGION_FD_NAME]: deviceEnd }, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'] });
-      const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [DEVICE_PROCESS_MAIN]];
-      const child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: { ...launch.env, TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' } });
-      closeSync(deviceEnd);
-      child.stderr!.pipe(options.log, { end: false });
-      const config: DeviceProcessConfig = { device, regionSize: regionSize(device), logLevel: options.logLevel, sandbox: options.sandbox, seccomp: options.seccomp };
-      const hostPid = await new Promise<number>((resolve, reject) => {
-        child.on('message', (m: FromDeviceProcess) => {
-          if (m.type === 'serving') resolve(m.hostPid);
-          else reject(new DeviceProcessError(`the ${device.name} device process failed to start: ${m.error}`));
-        });
-        child.on('exit', (code, signal) => reject(new DeviceProcessError(`the ${device.name} device process exited while starting (${signal ?? `code ${code}`})`)));
-        child.send({ type: 'start', config } satisfies ToDeviceProcess);
-      });
-      child.removeAllListeners('exit');
-      child.on('exit', (code, signal) =>
-        log.error({ device: device.name, code, signal }, `the ${device.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`),
-      );
-      processes.push({ device: device.name, child, hostPid });
-      log.info({ device: device.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol)');
+      plans.push({ name: device.name, model: { kind: 'test-device' }, regionSize: region.size, fds: { [DEVICE_FD.region]: deviceEnd } });
     }
+    let ramFd: number | undefined;
+    disks.forEach(({ spec, imageFd }, index) => {
+      if (!spec.separateProcess) return;
+      if (ramFd === undefined) {
+        ramFd = GuestMemory.createSharedRam(ram);
+        handedOut.push(ramFd);
+        helperFds[HELPER_FILE.sharedRam] = ramFd;
+      }
+      const [vmmEnd, deviceEnd] = pair();
+      const notify = newEventfd();
+      const irq = newEventfd();
+      Object.assign(helperFds, { [`${diskFdName(index)}.region`]: vmmEnd, [`${diskFdName(index)}.notify`]: notify, [`${diskFdName(index)}.irq`]: irq });
+      plans.push({
+        name: diskName(index),
+        model: { kind: 'virtio-blk', spec, ram },
+        regionSize: VIRTIO_MMIO_WINDOW,
+        fds: { [DEVICE_FD.region]: deviceEnd, [DEVICE_FD.ram]: ramFd, [DEVICE_FD.notify]: notify, [DEVICE_FD.irq]: irq, [DEVICE_FD.disk]: imageFd },
+      });
+    });
+    for (const plan of plans) children.push(await startOne(plan, options, log));
   } catch (e) {
-    processes.forEach((p) => p.child.kill('SIGKILL'));
-    Object.values(helperFds).forEach((fd) => closeSync(fd));
+    children.forEach((c) => c.kill('SIGKILL'));
+    handedOut.forEach((fd) => closeSync(fd));
     throw e;
   }
   return {
-    processes,
     helperFds,
-    releaseHelperFds: () => Object.values(helperFds).forEach((fd) => closeSync(fd)),
+    releaseFds: () => handedOut.splice(0).forEach((fd) => closeSync(fd)),
     killAll: () =>
-      processes.forEach((p) => {
-        p.child.removeAllListeners('exit');
-        p.child.kill('SIGTERM');
+      children.forEach((c) => {
+        c.removeAllListeners('exit');
+        c.kill('SIGTERM');
       }),
   };
+}
+
+async function startOne(plan: Plan, options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
+  const launch = buildJailLaunch({ script: DEVICE_PROCESS_MAIN, fds: plan.fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'] });
+  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [DEVICE_PROCESS_MAIN]];
+  const child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: { ...launch.env, TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' } });
+  child.stderr!.pipe(options.log, { end: false });
+  const config: DeviceProcessConfig = { name: plan.name, model: plan.model, regionSize: plan.regionSize, logLevel: options.logLevel, sandbox: options.sandbox, seccomp: options.seccomp };
+  const hostPid = await new Promise<number>((resolve, reject) => {
+    child.on('message', (m: FromDeviceProcess) => {
+      if (m.type === 'serving') resolve(m.hostPid);
+      else reject(new DeviceProcessError(`the ${plan.name} device process failed to start: ${m.error}`));
+    });
+    child.on('exit', (code, signal) => reject(new DeviceProcessError(`the ${plan.name} device process exited while starting (${signal ?? `code ${code}`})`)));
+    child.send({ type: 'start', config } satisfies ToDeviceProcess);
+  });
+  child.removeAllListeners('exit');
+  child.on('exit', (code, signal) =>
+    log.error({ device: plan.name, code, signal }, `the ${plan.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`),
+  );
+  log.info({ device: plan.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol)');
+  return child;
 }

@@ -2,7 +2,7 @@
 import { accessSync, closeSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
 import { DiskImage } from '../block/disk-image.js';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
-import { diskFdName } from '../helper/helper-protocol.js';
+import { HELPER_FILE, diskFdName } from '../helper/helper-protocol.js';
 import { virtioCmdline } from '../vmm/virtio-disks.js';
 import type { Argv } from 'yargs';
 import { createLogger } from '../log.js';
@@ -134,7 +134,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const machine = loadMachine(args.machine);
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
-  ramLayout(machine, memorySize); // reject an impossible size before starting anything
+  const ram = ramLayout(machine, memorySize); // rejects an impossible size before anything starts
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
   const diskWords = virtioCmdline(machine, diskSpecs.length);
   const plan = planBoot(args, [machine.cmdline, diskWords].filter(Boolean).join(' '));
@@ -147,7 +147,15 @@ export async function runCommand(args: RunArgs): Promise<number> {
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
-  const devices = await startDeviceProcesses(machine, { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs }, log);
+  const devices = await startDeviceProcesses(
+    machine,
+    diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
+    ram,
+    { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
+    log,
+  );
+  // A disk served by a device process: its image went there, not to the helper.
+  const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
   const helper = new HelperProcess(
     {
       machine,
@@ -158,15 +166,16 @@ export async function runCommand(args: RunArgs): Promise<number> {
       cmdline: plan.cmdline,
       hasInitrd: plan.initrd !== undefined,
       disks: diskSpecs,
+      sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
       logLevel: args.logLevel,
       sandbox: args.sandbox,
       seccomp: args.seccomp,
     },
-    { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...disks.fds } },
+    { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
     output,
     log,
   );
-  devices.releaseHelperFds();
+  devices.releaseFds();
   disks.release();
   log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
 

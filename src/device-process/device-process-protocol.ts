@@ -1,12 +1,20 @@
-// The frontend ↔ device-process contract. The device process gets its region
-// socket as the named fd "region" (src/sandbox TSVMM_HELPER_FDS) and its
-// configuration in one IPC message; it answers 'serving' once jailed.
-import type { DeviceDefinition } from '../machine/machine-definition.js';
+// The frontend ↔ device-process contract. The device process gets its fds by
+// name (src/sandbox TSVMM_HELPER_FDS) and its configuration in one IPC
+// message; it answers 'serving' once jailed.
+import type { DiskSpec } from '../block/disk-spec.js';
+import type { RamLayout } from '../memory/guest-memory.js';
 
-export const REGION_FD_NAME = 'region';
+/** Named fds: always the region socket; a virtio-blk disk also gets guest RAM, its eventfds and its image. */
+export const DEVICE_FD = { region: 'region', ram: 'ram', notify: 'notify', irq: 'irq', disk: 'disk' } as const;
+
+export type DeviceModelConfig =
+  | { kind: 'test-device' }
+  /** `ram`: the guest RAM layout, mapped from the shared memfd exactly as the VMM maps it. */
+  | { kind: 'virtio-blk'; spec: DiskSpec; ram: RamLayout[] };
 
 export interface DeviceProcessConfig {
-  device: DeviceDefinition;
+  name: string;
+  model: DeviceModelConfig;
   /** The region's size in bytes (the server bounds every offset by it). */
   regionSize: number;
   logLevel: string;

@@ -1,42 +1,69 @@
-// A device process: serves one device model's MMIO/PIO region over the
-// ioregionfd protocol from its own jailed process, so that a guest that
-// breaks the model lands in a jail holding nothing but that device's fds.
+// A device process: serves one device model's MMIO region over the ioregionfd
+// protocol from its own jailed process, so that a guest that breaks the model
+// lands in a jail holding nothing but that device's fds. A virtio-blk disk
+// also maps guest RAM (a shared memfd) for DMA, and signals the guest through
+// eventfds the VMM registered with KVM (irqfd, ioeventfd).
 import { F_GETFL, F_SETFL, O_NONBLOCK, fcntl } from '../../ffi/libc.js';
 import type { BusDevice } from '../bus/device.js';
+import { EventfdInterrupt } from '../bus/eventfd-signals.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { TestDevice } from '../devices/test-device.js';
-import { createLogger } from '../log.js';
+import { VirtioBlkDevice } from '../devices/virtio/virtio-blk-device.js';
+import { createLogger, type Logger } from '../log.js';
+import { GuestMemory } from '../memory/guest-memory.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperFds } from '../sandbox/jail-launch.js';
-import { REGION_FD_NAME, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from './device-process-protocol.js';
+import { DEVICE_FD, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from './device-process-protocol.js';
 
 function send(m: FromDeviceProcess): void {
   if (process.connected) process.send!(m);
 }
 
-function deviceModel(config: DeviceProcessConfig): BusDevice {
-  switch (config.device.type) {
+interface Served {
+  device: BusDevice;
+  maxFileSize: number;
+  ioUring: boolean;
+}
+
+function fdNamed(fds: Record<string, number>, name: string): number {
+  const fd = fds[name];
+  if (fd === undefined) throw new Error(`no "${name}" descriptor was passed`);
+  return fd;
+}
+
+function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, log: Logger): Served {
+  const model = config.model;
+  switch (model.kind) {
     case 'test-device':
-      return new TestDevice(config.device.name);
-    default:
-      throw new Error(`device type ${config.device.type} cannot run in a separate process yet`);
+      return { device: new TestDevice(config.name), maxFileSize: 0, ioUring: false };
+    case 'virtio-blk': {
+      const memory = GuestMemory.allocate(model.ram, { memfd: fdNamed(fds, DEVICE_FD.ram) });
+      const disk = new VirtioBlkDevice(config.name, model.spec, fdNamed(fds, DEVICE_FD.disk), memory, new EventfdInterrupt(fdNamed(fds, DEVICE_FD.irq)), fdNamed(fds, DEVICE_FD.notify), log);
+      return { device: disk.transport, maxFileSize: disk.image.readOnly ? 0 : disk.image.size, ioUring: disk.backend.kind === 'io_uring' };
+    }
   }
 }
 
 function start(config: DeviceProcessConfig): void {
-  const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' }).child({ device: config.device.name });
+  const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' }).child({ device: config.name });
   let hostPid = process.pid;
   let server: IoregionServer;
   try {
-    const fd = helperFds()[REGION_FD_NAME];
-    if (fd === undefined) throw new Error('no region descriptor was passed');
-    fcntl(fd, F_SETFL, (fcntl(fd, F_GETFL, 0) as number) | O_NONBLOCK);
-    server = new IoregionServer(fd, deviceModel(config), config.regionSize, (why) => {
+    const fds = helperFds();
+    const regionFd = fdNamed(fds, DEVICE_FD.region);
+    fcntl(regionFd, F_SETFL, (fcntl(regionFd, F_GETFL, 0) as number) | O_NONBLOCK);
+    const served = buildModel(config, fds, log);
+    server = new IoregionServer(regionFd, served.device, config.regionSize, (why) => {
       log.debug({ why }, 'region closed: the VM is gone');
       process.exit(0);
     });
-    if (config.sandbox) hostPid = enterJail({ seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp, policy: helperPolicy({ jit: true }) }).hostPid;
+    if (config.sandbox)
+      hostPid = enterJail({
+        seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
+        policy: helperPolicy({ jit: true, ioUring: served.ioUring }),
+        limits: { maxFileSize: served.maxFileSize },
+      }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });
     process.exit(1);

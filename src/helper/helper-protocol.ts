@@ -11,9 +11,18 @@ import type { DiskSpec } from '../block/disk-spec.js';
  * and the log stream. The VM's files arrive as named fds (src/sandbox's
  * TSVMM_HELPER_FDS): these names.
  */
-export const HELPER_FILE = { kvm: 'kvm', kernel: 'kernel', initrd: 'initrd' } as const;
+export const HELPER_FILE = {
+  kvm: 'kvm',
+  kernel: 'kernel',
+  initrd: 'initrd',
+  /** Guest RAM as a memfd, when device processes must reach it too. */
+  sharedRam: 'ram',
+} as const;
 
-/** The named fd of disk `index` (the image, opened and locked by the frontend). */
+/**
+ * The named fd of disk `index`: the image, opened and locked by the frontend;
+ * for a `process=separate` disk, `<name>.region`, `<name>.notify` and `<name>.irq` instead.
+ */
 export function diskFdName(index: number): string {
   return `disk.${index}`;
 }
@@ -35,6 +44,8 @@ export interface HelperConfig {
   hasInitrd: boolean;
   /** virtio-blk disks in slot order; disk i arrives as fd diskFdName(i). */
   disks: DiskSpec[];
+  /** Guest RAM comes as the memfd HELPER_FILE.sharedRam (device processes map it too). */
+  sharedRam: boolean;
   logLevel: string;
   /** Jail the helper before the guest runs (default). */
   sandbox: boolean;

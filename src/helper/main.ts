@@ -61,7 +61,12 @@ class Helper {
           const regionFd = fds[regionFdName(d.name)];
           return region && regionFd !== undefined ? [{ name: d.name, ...region, fd: regionFd }] : [];
         }),
-        disks: config.disks.map((spec, i) => ({ spec, fd: fd(fds, diskFdName(i)) })),
+        disks: config.disks.map((spec, i) => {
+          const name = diskFdName(i);
+          if (!spec.separateProcess) return { spec, fd: fd(fds, name) };
+          return { spec, separate: { regionFd: fd(fds, `${name}.region`), notifyFd: fd(fds, `${name}.notify`), irqFd: fd(fds, `${name}.irq`) } };
+        }),
+        sharedRamFd: config.sharedRam ? fd(fds, HELPER_FILE.sharedRam) : undefined,
         load,
         consoleFd: CONSOLE_OUT_FD,
         log,

@@ -6,8 +6,13 @@ import {
   MAP_ANONYMOUS,
   MAP_NORESERVE,
   MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_CLOEXEC,
   PROT_READ,
   PROT_WRITE,
+  check,
+  ftruncate,
+  memfdCreate,
   mmapChecked,
   madvise,
   munmap,
@@ -41,21 +46,36 @@ export class GuestMemory {
     this.regions = regions;
   }
 
-  /** Maps anonymous memory for each region (sorted, non-overlapping). */
-  static allocate(layout: readonly RamLayout[]): GuestMemory {
+  /**
+   * Maps memory for each region (sorted, non-overlapping): private anonymous
+   * memory, or — when another process must reach guest RAM (a device process
+   * doing DMA) — consecutive slices of a shared memfd (see createSharedRam).
+   */
+  static allocate(layout: readonly RamLayout[], shared?: { memfd: number }): GuestMemory {
     const sorted = [...layout].sort((a, b) => a.gpa - b.gpa);
     const regions: RamRegion[] = [];
     let end = 0;
+    let fileOffset = 0;
     for (const { gpa, size } of sorted) {
       if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(size) || gpa < 0 || size <= 0 || size % 4096 || gpa % 4096)
         throw new GuestMemoryError(`RAM region at ${hex(gpa)} of ${size} bytes is not page aligned`);
       if (gpa < end) throw new GuestMemoryError(`RAM region at ${hex(gpa)} overlaps the one before it`);
       end = gpa + size;
-      const hostAddress = mmapChecked(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+      const hostAddress = shared
+        ? mmapChecked(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shared.memfd, fileOffset)
+        : mmapChecked(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+      fileOffset += size;
       madvise(hostAddress, size, MADV_DONTFORK);
       regions.push({ gpa, size, hostAddress, bytes: new Uint8Array(viewAt(hostAddress, size)) });
     }
     return new GuestMemory(regions);
+  }
+
+  /** A memfd big enough for `layout`, for allocate(layout, { memfd }) in several processes. */
+  static createSharedRam(layout: readonly RamLayout[]): number {
+    const fd = check(memfdCreate('tsvmm-guest-ram', MFD_CLOEXEC) as number, 'memfd_create');
+    check(ftruncate(fd, layout.reduce((n, r) => n + r.size, 0)) as number, 'ftruncate');
+    return fd;
   }
 
   /**

@@ -1,17 +1,14 @@
-// virtio-blk disks on the helper's main thread: each disk sits in one
-// virtio-mmio slot of the machine, takes queue notifications through a KVM
-// ioeventfd and raises interrupts through a KVM irqfd, so neither costs a
-// vCPU exit. Register accesses (setup, interrupt status) do exit; the vCPU
-// thread forwards them here over an ioregionfd-protocol socket.
-import koffi from 'koffi';
-import { AF_UNIX, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, F_SETFL, O_NONBLOCK, SOCK_CLOEXEC, SOCK_SEQPACKET, check, close, eventfd, fcntl, read, socketpair } from '../../ffi/libc.js';
-import { DiskImage } from '../block/disk-image.js';
+// virtio-blk disks: each sits in one virtio-mmio slot of the machine, takes
+// queue notifications through a KVM ioeventfd and raises interrupts through
+// a KVM irqfd, so neither costs a vCPU exit. Register accesses (setup,
+// interrupt status) do exit; the vCPU thread forwards them over an
+// ioregionfd-protocol socket to whoever serves the disk: this (main) thread,
+// or the disk's own device process (`process=separate`).
+import { AF_UNIX, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, F_SETFL, O_NONBLOCK, SOCK_CLOEXEC, SOCK_SEQPACKET, check, close, eventfd, fcntl, socketpair } from '../../ffi/libc.js';
 import type { DiskSpec } from '../block/disk-spec.js';
-import { createBlockBackend } from '../block/open-block-backend.js';
-import type { BlockBackend } from '../block/block-backend.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
-import { VirtioBlk } from '../devices/virtio/virtio-blk.js';
-import { VIRTIO_MMIO_WINDOW, VirtioMmioTransport } from '../devices/virtio/virtio-mmio.js';
+import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
+import { VirtioBlkDevice } from '../devices/virtio/virtio-blk-device.js';
 import { IrqfdLine } from '../kvm/irqfd-line.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Logger } from '../log.js';
@@ -19,11 +16,12 @@ import type { MachineDefinition, VirtioMmioDefinition } from '../machine/machine
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
-/** A disk as the frontend hands it over: its spec, and the image opened (and locked) by the frontend. */
-export interface DiskHandOver {
-  spec: DiskSpec;
-  fd: number;
-}
+/** A disk as the frontend hands it over. */
+export type DiskHandOver =
+  /** Served here: the image, opened (and locked) by the frontend. */
+  | { spec: DiskSpec; fd: number }
+  /** Served by a device process: the VMM end of its region socket and the eventfds it shares with it. */
+  | { spec: DiskSpec; separate: { regionFd: number; notifyFd: number; irqFd: number } };
 
 export class VirtioSlotError extends Error {
   override name = 'VirtioSlotError';
@@ -48,19 +46,15 @@ export function virtioCmdline(machine: MachineDefinition, diskCount: number): st
   return words.join(' ');
 }
 
+export function diskName(index: number): string {
+  return `vd${String.fromCharCode(0x61 + index)}`;
+}
+
 interface AttachedDisk {
   name: string;
-  spec: DiskSpec;
-  image: DiskImage;
-  backend: BlockBackend;
-  blk: VirtioBlk;
-  transport: VirtioMmioTransport;
-  irq: IrqfdLine;
-  notifyFd: number;
-  notifyPoll: ReturnType<typeof koffi.node.poll>;
-  server: IoregionServer;
-  serverFd: number;
   region: ForwardedRegion;
+  /** Served on this thread; undefined for a device-process disk. */
+  local?: { device: VirtioBlkDevice; irq: IrqfdLine; notifyFd: number; server: IoregionServer; serverFd: number };
 }
 
 export class VirtioDisks {
@@ -69,7 +63,7 @@ export class VirtioDisks {
   static attach(vm: Vm, memory: GuestMemory, machine: MachineDefinition, handOvers: readonly DiskHandOver[], log: Logger): VirtioDisks {
     const disks: AttachedDisk[] = [];
     try {
-      handOvers.forEach((h, i) => disks.push(attachOne(vm, memory, machine, h, i, log)));
+      handOvers.forEach((h, i) => disks.push('fd' in h ? attachLocal(vm, memory, machine, h, i, log) : attachSeparate(vm, machine, h, i, log)));
     } catch (e) {
       for (const d of disks) release(d);
       throw e;
@@ -81,23 +75,22 @@ export class VirtioDisks {
     return this.disks.length;
   }
 
-  /** The register windows the vCPU thread must forward here. */
+  /** The register windows the vCPU thread must forward. */
   get regions(): ForwardedRegion[] {
     return this.disks.map((d) => d.region);
   }
 
-  /** The largest writable image: the helper's RLIMIT_FSIZE must allow writes up to it. */
+  /** The largest writable image served here: the helper's RLIMIT_FSIZE must allow writes up to it. */
   get largestWritableImage(): number {
-    return Math.max(0, ...this.disks.filter((d) => !d.image.readOnly).map((d) => d.image.size));
+    return Math.max(0, ...this.disks.flatMap((d) => (d.local && !d.local.device.image.readOnly ? [d.local.device.image.size] : [])));
   }
 
   get usesIoUring(): boolean {
-    return this.disks.some((d) => d.backend.kind === 'io_uring');
+    return this.disks.some((d) => d.local?.device.backend.kind === 'io_uring');
   }
 
   statistics(): Record<string, unknown> {
-    // dma.directBytes vs dma.bouncedBytes: how much of the data moved zero-copy.
-    return Object.fromEntries(this.disks.map((d) => [d.name, { engine: d.backend.kind, ...d.blk.stats, dma: { ...d.blk.mapper.stats } }]));
+    return Object.fromEntries(this.disks.map((d) => [d.name, d.local ? d.local.device.statistics() : { servedBy: 'device process' }]));
   }
 
   /** Finishes I/O in flight (the guest's memory is still mapped), then closes everything. */
@@ -107,49 +100,39 @@ export class VirtioDisks {
   }
 }
 
-function attachOne(vm: Vm, memory: GuestMemory, machine: MachineDefinition, h: DiskHandOver, index: number, log: Logger): AttachedDisk {
-  const name = `vd${String.fromCharCode(0x61 + index)}`;
+function attachLocal(vm: Vm, memory: GuestMemory, machine: MachineDefinition, h: { spec: DiskSpec; fd: number }, index: number, log: Logger): AttachedDisk {
+  const name = diskName(index);
   const { base, irq: gsi } = virtioSlot(machine, index);
-  const image = DiskImage.fromFd(h.fd, h.spec.path, { readOnly: h.spec.readOnly, direct: h.spec.cache === 'none', own: true });
-  const { backend, fallbacks } = createBlockBackend(image, h.spec.engine);
-  const blk = new VirtioBlk(backend, memory, { serial: h.spec.serial, onError: (m) => log.warn({ disk: name }, m) });
   const irq = new IrqfdLine(vm, gsi);
-  const transport = new VirtioMmioTransport(blk, memory, irq, { interruptMode: 'edge', onError: (m) => log.warn({ disk: name }, m) });
-
-  // Queue 0's doorbell: a KVM ioeventfd, read on this thread's event loop.
   const notifyFd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
-  vm.assignIoeventfd(notifyFd, base + transport.notifyOffset, 4, { datamatch: 0n });
-  const counter = new Uint8Array(8);
-  const notifyPoll = koffi.node.poll(notifyFd, { readable: true }, () => {
-    if ((read(notifyFd, counter, 8) as number) === 8) transport.notifyQueue(0);
-  });
-
+  vm.assignIoeventfd(notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+  const device = new VirtioBlkDevice(name, h.spec, h.fd, memory, irq, notifyFd, log.child({ base: `0x${base.toString(16)}`, irq: gsi }));
   // Register accesses: the vCPU thread forwards them over this socketpair.
   const pair = new Int32Array(2);
   check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) as number, 'socketpair');
   const serverFd = pair[1];
   fcntl(serverFd, F_SETFL, (fcntl(serverFd, F_GETFL, 0) as number) | O_NONBLOCK);
-  const server = new IoregionServer(serverFd, transport, VIRTIO_MMIO_WINDOW);
+  const server = new IoregionServer(serverFd, device.transport, VIRTIO_MMIO_WINDOW);
   server.start();
+  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: pair[0] }, local: { device, irq, notifyFd, server, serverFd } };
+}
 
-  log.info(
-    { disk: name, path: h.spec.path, readOnly: image.readOnly, cache: h.spec.cache, engine: backend.kind, size: image.size, base: `0x${base.toString(16)}`, irq: gsi, ...(fallbacks.length ? { fallbacks } : {}) },
-    `disk ${name}: ${h.spec.path} (${backend.kind}${image.readOnly ? ', read-only' : ''})`,
-  );
-  return {
-    name, spec: h.spec, image, backend, blk, transport, irq, notifyFd, notifyPoll, server, serverFd,
-    region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: pair[0] },
-  };
+function attachSeparate(vm: Vm, machine: MachineDefinition, h: Extract<DiskHandOver, { separate: unknown }>, index: number, log: Logger): AttachedDisk {
+  const name = diskName(index);
+  const { base, irq: gsi } = virtioSlot(machine, index);
+  // The device process signals these eventfds; KVM turns them into the guest's interrupt and doorbell.
+  vm.assignIrqfd(h.separate.irqFd, gsi);
+  vm.assignIoeventfd(h.separate.notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+  log.info({ disk: name, path: h.spec.path, base: `0x${base.toString(16)}`, irq: gsi }, `disk ${name}: served by its own device process`);
+  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: h.separate.regionFd } };
 }
 
 function release(d: AttachedDisk): void {
-  d.notifyPoll.close();
-  d.server.stop();
-  d.transport.reset(); // waits for I/O in flight
-  d.backend.close();
-  d.image.close();
-  d.irq.close();
-  close(d.notifyFd);
-  close(d.serverFd);
+  if (!d.local) return; // a device process owns its disk
+  d.local.server.stop();
+  d.local.device.close();
+  d.local.irq.close();
+  close(d.local.notifyFd);
+  close(d.local.serverFd);
   close(d.region.fd);
 }

@@ -35,6 +35,8 @@ export interface VirtualMachineOptions {
   deviceRegions?: ForwardedRegion[];
   /** virtio-blk disks, in slot order. */
   disks?: DiskHandOver[];
+  /** Map guest RAM from this memfd (shared with device processes) instead of private memory. */
+  sharedRamFd?: number;
   /** Register the coalesced zones devices declare (default true). */
   coalesced?: boolean;
   /** Loads the guest into RAM and returns the first vCPU's registers. */
@@ -73,7 +75,8 @@ export class VirtualMachine {
 
   static create(options: VirtualMachineOptions): VirtualMachine {
     const { kvm, machine, log } = options;
-    const memory = GuestMemory.allocate(ramLayout(machine, options.memorySize));
+    const layout = ramLayout(machine, options.memorySize);
+    const memory = GuestMemory.allocate(layout, options.sharedRamFd === undefined ? undefined : { memfd: options.sharedRamFd });
     const vm = Vm.create(kvm);
     const cleanup: (() => void)[] = [];
     try {

@@ -49,20 +49,24 @@ function readFromImage(image: string, file: string): string {
 }
 
 describeKvm('Linux guest with virtio-blk disks', () => {
-  it(
-    'reads, writes, refuses writes to a read-only disk, and keeps flushed data through kill -9',
-    async () => {
+  it.each([
+    ['served by the VMM', ''],
+    ['served by its own jailed device process (ioregionfd)', ',process=separate'],
+  ])(
+    'reads, writes, refuses writes to a read-only disk, and keeps flushed data through kill -9 (disk %s)',
+    async (_how, diskOptions) => {
       if (!guest) {
         if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the default guest is not built (npm run guest)');
         return;
       }
-      const root = join(dir, 'root');
+      const work = mkdtempSync(join(dir, 'run-'));
+      const root = join(work, 'root');
       mkdirSync(root);
       const known = randomBytes(300_000);
       writeFileSync(join(root, 'known.bin'), known);
       writeFileSync(join(root, 'test.sh'), GUEST_SCRIPT);
-      const disk = join(dir, 'disk.img');
-      const ro = join(dir, 'ro.img');
+      const disk = join(work, 'disk.img');
+      const ro = join(work, 'ro.img');
       ext4Image(disk, 64, root);
       ext4Image(ro, 8);
 
@@ -70,7 +74,7 @@ describeKvm('Linux guest with virtio-blk disks', () => {
       let helperPid: number | undefined;
       const r = await runTsvmm(
         [
-          'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--disk', disk, '--disk', `${ro},ro`,
+          'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--disk', `${disk}${diskOptions}`, '--disk', `${ro},ro`,
           '--cmdline', `${guest.cmdline} -- /bin/sh -c "mount /dev/vda /mnt && . /mnt/test.sh"`, '--log-level', 'debug',
         ],
         {

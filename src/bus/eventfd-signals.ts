@@ -1,0 +1,34 @@
+// eventfds as the two directions of a device's signalling: an interrupt the
+// device raises (KVM reads it as an irqfd) and a doorbell the guest rings (KVM
+// writes it as an ioeventfd). Both work across threads and processes.
+import koffi from 'koffi';
+import { read, write } from '../../ffi/libc.js';
+import type { InterruptLine } from './device.js';
+
+const EAGAIN = 11;
+
+/** Raises an edge by adding 1 to an eventfd (an irqfd on the KVM side). */
+export class EventfdInterrupt implements InterruptLine {
+  private readonly one = new Uint8Array(new BigUint64Array([1n]).buffer);
+
+  constructor(readonly fd: number) {}
+
+  /** EAGAIN (counter saturated) means an edge is already pending: fine. */
+  trigger(): void {
+    if ((write(this.fd, this.one, 8) as number) < 0 && koffi.errno() !== EAGAIN) throw new Error(`eventfd write failed: errno ${koffi.errno()}`);
+  }
+
+  /** Edge-triggered: raising the line is an edge, lowering it is a no-op. */
+  setLevel(level: boolean): void {
+    if (level) this.trigger();
+  }
+}
+
+/** Calls `onRing` on this thread's event loop each time the (non-blocking) eventfd fires; batched per wake-up. */
+export function watchEventfd(fd: number, onRing: () => void): { close(): void } {
+  const counter = new Uint8Array(8);
+  const handle = koffi.node.poll(fd, { readable: true }, () => {
+    if ((read(fd, counter, 8) as number) === 8) onRing();
+  });
+  return { close: () => handle.close() };
+}
