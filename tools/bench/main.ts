@@ -5,6 +5,7 @@
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { compareBoot, qemuAvailable, summarize, tsvmmBoot } from './boot-vs-qemu.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
+import { DISK_MIB, qemuDisk, scratchImage, tsvmmDisk } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     }
     console.log('\n(target: overhead ≤ 5 %)\n');
   }
+  if (wanted('disk')) await diskSection();
   if (wanted('boot')) {
     if (!qemuAvailable()) console.log('## Boot vs QEMU\n\nskipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n');
     else {
@@ -61,6 +63,27 @@ async function main(): Promise<void> {
       console.log(`| tsvmm | ${f(t.toInit)} | ${f(t.toExit)} | ${f(t.rssMiB, 1)} |\n| QEMU microvm | ${f(q.toInit)} | ${f(q.toExit)} | ${f(q.rssMiB, 1)} |`);
       console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ 1.0); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ≤ 60)\n`);
     }
+  }
+}
+
+async function diskSection(): Promise<void> {
+  if (!bootable() || !qemuAvailable()) {
+    console.log('## Disk throughput\n\nskipped: needs the default guest (npm run guest) and qemu-system-x86_64\n');
+    return;
+  }
+  const { image, remove } = scratchImage();
+  try {
+    const inline = await tsvmmDisk(image);
+    const separate = await tsvmmDisk(image, ',process=separate');
+    const qemu = await qemuDisk(image);
+    console.log(`## Disk throughput (${DISK_MIB} MiB raw image, guest dd bs=1M; write ends with fsync)\n`);
+    console.log('| VMM | sequential read (MB/s) | sequential write (MB/s) |\n|---|---|---|');
+    console.log(`| tsvmm, disk in the VMM | ${f(inline.readMBps, 1)} | ${f(inline.writeMBps, 1)} |`);
+    console.log(`| tsvmm, disk in its own process (ioregionfd) | ${f(separate.readMBps, 1)} | ${f(separate.writeMBps, 1)} |`);
+    console.log(`| QEMU microvm virtio-blk-device (aio=io_uring) | ${f(qemu.readMBps, 1)} | ${f(qemu.writeMBps, 1)} |`);
+    console.log(`\n**tsvmm / QEMU: read ${f(inline.readMBps / qemu.readMBps, 3)}, write ${f(inline.writeMBps / qemu.writeMBps, 3)}** (target ≥ 1.0); separate process / in the VMM: read ${f(separate.readMBps / inline.readMBps, 3)} (target ≥ 0.8)\n`);
+  } finally {
+    remove();
   }
 }
 
