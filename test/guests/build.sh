@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the tiny test guests in src/ into flat binaries in bin/ (committed,
-# so running the tests needs no assembler). Needs binutils (as, ld).
+# so running the tests needs no assembler). Needs binutils (as, ld), and gcc
+# for the C guests (src/long-*.c, freestanding, linked like the long-*.s ones).
 # OUT=DIR builds into DIR instead (the tests check bin/ is up to date).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,5 +17,16 @@ for src in src/*.s; do
     long-*) as --64 -o "$tmp/$name.o" "$src"
             ld -m elf_x86_64 -static -nostdlib -N --no-warn-rwx-segments -Ttext=0x200000 -e _start -z noexecstack -o "$out/$name.elf" "$tmp/$name.o" ;;
   esac
+  echo "built $name"
+done
+# C guests: no libc, no PIC, no SSE, no red zone (no IDT, interrupts off);
+# -fno-ident and no build id keep the output byte-identical across builds.
+cflags=(-m64 -O2 -std=gnu11 -Wall -Werror -ffreestanding -fno-pic -fno-pie -nostdlib -mno-red-zone
+        -mgeneral-regs-only -fno-stack-protector -fcf-protection=none -fno-asynchronous-unwind-tables
+        -fno-ident -fno-builtin)
+for src in src/long-*.c; do
+  name=$(basename "$src" .c)
+  gcc "${cflags[@]}" -c -o "$tmp/$name.o" "$src"
+  ld -m elf_x86_64 -static -nostdlib -N --no-warn-rwx-segments -Ttext=0x200000 -e _start -z noexecstack --build-id=none -o "$out/$name.elf" "$tmp/$name.o"
   echo "built $name"
 done

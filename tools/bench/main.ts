@@ -5,6 +5,7 @@
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { compareBoot, qemuAvailable, summarize, tsvmmBoot } from './boot-vs-qemu.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
+import { measureAccessCosts } from './ioregion-access.js';
 import { DISK_MIB, qemuDisk, scratchImage, tsvmmDisk } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
@@ -50,6 +51,14 @@ async function main(): Promise<void> {
       console.log(`| default guest to "Run /init" (s) | ${f(median(bootOn))} | ${f(median(bootOff))} | ${f(median(bootOn) / median(bootOff), 3)} |`);
     }
     console.log('\n(target: overhead ≤ 5 %)\n');
+  }
+  if (wanted('ioregion')) {
+    const r = await measureAccessCosts(rounds);
+    console.log('## ioregionfd: one MMIO access to the test device (µs, including the exit)\n');
+    console.log('| device served by | read | write |\n|---|---|---|');
+    console.log(`| the VMM (vCPU thread) | ${f(r.inline.read)} | ${f(r.inline.write)} |`);
+    console.log(`| its own process (ioregionfd protocol over a socket; writes posted) | ${f(r.separate.read)} | ${f(r.separate.write)} |`);
+    console.log(`\nseparate / in the VMM: read ${f(r.separate.read / r.inline.read, 2)}×, write ${f(r.separate.write / r.inline.write, 2)}×\n`);
   }
   if (wanted('disk')) await diskSection();
   if (wanted('boot')) {
