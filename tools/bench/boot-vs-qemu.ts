@@ -18,6 +18,9 @@ export interface BootSample {
   toExit: number;
   status: number | null;
   rssBytes: number;
+  /** tsvmm with --stats: exits of the whole run, and writes the coalesced ring absorbed. */
+  exits?: number;
+  coalesced?: number;
 }
 
 export interface BootComparison {
@@ -63,7 +66,9 @@ async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>
   const r = await run((pid) => (launcher = pid));
   const rssBytes = sampler.stop();
   if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes };
+  const statsAt = r.stderr.indexOf('tsvmm exit statistics: ');
+  const stats = statsAt < 0 ? undefined : (JSON.parse(r.stderr.slice(r.stderr.indexOf('{', statsAt))) as { totalExits: number; coalescedDrained: number });
+  return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
 
 export async function compareBoot(rounds: number, guestCommand = '/bin/true'): Promise<BootComparison> {

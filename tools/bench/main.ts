@@ -35,6 +35,14 @@ async function main(): Promise<void> {
     console.log(`| off | ${r.off.exits} | ${f(r.off.ms, 1)} |\n| on | ${r.on.exits} | ${f(r.on.ms, 1)} |`);
     console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ≥ 3× fewer exits)\n`);
   }
+  if (wanted('coalescing') && bootable()) {
+    const on = await tsvmmBoot(['--stats']);
+    const off = await tsvmmBoot(['--stats', '--no-coalesced']);
+    console.log('## Coalesced zones: the default Linux guest booting with console output (`-- /bin/true`)\n');
+    console.log('| zones | exits | console writes coalesced | to "Run /init" (s) | to exit (s) |\n|---|---|---|---|---|');
+    console.log(`| on | ${on.exits} | ${on.coalesced} | ${f(on.toInit)} | ${f(on.toExit)} |\n| off | ${off.exits} | ${off.coalesced} | ${f(off.toInit)} | ${f(off.toExit)} |`);
+    console.log(`\n**exits off / on: ${f(off.exits! / on.exits!, 1)}×**\n`);
+  }
   if (wanted('sandbox')) {
     const r = await measureSandboxOverhead(rounds);
     console.log('## Sandbox cost (jailed helper vs --no-sandbox)\n');
