@@ -74,8 +74,13 @@ KEY=$( {
   cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/fstab" "$HERE/applets" "${PATCHES[@]}"
 } | sha256sum | cut -c1-16)
 
-if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$KEY" &&
-      -f $OUT/vmlinux && -f $OUT/bzImage && -f $OUT/initramfs.cpio.gz && -f $OUT/guest.json ]]; then
+# One build at a time per cache (a second caller waits, then finds it up to date).
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9 || die "cannot lock $OUT/.lock"
+
+if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$KEY" && -f $OUT/vmlinux &&
+      -f $OUT/bzImage && -f $OUT/initramfs.cpio && -f $OUT/initramfs.cpio.gz && -f $OUT/guest.json ]]; then
   stage "up to date (key $KEY): $OUT/guest.json"
   exit 0
 fi
