@@ -1,4 +1,6 @@
 // `tsvmm run`: boot a guest and exit with its status.
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import { accessSync, closeSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
 import { DiskImage } from '../block/disk-image.js';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
@@ -72,8 +74,8 @@ function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
   let kernel = args.kernel;
   let initrd = args.initrd;
   let cmdline = args.cmdline;
+  const guest = readDefaultGuest();
   if (!kernel) {
-    const guest = readDefaultGuest();
     if (!guest)
       throw new UsageError(`no --kernel given and the default guest is not built (${defaultGuestManifestPath()} is missing): run \`npm run guest\` first`);
     kernel = guest.vmlinux;
@@ -82,6 +84,11 @@ function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
   }
   checkReadable(kernel, 'kernel');
   if (initrd) checkReadable(initrd, 'initrd');
+  // The default guest's kernel takes a boot seed from the command line
+  // (tools/guest patch 0005): without one, every exec waits on emulated
+  // entropy extraction here (~8 s more boot). Only that kernel gets it.
+  const seeded = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
+  if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomBytes(32).toString('hex')}`].filter(Boolean).join(' ');
   return {
     describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,
     kind: 'linux',

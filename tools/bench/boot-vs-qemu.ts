@@ -2,7 +2,9 @@
 // same vmlinux via PVH, same initrd and command line), in one run, plus each
 // VMM's resident memory without guest RAM.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { withKernelWords } from '../../src/cli/run-command.js';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
@@ -107,10 +109,15 @@ function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) =
       '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
       '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
       '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
-      '-kernel', guest.vmlinux, '-initrd', guest.initrd, '-append', cmdline,
+      '-kernel', guest.vmlinux, '-initrd', guest.initrd, '-append', withKernelWords(cmdline, bootSeedWord()),
     ],
     { markers: [INIT_MARKER], timeoutMs: 600_000, onStart },
   );
+}
+
+/** tsvmm gives the default guest a boot seed (src/cli/run-command.ts); QEMU gets one too, for a fair race. */
+export function bootSeedWord(): string {
+  return `tsvmm.seed=${randomBytes(32).toString('hex')}`;
 }
 
 export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {

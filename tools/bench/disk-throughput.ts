@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { timedRun } from './process-timing.js';
+import { bootSeedWord } from './boot-vs-qemu.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 export const DISK_MIB = 256;
@@ -62,7 +63,7 @@ export async function qemuDisk(image: string): Promise<DiskThroughput> {
   const guest = readDefaultGuest()!;
   const words = await qemuVirtioWords(guest, image);
   // The same words, placed before `--` (QEMU would append them after it, to init's command).
-  const r = await timedRun('qemu-system-x86_64', [...qemuArgs(guest, image), '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off', '-append', `${guest.cmdline} ${words} -- ${GUEST_COMMAND}`], {
+  const r = await timedRun('qemu-system-x86_64', [...qemuArgs(guest, image), '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off', '-append', `${guest.cmdline} ${words} ${bootSeedWord()} -- ${GUEST_COMMAND}`], {
     markers: MARKS,
     timeoutMs: 900_000,
   });
