@@ -2,8 +2,7 @@
 // Runs in a worker thread (a blocking KVM_RUN would freeze an event loop).
 // Hot path: no allocation per exit, one fixed-prototype ioctl per entry.
 import koffi from 'koffi';
-import { errnoName } from '../../ffi/libc.js';
-import { kvmRunEntry } from './kvm-run-call.js';
+import { errnoName, ioctlValue } from '../../ffi/libc.js';
 import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_INTERNAL_ERROR, KVM_IOCTL, KVM_SYSTEM_EVENT, exitReasonName } from '../../ffi/kvm-abi.js';
 import type { IoBus } from '../bus/io-bus.js';
 import type { CoalescedRing } from '../bus/coalesced-ring.js';
@@ -65,15 +64,13 @@ export class ExitLoop {
     const fd = this.vcpuFd;
     const kvmRun = KVM_IOCTL.KVM_RUN;
     const byReason = this.stats.byReason;
-    const { enter, kind } = kvmRunEntry();
-    const rawErrno = kind === 'vzeroupper';
     for (;;) {
       this.hooks.beforeRun();
-      const ret = enter(fd, kvmRun, 0);
+      const ret = ioctlValue(fd, kvmRun, 0) as number;
       // Writes KVM queued in the coalesced ring happened before this exit: replay them first.
       if (this.coalesced) this.coalesced.drain();
       if (ret < 0) {
-        const errno = rawErrno ? -ret : koffi.errno();
+        const errno = koffi.errno();
         if (errno === EINTR || errno === EAGAIN) {
           byReason[KVM_EXIT.INTR]++;
           run.immediateExit = false;

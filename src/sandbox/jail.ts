@@ -8,7 +8,8 @@
 //                pivot_root, detach the old root, root remounted read-only
 //   3. rlimits   open files, file size, core dumps (, processes)
 //   4. bounding  drop the capability bounding set and ambient set (needs CAP_SETPCAP)
-//   5. ids       real root only: setgroups([]), setresgid, setresuid (all threads)
+//   5. ids       real root only: setgroups([]), setresgid, setresuid (all threads),
+//                then the parent-death signal again (the uid change clears it)
 //   6. caps      capset(0): no effective/permitted/inheritable capabilities
 //   7. dumpable  PR_SET_DUMPABLE 0 (no ptrace attach, no core, root-owned /proc/<pid>)
 //   8. nnp       PR_SET_NO_NEW_PRIVS
@@ -237,14 +238,27 @@ export interface JailUser {
   readonly gid: number;
 }
 
+// <linux/prctl.h>; not yet in ffi/sandbox.ts (owned elsewhere): candidates to move there.
+const PR_SET_PDEATHSIG = 1;
+const PR_GET_PDEATHSIG = 2;
+
 /**
  * setgroups([]), setresgid(gid×3), setresuid(uid×3) through glibc, which applies
  * them to every thread of the process. With PR_SET_KEEPCAPS off, leaving uid 0
  * also empties every thread's permitted and effective capabilities.
+ *
+ * The kernel clears the parent-death signal when the effective uid/gid
+ * changes (commit_creds), which would silently undo `unshare --kill-child`:
+ * killing unshare would no longer kill the helper (measured). The signal is
+ * read before and set again after. A parent that dies in between (a few
+ * syscalls) goes unnoticed: in its pid namespace the helper's getppid() is
+ * always 0, so there is nothing to re-check.
  */
 export function dropPrivileges(user: JailUser): void {
   const step = 'dropping uid/gid';
   if (user.uid === 0 || user.gid === 0) throw new JailError(step, 'the jail user must not be root (uid/gid 0)');
+  const deathSignal = Buffer.alloc(4);
+  if (sys.prctl(PR_GET_PDEATHSIG, koffi.address(deathSignal), 0, 0, 0) < 0) fail(step, 'PR_GET_PDEATHSIG');
   if (sys.prctl(sys.PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(step, 'PR_SET_KEEPCAPS 0');
   if (sys.setgroups(0, null) < 0) fail(step, 'setgroups([])', { EPERM: 'not root in the initial user namespace' });
   if (sys.setresgid(user.gid, user.gid, user.gid) < 0) fail(step, `setresgid(${user.gid})`, { EINVAL: `gid ${user.gid} is not mapped in this user namespace` });
@@ -252,6 +266,8 @@ export function dropPrivileges(user: JailUser): void {
   if (process.getuid!() !== user.uid || process.geteuid!() !== user.uid || process.getgid!() !== user.gid) {
     throw new JailError(step, `ids did not change (uid ${process.getuid!()}, gid ${process.getgid!()})`);
   }
+  const signal = deathSignal.readInt32LE(0);
+  if (signal !== 0 && sys.prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0) fail(step, `PR_SET_PDEATHSIG ${signal} (restoring unshare --kill-child)`);
 }
 
 /**
