@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildJailLaunch, checkJailSupport } from '../../src/sandbox/jail-launch.js';
+import { buildJailLaunch, checkJailSupport, childPids } from '../../src/sandbox/jail-launch.js';
 import { readSeccompAuditRecords, explainSeccompDeath } from '../../src/sandbox/seccomp-audit.js';
 import { buildSandboxForTests, REPO } from './support/build-sandbox.js';
 
@@ -22,11 +22,16 @@ interface RunOptions {
   /** Run the launcher as uid/gid 65534 (so the helper gets a user namespace). */
   unprivileged?: boolean;
   /** Called with each event; may write to the child's stdin. */
-  onEvent?: (e: ChildEvent, child: { write: (s: string) => void }) => void | Promise<void>;
+  onEvent?: (e: ChildEvent, child: { write: (s: string) => void; killLauncher: () => void }) => void | Promise<void>;
   stdin?: string;
   /** Give the child a Node IPC channel; called with each message it sends. */
   onMessage?: (m: unknown, send: (m: unknown) => void) => void;
+  /** Kill the child and fail after this long (default RUN_DEADLINE_MS); a hung child never reaches vitest's timeout. */
+  deadlineMs?: number;
 }
+
+/** Every scenario exits in under 2 s here; a stuck one is killed long before vitest's 60 s. */
+const RUN_DEADLINE_MS = 10_000;
 
 interface ChildEvent {
   event: string;
@@ -79,10 +84,33 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
   const [command, args] = opts.unprivileged
     ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', launch.command, ...launch.args]]
     : [launch.command, launch.args];
+  // setpriv execs unshare: child.pid is unshare's, and killing it kills the helper (--kill-child).
   const child = spawn(command, args, { stdio: launch.stdio, env: launch.env });
   const events: ChildEvent[] = [];
   let stderr = '';
   let pending = '';
+  let failure: string | undefined;
+  let helperPid: number | undefined; // host pid, from the 'jailed' event
+  /**
+   * Ends the run with an error: records why (first reason wins) and kills the
+   * launcher and the helper itself (which may have outlived the launcher); the
+   * 'close' that follows rejects.
+   */
+  const abort = (why: string) => {
+    if (failure !== undefined) return;
+    helperPid ??= child.pid === undefined ? undefined : childPids(child.pid)[0];
+    failure = `${why}\n  helper threads: ${describeHelperThreads(helperPid)}`;
+    child.kill('SIGKILL');
+    if (helperPid !== undefined) {
+      try {
+        process.kill(helperPid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const deadlineMs = opts.deadlineMs ?? RUN_DEADLINE_MS;
+  const deadline = setTimeout(() => abort(`scenario '${scenario}' did not exit within ${deadlineMs} ms`), deadlineMs);
   const write = (s: string) => child.stdin!.write(s);
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d) => (stderr += d));
@@ -96,27 +124,103 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
       if (!line.startsWith('{')) continue;
       const e = JSON.parse(line) as ChildEvent;
       events.push(e);
-      void opts.onEvent?.(e, { write });
+      if (e.event === 'jailed') helperPid = e.report.hostPid;
+      // A throwing handler would otherwise leave the child waiting for an answer forever.
+      Promise.resolve()
+        .then(() => opts.onEvent?.(e, { write, killLauncher: () => child.kill('SIGKILL') }))
+        .catch((err: unknown) => abort(`onEvent('${e.event}') threw: ${err instanceof Error ? err.stack : String(err)}`));
     }
   });
   if (opts.stdin) write(opts.stdin);
   if (opts.onMessage) child.on('message', (m) => opts.onMessage!(m, (r) => child.send(r as never)));
-  return new Promise((resolve) => {
-    child.on('close', (code, signal) =>
-      resolve({ events, code, signal, stderr, find: (name) => events.find((e) => e.event === name) }),
-    );
+  return new Promise((resolve, reject) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline);
+      if (failure !== undefined) {
+        reject(new Error(`${failure}\n  events: ${JSON.stringify(events)}\n  stderr: ${stderr.trim() || '(empty)'}`));
+        return;
+      }
+      resolve({ events, code, signal, stderr, find: (name) => events.find((e) => e.event === name) });
+    });
   });
 }
 
+/** One line per helper thread (tid, state, wchan) for a failure message: where a stuck child waits. */
+function describeHelperThreads(helper: number | undefined): string {
+  if (helper === undefined) return '(helper process not found)';
+  try {
+    return fs
+      .readdirSync(`/proc/${helper}/task`)
+      .map((tid) => {
+        const read = (f: string) => {
+          try {
+            return fs.readFileSync(`/proc/${helper}/task/${tid}/${f}`, 'utf8').trim();
+          } catch {
+            return '?';
+          }
+        };
+        return `${tid} ${read('stat').replace(/^.*\) /, '').split(' ')[0]} ${read('wchan')}`;
+      })
+      .join(', ');
+  } catch {
+    return `(pid ${helper} gone)`;
+  }
+}
+
+/** Fields of /proc/<pid>/task/<tid>/status for each thread; a thread that exits while being read is left out. */
 function threadStatus(pid: number): Array<Record<string, string>> {
-  return fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+  const out: Array<Record<string, string>> = [];
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') continue;
+      throw e;
+    }
     const fields: Record<string, string> = { tid };
-    for (const line of fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8').split('\n')) {
+    for (const line of text.split('\n')) {
       const m = /^([A-Za-z_]+):\s*(.*)$/.exec(line);
       if (m) fields[m[1]] = m[2];
     }
-    return fields;
+    out.push(fields);
+  }
+  return out;
+}
+
+interface ThreadsRun {
+  result: RunResult;
+  hostPid: number;
+  /** Every thread of the helper while its Worker (created after the jail) is alive. */
+  statuses: Array<Record<string, string>>;
+  /** Threads that appeared after the jail: the Worker's among them. */
+  newThreads: Array<Record<string, string>>;
+}
+
+/**
+ * The 'threads' scenario: lists the helper's threads after the jail, lets it
+ * start a Worker, reads every thread's status while the Worker is alive, then
+ * lets it finish.
+ */
+async function runThreads(unprivileged: boolean): Promise<ThreadsRun> {
+  let hostPid = 0;
+  let before = new Set<string>();
+  let statuses: Array<Record<string, string>> = [];
+  const result = await runJailed('threads', {
+    unprivileged,
+    onEvent: (e, child) => {
+      if (e.event === 'jailed') hostPid = e.report.hostPid;
+      if (e.event === 'pre-worker') {
+        before = new Set(threadStatus(hostPid).map((s) => s.tid));
+        child.write('next\n');
+      }
+      if (e.event === 'ready') {
+        statuses = threadStatus(hostPid);
+        child.write('go\n');
+      }
+    },
   });
+  return { result, hostPid, statuses, newThreads: statuses.filter((s) => !before.has(s.tid)) };
 }
 
 describe('jail launch', () => {
@@ -223,20 +327,11 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
   });
 
   it('covers every thread, including a Worker created after the jail (root: all ids dropped, no capabilities)', async () => {
-    let statuses: Array<Record<string, string>> = [];
-    let hostPid = 0;
-    const r = await runJailed('threads', {
-      onEvent: (e, child) => {
-        if (e.event === 'jailed') hostPid = e.report.hostPid;
-        if (e.event === 'ready') {
-          statuses = threadStatus(hostPid);
-          child.write('go\n');
-        }
-      },
-    });
+    const { result: r, hostPid, statuses, newThreads } = await runThreads(false);
     expect(r.code, r.stderr).toBe(0);
     expect(r.find('worker')!.answer).toBe(42);
     expect(statuses.length).toBeGreaterThanOrEqual(5); // main, V8 platform threads, the Worker, ...
+    expect(newThreads.length, 'the Worker thread is among those read').toBeGreaterThanOrEqual(1);
     for (const s of statuses) {
       expect(s.Seccomp, `thread ${s.tid} ${s.Name}`).toBe('2');
       expect(s.NoNewPrivs).toBe('1');
@@ -257,27 +352,35 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
   });
 
   it.skipIf(!isRoot)('works unprivileged in a user namespace (every thread filtered, main thread without capabilities)', async () => {
-    let statuses: Array<Record<string, string>> = [];
-    let hostPid = 0;
-    const r = await runJailed('threads', {
-      unprivileged: true,
-      onEvent: (e, child) => {
-        if (e.event === 'jailed') hostPid = e.report.hostPid;
-        if (e.event === 'ready') {
-          statuses = threadStatus(hostPid);
-          child.write('go\n');
-        }
-      },
-    });
+    const { result: r, hostPid, statuses, newThreads } = await runThreads(true);
     expect(r.code, r.stderr + JSON.stringify(r.events)).toBe(0);
     expect(r.find('jailed')!.report.userNamespace).toBe(true);
+    expect(newThreads.length, 'the Worker thread is among those read').toBeGreaterThanOrEqual(1);
     const main = statuses.find((s) => Number(s.tid) === hostPid)!;
     expect(main.CapEff).toBe('0000000000000000');
     expect(main.CapBnd).toBe('0000000000000000');
     for (const s of statuses) {
-      expect(s.Seccomp).toBe('2');
+      expect(s.Seccomp, `thread ${s.tid}`).toBe('2');
       expect(s.NoNewPrivs).toBe('1');
       expect(s.Uid.split('\t')[0]).toBe('65534'); // the host sees the unprivileged user
+    }
+  });
+
+  it('dies with its launcher: killing unshare kills the jailed helper (--kill-child outlives the uid drop)', async () => {
+    for (const unprivileged of isRoot ? [false, true] : [false]) {
+      let hostPid = 0;
+      // 'close' comes only once the helper has closed its stdout, i.e. exited; a
+      // helper that outlives unshare ends at the deadline instead, and is killed.
+      const r = await runJailed('wait', {
+        unprivileged,
+        deadlineMs: 5_000,
+        onEvent: (e, child) => {
+          if (e.event === 'jailed') hostPid = e.report.hostPid;
+          if (e.event === 'waiting') child.killLauncher();
+        },
+      });
+      expect(r.signal).toBe('SIGKILL');
+      expect(hostPid).toBeGreaterThan(0);
     }
   });
 
