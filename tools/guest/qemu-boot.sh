@@ -3,7 +3,8 @@
 # host: bash tools/guest/qemu-boot.sh [-t SECONDS] [-m MEM] [-x EXTRA_CMDLINE]
 #   [-d DISK.img (virtio-blk)] [-z (gzip initrd)] [-- COMMAND...]
 # With a COMMAND, the guest runs it and QEMU exits with the guest's status
-# (translated back from isa-debug-exit's (status<<1)|1). Without, the console
+# (translated back from isa-debug-exit's (status<<1)|1, so only statuses
+# 0-127 survive QEMU's 8-bit exit code; tsvmm has no such limit). Without, the console
 # is interactive (Ctrl-A X quits QEMU). Always bounded by a timeout (default 300 s).
 # Never run two guests at once on a 2-core host: they livelock each other.
 set -euo pipefail
