@@ -28,7 +28,7 @@ done
 CMDLINE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cmdline"])' "$GUEST/guest.json")
 [[ -n $EXTRA ]] && CMDLINE+=" ${EXTRA# }"
 # A fresh boot seed for the guest's crng (patches/0005): without it every
-# get_random_*() in the guest costs ~80 ms here. SEED=0 leaves it out.
+# get_random_*() in the guest costs tens of ms here. SEED=0 leaves it out.
 [[ ${SEED:-1} == 0 ]] || CMDLINE+=" tsvmm.seed=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 (($#)) && CMDLINE+=" -- $*"
 set +e
