@@ -24,7 +24,8 @@ import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
-const COALESCED_POLL_MS = 5;
+/** How long a coalesced write may wait for its device while the guest makes no exit (see kickIfCoalescedPending). */
+const COALESCED_POLL_MS = 1;
 
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
@@ -218,8 +219,9 @@ export class VirtualMachine {
   private kickIfCoalescedPending(): void {
     // Writes queued in the ring reach their device only when the vCPU next
     // exits. A guest idling in the kernel may not exit for a long time, so a
-    // slow timer makes sure queued console output (and the UART's transmit
-    // interrupt that follows it) is never held back for more than a few ms.
+    // timer makes sure queued console output (and the UART's transmit
+    // interrupt that follows it) is never held back for more than ~1 ms. It
+    // only reads two words of the ring unless something is pending.
     const ring = (this.ringIndices ??= new Int32Array(this.runView.bytes.buffer, this.coalescedRingPage * 4096, 2));
     if (Atomics.load(ring, 0) !== Atomics.load(ring, 1)) this.kick();
   }

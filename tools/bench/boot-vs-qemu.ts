@@ -8,7 +8,7 @@ import { withKernelWords } from '../../src/cli/run-command.js';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { median, timedRun, type TimedRun } from './process-timing.js';
+import { median, parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { RssSampler } from './resident-memory.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
@@ -68,8 +68,7 @@ async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>
   const r = await run((pid) => (launcher = pid));
   const rssBytes = sampler.stop();
   if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  const statsAt = r.stderr.indexOf('tsvmm exit statistics: ');
-  const stats = statsAt < 0 ? undefined : (JSON.parse(r.stderr.slice(r.stderr.indexOf('{', statsAt))) as { totalExits: number; coalescedDrained: number });
+  const stats = r.stderr.includes('tsvmm exit statistics: ') ? parseExitStats<{ totalExits: number; coalescedDrained: number }>(r.stderr) : undefined;
   return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
 

@@ -2,7 +2,7 @@
 // and off (the same guest, the same device state at the end).
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { median, timedRun } from './process-timing.js';
+import { median, parseExitStats, timedRun } from './process-timing.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pm-mmio.bin');
@@ -16,7 +16,7 @@ export interface CoalescingResult {
 async function once(zones: boolean): Promise<{ exits: number; ms: number }> {
   const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--machine', MACHINE, '--stats', '--log-level', 'warn', zones ? '--coalesced' : '--no-coalesced']);
   if (r.status !== 0 || r.stdout !== 'mmio ok\n') throw new Error(`test-device guest failed: ${r.stdout} ${r.stderr}`);
-  const stats = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { totalExits: number; runSeconds: number };
+  const stats = parseExitStats<{ totalExits: number; runSeconds: number }>(r.stderr);
   return { exits: stats.totalExits, ms: stats.runSeconds * 1000 };
 }
 

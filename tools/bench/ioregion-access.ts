@@ -3,7 +3,7 @@
 // 20000 reads, and 20000 writes (posted), each its own exit.
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { median, timedRun } from './process-timing.js';
+import { median, parseExitStats, timedRun } from './process-timing.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const ACCESSES = 20000;
@@ -14,7 +14,7 @@ async function microsPerAccess(kind: 'read' | 'write', machine: string): Promise
     '--machine', join(PROJECT_ROOT, 'test', 'machines', `${machine}.json`), '--no-coalesced', '--stats', '--log-level', 'warn',
   ]);
   if (r.status !== 0) throw new Error(`access-loop guest failed: ${r.stderr}`);
-  const stats = JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { runSeconds: number };
+  const stats = parseExitStats<{ runSeconds: number }>(r.stderr);
   return (stats.runSeconds / ACCESSES) * 1e6;
 }
 

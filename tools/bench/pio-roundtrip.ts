@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { median, timedRun } from './process-timing.js';
+import { median, parseExitStats, timedRun } from './process-timing.js';
 
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pio-loop.bin');
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
@@ -29,7 +29,7 @@ export async function measurePioRoundTrip(rounds: number, extraArgs: string[] = 
     const cr = JSON.parse(execFileSync(cBinary, [PAYLOAD], { encoding: 'utf8' })) as { exits: number; runSeconds: number };
     c.push((cr.runSeconds / cr.exits) * 1e6);
     const tr = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--stats', '--log-level', 'warn', ...extraArgs]);
-    const stats = JSON.parse(tr.stderr.slice(tr.stderr.indexOf('{'))) as { totalExits: number; runSeconds: number };
+    const stats = parseExitStats<{ totalExits: number; runSeconds: number }>(tr.stderr);
     exits = stats.totalExits;
     ts.push((stats.runSeconds / stats.totalExits) * 1e6);
   }

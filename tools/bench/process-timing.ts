@@ -47,3 +47,11 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
+
+/** The JSON `tsvmm run --stats` prints on stderr (after any log lines). */
+export function parseExitStats<T = Record<string, unknown>>(stderr: string): T {
+  const marker = 'tsvmm exit statistics: ';
+  const at = stderr.indexOf(marker);
+  if (at < 0) throw new Error(`no exit statistics in the output:\n${stderr.slice(-2000)}`);
+  return JSON.parse(stderr.slice(at + marker.length)) as T;
+}

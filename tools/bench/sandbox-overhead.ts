@@ -2,7 +2,7 @@
 // exit round trip, sandbox on vs off, in one run.
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { median, timedRun } from './process-timing.js';
+import { median, parseExitStats, timedRun } from './process-timing.js';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
@@ -10,7 +10,7 @@ const HELLO = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-hello.bin');
 
 async function startupMs(extra: string[]): Promise<number> {
   const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', HELLO, '--stats', '--log-level', 'warn', ...extra]);
-  return (JSON.parse(r.stderr.slice(r.stderr.indexOf('{'))) as { helperStartupMs: number }).helperStartupMs;
+  return (parseExitStats<{ helperStartupMs: number }>(r.stderr)).helperStartupMs;
 }
 
 export interface SandboxOverhead {
