@@ -24,7 +24,7 @@ const f = (n: number, digits = 2) => n.toFixed(digits);
 async function main(): Promise<void> {
   console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians)\n`);
   if (wanted('pio')) {
-    const r = await measurePioRoundTrip(rounds);
+    const r = await measurePioRoundTrip(rounds * 3); // cheap: more rounds, steadier medians
     console.log('## PIO exit round trip (real-mode guest, 100k OUTs)\n');
     console.log('| loop | µs per exit |\n|---|---|');
     console.log(`| C (tools/bench/pio-loop.c) | ${f(r.cMicros)} |\n| tsvmm (TypeScript, worker thread) | ${f(r.tsMicros)} |`);
@@ -101,7 +101,7 @@ async function diskSection(): Promise<void> {
     const inline = await tsvmmDisk(image);
     const separate = await tsvmmDisk(image, ',process=separate');
     const qemu = await qemuDisk(image);
-    console.log(`## Disk throughput (${DISK_MIB} MiB raw image, guest dd bs=1M; write ends with fsync)\n`);
+    console.log(`## Disk throughput (${DISK_MIB} MiB raw image, guest dd bs=1M with O_DIRECT; write ends with fsync)\n`);
     console.log('| VMM | sequential read (MB/s) | sequential write (MB/s) |\n|---|---|---|');
     console.log(`| tsvmm, disk in the VMM | ${f(inline.readMBps, 1)} | ${f(inline.writeMBps, 1)} |`);
     console.log(`| tsvmm, disk in its own process (ioregionfd) | ${f(separate.readMBps, 1)} | ${f(separate.writeMBps, 1)} |`);
