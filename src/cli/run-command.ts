@@ -1,21 +1,21 @@
 // `tsvmm run`: boot a guest and exit with its status.
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import { accessSync, closeSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
 import { DiskImage } from '../block/disk-image.js';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
 import { HELPER_FILE, diskFdName } from '../helper/helper-protocol.js';
-import { virtioCmdline } from '../vmm/virtio-disks.js';
-import type { Argv } from 'yargs';
 import { createLogger } from '../log.js';
 import { loadMachine } from '../machine/machine-definition.js';
 import { parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
+import { virtioCmdline } from '../vmm/virtio-disks.js';
+import { serveControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
+import { startDeviceProcesses } from './device-processes.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
-import { serveControlSocket } from './control-socket.js';
-import { startDeviceProcesses } from './device-processes.js';
 
 export interface RunArgs {
   kernel?: string;
@@ -44,7 +44,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('kernel', { type: 'string', describe: 'Linux kernel: bzImage or uncompressed ELF vmlinux (default: the guest built by `npm run guest`)' })
     .option('initrd', { type: 'string', describe: 'initial ramdisk (cpio, optionally compressed)' })
     .option('cmdline', { type: 'string', describe: 'kernel command line (default: the default guest\'s, or "console=ttyS0")' })
-    .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID] (repeatable)' })
+    .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
     .option('cpu-template', { type: 'string', describe: 'CPUID template: nested-safe (default) or host' })

@@ -53,6 +53,27 @@ describeKvm('CLI errors that need KVM', () => {
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--mem', mem]), message);
   });
 
+  it.each([
+    ['random bytes', () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) & 0xff))],
+    ['a truncated ELF', () => Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, ...new Array(40).fill(0)])],
+    ['a bzImage header with a truncated payload', () => {
+      const b = Buffer.alloc(0x1000);
+      b.writeUInt16LE(0xaa55, 0x1fe);
+      b.write('HdrS', 0x202, 'latin1');
+      b.writeUInt16LE(0x020f, 0x206);
+      b[0x1f1] = 4; // setup_sects
+      return b;
+    }],
+  ])('names what is wrong with a corrupt kernel (%s)', async (_what, make) => {
+    const kernel = join(dir, 'bad-kernel');
+    writeFileSync(kernel, make());
+    const r = await runTsvmm(['run', '--kernel', kernel, '--log-level', 'warn']);
+    expect(r.timedOut).toBe(false);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/tsvmm: .*(not a Linux kernel|ELF|truncated|bzImage|setup|payload|protocol)/i);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  });
+
   it('rejects an empty payload', async () => {
     const empty = join(dir, 'empty.bin');
     writeFileSync(empty, '');

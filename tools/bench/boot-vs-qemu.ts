@@ -44,7 +44,8 @@ export function qemuAvailable(): boolean {
 function childPid(frontend: number): number | undefined {
   try {
     const out = execFileSync('pgrep', ['-f', 'helper/main.js'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-    return out.find((pid) => isDescendant(pid, frontend));
+    // unshare's command line names the helper script too: the helper is the node process.
+    return out.find((pid) => isDescendant(pid, frontend) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node');
   } catch {
     return undefined;
   }
