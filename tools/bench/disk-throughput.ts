@@ -12,7 +12,7 @@ import { timedRun } from './process-timing.js';
 import { bootSeedWord } from './boot-vs-qemu.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
-export const DISK_MIB = 128;
+export const DISK_MIB = 64;
 const MARKS = ['START-R', 'END-R', 'START-W', 'END-W'];
 // O_DIRECT on the guest side: through the guest's page cache, reclaim in a
 // 256 MiB guest (emulated here) dominated everything. The write ends with
