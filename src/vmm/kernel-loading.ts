@@ -1,6 +1,7 @@
 // Loads the guest kernel through src/boot and logs what was found.
 import type { BootCpuState } from '../boot/cpu-state.js';
 import { loadLinux, type LinuxEntry } from '../boot/linux-loader.js';
+import { writeMpTable } from '../boot/mp-table.js';
 import type { Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 
@@ -15,6 +16,8 @@ export interface KernelInputs {
 export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuState {
   const started = performance.now();
   const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry });
+  // No ACPI here: the MP table tells Linux about the APICs (and spares it a slow scan).
+  writeMpTable(memory);
   inputs.log.info(
     {
       kind: loaded.kind,
