@@ -13,6 +13,11 @@ import { buildJailLaunch, checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 
 export const HELPER_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'helper', 'main.js');
+/**
+ * The helper's V8: a 1 MiB young generation (it allocates little once the
+ * guest runs) and gc() so it can drop the kernel image after loading.
+ */
+const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
 
 export interface HelperFiles {
   kernel: string;
@@ -91,8 +96,8 @@ export class HelperProcess {
     // sandbox adds the namespaces (unshare) in front of node.
     // Console and logs travel through pipes the frontend relays: the helper
     // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
-    const launch = buildJailLaunch({ script: HELPER_MAIN, fds: named, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['ipc'] });
-    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [HELPER_MAIN]];
+    const launch = buildJailLaunch({ script: HELPER_MAIN, nodeArgs: HELPER_NODE_ARGS, fds: named, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['ipc'] });
+    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, HELPER_MAIN]];
     const env = { ...launch.env, TSVMM_LOG_PRETTY: output.prettyLogs ? '1' : '0' };
     this.spawnedAt = performance.timeOrigin + performance.now();
     this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env });

@@ -44,12 +44,13 @@ class Helper {
     try {
       const fds = helperFds();
       kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
-      const image = readFileSync(fd(fds, HELPER_FILE.kernel));
-      const initrd = config.hasInitrd ? readFileSync(fd(fds, HELPER_FILE.initrd)) : undefined;
+      // The images are needed only while loading: dropped right after (see below).
+      let image: Uint8Array | undefined = readFileSync(fd(fds, HELPER_FILE.kernel));
+      let initrd: Uint8Array | undefined = config.hasInitrd ? readFileSync(fd(fds, HELPER_FILE.initrd)) : undefined;
       const load =
         config.bootKind === 'real-mode'
-          ? (m: GuestMemory) => loadRealModePayload(m, image)
-          : (m: GuestMemory) => loadKernel(m, { kernel: image, initrd, cmdline: config.cmdline, log });
+          ? (m: GuestMemory) => loadRealModePayload(m, image!)
+          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, log });
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,
@@ -71,9 +72,13 @@ class Helper {
         consoleFd: CONSOLE_OUT_FD,
         log,
       });
+      image = initrd = undefined;
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
+      // Give back the kernel and initrd buffers (tens of MiB) before the guest
+      // runs: the helper allocates little afterwards, so V8 would keep them.
+      (globalThis as { gc?: () => void }).gc?.();
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
