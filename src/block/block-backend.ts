@@ -71,3 +71,14 @@ export const Errno = {
   EOPNOTSUPP: 95,
   ECANCELED: 125,
 } as const;
+
+/**
+ * The checks every backend makes before it touches the image: open, writable
+ * when writing, and [offset, offset+length) inside the disk. 0 or -errno.
+ */
+export function checkBlockRequest(closed: boolean, readOnly: boolean, size: number, offset: number, length: number, write: boolean): number {
+  if (closed) return -Errno.EBADF;
+  if (write && readOnly) return -Errno.EROFS;
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || length > size - offset) return -Errno.EINVAL;
+  return 0;
+}

@@ -6,7 +6,7 @@
 // engine's: both read the kernel's completion ring in user space.
 import { EFD_CLOEXEC, EFD_NONBLOCK, close, eventfd, koffi, read } from '../../ffi/libc.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
-import { Errno, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
+import { Errno, checkBlockRequest, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
 import { CompletionBatch } from './completion-batch.js';
 import type { DiskImage } from './disk-image.js';
 import { SyncIo } from './sync-io.js';
@@ -172,11 +172,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
   }
 
   private check(offset: number, length: number, write: boolean): number {
-    if (this.closed) return -Errno.EBADF;
-    if (write && this.readOnly) return -Errno.EROFS;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || length > this.size - offset)
-      return -Errno.EINVAL;
-    return 0;
+    return checkBlockRequest(this.closed, this.readOnly, this.size, offset, length, write);
   }
 
   /** Completes without the kernel queue (errors, no-ops, sync ops), on a microtask. */

@@ -3,7 +3,7 @@
 // returned. Simple and fast when the data is in the page cache; a slow disk
 // stalls the event loop, which is what the asynchronous engines avoid.
 import type { IoVecList } from '../memory/dma-iovec.js';
-import { Errno, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
+import { Errno, checkBlockRequest, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
 import { CompletionBatch } from './completion-batch.js';
 import type { DiskImage } from './disk-image.js';
 import { SyncIo } from './sync-io.js';
@@ -57,11 +57,7 @@ export class SyncBlockBackend implements BlockBackend {
   }
 
   private check(offset: number, length: number, write: boolean): number {
-    if (this.closed) return -Errno.EBADF;
-    if (write && this.readOnly) return -Errno.EROFS;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || length > this.size - offset)
-      return -Errno.EINVAL;
-    return 0;
+    return checkBlockRequest(this.closed, this.readOnly, this.size, offset, length, write);
   }
 
   private complete(done: BlockCompletion, tag: number, result: number): void {
