@@ -18,6 +18,4 @@ export function asBootError<T>(context: string, fn: () => T): T {
   }
 }
 
-export function hex(n: number | bigint): string {
-  return `0x${n.toString(16)}`;
-}
+export { hex } from '../hex.js';

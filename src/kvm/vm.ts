@@ -8,7 +8,6 @@ import {
   KVM_PIT_SPEAKER_DUMMY,
   KvmCoalescedMmioZone,
   KvmIoeventfd,
-  KvmIrqLevel,
   KvmIrqfd,
   KvmPitConfig,
   KvmUserspaceMemoryRegion,
@@ -21,7 +20,6 @@ export const TSS_ADDRESS = 0xfffbd000;
 export const IDENTITY_MAP_ADDRESS = 0xfffbc000;
 
 export class Vm {
-  private readonly irqLevel = Buffer.alloc(KvmIrqLevel.size);
   private nextSlot = 0;
 
   private constructor(
@@ -59,13 +57,6 @@ export class Vm {
 
   createVcpuFd(id: number): number {
     return check(ioctlValue(this.fd, KVM_IOCTL.KVM_CREATE_VCPU, id) as number, 'KVM_CREATE_VCPU');
-  }
-
-  /** Drives a GSI of the in-kernel IRQ chip to `level`. */
-  setIrqLine(gsi: number, level: boolean): void {
-    this.irqLevel.writeUInt32LE(gsi, KvmIrqLevel.offsets.irq);
-    this.irqLevel.writeUInt32LE(level ? 1 : 0, KvmIrqLevel.offsets.level);
-    check(ioctlBuffer(this.fd, KVM_IOCTL.KVM_IRQ_LINE, this.irqLevel) as number, 'KVM_IRQ_LINE');
   }
 
   /** Signalling `eventfd` injects an edge on `gsi` without a trip through userspace. */

@@ -18,6 +18,7 @@ import {
   munmap,
   viewAt,
 } from '../../ffi/libc.js';
+import { hex } from '../hex.js';
 
 export interface RamRegion {
   /** Guest-physical start. */
@@ -155,8 +156,4 @@ export class GuestMemory {
     this.mapped = false;
     for (const r of this.regions) munmap(r.hostAddress, r.size);
   }
-}
-
-export function hex(n: number | bigint): string {
-  return `0x${n.toString(16)}`;
 }

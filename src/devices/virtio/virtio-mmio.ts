@@ -9,6 +9,7 @@
 // fires; no vCPU exit then. Interrupts go out through an InterruptLine:
 // edge mode pulses it (irqfd) whenever InterruptStatus gains a bit, level mode
 // holds it while InterruptStatus is non-zero.
+import { hex } from '../../hex.js';
 import type { BusDevice, InterruptLine } from '../../bus/device.js';
 import type { DmaTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -456,7 +457,4 @@ function low(n: number): number {
 }
 function high(n: number): number {
   return Math.floor(n / TWO32) >>> 0;
-}
-function hex(n: number | bigint): string {
-  return `0x${n.toString(16)}`;
 }
