@@ -2,7 +2,7 @@
 // event loop (the VMM's main thread, or a device process). Commands come from
 // an untrusted peer: malformed ones are counted and dropped, never thrown.
 import koffi from 'koffi';
-import { EAGAIN, EINTR, read, write } from '../../ffi/libc.js';
+import { EAGAIN, EINTR, F_GETFL, F_SETFL, O_NONBLOCK, fcntl, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, decodeCommand, encodeResponse } from './ioregion-wire.js';
 
@@ -22,8 +22,10 @@ export class IoregionServer {
     private readonly onClose: (why: string) => void = () => {},
   ) {}
 
-  /** Serves commands as they arrive (the fd must be non-blocking). */
+  /** Serves commands as they arrive, on this thread's event loop. */
   start(): void {
+    // Drained until EAGAIN on each wake-up: the socket must not block.
+    fcntl(this.fd, F_SETFL, (fcntl(this.fd, F_GETFL, 0) as number) | O_NONBLOCK);
     this.handle = koffi.node.poll(this.fd, { readable: true, disconnect: true }, () => this.serveAvailable());
   }
 

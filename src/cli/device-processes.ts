@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { AF_UNIX, EFD_CLOEXEC, EFD_NONBLOCK, SOCK_CLOEXEC, SOCK_SEQPACKET, check, eventfd, socketpair } from '../../ffi/libc.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, eventfd } from '../../ffi/libc.js';
+import { createRegionSockets } from '../bus/ioregion-socket.js';
 import type { DiskSpec } from '../block/disk-spec.js';
 import { deviceRegion } from '../devices/device-region.js';
 import { VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
@@ -61,10 +62,9 @@ export async function startDeviceProcesses(
   const helperFds: Record<string, number> = {};
   const children: ChildProcess[] = [];
   const pair = () => {
-    const sv = new Int32Array(2);
-    check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
-    handedOut.push(sv[0], sv[1]);
-    return [sv[0], sv[1]] as const;
+    const { vmmEnd, deviceEnd } = createRegionSockets();
+    handedOut.push(vmmEnd, deviceEnd);
+    return [vmmEnd, deviceEnd] as const;
   };
   const newEventfd = () => {
     const fd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');

@@ -3,7 +3,6 @@
 // lands in a jail holding nothing but that device's fds. A virtio-blk disk
 // also maps guest RAM (a shared memfd) for DMA, and signals the guest through
 // eventfds the VMM registered with KVM (irqfd, ioeventfd).
-import { F_GETFL, F_SETFL, O_NONBLOCK, fcntl } from '../../ffi/libc.js';
 import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
@@ -52,7 +51,6 @@ function start(config: DeviceProcessConfig): void {
   try {
     const fds = helperFds();
     const regionFd = fdNamed(fds, DEVICE_FD.region);
-    fcntl(regionFd, F_SETFL, (fcntl(regionFd, F_GETFL, 0) as number) | O_NONBLOCK);
     const served = buildModel(config, fds, log);
     server = new IoregionServer(regionFd, served.device, config.regionSize, (why) => {
       log.debug({ why }, 'region closed: the VM is gone');

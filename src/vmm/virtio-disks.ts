@@ -4,7 +4,8 @@
 // interrupt status) do exit; the vCPU thread forwards them over an
 // ioregionfd-protocol socket to whoever serves the disk: this (main) thread,
 // or the disk's own device process (`process=separate`).
-import { AF_UNIX, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, F_SETFL, O_NONBLOCK, SOCK_CLOEXEC, SOCK_SEQPACKET, check, close, eventfd, fcntl, socketpair } from '../../ffi/libc.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
+import { createRegionSockets } from '../bus/ioregion-socket.js';
 import type { DiskSpec } from '../block/disk-spec.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
@@ -107,14 +108,11 @@ function attachLocal(vm: Vm, memory: GuestMemory, machine: MachineDefinition, h:
   const notifyFd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
   vm.assignIoeventfd(notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
   const device = new VirtioBlkDevice(name, h.spec, h.fd, memory, irq, notifyFd, log.child({ base: `0x${base.toString(16)}`, irq: gsi }));
-  // Register accesses: the vCPU thread forwards them over this socketpair.
-  const pair = new Int32Array(2);
-  check(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) as number, 'socketpair');
-  const serverFd = pair[1];
-  fcntl(serverFd, F_SETFL, (fcntl(serverFd, F_GETFL, 0) as number) | O_NONBLOCK);
+  // Register accesses: the vCPU thread forwards them over this socket pair.
+  const { vmmEnd, deviceEnd: serverFd } = createRegionSockets();
   const server = new IoregionServer(serverFd, device.transport, VIRTIO_MMIO_WINDOW);
   server.start();
-  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: pair[0] }, local: { device, irq, notifyFd, server, serverFd } };
+  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd }, local: { device, irq, notifyFd, server, serverFd } };
 }
 
 function attachSeparate(vm: Vm, machine: MachineDefinition, h: Extract<DiskHandOver, { separate: unknown }>, index: number, log: Logger): AttachedDisk {
