@@ -73,12 +73,13 @@ class Helper {
         log,
       });
       image = initrd = undefined;
+      // Give back the kernel and initrd buffers (tens of MiB) now, before the
+      // vCPU thread's isolate starts: the helper allocates little afterwards,
+      // so V8 would keep them, and the two must not add up to the peak.
+      (globalThis as { gc?: () => void }).gc?.();
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
-      // Give back the kernel and initrd buffers (tens of MiB) before the guest
-      // runs: the helper allocates little afterwards, so V8 would keep them.
-      (globalThis as { gc?: () => void }).gc?.();
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
