@@ -14,6 +14,7 @@ import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
+import { releaseStartupPages } from './startup-pages.js';
 import { deviceRegion } from '../devices/device-region.js';
 import { CONSOLE_OUT_FD, HELPER_FILE, diskFdName, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
@@ -42,6 +43,9 @@ class Helper {
     let sandbox = 'off (--no-sandbox)';
     let hostPid = process.pid;
     try {
+      // Node's start-up is done (linking, bootstrap, our modules): give back
+      // the pages of its binary it used for that, before the kernel load.
+      log.debug(releaseStartupPages(), 'start-up pages released (node started)');
       const fds = helperFds();
       kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
       // The images are needed only while loading: dropped right after (see below).
@@ -80,6 +84,9 @@ class Helper {
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
+      // Again once the vCPU thread has started: what the load and its
+      // isolate's start-up touched and the guest's run does not use.
+      log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
