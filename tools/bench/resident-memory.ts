@@ -24,18 +24,40 @@ export function rssExcludingGuest(pid: number, guestBytes: number): number | und
   return total;
 }
 
-/** Samples rssExcludingGuest every `intervalMs` until stopped; reports the peak. */
+/**
+ * Samples rssExcludingGuest until stopped; reports the peak. Every 20 ms for
+ * the first `startupMs` after the process appears (a VMM's start-up peaks are
+ * short: tsvmm's helper is at its highest for a few tens of ms, between
+ * importing its modules and giving back node's start-up pages), then every
+ * `intervalMs` (one smaps read of the helper costs ~2 ms of CPU).
+ */
 export class RssSampler {
   private peak = 0;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  private firstSeen: number | undefined;
+  private slow = false;
+  private known: number | undefined;
 
-  constructor(private readonly pid: () => number | undefined, guestBytes: number, intervalMs = 100) {
-    this.timer = setInterval(() => {
-      const p = this.pid();
-      if (p === undefined) return;
-      const rss = rssExcludingGuest(p, guestBytes);
-      if (rss !== undefined) this.peak = Math.max(this.peak, rss);
-    }, intervalMs);
+  constructor(private readonly pid: () => number | undefined, private readonly guestBytes: number, private readonly intervalMs = 100, private readonly startupMs = 5000) {
+    this.timer = setInterval(() => this.sample(), 20);
+  }
+
+  private sample(): void {
+    // Looking the process up may spawn pgrep: once per process, not per sample.
+    const p = (this.known ??= this.pid());
+    if (p === undefined) return;
+    const rss = rssExcludingGuest(p, this.guestBytes);
+    if (rss === undefined) {
+      this.known = undefined;
+      return;
+    }
+    this.peak = Math.max(this.peak, rss);
+    this.firstSeen ??= performance.now();
+    if (!this.slow && performance.now() - this.firstSeen > this.startupMs) {
+      this.slow = true;
+      clearInterval(this.timer);
+      this.timer = setInterval(() => this.sample(), this.intervalMs);
+    }
   }
 
   stop(): number {
