@@ -1,7 +1,8 @@
 // virtio-blk with a real Linux guest, in one boot: read a file of known
 // SHA-256 from an ext4 disk, write and sync a file the host then sees, have
-// a read-only disk refuse writes, and kill -9 the VMM right after a sync —
-// the synced data must be on the host's disk.
+// a read-only disk refuse writes, read it at queue depth 16 (blkbench), and
+// kill -9 the VMM right after a sync — the synced data must be on the host's
+// disk.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ sync
 mkdir -p /ro && mount -o ro /dev/vdb /ro
 echo x > /ro/f 2>/dev/null || echo ro-refused
 echo "ro-flag=$(cat /sys/block/vdb/ro)"
+blkbench /dev/vdb randread 4096 16 64K
 echo survives-kill-9 > /mnt/killtest.txt
 sync
 echo SYNCED-MARKER
@@ -94,6 +96,8 @@ describeKvm('Linux guest with virtio-blk disks', () => {
       expect(r.stdout).toContain(`${createHash('sha256').update(known).digest('hex')}  /mnt/known.bin`);
       expect(r.stdout).toContain('ro-refused');
       expect(r.stdout).toContain('ro-flag=1');
+      // The benchmark's guest tool: 16 requests in flight at once (O_DIRECT, Linux AIO).
+      expect(r.stdout).toMatch(/blkbench mode=randread bs=4096 qd=16 ops=16 bytes=65536 ns=\d+/);
       expect(r.status).not.toBe(0);
       // Through unshare(1) the frontend sees "exited with code 1" rather than the signal.
       expect(r.stderr).toMatch(/the helper (was killed by SIGKILL|exited with code \d+ without reporting)/);

@@ -71,7 +71,7 @@ BBVER=$(dpkg-query -W -f='${Version}' busybox-static)
 PATCHES=("$HERE"/patches/*.patch)
 KEY=$( {
   echo "linux-source-6.1 $KVER busybox-static $BBVER cmdline $CMDLINE"
-  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/fstab" "$HERE/applets" "${PATCHES[@]}"
+  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/fstab" "$HERE/applets" "$HERE/blkbench.c" "${PATCHES[@]}"
 } | sha256sum | cut -c1-16)
 
 # One build at a time per cache (a second caller waits, then finds it up to date).
@@ -148,6 +148,13 @@ cp "$KSRC/vmlinux" "$OUT/vmlinux.tmp" && mv "$OUT/vmlinux.tmp" "$OUT/vmlinux"
 cp "$KSRC/arch/x86/boot/bzImage" "$OUT/bzImage.tmp" && mv "$OUT/bzImage.tmp" "$OUT/bzImage"
 cp "$KSRC/.config" "$OUT/kernel.config.full"
 
+# ---------------------------------------------------------------- guest tools
+# blkbench (disk benchmark, tools/bench): static, on the kernel tree's nolibc.
+stage "building blkbench"
+gcc -Os -static -nostdlib -fno-asynchronous-unwind-tables -fno-ident -Wall -Werror \
+  -include "$KSRC/tools/include/nolibc/nolibc.h" -o "$BUILD/blkbench" "$HERE/blkbench.c" -lgcc ||
+  die "building tools/guest/blkbench.c failed"
+
 # ---------------------------------------------------------------- initramfs
 stage "building initramfs: busybox-static $BBVER + tools/guest/init"
 GEN=$BUILD/gen_init_cpio
@@ -161,6 +168,7 @@ LIST=$BUILD/initramfs.list
   echo "nod /dev/null 666 0 0 c 1 3"
   echo "file /bin/busybox /bin/busybox 755 0 0"
   echo "file /init $HERE/init 755 0 0"
+  echo "file /bin/blkbench $BUILD/blkbench 755 0 0"
   echo "file /etc/fstab $HERE/fstab 644 0 0"
   # Symlinks for the applets named in tools/guest/applets, in busybox's own
   # directory for each (bin/, sbin/, usr/bin/, usr/sbin/).
