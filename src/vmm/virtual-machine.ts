@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
+import { CoalescedRingWatch } from './coalesced-ring-watch.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 import { VirtioDisks, type DiskHandOver } from './virtio-disks.js';
 import { CoalescedZoneRegistry } from '../bus/coalesced-zones.js';
@@ -24,9 +25,6 @@ import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
-/** How long a coalesced write may wait for its device while the guest makes no exit (see kickIfCoalescedPending). */
-const COALESCED_POLL_MS = 1;
-
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
   machine: MachineDefinition;
@@ -54,9 +52,8 @@ export class VirtualMachine {
   private worker: Worker | undefined;
   private readonly control = new Int32Array(new SharedArrayBuffer(12));
   readonly input = InputRing.create();
-  private poller: NodeJS.Timeout | undefined;
+  private ringWatch: CoalescedRingWatch | undefined;
   private finished = false;
-  private ringIndices: Int32Array | undefined;
   private result: Promise<VmResult> | undefined;
   private ready: Promise<void> | undefined;
   private isPaused = false;
@@ -138,7 +135,7 @@ export class VirtualMachine {
         onReady(); // a thread that died while starting is not going to be ready
         if (this.finished) return;
         this.finished = true;
-        if (this.poller) clearInterval(this.poller);
+        this.ringWatch?.stop();
         process.off('SIGUSR2', noop);
         resolve(result);
       };
@@ -169,7 +166,10 @@ export class VirtualMachine {
     await this.prepare();
     Atomics.store(this.control, CONTROL_GO, 1);
     Atomics.notify(this.control, CONTROL_GO);
-    if (this.coalescedRingPage && !this.poller) this.poller = setInterval(() => this.kickIfCoalescedPending(), COALESCED_POLL_MS);
+    if (this.coalescedRingPage && !this.ringWatch) {
+      this.ringWatch = new CoalescedRingWatch(new Int32Array(this.runView.bytes.buffer, this.coalescedRingPage * 4096, 2), () => this.kick());
+      this.ringWatch.start();
+    }
     return this.result!;
   }
 
@@ -214,16 +214,6 @@ export class VirtualMachine {
     const tid = Atomics.load(this.control, CONTROL_TID);
     this.runView.immediateExit = true;
     if (tid > 0 && !this.finished) tgkill(getpid(), tid, KICK_SIGNAL);
-  }
-
-  private kickIfCoalescedPending(): void {
-    // Writes queued in the ring reach their device only when the vCPU next
-    // exits. A guest idling in the kernel may not exit for a long time, so a
-    // timer makes sure queued console output (and the UART's transmit
-    // interrupt that follows it) is never held back for more than ~1 ms. It
-    // only reads two words of the ring unless something is pending.
-    const ring = (this.ringIndices ??= new Int32Array(this.runView.bytes.buffer, this.coalescedRingPage * 4096, 2));
-    if (Atomics.load(ring, 0) !== Atomics.load(ring, 1)) this.kick();
   }
 
   private registerCoalescedZones(): void {
