@@ -129,6 +129,13 @@ class Helper {
   }
 
   private relayInput(log: Logger): void {
+    // Input the ring cannot take yet is retried every 5 ms, and only then: an
+    // idle console costs no wake-ups.
+    let retry: NodeJS.Timeout | undefined;
+    const retryLater = () => {
+      retry = undefined;
+      pump();
+    };
     const pump = () => {
       while (this.pendingInput.length && this.vm) {
         const chunk = this.pendingInput[0];
@@ -139,8 +146,8 @@ class Helper {
           break;
         }
       }
+      if (this.pendingInput.length) retry ??= setTimeout(retryLater, 5).unref();
     };
-    setInterval(pump, 5).unref();
     process.stdin.on('data', (chunk: Buffer) => {
       this.pendingInput.push(chunk);
       pump();
