@@ -1,43 +1,79 @@
-// Sequential read and write throughput of a 256 MiB raw disk inside the
-// default guest: tsvmm (disk served by the VMM, and by a device process) vs
-// QEMU microvm with virtio-blk-device, same kernel, initrd and image, one
-// run. Times come from console markers the guest prints around each dd.
+// Disk I/O inside the default guest, on a 256 MiB raw image: tsvmm (disk
+// served by the VMM, and by a device process) vs QEMU microvm with
+// virtio-blk-device, same kernel, initrd and image, in one run. The guest runs
+// tools/guest/blkbench (O_DIRECT, Linux AIO), which times itself and prints
+// one line per phase; around each phase the bench samples the VMM's host CPU
+// time outside its vCPU thread (vmm-cpu.ts).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { timedRun } from './process-timing.js';
+import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { bootSeedWord } from './boot-vs-qemu.js';
+import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
-export const DISK_MIB = 64;
-const MARKS = ['START-R', 'END-R', 'START-W', 'END-W'];
-// O_DIRECT on the guest side: through the guest's page cache, reclaim in a
-// 256 MiB guest (emulated here) dominated everything. The write ends with
-// fsync, so it includes the flush to the host.
-const GUEST_COMMAND = `echo START-R; dd if=/dev/vda of=/dev/null bs=1M count=${DISK_MIB} iflag=direct 2>/dev/null; echo END-R; echo START-W; dd if=/dev/zero of=/dev/vda bs=1M count=${DISK_MIB} oflag=direct conv=fsync 2>/dev/null; echo END-W`;
+export const DISK_MIB = 256;
 
-export interface DiskThroughput {
-  readMBps: number;
-  writeMBps: number;
+export const PHASES = {
+  randread: { blkbench: 'randread 4096 16 4M', about: '4 KiB random reads, queue depth 16, 1024 requests' },
+  read: { blkbench: `read 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB reads, queue depth 4, the whole ${DISK_MIB} MiB` },
+  write: { blkbench: `write 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB writes, queue depth 4, the whole ${DISK_MIB} MiB, then fdatasync` },
+} as const;
+export type PhaseName = keyof typeof PHASES;
+const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
+
+const GUEST_COMMAND = PHASE_NAMES.map((p) => `blkbench /dev/vda ${PHASES[p].blkbench}`).join('; ');
+
+export interface PhaseResult {
+  ops: number;
+  bytes: number;
+  seconds: number;
+  iops: number;
+  MBps: number;
+  /** Host CPU of the VMM outside its vCPU thread, per request (µs). */
+  vmmCpuMicrosPerOp: number;
 }
 
-function throughput(markers: Record<string, number>, output: string): DiskThroughput {
-  for (const m of MARKS) if (markers[m] === undefined) throw new Error(`the guest never printed ${m}:\n${output.slice(-2000)}`);
-  const mb = (DISK_MIB * 2 ** 20) / 1e6;
-  return { readMBps: mb / (markers['END-R'] - markers['START-R']), writeMBps: mb / (markers['END-W'] - markers['START-W']) };
+export interface DiskRun {
+  phases: Record<PhaseName, PhaseResult>;
+  /** tsvmm only (--stats): bytes the DMA API mapped straight into guest RAM vs bounced. */
+  dma?: { directBytes: number; bouncedBytes: number };
+  engine?: string;
 }
 
-export async function tsvmmDisk(image: string, diskOptions = ''): Promise<DiskThroughput> {
+const BLKBENCH_LINE = /blkbench mode=(\w+) bs=\d+ qd=\d+ ops=(\d+) bytes=(\d+) ns=(\d+)/g;
+
+/** Runs the guest command under a VMM, snapshotting its CPU at each phase's start and end. */
+async function runPhases(command: string, args: string[]): Promise<{ run: TimedRun; phases: Record<PhaseName, PhaseResult> }> {
+  const markers = PHASE_NAMES.flatMap((p) => [`blkbench start mode=${p}`, `blkbench mode=${p} `]);
+  const snapshots = new Map<string, CpuSnapshot>();
+  const run = await timedRun(command, args, { markers, timeoutMs: 1_800_000, onMarker: (m, pid) => snapshots.set(m, snapshotCpu(pid)) });
+  const output = run.stdout + run.stderr;
+  const results = new Map([...run.stdout.matchAll(BLKBENCH_LINE)].map((m) => [m[1], m]));
+  const phases = {} as Record<PhaseName, PhaseResult>;
+  for (const p of PHASE_NAMES) {
+    const m = results.get(p);
+    const before = snapshots.get(`blkbench start mode=${p}`);
+    const after = snapshots.get(`blkbench mode=${p} `);
+    if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
+    const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
+    const seconds = ns / 1e9;
+    phases[p] = { ops, bytes, seconds, iops: ops / seconds, MBps: bytes / 1e6 / seconds, vmmCpuMicrosPerOp: (cpuBetween(before, after).rest / ops) * 1e6 };
+  }
+  return { run, phases };
+}
+
+export async function tsvmmDisk(image: string, diskOptions = ''): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
-  const r = await timedRun(
-    process.execPath,
-    [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--disk', `${image}${diskOptions}`, '--cmdline', `${guest.cmdline} -- ${GUEST_COMMAND}`, '--log-level', 'warn'],
-    { markers: MARKS, timeoutMs: 900_000 },
-  );
-  return throughput(r.markers, r.stdout + r.stderr);
+  const { run, phases } = await runPhases(process.execPath, [
+    TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
+    '--disk', `${image}${diskOptions}`, '--cmdline', `${guest.cmdline} -- ${GUEST_COMMAND}`,
+  ]);
+  const disk = parseExitStats<{ disks?: Record<string, { engine: string; dma: { directBytes: number; bouncedBytes: number } }> }>(run.stderr).disks?.vda;
+  return { phases, dma: disk?.dma, engine: disk?.engine };
 }
 
 /** QEMU's microvm announces its virtio-mmio slots on the kernel command line itself; learn where, once. */
@@ -60,21 +96,32 @@ function qemuArgs(guest: GuestManifest, image: string): string[] {
   ];
 }
 
-export async function qemuDisk(image: string): Promise<DiskThroughput> {
+let qemuWords: string | undefined;
+
+export async function qemuDisk(image: string): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
-  const words = await qemuVirtioWords(guest, image);
+  qemuWords ??= await qemuVirtioWords(guest, image);
   // The same words, placed before `--` (QEMU would append them after it, to init's command).
-  const r = await timedRun('qemu-system-x86_64', [...qemuArgs(guest, image), '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off', '-append', `${guest.cmdline} ${words} ${bootSeedWord()} -- ${GUEST_COMMAND}`], {
-    markers: MARKS,
-    timeoutMs: 900_000,
-  });
-  return throughput(r.markers, r.stdout + r.stderr);
+  const { phases } = await runPhases('qemu-system-x86_64', [
+    ...qemuArgs(guest, image),
+    '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off',
+    '-append', `${guest.cmdline} ${qemuWords} ${bootSeedWord()} -- ${GUEST_COMMAND}`,
+  ]);
+  return { phases };
 }
 
+/** A fully allocated image with non-zero contents, so reads hit data (host page cache) rather than holes. */
 export function scratchImage(): { image: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-disk-'));
   const image = join(dir, 'disk.img');
-  // Sparse: both VMMs read it from the host's page cache alike; writes fill it.
-  execFileSync('truncate', ['-s', `${DISK_MIB}M`, image]);
+  const chunk = Buffer.alloc(1 << 20);
+  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const fd = openSync(image, 'w');
+  try {
+    for (let i = 0; i < DISK_MIB; i++) writeSync(fd, chunk);
+  } finally {
+    closeSync(fd);
+  }
+  execFileSync('sync');
   return { image, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
