@@ -33,8 +33,9 @@ export interface PhaseResult {
   seconds: number;
   iops: number;
   MBps: number;
-  /** Host CPU of the VMM outside its vCPU thread, per request (µs). */
+  /** Host CPU of the VMM outside its vCPU thread: per request (µs), and as a share of one core over the phase (%). */
   vmmCpuMicrosPerOp: number;
+  vmmCpuPercent: number;
 }
 
 export interface DiskRun {
@@ -61,7 +62,8 @@ async function runPhases(command: string, args: string[]): Promise<{ run: TimedR
     if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
     const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
     const seconds = ns / 1e9;
-    phases[p] = { ops, bytes, seconds, iops: ops / seconds, MBps: bytes / 1e6 / seconds, vmmCpuMicrosPerOp: (cpuBetween(before, after).rest / ops) * 1e6 };
+    const { rest } = cpuBetween(before, after);
+    phases[p] = { ops, bytes, seconds, iops: ops / seconds, MBps: bytes / 1e6 / seconds, vmmCpuMicrosPerOp: (rest / ops) * 1e6, vmmCpuPercent: (rest / seconds) * 100 };
   }
   return { run, phases };
 }

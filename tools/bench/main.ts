@@ -111,6 +111,7 @@ async function diskSection(): Promise<void> {
     iops: median(rs.map((r) => r.phases[p].iops)),
     MBps: median(rs.map((r) => r.phases[p].MBps)),
     cpu: median(rs.map((r) => r.phases[p].vmmCpuMicrosPerOp)),
+    cpuPercent: median(rs.map((r) => r.phases[p].vmmCpuPercent)),
   });
   const rows: [string, DiskRun[]][] = [
     [`tsvmm, disk in the VMM (${runs.inline[0].engine})`, runs.inline],
@@ -119,10 +120,10 @@ async function diskSection(): Promise<void> {
   ];
   console.log(`## Disk I/O in the default guest (${DISK_MIB} MiB raw image, cache=writeback, tools/guest/blkbench: O_DIRECT + Linux AIO)\n`);
   for (const p of Object.keys(PHASES) as PhaseName[]) console.log(`- **${p}**: ${PHASES[p].about}`);
-  console.log('\n| VMM | randread IOPS | read MB/s | write MB/s | VMM CPU µs per request outside the vCPU thread (randread / read / write) |\n|---|---|---|---|---|');
+  console.log('\n| VMM | randread IOPS | read MB/s | write MB/s | VMM host CPU outside the vCPU thread, µs per request (% of a core): randread / read / write |\n|---|---|---|---|---|');
   for (const [name, rs] of rows) {
     const [r, s, w] = (['randread', 'read', 'write'] as const).map((p) => at(rs, p));
-    console.log(`| ${name} | ${f(r.iops, 1)} | ${f(s.MBps, 2)} | ${f(w.MBps, 2)} | ${f(r.cpu, 0)} / ${f(s.cpu, 0)} / ${f(w.cpu, 0)} |`);
+    console.log(`| ${name} | ${f(r.iops, 1)} | ${f(s.MBps, 2)} | ${f(w.MBps, 2)} | ${[r, s, w].map((x) => `${f(x.cpu, 0)} (${f(x.cpuPercent, 1)} %)`).join(' / ')} |`);
   }
   const [t, q, sep] = [runs.inline, runs.qemu, runs.separate];
   const ratio = (a: DiskRun[], b: DiskRun[], p: PhaseName, k: 'iops' | 'MBps') => f(at(a, p)[k] / at(b, p)[k], 3);
