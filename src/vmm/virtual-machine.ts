@@ -25,6 +25,7 @@ import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
+
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
   machine: MachineDefinition;
