@@ -18,14 +18,14 @@ const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 export const DISK_MIB = 256;
 
 export const PHASES = {
-  randread: { blkbench: 'randread 4096 16 4M', about: '4 KiB random reads, queue depth 16, 1024 requests' },
+  randread: { blkbench: 'randread 4096 16 8M', about: '4 KiB random reads, queue depth 16, 2048 requests' },
   read: { blkbench: `read 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB reads, queue depth 4, the whole ${DISK_MIB} MiB` },
   write: { blkbench: `write 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB writes, queue depth 4, the whole ${DISK_MIB} MiB, then fdatasync` },
 } as const;
 export type PhaseName = keyof typeof PHASES;
-const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
+export const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
 
-const GUEST_COMMAND = PHASE_NAMES.map((p) => `blkbench /dev/vda ${PHASES[p].blkbench}`).join('; ');
+const guestCommand = (phases: PhaseName[]) => phases.map((p) => `blkbench /dev/vda ${PHASES[p].blkbench}`).join('; ');
 
 export interface PhaseResult {
   ops: number;
@@ -39,7 +39,8 @@ export interface PhaseResult {
 }
 
 export interface DiskRun {
-  phases: Record<PhaseName, PhaseResult>;
+  /** The phases that were run. */
+  phases: Partial<Record<PhaseName, PhaseResult>>;
   /** tsvmm only (--stats): bytes the DMA API mapped straight into guest RAM vs bounced. */
   dma?: { directBytes: number; bouncedBytes: number };
   engine?: string;
@@ -48,14 +49,14 @@ export interface DiskRun {
 const BLKBENCH_LINE = /blkbench mode=(\w+) bs=\d+ qd=\d+ ops=(\d+) bytes=(\d+) ns=(\d+)/g;
 
 /** Runs the guest command under a VMM, snapshotting its CPU at each phase's start and end. */
-async function runPhases(command: string, args: string[]): Promise<{ run: TimedRun; phases: Record<PhaseName, PhaseResult> }> {
-  const markers = PHASE_NAMES.flatMap((p) => [`blkbench start mode=${p}`, `blkbench mode=${p} `]);
+async function runPhases(command: string, args: string[], names: PhaseName[]): Promise<{ run: TimedRun; phases: DiskRun['phases'] }> {
+  const markers = names.flatMap((p) => [`blkbench start mode=${p}`, `blkbench mode=${p} `]);
   const snapshots = new Map<string, CpuSnapshot>();
   const run = await timedRun(command, args, { markers, timeoutMs: 1_800_000, onMarker: (m, pid) => snapshots.set(m, snapshotCpu(pid)) });
   const output = run.stdout + run.stderr;
   const results = new Map([...run.stdout.matchAll(BLKBENCH_LINE)].map((m) => [m[1], m]));
-  const phases = {} as Record<PhaseName, PhaseResult>;
-  for (const p of PHASE_NAMES) {
+  const phases: DiskRun['phases'] = {};
+  for (const p of names) {
     const m = results.get(p);
     const before = snapshots.get(`blkbench start mode=${p}`);
     const after = snapshots.get(`blkbench mode=${p} `);
@@ -68,12 +69,12 @@ async function runPhases(command: string, args: string[]): Promise<{ run: TimedR
   return { run, phases };
 }
 
-export async function tsvmmDisk(image: string, diskOptions = ''): Promise<DiskRun> {
+export async function tsvmmDisk(image: string, diskOptions = '', names = PHASE_NAMES): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
   const { run, phases } = await runPhases(process.execPath, [
     TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
-    '--disk', `${image}${diskOptions}`, '--cmdline', `${guest.cmdline} -- ${GUEST_COMMAND}`,
-  ]);
+    '--disk', `${image}${diskOptions}`, '--cmdline', `${guest.cmdline} -- ${guestCommand(names)}`,
+  ], names);
   const disk = parseExitStats<{ disks?: Record<string, { engine: string; dma: { directBytes: number; bouncedBytes: number } }> }>(run.stderr).disks?.vda;
   return { phases, dma: disk?.dma, engine: disk?.engine };
 }
@@ -100,15 +101,15 @@ function qemuArgs(guest: GuestManifest, image: string): string[] {
 
 let qemuWords: string | undefined;
 
-export async function qemuDisk(image: string): Promise<DiskRun> {
+export async function qemuDisk(image: string, names = PHASE_NAMES): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
   qemuWords ??= await qemuVirtioWords(guest, image);
   // The same words, placed before `--` (QEMU would append them after it, to init's command).
   const { phases } = await runPhases('qemu-system-x86_64', [
     ...qemuArgs(guest, image),
     '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off',
-    '-append', `${guest.cmdline} ${qemuWords} ${bootSeedWord()} -- ${GUEST_COMMAND}`,
-  ]);
+    '-append', `${guest.cmdline} ${qemuWords} ${bootSeedWord()} -- ${guestCommand(names)}`,
+  ], names);
   return { phases };
 }
 

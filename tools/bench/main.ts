@@ -1,12 +1,12 @@
 // `npm run bench`: every benchmark measures its reference in the same run
 // and prints ratios, as a Markdown report (BENCHMARKS.md records results).
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
-//   npm run bench [-- --only pio,boot] [--rounds N]
+//   npm run bench [-- --only pio,boot] [--rounds N] [--disk-phases randread,read,write]
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { compareBoot, qemuAvailable, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureAccessCosts } from './ioregion-access.js';
-import { DISK_MIB, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
+import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 
@@ -96,42 +96,47 @@ async function diskSection(): Promise<void> {
     console.log('## Disk I/O\n\nskipped: needs the default guest (npm run guest) and qemu-system-x86_64\n');
     return;
   }
+  const phases = args.includes('--disk-phases') ? (args[args.indexOf('--disk-phases') + 1].split(',') as PhaseName[]) : PHASE_NAMES;
+  const unknown = phases.filter((p) => !PHASE_NAMES.includes(p));
+  if (unknown.length) throw new Error(`--disk-phases: unknown ${unknown.join(', ')} (phases: ${PHASE_NAMES.join(', ')})`);
   const { image, remove } = scratchImage();
   const runs = { inline: [] as DiskRun[], separate: [] as DiskRun[], qemu: [] as DiskRun[] };
   try {
     for (let i = 0; i < rounds; i++) {
-      runs.inline.push(await tsvmmDisk(image));
-      runs.separate.push(await tsvmmDisk(image, ',process=separate'));
-      runs.qemu.push(await qemuDisk(image));
+      runs.inline.push(await tsvmmDisk(image, '', phases));
+      runs.separate.push(await tsvmmDisk(image, ',process=separate', phases));
+      runs.qemu.push(await qemuDisk(image, phases));
     }
   } finally {
     remove();
   }
+  const figure = { randread: 'iops', read: 'MBps', write: 'MBps' } as const;
+  const unit = { iops: 'IOPS', MBps: 'MB/s' };
   const at = (rs: DiskRun[], p: PhaseName) => ({
-    iops: median(rs.map((r) => r.phases[p].iops)),
-    MBps: median(rs.map((r) => r.phases[p].MBps)),
-    cpu: median(rs.map((r) => r.phases[p].vmmCpuMicrosPerOp)),
-    cpuPercent: median(rs.map((r) => r.phases[p].vmmCpuPercent)),
+    value: median(rs.map((r) => r.phases[p]![figure[p]])),
+    cpu: median(rs.map((r) => r.phases[p]!.vmmCpuMicrosPerOp)),
+    cpuPercent: median(rs.map((r) => r.phases[p]!.vmmCpuPercent)),
   });
   const rows: [string, DiskRun[]][] = [
     [`tsvmm, disk in the VMM (${runs.inline[0].engine})`, runs.inline],
-    [`tsvmm, disk in its own process (${runs.separate[0].engine})`, runs.separate],
+    ['tsvmm, disk in its own process', runs.separate],
     ['QEMU microvm virtio-blk-device (aio=io_uring)', runs.qemu],
   ];
   console.log(`## Disk I/O in the default guest (${DISK_MIB} MiB raw image, cache=writeback, tools/guest/blkbench: O_DIRECT + Linux AIO)\n`);
-  for (const p of Object.keys(PHASES) as PhaseName[]) console.log(`- **${p}**: ${PHASES[p].about}`);
-  console.log('\n| VMM | randread IOPS | read MB/s | write MB/s | VMM host CPU outside the vCPU thread, µs per request (% of a core): randread / read / write |\n|---|---|---|---|---|');
+  for (const p of phases) console.log(`- **${p}**: ${PHASES[p].about}`);
+  console.log(`\n| VMM | ${phases.map((p) => `${p} ${unit[figure[p]]}`).join(' | ')} | VMM host CPU outside the vCPU thread, µs per request (% of a core): ${phases.join(' / ')} |`);
+  console.log(`|---|${phases.map(() => '---|').join('')}---|`);
   for (const [name, rs] of rows) {
-    const [r, s, w] = (['randread', 'read', 'write'] as const).map((p) => at(rs, p));
-    console.log(`| ${name} | ${f(r.iops, 1)} | ${f(s.MBps, 2)} | ${f(w.MBps, 2)} | ${[r, s, w].map((x) => `${f(x.cpu, 0)} (${f(x.cpuPercent, 1)} %)`).join(' / ')} |`);
+    const cells = phases.map((p) => at(rs, p));
+    console.log(`| ${name} | ${cells.map((c) => f(c.value, 2)).join(' | ')} | ${cells.map((c) => `${f(c.cpu, 0)} (${f(c.cpuPercent, 1)} %)`).join(' / ')} |`);
   }
-  const [t, q, sep] = [runs.inline, runs.qemu, runs.separate];
-  const ratio = (a: DiskRun[], b: DiskRun[], p: PhaseName, k: 'iops' | 'MBps') => f(at(a, p)[k] / at(b, p)[k], 3);
-  console.log(`\n**tsvmm / QEMU: randread IOPS ${ratio(t, q, 'randread', 'iops')} (target ≥ 0.9), read ${ratio(t, q, 'read', 'MBps')}, write ${ratio(t, q, 'write', 'MBps')} (target ≥ 1.0)**; separate process / in the VMM: randread ${ratio(sep, t, 'randread', 'iops')}, read ${ratio(sep, t, 'read', 'MBps')}, write ${ratio(sep, t, 'write', 'MBps')}`);
-  const dma = [...runs.inline, ...runs.separate].map((r) => r.dma).filter((d) => d !== undefined);
+  const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(at(a, p).value / at(b, p).value, 3)}`).join(', ');
+  console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ≥ 0.9, read and write ≥ 1.0); separate process / in the VMM: ${ratios(runs.separate, runs.inline)}`);
+  const dma = runs.inline.map((r) => r.dma).filter((d) => d !== undefined); // a device process keeps its own statistics
   const sum = (k: 'directBytes' | 'bouncedBytes') => dma.reduce((a, d) => a + d![k], 0);
-  console.log(`\nZero copy (tsvmm --stats, all tsvmm runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
-  console.log(`Per-run samples (IOPS / MB/s / MB/s): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${rs.map((r) => `${f(r.phases.randread.iops, 1)}/${f(r.phases.read.MBps, 2)}/${f(r.phases.write.MBps, 2)}`).join(', ')}`).join('; ')}\n`);
+  console.log(`\nZero copy (tsvmm --stats, the disk-in-the-VMM runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
+  const samples = (rs: DiskRun[]) => rs.map((r) => phases.map((p) => f(r.phases[p]![figure[p]], 1)).join('/')).join(', ');
+  console.log(`Per-run samples (${phases.join(' / ')}): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${samples(rs)}`).join('; ')}\n`);
 }
 
 main().catch((e) => {
