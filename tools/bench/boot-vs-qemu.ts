@@ -3,13 +3,13 @@
 // VMM's resident memory without guest RAM.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { withKernelWords } from '../../src/cli/run-command.js';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { RssSampler } from './resident-memory.js';
+import { helperBelow } from './process-tree.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const INIT_MARKER = 'Run /init as init process';
@@ -40,29 +40,6 @@ export function qemuAvailable(): boolean {
   }
 }
 
-/** The helper process under a tsvmm frontend (through unshare when jailed). */
-function childPid(frontend: number): number | undefined {
-  try {
-    const out = execFileSync('pgrep', ['-f', 'helper/main.js'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-    // unshare's command line names the helper script too: the helper is the node process.
-    return out.find((pid) => isDescendant(pid, frontend) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node');
-  } catch {
-    return undefined;
-  }
-}
-
-function isDescendant(pid: number, ancestor: number): boolean {
-  for (let p = pid, i = 0; p > 1 && i < 10; i++) {
-    if (p === ancestor) return true;
-    try {
-      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-
 async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
   let launcher: number | undefined;
   const sampler = new RssSampler(() => (launcher === undefined ? undefined : vmmPid(launcher)), GUEST_MEMORY);
@@ -79,7 +56,7 @@ export async function compareBoot(rounds: number, guestCommand = '/bin/true'): P
   const cmdline = `${guest.cmdline} -- ${guestCommand}`;
   const result: BootComparison = { tsvmm: [], qemu: [], command: guestCommand };
   for (let i = 0; i < rounds; i++) {
-    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart), (p) => childPid(p)));
+    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart), (p) => helperBelow(p)));
     result.qemu.push(await sample((onStart) => runQemu(guest, cmdline, onStart), (p) => p));
   }
   return result;
@@ -89,7 +66,7 @@ export async function compareBoot(rounds: number, guestCommand = '/bin/true'): P
 export async function tsvmmBoot(extraArgs: string[], guestCommand = '/bin/true'): Promise<BootSample> {
   const guest = readDefaultGuest();
   if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
-  return sample((onStart) => runTsvmm(guest, `${guest.cmdline} -- ${guestCommand}`, onStart, extraArgs), (p) => childPid(p));
+  return sample((onStart) => runTsvmm(guest, `${guest.cmdline} -- ${guestCommand}`, onStart, extraArgs), (p) => helperBelow(p));
 }
 
 function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, extraArgs: string[] = []): Promise<TimedRun> {

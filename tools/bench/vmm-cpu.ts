@@ -2,37 +2,17 @@
 // block backend, event loops — the VMM's own cost, apart from running the
 // guest. Summed over the VMM's whole process tree (tsvmm: frontend, helper,
 // device processes; QEMU: one process), sampled from /proc.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { processTree, readProc } from './process-tree.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on x86 Linux
 
 /** CPU seconds per thread ("pid/tid") at one instant. */
 export type CpuSnapshot = Map<string, number>;
 
-function readOrUndefined(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined; // the process or thread ended meanwhile
-  }
-}
-
 /** Fields of /proc/.../stat after the command name (which may contain spaces). */
 function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-/** `root` and every process below it. */
-export function processTree(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = readOrUndefined(`/proc/${entry}/stat`);
-    if (stat) parentOf.set(Number(entry), Number(statFields(stat)[1]));
-  }
-  const tree = [root];
-  for (let i = 0; i < tree.length; i++) for (const [pid, parent] of parentOf) if (parent === tree[i]) tree.push(pid);
-  return tree;
 }
 
 export function snapshotCpu(root: number): CpuSnapshot {
@@ -45,7 +25,7 @@ export function snapshotCpu(root: number): CpuSnapshot {
       continue;
     }
     for (const tid of tids) {
-      const stat = readOrUndefined(`/proc/${pid}/task/${tid}/stat`);
+      const stat = readProc(`/proc/${pid}/task/${tid}/stat`);
       if (!stat) continue;
       const f = statFields(stat); // utime, stime are fields 14 and 15 (index 11, 12 here)
       snapshot.set(`${pid}/${tid}`, (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
