@@ -1,8 +1,6 @@
 // Boot time of the default guest under tsvmm and under QEMU (microvm, the
 // same vmlinux via PVH, same initrd and command line), in one run, plus each
 // VMM's resident memory without guest RAM.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { withKernelWords } from '../../src/cli/run-command.js';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
@@ -10,6 +8,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { RssSampler } from './resident-memory.js';
 import { helperBelow } from './process-tree.js';
+import { QEMU, QEMU_MICROVM, bootSeedWord, qemuGuestArgs } from './qemu-reference.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const INIT_MARKER = 'Run /init as init process';
@@ -29,15 +28,6 @@ export interface BootComparison {
   tsvmm: BootSample[];
   qemu: BootSample[];
   command: string;
-}
-
-export function qemuAvailable(): boolean {
-  try {
-    execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
@@ -78,23 +68,7 @@ function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) 
 }
 
 function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
-  // QEMU microvm as DESIGN.md measured it; isa-debug-exit is our exit device's port.
-  return timedRun(
-    'qemu-system-x86_64',
-    [
-      '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on',
-      '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
-      '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-      '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
-      '-kernel', guest.vmlinux, '-initrd', guest.initrd, '-append', withKernelWords(cmdline, bootSeedWord()),
-    ],
-    { markers: [INIT_MARKER], timeoutMs: 600_000, onStart },
-  );
-}
-
-/** tsvmm gives the default guest a boot seed (src/cli/run-command.ts); QEMU gets one too, for a fair race. */
-export function bootSeedWord(): string {
-  return `tsvmm.seed=${randomBytes(32).toString('hex')}`;
+  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest), '-append', withKernelWords(cmdline, bootSeedWord())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
 }
 
 export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {

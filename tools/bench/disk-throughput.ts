@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
-import { bootSeedWord } from './boot-vs-qemu.js';
+import { QEMU, QEMU_MICROVM, bootSeedWord, qemuGuestArgs } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
@@ -81,22 +81,14 @@ export async function tsvmmDisk(image: string, diskOptions = '', names = PHASE_N
 
 /** QEMU's microvm announces its virtio-mmio slots on the kernel command line itself; learn where, once. */
 async function qemuVirtioWords(guest: GuestManifest, image: string): Promise<string> {
-  const r = await timedRun('qemu-system-x86_64', [...qemuArgs(guest, image), '-append', `${guest.cmdline} -- true`, '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=on'], {
-    timeoutMs: 300_000,
-  });
+  const r = await timedRun(QEMU, ['-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=on`, ...qemuArgs(guest, image), '-append', `${guest.cmdline} -- true`], { timeoutMs: 300_000 });
   const words = /Command line: .*/.exec(r.stdout)?.[0].match(/virtio_mmio\.device=\S+/g);
   if (!words) throw new Error(`QEMU announced no virtio-mmio device:\n${r.stdout.slice(0, 2000)}`);
   return words.join(' ');
 }
 
 function qemuArgs(guest: GuestManifest, image: string): string[] {
-  return [
-    '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
-    '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
-    '-drive', `file=${image},format=raw,if=none,id=d0,cache=writeback,aio=io_uring`, '-device', 'virtio-blk-device,drive=d0',
-    '-kernel', guest.vmlinux, '-initrd', guest.initrd,
-  ];
+  return [...qemuGuestArgs(guest), '-drive', `file=${image},format=raw,if=none,id=d0,cache=writeback,aio=io_uring`, '-device', 'virtio-blk-device,drive=d0'];
 }
 
 let qemuWords: string | undefined;
@@ -105,9 +97,9 @@ export async function qemuDisk(image: string, names = PHASE_NAMES): Promise<Disk
   const guest = readDefaultGuest()!;
   qemuWords ??= await qemuVirtioWords(guest, image);
   // The same words, placed before `--` (QEMU would append them after it, to init's command).
-  const { phases } = await runPhases('qemu-system-x86_64', [
+  const { phases } = await runPhases(QEMU, [
+    '-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=off`,
     ...qemuArgs(guest, image),
-    '-M', 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on,acpi=off,auto-kernel-cmdline=off',
     '-append', `${guest.cmdline} ${qemuWords} ${bootSeedWord()} -- ${guestCommand(names)}`,
   ], names);
   return { phases };

@@ -3,7 +3,8 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 //   npm run bench [-- --only pio,boot] [--rounds N] [--disk-phases randread,read,write]
 import { measurePioRoundTrip } from './pio-roundtrip.js';
-import { compareBoot, qemuAvailable, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
+import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
+import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureAccessCosts } from './ioregion-access.js';
 import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';

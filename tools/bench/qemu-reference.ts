@@ -1,0 +1,35 @@
+// QEMU as the benchmarks' reference VMM: microvm as DESIGN.md measured it,
+// one vCPU, 256 MiB, serial on stdio and isa-debug-exit at our exit device's
+// port, the default guest's vmlinux (PVH) and initrd. Every comparison runs
+// it this way so that only what a benchmark adds differs.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { GuestManifest } from '../../src/cli/default-guest.js';
+
+export const QEMU = 'qemu-system-x86_64';
+/** `-M` value; a benchmark may append options (`,acpi=off`). */
+export const QEMU_MICROVM = 'microvm,x-option-roms=off,rtc=off,pit=on,pic=on,isa-serial=on';
+
+export function qemuAvailable(): boolean {
+  try {
+    execFileSync(QEMU, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Everything but `-M` and `-append`. */
+export function qemuGuestArgs(guest: GuestManifest): string[] {
+  return [
+    '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
+    '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+    '-kernel', guest.vmlinux, '-initrd', guest.initrd,
+  ];
+}
+
+/** tsvmm gives the default guest a boot seed (src/cli/run-command.ts); QEMU gets one too, for a fair race. */
+export function bootSeedWord(): string {
+  return `tsvmm.seed=${randomBytes(32).toString('hex')}`;
+}
