@@ -344,6 +344,15 @@ static void expect_status(int code, const char *what, u8 got, u8 want) {
   fail(code, what);
 }
 
+/* Reads disk0 sector `s` into buf[0] and checks that it holds its pattern:
+ * the device still serves I/O correctly (after abuse, after a reset). */
+static void expect_disk0_sector(int code, const char *read_what, const char *data_what, u64 s) {
+  poison(buf[0], 512);
+  expect_status(code, read_what, read1(&disk0, s, buf[0], 512), BLK_OK);
+  long at = check_disk0(buf[0], s, 1);
+  if (at >= 0) mismatch(code, data_what, buf[0], at, pat0(s, (u32)at));
+}
+
 /* ---- device set-up ---- */
 
 static int present(u64 base) {
@@ -594,10 +603,7 @@ static void disk0_checks(void) {
   /* a notification for a queue that does not exist is ignored */
   wr32(d->base, R_QUEUE_NOTIFY, 5);
   if (rd32(d->base, R_STATUS) & S_NEEDS_RESET) fail(E_BAD_NOTIFY, "QueueNotify for queue 5 broke the device");
-  poison(buf[0], 512);
-  expect_status(E_BAD_AFTER, "read after the malformed requests", read1(d, 1, buf[0], 512), BLK_OK);
-  at = check_disk0(buf[0], 1, 1);
-  if (at >= 0) mismatch(E_BAD_AFTER, "sector 1 after the malformed requests", buf[0], at, pat0(1, (u32)at));
+  expect_disk0_sector(E_BAD_AFTER, "read after the malformed requests", "sector 1 after the malformed requests", 1);
   puts_("malformed requests refused, device still works\n");
 }
 
@@ -637,10 +643,7 @@ static void reset_check(void) {
     if (rdtsc() - start > 20000000000ull) fail(E_RESET, "a request without a status byte did not set DEVICE_NEEDS_RESET");
   if (!(rd32(d->base, R_INT_STATUS) & 2)) fail(E_RESET, "DEVICE_NEEDS_RESET without the configuration-change interrupt bit");
   init_device(d, 0, 0);
-  poison(buf[0], 512);
-  expect_status(E_RESET, "read after the device reset", read1(d, 4, buf[0], 512), BLK_OK);
-  long at = check_disk0(buf[0], 4, 1);
-  if (at >= 0) mismatch(E_RESET, "sector 4 after the device reset", buf[0], at, pat0(4, (u32)at));
+  expect_disk0_sector(E_RESET, "read after the device reset", "sector 4 after the device reset", 4);
   puts_("DEVICE_NEEDS_RESET on a chain without status, reset recovers\n");
 }
 
@@ -685,10 +688,7 @@ static void reset_in_flight_check(void) {
   }
   if (*(volatile u16 *)&d->used->idx != used_idx) fail(E_RESET_IN_FLIGHT, "used.idx moved after the reset completed");
   init_device(d, 0, 0);
-  poison(buf[0], 512);
-  expect_status(E_RESET_IN_FLIGHT, "read after a reset with requests in flight", read1(d, 6, buf[0], 512), BLK_OK);
-  long at = check_disk0(buf[0], 6, 1);
-  if (at >= 0) mismatch(E_RESET_IN_FLIGHT, "sector 6 after a reset with requests in flight", buf[0], at, pat0(6, (u32)at));
+  expect_disk0_sector(E_RESET_IN_FLIGHT, "read after a reset with requests in flight", "sector 6 after a reset with requests in flight", 6);
   puts_("reset with requests in flight: ok\n");
 }
 
