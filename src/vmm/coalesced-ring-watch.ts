@@ -24,7 +24,7 @@ export class CoalescedRingWatch {
   private timer: NodeJS.Timeout | undefined;
   private intervalMs: number;
   private emptyLooks = 0;
-  /** How many times the ring was looked at (for tests and statistics). */
+  /** How many times the ring was looked at (for tests). */
   looks = 0;
 
   /** `indices`: the ring page's first two 32-bit words, first and last. */
