@@ -1,0 +1,223 @@
+// The nested-virt runner: runs a command inside the "L1", a Linux under
+// QEMU's TCG emulation with an SVM CPU whose kvm-amd gives a real /dev/kvm,
+// on hosts that have no /dev/kvm of their own (tools/nested/README.md).
+//
+// The L1 sees the host's whole file system read-only (9p) with an overlay on
+// a fresh ext4 scratch disk (also /tmp: O_DIRECT works there), so the
+// checkout, node_modules and the guest cache are where they are on the host.
+// Folders named in `writable` are mounted read-write at their own paths, so a
+// command inside can leave results for the host. The command runs as root in
+// the caller's directory and environment; its stdout and stderr come back
+// separately (two virtio console ports), its exit status through the control
+// folder. The L1's own console (kernel messages) is kept for diagnosis.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+
+export const QEMU = 'qemu-system-x86_64';
+const CACHE_ROOT = process.env.TSVMM_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'tsvmm');
+export const L1_DIR = join(CACHE_ROOT, 'l1');
+const BUILD_SCRIPT = join(PROJECT_ROOT, 'tools', 'nested', 'build-l1.sh');
+/** Set inside the L1, so that code there knows it is nested (and does not nest again). */
+export const IN_L1_ENV = 'TSVMM_IN_L1';
+
+export interface L1Options {
+  /** argv of the command, run in `cwd`. */
+  command: string[];
+  cwd?: string;
+  /** Variables for the command; default: this process's environment, less what belongs to this process. */
+  env?: NodeJS.ProcessEnv;
+  /** Host folders mounted read-write at the same path inside. */
+  writable?: string[];
+  /** The L1 is killed after this long (default 60 min). */
+  timeoutMs?: number;
+  cpus?: number;
+  /** QEMU -m value (default 8G; guest RAM is allocated as touched). */
+  memory?: string;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+  /** Progress and diagnosis (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface L1Result {
+  /** The command's exit status; undefined when it never finished. */
+  status?: number;
+  timedOut: boolean;
+  /** Why the command did not run or finish, in one line. */
+  problem?: string;
+  /** The last lines of the L1's console. */
+  consoleTail: string[];
+  wallMs: number;
+}
+
+/** Why commands cannot run nested on this host, or undefined when they can. */
+export function nestedKvmProblem(): string | undefined {
+  const qemu = spawnSync(QEMU, ['--version'], { stdio: 'ignore' });
+  if (qemu.error || qemu.status !== 0) return `${QEMU} is not installed (Debian package qemu-system-x86)`;
+  if (!existsSync(BUILD_SCRIPT)) return `${BUILD_SCRIPT} is missing`;
+  return undefined;
+}
+
+/** Builds the L1 kernel and initramfs, or finds them in the cache. Throws with the build's own message. */
+export function ensureL1(log: (line: string) => void = defaultLog): void {
+  const problem = nestedKvmProblem();
+  if (problem) throw new Error(`cannot run KVM nested: ${problem}`);
+  const build = spawnSync('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  for (const line of build.stderr.split('\n')) if (/^\[l1 /.test(line)) log(line);
+  if (build.status !== 0) {
+    throw new Error(`building the L1 failed:\n${build.stderr.split('\n').slice(-15).join('\n')}`);
+  }
+}
+
+export async function runInL1(options: L1Options): Promise<L1Result> {
+  const log = options.log ?? defaultLog;
+  const started = Date.now();
+  ensureL1(log);
+  const ctl = mkdtempSync(join(tmpdir(), 'tsvmm-l1-'));
+  const ctlSockets = mkdtempSync(join(tmpdir(), 'tsvmm-l1-streams-'));
+  // Sparse, on disk (tmpdir may be tmpfs, where a filling image costs RAM).
+  mkdirSync(join(L1_DIR, 'scratch'), { recursive: true });
+  const scratch = join(mkdtempSync(join(L1_DIR, 'scratch', 'run-')), 'scratch.img');
+  const consoleTail: string[] = [];
+  const streams = {
+    console: await listenForStream(join(ctlSockets, 'console')),
+    stdout: await listenForStream(join(ctlSockets, 'stdout')),
+    stderr: await listenForStream(join(ctlSockets, 'stderr')),
+  };
+  try {
+    writeFileSync(scratch, '');
+    execFileSync('truncate', ['-s', '64G', scratch]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { stdio: 'ignore' });
+    writeControlFolder(ctl, options);
+
+    const qemuArgs = [
+      '-accel', 'tcg,thread=multi', '-M', 'q35', '-cpu', 'EPYC-Rome,+svm,+npt',
+      '-smp', String(options.cpus ?? 2), '-m', options.memory ?? '8G',
+      '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+      '-kernel', join(L1_DIR, 'vmlinuz'), '-initrd', join(L1_DIR, 'initrd.gz'),
+      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off',
+      // Each stream is a unix socket we listen on; QEMU connects as it starts.
+      '-chardev', `socket,id=console,path=${streams.console.path}`, '-serial', 'chardev:console',
+      '-device', 'virtio-serial-pci',
+      '-chardev', `socket,id=stdout,path=${streams.stdout.path}`, '-device', 'virtserialport,chardev=stdout,name=l1.stdout',
+      '-chardev', `socket,id=stderr,path=${streams.stderr.path}`, '-device', 'virtserialport,chardev=stderr,name=l1.stderr',
+      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+      '-virtfs', `local,path=${ctl},mount_tag=l1ctl,security_model=none`,
+      ...(options.writable ?? []).flatMap((dir, i) => ['-virtfs', `local,path=${dir},mount_tag=rw${i},security_model=none`]),
+      '-drive', `file=${scratch},format=raw,if=virtio,cache=unsafe,discard=unmap`,
+      '-device', 'virtio-rng-pci',
+    ];
+    log(`booting the L1 (QEMU TCG, SVM; ${options.cpus ?? 2} vCPUs) for: ${options.command.join(' ')}`);
+    const qemu = spawn(QEMU, qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const killQemu = () => qemu.kill('SIGKILL');
+    process.on('exit', killQemu);
+    let partial = '';
+    const keepConsole = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('latin1')).split(/\r?\n/);
+      partial = lines.pop()!;
+      consoleTail.push(...lines.filter((line) => !line.includes("TCG doesn't support requested feature")));
+      consoleTail.splice(0, Math.max(0, consoleTail.length - 60));
+    };
+    qemu.stdout!.on('data', keepConsole);
+    qemu.stderr!.on('data', keepConsole);
+    streams.console.onData = keepConsole;
+    streams.stdout.onData = options.onStdout ?? ((c: Buffer) => process.stdout.write(c));
+    streams.stderr.onData = options.onStderr ?? ((c: Buffer) => process.stderr.write(c));
+
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      log(`the L1 is still running after ${Math.round((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s: killing it`);
+      killQemu();
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+      qemu.on('error', (error) => resolve({ code: null, signal: null, error }));
+      qemu.on('close', (code, signal) => resolve({ code, signal }));
+    });
+    clearTimeout(timer);
+    process.off('exit', killQemu);
+    await Promise.all(Object.values(streams).map((s) => s.drained()));
+    if (partial) consoleTail.push(partial);
+
+    const read = (name: string) => (existsSync(join(ctl, name)) ? readFileSync(join(ctl, name), 'utf8').trim() : undefined);
+    const statusText = read('status');
+    const result: L1Result = { timedOut, consoleTail, wallMs: Date.now() - started };
+    if (statusText !== undefined && /^\d+$/.test(statusText)) result.status = Number(statusText);
+    else if (exit.error) result.problem = `cannot start ${QEMU}: ${exit.error.message}`;
+    else if (read('problem')) result.problem = `the L1 could not run the command: ${read('problem')}`;
+    else if (timedOut) result.problem = `timed out after ${Math.round((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`;
+    else if (read('ready') === undefined) result.problem = `the L1 did not boot (QEMU ${exit.signal ?? `exit status ${exit.code}`})`;
+    else result.problem = `the L1 stopped before the command finished (QEMU ${exit.signal ?? `exit status ${exit.code}`})`;
+    return result;
+  } finally {
+    for (const stream of Object.values(streams)) stream.close();
+    rmSync(ctlSockets, { recursive: true, force: true });
+    rmSync(ctl, { recursive: true, force: true });
+    rmSync(join(scratch, '..'), { recursive: true, force: true });
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 60 * 60_000;
+
+interface StreamSocket {
+  path: string;
+  onData: (chunk: Buffer) => void;
+  /** Resolves once QEMU's connection has closed (or there was none). */
+  drained(): Promise<void>;
+  close(): void;
+}
+
+/** A unix socket for one of QEMU's character devices; whatever QEMU writes goes to onData. */
+async function listenForStream(path: string): Promise<StreamSocket> {
+  const server = createServer();
+  let connection: Socket | undefined;
+  let closed: Promise<void> = Promise.resolve();
+  const stream: StreamSocket = {
+    path,
+    onData: () => {},
+    drained: () => closed,
+    close: () => {
+      connection?.destroy();
+      server.close();
+    },
+  };
+  server.on('connection', (socket) => {
+    connection = socket;
+    closed = new Promise((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (chunk) => stream.onData(chunk));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  return stream;
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`[nested] ${line}\n`);
+}
+
+/** Variables that describe this process, not the command's world. */
+const NOT_PASSED = /^(PWD|OLDPWD|SHLVL|_|NODE_CHANNEL_FD|NODE_CHANNEL_SERIALIZATION_MODE|VITEST.*)$/;
+
+function writeControlFolder(ctl: string, options: L1Options): void {
+  const env = { ...(options.env ?? process.env), [IN_L1_ENV]: '1' };
+  const exports = Object.entries(env)
+    .filter(([name, value]) => value !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !NOT_PASSED.test(name))
+    .map(([name, value]) => `export ${name}=${shellQuote(value!)}`);
+  writeFileSync(join(ctl, 'env'), exports.join('\n') + '\n');
+  const mounts = (options.writable ?? []).map(
+    (dir, i) => `mkdir -p ${shellQuote(dir)} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 rw${i} ${shellQuote(dir)} || exit 125`,
+  );
+  const cwd = options.cwd ?? process.cwd();
+  writeFileSync(join(ctl, 'command'), [...mounts, `cd ${shellQuote(cwd)} || exit 125`, `exec ${options.command.map(shellQuote).join(' ')}`].join('\n') + '\n');
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
