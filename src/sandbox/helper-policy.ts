@@ -7,7 +7,7 @@
 // ioeventfd + koffi.node.poll, timers, zlib, Atomics, GC churn, stdout/stdin
 // on AF_UNIX sockets, positioned I/O on an image fd) traced with `strace -f`
 // after the jail point, on Node 20.20 / glibc 2.36 / Linux 6.18; the kill-mode
-// test in test/sandbox/jail.test.ts runs the same workload inside the jail.
+// test in test/sandbox/jail.kvm.test.ts runs the same workload inside the jail.
 // Entries marked "not measured" are there for a stated, specific reason.
 //
 // Written as TypeScript rather than JSON so it is loaded with the code (no file

@@ -1,11 +1,14 @@
-// KVM availability for tests. Without a usable /dev/kvm, KVM tests skip with
-// the reason — unless TSVMM_REQUIRE_KVM=1 (set by .ci/run) and /dev/kvm
-// exists, in which case the skip becomes a failure: CI must never skip them.
+// What a test needs from the host. A test that needs KVM lives in a
+// `*.kvm.test.ts` file (vitest project `kvm`): `npm test` runs those here when
+// /dev/kvm is usable, and otherwise inside the nested L1 (tools/nested), so
+// they never skip where KVM can be had. Run directly (`npx vitest run`) on a
+// host without KVM, they skip with the reason. Under TSVMM_REQUIRE_KVM=1 (set
+// by .ci/run) nothing may skip: a missing requirement, KVM or other, fails.
 import { accessSync, constants, existsSync } from 'node:fs';
-import { describe } from 'vitest';
+import { describe, it } from 'vitest';
 
 function kvmProblem(): string | undefined {
-  if (!existsSync('/dev/kvm')) return '/dev/kvm does not exist on this machine';
+  if (!existsSync('/dev/kvm')) return '/dev/kvm does not exist on this machine (`npm test` runs KVM tests nested)';
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
     return undefined;
@@ -15,19 +18,32 @@ function kvmProblem(): string | undefined {
 }
 
 export const KVM_PROBLEM = kvmProblem();
-const REQUIRED = process.env.TSVMM_REQUIRE_KVM === '1';
+/** CI's flag: every test must run. */
+export const NOTHING_MAY_SKIP = process.env.TSVMM_REQUIRE_KVM === '1';
 
-/** describe() for tests that need KVM: skipped with a reason, or failing when CI requires KVM. */
-export function describeKvm(name: string, body: () => void): void {
-  if (!KVM_PROBLEM) {
-    describe(name, body);
-    return;
-  }
-  if (REQUIRED && existsSync('/dev/kvm')) {
+/** describe() for tests that need something the host may lack (`problem` says what). */
+export function describeNeeding(problem: string | undefined, name: string, body: () => void): void {
+  if (!problem) describe(name, body);
+  else if (NOTHING_MAY_SKIP) {
     describe(name, () => {
-      throw new Error(`TSVMM_REQUIRE_KVM=1 and /dev/kvm exists, but KVM tests cannot run: ${KVM_PROBLEM}`);
+      it('can run here', () => {
+        throw new Error(`TSVMM_REQUIRE_KVM=1, but these tests cannot run: ${problem}`);
+      });
     });
-    return;
-  }
-  describe.skip(`${name} (skipped: ${KVM_PROBLEM})`, body);
+  } else describe.skip(`${name} (skipped: ${problem})`, body);
+}
+
+/** describe() for tests that need KVM. */
+export function describeKvm(name: string, body: () => void): void {
+  describeNeeding(KVM_PROBLEM, name, body);
+}
+
+/** it() for one test that needs something the host may lack. */
+export function itNeeding(problem: string | undefined, name: string, fn: () => unknown, timeoutMs?: number): void {
+  if (!problem) it(name, fn, timeoutMs);
+  else if (NOTHING_MAY_SKIP) {
+    it(name, () => {
+      throw new Error(`TSVMM_REQUIRE_KVM=1, but this test cannot run: ${problem}`);
+    });
+  } else it.skip(`${name} (skipped: ${problem})`, fn);
 }

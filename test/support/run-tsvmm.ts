@@ -3,6 +3,7 @@
 // and never leaves a VM behind.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 export interface TsvmmResult {
@@ -49,4 +50,12 @@ export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: str
     if (opts.input !== undefined) child.stdin.write(opts.input);
     child.stdin.end();
   });
+}
+
+/** The CLI refused bad input as it should: status 2, one clear line naming the fault, no stack trace, no hang. */
+export function expectCleanError(r: TsvmmResult, message: RegExp): void {
+  expect(r.timedOut).toBe(false);
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
 }

@@ -1,5 +1,5 @@
 // The coalesced ring against real KVM, driven in-process so the test can act
-// (ring-full behaviour, 2048 queued writes, is covered by tiny-guests.test.ts)
+// (ring-full behaviour, 2048 queued writes, is covered by tiny-guests.kvm.test.ts)
 // at the guest's checkpoint exit while writes are still queued in the ring.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

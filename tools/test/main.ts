@@ -1,0 +1,134 @@
+// `npm test`: runs the whole suite, and the tests that need KVM wherever KVM
+// can be had. With a usable /dev/kvm, that is one vitest run here. Without
+// one, the `host` project runs here and the `kvm` project (*.kvm.test.ts)
+// runs inside the nested L1 (tools/nested), and one summary counts both.
+// Arguments go to vitest (`npm test -- test/boot`).
+// Under TSVMM_REQUIRE_KVM=1 (CI) nothing may skip: a skipped test, or KVM
+// tests that can run neither here nor nested, fail the run.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
+
+const VITEST = join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
+const NOTHING_MAY_SKIP = process.env.TSVMM_REQUIRE_KVM === '1';
+/** The L1 runs the KVM tests in ~15 min on a 2-core host; this only stops a hung one. */
+const NESTED_TIMEOUT_MS = Number(process.env.TSVMM_NESTED_TIMEOUT_S ?? 50 * 60) * 1000;
+
+interface Counts {
+  where: string;
+  passed: number;
+  failed: number;
+  skipped: string[];
+  /** The run itself went wrong (vitest or the L1), beyond failed tests. */
+  problem?: string;
+}
+
+function kvmProblemHere(): string | undefined {
+  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch {
+    return '/dev/kvm is not readable and writable by this user';
+  }
+}
+
+function vitestArgs(project: string | undefined, report: string, extra: string[]): string[] {
+  return [
+    VITEST, 'run', ...(project ? ['--project', project] : []),
+    '--reporter', 'default', '--reporter', 'json', '--outputFile.json', report,
+    // A file filter may match nothing in one of the two halves.
+    ...(extra.length > 0 ? ['--passWithNoTests'] : []),
+    ...extra,
+  ];
+}
+
+function readCounts(where: string, report: string, exitStatus: number | undefined): Counts {
+  if (!existsSync(report)) return { where, passed: 0, failed: 0, skipped: [], problem: `vitest wrote no report (exit status ${exitStatus})` };
+  const json = JSON.parse(readFileSync(report, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    testResults: { name: string; assertionResults: { status: string; fullName: string }[] }[];
+  };
+  const skipped = json.testResults.flatMap((file) =>
+    file.assertionResults.filter((t) => t.status !== 'passed' && t.status !== 'failed').map((t) => `${file.name.replace(`${PROJECT_ROOT}/`, '')}: ${t.fullName}`),
+  );
+  const counts: Counts = { where, passed: json.numPassedTests, failed: json.numFailedTests, skipped };
+  // A file that fails to load fails the run with no failed test to show for it.
+  if (exitStatus !== 0 && counts.failed === 0) counts.problem = `vitest exited with status ${exitStatus}`;
+  return counts;
+}
+
+function runVitestHere(where: string, project: string | undefined, report: string, extra: string[]): Promise<Counts> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, vitestArgs(project, report, extra), { stdio: 'inherit', cwd: PROJECT_ROOT });
+    child.on('close', (status) => resolve(readCounts(where, report, status ?? 1)));
+  });
+}
+
+async function runVitestNested(report: string, extra: string[]): Promise<Counts> {
+  const where = 'kvm, nested (kvm-amd in a QEMU TCG L1)';
+  const result = await runInL1({
+    command: [process.execPath, ...vitestArgs('kvm', report, extra)],
+    cwd: PROJECT_ROOT,
+    writable: [join(report, '..')],
+    timeoutMs: NESTED_TIMEOUT_MS,
+  });
+  if (result.status === undefined) {
+    console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
+    return { where, passed: 0, failed: 0, skipped: [], problem: `the nested run failed: ${result.problem}` };
+  }
+  return readCounts(where, report, result.status);
+}
+
+async function main(): Promise<number> {
+  const extra = process.argv.slice(2);
+  const reports = mkdtempSync(join(tmpdir(), 'tsvmm-test-reports-'));
+  const runs: Counts[] = [];
+  const problems: string[] = [];
+  try {
+    const hereProblem = kvmProblemHere();
+    if (!hereProblem || process.env[IN_L1_ENV]) {
+      runs.push(await runVitestHere(hereProblem ? 'all' : 'all, on this host\'s KVM', undefined, join(reports, 'all.json'), extra));
+    } else {
+      const nestedProblem = nestedKvmProblem();
+      if (nestedProblem) {
+        const why = `KVM tests can run neither here (${hereProblem}) nor nested (${nestedProblem})`;
+        if (NOTHING_MAY_SKIP) {
+          runs.push(await runVitestHere('host', 'host', join(reports, 'host.json'), extra));
+          problems.push(`TSVMM_REQUIRE_KVM=1: ${why}`);
+        } else {
+          console.error(`tsvmm tests: ${why}; they skip.`);
+          runs.push(await runVitestHere('all, KVM tests skipped', undefined, join(reports, 'all.json'), extra));
+        }
+      } else {
+        console.error(`tsvmm tests: ${hereProblem} on this host: the host tests run here, the KVM tests inside the nested L1.`);
+        runs.push(await runVitestHere('host', 'host', join(reports, 'host.json'), extra));
+        runs.push(await runVitestNested(join(reports, 'kvm.json'), extra));
+      }
+    }
+  } finally {
+    rmSync(reports, { recursive: true, force: true });
+  }
+
+  const total = { passed: 0, failed: 0, skipped: [] as string[] };
+  console.log('\n== tsvmm test summary');
+  for (const run of runs) {
+    console.log(`  ${run.where}: ${run.passed} passed, ${run.failed} failed, ${run.skipped.length} skipped${run.problem ? ` — ${run.problem}` : ''}`);
+    total.passed += run.passed;
+    total.failed += run.failed;
+    total.skipped.push(...run.skipped);
+    if (run.problem) problems.push(`${run.where}: ${run.problem}`);
+  }
+  if (NOTHING_MAY_SKIP && total.skipped.length > 0) {
+    problems.push(`TSVMM_REQUIRE_KVM=1, but ${total.skipped.length} tests skipped:\n    ${total.skipped.join('\n    ')}`);
+  }
+  for (const problem of problems) console.log(`  problem: ${problem}`);
+  console.log(`${total.passed} passed, ${total.failed} failed${total.skipped.length ? `, ${total.skipped.length} skipped` : ''}`);
+  return total.failed > 0 || problems.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
