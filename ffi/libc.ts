@@ -41,6 +41,8 @@ export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const EAGAIN = 11;
 export const EINTR = 4;
+export const EPIPE = 32;
+export const ECONNRESET = 104;
 
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;

@@ -4,9 +4,7 @@
 // garbage or does not answer in time turns the region dead: reads return all
 // ones, writes are dropped, and `onDead` reports it once. The VM never hangs.
 import koffi from 'koffi';
-import { EINTR, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
-
-const ECONNRESET = 104;
+import { ECONNRESET, EINTR, EPIPE, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
 
@@ -54,8 +52,11 @@ export class IoregionClient implements BusDevice {
     if (!size) return false; // not an access size the protocol can express
     encodeCommand(this.commandView, { write: isWrite, size, wantsResponse, userData: 0n, offset, data: isWrite ? bytesToData(data) : 0n });
     const n = write(this.fd, this.command, IOREGION_MESSAGE_SIZE) as number;
-    if (n !== IOREGION_MESSAGE_SIZE) return this.die(n < 0 ? `sending failed: ${errnoName(koffi.errno())}` : 'short send');
-    return true;
+    if (n === IOREGION_MESSAGE_SIZE) return true;
+    if (n >= 0) return this.die('short send');
+    // A peer that is gone reads as gone whichever way we notice it first.
+    const errno = koffi.errno();
+    return this.die(errno === EPIPE || errno === ECONNRESET ? `the device end closed its socket (${errnoName(errno)})` : `sending failed: ${errnoName(errno)}`);
   }
 
   private receive(): boolean {

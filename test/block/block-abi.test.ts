@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as B from '../../ffi/block-io.js';
 import { findCCompiler } from '../support/c-compiler.js';
+import { describeNeeding } from '../support/host-requirements.js';
 
 const cc = findCCompiler();
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-block-abi-'));
@@ -69,7 +70,7 @@ const checks: [string, string, number][] = [
   ['FALLOC_FL_ZERO_RANGE', 'FALLOC_FL_ZERO_RANGE', B.FALLOC_FL_ZERO_RANGE],
 ];
 
-describe.skipIf(!cc)('block I/O ABI matches the kernel headers' + (cc ? '' : ' (skipped: no C compiler)'), () => {
+describeNeeding(cc ? undefined : 'no C compiler on PATH', 'block I/O ABI matches the kernel headers', () => {
   const facts = new Map<string, number>();
   if (cc) {
     const lines = [

@@ -16,6 +16,7 @@ import { HostBuffer } from '../../src/memory/dma-host-buffer.js';
 import { IoVecArray } from '../../src/memory/dma-iovec.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { Prng } from '../memory/dma-test-support.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 const MiB = 1024 * 1024;
 const IMAGE_SIZE = 4 * MiB;
@@ -335,7 +336,7 @@ describe('opening images', () => {
     DiskImage.open(p).close();
   });
 
-  it.skipIf(!existsSync('/usr/bin/flock'))('another process holding the lock keeps us out', async () => {
+  itNeeding(existsSync('/usr/bin/flock') ? undefined : 'no /usr/bin/flock (util-linux)', 'another process holding the lock keeps us out', async () => {
     const p = makeImage('other.img');
     const child = spawn('/usr/bin/flock', ['-x', p, 'sleep', '30'], { stdio: 'ignore' });
     try {

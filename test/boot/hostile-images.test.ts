@@ -11,7 +11,8 @@ import { decodeZstd } from '../../src/boot/zstd-decoder.js';
 import { detectPayloadFormat } from '../../src/boot/payload-format.js';
 import { MiB } from './support/guest-ram.js';
 import { mutations, prng } from './support/mutations.js';
-import { buildBzImage, type CliFormat, haveCli, KERNEL_COMPRESSOR_ARGS, kernelPayload, typicalVmlinux } from './support/synthetic-kernel.js';
+import { buildBzImage, type CliFormat, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, typicalVmlinux } from './support/synthetic-kernel.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 let memory: GuestMemory;
 beforeAll(() => {
@@ -73,10 +74,9 @@ describe('hostile images only ever produce BootError', () => {
   const formats: ('gzip' | CliFormat)[] = ['gzip', 'xz', 'lz4', 'zstd'];
   for (const format of formats) {
     const cli = format === 'gzip' ? undefined : KERNEL_COMPRESSOR_ARGS[format][0];
-    const missing = cli !== undefined && !haveCli(cli);
     // zstd decodes in a worker thread (tens of ms each), so it gets fewer rounds.
     const rounds = format === 'zstd' ? 250 : 800;
-    test.skipIf(missing)(`mutated ${format} bzImage (${rounds} mutations)${missing ? ` — skipped: ${cli} CLI not installed` : ''}`, { timeout: 120_000 }, () => {
+    itNeeding(cliProblem(cli), `mutated ${format} bzImage (${rounds} mutations)`, () => {
       const payload = kernelPayload(format, vmlinux);
       const image = buildBzImage({ payload, initSize: 8 * MiB });
       const payloadStart = 5 * 512 + 0x200;
@@ -88,7 +88,7 @@ describe('hostile images only ever produce BootError', () => {
       ];
       const { refused } = expectOnlyBootErrors(mutations(image, rounds, 3_000_000 + format.length * 10_000, hot));
       expect(refused).toBeGreaterThan(rounds / 2);
-    });
+    }, 120_000);
   }
 
   test('mutated compressed streams straight into the decompressors', { timeout: 120_000 }, () => {

@@ -8,7 +8,8 @@ import { HvmStartInfoField, XEN_HVM_START_MAGIC_VALUE } from '../../src/boot/pvh
 import { SetupHeaderField as H } from '../../src/boot/setup-header.js';
 import { BootParamsField } from '../../src/boot/zero-page.js';
 import { MiB, translate, withGuestRam } from './support/guest-ram.js';
-import { buildBzImage, type CliFormat, haveCli, KERNEL_COMPRESSOR_ARGS, kernelPayload, patterned, typicalVmlinux } from './support/synthetic-kernel.js';
+import { buildBzImage, type CliFormat, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, patterned, typicalVmlinux } from './support/synthetic-kernel.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 const RAM = [{ gpa: 0, size: 64 * MiB }];
 
@@ -137,8 +138,7 @@ describe('loadLinux: bzImage', () => {
   const formats: ('gzip' | CliFormat)[] = ['gzip', 'xz', 'lz4', 'zstd'];
   for (const format of formats) {
     const cli = format === 'gzip' ? undefined : KERNEL_COMPRESSOR_ARGS[format][0];
-    const missing = cli !== undefined && !haveCli(cli);
-    test.skipIf(missing)(`${format} payload decompressed on the host${missing ? ` — skipped: ${cli} CLI not installed` : ''}`, () => {
+    itNeeding(cliProblem(cli), `${format} payload decompressed on the host`, () => {
       withGuestRam(RAM, (memory) => {
         const image = buildBzImage({ payload: kernelPayload(format, vmlinux), cmdlineSize: 255 });
         const cmdline = 'console=ttyS0 quiet';

@@ -10,7 +10,8 @@ import { decompress, decompressPayload } from '../../src/boot/payload-decompress
 import { detectPayloadFormat } from '../../src/boot/payload-format.js';
 import { decodeXz } from '../../src/boot/xz-decoder.js';
 import { decodeZstd, zstdTimeBudgetMs } from '../../src/boot/zstd-decoder.js';
-import { type CliFormat, compressWithCli, concat, haveCli, KERNEL_COMPRESSOR_ARGS, kernelPayload, sizeTrailer } from './support/synthetic-kernel.js';
+import { type CliFormat, compressWithCli, concat, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, sizeTrailer } from './support/synthetic-kernel.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(join(fixtures, name)));
@@ -200,15 +201,14 @@ describe('kernel compressor command lines', () => {
   });
   for (const format of ['xz', 'lz4', 'zstd'] as CliFormat[]) {
     const cli = KERNEL_COMPRESSOR_ARGS[format][0];
-    const missing = !haveCli(cli);
-    test.skipIf(missing)(`${format} (${cli} ${KERNEL_COMPRESSOR_ARGS[format][1].join(' ')})${missing ? ` — skipped: ${cli} CLI not installed` : ''}`, () => {
+    itNeeding(cliProblem(cli), `${format} (${cli} ${KERNEL_COMPRESSOR_ARGS[format][1].join(' ')})`, () => {
       const payload = kernelPayload(format, bigSample);
       const result = decompressPayload(payload);
       expect(result.format).toBe(format);
       expect(Buffer.from(result.data).equals(Buffer.from(bigSample))).toBe(true);
     });
   }
-  test.skipIf(!haveCli('zstd'))('zstd from stdin (no content size): the XXH64 checksum catches a wrong size trailer', () => {
+  itNeeding(cliProblem('zstd'), 'zstd from stdin (no content size): the XXH64 checksum catches a wrong size trailer', () => {
     const stream = compressWithCli('zstd', sample);
     expect(stream[4] >>> 6).toBe(0); // no frame content size, as in the kernel build
     expect(stream[4] & 4).toBe(4); // content checksum present
@@ -216,8 +216,7 @@ describe('kernel compressor command lines', () => {
     expect(bootErrorOf(() => decompressPayload(concat([stream, sizeTrailer(sample.length - 100)]))).message).toMatch(/zstd/);
   });
   for (const format of ['bzip2', 'lzma'] as CliFormat[]) {
-    const missing = !haveCli(format);
-    test.skipIf(missing)(`${format} is refused with its name${missing ? ` — skipped: ${format} CLI not installed` : ''}`, () => {
+    itNeeding(cliProblem(format), `${format} is refused with its name`, () => {
       const payload = concat([compressWithCli(format, sample), sizeTrailer(sample.length)]);
       expect(bootErrorOf(() => decompressPayload(payload)).message).toContain(`${format}-compressed`);
     });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadLinux } from '../../src/boot/linux-loader.js';
 import { MiB, translate, withGuestRam } from './support/guest-ram.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 const manifestPath = join(process.env.TSVMM_CACHE ?? join(homedir(), '.cache', 'tsvmm'), 'guest', 'guest.json');
 interface Manifest {
@@ -22,7 +23,7 @@ const noGuest = !manifest ? `no ${manifestPath} (build it with npm run guest)` :
 const RAM = [{ gpa: 0, size: 512 * MiB }];
 
 describe('the default guest kernel', () => {
-  test.skipIf(!manifest || !present(manifest.vmlinux))(`vmlinux, both entries${noGuest ? ` — skipped: ${noGuest}` : ''}`, () => {
+  itNeeding(noGuest ?? (present(manifest!.vmlinux) ? undefined : `${manifest!.vmlinux} is missing`), 'vmlinux, both entries', () => {
     const kernel = new Uint8Array(readFileSync(manifest!.vmlinux!));
     const initrd = present(manifest!.initrd) ? new Uint8Array(readFileSync(manifest!.initrd)) : undefined;
     const cmdline = manifest!.cmdline ?? 'console=ttyS0';
@@ -40,8 +41,9 @@ describe('the default guest kernel', () => {
     });
   });
 
-  test.skipIf(!manifest || !present(manifest.bzImage) || !present(manifest.vmlinux))(
-    `bzImage decompressed on the host loads the same bytes as the vmlinux${noGuest ? ` — skipped: ${noGuest}` : ''}`,
+  itNeeding(
+    noGuest ?? (present(manifest!.bzImage) && present(manifest!.vmlinux) ? undefined : 'the default guest has no bzImage or vmlinux'),
+    'bzImage decompressed on the host loads the same bytes as the vmlinux',
     () => {
       const bz = new Uint8Array(readFileSync(manifest!.bzImage!));
       const elf = new Uint8Array(readFileSync(manifest!.vmlinux!));
@@ -63,7 +65,8 @@ describe('the default guest kernel', () => {
 });
 
 const extra = (process.env.TSVMM_TEST_KERNELS ?? '').split(':').filter((p) => p.length > 0);
-describe.skipIf(extra.length === 0)(`kernels from TSVMM_TEST_KERNELS${extra.length === 0 ? ' — skipped: variable not set' : ''}`, () => {
+// Opt-in: without the variable there is nothing to test (and nothing skips).
+if (extra.length > 0) describe('kernels from TSVMM_TEST_KERNELS', () => {
   for (const path of extra) {
     test(path, () => {
       const kernel = new Uint8Array(readFileSync(path));

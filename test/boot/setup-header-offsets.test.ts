@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { E820_ENTRY_BYTES, BootParamsField, ZERO_PAGE_BYTES } from '../../src/boot/zero-page.js';
 import { SETUP_HEADER_END, SETUP_HEADER_START, SetupHeaderField } from '../../src/boot/setup-header.js';
 import { findCCompiler } from '../support/c-compiler.js';
+import { itNeeding } from '../support/host-requirements.js';
 
 const BOOTPARAM_H = ['/usr/include/x86_64-linux-gnu/asm/bootparam.h', '/usr/include/asm/bootparam.h'].find((p) => existsSync(p));
 const cc = findCCompiler();
@@ -45,7 +46,7 @@ describe('setup header offsets', () => {
     expect(last.offset + last.size).toBe(SETUP_HEADER_END);
   });
 
-  test.skipIf(skipReason !== undefined)(`match <asm/bootparam.h> compiled with a C probe${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  itNeeding(skipReason, 'match <asm/bootparam.h> compiled with a C probe', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bootparam-'));
     try {
       const names = Object.keys(SetupHeaderField);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KVM_IOCTL, checkedStructs } from '../../ffi/kvm-abi.js';
 import { findCCompiler } from '../support/c-compiler.js';
+import { describeNeeding } from '../support/host-requirements.js';
 
 const cc = findCCompiler();
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-abi-'));
@@ -32,7 +33,7 @@ function probe(): Map<string, number> {
   return facts;
 }
 
-describe.skipIf(!cc)('KVM ABI matches <linux/kvm.h>' + (cc ? '' : ' (skipped: no C compiler)'), () => {
+describeNeeding(cc ? undefined : 'no C compiler on PATH', 'KVM ABI matches <linux/kvm.h>', () => {
   const facts = cc ? probe() : new Map<string, number>();
   for (const [type, layout] of Object.entries(checkedStructs)) {
     it(`${type} size and offsets`, () => {

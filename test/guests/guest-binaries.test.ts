@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { describeNeeding } from '../support/host-requirements.js';
 
 const GUESTS = join(PROJECT_ROOT, 'test', 'guests');
 let binutils = true;
@@ -14,7 +15,7 @@ try {
   binutils = false;
 }
 
-describe.skipIf(!binutils)(`test guest binaries${binutils ? '' : ' (skipped: no binutils)'}`, () => {
+describeNeeding(binutils ? undefined : 'no binutils (as, ld)', 'test guest binaries', () => {
   it('match their sources (run test/guests/build.sh after editing one)', () => {
     const out = mkdtempSync(join(tmpdir(), 'tsvmm-guests-'));
     execFileSync('bash', [join(GUESTS, 'build.sh')], { env: { ...process.env, OUT: out }, stdio: 'ignore' });

@@ -5,7 +5,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { expectCleanError, GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-kvm-'));

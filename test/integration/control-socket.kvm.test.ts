@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, TSVMM_BIN } from '../support/run-tsvmm.js';
 
 function ask(path: string, line: string): Promise<any> {

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const machine = (name: string) => join(PROJECT_ROOT, 'test', 'machines', `${name}.json`);

@@ -2,7 +2,7 @@
 // guests cannot prove. Slow on software-nested KVM (docs/host-kvm.md).
 import { expect, it } from 'vitest';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
 const guest = readDefaultGuest();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
 const guest = readDefaultGuest();

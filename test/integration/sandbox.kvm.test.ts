@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const hello = ['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin')];

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const SECTOR = 512;

@@ -17,7 +17,7 @@ import { KvmSystem } from '../../src/kvm/kvm-system.js';
 import { applyBootState } from '../../src/kvm/vcpu-setup.js';
 import { Vm } from '../../src/kvm/vm.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
-import { describeKvm } from '../support/kvm.js';
+import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN } from '../support/run-tsvmm.js';
 import { check, ioctlValue } from '../../ffi/libc.js';
 import { KVM_IOCTL } from '../../ffi/kvm-abi.js';

@@ -7,27 +7,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildJailLaunch, checkJailSupport, childPids } from '../../src/sandbox/jail-launch.js';
 import { readSeccompAuditRecords, explainSeccompDeath } from '../../src/sandbox/seccomp-audit.js';
-import { buildSandboxForTests, REPO } from './support/build-sandbox.js';
+import { buildSandboxForTests, sandboxTreeOthersCanRead } from './support/build-sandbox.js';
+import { describeNeeding, itNeeding, KVM_PROBLEM } from '../support/host-requirements.js';
 
-const FIXTURE = path.join(REPO, 'test', 'sandbox', 'fixtures', 'jailed-child.mjs');
 const isRoot = process.getuid?.() === 0;
-
-/**
- * The unprivileged runs start the fixture as an ordinary user: every folder
- * above the checkout must let others through (a clone under a `mktemp -d`
- * folder, mode 0700, does not). Their skip names that reason.
- */
-function othersCanReach(dir: string): boolean {
-  for (let d = dir; ; d = path.dirname(d)) {
-    if ((fs.statSync(d).mode & 0o001) === 0) return false;
-    if (path.dirname(d) === d) return true;
-  }
-}
-const unprivilegedRuns = isRoot && othersCanReach(REPO);
-const UNPRIVILEGED_SKIP = isRoot && !unprivilegedRuns ? ' (unprivileged part skipped: a folder above the checkout is not searchable by other users)' : '';
-const haveKvm = fs.existsSync('/dev/kvm');
 const support = checkJailSupport();
-const canJail = support.ok && haveKvm;
+const jailProblem = KVM_PROBLEM ?? (support.ok ? undefined : support.reason);
+/** Scenarios run from here: the checkout, or a copy others can read (the unprivileged runs need that). */
+let tree = { root: '', build: '', remove: () => {} };
+const fixture = () => path.join(tree.root, 'test', 'sandbox', 'fixtures', 'jailed-child.mjs');
+const nodeModules = () => path.join(tree.root, 'node_modules');
 
 interface RunOptions {
   jail?: Record<string, unknown>;
@@ -60,14 +49,13 @@ interface RunResult {
   find: (name: string) => ChildEvent | undefined;
 }
 
-let build = '';
 let kvmFd = -1;
 let imageFd = -1;
 let imagePath = '';
 
 beforeAll(() => {
-  if (!canJail) return;
-  build = buildSandboxForTests();
+  if (jailProblem) return;
+  tree = sandboxTreeOthersCanRead(buildSandboxForTests());
   kvmFd = fs.openSync('/dev/kvm', 'r+');
   imagePath = path.join(os.tmpdir(), `tsvmm-jail-test-${process.pid}.img`);
   imageFd = fs.openSync(imagePath, 'w+');
@@ -78,11 +66,12 @@ afterAll(() => {
   if (kvmFd >= 0) fs.closeSync(kvmFd);
   if (imageFd >= 0) fs.closeSync(imageFd);
   if (imagePath) fs.rmSync(imagePath, { force: true });
+  tree.remove();
 });
 
 function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> {
   const launch = buildJailLaunch({
-    script: FIXTURE,
+    script: fixture(),
     scriptArgs: [scenario],
     nodeArgs: opts.nodeArgs,
     userNamespace: opts.unprivileged ? true : undefined,
@@ -91,7 +80,7 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
     extraStdio: opts.onMessage ? ['ipc'] : [],
     env: {
       ...process.env,
-      TSVMM_SANDBOX_BUILD: build,
+      TSVMM_SANDBOX_BUILD: tree.build,
       TSVMM_JAIL_OPTIONS: JSON.stringify({ ...opts.jail, policyOptions: opts.policyOptions }),
     },
   });
@@ -268,10 +257,10 @@ describe('jail launch', () => {
   });
 });
 
-describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
+describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
   it('runs the representative workload (KVM_RUN in a worker, kick, irqfd, poll, timers, I/O) under the kill policy', async () => {
     const r = await runJailed('workload', {
-      jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] }, limits: { maxFileSize: 1 << 20 } },
+      jail: { root: { readOnlyBinds: [nodeModules()] }, limits: { maxFileSize: 1 << 20 } },
       stdin: 'ping\n',
     });
     const lines = r.events.filter((e) => e.event === 'log').map((e) => e.line);
@@ -365,7 +354,7 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
     expect(main.CapBnd).toBe('0000000000000000');
   });
 
-  it.skipIf(!unprivilegedRuns)(`works unprivileged in a user namespace (every thread filtered, main thread without capabilities)${UNPRIVILEGED_SKIP}`, async () => {
+  itNeeding(isRoot ? undefined : 'only root can start the launcher as uid 65534', 'works unprivileged in a user namespace (every thread filtered, main thread without capabilities)', async () => {
     const { result: r, hostPid, statuses, newThreads } = await runThreads(true);
     expect(r.code, r.stderr + JSON.stringify(r.events)).toBe(0);
     expect(r.find('jailed')!.report.userNamespace).toBe(true);
@@ -380,8 +369,8 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
     }
   });
 
-  it(`dies with its launcher: killing unshare kills the jailed helper (--kill-child outlives the uid drop)${UNPRIVILEGED_SKIP}`, async () => {
-    for (const unprivileged of unprivilegedRuns ? [false, true] : [false]) {
+  it('dies with its launcher: killing unshare kills the jailed helper (--kill-child outlives the uid drop)', async () => {
+    for (const unprivileged of isRoot ? [false, true] : [false]) {
       let hostPid = 0;
       // 'close' comes only once the helper has closed its stdout, i.e. exited; a
       // helper that outlives unshare ends at the deadline instead, and is killed.
@@ -401,7 +390,7 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
   it('lets a Worker load modules after the jail only from read-only binds', async () => {
     const without = await runJailed('worker-loads-koffi');
     expect(String(without.find('worker')!.pid)).toMatch(/error .*Cannot find module/);
-    const withBind = await runJailed('worker-loads-koffi', { jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] } } });
+    const withBind = await runJailed('worker-loads-koffi', { jail: { root: { readOnlyBinds: [nodeModules()] } } });
     expect(withBind.find('worker')!.pid).toBe(1);
   });
 
@@ -427,7 +416,7 @@ describe.skipIf(!canJail)('jailed helper on the real kernel', () => {
     expect(exec.signal).toBe('SIGSYS');
     const r = await runJailed('workload', {
       ...jitless,
-      jail: { root: { readOnlyBinds: [path.join(REPO, 'node_modules')] }, limits: { maxFileSize: 1 << 20 } },
+      jail: { root: { readOnlyBinds: [nodeModules()] }, limits: { maxFileSize: 1 << 20 } },
       stdin: 'ping\n',
     });
     expect(r.signal, r.stderr).toBeNull();

@@ -149,13 +149,14 @@ export const KERNEL_COMPRESSOR_ARGS: Record<CliFormat, [string, string[]]> = {
   lzma: ['lzma', ['-9', '-c']],
 };
 
-/** True when `cmd` runs here. */
-export function haveCli(cmd: string): boolean {
+/** Why the compressor `cmd` cannot run here (undefined: it can, or none is needed). .ci/run installs them all. */
+export function cliProblem(cmd: string | undefined): string | undefined {
+  if (cmd === undefined) return undefined;
   try {
     execFileSync(cmd, ['--version'], { stdio: 'ignore' });
-    return true;
+    return undefined;
   } catch {
-    return false;
+    return `the ${cmd} CLI is not installed`;
   }
 }
 
