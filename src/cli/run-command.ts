@@ -7,6 +7,8 @@ import { DiskImage } from '../block/disk-image.js';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
 import { HELPER_FILE, diskFdName } from '../helper/helper-protocol.js';
 import { createLogger } from '../log.js';
+import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
+import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
 import { loadMachine } from '../machine/machine-definition.js';
 import { parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
@@ -47,7 +49,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
-    .option('cpu-template', { type: 'string', describe: 'CPUID template: nested-safe (default) or host' })
+    .option('cpu-template', { type: 'string', describe: 'CPUID template: auto (default: host on hardware KVM, nested-safe on kvm_pvm), host or nested-safe' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })
     .option('coalesced', { type: 'boolean', default: true, describe: 'use the coalesced MMIO/PIO zones devices declare (--no-coalesced: none)' })
     .option('sandbox', { type: 'boolean', default: true, describe: 'jail the helper (namespaces, empty root, seccomp); --no-sandbox is for debugging only' })
@@ -110,6 +112,14 @@ export function withKernelWords(cmdline: string, words: string): string {
   return `${cmdline.slice(0, at).trimEnd()} ${words} ${cmdline.slice(at)}`.trim();
 }
 
+function cpuTemplateOrUsageError(name: string, host: HostKvmKind): CpuTemplate {
+  try {
+    return cpuTemplate(name, host);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 function checkReadable(path: string, what: string): void {
   try {
     const st = statSync(path);
@@ -144,7 +154,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const ram = ramLayout(machine, memorySize); // rejects an impossible size before anything starts
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
   const diskWords = virtioCmdline(machine, diskSpecs.length);
-  const plan = planBoot(args, [machine.cmdline, diskWords].filter(Boolean).join(' '));
+  const hostKvm = detectHostKvm();
+  const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
+  const plan = planBoot(args, [machine.cmdline, diskWords, ...template.cmdline].filter(Boolean).join(' '));
   // Open (and lock) every image with the user's rights; the helper gets the fds.
   const disks = openDiskImages(diskSpecs);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
@@ -167,7 +179,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     {
       machine,
       memorySize,
-      cpuTemplate: args.cpuTemplate,
+      cpuTemplate: template.name,
       coalesced: args.coalesced,
       bootKind: plan.kind,
       cmdline: plan.cmdline,
@@ -184,7 +196,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   );
   devices.releaseFds();
   disks.release();
-  log.info({ machine: machine.name, memory: args.mem ?? 'default', helper: helper.pid }, `booting ${plan.describe}`);
+  log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
   const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;
   const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());

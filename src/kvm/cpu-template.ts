@@ -1,8 +1,11 @@
 // CPU templates: what CPUID the guest sees, derived from what this host's KVM
-// supports. The default, `nested-safe`, hides every feature the software-nested
-// KVM on the project's CI machines cannot emulate (measured: DESIGN.md and
-// docs/host-kvm.md), so one binary boots there and on hardware KVM alike.
+// supports. `nested-safe` hides every feature the software-nested KVM
+// (kvm_pvm) on some of the project's machines cannot emulate (measured:
+// docs/host-kvm.md); `host` passes on what a hardware KVM supports. The
+// default, `auto`, picks one of the two by probing the host (host-kvm.ts), so
+// one binary boots on both.
 import type { CpuidRegister, CpuidTable } from './cpuid-table.js';
+import type { HostKvmKind } from './host-kvm.js';
 
 export interface FeatureBit {
   name: string;
@@ -48,7 +51,7 @@ const NESTED_UNSAFE: FeatureBit[] = [
 export interface CpuTemplate {
   readonly name: string;
   readonly description: string;
-  /** Kernel command-line words that hide what CPUID cannot (appended by the loader). */
+  /** Linux command-line words that hide what CPUID cannot (the frontend adds them to a Linux guest's). */
   readonly cmdline: readonly string[];
   apply(cpuid: CpuidTable): void;
 }
@@ -75,7 +78,11 @@ export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
   'nested-safe': {
     name: 'nested-safe',
     description: 'hides the features a software-nested KVM (kvm_pvm) cannot emulate',
-    cmdline: [],
+    // kvm_pvm shows the guest the processor's own CPUID bits for what its KVM
+    // does not report, whatever KVM_SET_CPUID2 says: the kernel must be told.
+    // Each word is explained in tools/guest/README.md ("Command line"); Linux
+    // 6.1 cuts clearcpuid= at 127 characters.
+    cmdline: ['noxsave', 'clearcpuid=cx16,popcnt,rdrand,rdseed,invpcid,pcid,rdpid,clflushopt,fsgsbase,smap,erms,fsrm'],
     apply: (cpuid) => {
       common(cpuid, 0);
       for (const b of NESTED_UNSAFE) cpuid.clearBit(b.fn, b.index, b.reg, b.bit);
@@ -84,11 +91,23 @@ export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
   },
 };
 
-export const DEFAULT_CPU_TEMPLATE = 'nested-safe';
+/** Stands for the template that fits this host's KVM (templateForHost). */
+export const AUTO_CPU_TEMPLATE = 'auto';
+export const CPU_TEMPLATE_NAMES: readonly string[] = [AUTO_CPU_TEMPLATE, ...Object.keys(CPU_TEMPLATES)];
 
-export function cpuTemplate(name: string): CpuTemplate {
+/** `host` where the processor runs the guest (kvm_amd, kvm_intel); `nested-safe` on kvm_pvm, and where unsure. */
+export function templateForHost(kind: HostKvmKind): CpuTemplate {
+  return CPU_TEMPLATES[kind === 'kvm_amd' || kind === 'kvm_intel' ? 'host' : 'nested-safe'];
+}
+
+/** The template named, with `auto` resolved for `host`. */
+export function cpuTemplate(name: string, host?: HostKvmKind): CpuTemplate {
+  if (name === AUTO_CPU_TEMPLATE) {
+    if (host === undefined) throw new Error('the CPU template "auto" must be resolved before the VM is built');
+    return templateForHost(host);
+  }
   const t = CPU_TEMPLATES[name];
-  if (!t) throw new Error(`unknown CPU template "${name}" (known: ${Object.keys(CPU_TEMPLATES).join(', ')})`);
+  if (!t) throw new Error(`unknown CPU template "${name}" (known: ${CPU_TEMPLATE_NAMES.join(', ')})`);
   return t;
 }
 

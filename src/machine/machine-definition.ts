@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
 import { PROJECT_ROOT } from '../project-root.js';
+import { AUTO_CPU_TEMPLATE, CPU_TEMPLATE_NAMES } from '../kvm/cpu-template.js';
 import { parseSize } from './size.js';
 
 export interface UartDefinition {
@@ -131,7 +132,7 @@ export function parseMachine(json: unknown, source: string): MachineDefinition {
     description: root.description === undefined ? '' : r.string(root.description, 'description'),
     source,
     memory: { defaultSize: r.size(memory.defaultSize, 'memory.defaultSize'), mmioGap },
-    cpu: { template: cpu.template === undefined ? 'nested-safe' : r.string(cpu.template, 'cpu.template') },
+    cpu: { template: cpu.template === undefined ? AUTO_CPU_TEMPLATE : r.oneOf(cpu.template, CPU_TEMPLATE_NAMES, 'cpu.template') },
     cmdline: root.cmdline === undefined ? '' : r.string(root.cmdline, 'cmdline'),
     devices,
     disks: (root.disks === undefined ? [] : r.array(root.disks, 'disks')).map((d, i) => r.disk(d, `disks[${i}]`, dirname(source))),
@@ -203,6 +204,11 @@ class FieldReader {
   string(v: unknown, path: string): string {
     if (typeof v !== 'string') this.fail(path, 'expected a string');
     return v;
+  }
+  oneOf(v: unknown, allowed: readonly string[], path: string): string {
+    const s = this.string(v, path);
+    if (!allowed.includes(s)) this.fail(path, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(s)}`);
+    return s;
   }
   boolean(v: unknown, path: string): boolean {
     if (typeof v !== 'boolean') this.fail(path, 'expected true or false');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuidTable } from '../../src/kvm/cpuid-table.js';
 import { cpuTemplate, NESTED_UNSAFE_FEATURES } from '../../src/kvm/cpu-template.js';
+import { detectHostKvm } from '../../src/kvm/host-kvm.js';
 
 function table(): CpuidTable {
   return new CpuidTable([
@@ -37,6 +38,29 @@ describe('CPU templates', () => {
   });
 
   it('names the known templates when given an unknown one', () => {
-    expect(() => cpuTemplate('pentium')).toThrow(/unknown CPU template "pentium" \(known: host, nested-safe\)/);
+    expect(() => cpuTemplate('pentium')).toThrow(/unknown CPU template "pentium" \(known: auto, host, nested-safe\)/);
+  });
+
+  it('auto picks host on hardware KVM and nested-safe (with its command-line words) on kvm_pvm', () => {
+    expect(cpuTemplate('auto', 'kvm_amd').name).toBe('host');
+    expect(cpuTemplate('auto', 'kvm_intel').name).toBe('host');
+    expect(cpuTemplate('auto', 'kvm_pvm').name).toBe('nested-safe');
+    expect(cpuTemplate('auto', 'unknown').name).toBe('nested-safe');
+    expect(cpuTemplate('auto', 'kvm_pvm').cmdline).toContain('noxsave');
+    expect(cpuTemplate('host').cmdline).toEqual([]);
+    expect(() => cpuTemplate('auto')).toThrow(/must be resolved/);
+  });
+});
+
+describe('host KVM detection', () => {
+  const cpuinfo = (flags: string) => `processor\t: 0\nflags\t\t: fpu vme ${flags} sse2\n`;
+  const modules = (...loaded: string[]) => (name: string) => loaded.includes(name);
+  it('tells kvm_pvm (no SVM/VMX) from hardware KVM', () => {
+    expect(detectHostKvm(cpuinfo('svm npt'), modules('kvm', 'kvm_amd'))).toBe('kvm_amd');
+    expect(detectHostKvm(cpuinfo('vmx ept'), modules('kvm', 'kvm_intel'))).toBe('kvm_intel');
+    expect(detectHostKvm(cpuinfo('hypervisor'), modules('kvm', 'kvm_pvm'))).toBe('kvm_pvm');
+    // a processor with SVM whose kvm_amd is not loaded: /dev/kvm is someone else's
+    expect(detectHostKvm(cpuinfo('svm'), modules('kvm', 'kvm_pvm'))).toBe('kvm_pvm');
+    expect(detectHostKvm('', modules())).toBe('unknown');
   });
 });

@@ -18,8 +18,12 @@ describe('machine definitions', () => {
 
   it('applies defaults', () => {
     const m = parseMachine(base(), 'x.json');
-    expect(m.cpu.template).toBe('nested-safe');
+    expect(m.cpu.template).toBe('auto');
     expect(m.devices[0]).toMatchObject({ name: 'uart16550', coalesced: true });
+  });
+
+  it('refuses an unknown CPU template in the parser, naming the known ones', () => {
+    expect(() => parseMachine({ ...base(), cpu: { template: 'pentium' } }, 'm.json')).toThrow(/m.json: cpu.template: expected one of auto, host, nested-safe, got "pentium"/);
   });
 
   it.each([

@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { RssSampler } from './resident-memory.js';
 import { helperBelow } from './process-tree.js';
-import { QEMU, QEMU_MICROVM, bootSeedWord, qemuGuestArgs } from './qemu-reference.js';
+import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const INIT_MARKER = 'Run /init as init process';
@@ -68,7 +68,7 @@ function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) 
 }
 
 function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
-  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest), '-append', withKernelWords(cmdline, bootSeedWord())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
+  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest), '-append', withKernelWords(cmdline, qemuKernelWords())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
 }
 
 export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {

@@ -5,6 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { GuestManifest } from '../../src/cli/default-guest.js';
+import { templateForHost } from '../../src/kvm/cpu-template.js';
+import { detectHostKvm } from '../../src/kvm/host-kvm.js';
 
 export const QEMU = 'qemu-system-x86_64';
 /** `-M` value; a benchmark may append options (`,acpi=off`). */
@@ -32,4 +34,14 @@ export function qemuGuestArgs(guest: GuestManifest): string[] {
 /** tsvmm gives the default guest a boot seed (src/cli/run-command.ts); QEMU gets one too, for a fair race. */
 export function bootSeedWord(): string {
   return `tsvmm.seed=${randomBytes(32).toString('hex')}`;
+}
+
+/** What tsvmm's CPU template adds to a Linux command line on this host's KVM (kvm_pvm needs it whatever the VMM). */
+export function hostKernelWords(): string {
+  return templateForHost(detectHostKvm()).cmdline.join(' ');
+}
+
+/** The words tsvmm would add to the default guest's command line: the same race for QEMU. */
+export function qemuKernelWords(): string {
+  return [hostKernelWords(), bootSeedWord()].filter(Boolean).join(' ');
 }
