@@ -2,7 +2,8 @@
 # (one exit: the VMM inspects or changes the coalesced zones while those
 # writes are still queued), writes scratch[80..199], rings the doorbell and
 # checks RESULT. 80 fits the ring on every KVM: older kernels (Debian 12's
-# 6.1) report it full at 85 entries (docs/host-kvm.md, "Coalesced ring"). Prints "coalesce ok" (status 0) or "coalesce BAD" (status 1).
+# 6.1) report it full at 85 entries (docs/host-kvm.md, "Coalesced ring").
+# Prints "coalesce ok" (status 0) or "coalesce BAD" (status 1).
 .include "include/protected-mode.inc"
 ENTER_PROTECTED_MODE
 protected:
