@@ -1,6 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlignedBlockBackend } from '../../src/block/aligned-backend.js';
@@ -17,6 +16,7 @@ import { IoVecArray } from '../../src/memory/dma-iovec.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { Prng } from '../memory/dma-test-support.js';
 import { itNeeding } from '../support/host-requirements.js';
+import { diskScratchDir } from '../support/disk-scratch.js';
 
 const MiB = 1024 * 1024;
 const IMAGE_SIZE = 4 * MiB;
@@ -26,7 +26,7 @@ let ram: Uint8Array;
 let iovMem: HostBuffer;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tsvmm-block-'));
+  dir = diskScratchDir('tsvmm-block-');
   mem = GuestMemory.allocate([{ gpa: 0, size: 16 * MiB }]);
   ram = mem.regions[0].bytes;
   iovMem = new HostBuffer(64 * 1024);

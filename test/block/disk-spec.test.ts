@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as P from '../../src/block/block-promises.js';
 import { DiskImage } from '../../src/block/disk-image.js';
 import { DiskSpecError, parseDiskSpec } from '../../src/block/disk-spec.js';
 import { createBlockBackend, openDisk } from '../../src/block/open-block-backend.js';
+import { diskScratchDir } from '../support/disk-scratch.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tsvmm-spec-'));
+const dir = diskScratchDir('tsvmm-spec-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('--disk spec', () => {

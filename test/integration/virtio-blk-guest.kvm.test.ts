@@ -5,11 +5,11 @@
 // recovery, a reset with requests in flight. Each run takes about a second, so every CI run does all of it
 // with each block engine / cache mode below.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
+import { diskScratchDir } from '../support/disk-scratch.js';
 
 const SECTOR = 512;
 const DISK0_SECTORS = 2048; // 1 MiB
@@ -68,7 +68,7 @@ function parseStats(stderr: string): Stats {
   return JSON.parse(stderr.slice(at + marker.length)) as Stats;
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'tsvmm-virtio-blk-guest-'));
+const dir = diskScratchDir('tsvmm-virtio-blk-guest-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describeKvm('virtio-blk driven by a tiny guest', () => {

@@ -1,8 +1,15 @@
 // `npm run bench`: every benchmark measures its reference in the same run
 // and prints ratios, as a Markdown report (BENCHMARKS.md records results).
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
+// Without /dev/kvm it runs inside the nested L1 (tools/nested), QEMU too.
 //   npm run bench [-- --only pio,boot] [--rounds N] [--disk-phases randread,read,write]
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
+import { measureCoalescing } from './coalescing.js';
+import { detectHostKvm } from '../../src/kvm/host-kvm.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
@@ -14,7 +21,6 @@ import { readDefaultGuest } from '../../src/cli/default-guest.js';
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
 const PRINT_FROM_USERSPACE = 'busybox seq 1 4000';
-import { measureCoalescing } from './coalescing.js';
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : undefined;
@@ -22,8 +28,26 @@ const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') 
 const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
+const SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'boot'];
+
+/** Runs the benchmark inside the L1: exit-heavy sections (pio) with one L1 vCPU, which two lock up. */
+async function mainNested(): Promise<void> {
+  const problem = nestedKvmProblem();
+  if (problem) throw new Error(`no /dev/kvm here, and no nested KVM either: ${problem}`);
+  const sections = SECTIONS.filter(wanted);
+  const rest = args.filter((_, i) => args[i] !== '--only' && args[i - 1] !== '--only');
+  for (const [group, cpus] of [[sections.filter((s) => s === 'pio'), 1], [sections.filter((s) => s !== 'pio'), 2]] as const) {
+    if (group.length === 0) continue;
+    const r = await runInL1({ command: [process.execPath, fileURLToPath(import.meta.url), ...rest, '--only', group.join(',')], cpus, cwd: PROJECT_ROOT });
+    if (r.status !== 0) throw new Error(`the nested benchmark (${group.join(',')}) failed: ${r.problem ?? `status ${r.status}`}`);
+  }
+}
+
 async function main(): Promise<void> {
-  console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians)\n`);
+  if (!existsSync('/dev/kvm') && !process.env[IN_L1_ENV]) return mainNested();
+  const kvm = detectHostKvm();
+  const where = process.env[IN_L1_ENV] ? `${kvm}, nested: an L1 under QEMU TCG (tools/nested)` : kvm;
+  console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians, KVM: ${where})\n`);
   if (wanted('pio')) {
     const r = await measurePioRoundTrip(rounds * 3); // cheap: more rounds, steadier medians
     console.log('## PIO exit round trip (real-mode guest, 100k OUTs)\n');

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlockBackend, BlockCompletion } from '../../../src/block/block-backend.js';
@@ -13,6 +12,7 @@ import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { Prng } from '../../memory/dma-test-support.js';
 import { CountingIrq, MmioDriver, until } from './mmio-driver.js';
 import type { Buf, DriverQueue } from './virtio-driver.js';
+import { diskScratchDir } from '../../support/disk-scratch.js';
 
 const MiB = 1024 * 1024;
 const RAM = 64 * MiB;
@@ -27,7 +27,7 @@ let dir: string;
 beforeAll(() => {
   mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
   ram = mem.regions[0].bytes;
-  dir = mkdtempSync(join(tmpdir(), 'tsvmm-vblk-'));
+  dir = diskScratchDir('tsvmm-vblk-');
 });
 afterAll(() => {
   mem.release();
