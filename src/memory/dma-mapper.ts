@@ -42,7 +42,7 @@ export interface DmaMapperOptions {
   bounceBufferSize?: number;
   /** Bounce buffers (allocated on first use). Default 4. */
   bounceBuffers?: number;
-  /** Pieces other than the last end on a multiple of this (disk sector). Default 512. */
+  /** Pieces other than the last end on a multiple of this (disk sector); ≤ bounceBufferSize. Default 512. */
   pieceAlignment?: number;
 }
 
@@ -87,6 +87,10 @@ export class DmaMapper {
     this.pieceAlignment = options.pieceAlignment ?? 512;
     if (!(count > 0 && iovs > 0 && this.bounceBufferSize > 0 && this.bounceLimit > 0 && this.pieceAlignment > 0))
       throw new RangeError('DmaMapper options must be positive');
+    // A full bounce buffer ends a piece; smaller than one aligned block, it
+    // would end it off the boundary.
+    if (this.bounceBufferSize < this.pieceAlignment)
+      throw new RangeError(`DmaMapper bounce buffer (${this.bounceBufferSize} bytes) is smaller than the piece alignment (${this.pieceAlignment})`);
     const stride = iovs * 16;
     this.iovMemory = new HostBuffer(count * stride);
     for (let i = 0; i < count; i++) {
@@ -337,6 +341,7 @@ export class DmaMapping {
     iov.reset();
     this.recCount = 0;
     let bounceUsed = 0;
+    let bounceBusy = false;
     const start = this.pos;
     let pos = start;
     let segIdx = this.segIdx;
@@ -363,6 +368,7 @@ export class DmaMapping {
           this.bounce = owner.acquireBounce();
           if (this.bounce === null) {
             if (pos === start) return DmaStatus.BounceBusy;
+            bounceBusy = true;
             break; // hand out the direct part now, bounce later
           }
         }
@@ -382,8 +388,15 @@ export class DmaMapping {
     }
     // A piece that is not the last ends on an aligned boundary of the
     // transfer, so that pieces of a sector-aligned transfer stay aligned.
+    // Stopped short of the first boundary, there is no such piece: wait for
+    // a bounce buffer, or (iovecs ran out: guest-made fragments) refuse.
     const align = owner.pieceAlignment;
     const len = pos - start;
+    if (pos < this.totalLength && len < align) {
+      iov.reset();
+      this.recCount = 0;
+      return bounceBusy ? DmaStatus.BounceBusy : DmaStatus.TooFragmented;
+    }
     if (pos < this.totalLength && len > align) {
       const trim = len % align;
       if (trim > 0) {

@@ -26,6 +26,8 @@ export enum DmaStatus {
   SlowPathFailed = 10,
   /** API misuse: piece calls out of order, mapping not mapped. */
   InvalidState = 11,
+  /** One aligned block of the transfer needs more iovecs than a mapping holds. */
+  TooFragmented = 12,
 }
 
 const messages: Record<DmaStatus, string> = {
@@ -41,6 +43,7 @@ const messages: Record<DmaStatus, string> = {
   [DmaStatus.BounceBusy]: 'all bounce buffers are busy',
   [DmaStatus.SlowPathFailed]: 'slow-path copy failed',
   [DmaStatus.InvalidState]: 'DMA mapping used out of order',
+  [DmaStatus.TooFragmented]: 'too many pieces of memory within one aligned block',
 };
 
 export function describeDmaStatus(s: DmaStatus): string {
