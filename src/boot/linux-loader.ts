@@ -82,7 +82,8 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
   } else {
     header = parseBzImageHeader(options.kernel);
     const payload = options.kernel.subarray(header.payloadFileOffset, header.payloadFileOffset + header.payloadLength);
-    const decompressed = decompressPayload(payload, { maxSize: header.initSize || undefined });
+    const ramSize = memory.regions.reduce((sum, r) => sum + r.size, 0);
+    const decompressed = decompressPayload(payload, { maxSize: header.initSize || undefined, ramSize });
     compression = decompressed.format;
     vmlinux = decompressed.data;
     if (!isElf(vmlinux)) throw new BootError(`bzImage payload (${compression}) did not decompress to an ELF vmlinux`);

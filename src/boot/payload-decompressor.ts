@@ -3,6 +3,17 @@
 // compressed stream followed by the decompressed size as a little-endian u32
 // (the kernel's size_append; for gzip that is the member's own ISIZE), which
 // is what the kernel build's mkpiggy reads as z_output_len.
+//
+// The image is untrusted, so it chooses none of the limits: the declared size
+// must fit the kernel header's init_size and the guest's RAM (a kernel that
+// does not fit RAM cannot run) before anything is decoded, every decoder gets
+// that size as a hard output limit, and zstd (whose decoder can loop) runs
+// under a fixed time budget. gzip, xz and lz4 take time linear in that output.
+//
+// Where this runs: in the helper (src/helper/main.ts), while it builds the VM
+// and so BEFORE it jails itself: in the namespaces unshare made, but still
+// seeing the host's root, with the user's rights (all of root's, when tsvmm
+// runs as root) and no seccomp filter. Decoder bugs matter accordingly.
 import { gunzipSync } from 'node:zlib';
 import { BootError, asBootError } from './boot-error.js';
 import { decodeLz4Legacy } from './lz4-legacy-decoder.js';
@@ -19,8 +30,10 @@ export interface DecompressedPayload {
 }
 
 export interface DecompressOptions {
-  /** Upper bound for the decompressed size (e.g. the header's init_size). */
+  /** Upper bound for the decompressed size from the kernel header (init_size). */
   maxSize?: number;
+  /** The guest's RAM in bytes: no larger kernel can run, so none is decoded. */
+  ramSize?: number;
 }
 
 /**
@@ -40,10 +53,16 @@ export function decompressPayload(payload: Uint8Array, options: DecompressOption
   }
   if (payload.length < 8) throw new BootError(`${format} payload of ${payload.length} bytes is truncated`);
   const trailer = new DataView(payload.buffer, payload.byteOffset + payload.length - 4, 4).getUint32(0, true);
-  const maxSize = Math.min(options.maxSize ?? MAX_DECOMPRESSED_KERNEL, MAX_DECOMPRESSED_KERNEL);
   if (trailer === 0) throw new BootError(`${format} payload declares a decompressed size of 0`);
-  if (trailer > maxSize)
-    throw new BootError(`${format} payload declares a decompressed size of ${trailer} bytes, more than the ${maxSize} the kernel header allows`);
+  const limits = [
+    { size: MAX_DECOMPRESSED_KERNEL, what: 'any kernel needs' },
+    { size: options.maxSize, what: 'the kernel header allows' },
+    { size: options.ramSize, what: "the guest's RAM holds" },
+  ];
+  for (const limit of limits) {
+    if (limit.size !== undefined && trailer > limit.size)
+      throw new BootError(`${format} payload declares a decompressed size of ${trailer} bytes, more than the ${limit.size} ${limit.what}`);
+  }
   // gzip's own ISIZE doubles as the trailer; every other format has it appended.
   const stream = format === 'gzip' ? payload : payload.subarray(0, payload.length - 4);
   const data = decompress(format, stream, trailer);

@@ -2,7 +2,7 @@
 // rights, start the helper with them, relay console input, forward stop
 // requests, and turn however the helper ends into one clear result.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
@@ -69,10 +69,13 @@ export class HelperProcess {
 
   constructor(config: HelperConfig, files: HelperFiles, output: HelperOutput, log: Logger) {
     const fds: number[] = [];
+    // O_NONBLOCK: a FIFO swapped in after run-command.ts checked the path must
+    // not block the open; what was opened must be a regular file (the helper reads it whole).
     const openRead = (path: string, what: string) => {
       try {
-        const fd = openSync(path, 'r');
+        const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
         fds.push(fd);
+        if (!fstatSync(fd).isFile()) throw Object.assign(new Error(), { code: 'not a regular file' });
         return fd;
       } catch (e) {
         fds.forEach((fd) => closeSync(fd));

@@ -10,7 +10,7 @@ import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
 import { loadMachine } from '../machine/machine-definition.js';
-import { parseSize } from '../machine/size.js';
+import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
 import { virtioCmdline } from '../vmm/virtio-disks.js';
 import { serveControlSocket } from './control-socket.js';
@@ -68,9 +68,9 @@ interface BootPlan {
   cmdline: string;
 }
 
-function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
+function planBoot(args: RunArgs, machineCmdline: string, memorySize: number): BootPlan {
   if (args.rawPayload) {
-    checkReadable(args.rawPayload, 'payload');
+    checkImageFile(args.rawPayload, 'payload');
     return { describe: `real-mode payload ${args.rawPayload}`, kind: 'real-mode', kernel: args.rawPayload, cmdline: '' };
   }
   let kernel = args.kernel;
@@ -84,8 +84,9 @@ function planBoot(args: RunArgs, machineCmdline: string): BootPlan {
     initrd ??= guest.initrd;
     cmdline ??= guest.cmdline;
   }
-  checkReadable(kernel, 'kernel');
-  if (initrd) checkReadable(initrd, 'initrd');
+  checkImageFile(kernel, 'kernel');
+  // The helper reads the initrd whole into memory; one larger than guest RAM can never be loaded.
+  if (initrd) checkImageFile(initrd, 'initrd', { bytes: memorySize, of: `the guest's ${formatSize(memorySize)} of RAM` });
   // The default guest's kernel takes a boot seed from the command line
   // (tools/guest patch 0005): without one, every exec waits on emulated
   // entropy extraction here (~8 s more boot). Only that kernel gets it.
@@ -120,16 +121,31 @@ function cpuTemplateOrUsageError(name: string, host: HostKvmKind): CpuTemplate {
   }
 }
 
-function checkReadable(path: string, what: string): void {
+/**
+ * Refuses anything but a readable regular file for --kernel, --initrd and
+ * --raw-payload, by stat and before anything opens it: a FIFO blocks the open
+ * forever and a device (/dev/zero) is read without end. The helper re-checks
+ * the descriptor it gets (helper-process.ts), which a swap cannot fool.
+ */
+function checkImageFile(path: string, what: string, maxSize?: { bytes: number; of: string }): void {
+  let size: number;
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw Object.assign(new Error(), { code: 'EISDIR' });
+    if (!st.isFile()) throw Object.assign(new Error(), { code: 'ENOTREG' });
     accessSync(path, constants.R_OK);
+    size = st.size;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    const why =
+      code === 'ENOENT' ? 'no such file'
+      : code === 'EACCES' ? 'permission denied'
+      : code === 'EISDIR' ? 'it is a directory'
+      : code === 'ENOTREG' ? 'not a regular file'
+      : (e as Error).message;
     throw new UsageError(`cannot read the ${what} ${path}: ${why}`);
   }
+  if (maxSize && size > maxSize.bytes) throw new UsageError(`the ${what} ${path} is ${size} bytes, more than ${maxSize.of}`);
 }
 
 /** Opens and locks the disk images; their fds are handed to the helper, then closed here. */
@@ -156,7 +172,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const diskWords = virtioCmdline(machine, diskSpecs.length);
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
-  const plan = planBoot(args, [machine.cmdline, diskWords, ...template.cmdline].filter(Boolean).join(' '));
+  const plan = planBoot(args, [machine.cmdline, diskWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
   // Open (and lock) every image with the user's rights; the helper gets the fds.
   const disks = openDiskImages(diskSpecs);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');

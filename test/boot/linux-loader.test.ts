@@ -190,6 +190,14 @@ describe('loadLinux: bzImage', () => {
       expect(errorOf(() => loadLinux(memory, { kernel: image, cmdline: '' }))).toMatch(/did not decompress to an ELF/);
     });
   });
+
+  test('a payload that claims more than guest RAM is refused before it is decoded', () => {
+    withGuestRam([{ gpa: 0, size: 16 * MiB }], (memory) => {
+      // 32 MiB of zeros in a few KiB; init_size allows it, the VM's 16 MiB do not.
+      const image = buildBzImage({ payload: kernelPayload('gzip', new Uint8Array(32 * MiB)), initSize: 64 * MiB });
+      expect(errorOf(() => loadLinux(memory, { kernel: image, cmdline: '' }))).toMatch(/declares a decompressed size of 33554432 bytes, more than the 16777216 the guest's RAM holds/);
+    });
+  });
 });
 
 describe('loadLinux: refusals', () => {

@@ -9,7 +9,7 @@ import { decodeLz4Legacy } from '../../src/boot/lz4-legacy-decoder.js';
 import { decompress, decompressPayload } from '../../src/boot/payload-decompressor.js';
 import { detectPayloadFormat } from '../../src/boot/payload-format.js';
 import { decodeXz } from '../../src/boot/xz-decoder.js';
-import { decodeZstd, zstdTimeBudgetMs } from '../../src/boot/zstd-decoder.js';
+import { decodeZstd, ZSTD_TIME_BUDGET_MS } from '../../src/boot/zstd-decoder.js';
 import { type CliFormat, compressWithCli, concat, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, sizeTrailer } from './support/synthetic-kernel.js';
 import { itNeeding } from '../support/host-requirements.js';
 
@@ -95,6 +95,21 @@ describe('decompressed size checks', () => {
     expect(bootErrorOf(() => decompressPayload(payload, { maxSize: 4096 })).message).toMatch(/declares a decompressed size of 98304 bytes, more than the 4096/);
     expect(bootErrorOf(() => decompressPayload(concat([fixture('sample.lz4'), sizeTrailer(0)]))).message).toMatch(/size of 0/);
   });
+
+  test('a declared size above the guest RAM is refused before decompressing (a gzip bomb)', () => {
+    const bomb = new Uint8Array(gzipSync(new Uint8Array(64 << 20), { level: 9 })); // 64 KiB that claims 64 MiB
+    expect(bomb.length).toBeLessThan(1 << 20);
+    expect(bootErrorOf(() => decompressPayload(bomb, { ramSize: 16 << 20 })).message).toMatch(
+      /gzip payload declares a decompressed size of 67108864 bytes, more than the 16777216 the guest's RAM holds/,
+    );
+  });
+
+  test('gzip: output beyond the declared size is cut off, not buffered', () => {
+    // ISIZE rewritten to claim 1 MiB of a stream that holds 64 MiB.
+    const bomb = new Uint8Array(gzipSync(new Uint8Array(64 << 20)));
+    new DataView(bomb.buffer).setUint32(bomb.length - 4, 1 << 20, true);
+    expect(bootErrorOf(() => decompressPayload(bomb, { ramSize: 16 << 20 })).message).toMatch(/gzip payload/);
+  });
 });
 
 describe('unsupported formats are named', () => {
@@ -157,9 +172,13 @@ describe('zstd decoder isolation', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
-  test('time budget scales with the output', () => {
-    expect(zstdTimeBudgetMs(0)).toBe(10_000);
-    expect(zstdTimeBudgetMs(64 << 20)).toBe(26_000);
+  test('the time budget is fixed: a stream that declares a large output buys no more time', () => {
+    // The same endless stream, its frame content size raised to 64 MiB (the budget once grew to 26 s with it).
+    const big = 64 << 20;
+    const hostile = fixture('hostile-huffman-loop.zst').slice();
+    new DataView(hostile.buffer).setUint32(5, big, true);
+    expect(() => decodeZstd(hostile, big)).toThrow(new RegExp(`did not finish within ${ZSTD_TIME_BUDGET_MS} ms`));
+    expect(ZSTD_TIME_BUDGET_MS).toBeLessThanOrEqual(10_000);
   });
 });
 

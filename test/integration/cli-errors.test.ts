@@ -1,7 +1,8 @@
 // Bad input gets one clear line on stderr and a non-zero status — never a
 // stack trace, a crash or a hang. These need no KVM: the frontend refuses
 // them first (cli-errors.kvm.test.ts has those that need KVM).
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,8 @@ import { expectCleanError, GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
 const hello = join(GUEST_BIN, 'real-hello.bin');
+const fifo = join(dir, 'fifo');
+execFileSync('mkfifo', [fifo]);
 
 describe('CLI usage errors', () => {
   it('names a missing kernel', async () => {
@@ -17,6 +20,19 @@ describe('CLI usage errors', () => {
 
   it('names a missing initrd', async () => {
     expectCleanError(await runTsvmm(['run', '--kernel', hello, '--initrd', join(dir, 'nope.cpio')]), /cannot read the initrd .*nope.cpio: no such file/);
+  });
+
+  it('refuses devices and FIFOs as images: a FIFO blocks the open, /dev/zero never ends', async () => {
+    expectCleanError(await runTsvmm(['run', '--kernel', hello, '--initrd', '/dev/zero']), /cannot read the initrd \/dev\/zero: not a regular file/);
+    expectCleanError(await runTsvmm(['run', '--kernel', fifo]), /cannot read the kernel .*fifo: not a regular file/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', '/dev/zero']), /cannot read the payload \/dev\/zero: not a regular file/);
+  });
+
+  it('refuses an initrd larger than guest RAM before the helper reads it', async () => {
+    const big = join(dir, 'big.cpio');
+    writeFileSync(big, '');
+    truncateSync(big, (16 << 20) + 1); // sparse
+    expectCleanError(await runTsvmm(['run', '--kernel', hello, '--initrd', big, '--mem', '16M']), /the initrd .*big.cpio is 16777217 bytes, more than the guest's 16M of RAM/);
   });
 
   it('rejects an unknown option', async () => {
