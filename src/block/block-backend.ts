@@ -14,7 +14,9 @@
 //   * the iovec array and the memory it points to must stay valid until the
 //     completion arrives;
 //   * flush completes only after the data of every write that completed before
-//     the flush was submitted is on stable storage (fdatasync).
+//     the flush was submitted is on stable storage (fdatasync);
+//   * once a flush has failed, every later flush on the image fails with the
+//     same error (the kernel reports a lost write-back only once).
 import type { IoVecList } from '../memory/dma-iovec.js';
 
 export interface BlockCompletion {

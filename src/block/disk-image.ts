@@ -61,6 +61,7 @@ const ENOTDIR = 20;
 
 export class DiskImage {
   private closed = false;
+  private flushError = 0;
 
   private constructor(
     readonly path: string,
@@ -153,6 +154,22 @@ export class DiskImage {
     }
     if (!Number.isSafeInteger(size)) throw new DiskImageError(`disk image ${path} is too large`, 'EFBIG');
     return new DiskImage(path, fd, readOnly, direct, size, type === S_IFBLK, lbs, memAlign, own);
+  }
+
+  /**
+   * -errno of the first flush (fdatasync) that failed on this image, 0 while
+   * none has. Linux reports a write-back error once per open file and marks
+   * the lost pages clean, so a later fdatasync succeeds although data is
+   * gone: once one has failed, every later flush must fail (as in QEMU).
+   */
+  get flushFailure(): number {
+    return this.flushError;
+  }
+
+  /** What a flush that just returned `result` (0 or -errno) reports: the latched error once one failed. */
+  flushResult(result: number): number {
+    if (this.flushError === 0 && result < 0) this.flushError = result;
+    return this.flushError !== 0 ? this.flushError : result;
   }
 
   /** Capacity in 512-byte sectors (a trailing partial sector is not exposed). */

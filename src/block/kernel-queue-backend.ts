@@ -61,6 +61,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
   };
 
   protected readonly fd: number;
+  protected readonly image: DiskImage;
   protected readonly sync: SyncIo;
   private readonly batch = new CompletionBatch();
 
@@ -98,6 +99,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
     this.direct = image.direct;
     this.logicalBlockSize = image.logicalBlockSize;
     this.fd = image.fd;
+    this.image = image;
     this.sync = new SyncIo(image.fd);
     this.slotDone = new Array<BlockCompletion | null>(depth).fill(null);
     this.slotIov = new Array<IoVecList | null>(depth).fill(null);
@@ -157,6 +159,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
   flush(done: BlockCompletion, tag: number): void {
     if (this.closed) return this.finishNow(done, tag, -Errno.EBADF);
     if (this.readOnly) return this.finishNow(done, tag, 0);
+    if (this.image.flushFailure !== 0) return this.finishNow(done, tag, this.image.flushFailure);
     this.start(OP_FLUSH, 0, null, done, tag);
   }
 
@@ -257,6 +260,8 @@ export abstract class KernelQueueBackend implements BlockBackend {
   }
 
   protected completeSlot(slot: number, res: number): void {
+    // any failed flush latches; one that succeeded after it still fails
+    if (this.slotOp[slot] === OP_FLUSH) res = this.image.flushResult(res);
     const done = this.slotDone[slot]!;
     const tag = this.slotTag[slot];
     this.releaseSlot(slot);

@@ -122,7 +122,7 @@ export class LinuxAioBlockBackend extends KernelQueueBackend {
 
   override flush(done: BlockCompletion, tag: number): void {
     if (this.fdsync || this.readOnly || this.closed) return super.flush(done, tag);
-    this.finishNow(done, tag, this.sync.flush());
+    this.finishNow(done, tag, this.image.flushResult(this.sync.flush()));
   }
 
   private fillIocb(slot: number, opcode: number, offset: number, buf: number, nbytes: number, resfd: boolean): void {

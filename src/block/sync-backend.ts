@@ -43,7 +43,13 @@ export class SyncBlockBackend implements BlockBackend {
   }
 
   flush(done: BlockCompletion, tag: number): void {
-    this.complete(done, tag, this.closed ? -Errno.EBADF : this.readOnly ? 0 : this.io.flush());
+    const image = this.image;
+    let r: number;
+    if (this.closed) r = -Errno.EBADF;
+    else if (this.readOnly) r = 0;
+    else if (image.flushFailure !== 0) r = image.flushFailure;
+    else r = image.flushResult(this.io.flush());
+    this.complete(done, tag, r);
   }
 
   discard(offset: number, length: number, done: BlockCompletion, tag: number): void {
