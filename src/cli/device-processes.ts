@@ -6,6 +6,7 @@
 // helper registers with KVM (doorbell → ioeventfd, interrupt → irqfd).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, eventfd } from '../../ffi/libc.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
@@ -40,6 +41,7 @@ export interface DeviceProcessSet {
   helperFds: Record<string, number>;
   /** Closes the frontend's copies of everything handed out (once the helper has them). */
   releaseFds(): void;
+  /** Ends them (when the VM ended, or could not start); tsvmm can then exit. */
   killAll(): void;
 }
 
@@ -113,6 +115,11 @@ export async function startDeviceProcesses(
       children.forEach((c) => {
         c.removeAllListeners('exit');
         c.kill('SIGTERM');
+        // Their IPC channels and pipes must not keep the frontend alive: after
+        // a start-up error nothing else would ever end them.
+        c.unref();
+        c.channel?.unref();
+        (c.stderr as Socket | null)?.unref();
       }),
   };
 }

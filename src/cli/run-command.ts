@@ -15,7 +15,7 @@ import { ramLayout } from '../vmm/memory-layout.js';
 import { virtioCmdline } from '../vmm/virtio-disks.js';
 import { serveControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
-import { startDeviceProcesses } from './device-processes.js';
+import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
 
@@ -148,9 +148,25 @@ function checkImageFile(path: string, what: string, maxSize?: { bytes: number; o
   if (maxSize && size > maxSize.bytes) throw new UsageError(`the ${what} ${path} is ${size} bytes, more than ${maxSize.of}`);
 }
 
+/**
+ * Refuses a disk that is neither a regular file nor a block device, by stat
+ * before DiskImage.open: opening a FIFO blocks forever. A path stat cannot
+ * reach is left to DiskImage.open, which names the problem.
+ */
+function checkDiskFile(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`cannot use the disk ${path}: not a regular file or block device`);
+}
+
 /** Opens and locks the disk images; their fds are handed to the helper, then closed here. */
 function openDiskImages(specs: DiskSpec[]): { fds: Record<string, number>; release(): void } {
   const fds: Record<string, number> = {};
+  specs.forEach((spec) => checkDiskFile(spec.path));
   try {
     specs.forEach((spec, i) => (fds[diskFdName(i)] = DiskImage.open(spec.path, { readOnly: spec.readOnly, cache: spec.cache }).fd));
   } catch (e) {
@@ -182,36 +198,45 @@ export async function runCommand(args: RunArgs): Promise<number> {
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
-  const devices = await startDeviceProcesses(
-    machine,
-    diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
-    ram,
-    { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
-    log,
-  );
-  // A disk served by a device process: its image went there, not to the helper.
-  const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
-  const helper = new HelperProcess(
-    {
+  let devices: DeviceProcessSet | undefined;
+  let helper: HelperProcess;
+  try {
+    devices = await startDeviceProcesses(
       machine,
-      memorySize,
-      cpuTemplate: template.name,
-      coalesced: args.coalesced,
-      bootKind: plan.kind,
-      cmdline: plan.cmdline,
-      hasInitrd: plan.initrd !== undefined,
-      disks: diskSpecs,
-      sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
-      logLevel: args.logLevel,
-      sandbox: args.sandbox,
-      seccomp: args.seccomp,
-    },
-    { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
-    output,
-    log,
-  );
-  devices.releaseFds();
-  disks.release();
+      diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
+      ram,
+      { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
+      log,
+    );
+    // A disk served by a device process: its image went there, not to the helper.
+    const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
+    helper = new HelperProcess(
+      {
+        machine,
+        memorySize,
+        cpuTemplate: template.name,
+        coalesced: args.coalesced,
+        bootKind: plan.kind,
+        cmdline: plan.cmdline,
+        hasInitrd: plan.initrd !== undefined,
+        disks: diskSpecs,
+        sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
+        logLevel: args.logLevel,
+        sandbox: args.sandbox,
+        seccomp: args.seccomp,
+      },
+      { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
+      output,
+      log,
+    );
+  } catch (e) {
+    // Started device processes would otherwise keep tsvmm running after the error.
+    devices?.killAll();
+    throw e;
+  } finally {
+    devices?.releaseFds();
+    disks.release();
+  }
   log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
   const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;

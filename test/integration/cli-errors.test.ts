@@ -28,6 +28,23 @@ describe('CLI usage errors', () => {
     expectCleanError(await runTsvmm(['run', '--raw-payload', '/dev/zero']), /cannot read the payload \/dev\/zero: not a regular file/);
   });
 
+  it('refuses a FIFO as a disk instead of blocking in open', async () => {
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--disk', `${fifo},ro`]), /cannot use the disk .*fifo: not a regular file or block device/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--disk', fifo]), /cannot use the disk .*fifo: not a regular file or block device/);
+  });
+
+  it('exits after a start-up error although a disk device process is running', async () => {
+    // The device process starts first; then, here without /dev/kvm, the helper
+    // cannot open it (with KVM: the helper refuses the empty payload).
+    const disk = join(dir, 'separate.img');
+    writeFileSync(disk, '');
+    truncateSync(disk, 1 << 20);
+    const empty = join(dir, 'empty.bin');
+    writeFileSync(empty, '');
+    const r = await runTsvmm(['run', '--raw-payload', empty, '--disk', `${disk},process=separate`], { timeoutMs: 20_000 });
+    expectCleanError(r, /\/dev\/kvm does not exist|the real-mode payload is empty/);
+  });
+
   it('refuses an initrd larger than guest RAM before the helper reads it', async () => {
     const big = join(dir, 'big.cpio');
     writeFileSync(big, '');
