@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, TSVMM_BIN } from '../support/run-tsvmm.js';
+import { deadline } from '../support/deadline.js';
 
 function ask(path: string, line: string): Promise<any> {
   return new Promise((resolve, reject) => {
@@ -27,7 +28,7 @@ function ask(path: string, line: string): Promise<any> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await sleep(50);
+  for (let i = 0; i < deadline(10_000) / 50 && !check(); i++) await sleep(50);
   if (!check()) throw new Error(`timed out waiting for ${what}`);
 }
 
@@ -38,7 +39,7 @@ describeKvm('control socket', () => {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('close', r));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), deadline(30_000));
     try {
       child.stdin.write('x');
       await waitFor(() => out === 'X', 'the guest to echo');

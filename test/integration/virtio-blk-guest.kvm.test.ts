@@ -10,6 +10,7 @@ import { afterAll, expect, it } from 'vitest';
 import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 import { diskScratchDir } from '../support/disk-scratch.js';
+import { deadline } from '../support/deadline.js';
 
 const SECTOR = 512;
 const DISK0_SECTORS = 2048; // 1 MiB
@@ -90,7 +91,7 @@ describeKvm('virtio-blk driven by a tiny guest', () => {
       if (c.twoDisks) args.push('--disk', `${disk1},ro`);
       if (c.stats) args.push('--stats');
 
-      const r = await runTsvmm(args, { timeoutMs: 30_000 });
+      const r = await runTsvmm(args, { timeoutMs: deadline(30_000) });
       expect(r.timedOut, r.stderr).toBe(false);
       expect(r.stdout, r.stderr).toBe(
         c.twoDisks

@@ -9,6 +9,7 @@ import { buildJailLaunch, checkJailSupport, childPids } from '../../src/sandbox/
 import { readSeccompAuditRecords, explainSeccompDeath } from '../../src/sandbox/seccomp-audit.js';
 import { buildSandboxForTests, sandboxTreeOthersCanRead } from './support/build-sandbox.js';
 import { describeNeeding, itNeeding, KVM_PROBLEM } from '../support/host-requirements.js';
+import { deadline } from '../support/deadline.js';
 
 const isRoot = process.getuid?.() === 0;
 const support = checkJailSupport();
@@ -34,7 +35,7 @@ interface RunOptions {
 }
 
 /** Every scenario exits in under 2 s here; a stuck one is killed long before vitest's 60 s. */
-const RUN_DEADLINE_MS = 10_000;
+const RUN_DEADLINE_MS = deadline(10_000);
 
 interface ChildEvent {
   event: string;
@@ -113,7 +114,7 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
     }
   };
   const deadlineMs = opts.deadlineMs ?? RUN_DEADLINE_MS;
-  const deadline = setTimeout(() => abort(`scenario '${scenario}' did not exit within ${deadlineMs} ms`), deadlineMs);
+  const timer = setTimeout(() => abort(`scenario '${scenario}' did not exit within ${deadlineMs} ms`), deadlineMs);
   const write = (s: string) => child.stdin!.write(s);
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d) => (stderr += d));
@@ -138,7 +139,7 @@ function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> 
   if (opts.onMessage) child.on('message', (m) => opts.onMessage!(m, (r) => child.send(r as never)));
   return new Promise((resolve, reject) => {
     child.on('close', (code, signal) => {
-      clearTimeout(deadline);
+      clearTimeout(timer);
       if (failure !== undefined) {
         reject(new Error(`${failure}\n  events: ${JSON.stringify(events)}\n  stderr: ${stderr.trim() || '(empty)'}`));
         return;
@@ -376,7 +377,7 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
       // helper that outlives unshare ends at the deadline instead, and is killed.
       const r = await runJailed('wait', {
         unprivileged,
-        deadlineMs: 5_000,
+        deadlineMs: deadline(5_000),
         onEvent: (e, child) => {
           if (e.event === 'jailed') hostPid = e.report.hostPid;
           if (e.event === 'waiting') child.killLauncher();

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { deadline } from './deadline.js';
 
 export interface TsvmmResult {
   status: number | null;
@@ -41,7 +42,7 @@ export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: str
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 30_000);
+    }, opts.timeoutMs ?? deadline(30_000));
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
