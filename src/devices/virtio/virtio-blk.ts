@@ -245,11 +245,19 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   }
 
   reset(): void {
-    // In-flight requests must not touch guest memory after the reset: finish
-    // them now (their completions see a stale epoch and only free the slot).
-    this.epoch++;
     this.ctx = null;
     this.queue = null;
+    this.dropInFlight();
+  }
+
+  queueDisabled(index: number): void {
+    if (index === 0) this.dropInFlight();
+  }
+
+  private dropInFlight(): void {
+    // In-flight requests must not touch guest memory or a later ring: finish
+    // them now (their completions see a stale epoch and only free the slot).
+    this.epoch++;
     this.backend.drain();
     for (const r of this.parked) this.release(r);
     this.parked.length = 0;

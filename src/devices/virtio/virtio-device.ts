@@ -35,4 +35,10 @@ export interface VirtioDevice {
   queueNotify(index: number): void;
   /** Device reset (status 0): finish or drop in-flight work, forget everything. */
   reset(): void;
+  /**
+   * The driver wrote 0 to QueueReady of ready queue `index`: finish or drop
+   * its in-flight work as a reset does, so that no old completion reaches
+   * the ring the driver sets up next.
+   */
+  queueDisabled(index: number): void;
 }

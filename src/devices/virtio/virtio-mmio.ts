@@ -341,7 +341,9 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     }
     if (v === 0) {
       // Linux writes 0 when deleting a queue and checks it reads back 0.
+      const was = q.ready;
       q.deactivate();
+      if (was) this.device.queueDisabled(this.queueSel);
       return;
     }
     if (v !== 1) {

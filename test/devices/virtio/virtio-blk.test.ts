@@ -11,7 +11,7 @@ import type { IoVecList } from '../../../src/memory/dma-iovec.js';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { Prng } from '../../memory/dma-test-support.js';
 import { CountingIrq, MmioDriver, until } from './mmio-driver.js';
-import type { Buf, DriverQueue } from './virtio-driver.js';
+import { DriverQueue, layoutAt, type Buf } from './virtio-driver.js';
 import { diskScratchDir } from '../../support/disk-scratch.js';
 
 const MiB = 1024 * 1024;
@@ -540,6 +540,35 @@ describe('virtio-blk lifecycle', () => {
     expect(ram[fl.status]).toBe(VIRTIO_BLK_S.OK);
     r.close();
   });
+
+  for (const engine of ['sync', 'io_uring'] as const) {
+    it(`${engine}: QueueReady=0 with requests in flight: none completes into the ring set up next`, async () => {
+      const r = rig({ engine, cache: engine === 'io_uring' ? 'none' : 'writeback' });
+      const statuses: number[] = [];
+      for (let i = 0; i < 16; i++)
+        statuses.push(request(r, VIRTIO_BLK_T.IN, i * 8, [{ gpa: DATA_AREA + i * 4096, len: 4096, writable: true }]).status);
+      r.d.notify(0);
+      expect(r.blk.inFlight).toBe(16); // submitted; no completion delivered yet
+      r.d.write32(VIRTIO_MMIO.QUEUE_SEL, 0);
+      r.d.write32(VIRTIO_MMIO.QUEUE_READY, 0);
+      expect(r.blk.inFlight).toBe(0);
+      expect(r.backend.inFlight).toBe(0);
+      // the driver sets the queue up again elsewhere, at once
+      const size = r.q.size;
+      const layout = layoutAt(0x40000, size);
+      r.d.queue = new DriverQueue(mem, size, layout);
+      r.d.setupQueue(0, size, layout.desc, layout.avail, layout.used);
+      rig2(r);
+      await new Promise((res) => setTimeout(res, 50));
+      expect(r.q.usedIdx).toBe(0); // was: 16 old completions in the new ring
+      for (const s of statuses) expect(ram[s]).toBe(0xff);
+      expect(r.t.broken).toBe(false);
+      const fl = request(r, VIRTIO_BLK_T.FLUSH, 0, []);
+      await run(r);
+      expect(ram[fl.status]).toBe(VIRTIO_BLK_S.OK);
+      r.close();
+    });
+  }
 
   it('more requests than slots (heads reused by a buggy driver) stall and resume', async () => {
     const r = rig({ queueSize: 4 });

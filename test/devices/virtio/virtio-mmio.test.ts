@@ -45,6 +45,10 @@ class FakeDevice implements VirtioDevice {
   reset(): void {
     this.resets++;
   }
+  disabled: number[] = [];
+  queueDisabled(index: number): void {
+    this.disabled.push(index);
+  }
 }
 
 function make(mode: 'edge' | 'level' = 'edge') {
@@ -124,7 +128,7 @@ describe('virtio-mmio registers', () => {
   });
 
   it('queue registers: selection, sizes, readiness, hostile values', () => {
-    const { d, t } = make();
+    const { d, t, dev } = make();
     d.write32(R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
     d.writeDriverFeatures(featureBit(VIRTIO_F.VERSION_1));
     d.write32(R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
@@ -143,10 +147,14 @@ describe('virtio-mmio registers', () => {
     d.write32(R.QUEUE_DESC_LOW, 0x5000);
     expect(t.queues[0].size).toBe(16);
     expect(d.read32(R.QUEUE_DESC_LOW)).toBe(0x1000);
-    // QueueReady 0 stops the queue and reads back 0 (Linux checks)
+    // QueueReady 0 stops the queue and reads back 0 (Linux checks); the
+    // device drops the queue's work in flight, once
     d.write32(R.QUEUE_READY, 0);
     expect(d.read32(R.QUEUE_READY)).toBe(0);
     expect(t.broken).toBe(false);
+    expect(dev.disabled).toEqual([0]);
+    d.write32(R.QUEUE_READY, 0);
+    expect(dev.disabled).toEqual([0]);
     // queue 1 with a size that is not a power of two: the device needs a reset
     d.setupQueue(1, 6, 0x4000, 0x5000, 0x6000);
     expect(d.read32(R.QUEUE_READY)).toBe(0);
