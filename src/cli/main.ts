@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
 
-const KNOWN_ERRORS = new Set(['HelperError', 'DeviceProcessError', 'DiskSpecError', 'DiskImageError', 'BlockEngineError', 'VirtioSlotError', 'UsageError', 'MachineError', 'BootError', 'PayloadError', 'MemorySizeError', 'KvmError', 'ErrnoError', 'GuestMemoryError']);
+const KNOWN_ERRORS = new Set(['HelperError', 'ControlSocketError', 'DeviceProcessError', 'DiskSpecError', 'DiskImageError', 'BlockEngineError', 'VirtioSlotError', 'UsageError', 'MachineError', 'BootError', 'PayloadError', 'MemorySizeError', 'KvmError', 'ErrnoError', 'GuestMemoryError']);
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))

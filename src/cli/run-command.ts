@@ -1,6 +1,6 @@
 // `tsvmm run`: boot a guest and exit with its status.
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, createWriteStream, rmSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, createWriteStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { DiskImage } from '../block/disk-image.js';
@@ -13,7 +13,7 @@ import { loadMachine } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
 import { virtioCmdline } from '../vmm/virtio-disks.js';
-import { serveControlSocket } from './control-socket.js';
+import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
@@ -189,8 +189,6 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const plan = planBoot(args, [machine.cmdline, diskWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
-  // Open (and lock) every image with the user's rights; the helper gets the fds.
-  const disks = openDiskImages(diskSpecs);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
@@ -198,48 +196,55 @@ export async function runCommand(args: RunArgs): Promise<number> {
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
+  // Listening now refuses a bad --control-socket before anything starts.
+  const control = args.controlSocket ? await openControlSocket(args.controlSocket) : undefined;
   let devices: DeviceProcessSet | undefined;
   let helper: HelperProcess;
   try {
-    devices = await startDeviceProcesses(
-      machine,
-      diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
-      ram,
-      { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
-      log,
-    );
-    // A disk served by a device process: its image went there, not to the helper.
-    const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
-    helper = new HelperProcess(
-      {
+    // Open (and lock) every image with the user's rights; the helper gets the fds.
+    const disks = openDiskImages(diskSpecs);
+    try {
+      devices = await startDeviceProcesses(
         machine,
-        memorySize,
-        cpuTemplate: template.name,
-        coalesced: args.coalesced,
-        bootKind: plan.kind,
-        cmdline: plan.cmdline,
-        hasInitrd: plan.initrd !== undefined,
-        disks: diskSpecs,
-        sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
-        logLevel: args.logLevel,
-        sandbox: args.sandbox,
-        seccomp: args.seccomp,
-      },
-      { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
-      output,
-      log,
-    );
+        diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
+        ram,
+        { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
+        log,
+      );
+      // A disk served by a device process: its image went there, not to the helper.
+      const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
+      helper = new HelperProcess(
+        {
+          machine,
+          memorySize,
+          cpuTemplate: template.name,
+          coalesced: args.coalesced,
+          bootKind: plan.kind,
+          cmdline: plan.cmdline,
+          hasInitrd: plan.initrd !== undefined,
+          disks: diskSpecs,
+          sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
+          logLevel: args.logLevel,
+          sandbox: args.sandbox,
+          seccomp: args.seccomp,
+        },
+        { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
+        output,
+        log,
+      );
+    } finally {
+      devices?.releaseFds();
+      disks.release();
+    }
   } catch (e) {
     // Started device processes would otherwise keep tsvmm running after the error.
     devices?.killAll();
+    control?.close();
     throw e;
-  } finally {
-    devices?.releaseFds();
-    disks.release();
   }
+  control?.attach(helper);
   log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
-  const control = args.controlSocket ? serveControlSocket(args.controlSocket, helper) : undefined;
   const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`received ${signal}: stopping the VM`);
@@ -255,7 +260,6 @@ export async function runCommand(args: RunArgs): Promise<number> {
   } finally {
     terminal.stop();
     control?.close();
-    if (args.controlSocket) rmSync(args.controlSocket, { force: true });
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);

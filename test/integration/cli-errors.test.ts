@@ -1,8 +1,9 @@
 // Bad input gets one clear line on stderr and a non-zero status — never a
 // stack trace, a crash or a hang. These need no KVM: the frontend refuses
 // them first (cli-errors.kvm.test.ts has those that need KVM).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +51,44 @@ describe('CLI usage errors', () => {
     writeFileSync(big, '');
     truncateSync(big, (16 << 20) + 1); // sparse
     expectCleanError(await runTsvmm(['run', '--kernel', hello, '--initrd', big, '--mem', '16M']), /the initrd .*big.cpio is 16777217 bytes, more than the guest's 16M of RAM/);
+  });
+
+  describe('--control-socket PATH', () => {
+    const empty = join(dir, 'empty-payload.bin');
+    writeFileSync(empty, '');
+    // Without /dev/kvm the run then fails at the helper (with KVM: on the empty payload).
+    const LATER_ERROR = /\/dev\/kvm does not exist|the real-mode payload is empty/;
+
+    it('refuses a file that is not a socket, and leaves it alone', async () => {
+      const image = join(dir, 'precious.img');
+      writeFileSync(image, 'data');
+      expectCleanError(await runTsvmm(['run', '--raw-payload', empty, '--control-socket', image]), /--control-socket .*precious.img: something that is not a socket is there; refusing to replace it/);
+      expect(readFileSync(image, 'utf8')).toBe('data');
+    });
+
+    it('refuses a socket someone listens on, and leaves it alone', async () => {
+      const path = join(dir, 'live.sock');
+      const server = createServer((s) => s.end());
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      try {
+        expectCleanError(await runTsvmm(['run', '--raw-payload', empty, '--control-socket', path]), /--control-socket .*live.sock: another process is listening/);
+        await new Promise<void>((resolve, reject) => connect(path, resolve).on('error', reject));
+      } finally {
+        server.close();
+      }
+    });
+
+    it('replaces a stale socket, and removes its own at exit', async () => {
+      const path = join(dir, 'stale.sock');
+      spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      expect(existsSync(path)).toBe(true);
+      expectCleanError(await runTsvmm(['run', '--raw-payload', empty, '--control-socket', path]), LATER_ERROR);
+      expect(existsSync(path)).toBe(false);
+    });
+
+    it('turns a listen error into one line', async () => {
+      expectCleanError(await runTsvmm(['run', '--raw-payload', empty, '--control-socket', join(dir, 'no-such-dir', 'ctl.sock')]), /--control-socket .*ctl.sock: cannot listen: E[A-Z]+$/m);
+    });
   });
 
   it('rejects an unknown option', async () => {
