@@ -14,6 +14,10 @@
 //
 // Nothing on the request path allocates: requests, scatter/gather lists and
 // DMA mappings are pooled (one of each per queue entry).
+//
+// A guest that keeps its ring topped up must not hold this thread (IPC,
+// signals and other disks share it): at most CHAINS_PER_TURN chains are taken
+// between turns of the event loop, the rest after a setImmediate.
 import type { BlockBackend, BlockCompletion } from '../../block/block-backend.js';
 import { DmaMapper, type DmaMapping } from '../../memory/dma-mapper.js';
 import { DmaSgList } from '../../memory/dma-sg-list.js';
@@ -46,6 +50,8 @@ const SECTOR = 512;
 const HEADER = 16;
 const DWZ_SEGMENT = 16;
 const MAX_DWZ_SECTORS = 0x7f_ffff; // 4 GiB - 512 per discard / write-zeroes
+/** Chains popped before yielding to the event loop. */
+export const CHAINS_PER_TURN = 256;
 
 export interface VirtioBlkOptions {
   /** Serial number for VIRTIO_BLK_T_GET_ID (≤ 20 bytes). */
@@ -152,6 +158,14 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   private again = false;
   private stalled = false;
   private usedPending = false;
+  /** Chains left before the next yield; refilled only by the yield's resume. */
+  private budget = CHAINS_PER_TURN;
+  private resume: NodeJS.Immediate | null = null;
+  private readonly resumeBound = (): void => {
+    this.resume = null;
+    this.budget = CHAINS_PER_TURN;
+    this.process();
+  };
 
   constructor(
     readonly backend: BlockBackend,
@@ -258,6 +272,9 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
     // In-flight requests must not touch guest memory or a later ring: finish
     // them now (their completions see a stale epoch and only free the slot).
     this.epoch++;
+    if (this.resume !== null) clearImmediate(this.resume);
+    this.resume = null;
+    this.budget = CHAINS_PER_TURN;
     this.backend.drain();
     for (const r of this.parked) this.release(r);
     this.parked.length = 0;
@@ -273,6 +290,7 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
       this.again = true;
       return;
     }
+    if (this.resume !== null) return; // yielded: the resume takes over
     const q = this.queue;
     const ctx = this.ctx;
     if (q === null || ctx === null || !q.ready || ctx.broken) return;
@@ -284,8 +302,14 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
         for (;;) {
           q.disableNotifications();
           while (this.freeRequests.length > 0) {
+            if (this.budget === 0) {
+              // notifications stay off: the resume looks at the ring anyway
+              this.resume = setImmediate(this.resumeBound);
+              return;
+            }
             const r = q.pop(this.chain);
             if (r === PopResult.Empty) break;
+            this.budget--;
             if (r === PopResult.Broken) {
               ctx.markBroken(`virtio-blk: malformed descriptor chain (${ChainError[this.chain.error]})`);
               return;

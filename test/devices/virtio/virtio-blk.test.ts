@@ -5,9 +5,10 @@ import type { BlockBackend, BlockCompletion } from '../../../src/block/block-bac
 import { DiskImage } from '../../../src/block/disk-image.js';
 import { createBlockBackend } from '../../../src/block/open-block-backend.js';
 import { VIRTIO_F, VIRTIO_STATUS, VIRTQ_DESC_F_NEXT, featureBit } from '../../../src/devices/virtio/virtio-constants.js';
-import { VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_BLK_T, VirtioBlk } from '../../../src/devices/virtio/virtio-blk.js';
+import { CHAINS_PER_TURN, VIRTIO_BLK_F, VIRTIO_BLK_ID_BYTES, VIRTIO_BLK_S, VIRTIO_BLK_T, VirtioBlk } from '../../../src/devices/virtio/virtio-blk.js';
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
 import type { IoVecList } from '../../../src/memory/dma-iovec.js';
+import { DmaAccess, GuestMemoryTranslator, type DmaSpan, type SpanKind } from '../../../src/memory/dma-translator.js';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { Prng } from '../../memory/dma-test-support.js';
 import { CountingIrq, MmioDriver, until } from './mmio-driver.js';
@@ -58,6 +59,8 @@ function rig(
     queueSize?: number;
     serial?: string;
     wrap?: (b: BlockBackend) => BlockBackend;
+    /** Called before the device writes a byte of guest memory through its DMA mapper. */
+    onDeviceWrite?: (addr: number) => void;
   } = {},
 ): Rig {
   const path = join(dir, `disk${imageNo++}.img`);
@@ -66,7 +69,8 @@ function rig(
   let backend = createBlockBackend(image, opts.engine === 'aio' ? 'aio' : (opts.engine ?? 'sync')).backend;
   if (opts.wrap) backend = opts.wrap(backend);
   const errors: string[] = [];
-  const blk = new VirtioBlk(backend, mem, { serial: opts.serial ?? 'tsvmm-disk-0', onError: (m) => errors.push(m), queueSize: opts.queueSize });
+  const translator = opts.onDeviceWrite ? new WatchedTranslator(opts.onDeviceWrite) : undefined;
+  const blk = new VirtioBlk(backend, mem, { serial: opts.serial ?? 'tsvmm-disk-0', onError: (m) => errors.push(m), queueSize: opts.queueSize, translator });
   const irq = new CountingIrq();
   const t = new VirtioMmioTransport(blk, mem, irq, { onError: (m) => errors.push(m) });
   const d = new MmioDriver(t, mem);
@@ -88,6 +92,17 @@ function rig(
       image.close();
     },
   };
+}
+
+/** Guest RAM, telling a guest model each time the device writes to it. */
+class WatchedTranslator extends GuestMemoryTranslator {
+  constructor(private readonly onWrite: (addr: number) => void) {
+    super(mem);
+  }
+  override translate(addr: number, length: number, access: DmaAccess, out: DmaSpan): SpanKind {
+    if (access === DmaAccess.Write) this.onWrite(addr);
+    return super.translate(addr, length, access, out);
+  }
 }
 
 let slot = 0;
@@ -569,6 +584,54 @@ describe('virtio-blk lifecycle', () => {
       r.close();
     });
   }
+
+  /**
+   * A guest whose vCPU (running beside the device) posts a GET_ID chain
+   * again as soon as the device answers it, with a full ring, until `total`
+   * have been posted.
+   */
+  function toppedUpGuest(total: number): Rig {
+    let posted = 0;
+    let head = -1;
+    let status = -1;
+    const r = rig({
+      queueSize: 16,
+      onDeviceWrite: (addr) => {
+        if (addr !== status || posted >= total) return;
+        r.q.putAvail(head);
+        posted++;
+      },
+    });
+    ({ head, status } = request(r, VIRTIO_BLK_T.GET_ID, 0, [{ gpa: DATA_AREA, len: VIRTIO_BLK_ID_BYTES, writable: true }]));
+    for (posted = 1; posted < 16; posted++) r.q.putAvail(head, false);
+    r.q.publish();
+    return r;
+  }
+
+  it('a guest that keeps its ring topped up gets CHAINS_PER_TURN chains per event-loop turn, and every one served', async () => {
+    const total = 10 * CHAINS_PER_TURN;
+    const r = toppedUpGuest(total);
+    let seenByOtherWork = -1;
+    setImmediate(() => (seenByOtherWork = r.blk.stats.getIds));
+    r.d.notify(0);
+    expect(r.blk.stats.getIds).toBe(CHAINS_PER_TURN); // was: all of them, in this one call
+    await until(() => r.blk.stats.getIds === total);
+    expect(seenByOtherWork).toBe(CHAINS_PER_TURN); // other work ran between turns
+    expect(r.q.usedIdx).toBe(total); // nothing lost
+    expect(r.blk.stats.ioErrors).toBe(0);
+    expect(r.t.broken).toBe(false);
+    r.close();
+  });
+
+  it('a reset while yielded drops the rest of the turn', async () => {
+    const r = toppedUpGuest(100 * CHAINS_PER_TURN);
+    r.d.notify(0);
+    expect(r.blk.stats.getIds).toBe(CHAINS_PER_TURN);
+    r.d.write32(VIRTIO_MMIO.STATUS, 0);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.blk.stats.getIds).toBe(CHAINS_PER_TURN);
+    r.close();
+  });
 
   it('more requests than slots (heads reused by a buggy driver) stall and resume', async () => {
     const r = rig({ queueSize: 4 });
