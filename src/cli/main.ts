@@ -1,9 +1,8 @@
 // tsvmm's command line.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { isExpectedError } from './expected-error.js';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
-
-const KNOWN_ERRORS = new Set(['HelperError', 'ControlSocketError', 'DeviceProcessError', 'DiskSpecError', 'DiskImageError', 'BlockEngineError', 'VirtioSlotError', 'UsageError', 'MachineError', 'BootError', 'PayloadError', 'MemorySizeError', 'KvmError', 'ErrnoError', 'GuestMemoryError']);
 
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
@@ -23,7 +22,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: Error) => {
-  // Expected failures get one clear line; anything else is a bug and shows its stack.
-  process.stderr.write(KNOWN_ERRORS.has(e.name) ? `tsvmm: ${e.message}\n` : `tsvmm: internal error: ${e.stack ?? e}\n`);
+  // Expected failures get one clear line; anything else is a bug and shows its stack (expected-error.ts).
+  process.stderr.write(isExpectedError(e) ? `tsvmm: ${e.message}\n` : `tsvmm: internal error: ${e.stack ?? e}\n`);
   process.exitCode = 2;
 });

@@ -4,8 +4,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
+import { hex } from '../hex.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { AUTO_CPU_TEMPLATE, CPU_TEMPLATE_NAMES } from '../kvm/cpu-template.js';
+import { deviceFootprint, MIN_VIRTIO_SLOT } from './device-footprint.js';
 import { parseSize } from './size.js';
 
 export interface UartDefinition {
@@ -127,6 +129,7 @@ export function parseMachine(json: unknown, source: string): MachineDefinition {
     names.add(dev.name);
     return dev;
   });
+  checkPlacement(r, devices, mmioGap);
   return {
     name: r.string(root.name, 'name'),
     description: root.description === undefined ? '' : r.string(root.description, 'description'),
@@ -162,11 +165,13 @@ function parseDevice(r: FieldReader, json: unknown, path: string): DeviceDefinit
       r.allowOnly(d, path, ['type', 'name', 'base', 'slotSize', 'irqs', 'coalesced']);
       const irqs = r.array(d.irqs, `${path}.irqs`).map((x, i) => r.irq(x, `${path}.irqs[${i}]`));
       if (irqs.length === 0) r.fail(`${path}.irqs`, 'needs at least one IRQ (one per slot)');
+      const slotSize = r.size(d.slotSize, `${path}.slotSize`);
+      if (slotSize < MIN_VIRTIO_SLOT) r.fail(`${path}.slotSize`, `${slotSize} bytes is smaller than a virtio-mmio window (${MIN_VIRTIO_SLOT} bytes)`);
       return {
         type,
         name,
         base: r.address(d.base, `${path}.base`),
-        slotSize: r.size(d.slotSize, `${path}.slotSize`),
+        slotSize,
         irqs,
         coalesced: d.coalesced === undefined ? false : r.boolean(d.coalesced, `${path}.coalesced`),
       };
@@ -182,6 +187,24 @@ function parseDevice(r: FieldReader, json: unknown, path: string): DeviceDefinit
       };
     default:
       return r.fail(`${path}.type`, `unknown device type "${type}" (known: uart16550, exit-device, i8042, virtio-mmio, test-device)`);
+  }
+}
+
+/**
+ * Devices may not share ports or MMIO addresses, and MMIO windows must lie in
+ * the MMIO gap: outside it is guest RAM (ramLayout), which KVM would serve
+ * instead of the device.
+ */
+function checkPlacement(r: FieldReader, devices: DeviceDefinition[], gap: { start: number; end: number }): void {
+  const placed = devices.map((d, i) => ({ ...deviceFootprint(d), path: `devices[${i}]`, name: d.name }));
+  const describe = (f: (typeof placed)[number]) =>
+    `${f.space === 'pio' ? 'ports' : 'MMIO'} ${hex(f.base)}..${hex(f.base + f.size - 1)}`;
+  for (const [i, f] of placed.entries()) {
+    if (f.space === 'pio' && f.base + f.size > 0x10000) r.fail(`${f.path}.${f.field}`, `${describe(f)} run past port 0xffff`);
+    if (f.space === 'mmio' && (f.base < gap.start || f.base + f.size > gap.end))
+      r.fail(`${f.path}.${f.field}`, `${describe(f)} is not inside memory.mmioGap ${hex(gap.start)}..${hex(gap.end - 1)} (outside it is guest RAM)`);
+    const other = placed.slice(0, i).find((o) => o.space === f.space && o.base < f.base + f.size && f.base < o.base + o.size);
+    if (other) r.fail(`${f.path}.${f.field}`, `${describe(f)} overlap ${other.path} ("${other.name}") at ${describe(other)}`);
   }
 }
 

@@ -101,6 +101,9 @@ describe('CLI usage errors', () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ name: 'bad', memory: { defaultSize: '64M', mmioGap: { start: 0, end: 4096 } }, devices: [{ type: 'uart16550', port: 'COM1', irq: 4 }] }));
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', bad]), /bad.json: devices\[0\].port: expected a non-negative integer/);
+    // A placement the parser now refuses; it used to fail at start-up with a stack trace.
+    writeFileSync(bad, JSON.stringify({ name: 'bad', memory: { defaultSize: '64M', mmioGap: { start: '0xc0000000', end: '0x100000000' } }, devices: [{ type: 'virtio-mmio', base: '0x100000', slotSize: '0x1000', irqs: [5] }] }));
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', bad]), /bad.json: devices\[0\].base: MMIO 0x100000..0x100fff is not inside memory.mmioGap/);
     writeFileSync(bad, '{ not json');
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', bad]), /bad.json: not valid JSON/);
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', 'nonesuch']), /no machine named "nonesuch"/);

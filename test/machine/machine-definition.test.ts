@@ -42,6 +42,33 @@ describe('machine definitions', () => {
     expect(() => parseMachine(j, 'x.json')).toThrow(message);
   });
 
+  describe('device placement', () => {
+    const virtio = (extra: object = {}) => ({ type: 'virtio-mmio', name: 'virtio', base: '0xd0000000', slotSize: '0x1000', irqs: [5, 6], ...extra });
+    const testdev = (base: string) => ({ type: 'test-device', name: 'testdev', base });
+
+    it('accepts the shipped layout: devices side by side, MMIO in the gap', () => {
+      const j = base();
+      j.devices.push({ type: 'i8042', port: '0x60' } as any, { type: 'exit-device', port: '0x501' } as any, virtio() as any, testdev('0xd0002000') as any);
+      expect(parseMachine(j, 'x.json').devices).toHaveLength(5);
+    });
+
+    it.each([
+      [[{ type: 'exit-device', name: 'exit', port: '0x3fa' }], /devices\[1\]\.port: ports 0x3fa\.\.0x3fa overlap devices\[0\] \("uart16550"\) at ports 0x3f8\.\.0x3ff/],
+      [[{ type: 'i8042', port: '0x5e' }, { type: 'uart16550', name: 'com2', port: '0x62', irq: 3 }], /devices\[2\]\.port: ports 0x62\.\.0x69 overlap devices\[1\] \("i8042"\)/],
+      [[{ type: 'uart16550', name: 'com2', port: '0xfffc', irq: 3 }], /devices\[1\]\.port: ports 0xfffc\.\.0x10003 run past port 0xffff/],
+      [[virtio(), testdev('0xd0001000')], /devices\[2\]\.base: MMIO 0xd0001000\.\.0xd0001fff overlap devices\[1\] \("virtio"\) at MMIO 0xd0000000\.\.0xd0001fff/],
+      [[virtio({ slotSize: '0x200' })], /devices\[1\]\.slotSize: 512 bytes is smaller than a virtio-mmio window \(4096 bytes\)/],
+      [[virtio({ base: '0x1000000' })], /devices\[1\]\.base: MMIO 0x1000000\.\.0x1001fff is not inside memory\.mmioGap 0xc0000000\.\.0xffffffff \(outside it is guest RAM\)/],
+      [[virtio({ base: '0xfffff000' })], /devices\[1\]\.base: MMIO 0xfffff000\.\.0x100000fff is not inside memory\.mmioGap/],
+      [[testdev('0x100000000')], /devices\[1\]\.base: MMIO 0x100000000\.\.0x100000fff is not inside memory\.mmioGap/],
+    ])('refuses a bad placement with the field at fault (%#)', (extra, message) => {
+      const j = base();
+      j.devices.push(...(extra as any[]));
+      expect(() => parseMachine(j, 'x.json')).toThrow(MachineError);
+      expect(() => parseMachine(j, 'x.json')).toThrow(message);
+    });
+  });
+
   it('reads disks in --disk syntax, relative to the machine file', () => {
     const m = parseMachine({ ...base(), disks: ['images/root.img,ro', '/abs/data.img,cache=none,engine=sync'] }, '/etc/tsvmm/m.json');
     expect(m.disks).toEqual([
