@@ -42,7 +42,7 @@ describe('CLI usage errors', () => {
     truncateSync(disk, 1 << 20);
     const empty = join(dir, 'empty.bin');
     writeFileSync(empty, '');
-    const r = await runTsvmm(['run', '--raw-payload', empty, '--disk', `${disk},process=separate`], { timeoutMs: 20_000 });
+    const r = await runTsvmm(['run', '--raw-payload', empty, '--disk', `${disk},process=separate`]);
     expectCleanError(r, /\/dev\/kvm does not exist|the real-mode payload is empty/);
   });
 
