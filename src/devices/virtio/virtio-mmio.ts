@@ -69,8 +69,8 @@ export interface VirtioMmioOptions {
   translator?: DmaTranslator;
   /** 'edge' (irqfd, default) or 'level'. */
   interruptMode?: 'edge' | 'level';
-  /** Told why the device stopped (DEVICE_NEEDS_RESET) or ignored a write. */
-  onError?: (message: string) => void;
+  /** Told why the device stopped (DEVICE_NEEDS_RESET) or ignored a write; a guest decides how often. */
+  onError?: (message: string, kind: 'ignored' | 'needs-reset') => void;
 }
 
 export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
@@ -137,7 +137,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   markBroken(reason: string): void {
     if (this.brokenReason !== null) return;
     this.brokenReason = reason;
-    this.options.onError?.(`${this.name}: device needs reset: ${reason}`);
+    this.options.onError?.(`${this.name}: device needs reset: ${reason}`, 'needs-reset');
     this.status |= VIRTIO_STATUS.DEVICE_NEEDS_RESET;
     if (this.status & VIRTIO_STATUS.DRIVER_OK) this.raise(VIRTIO_MMIO_INT_CONFIG);
   }
@@ -450,7 +450,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   }
 
   private ignored(what: string): void {
-    this.options.onError?.(`${this.name}: ignored: ${what}`);
+    this.options.onError?.(`${this.name}: ignored: ${what}`, 'ignored');
   }
 }
 
