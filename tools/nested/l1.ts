@@ -3,7 +3,7 @@
 // on hosts that have no /dev/kvm of their own (tools/nested/README.md).
 //
 // The L1 sees the host's whole file system read-only (9p) with an overlay on
-// a fresh ext4 scratch disk (also /tmp: O_DIRECT works there), so the
+// a fresh ext4 scratch disk (also TMPDIR: O_DIRECT works there), so the
 // checkout, node_modules and the guest cache are where they are on the host.
 // Folders named in `writable` are mounted read-write at their own paths, so a
 // command inside can leave results for the host. The command runs as root in
