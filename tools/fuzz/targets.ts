@@ -1,0 +1,18 @@
+// The fuzz targets, by name (tools/fuzz/main.ts and test/fuzz/fuzz.test.ts).
+import type { FuzzTarget } from './harness.js';
+import { DmaMapperTarget } from './dma-mapper.js';
+import { VirtqueueTarget } from './virtqueue.js';
+
+// Each factory's input type is private to its target; the runner only passes inputs back.
+const FACTORIES: Record<string, () => unknown> = {
+  virtqueue: () => new VirtqueueTarget(),
+  'dma-mapper': () => new DmaMapperTarget(),
+};
+
+export const TARGET_NAMES = Object.keys(FACTORIES);
+
+export function createTarget(name: string): FuzzTarget<unknown> {
+  const make = FACTORIES[name];
+  if (!make) throw new Error(`unknown fuzz target ${name}`);
+  return make() as FuzzTarget<unknown>;
+}
