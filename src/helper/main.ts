@@ -14,6 +14,8 @@ import { helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
+import { ConsoleInput } from './console-input.js';
+import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
 import { deviceRegion } from '../devices/device-region.js';
 import { CONSOLE_OUT_FD, HELPER_FILE, diskFdName, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
@@ -34,7 +36,7 @@ function fd(fds: Record<string, number>, name: string): number {
 class Helper {
   private vm: VirtualMachine | undefined;
   private stopRequested = false;
-  private readonly pendingInput: Uint8Array[] = [];
+  private input: ConsoleInput | undefined;
 
   async start(config: HelperConfig): Promise<void> {
     const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' });
@@ -106,10 +108,12 @@ class Helper {
     }
     this.vm = vm;
     if (this.stopRequested) vm.stop();
-    this.relayInput(log);
+    this.relayInput(vm, log);
     await send({ type: 'running', hostPid, sandbox });
     const result = await vm.run();
-    const stats = vm.disks.count ? { ...result.stats, disks: vm.disks.statistics() } : result.stats;
+    this.input?.close();
+    const consoleInput = this.input?.stats;
+    const stats = { ...result.stats, ...(vm.disks.count ? { disks: vm.disks.statistics() } : {}), ...(consoleInput ? { consoleInput } : {}) };
     await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats });
     await vm.destroy();
     kvm.close();
@@ -128,30 +132,10 @@ class Helper {
     await send({ type: 'state', state: vm ? vm.state : 'starting' });
   }
 
-  private relayInput(log: Logger): void {
-    // Input the ring cannot take yet is retried every 5 ms, and only then: an
-    // idle console costs no wake-ups.
-    let retry: NodeJS.Timeout | undefined;
-    const retryLater = () => {
-      retry = undefined;
-      pump();
-    };
-    const pump = () => {
-      while (this.pendingInput.length && this.vm) {
-        const chunk = this.pendingInput[0];
-        const n = this.vm.sendInput(chunk);
-        if (n === chunk.length) this.pendingInput.shift();
-        else {
-          this.pendingInput[0] = chunk.subarray(n);
-          break;
-        }
-      }
-      if (this.pendingInput.length) retry ??= setTimeout(retryLater, 5).unref();
-    };
-    process.stdin.on('data', (chunk: Buffer) => {
-      this.pendingInput.push(chunk);
-      pump();
-    });
+  private relayInput(vm: VirtualMachine, log: Logger): void {
+    const input = new ConsoleInput((bytes) => vm.sendInput(bytes), new GuestLog(log).kind('console input drops'));
+    this.input = input;
+    process.stdin.on('data', (chunk: Buffer) => input.push(chunk));
     process.stdin.on('error', (e) => log.debug({ err: e.message }, 'console input closed'));
   }
 }
