@@ -29,8 +29,21 @@ export interface FuzzTarget<I = unknown> {
   execute(input: I): void;
   /** A printable form of the input, for failure reports. */
   describe(input: I): string;
+  /** How inputs ended (accepted, refused with which error, ...): shows the generator reaches every path. */
+  readonly outcomes?: Outcomes;
   /** Releases what the target allocated (guest memory, mappers). */
   close?(): void;
+}
+
+/** Counts of named outcomes. */
+export class Outcomes {
+  readonly counts = new Map<string, number>();
+  add(what: string): void {
+    this.counts.set(what, (this.counts.get(what) ?? 0) + 1);
+  }
+  toString(): string {
+    return [...this.counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
+  }
 }
 
 export interface FuzzFailure {

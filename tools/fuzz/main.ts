@@ -92,6 +92,7 @@ function main(): number {
     const row = `${name.padEnd(14)} ${String(r.iterations).padStart(9)} inputs in ${r.seconds.toFixed(1).padStart(5)} s = ${Math.round(r.iterations / r.seconds).toString().padStart(7)}/s   failures: ${r.failures.length}`;
     rows.push(row);
     console.log(row);
+    if (target.outcomes) console.log(`  outcomes: ${target.outcomes}`);
   }
   console.log(`\nsummary (seed ${args.seed}):\n${rows.join('\n')}`);
   return all.length === 0 ? 0 : 1;

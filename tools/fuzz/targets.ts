@@ -1,12 +1,14 @@
 // The fuzz targets, by name (tools/fuzz/main.ts and test/fuzz/fuzz.test.ts).
 import type { FuzzTarget } from './harness.js';
 import { DmaMapperTarget } from './dma-mapper.js';
+import { SeccompTarget } from './seccomp.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
 // Each factory's input type is private to its target; the runner only passes inputs back.
 const FACTORIES: Record<string, () => unknown> = {
   virtqueue: () => new VirtqueueTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
+  seccomp: () => new SeccompTarget(),
 };
 
 export const TARGET_NAMES = Object.keys(FACTORIES);
