@@ -7,6 +7,9 @@
 // Every input is derived from its own case seed (a hash of the run's seed and
 // the iteration number), and targets reset whatever state they keep before
 // each input, so one case replays alone: `npm run fuzz -- --target T --case C`.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
 import { Prng } from '../../test/memory/dma-test-support.js';
 
 export { Prng };
@@ -162,4 +165,13 @@ export const INTERESTING_U32 = [0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0x1ff, 0x200, 
 /** The same byte-level mutator the hostile-image tests use, driven by `rng`. */
 export function unitInterval(rng: Prng): () => number {
   return () => rng.u32() / 0x1_0000_0000;
+}
+
+/** A file of the checkout (seed inputs), also when the harness was compiled to a folder outside it. */
+export function repoFile(relative: string): string {
+  for (const root of [PROJECT_ROOT, process.cwd()]) {
+    const p = join(root, relative);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`fuzz: cannot find ${relative} (run from the checkout)`);
 }

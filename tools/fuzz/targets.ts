@@ -1,6 +1,7 @@
 // The fuzz targets, by name (tools/fuzz/main.ts and test/fuzz/fuzz.test.ts).
 import type { FuzzTarget } from './harness.js';
 import { DmaMapperTarget } from './dma-mapper.js';
+import { MachineTarget } from './machine.js';
 import { SeccompTarget } from './seccomp.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
@@ -8,6 +9,7 @@ import { VirtqueueTarget } from './virtqueue.js';
 const FACTORIES: Record<string, () => unknown> = {
   virtqueue: () => new VirtqueueTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
+  machine: () => new MachineTarget(),
   seccomp: () => new SeccompTarget(),
 };
 
