@@ -31,10 +31,15 @@ export class GuestRam {
     for (const r of this.memory.regions) r.bytes.fill(0);
   }
 
+  /** While true, stores are the driver's: they land in the snapshot too (see checkWritesOnlyIn). */
+  driverWrites = false;
+
   setU8(gpa: number, v: number): void {
     if (!Number.isSafeInteger(gpa) || gpa < 0) return;
     const r = this.memory.regionAt(gpa);
-    if (r) r.bytes[gpa - r.gpa] = v;
+    if (!r) return;
+    r.bytes[gpa - r.gpa] = v;
+    if (this.driverWrites) this.saved[this.memory.regions.indexOf(r)][gpa - r.gpa] = v;
   }
   setU16(gpa: number, v: number): void {
     for (let i = 0; i < 2; i++) this.setU8(gpa + i, (v >>> (8 * i)) & 0xff);
@@ -46,11 +51,6 @@ export class GuestRam {
     const u = BigInt.asUintN(64, v);
     this.setU32(gpa, Number(u & 0xffffffffn));
     this.setU32(gpa + 4, Number(u >> 32n));
-  }
-  setBytes(gpa: number, b: Uint8Array): void {
-    const v = this.memory.view(gpa, b.length);
-    if (v) v.set(b);
-    else for (let i = 0; i < b.length; i++) this.setU8(gpa + i, b[i]);
   }
   getU8(gpa: number): number {
     const r = Number.isSafeInteger(gpa) && gpa >= 0 ? this.memory.regionAt(gpa) : undefined;
@@ -98,12 +98,14 @@ export class GuestRam {
 
   /** A driver store after snapshot(): lands in RAM and in the snapshot (it is not the device's write). */
   driverSetU16(gpa: number, v: number): void {
+    this.driverWrites = true;
     this.setU16(gpa, v);
-    for (let i = 0; i < 2; i++) {
-      const a = gpa + i;
-      const ri = this.memory.regions.findIndex((r) => a >= r.gpa && a < r.gpa + r.size);
-      if (ri >= 0) this.saved[ri][a - this.memory.regions[ri].gpa] = (v >>> (8 * i)) & 0xff;
-    }
+    this.driverWrites = false;
+  }
+
+  /** A driver clearing [gpa, gpa+len) after snapshot(). */
+  clearRange(gpa: number, len: number): void {
+    for (let i = 0; i < len; i += 2) this.driverSetU16(gpa + i, 0);
   }
 
   /** Remembers the current contents (what the driver wrote). */

@@ -1,14 +1,18 @@
 // The fuzz targets, by name (tools/fuzz/main.ts and test/fuzz/fuzz.test.ts).
 import type { FuzzTarget } from './harness.js';
+import { BootTarget } from './boot.js';
 import { DmaMapperTarget } from './dma-mapper.js';
 import { MachineTarget } from './machine.js';
 import { SeccompTarget } from './seccomp.js';
+import { VirtioBlkTarget } from './virtio-blk.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
 // Each factory's input type is private to its target; the runner only passes inputs back.
 const FACTORIES: Record<string, () => unknown> = {
   virtqueue: () => new VirtqueueTarget(),
+  'virtio-blk': () => new VirtioBlkTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
+  boot: () => new BootTarget(),
   machine: () => new MachineTarget(),
   seccomp: () => new SeccompTarget(),
 };
