@@ -25,25 +25,20 @@ export function buildSandboxForTests(): string {
   return path.join(outDir, 'src', 'sandbox');
 }
 
-/** True when every folder from `dir` up lets other users through (a clone under a `mktemp -d` folder, mode 0700, does not). */
-export function othersCanReach(dir: string): boolean {
-  for (let d = dir; ; d = path.dirname(d)) {
-    if ((fs.statSync(d).mode & 0o001) === 0) return false;
-    if (path.dirname(d) === d) return true;
-  }
-}
-
 /**
  * What a jailed child loads — the fixtures, the compiled sandbox (`build`) and
- * koffi — in a tree that the unprivileged user (65534) can read: the checkout
- * itself where others can reach it, else a copy in a world-readable temporary
- * folder, laid out the same way so that `koffi` resolves from both.
+ * koffi with its native package — copied to a world-readable temporary
+ * folder, laid out as in the checkout so that `koffi` resolves the same way.
+ * The unprivileged runs (uid 65534) need that: a checkout under a `mktemp -d`
+ * folder (mode 0700), as CI's is, cannot be reached by other users. Every run
+ * uses the copy, so the path CI takes is the one tested everywhere.
  */
 export function sandboxTreeOthersCanRead(build: string): { root: string; build: string; remove: () => void } {
-  if (othersCanReach(REPO)) return { root: REPO, build, remove: () => {} };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-jail-tree-'));
   fs.chmodSync(root, 0o755);
-  for (const part of [path.join('test', 'sandbox', 'fixtures'), path.join('node_modules', 'koffi'), path.relative(REPO, path.join(build, '..', '..'))]) {
+  // koffi's native module comes in a package of its own (@koromix/koffi-linux-x64).
+  const koffi = ['koffi', '@koromix'].map((name) => path.join('node_modules', name)).filter((p) => fs.existsSync(path.join(REPO, p)));
+  for (const part of [path.join('test', 'sandbox', 'fixtures'), ...koffi, path.relative(REPO, path.join(build, '..', '..'))]) {
     fs.cpSync(path.join(REPO, part), path.join(root, part), { recursive: true });
   }
   for (let d = path.join(root, 'node_modules', '.cache'); d !== root; d = path.dirname(d)) fs.chmodSync(d, 0o755);
