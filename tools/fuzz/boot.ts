@@ -105,7 +105,7 @@ export class BootTarget implements FuzzTarget<BootInput> {
 
   describe(input: BootInput): string {
     const { image, ...rest } = input;
-    return `${JSON.stringify(rest)} image of ${image.length} bytes, sha-free diff vs seed not kept; first bytes ${hexPrefix(image, 64)} (regenerate with --case)`;
+    return `${JSON.stringify(rest)}, image of ${image.length} bytes starting ${hexPrefix(image, 64)} (the whole image: regenerate it with --case)`;
   }
 
   execute(input: BootInput): void {

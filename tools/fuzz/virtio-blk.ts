@@ -54,6 +54,8 @@ class MemBackend implements BlockBackend {
   failRate = 0;
   rng = new Prng(0);
   outcomes: Outcomes | null = null;
+  /** Called after a batch's completions, before the device hears the batch ended. */
+  beforeBatchEnd: (() => void) | null = null;
   /** Ranges the device may write, kept current by the target. */
   writable: Range[] = [];
 
@@ -118,6 +120,7 @@ class MemBackend implements BlockBackend {
       p.done.blockComplete(p.tag, fail ? -5 : p.op === 'read' || p.op === 'write' ? p.length : 0);
       targets.add(p.done);
     }
+    this.beforeBatchEnd?.();
     for (const t of targets) t.blockBatchEnd?.();
   }
 
@@ -359,6 +362,7 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     backend.rng = new Prng(input.backendSeed);
     this.writable = [{ gpa: USED, size: 6 + 8 * QUEUE_MAX }];
     backend.writable = this.writable;
+    backend.beforeBatchEnd = () => this.scanWritable(input.queueSize);
     this.dataNext = DATA_START;
     this.indirectNext = 0;
     this.headerNext = 0;
@@ -420,21 +424,25 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     }
   }
 
-  /** Adds every device-writable buffer in the tables (main and indirect) to the allowed set. */
+  /**
+   * Adds every device-writable buffer in the tables to the allowed set: the
+   * main table, the indirect area, and any table an INDIRECT descriptor points
+   * at (a mutated flag can make a data buffer an indirect table).
+   */
   private scanWritable(qsize: number): void {
     const ram = this.ram;
-    const scan = (base: number, n: number) => {
+    const scan = (base: number, n: number, follow: boolean) => {
       for (let i = 0; i < n; i++) {
         const at = base + 16 * i;
         const flags = ram.getU16(at + 12);
-        if (!(flags & VIRTQ_DESC_F_WRITE)) continue;
         const addr = ram.getU32(at) + ram.getU32(at + 4) * 2 ** 32;
         const len = ram.getU32(at + 8);
-        if (len > 0) this.writable.push({ gpa: addr, size: len });
+        if (flags & VIRTQ_DESC_F_INDIRECT && follow && ram.inRamAcross(addr, len)) scan(addr, Math.min(Math.floor(len / 16), 1024), false);
+        if (flags & VIRTQ_DESC_F_WRITE && len > 0) this.writable.push({ gpa: addr, size: len });
       }
     };
-    scan(DESC, Math.min(Math.max(qsize, 0), QUEUE_MAX));
-    scan(INDIRECT, 8 * 64);
+    scan(DESC, Math.min(Math.max(qsize, 0), QUEUE_MAX), true);
+    scan(INDIRECT, 8 * 64, true);
   }
 
   private post(c: ChainSpec, qsize: number): void {
