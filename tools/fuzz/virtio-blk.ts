@@ -432,11 +432,13 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
   private scanWritable(qsize: number): void {
     const ram = this.ram;
     const scan = (base: number, n: number, follow: boolean) => {
+      const v = ram.view(base, 16 * n);
+      const dv = v ? new DataView(v.buffer, v.byteOffset, v.byteLength) : null;
       for (let i = 0; i < n; i++) {
         const at = base + 16 * i;
-        const flags = ram.getU16(at + 12);
-        const addr = ram.getU32(at) + ram.getU32(at + 4) * 2 ** 32;
-        const len = ram.getU32(at + 8);
+        const flags = dv ? dv.getUint16(16 * i + 12, true) : ram.getU16(at + 12);
+        const addr = dv ? dv.getUint32(16 * i, true) + dv.getUint32(16 * i + 4, true) * 2 ** 32 : ram.getU32(at) + ram.getU32(at + 4) * 2 ** 32;
+        const len = dv ? dv.getUint32(16 * i + 8, true) : ram.getU32(at + 8);
         if (flags & VIRTQ_DESC_F_INDIRECT && follow && ram.inRamAcross(addr, len)) scan(addr, Math.min(Math.floor(len / 16), 1024), false);
         if (flags & VIRTQ_DESC_F_WRITE && len > 0) this.writable.push({ gpa: addr, size: len });
       }
