@@ -40,10 +40,11 @@ describeKvm('Linux guest', () => {
         ['run', '--kernel', guest.vmlinux, '--cmdline', `${guest.cmdline.replace(/panic=\S+/, '')} panic=-1 rdinit=/no/such/init init=/no/such/init`, '--log-level', 'info'],
         { timeoutMs: BOOT_TIMEOUT_MS },
       );
-      expect(r.timedOut, r.stdout.slice(-3000)).toBe(false);
-      expect(r.stdout).toMatch(/Kernel panic/);
-      expect(r.status).toBe(1);
-      expect(r.stderr).toMatch(/reset/);
+      const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-3000)}`;
+      expect(r.timedOut, tail).toBe(false);
+      expect(r.stdout, tail).toMatch(/Kernel panic/);
+      expect(r.status, tail).toBe(1);
+      expect(r.stderr, tail).toMatch(/reset/);
     },
     BOOT_TIMEOUT_MS + 10_000,
   );

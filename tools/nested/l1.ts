@@ -114,7 +114,15 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
     log(`booting the L1 (QEMU TCG, SVM; ${options.cpus ?? 2} vCPUs) for: ${options.command.join(' ')}`);
     const qemu = spawn(QEMU, qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     const killQemu = () => qemu.kill('SIGKILL');
+    // The L1 ends with us: at exit, and on a signal, which is then delivered again as if unhandled.
+    const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    const onSignal = (signal: NodeJS.Signals) => {
+      killQemu();
+      for (const s of SIGNALS) process.off(s, onSignal);
+      process.kill(process.pid, signal);
+    };
     process.on('exit', killQemu);
+    for (const s of SIGNALS) process.on(s, onSignal);
     let partial = '';
     const keepConsole = (chunk: Buffer) => {
       const lines = (partial + chunk.toString('latin1')).split(/\r?\n/);
@@ -140,6 +148,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
     });
     clearTimeout(timer);
     process.off('exit', killQemu);
+    for (const s of SIGNALS) process.off(s, onSignal);
     await Promise.all(Object.values(streams).map((s) => s.drained()));
     if (partial) consoleTail.push(partial);
 
