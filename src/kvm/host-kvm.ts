@@ -3,9 +3,20 @@
 // without SVM/VMX, runs much of the guest through KVM's instruction emulator,
 // which faults on many instructions; kvm_amd/kvm_intel run the guest on the
 // processor. The frontend asks before the jail (it reads /proc and /sys).
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 
 export type HostKvmKind = 'kvm_pvm' | 'kvm_amd' | 'kvm_intel' | 'unknown';
+
+/** Why this user cannot use /dev/kvm here, or undefined when it can. */
+export function kvmDeviceProblem(path = '/dev/kvm'): string | undefined {
+  if (!existsSync(path)) return `there is no ${path} on this machine`;
+  try {
+    accessSync(path, constants.R_OK | constants.W_OK);
+    return undefined;
+  } catch {
+    return `${path} is not readable and writable by this user`;
+  }
+}
 
 export function detectHostKvm(cpuinfo = readOrEmpty('/proc/cpuinfo'), moduleLoaded = (name: string) => existsSync(`/sys/module/${name}`)): HostKvmKind {
   const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));

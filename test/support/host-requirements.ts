@@ -4,20 +4,11 @@
 // they never skip where KVM can be had. Run directly (`npx vitest run`) on a
 // host without KVM, they skip with the reason. Under TSVMM_REQUIRE_KVM=1 (set
 // by .ci/run) nothing may skip: a missing requirement, KVM or other, fails.
-import { accessSync, constants, existsSync } from 'node:fs';
 import { describe, it } from 'vitest';
+import { kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 
-function kvmProblem(): string | undefined {
-  if (!existsSync('/dev/kvm')) return '/dev/kvm does not exist on this machine (`npm test` runs KVM tests nested)';
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return undefined;
-  } catch {
-    return '/dev/kvm is not readable and writable by this user';
-  }
-}
-
-export const KVM_PROBLEM = kvmProblem();
+const deviceProblem = kvmDeviceProblem();
+export const KVM_PROBLEM = deviceProblem && `${deviceProblem} (\`npm test\` runs KVM tests nested)`;
 /** CI's flag: every test must run. */
 export const NOTHING_MAY_SKIP = process.env.TSVMM_REQUIRE_KVM === '1';
 

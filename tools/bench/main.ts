@@ -3,11 +3,10 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 // Without /dev/kvm it runs inside the nested L1 (tools/nested), QEMU too.
 //   npm run bench [-- --only pio,boot] [--rounds N] [--disk-phases randread,read,write]
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureCoalescing } from './coalescing.js';
-import { detectHostKvm } from '../../src/kvm/host-kvm.js';
+import { detectHostKvm, kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
@@ -33,7 +32,7 @@ const SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'boot'];
 /** Runs the benchmark inside the L1: exit-heavy sections (pio) with one L1 vCPU, which two lock up. */
 async function mainNested(): Promise<void> {
   const problem = nestedKvmProblem();
-  if (problem) throw new Error(`no /dev/kvm here, and no nested KVM either: ${problem}`);
+  if (problem) throw new Error(`${kvmDeviceProblem()}, and no nested KVM either: ${problem}`);
   const sections = SECTIONS.filter(wanted);
   const rest = args.filter((_, i) => args[i] !== '--only' && args[i - 1] !== '--only');
   for (const [group, cpus] of [[sections.filter((s) => s === 'pio'), 1], [sections.filter((s) => s !== 'pio'), 2]] as const) {
@@ -44,7 +43,7 @@ async function mainNested(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync('/dev/kvm') && !process.env[IN_L1_ENV]) return mainNested();
+  if (kvmDeviceProblem() && !process.env[IN_L1_ENV]) return mainNested();
   const kvm = detectHostKvm();
   const where = process.env[IN_L1_ENV] ? `${kvm}, nested: an L1 under QEMU TCG (tools/nested)` : kvm;
   console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians, KVM: ${where})\n`);

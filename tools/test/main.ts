@@ -6,9 +6,10 @@
 // Under TSVMM_REQUIRE_KVM=1 (CI) nothing may skip: a skipped test, or KVM
 // tests that can run neither here nor nested, fail the run.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 
@@ -24,16 +25,6 @@ interface Counts {
   skipped: string[];
   /** The run itself went wrong (vitest or the L1), beyond failed tests. */
   problem?: string;
-}
-
-function kvmProblemHere(): string | undefined {
-  if (!existsSync('/dev/kvm')) return 'no /dev/kvm';
-  try {
-    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return undefined;
-  } catch {
-    return '/dev/kvm is not readable and writable by this user';
-  }
 }
 
 function vitestArgs(project: string | undefined, report: string, extra: string[]): string[] {
@@ -90,7 +81,7 @@ async function main(): Promise<number> {
   const runs: Counts[] = [];
   const problems: string[] = [];
   try {
-    const hereProblem = kvmProblemHere();
+    const hereProblem = kvmDeviceProblem();
     if (!hereProblem || process.env[IN_L1_ENV]) {
       runs.push(await runVitestHere(hereProblem ? 'all' : 'all, on this host\'s KVM', undefined, join(reports, 'all.json'), extra));
     } else {
@@ -105,7 +96,7 @@ async function main(): Promise<number> {
           runs.push(await runVitestHere('all, KVM tests skipped', undefined, join(reports, 'all.json'), extra));
         }
       } else {
-        console.error(`tsvmm tests: ${hereProblem} on this host: the host tests run here, the KVM tests inside the nested L1.`);
+        console.error(`tsvmm tests: ${hereProblem}: the host tests run here, the KVM tests inside the nested L1.`);
         runs.push(await runVitestHere('host', 'host', join(reports, 'host.json'), extra));
         runs.push(await runVitestNested(join(reports, 'kvm.json'), extra));
       }
