@@ -7,6 +7,4 @@ export interface ForwardedRegion {
   size: number;
   /** The VMM end of a SOCK_SEQPACKET socketpair. */
   fd: number;
-  /** Served by a thread of this process: no response timeout (see IoregionClient). */
-  inProcess?: boolean;
 }
