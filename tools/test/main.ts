@@ -67,6 +67,9 @@ async function runVitestNested(report: string, extra: string[]): Promise<Counts>
     cwd: PROJECT_ROOT,
     writable: [join(report, '..')],
     timeoutMs: NESTED_TIMEOUT_MS,
+    // One L1 vCPU: with two, QEMU TCG's nested SVM has locked the L1 up under
+    // exit-heavy guests (soft lockups; tests stalled until their deadlines).
+    cpus: 1,
   });
   if (result.status === undefined) {
     console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
