@@ -19,7 +19,7 @@ import type { Logger } from '../log.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
 import { PROJECT_ROOT } from '../project-root.js';
-import { buildJailLaunch } from '../sandbox/jail-launch.js';
+import { buildJailLaunch, markInheritedFdsCloseOnExec } from '../sandbox/jail-launch.js';
 import { diskName } from '../vmm/virtio-disks.js';
 
 export const DEVICE_PROCESS_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'device-process', 'main.js');
@@ -125,9 +125,14 @@ export async function startDeviceProcesses(
 }
 
 async function startOne(plan: Plan, options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
-  const launch = buildJailLaunch({ script: DEVICE_PROCESS_MAIN, fds: plan.fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'] });
+  // Nothing of the user's environment (jail-launch.ts): the device process reads only these.
+  const env = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' };
+  const launch = buildJailLaunch({ script: DEVICE_PROCESS_MAIN, fds: plan.fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
   const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [DEVICE_PROCESS_MAIN]];
-  const child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: { ...launch.env, TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' } });
+  // Descriptors the frontend inherited must not follow (jail-launch.ts).
+  const marked = markInheritedFdsCloseOnExec();
+  if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the device process');
+  const child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
   child.stderr!.pipe(options.log, { end: false });
   const config: DeviceProcessConfig = { name: plan.name, model: plan.model, regionSize: plan.regionSize, logLevel: options.logLevel, sandbox: options.sandbox, seccomp: options.seccomp };
   const hostPid = await new Promise<number>((resolve, reject) => {

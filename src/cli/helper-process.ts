@@ -9,7 +9,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
-import { buildJailLaunch, checkJailSupport } from '../sandbox/jail-launch.js';
+import { buildJailLaunch, checkJailSupport, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 
 export const HELPER_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'helper', 'main.js');
@@ -26,7 +26,21 @@ const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
  * is not given back: ~4 MiB more resident for the whole run. Setting the
  * threshold turns the dynamic adjustment off. A value the user set wins.
  */
-const HELPER_MALLOC_ENV = { MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? String(128 * 1024) };
+const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
+/**
+ * All of the user's environment the helper gets (jail-launch.ts: never the
+ * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts).
+ */
+export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK'] as const;
+
+/** The helper's whole environment besides TSVMM_HELPER_FDS. */
+export function helperEnvironment(prettyLogs: boolean, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return {
+    ...pickEnvironment(HELPER_ENV_PASSED, from),
+    MALLOC_TRIM_THRESHOLD_: from.MALLOC_TRIM_THRESHOLD_ ?? HELPER_MALLOC_TRIM_THRESHOLD,
+    TSVMM_LOG_PRETTY: prettyLogs ? '1' : '0',
+  };
+}
 
 export interface HelperFiles {
   kernel: string;
@@ -108,11 +122,20 @@ export class HelperProcess {
     // sandbox adds the namespaces (unshare) in front of node.
     // Console and logs travel through pipes the frontend relays: the helper
     // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
-    const launch = buildJailLaunch({ script: HELPER_MAIN, nodeArgs: HELPER_NODE_ARGS, fds: named, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['ipc'] });
+    const launch = buildJailLaunch({
+      script: HELPER_MAIN,
+      nodeArgs: HELPER_NODE_ARGS,
+      fds: named,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      extraStdio: ['ipc'],
+      env: helperEnvironment(output.prettyLogs),
+    });
     const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, HELPER_MAIN]];
-    const env = { ...launch.env, ...HELPER_MALLOC_ENV, TSVMM_LOG_PRETTY: output.prettyLogs ? '1' : '0' };
+    // Descriptors the frontend inherited must not follow (jail-launch.ts).
+    const marked = markInheritedFdsCloseOnExec();
+    if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the helper');
     this.spawnedAt = performance.timeOrigin + performance.now();
-    this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env });
+    this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
     this.child.stdout!.pipe(output.console);
     this.child.stderr!.pipe(output.log, { end: false });
     // The helper holds its own copies now.

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { enterJail } from '../sandbox/jail.js';
-import { helperFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
 import { DEVICE_FD, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from './device-process-protocol.js';
 
 function send(m: FromDeviceProcess): void {
@@ -50,6 +50,9 @@ function start(config: DeviceProcessConfig): void {
   let server: IoregionServer;
   try {
     const fds = helperFds();
+    // Only the descriptors the frontend named stay open (see jail-launch.ts).
+    const stray = closeStrayFds(Object.values(fds));
+    if (stray.length) log.warn({ fds: stray }, 'closed descriptors the device process was not meant to get');
     const regionFd = fdNamed(fds, DEVICE_FD.region);
     const served = buildModel(config, fds, log);
     server = new IoregionServer(regionFd, served.device, config.regionSize, (why) => {

@@ -2,7 +2,7 @@
 // a file descriptor from the frontend (see helper-protocol.ts). It builds the
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { loadRealModePayload } from '../boot/real-mode-payload.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
-import { helperFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
@@ -49,6 +49,10 @@ class Helper {
       // the pages of its binary it used for that, before the kernel load.
       log.debug(releaseStartupPages(), 'start-up pages released (node started)');
       const fds = helperFds();
+      // Only the descriptors the frontend named stay open (jail-launch.ts: a
+      // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
+      const stray = closeStrayFds(Object.values(fds));
+      if (stray.length) log.warn({ fds: stray }, 'closed descriptors the helper was not meant to get');
       kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
       // The images are needed only while loading: dropped right after (see below).
       let image: Uint8Array | undefined = readFileSync(fd(fds, HELPER_FILE.kernel));
@@ -79,6 +83,9 @@ class Helper {
         log,
       });
       image = initrd = undefined;
+      // The kernel and initrd are loaded: their descriptors must not reach the jail.
+      closeSync(fd(fds, HELPER_FILE.kernel));
+      if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
       // Give back the kernel and initrd buffers (tens of MiB) now, before the
       // vCPU thread's isolate starts: the helper allocates little afterwards,
       // so V8 would keep them, and the two must not add up to the peak.

@@ -21,9 +21,32 @@
 // Descriptors reach the helper through spawn's stdio array: unshare execs node
 // without closing them. exit status and death signal come back through
 // unshare, which re-raises the helper's fatal signal on itself (SIGSYS stays SIGSYS).
+//
+// Only those descriptors, and only the environment the caller lists, may reach
+// the helper and the device processes (security audit, issue 11):
+//
+// * Stray descriptors. libuv's spawn dup2()s the stdio entries into place and
+//   closes nothing else in the child: it relies on every other descriptor
+//   being close-on-exec. Node's own are (libuv opens everything O_CLOEXEC), but
+//   a descriptor the frontend *inherited* is not: `bash -c 'exec 200</etc/shadow;
+//   exec tsvmm run ...'` hands fd 200 to node, node to unshare, unshare to the
+//   helper, and the jailed process could read() it (checked empirically with
+//   node 20: fds 200 and 50 went through; a few low ones did not, by luck of
+//   what node's start-up does with them). Two fixes, one on each side:
+//   markInheritedFdsCloseOnExec() in the frontend before each spawn, and
+//   closeStrayFds() in the child before it jails itself. close_range(3, ~0U)
+//   cannot be used in the child: node's event loop (epoll, eventfds, signal
+//   pipes) and the IPC channel already live there, at unpredictable numbers.
+//   What tells them apart is the flag itself: everything node opened is
+//   close-on-exec, and a descriptor without the flag at that point came
+//   through exec, so it is either one the launch listed or a stray.
+// * Environment. The children get buildJailLaunch's env (what the caller
+//   names) plus TSVMM_HELPER_FDS, never process.env: the user's secrets, and
+//   NODE_OPTIONS (--require would run code in the helper), stay outside.
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { F_GETFD, F_SETFD, FD_CLOEXEC, fcntl } from '../../ffi/libc.js';
 
 export const DEFAULT_UNSHARE = '/usr/bin/unshare';
 /** Environment variable carrying `name=fd,...` to the helper. */
@@ -48,6 +71,7 @@ export interface JailLaunchOptions {
   readonly stdio?: readonly [StdioEntry, StdioEntry, StdioEntry];
   /** Extra stdio entries after the named fds, e.g. 'ipc' for process.send(). */
   readonly extraStdio?: readonly StdioEntry[];
+  /** The child's whole environment, besides TSVMM_HELPER_FDS (default: empty; never process.env). */
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -105,7 +129,7 @@ export function buildJailLaunch(options: JailLaunchOptions): JailLaunch {
     ],
     stdio,
     env: {
-      ...(options.env ?? process.env),
+      ...options.env,
       [HELPER_FDS_ENV]: Object.entries(childFds).map(([n, fd]) => `${n}=${fd}`).join(','),
     },
     childFds,
@@ -121,6 +145,71 @@ export function helperFds(env: NodeJS.ProcessEnv = process.env): Record<string, 
     out[name] = Number(fd);
   }
   return out;
+}
+
+/**
+ * The variables of `from` named in `names` (those set), for a child's
+ * environment: an allow-list, so that nothing else of the user's reaches it.
+ */
+export function pickEnvironment(names: readonly string[], from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of names) {
+    const value = from[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+/** One open descriptor of this process, and whether it is close-on-exec. */
+export interface OpenFd {
+  readonly fd: number;
+  readonly cloexec: boolean;
+}
+
+/**
+ * The descriptors that exec would pass on although nobody listed them: above
+ * stdio (0-2), not close-on-exec, and not in `keep`.
+ */
+export function strayFds(open: readonly OpenFd[], keep: Iterable<number> = []): number[] {
+  const kept = new Set(keep);
+  return open.filter(({ fd, cloexec }) => fd > 2 && !cloexec && !kept.has(fd)).map(({ fd }) => fd);
+}
+
+/** This process's open descriptors, from /proc/self/fd (the listing's own fd, closed by then, drops out). */
+export function openFds(): OpenFd[] {
+  const out: OpenFd[] = [];
+  for (const name of fs.readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    const flags = fcntl(fd, F_GETFD, 0) as number;
+    if (flags >= 0) out.push({ fd, cloexec: (flags & FD_CLOEXEC) !== 0 });
+  }
+  return out;
+}
+
+/**
+ * In the frontend, before spawning a helper or device process: marks
+ * close-on-exec every descriptor it inherited without the flag (see the top of
+ * this file), so that spawn passes only its stdio entries. The frontend keeps
+ * them open for itself. Returns the fds it marked.
+ */
+export function markInheritedFdsCloseOnExec(): number[] {
+  const stray = strayFds(openFds());
+  for (const fd of stray) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return stray;
+}
+
+/**
+ * In a helper or device process, before anything else opens a descriptor and
+ * before the jail: closes every descriptor that came through exec but was not
+ * handed over on purpose (`keep`: the named fds of TSVMM_HELPER_FDS; the IPC
+ * channel is kept too). Node's own descriptors are close-on-exec and stay.
+ * Returns the fds it closed.
+ */
+export function closeStrayFds(keep: Iterable<number>): number[] {
+  const channelFd = (process.channel as { fd?: number } | undefined)?.fd;
+  const stray = strayFds(openFds(), [...keep, ...(channelFd !== undefined && channelFd >= 0 ? [channelFd] : [])]);
+  for (const fd of stray) fs.closeSync(fd);
+  return stray;
 }
 
 export type JailSupport = { readonly ok: true } | { readonly ok: false; readonly reason: string };
