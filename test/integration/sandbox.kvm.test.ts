@@ -1,10 +1,13 @@
 // The jailed helper, probed from inside a real run (test hooks in
 // src/helper/test-hooks.ts), and the frontend's reports of how it died.
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { deadline } from '../support/deadline.js';
 import { describeKvm } from '../support/host-requirements.js';
-import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
+import { GUEST_BIN, TSVMM_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const hello = ['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin')];
 const hook = (name: string) => ({ env: { TSVMM_TEST_HOOK: name } });
@@ -53,5 +56,78 @@ describeKvm('the jailed helper', () => {
     expect(r.status).toBe(42);
     expect(r.stderr).toMatch(/--no-sandbox: the helper runs UNJAILED/);
     expect(r.stderr).toMatch(/"openHostFile":"opened"/);
+  });
+
+  // Audit issue 11: a descriptor tsvmm inherited (fd 200 of its shell), the
+  // user's environment, and the kernel image's descriptor must not reach the
+  // jailed helper or a jailed device process.
+  it('holds no inherited descriptor, no kernel descriptor and none of the user\'s environment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-leak-'));
+    try {
+      const secret = join(dir, 'secret');
+      writeFileSync(secret, 'not for the jail\n');
+      const disk = join(dir, 'disk.img');
+      writeFileSync(disk, Buffer.alloc(1 << 20));
+      const payload = join(GUEST_BIN, 'real-hello.bin');
+      const identity = (p: string) => {
+        const st = statSync(p);
+        return `${st.dev}:${st.ino}`;
+      };
+      const forbidden = new Map([
+        [identity(secret), 'the inherited fd 200'],
+        [identity(payload), 'the kernel image'],
+      ]);
+      /** What a process holds that it must not: the forbidden files among its fds, and the secret variable. */
+      const leaks = (pid: number) => {
+        const out: string[] = [];
+        for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+          let id: string;
+          try {
+            id = identity(`/proc/${pid}/fd/${fd}`);
+          } catch {
+            continue; // closed meanwhile, or not a file
+          }
+          const what = forbidden.get(id);
+          if (what) out.push(`fd ${fd}: ${what}`);
+        }
+        const environ = readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+        out.push(...environ.filter((v) => v.startsWith('TSVMM_AUDIT_SECRET=') || v.startsWith('PATH=')).map((v) => `environment: ${v.split('=')[0]}`));
+        return out;
+      };
+      const seen: Record<string, string[]> = {};
+      let stderr = '';
+      const args = [TSVMM_BIN, 'run', '--raw-payload', payload, '--disk', `${disk},process=separate`, '--log-level', 'info'];
+      const status = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn('bash', ['-c', 'exec 200<"$1"; shift; exec "$@"', 'bash', secret, process.execPath, ...args], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+          env: { ...process.env, TSVMM_TEST_HOOK: 'probe', TSVMM_AUDIT_SECRET: 'hunter2' },
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), deadline(60_000));
+        let devicePid: number | undefined;
+        let partial = '';
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const lines = (partial + d.toString()).split('\n');
+          partial = lines.pop()!;
+          for (const line of lines) {
+            if (line.includes('device model runs in its own process')) devicePid = JSON.parse(line).pid;
+            if (!line.includes('"probe":"jail"')) continue;
+            // The helper waits inside the hook, jailed; the device process is serving.
+            seen.helper = leaks(JSON.parse(line).hostPid);
+            if (devicePid !== undefined) seen.device = leaks(devicePid);
+          }
+        });
+        child.stdin.end();
+        child.on('error', reject);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+      });
+      expect(status, stderr).toBe(42);
+      expect(seen).toEqual({ helper: [], device: [] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
