@@ -3,12 +3,19 @@
 // reads block for the response, writes are posted. A peer that dies, answers
 // garbage or does not answer in time turns the region dead: reads return all
 // ones, writes are dropped, and `onDead` reports it once. The VM never hangs.
+// "In time" applies to device processes only: a server on a thread of this
+// process (the main thread's local disks) cannot die apart from us, and a slow
+// answer there (a long fdatasync, a drain on reset, a blocked log write) is a
+// stall to wait out, not a death that fails the disk for good.
 import koffi from 'koffi';
 import { ECONNRESET, EINTR, EPIPE, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
 
 export const IOREGION_RESPONSE_TIMEOUT_MS = 5000;
+
+/** Who serves the region: a device process (may die: timed out), or a thread of this process (waited for). */
+export type IoregionPeer = 'process' | 'thread';
 
 export class IoregionClient implements BusDevice {
   private readonly command = new Uint8Array(IOREGION_MESSAGE_SIZE);
@@ -25,6 +32,7 @@ export class IoregionClient implements BusDevice {
     private readonly onDead: (why: string) => void,
     private readonly postedWrites = true,
     private readonly timeoutMs = IOREGION_RESPONSE_TIMEOUT_MS,
+    private readonly peer: IoregionPeer = 'process',
   ) {
     new DataView(this.pollfd.buffer).setInt32(0, fd, true);
     new DataView(this.pollfd.buffer).setInt16(4, POLLIN, true);
@@ -60,8 +68,9 @@ export class IoregionClient implements BusDevice {
   }
 
   private receive(): boolean {
+    const timeout = this.peer === 'thread' ? -1 : this.timeoutMs;
     for (;;) {
-      const ready = poll(this.pollfd, 1, this.timeoutMs) as number;
+      const ready = poll(this.pollfd, 1, timeout) as number;
       if (ready < 0 && koffi.errno() === EINTR) continue;
       if (ready === 0) return this.die(`no response within ${this.timeoutMs} ms`);
       break;

@@ -12,6 +12,8 @@ export class IoregionServer {
   private readonly responseView = new DataView(this.response.buffer);
   private readonly access = [new Uint8Array(0), new Uint8Array(1), new Uint8Array(2), new Uint8Array(0), new Uint8Array(4), ...Array(3).fill(new Uint8Array(0)), new Uint8Array(8)];
   private handle: ReturnType<typeof koffi.node.poll> | undefined;
+  /** Gave up on the socket: onClose may have closed the fd, so it is not touched again. */
+  private closed = false;
   malformed = 0;
   served = 0;
 
@@ -38,6 +40,7 @@ export class IoregionServer {
   serveAvailable(): number {
     let n = 0;
     for (;;) {
+      if (this.closed) return n;
       // One byte more than a message: a longer datagram is detectably malformed.
       const got = read(this.fd, this.message, this.message.length) as number;
       if (got < 0) {
@@ -74,6 +77,7 @@ export class IoregionServer {
   }
 
   private close(why: string): void {
+    this.closed = true;
     this.stop();
     this.onClose(why);
   }

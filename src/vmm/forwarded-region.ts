@@ -7,4 +7,6 @@ export interface ForwardedRegion {
   size: number;
   /** The VMM end of a SOCK_SEQPACKET socketpair. */
   fd: number;
+  /** Served by a thread of this process: no response timeout (see IoregionClient). */
+  inProcess?: boolean;
 }

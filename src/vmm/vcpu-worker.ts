@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
-import { IoregionClient } from '../bus/ioregion-client.js';
+import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { ExitDevice } from '../devices/exit-device.js';
 import { I8042 } from '../devices/i8042.js';
@@ -42,8 +42,10 @@ function main(data: VcpuWorkerData): void {
   const end = (exit: VmExit) => loop!.requestExit(exit);
 
   // Devices served elsewhere: their accesses go over their region sockets.
-  for (const r of data.forwardedRegions)
-    mmio.add(r.base, r.size, new IoregionClient(r.name, r.fd, (why) => post({ type: 'device-failed', device: r.name, why })));
+  for (const r of data.forwardedRegions) {
+    const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
+    mmio.add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, true, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process'));
+  }
 
   for (const d of data.devices) {
     switch (d.type) {

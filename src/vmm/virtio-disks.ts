@@ -51,11 +51,20 @@ export function diskName(index: number): string {
   return `vd${String.fromCharCode(0x61 + index)}`;
 }
 
+interface LocalDisk {
+  device: VirtioBlkDevice;
+  irq: IrqfdLine;
+  notifyFd: number;
+  server: IoregionServer;
+  /** The server's socket end; -1 once closed. */
+  serverFd: number;
+}
+
 interface AttachedDisk {
   name: string;
   region: ForwardedRegion;
   /** Served on this thread; undefined for a device-process disk. */
-  local?: { device: VirtioBlkDevice; irq: IrqfdLine; notifyFd: number; server: IoregionServer; serverFd: number };
+  local?: LocalDisk;
 }
 
 export class VirtioDisks {
@@ -108,11 +117,21 @@ function attachLocal(vm: Vm, memory: GuestMemory, machine: MachineDefinition, h:
   const notifyFd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
   vm.assignIoeventfd(notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
   const device = new VirtioBlkDevice(name, h.spec, h.fd, memory, irq, notifyFd, log.child({ base: `0x${base.toString(16)}`, irq: gsi }));
-  // Register accesses: the vCPU thread forwards them over this socket pair.
-  const { vmmEnd, deviceEnd: serverFd } = createRegionSockets();
-  const server = new IoregionServer(serverFd, device.transport, VIRTIO_MMIO_WINDOW);
+  // Register accesses: the vCPU thread forwards them over this socket pair,
+  // waiting as long as this thread takes (inProcess: no response timeout).
+  const { vmmEnd, deviceEnd } = createRegionSockets();
+  // A server that gave up closes its end: the vCPU thread then sees the disk
+  // gone instead of waiting for an answer that will not come.
+  const server = new IoregionServer(deviceEnd, device.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
+  const local: LocalDisk = { device, irq, notifyFd, server, serverFd: deviceEnd };
   server.start();
-  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd }, local: { device, irq, notifyFd, server, serverFd } };
+  return { name, region: { name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true }, local };
+}
+
+function closeServerEnd(local: LocalDisk): void {
+  if (local.serverFd < 0) return;
+  close(local.serverFd);
+  local.serverFd = -1;
 }
 
 function attachSeparate(vm: Vm, machine: MachineDefinition, h: Extract<DiskHandOver, { separate: unknown }>, index: number, log: Logger): AttachedDisk {
@@ -131,6 +150,6 @@ function release(d: AttachedDisk): void {
   d.local.device.close();
   d.local.irq.close();
   close(d.local.notifyFd);
-  close(d.local.serverFd);
+  closeServerEnd(d.local);
   close(d.region.fd);
 }

@@ -1,5 +1,6 @@
 // The VMM's end of a forwarded region must not trust the device process:
 // wrong-sized, missing or late responses turn the region dead, never a throw or a hang.
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, close, read, socketpair, write } from '../../ffi/libc.js';
 import { IoregionClient } from '../../src/bus/ioregion-client.js';
@@ -15,8 +16,27 @@ function pair(): [number, number] {
   return [sv[0], sv[1]];
 }
 
-function client(fd: number, deaths: string[], timeoutMs = 200) {
-  return new IoregionClient('dev', fd, (why) => deaths.push(why), true, timeoutMs);
+function client(fd: number, deaths: string[], timeoutMs = 200, peer: 'process' | 'thread' = 'process') {
+  return new IoregionClient('dev', fd, (why) => deaths.push(why), true, timeoutMs, peer);
+}
+
+/**
+ * A server on another thread that answers one command `delayMs` late (a main
+ * thread stalled in fdatasync). Plain JS: fds are shared by the process's threads.
+ */
+function lateServer(fd: number, delayMs: number, answer: Uint8Array): Promise<number> {
+  const code = `
+    const { workerData } = require('node:worker_threads');
+    const fs = require('node:fs');
+    const command = Buffer.alloc(64);
+    fs.readSync(workerData.fd, command);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.delayMs);
+    fs.writeSync(workerData.fd, workerData.answer);`;
+  const worker = new Worker(code, { eval: true, workerData: { fd, delayMs, answer } });
+  return new Promise((resolve, reject) => {
+    worker.on('error', reject);
+    worker.on('exit', resolve);
+  });
 }
 
 const response = (data: bigint) => {
@@ -72,6 +92,36 @@ describe('IoregionClient', () => {
     client(vmm, deaths, 100).read(0, data);
     expect(data[0]).toBe(0xff);
     expect(deaths).toEqual(['no response within 100 ms']);
+  });
+
+  it('waits out a slow server in this process (a main-thread stall), however far past the timeout', async () => {
+    const [vmm, dev] = pair();
+    const deaths: string[] = [];
+    const served = lateServer(dev, 400, response(0xcafef00dn));
+    try {
+      const c = client(vmm, deaths, 50, 'thread');
+      const data = new Uint8Array(4);
+      c.read(0x70, data);
+      expect(Array.from(data)).toEqual([0x0d, 0xf0, 0xfe, 0xca]);
+      expect(deaths).toEqual([]);
+      expect(c.isDead).toBe(false);
+    } finally {
+      expect(await served).toBe(0); // before afterEach closes (and the next test reuses) its fd
+    }
+  });
+
+  it('still gives up on a device process that answers after the timeout', async () => {
+    const [vmm, dev] = pair();
+    const deaths: string[] = [];
+    const served = lateServer(dev, 400, response(0xcafef00dn));
+    try {
+      const data = new Uint8Array(4);
+      client(vmm, deaths, 50, 'process').read(0x70, data);
+      expect(Array.from(data)).toEqual([0xff, 0xff, 0xff, 0xff]);
+      expect(deaths).toEqual(['no response within 50 ms']);
+    } finally {
+      expect(await served).toBe(0);
+    }
   });
 
   it('reports a device end that closed its socket', () => {
