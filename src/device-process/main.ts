@@ -10,7 +10,7 @@ import { TestDevice } from '../devices/test-device.js';
 import { VirtioBlkDevice } from '../devices/virtio/virtio-blk-device.js';
 import { createLogger, type Logger } from '../log.js';
 import { GuestMemory } from '../memory/guest-memory.js';
-import { helperPolicy } from '../sandbox/helper-policy.js';
+import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
 import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
 import { DEVICE_FD, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from './device-process-protocol.js';
@@ -62,7 +62,7 @@ function start(config: DeviceProcessConfig): void {
     if (config.sandbox)
       hostPid = enterJail({
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-        policy: helperPolicy({ jit: true, ioUring: served.ioUring }),
+        policy: deviceProcessPolicy({ jit: true, ioUring: served.ioUring }),
         limits: { maxFileSize: served.maxFileSize },
       }).hostPid;
   } catch (e) {

@@ -101,5 +101,5 @@ export function explainSeccompDeath(hostPid: number, kmsgPath = '/dev/kmsg'): st
   }
   const kill = [...records].reverse().find((r) => r.action === 'kill-process' || r.action === 'kill-thread');
   if (!kill) return `the helper (pid ${hostPid}) was killed by SIGSYS but the kernel log has no seccomp record for it (audit disabled or rate-limited)`;
-  return `the helper's seccomp filter refused syscall ${kill.syscall} (${kill.syscallName}) in thread "${kill.comm}"; if the VMM really needs it, add it to src/sandbox/helper-policy.ts with a reason`;
+  return `the helper's seccomp filter refused syscall ${kill.syscall} (${kill.syscallName}) in thread "${kill.comm}"; if the process really needs it, add it with a reason to its kind's policy in src/sandbox/ (policy-base.ts, helper-policy.ts, device-process-policy.ts)`;
 }

@@ -403,6 +403,23 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
     expect(r.find('ipc')!.reply).toEqual({ hello: 'from the frontend' });
   });
 
+  it('under the device-process policy: KVM and tty ioctls die, isatty() says no, Node IPC works', async () => {
+    const dev = { policyOptions: { kind: 'device-process' } };
+    const kvm = await runJailed('kvm-ioctl', dev);
+    expect(kvm.find('kvm')).toBeUndefined();
+    expect(kvm.signal).toBe('SIGSYS');
+    const tty = await runJailed('tty-ioctl', dev);
+    expect(tty.find('about-to')).toBeDefined();
+    expect(tty.find('returned')).toBeUndefined();
+    expect(tty.signal).toBe('SIGSYS');
+    const isatty = await runJailed('isatty', dev);
+    expect(isatty.find('isatty')).toMatchObject({ value: -1, errno: os.constants.errno.ENOTTY });
+    const got: unknown[] = [];
+    const ipc = await runJailed('ipc', { ...dev, onMessage: (m, send) => (got.push(m), send({ hello: 'from the frontend' })) });
+    expect(ipc.code, ipc.stderr).toBe(0);
+    expect(got).toEqual([{ hello: 'from the jail' }]);
+  });
+
   it('refuses writes past maxFileSize (RLIMIT_FSIZE) with EFBIG — SIGXFSZ is ignored by a pid-namespace init', async () => {
     const r = await runJailed('file-size', { jail: { limits: { maxFileSize: 1 << 20 } } });
     expect(r.find('wrote-inside-limit')).toBeDefined();

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_IOCTL } from '../../ffi/kvm-abi.js';
 import { BPF_JA, BPF_JMP, encodeProgram, decodeProgram, validateSeccompProgram } from '../../src/sandbox/bpf.js';
-import { HELPER_DENIED_KVM_IOCTLS, HELPER_KVM_IOCTLS, helperPolicy } from '../../src/sandbox/helper-policy.js';
+import { deviceProcessPolicy } from '../../src/sandbox/device-process-policy.js';
+import { HELPER_DENIED_KVM_IOCTLS, HELPER_FILE_IOCTLS, HELPER_KVM_IOCTLS, HELPER_TTY_IOCTLS, helperPolicy } from '../../src/sandbox/helper-policy.js';
+import { baseEntries } from '../../src/sandbox/policy-base.js';
 import { policyConstants } from '../../src/sandbox/policy-constants.js';
 import {
   AUDIT_ARCH_X86_64,
@@ -67,9 +69,14 @@ function perturbations(conditions: readonly ResolvedCondition[], args: bigint[])
   return out;
 }
 
-describe('seccomp compiler on the helper policy', () => {
+const KINDS = [
+  ['helper', helperPolicy],
+  ['device process', deviceProcessPolicy],
+] as const;
+
+for (const [kind, makePolicy] of KINDS) describe(`seccomp compiler on the ${kind} policy`, () => {
   for (const mode of ['kill', 'log'] as const) {
-    const policy = helperPolicy();
+    const policy = makePolicy();
     const resolved = resolvePolicy(policy, constants);
     const program = compileSeccompFilter(resolved, mode);
     const fallback = mode === 'kill' ? SECCOMP_RET_KILL_PROCESS : SECCOMP_RET_LOG;
@@ -127,6 +134,13 @@ describe('seccomp compiler on the helper policy', () => {
     });
   }
 
+  it('contains the base every jailed process gets', () => {
+    const names = new Set(makePolicy().entries.map((e) => e.syscall));
+    for (const e of baseEntries()) expect(names.has(e.syscall), e.syscall).toBe(true);
+  });
+});
+
+describe('the helper policy', () => {
   const program = compilePolicy(helperPolicy());
   const run = (name: string, args: bigint[] = []) => runSeccompProgram(program, { nr: syscallNumber(name), args });
   const K = (name: string) => BigInt(constants.get(name)!);
@@ -186,6 +200,51 @@ describe('seccomp compiler on the helper policy', () => {
     const missing = Object.keys(KVM_IOCTL).filter((n) => !listed.has(n));
     expect(missing, 'add these to HELPER_KVM_IOCTLS or HELPER_DENIED_KVM_IOCTLS in src/sandbox/helper-policy.ts').toEqual([]);
     for (const name of HELPER_KVM_IOCTLS) expect(run('ioctl', [3n, K(name)]), name).toBe(SECCOMP_RET_ALLOW);
+  });
+});
+
+describe('the device process policy', () => {
+  const program = compilePolicy(deviceProcessPolicy());
+  const run = (name: string, args: bigint[] = []) => runSeccompProgram(program, { nr: syscallNumber(name), args });
+  const K = (name: string) => BigInt(constants.get(name)!);
+  const ENOTTY = (SECCOMP_RET_ERRNO | Number(constants.get('ENOTTY')!)) >>> 0;
+
+  it('kills every KVM ioctl, KVM_RUN first: it holds no KVM descriptor', () => {
+    expect(run('ioctl', [5n, K('KVM_RUN')])).toBe(SECCOMP_RET_KILL_PROCESS);
+    for (const name of Object.keys(KVM_IOCTL)) expect(run('ioctl', [5n, K(name)]), name).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
+  it('kills tty ioctls (it has no terminal); isatty() gets ENOTTY', () => {
+    for (const name of ['TCSETS', 'TCSETSW', 'TIOCGWINSZ']) expect(run('ioctl', [2n, K(name)]), name).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(run('ioctl', [0n, 0x5412n /* TIOCSTI */])).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(run('ioctl', [2n, K('TCGETS')])).toBe(ENOTTY);
+    expect(HELPER_FILE_IOCTLS).toEqual(expect.arrayContaining([...HELPER_TTY_IOCTLS]));
+  });
+
+  it('refuses what the helper alone does: poll for device answers, shutdown of the control socket', () => {
+    expect(run('poll')).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(run('shutdown')).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
+  it('refuses what no jailed process may do', () => {
+    for (const name of ['execve', 'execveat', 'ptrace', 'mount', 'pivot_root', 'unshare', 'setns', 'socket', 'connect', 'open', 'kill', 'fork', 'bpf', 'prctl', 'seccomp', 'io_uring_enter']) {
+      expect(run(name), name).toBe(SECCOMP_RET_KILL_PROCESS);
+    }
+    expect(run('clone', [17n])).toBe(SECCOMP_RET_KILL_PROCESS);
+    expect(run('openat', [0n, 0x1000n, K('O_RDWR')])).toBe(SECCOMP_RET_KILL_PROCESS);
+  });
+
+  it("allows its data path: the region socket, eventfds, guest RAM, the disk's engines, IPC and the event loop", () => {
+    const threadFlags = 0x3d0f00n;
+    const allowed: [string, bigint[]][] = [
+      ['read', []], ['write', []], ['epoll_ctl', []], ['epoll_pwait', []], ['eventfd2', []],
+      ['fcntl', [9n, K('F_GETFL')]], ['fcntl', [9n, K('F_SETFL')]], ['ioctl', [9n, K('FIONBIO')]], ['ioctl', [9n, K('FIOCLEX')]],
+      ['mmap', [0n, 4096n, 3n]], ['munmap', []], ['madvise', []],
+      ['pread64', []], ['pwrite64', []], ['preadv', []], ['pwritev', []], ['fdatasync', []], ['fsync', []], ['fallocate', []], ['fstat', []],
+      ['io_setup', []], ['io_submit', []], ['io_getevents', []], ['io_destroy', []],
+      ['sendmsg', []], ['recvmsg', []], ['clone', [threadFlags]], ['futex', []], ['exit_group', []],
+    ];
+    for (const [name, args] of allowed) expect(run(name, args), `${name} ${args}`).toBe(SECCOMP_RET_ALLOW);
   });
 });
 

@@ -11,7 +11,7 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export function buildSandboxForTests(): string {
   const outDir = path.join(REPO, 'node_modules', '.cache', 'tsvmm-sandbox-test');
-  const entries = ['jail.ts', 'jail-launch.ts', 'seccomp-audit.ts', 'helper-policy.ts', 'seccomp-compiler.ts'].map((f) =>
+  const entries = ['jail.ts', 'jail-launch.ts', 'seccomp-audit.ts', 'helper-policy.ts', 'device-process-policy.ts', 'seccomp-compiler.ts'].map((f) =>
     path.join(REPO, 'src', 'sandbox', f),
   );
   execFileSync(
