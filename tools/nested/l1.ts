@@ -11,9 +11,9 @@
 // separately (two virtio console ports), its exit status through the control
 // folder. The L1's own console (kernel messages) is kept for diagnosis.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type Socket } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
@@ -34,6 +34,8 @@ export interface L1Options {
   writable?: string[];
   /** The L1 is killed after this long (default 60 min). */
   timeoutMs?: number;
+  /** The L1 is taken for frozen, and killed, when its heartbeat stops for this long (default 4 min). */
+  frozenAfterMs?: number;
   cpus?: number;
   /** QEMU -m value (default 8G; guest RAM is allocated as touched). */
   memory?: string;
@@ -47,6 +49,8 @@ export interface L1Result {
   /** The command's exit status; undefined when it never finished. */
   status?: number;
   timedOut: boolean;
+  /** The L1 stopped its heartbeat (a lock-up of the L1 kernel or of QEMU's emulation) and was killed. */
+  froze: boolean;
   /** Why the command did not run or finish, in one line. */
   problem?: string;
   /** The last lines of the L1's console. */
@@ -83,6 +87,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
   mkdirSync(join(L1_DIR, 'scratch'), { recursive: true });
   const scratch = join(mkdtempSync(join(L1_DIR, 'scratch', 'run-')), 'scratch.img');
   const consoleTail: string[] = [];
+  const monitorPath = join(ctlSockets, 'monitor');
   const streams = {
     console: await listenForStream(join(ctlSockets, 'console')),
     stdout: await listenForStream(join(ctlSockets, 'stdout')),
@@ -110,6 +115,8 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       ...(options.writable ?? []).flatMap((dir, i) => ['-virtfs', `local,path=${dir},mount_tag=rw${i},security_model=none`]),
       '-drive', `file=${scratch},format=raw,if=virtio,cache=unsafe,discard=unmap`,
       '-device', 'virtio-rng-pci',
+      // For diagnosis: where the L1's CPUs are when it has to be killed.
+      '-monitor', `unix:${monitorPath},server=on,wait=off`,
     ];
     log(`booting the L1 (QEMU TCG, SVM; ${options.cpus ?? 2} vCPUs) for: ${options.command.join(' ')}`);
     const qemu = spawn(QEMU, qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -137,16 +144,36 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
     streams.stderr.onData = options.onStderr ?? ((c: Buffer) => process.stderr.write(c));
 
     let timedOut = false;
+    let froze = false;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const frozenAfterMs = options.frozenAfterMs ?? DEFAULT_FROZEN_AFTER_MS;
+    const stop = async (why: string) => {
+      clearTimeout(timer);
+      clearInterval(watchdog);
+      log(why);
+      const cpus = await askMonitor(monitorPath, ['info cpus', 'info registers -a']);
+      if (cpus) log(`the L1's CPUs when it was killed:\n${cpus}`);
+      killQemu();
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      log(`the L1 is still running after ${Math.round((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s: killing it`);
-      killQemu();
-    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      void stop(`the L1 is still running after ${Math.round(timeoutMs / 1000)} s: killing it`);
+    }, timeoutMs);
+    // The heartbeat starts once the command does (l1-init); its file's age on this host's clock.
+    const watchdog = setInterval(() => {
+      const alive = join(ctl, 'alive');
+      if (!existsSync(alive)) return;
+      const silentMs = Date.now() - statSync(alive).mtimeMs;
+      if (silentMs < frozenAfterMs) return;
+      froze = true;
+      void stop(`the L1 froze: no heartbeat for ${Math.round(silentMs / 1000)} s (its uptime then: ${readFileSync(alive, 'utf8').split(' ')[0]} s); killing it`);
+    }, 5_000);
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
       qemu.on('error', (error) => resolve({ code: null, signal: null, error }));
       qemu.on('close', (code, signal) => resolve({ code, signal }));
     });
     clearTimeout(timer);
+    clearInterval(watchdog);
     process.off('exit', killQemu);
     for (const s of SIGNALS) process.off(s, onSignal);
     await Promise.all(Object.values(streams).map((s) => s.drained()));
@@ -154,11 +181,12 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
 
     const read = (name: string) => (existsSync(join(ctl, name)) ? readFileSync(join(ctl, name), 'utf8').trim() : undefined);
     const statusText = read('status');
-    const result: L1Result = { timedOut, consoleTail, wallMs: Date.now() - started };
+    const result: L1Result = { timedOut, froze, consoleTail, wallMs: Date.now() - started };
     if (statusText !== undefined && /^\d+$/.test(statusText)) result.status = Number(statusText);
     else if (exit.error) result.problem = `cannot start ${QEMU}: ${exit.error.message}`;
     else if (read('problem')) result.problem = `the L1 could not run the command: ${read('problem')}`;
-    else if (timedOut) result.problem = `timed out after ${Math.round((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)} s`;
+    else if (froze) result.problem = `the L1 froze (no heartbeat for ${Math.round(frozenAfterMs / 1000)} s) and was killed`;
+    else if (timedOut) result.problem = `timed out after ${Math.round(timeoutMs / 1000)} s`;
     else if (read('ready') === undefined) result.problem = `the L1 did not boot (QEMU ${exit.signal ?? `exit status ${exit.code}`})`;
     else result.problem = `the L1 stopped before the command finished (QEMU ${exit.signal ?? `exit status ${exit.code}`})`;
     return result;
@@ -171,6 +199,27 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
 }
 
 const DEFAULT_TIMEOUT_MS = 60 * 60_000;
+/** The heartbeat comes every 10 s; even a busy single-vCPU L1 keeps it within a minute. */
+const DEFAULT_FROZEN_AFTER_MS = 4 * 60_000;
+
+/** Runs commands on QEMU's human monitor and returns what it printed ('' when it does not answer within 10 s). */
+async function askMonitor(path: string, commands: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    let output = '';
+    const socket = createConnection(path);
+    const done = () => {
+      socket.destroy();
+      clearTimeout(timer);
+      // Drop the banner, prompts and terminal escapes.
+      resolve(output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).filter((l) => l.trim() && !l.startsWith('QEMU ') && !l.startsWith('(qemu)')).join('\n'));
+    };
+    const timer = setTimeout(done, 10_000);
+    socket.on('connect', () => socket.write(commands.map((c) => `${c}\n`).join('') + 'quit\n'));
+    socket.on('data', (chunk) => (output += chunk.toString('latin1')));
+    socket.on('close', done);
+    socket.on('error', done);
+  });
+}
 
 interface StreamSocket {
   path: string;
