@@ -211,10 +211,22 @@ export const ResourceTag = {
   ExtendedInterrupt: 0x80 | 0x09, // §6.4.3.6
 } as const;
 
-const MEMORY32_FIXED_BODY = 9;
+/** IO port descriptor (§6.4.2.5, Table 6.40). */
+export const IoPortDescriptor = { tag: 0, information: 1, min: 2, max: 4, alignment: 6, length: 7, size: 8 } as const;
+/** IRQ descriptor without the flags byte (§6.4.2.1, Table 6.36): a mask of ISA IRQs. */
+export const IrqNoFlagsDescriptor = { tag: 0, mask: 1, size: 3 } as const;
+/** Large descriptors start with the tag and a u16 length of what follows (§6.4.3). */
+const LARGE_HEADER_BYTES = 3;
+const LARGE_LENGTH_FIELD = 1;
+/** 32-bit fixed memory range descriptor (§6.4.3.4, Table 6.50). */
+export const Memory32FixedDescriptor = { tag: 0, length: 1, information: 3, base: 4, rangeLength: 8, size: 12 } as const;
+/** Extended interrupt descriptor with one interrupt and no resource source (§6.4.3.6, Table 6.55). */
+export const ExtendedInterruptDescriptor = { tag: 0, length: 1, flags: 3, count: 4, interrupt: 5, size: 9 } as const;
+
 const MEMORY_READ_WRITE = 1 << 0;
 const IO_DECODE_16 = 1 << 0;
 const ISA_IRQS = 16;
+const U8_MAX = 0xff;
 const U16_MAX = 0xffff;
 const U32_LIMIT = 0x1_0000_0000;
 
@@ -229,25 +241,28 @@ export const InterruptFlag = {
 
 /** IO(Decode16, min, max, alignment, length) (§6.4.2.5). */
 export function ioPort(min: number, max: number, alignment: number, length: number): Uint8Array {
-  for (const [what, v, limit] of [['min', min, U16_MAX], ['max', max, U16_MAX], ['alignment', alignment, 0xff], ['length', length, 0xff]] as const) {
+  for (const [what, v, limit] of [['min', min, U16_MAX], ['max', max, U16_MAX], ['alignment', alignment, U8_MAX], ['length', length, U8_MAX]] as const) {
     if (!Number.isInteger(v) || v < 0 || v > limit) throw new RangeError(`IO descriptor ${what} ${v} is outside 0..${limit}`);
   }
-  const out = new Uint8Array(8);
+  const d = IoPortDescriptor;
+  const out = new Uint8Array(d.size);
   const view = new DataView(out.buffer);
-  out[0] = ResourceTag.IoPort;
-  out[1] = IO_DECODE_16;
-  view.setUint16(2, min, true);
-  view.setUint16(4, max, true);
-  out[6] = alignment;
-  out[7] = length;
+  out[d.tag] = ResourceTag.IoPort;
+  out[d.information] = IO_DECODE_16;
+  view.setUint16(d.min, min, true);
+  view.setUint16(d.max, max, true);
+  out[d.alignment] = alignment;
+  out[d.length] = length;
   return out;
 }
 
 /** IRQNoFlags() { irq } (§6.4.2.1, the 2-byte form: edge, active high, exclusive ISA IRQ 0-15). */
 export function irqNoFlags(irq: number): Uint8Array {
   if (!Number.isInteger(irq) || irq < 0 || irq >= ISA_IRQS) throw new RangeError(`IRQNoFlags IRQ ${irq} is outside 0..${ISA_IRQS - 1}`);
-  const mask = 1 << irq;
-  return Uint8Array.of(ResourceTag.IrqNoFlags, mask & 0xff, mask >> 8);
+  const out = new Uint8Array(IrqNoFlagsDescriptor.size);
+  out[IrqNoFlagsDescriptor.tag] = ResourceTag.IrqNoFlags;
+  new DataView(out.buffer).setUint16(IrqNoFlagsDescriptor.mask, 1 << irq, true);
+  return out;
 }
 
 /** Memory32Fixed(ReadWrite|ReadOnly, base, length) (§6.4.3.4). */
@@ -255,13 +270,14 @@ export function memory32Fixed(base: number, length: number, writable = true): Ui
   if (!Number.isInteger(base) || base < 0 || !Number.isInteger(length) || length < 0 || base + length > U32_LIMIT) {
     throw new RangeError(`Memory32Fixed 0x${base.toString(16)}+0x${length.toString(16)} does not fit below 4 GiB`);
   }
-  const out = new Uint8Array(3 + MEMORY32_FIXED_BODY);
+  const d = Memory32FixedDescriptor;
+  const out = new Uint8Array(d.size);
   const view = new DataView(out.buffer);
-  out[0] = ResourceTag.Memory32Fixed;
-  view.setUint16(1, MEMORY32_FIXED_BODY, true);
-  out[3] = writable ? MEMORY_READ_WRITE : 0;
-  view.setUint32(4, base, true);
-  view.setUint32(8, length, true);
+  out[d.tag] = ResourceTag.Memory32Fixed;
+  view.setUint16(LARGE_LENGTH_FIELD, d.size - LARGE_HEADER_BYTES, true);
+  out[d.information] = writable ? MEMORY_READ_WRITE : 0;
+  view.setUint32(d.base, base, true);
+  view.setUint32(d.rangeLength, length, true);
   return out;
 }
 
@@ -274,18 +290,18 @@ export interface InterruptOptions {
 /** Interrupt(ResourceConsumer, trigger, polarity, Exclusive|Shared) { gsi } (§6.4.3.6, one interrupt, no resource source). */
 export function extendedInterrupt(gsi: number, options: InterruptOptions): Uint8Array {
   if (!Number.isInteger(gsi) || gsi < 0 || gsi >= U32_LIMIT) throw new RangeError(`Interrupt ${gsi} is not a 32-bit number`);
-  const body = 2 + 4; // flags, count, one DWORD
-  const out = new Uint8Array(3 + body);
+  const d = ExtendedInterruptDescriptor;
+  const out = new Uint8Array(d.size);
   const view = new DataView(out.buffer);
-  out[0] = ResourceTag.ExtendedInterrupt;
-  view.setUint16(1, body, true);
-  out[3] =
+  out[d.tag] = ResourceTag.ExtendedInterrupt;
+  view.setUint16(LARGE_LENGTH_FIELD, d.size - LARGE_HEADER_BYTES, true);
+  out[d.flags] =
     InterruptFlag.consumer |
     (options.trigger === 'edge' ? InterruptFlag.edge : 0) |
     (options.polarity === 'low' ? InterruptFlag.activeLow : 0) |
     (options.shared ? InterruptFlag.shared : 0);
-  out[4] = 1;
-  view.setUint32(5, gsi, true);
+  out[d.count] = 1;
+  view.setUint32(d.interrupt, gsi, true);
   return out;
 }
 
