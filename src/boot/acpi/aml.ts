@@ -2,7 +2,7 @@
 // needs (ACPI 6.5 §20.2 "AML Grammar Definition" and §6.4 "Resource Data
 // Types"). Every function returns the encoded bytes of one AML term, so a
 // table body is a tree of nested calls, e.g.
-//   device('COM1', [name('_HID', eisaId('PNP0501')), name('_CRS', resourceTemplate([...]))])
+//   device('COM1', [name('_HID', integer(eisaId('PNP0501'))), name('_CRS', resourceTemplate([...]))])
 // Nothing here knows about a particular machine.
 import { checksumOf } from './checksum.js';
 

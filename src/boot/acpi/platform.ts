@@ -66,6 +66,11 @@ export interface AcpiPlatform {
   /**
    * Interrupt source overrides. By default ISA IRQ 0 (the PIT) goes to GSI 2,
    * the PC convention; an entry for ISA IRQ 0 here replaces that default.
+   * QEMU makes the convention true with KVM_SET_GSI_ROUTING; KVM's default
+   * routing (arch/x86/kvm/irq_comm.c) sends the in-kernel PIT's GSI 0 to
+   * IOAPIC pin 0, so a VMM keeping it should pass { isaIrq: 0, gsi: 0 }.
+   * A hardware-reduced Linux guest never sets up the PIT, so for it the two
+   * are alike.
    */
   interruptOverrides?: AcpiInterruptOverride[];
   /**
@@ -150,7 +155,10 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
 
   // Interrupt source overrides: the timer's default, then the platform's.
   const overrides = new Map<number, Required<AcpiInterruptOverride>>();
+  /** Where each override came from, for messages: the GSI field that set it, the owner's name. */
+  const overrideSource = new Map<number, { field: string; owner: string }>();
   overrides.set(ISA_TIMER_IRQ, { isaIrq: ISA_TIMER_IRQ, gsi: DEFAULT_TIMER_GSI, trigger: 'conforming', polarity: 'conforming' });
+  overrideSource.set(ISA_TIMER_IRQ, { field: 'interruptOverrides', owner: `ISA IRQ ${ISA_TIMER_IRQ} (the timer's default override)` });
   const given = new Set<number>();
   (p.interruptOverrides ?? []).forEach((o, i) => {
     const field = `interruptOverrides[${i}]`;
@@ -159,6 +167,7 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
     given.add(isaIrq);
     const gsi = integerIn(`${field}.gsi`, o.gsi, 0, U32_LIMIT - 1);
     onIoapic(`${field}.gsi`, gsi);
+    overrideSource.set(isaIrq, { field: `${field}.gsi`, owner: `ISA IRQ ${isaIrq} (${field})` });
     overrides.set(isaIrq, {
       isaIrq,
       gsi,
@@ -171,12 +180,15 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
 
   // Who owns each GSI: an overridden ISA IRQ, COM1, a virtio transport. Two owners cannot be expressed (the interrupts are exclusive).
   const gsiOwner = new Map<number, string>();
-  const claim = (field: string, gsi: number) => {
-    const owner = gsiOwner.get(gsi);
-    if (owner !== undefined) throw new PlatformError(field, `GSI ${gsi} is already ${owner}'s`);
-    gsiOwner.set(gsi, field);
+  const claim = (field: string, gsi: number, owner = field) => {
+    const current = gsiOwner.get(gsi);
+    if (current !== undefined) throw new PlatformError(field, `GSI ${gsi} is taken by ${current}`);
+    gsiOwner.set(gsi, owner);
   };
-  interruptOverrides.forEach((o) => claim(`ISA IRQ ${o.isaIrq} (interrupt source override)`, o.gsi));
+  for (const o of interruptOverrides) {
+    const source = overrideSource.get(o.isaIrq)!;
+    claim(source.field, o.gsi, source.owner);
+  }
 
   let serial: AcpiSerial | undefined;
   if (p.serial !== undefined) {
@@ -184,6 +196,7 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
       port: integerIn('serial.port', p.serial.port, 0, U16_MAX + 1 - SERIAL_PORTS, hex),
       irq: integerIn('serial.irq', p.serial.irq, 0, ISA_IRQS - 1),
     };
+    if (serial.irq === ISA_TIMER_IRQ) throw new PlatformError('serial.irq', `ISA IRQ ${ISA_TIMER_IRQ} is the timer's`);
     onIoapic('serial.irq', isaGsi(serial.irq));
     // An overridden IRQ's GSI is already claimed, by this same ISA IRQ.
     if (!overrides.has(serial.irq)) claim('serial.irq', isaGsi(serial.irq));
