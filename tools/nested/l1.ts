@@ -210,8 +210,9 @@ async function askMonitor(path: string, commands: string[]): Promise<string> {
     const done = () => {
       socket.destroy();
       clearTimeout(timer);
-      // Drop the banner, prompts and terminal escapes.
-      resolve(output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).filter((l) => l.trim() && !l.startsWith('QEMU ') && !l.startsWith('(qemu)')).join('\n'));
+      // Drop the banner, prompts, terminal escapes and the FPU/vector registers.
+      const lines = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/);
+      resolve(lines.filter((l) => l.trim() && !/^(QEMU |\(qemu\)|FPR|XMM|YMM|ZMM|FCW|DR[0-7])/.test(l)).join('\n'));
     };
     const timer = setTimeout(done, 10_000);
     socket.on('connect', () => socket.write(commands.map((c) => `${c}\n`).join('') + 'quit\n'));

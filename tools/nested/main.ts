@@ -1,11 +1,12 @@
 // `npm run nested -- [options] -- CMD ARGS...`: runs CMD inside the L1
 // (tools/nested/l1.ts) in the current folder, with its stdout, stderr and exit
-// status. Status 124: the time limit ran out; 125: the L1 could not run it.
+// status. Status 124: the time limit ran out; 125: the L1 could not run it
+// (or froze: no heartbeat for --frozen-after seconds, default 240).
 import { nestedKvmProblem, runInL1 } from './l1.js';
 
-const USAGE = 'usage: npm run nested -- [--timeout SECONDS] [--cpus N] [--memory SIZE] [--writable DIR]... -- CMD [ARGS...]';
+const USAGE = 'usage: npm run nested -- [--timeout SECONDS] [--frozen-after SECONDS] [--cpus N] [--memory SIZE] [--writable DIR]... -- CMD [ARGS...]';
 
-function parse(argv: string[]): { command: string[]; timeoutMs?: number; cpus?: number; memory?: string; writable: string[] } {
+function parse(argv: string[]): { command: string[]; timeoutMs?: number; frozenAfterMs?: number; cpus?: number; memory?: string; writable: string[] } {
   const dashes = argv.indexOf('--');
   const flags = dashes < 0 ? [] : argv.slice(0, dashes);
   const command = dashes < 0 ? argv : argv.slice(dashes + 1);
@@ -15,6 +16,7 @@ function parse(argv: string[]): { command: string[]; timeoutMs?: number; cpus?: 
     if (value === undefined) throw new Error(`${flags[i]} needs a value`);
     switch (flags[i]) {
       case '--timeout': out.timeoutMs = positive(flags[i], value) * 1000; break;
+      case '--frozen-after': out.frozenAfterMs = positive(flags[i], value) * 1000; break;
       case '--cpus': out.cpus = positive(flags[i], value); break;
       case '--memory': out.memory = value; break;
       case '--writable': out.writable.push(value); break;

@@ -5,18 +5,20 @@
 // Arguments go to vitest (`npm test -- test/boot`).
 // Under TSVMM_REQUIRE_KVM=1 (CI) nothing may skip: a skipped test, or KVM
 // tests that can run neither here nor nested, fail the run.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
+import { PROGRESS_ENV, type FileProgress } from './file-progress-reporter.js';
 
 const VITEST = join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
 const NOTHING_MAY_SKIP = process.env.TSVMM_REQUIRE_KVM === '1';
-/** The L1 runs the KVM tests in ~15 min on a 2-core host; this only stops a hung one. */
-const NESTED_TIMEOUT_MS = Number(process.env.TSVMM_NESTED_TIMEOUT_S ?? 50 * 60) * 1000;
+/** The L1 runs the KVM tests in ~15 min on a 2-core host; this only stops a hung one (a frozen L1 is caught sooner: tools/nested/l1.ts). */
+const NESTED_TIMEOUT_MS = Number(process.env.TSVMM_NESTED_TIMEOUT_S ?? 40 * 60) * 1000;
 
 interface Counts {
   where: string;
@@ -60,22 +62,89 @@ function runVitestHere(where: string, project: string | undefined, report: strin
   });
 }
 
-async function runVitestNested(report: string, extra: string[]): Promise<Counts> {
+/** Attempts at the nested half: a frozen L1 (QEMU TCG's nested SVM, not tsvmm) is replaced and the unfinished files run again. */
+const NESTED_ATTEMPTS = 3;
+
+async function runVitestNested(reports: string, extra: string[]): Promise<Counts> {
   const where = 'kvm, nested (kvm-amd in a QEMU TCG L1)';
-  const result = await runInL1({
-    command: [process.execPath, ...vitestArgs('kvm', report, extra)],
-    cwd: PROJECT_ROOT,
-    writable: [join(report, '..')],
-    timeoutMs: NESTED_TIMEOUT_MS,
-    // One L1 vCPU: with two, QEMU TCG's nested SVM has locked the L1 up under
-    // exit-heavy guests (soft lockups; tests stalled until their deadlines).
-    cpus: 1,
-  });
-  if (result.status === undefined) {
+  // Retrying needs the list of files; with vitest options among the arguments
+  // (not just file filters) a retry could not select the same tests.
+  const canRetry = extra.every((arg) => !arg.startsWith('-'));
+  let files = canRetry ? listKvmFiles(reports, extra) : undefined;
+  // A filter that selects only host tests: no L1 to boot (an empty list would run them all).
+  if (files?.length === 0) return { where, passed: 0, failed: 0, skipped: [] };
+  const done: Counts = { where, passed: 0, failed: 0, skipped: [] };
+  const notes: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    const report = join(reports, `kvm-${attempt}.json`);
+    const progress = join(reports, `kvm-${attempt}.progress`);
+    const args = files ? [...vitestArgs('kvm', report, files), '--reporter', PROGRESS_REPORTER] : vitestArgs('kvm', report, extra);
+    const result = await runInL1({
+      command: [process.execPath, ...args],
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, [PROGRESS_ENV]: progress },
+      writable: [reports],
+      timeoutMs: NESTED_TIMEOUT_MS,
+      // One L1 vCPU: with two, QEMU TCG's nested SVM has locked the L1 up under
+      // exit-heavy guests (soft lockups; tests stalled until their deadlines).
+      cpus: 1,
+    });
+    if (result.status !== undefined) return merge(done, readCounts(where, report, result.status), notes);
     console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
-    return { where, passed: 0, failed: 0, skipped: [], problem: `the nested run failed: ${result.problem}` };
+    const finished = readProgress(progress);
+    addFinished(done, finished);
+    const running = finished.started.filter((file) => !finished.ended.has(file)).map((file) => relative(PROJECT_ROOT, file));
+    const problem = `the nested run failed: ${result.problem}${running.length ? ` (running: ${running.join(', ')})` : ''}`;
+    if (!result.froze || !files || attempt === NESTED_ATTEMPTS) return merge(done, { where, passed: 0, failed: 0, skipped: [], problem }, notes);
+    files = files.filter((file) => !finished.ended.has(file));
+    notes.push(`the L1 froze during ${running.join(', ') || 'start-up'}; ${files.length} unfinished files ran again in a fresh L1`);
+    console.error(`tsvmm tests: ${notes.at(-1)}.`);
+    if (files.length === 0) return merge(done, { where, passed: 0, failed: 0, skipped: [] }, notes);
   }
-  return readCounts(where, report, result.status);
+}
+
+const PROGRESS_REPORTER = fileURLToPath(new URL('./file-progress-reporter.js', import.meta.url));
+
+/** The kvm project's test files that the filters select, as vitest lists them. */
+function listKvmFiles(reports: string, filters: string[]): string[] {
+  // `--json FILE`: a bare --json would take the first filter for its file name.
+  const list = join(reports, 'kvm-files.json');
+  const listed = spawnSync(process.execPath, [VITEST, 'list', '--project', 'kvm', '--filesOnly', `--json=${list}`, ...filters], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (listed.status !== 0 || !existsSync(list)) throw new Error(`vitest could not list the KVM test files:\n${listed.stderr}`);
+  return (JSON.parse(readFileSync(list, 'utf8')) as { file: string }[]).map((entry) => entry.file);
+}
+
+function readProgress(path: string): { started: string[]; ended: Map<string, FileProgress> } {
+  const started: string[] = [];
+  const ended = new Map<string, FileProgress>();
+  const lines = existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean) : [];
+  for (const line of lines) {
+    const entry = JSON.parse(line) as FileProgress;
+    if (entry.event === 'start') started.push(entry.file);
+    else ended.set(entry.file, entry);
+  }
+  return { started, ended };
+}
+
+/** Counts the files a frozen attempt finished; a file that failed to load counts as a failure. */
+function addFinished(counts: Counts, progress: ReturnType<typeof readProgress>): void {
+  for (const [file, entry] of progress.ended) {
+    const tests = entry.tests ?? [];
+    counts.passed += tests.filter((t) => t.state === 'passed').length;
+    counts.failed += tests.filter((t) => t.state === 'failed').length || (entry.state === 'failed' ? 1 : 0);
+    counts.skipped.push(...tests.filter((t) => t.state !== 'passed' && t.state !== 'failed').map((t) => `${relative(PROJECT_ROOT, file)}: ${t.name}`));
+  }
+}
+
+function merge(done: Counts, last: Counts, notes: string[]): Counts {
+  const problem = last.problem ?? done.problem;
+  return {
+    where: notes.length ? `${done.where}; ${notes.join('; ')}` : done.where,
+    passed: done.passed + last.passed,
+    failed: done.failed + last.failed,
+    skipped: [...done.skipped, ...last.skipped],
+    ...(problem ? { problem } : {}),
+  };
 }
 
 async function main(): Promise<number> {
@@ -101,7 +170,7 @@ async function main(): Promise<number> {
       } else {
         console.error(`tsvmm tests: ${hereProblem}: the host tests run here, the KVM tests inside the nested L1.`);
         runs.push(await runVitestHere('host', 'host', join(reports, 'host.json'), extra));
-        runs.push(await runVitestNested(join(reports, 'kvm.json'), extra));
+        runs.push(await runVitestNested(reports, extra));
       }
     }
   } finally {
