@@ -132,6 +132,8 @@ export const IORING_OFF_SQ_RING = 0;
 export const IORING_OFF_CQ_RING = 0x8000000;
 export const IORING_OFF_SQES = 0x10000000;
 export const IORING_SETUP_CLAMP = 1 << 4;
+/** Start the ring disabled: restrictions can be registered until IORING_REGISTER_ENABLE_RINGS (5.10+). */
+export const IORING_SETUP_R_DISABLED = 1 << 6;
 export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IORING_ENTER_GETEVENTS = 1 << 0;
@@ -142,11 +144,20 @@ export const IORING_OP_READV = 1;
 export const IORING_OP_WRITEV = 2;
 export const IORING_OP_FSYNC = 3;
 export const IORING_OP_FALLOCATE = 17;
+export const IORING_OP_OPENAT = 18;
 export const IORING_FSYNC_DATASYNC = 1;
 export const IORING_REGISTER_EVENTFD = 4;
 export const IORING_UNREGISTER_EVENTFD = 5;
 export const IORING_REGISTER_EVENTFD_ASYNC = 7;
 export const IORING_REGISTER_PROBE = 8;
+export const IORING_REGISTER_RESTRICTIONS = 11;
+export const IORING_REGISTER_ENABLE_RINGS = 12;
+/** struct io_uring_restriction: { __u16 opcode; union { __u8 register_op, sqe_op, sqe_flags; }; __u8 resv; __u32 resv2[3]; }. */
+export const ioUringRestrictionLayout = { size: 16, offsets: { opcode: 0, register_op: 2, sqe_op: 2, sqe_flags: 2, resv: 3, resv2: 4 } } as const;
+export const IORING_RESTRICTION_REGISTER_OP = 0;
+export const IORING_RESTRICTION_SQE_OP = 1;
+export const IORING_RESTRICTION_SQE_FLAGS_ALLOWED = 2;
+export const IORING_RESTRICTION_SQE_FLAGS_REQUIRED = 3;
 
 // Linux AIO (include/uapi/linux/aio_abi.h)
 export const iocbLayout = {

@@ -11,12 +11,22 @@
 // thread, so the event loop would never wake for them (measured: a hang).
 // The price of the plain eventfd is a spurious wake-up after a batch that
 // completed inline; stats.spuriousWakeups counts them.
+//
+// The ring is created disabled and, once its eventfd is registered, restricted
+// to exactly the three opcodes below and no io_uring_register operation
+// (IoUring.restrict), before the jail: a compromised process cannot make it
+// open a file or a socket, and the filter lets it make no other ring
+// (src/sandbox/policy-base.ts). A kernel without restrictions (before 5.10)
+// gets no io_uring at all: the block layer falls back to Linux AIO.
 import { IORING_FSYNC_DATASYNC, IORING_OP_FSYNC, IORING_OP_READV, IORING_OP_WRITEV } from '../../ffi/block-io.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 import type { BlockEngineKind } from './block-backend.js';
 import type { DiskImage } from './disk-image.js';
 import { IoUring, type CqeHandler } from './io-uring.js';
 import { KernelQueueBackend, OP_FLUSH, OP_READ } from './kernel-queue-backend.js';
+
+/** The only SQE opcodes the ring accepts: what queue() issues. */
+const RING_OPS = [IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC] as const;
 
 export interface IoUringBackendOptions {
   /** Queue depth (ring size; the kernel rounds up to a power of two). Default 256. */
@@ -36,8 +46,10 @@ export class IoUringBlockBackend extends KernelQueueBackend implements CqeHandle
       const efd = this.watchEventfd();
       const r = ring.registerEventfd(efd, false);
       if (r !== 0) throw new Error(`io_uring eventfd registration failed (errno ${-r})`);
-      this.startPolling();
     }
+    const r = ring.restrict(RING_OPS);
+    if (r !== 0) throw new Error(`io_uring restrictions refused (errno ${-r})`);
+    if (eventLoop) this.startPolling();
   }
 
   /**
@@ -46,8 +58,8 @@ export class IoUringBlockBackend extends KernelQueueBackend implements CqeHandle
    * missing opcodes).
    */
   static create(image: DiskImage, options: IoUringBackendOptions = {}): IoUringBlockBackend | string {
-    const ring = IoUring.create(options.entries ?? 256);
-    if (typeof ring === 'number') return `io_uring_setup failed (errno ${-ring})`;
+    const ring = IoUring.create(options.entries ?? 256, { disabled: true });
+    if (typeof ring === 'number') return `io_uring_setup failed (errno ${-ring}${-ring === 22 ? ': no IORING_SETUP_R_DISABLED before Linux 5.10' : ''})`;
     const ops = ring.supportedOps();
     if (ops !== null) {
       for (const [op, name] of [
@@ -106,7 +118,9 @@ export class IoUringBlockBackend extends KernelQueueBackend implements CqeHandle
   }
 
   protected closeKernel(): void {
-    if (this.eventfd >= 0) this.ring.unregisterEventfd();
+    // No IORING_UNREGISTER_EVENTFD: the restricted ring refuses every register
+    // operation (and the jail's filter io_uring_register); closing the ring
+    // releases its eventfd.
     this.ring.close();
   }
 }

@@ -15,6 +15,16 @@
 //     Atomics.store(cq.head) after them (release): the kernel does not reuse a
 //     CQE slot we are still reading.
 // x86-64 is TSO, so the hardware adds no reordering the above does not cover.
+//
+// Restriction. Requests in a ring are not seen by seccomp, so a ring that
+// accepted any opcode would let a compromised process open files or sockets
+// the filter forbids as system calls. A ring made with `disabled` starts
+// IORING_SETUP_R_DISABLED; `restrict()` then registers
+// IORING_REGISTER_RESTRICTIONS (the only SQE opcodes and io_uring_register
+// operations the ring will ever accept) and enables it. This happens before
+// the jail; afterwards the filter allows io_uring_enter only (no
+// io_uring_setup, no io_uring_register), so no unrestricted ring can be made
+// and no restriction lifted.
 import {
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_SINGLE_MMAP,
@@ -22,13 +32,19 @@ import {
   IORING_OFF_SQES,
   IORING_OFF_SQ_RING,
   IORING_REGISTER_EVENTFD,
+  IORING_REGISTER_ENABLE_RINGS,
   IORING_REGISTER_EVENTFD_ASYNC,
   IORING_REGISTER_PROBE,
+  IORING_REGISTER_RESTRICTIONS,
+  IORING_RESTRICTION_REGISTER_OP,
+  IORING_RESTRICTION_SQE_OP,
   IORING_SETUP_CLAMP,
+  IORING_SETUP_R_DISABLED,
   IORING_UNREGISTER_EVENTFD,
   MAP_POPULATE,
   ioUringEnter,
   ioUringParamsLayout,
+  ioUringRestrictionLayout,
   ioUringRegister,
   ioUringSetup,
   lastErrno,
@@ -78,12 +94,19 @@ export class IoUring {
   /** io_uring_enter calls made (statistics). */
   enterCalls = 0;
 
-  /** Sets up a ring with `entries` SQEs; returns -errno when io_uring is unavailable. */
-  static create(entries: number): IoUring | number {
+  /** Restrictions registered and the ring enabled (`restrict()`). */
+  private restricted = false;
+
+  /**
+   * Sets up a ring with `entries` SQEs; returns -errno when io_uring is
+   * unavailable. `disabled`: the ring accepts no submission until `restrict()`
+   * (EINVAL before Linux 5.10, which has no restrictions).
+   */
+  static create(entries: number, options: { disabled?: boolean } = {}): IoUring | number {
     const params = new HostBuffer(4096);
     try {
       const p = new Uint32Array(params.bytes.buffer, 0, ioUringParamsLayout.size / 4);
-      p[ioUringParamsLayout.offsets.flags / 4] = IORING_SETUP_CLAMP;
+      p[ioUringParamsLayout.offsets.flags / 4] = IORING_SETUP_CLAMP | (options.disabled ? IORING_SETUP_R_DISABLED : 0);
       const fd = ioUringSetup(entries, params.address);
       if (fd < 0) return -lastErrno();
       try {
@@ -269,6 +292,43 @@ export class IoUring {
 
   unregisterEventfd(): void {
     ioUringRegister(this.fd, IORING_UNREGISTER_EVENTFD, 0, 0);
+  }
+
+  /**
+   * On a ring created `disabled`: from now on it accepts only SQEs whose
+   * opcode is in `sqeOps` (others complete with -EACCES), with no SQE flags,
+   * and only the io_uring_register operations in `registerOps` (others fail
+   * with EACCES); then enables it. Once only: the kernel refuses a second set
+   * (EBUSY). Returns 0 or -errno.
+   */
+  restrict(sqeOps: readonly number[], registerOps: readonly number[] = []): number {
+    const L = ioUringRestrictionLayout;
+    const n = sqeOps.length + registerOps.length;
+    const hb = new HostBuffer(Math.max(4096, n * L.size));
+    try {
+      const b = hb.bytes;
+      b.fill(0, 0, n * L.size);
+      let i = 0;
+      const put = (kind: number, op: number) => {
+        const at = i++ * L.size;
+        b[at + L.offsets.opcode] = kind & 0xff;
+        b[at + L.offsets.opcode + 1] = kind >> 8;
+        b[at + L.offsets.sqe_op] = op;
+      };
+      for (const op of sqeOps) put(IORING_RESTRICTION_SQE_OP, op);
+      for (const op of registerOps) put(IORING_RESTRICTION_REGISTER_OP, op);
+      if (ioUringRegister(this.fd, IORING_REGISTER_RESTRICTIONS, hb.address, n) < 0) return -lastErrno();
+      if (ioUringRegister(this.fd, IORING_REGISTER_ENABLE_RINGS, 0, 0) < 0) return -lastErrno();
+      this.restricted = true;
+      return 0;
+    } finally {
+      hb.release();
+    }
+  }
+
+  /** Whether `restrict()` has locked the ring down. */
+  get isRestricted(): boolean {
+    return this.restricted;
   }
 
   /** Which opcodes the kernel supports (IORING_REGISTER_PROBE, 5.6+); null when the probe itself is unsupported. */

@@ -20,12 +20,14 @@ export interface PolicyOptions {
    */
   jit?: boolean;
   /**
-   * Allow io_uring (default false). Requests in an io_uring are not seen by
-   * seccomp (IORING_OP_OPENAT, _SOCKET, _CONNECT run without any filter), and
-   * io_uring is a large kernel attack surface. When false, io_uring_setup fails
-   * with ENOSYS as on a kernel without io_uring, so the block layer falls back
-   * to Linux AIO or synchronous I/O. A backend that enables it should also
-   * register IORING_REGISTER_RESTRICTIONS on its ring.
+   * Allow io_uring_enter on the rings made before the jail (default false).
+   * Requests in a ring are not seen by seccomp (IORING_OP_OPENAT, _SOCKET,
+   * _CONNECT would run without any filter), so every ring tsvmm makes is
+   * created disabled, restricted with IORING_REGISTER_RESTRICTIONS to the
+   * opcodes its backend issues, then enabled, all before the jail
+   * (src/block/io-uring.ts). After the jail io_uring_setup and
+   * io_uring_register kill the process whatever this says: no new ring, no
+   * change to a ring's restrictions.
    */
   ioUring?: boolean;
 }
@@ -177,13 +179,13 @@ export function blockIoEntries(options: PolicyOptions = {}): PolicyEntry[] {
     { syscall: 'io_getevents', reason: 'Linux AIO block backend' },
   ];
   if (options.ioUring ?? false) {
-    entries.push(
-      { syscall: 'io_uring_setup', reason: 'io_uring block backend (ffi/block-io.ts); see PolicyOptions.ioUring' },
-      { syscall: 'io_uring_enter', reason: 'io_uring block backend' },
-      { syscall: 'io_uring_register', reason: 'io_uring block backend (buffers, restrictions)' },
-    );
-  } else {
-    entries.push({ syscall: 'io_uring_setup', action: 'errno:ENOSYS', reason: 'io_uring disabled: behave like a kernel without it so the block layer falls back' });
+    entries.push({
+      syscall: 'io_uring_enter',
+      reason: 'io_uring block backend: submits to and waits on the rings made before the jail, each restricted to READV/WRITEV/FSYNC (src/block/io-uring-backend.ts)',
+    });
   }
+  // io_uring_setup and io_uring_register are deliberately absent (kill): a new
+  // ring would have no restrictions, and register could add buffers, files or
+  // an eventfd to an existing one (the rings refuse it too).
   return entries;
 }

@@ -420,6 +420,15 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
     expect(got).toEqual([{ hello: 'from the jail' }]);
   });
 
+  it('kills io_uring_setup after the jail, even in a policy that allows io_uring_enter (helper and device process)', async () => {
+    for (const kind of ['helper', 'device-process']) {
+      const r = await runJailed('io-uring-setup', { policyOptions: { kind, ioUring: true } });
+      expect(r.find('about-to'), kind).toBeDefined();
+      expect(r.find('returned'), kind).toBeUndefined();
+      expect(r.signal, kind).toBe('SIGSYS');
+    }
+  });
+
   it('refuses writes past maxFileSize (RLIMIT_FSIZE) with EFBIG — SIGXFSZ is ignored by a pid-namespace init', async () => {
     const r = await runJailed('file-size', { jail: { limits: { maxFileSize: 1 << 20 } } });
     expect(r.find('wrote-inside-limit')).toBeDefined();
