@@ -18,12 +18,13 @@ export interface TsvmmResult {
 export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
-export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void; onStdout?: (all: string) => void } = {}): Promise<TsvmmResult> {
+export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void; onStdout?: (all: string) => void; onSpawn?: (pid: number) => void } = {}): Promise<TsvmmResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TSVMM_BIN, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...opts.env },
     });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
