@@ -17,6 +17,7 @@
 //     the flush was submitted is on stable storage (fdatasync);
 //   * once a flush has failed, every later flush on the image fails with the
 //     same error (the kernel reports a lost write-back only once).
+import { EAGAIN, EBADF, ECANCELED, EINVAL, EIO, ENOSPC, ENOSYS, EOPNOTSUPP, EROFS } from '../../ffi/libc.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 
 export interface BlockCompletion {
@@ -61,18 +62,8 @@ export interface BlockBackend {
   close(): void;
 }
 
-/** Linux errno values the block layer produces itself. */
-export const Errno = {
-  EIO: 5,
-  EBADF: 9,
-  EAGAIN: 11,
-  EINVAL: 22,
-  ENOSPC: 28,
-  EROFS: 30,
-  ENOSYS: 38,
-  EOPNOTSUPP: 95,
-  ECANCELED: 125,
-} as const;
+/** The errno values the block layer produces itself (values: ffi/libc.ts). */
+export const Errno = { EIO, EBADF, EAGAIN, EINVAL, ENOSPC, EROFS, ENOSYS, EOPNOTSUPP, ECANCELED } as const;
 
 /**
  * The checks every backend makes before it touches the image: open, writable

@@ -26,7 +26,26 @@ import {
   statx,
   statxLayout,
 } from '../../ffi/block-io.js';
-import { O_CLOEXEC, O_DIRECT, O_RDONLY, O_RDWR, close, errnoName, ioctlBuffer, open } from '../../ffi/libc.js';
+import {
+  EACCES,
+  EINTR,
+  EINVAL,
+  EISDIR,
+  ELOOP,
+  ENOENT,
+  ENOTDIR,
+  EPERM,
+  EROFS,
+  EWOULDBLOCK,
+  O_CLOEXEC,
+  O_DIRECT,
+  O_RDONLY,
+  O_RDWR,
+  close,
+  errnoName,
+  ioctlBuffer,
+  open,
+} from '../../ffi/libc.js';
 
 export type CacheMode = 'none' | 'writeback';
 
@@ -47,17 +66,6 @@ export class DiskImageError extends Error {
     super(message);
   }
 }
-
-const ENOENT = 2;
-const EINTR = 4;
-const EACCES = 13;
-const EPERM = 1;
-const EWOULDBLOCK = 11;
-const EISDIR = 21;
-const EINVAL = 22;
-const EROFS = 30;
-const ELOOP = 40;
-const ENOTDIR = 20;
 
 export class DiskImage {
   private closed = false;

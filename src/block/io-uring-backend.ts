@@ -19,6 +19,7 @@
 // (src/sandbox/policy-base.ts). A kernel without restrictions (before 5.10)
 // gets no io_uring at all: the block layer falls back to Linux AIO.
 import { IORING_FSYNC_DATASYNC, IORING_OP_FSYNC, IORING_OP_READV, IORING_OP_WRITEV } from '../../ffi/block-io.js';
+import { EINVAL } from '../../ffi/libc.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 import type { BlockEngineKind } from './block-backend.js';
 import type { DiskImage } from './disk-image.js';
@@ -59,7 +60,7 @@ export class IoUringBlockBackend extends KernelQueueBackend implements CqeHandle
    */
   static create(image: DiskImage, options: IoUringBackendOptions = {}): IoUringBlockBackend | string {
     const ring = IoUring.create(options.entries ?? 256, { disabled: true });
-    if (typeof ring === 'number') return `io_uring_setup failed (errno ${-ring}${-ring === 22 ? ': no IORING_SETUP_R_DISABLED before Linux 5.10' : ''})`;
+    if (typeof ring === 'number') return `io_uring_setup failed (errno ${-ring}${-ring === EINVAL ? ': no IORING_SETUP_R_DISABLED before Linux 5.10' : ''})`;
     const ops = ring.supportedOps();
     if (ops !== null) {
       for (const [op, name] of [

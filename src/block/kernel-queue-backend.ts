@@ -4,7 +4,7 @@
 // microtask), completion batching, and noticing completions on the Node event
 // loop through an eventfd watched with koffi.node.poll. Reaping itself is the
 // engine's: both read the kernel's completion ring in user space.
-import { EFD_CLOEXEC, EFD_NONBLOCK, close, eventfd, koffi, read } from '../../ffi/libc.js';
+import { EAGAIN, EBUSY, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, close, eventfd, koffi, read } from '../../ffi/libc.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 import { Errno, checkBlockRequest, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
 import { CompletionBatch } from './completion-batch.js';
@@ -14,9 +14,6 @@ import { SyncIo } from './sync-io.js';
 export const OP_READ = 1;
 export const OP_WRITE = 2;
 export const OP_FLUSH = 3;
-const EAGAIN = 11;
-const EBUSY = 16;
-const EINTR = 4;
 
 interface PollHandle {
   close(): void;

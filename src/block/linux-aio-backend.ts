@@ -22,7 +22,7 @@ import {
   ioSubmit,
   lastErrno,
 } from '../../ffi/block-io.js';
-import { viewAt } from '../../ffi/libc.js';
+import { EAGAIN, EINTR, EINVAL, viewAt } from '../../ffi/libc.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 import type { BlockCompletion, BlockEngineKind } from './block-backend.js';
@@ -30,9 +30,6 @@ import type { DiskImage } from './disk-image.js';
 import { KernelQueueBackend, OP_FLUSH, OP_READ } from './kernel-queue-backend.js';
 
 const TWO32 = 0x1_0000_0000;
-const EAGAIN = 11;
-const EINTR = 4;
-const EINVAL = 22;
 
 export interface LinuxAioBackendOptions {
   depth?: number;

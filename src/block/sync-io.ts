@@ -14,11 +14,11 @@ import {
   pwriteAt,
   pwritev,
 } from '../../ffi/block-io.js';
+import { EINTR } from '../../ffi/libc.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
 import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
 import { Errno } from './block-backend.js';
 
-const EINTR = 4;
 const ZERO_CHUNK = 256 * 1024;
 
 export class SyncIo {

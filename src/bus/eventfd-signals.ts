@@ -2,10 +2,8 @@
 // device raises (KVM reads it as an irqfd) and a doorbell the guest rings (KVM
 // writes it as an ioeventfd). Both work across threads and processes.
 import koffi from 'koffi';
-import { read, write } from '../../ffi/libc.js';
+import { EAGAIN, read, write } from '../../ffi/libc.js';
 import type { InterruptLine } from './device.js';
-
-const EAGAIN = 11;
 
 /** Raises an edge by adding 1 to an eventfd (an irqfd on the KVM side). */
 export class EventfdInterrupt implements InterruptLine {

@@ -2,7 +2,7 @@
 // Runs in a worker thread (a blocking KVM_RUN would freeze an event loop).
 // Hot path: no allocation per exit, one fixed-prototype ioctl per entry.
 import koffi from 'koffi';
-import { errnoName, ioctlValue } from '../../ffi/libc.js';
+import { EAGAIN, EINTR, errnoName, ioctlValue } from '../../ffi/libc.js';
 import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_INTERNAL_ERROR, KVM_IOCTL, KVM_SYSTEM_EVENT, exitReasonName } from '../../ffi/kvm-abi.js';
 import type { IoBus } from '../bus/io-bus.js';
 import type { CoalescedRing } from '../bus/coalesced-ring.js';
@@ -12,9 +12,6 @@ import type { KvmRunView } from './kvm-run.js';
 import type { ExitStats } from './exit-stats.js';
 import { EXIT_STATUS, type VmExit } from './vm-exit.js';
 import { snapshotRegisters } from './vcpu-setup.js';
-
-const EINTR = 4;
-const EAGAIN = 11;
 
 const SUBERROR_NAMES: Record<number, string> = {
   [KVM_INTERNAL_ERROR.EMULATION]: 'emulation failure',

@@ -5,7 +5,7 @@
 // revisions of the proposal and collides with mainline capabilities, so the
 // probe tries the ioctl itself: mainline kernels answer ENOTTY.
 import koffi from 'koffi';
-import { ioctlBuffer } from '../../ffi/libc.js';
+import { ENOTTY, ioctlBuffer } from '../../ffi/libc.js';
 
 const KVMIO = 0xae;
 /** struct kvm_ioregion { u64 guest_paddr, memory_size, user_data; s32 rfd, wfd; u32 flags; u8 pad[28]; } */
@@ -13,7 +13,6 @@ const KVM_IOREGION_SIZE = 64;
 export const KVM_SET_IOREGION = ((1 << 30) >>> 0) + ((KVM_IOREGION_SIZE << 16) | (KVMIO << 8) | 0x49);
 const KVM_IOREGION_PIO = 1 << 0;
 const KVM_IOREGION_POSTED_WRITES = 1 << 1;
-const ENOTTY = 25;
 
 function ioregion(gpa: number, size: number, fd: number, flags: number): Buffer {
   const b = Buffer.alloc(KVM_IOREGION_SIZE);

@@ -18,7 +18,7 @@
 // Every failure is a JailError whose message is one line a frontend can show.
 import fs from 'node:fs';
 import path from 'node:path';
-import { errnoName, koffi } from '../../ffi/libc.js';
+import { EEXIST, errnoName, koffi } from '../../ffi/libc.js';
 import * as sys from '../../ffi/sandbox.js';
 import { encodeProgram, type SockFilter } from './bpf.js';
 import { helperPolicy } from './helper-policy.js';
@@ -180,7 +180,7 @@ function makePath(target: string, isDir: boolean): void {
       fs.closeSync(fs.openSync(cur, 'a'));
       return;
     }
-    if (sys.mkdir(cur, 0o755) < 0 && koffi.errno() !== 17 /* EEXIST */) fail('pivot_root', `mkdir ${cur}`);
+    if (sys.mkdir(cur, 0o755) < 0 && koffi.errno() !== EEXIST) fail('pivot_root', `mkdir ${cur}`);
   });
 }
 
