@@ -1,5 +1,7 @@
 // A 16550A UART (the PC's COM1): enough for Linux's 8250 driver, with a
-// 16-byte-deep receive FIFO, instant transmission, loopback, and the IIR
+// 64-byte receive FIFO (UART_RX_FIFO_SIZE; the chip's is 16 bytes, but the
+// driver drains until LSR.DR clears, so a deeper one only means fewer receive
+// interrupts per burst of input), instant transmission, loopback, and the IIR
 // interrupt-priority scheme. Registers per the National PC16550D data sheet.
 import type { BusDevice, InterruptLine } from '../bus/device.js';
 
