@@ -27,7 +27,8 @@ export interface BlockCompletion {
   blockBatchEnd?(): void;
 }
 
-export type BlockEngineKind = 'sync' | 'io_uring' | 'linux-aio';
+/** The engine serving a disk, by the name `--disk ...,engine=` gives it (logs and --stats print it). */
+export type BlockEngineKind = 'sync' | 'io_uring' | 'aio';
 
 export interface BlockBackend {
   readonly kind: BlockEngineKind;

@@ -37,7 +37,7 @@ export interface LinuxAioBackendOptions {
 }
 
 export class LinuxAioBlockBackend extends KernelQueueBackend {
-  readonly kind: BlockEngineKind = 'linux-aio';
+  readonly kind: BlockEngineKind = 'aio';
   private readonly ctx: number;
   private readonly depth: number;
   /** The kernel's aio_ring (header + io_events), or null when it cannot be read in user space. */

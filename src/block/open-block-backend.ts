@@ -16,7 +16,7 @@ export interface BackendOptions {
   /** Watch completions on the Node event loop (default true). */
   eventLoop?: boolean;
   /** Engines 'async' must pass over (known-bad hosts; tests of the fallback chain). */
-  skip?: readonly ('io_uring' | 'linux-aio')[];
+  skip?: readonly ('io_uring' | 'aio')[];
 }
 
 export class BlockEngineError extends Error {
@@ -42,12 +42,12 @@ export function createBlockBackend(image: DiskImage, engine: BlockEngine = 'asyn
       fallbacks.push(`io_uring: ${r}`);
     } else backend = r;
   }
-  if (!backend && engine === 'async' && skip.includes('linux-aio')) fallbacks.push('linux-aio: skipped by request');
+  if (!backend && engine === 'async' && skip.includes('aio')) fallbacks.push('aio: skipped by request');
   else if (!backend && (engine === 'aio' || engine === 'async')) {
     const r = LinuxAioBlockBackend.create(image, { depth: options.depth, eventLoop });
     if (typeof r === 'string') {
       if (engine === 'aio') throw new BlockEngineError(`disk ${image.path}: engine=aio unavailable: ${r}`);
-      fallbacks.push(`linux-aio: ${r}`);
+      fallbacks.push(`aio: ${r}`);
     } else backend = r;
   }
   backend ??= new SyncBlockBackend(image);

@@ -266,7 +266,7 @@ describe('engine selection', () => {
     expect(fallbacks).toEqual([]);
     backend.close();
     const aio = createBlockBackend(image, 'aio').backend;
-    expect(aio.kind).toBe('linux-aio');
+    expect(aio.kind).toBe('aio');
     expect((aio as LinuxAioBlockBackend).userSpaceReaping).toBe(true);
     aio.close();
     const direct = DiskImage.open(makeImage('choice2.img'), { cache: 'none' });
