@@ -125,6 +125,9 @@ export class ExitLoop {
     const out = run.ioDirection === KVM_EXIT_IO_OUT;
     for (let i = 0; i < count; i++) {
       const data = run.ioDataWindow(i, size);
+      // The kernel fills kvm_run, but a count or size that ran past the mapping
+      // would otherwise spin through ~2^32 empty accesses.
+      if (data.length !== size || size === 0) return;
       const device = out ? this.pio.write(port, data) : this.pio.read(port, data);
       if (device) this.stats.countDevice(device.name);
     }
