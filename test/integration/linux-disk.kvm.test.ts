@@ -70,11 +70,11 @@ async function expectGone(pids: number[]): Promise<void> {
 
 describeKvm('Linux guest with virtio-blk disks', () => {
   it.each([
-    ['served by the VMM', '', 'the helper'],
-    ['served by its own jailed device process (ioregionfd)', ',process=separate', 'tsvmm itself'],
+    ['served by the VMM', 'the helper', ''],
+    ['served by its own jailed device process (ioregionfd)', 'tsvmm itself', ',process=separate'],
   ])(
     'reads, writes, refuses writes to a read-only disk, and keeps flushed data through kill -9 (disk %s; killed: %s)',
-    async (_how, diskOptions, victim) => {
+    async (_how, victim, diskOptions) => {
       const killFrontend = victim === 'tsvmm itself';
       if (!guest) {
         if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the default guest is not built (npm run guest)');
