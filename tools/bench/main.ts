@@ -1,8 +1,9 @@
 // `npm run bench`: every benchmark measures its reference in the same run
 // and prints ratios, as a Markdown report (BENCHMARKS.md records results).
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
-// Without /dev/kvm it runs inside the nested L1 (tools/nested), QEMU too.
-//   npm run bench [-- --only pio,boot] [--rounds N] [--disk-phases randread,read,write]
+// Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
+// QEMU too; `decompress` needs no KVM and always runs here.
+//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write]
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureCoalescing } from './coalescing.js';
@@ -16,6 +17,7 @@ import { measureAccessCosts } from './ioregion-access.js';
 import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import { measureDecompression } from './decompression.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -27,13 +29,17 @@ const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') 
 const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
-const SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'boot'];
+/** Sections that need KVM (nested where the host has none). */
+const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'boot'];
+/** Sections that need no KVM: they run on this host, never nested. */
+const HOST_SECTIONS = ['decompress'];
 
-/** Runs the benchmark inside the L1: exit-heavy sections (pio) with one L1 vCPU, which two lock up. */
+/** Runs the KVM sections inside the L1: exit-heavy sections (pio) with one L1 vCPU, which two lock up. */
 async function mainNested(): Promise<void> {
+  const sections = KVM_SECTIONS.filter(wanted);
+  if (sections.length === 0) return;
   const problem = nestedKvmProblem();
   if (problem) throw new Error(`${kvmDeviceProblem()}, and no nested KVM either: ${problem}`);
-  const sections = SECTIONS.filter(wanted);
   const rest = args.filter((_, i) => args[i] !== '--only' && args[i - 1] !== '--only');
   for (const [group, cpus] of [[sections.filter((s) => s === 'pio'), 1], [sections.filter((s) => s !== 'pio'), 2]] as const) {
     if (group.length === 0) continue;
@@ -43,7 +49,11 @@ async function mainNested(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const unknown = (only ?? []).filter((s) => !KVM_SECTIONS.includes(s) && !HOST_SECTIONS.includes(s));
+  if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')} (sections: ${[...KVM_SECTIONS, ...HOST_SECTIONS].join(', ')})`);
+  if (!process.env[IN_L1_ENV]) hostSections();
   if (kvmDeviceProblem() && !process.env[IN_L1_ENV]) return mainNested();
+  if (!KVM_SECTIONS.some(wanted)) return;
   const kvm = detectHostKvm();
   const where = process.env[IN_L1_ENV] ? `${kvm}, nested: an L1 under QEMU TCG (tools/nested)` : kvm;
   console.log(`# tsvmm benchmarks (${new Date().toISOString()}, ${rounds} rounds, medians, KVM: ${where})\n`);
@@ -112,6 +122,21 @@ async function main(): Promise<void> {
       console.log(`| tsvmm | ${f(t.toInit)} | ${f(t.toExit)} | ${f(t.rssMiB, 1)} |\n| QEMU microvm | ${f(q.toInit)} | ${f(q.toExit)} | ${f(q.rssMiB, 1)} |`);
       console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ 1.0); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ≤ 60)\n`);
     }
+  }
+}
+
+/** The sections that need no KVM, on this host. */
+function hostSections(): void {
+  if (!HOST_SECTIONS.some(wanted)) return;
+  console.log(`# tsvmm benchmarks without KVM (${new Date().toISOString()}, ${rounds} rounds, medians, Node ${process.version})\n`);
+  if (wanted('decompress')) {
+    const r = measureDecompression(rounds);
+    console.log(`## Kernel payload decompression (${r.kernel}: ${f(r.size / 2 ** 20, 1)} MiB vmlinux; ${r.shipped} as shipped, the other formats recompressed with the kernel build's command lines)\n`);
+    console.log('| format | stream (MiB) | tsvmm decompress() (ms) | its first call in the process (ms) | CLI `-dc` to /dev/null, process start included (ms) | tsvmm / CLI |\n|---|---|---|---|---|---|');
+    for (const row of r.rows) console.log(`| ${row.format} | ${f(row.streamBytes / 2 ** 20, 1)} | ${f(row.tsvmmMs, 0)} | ${f(row.firstMs, 0)} | ${f(row.cliMs, 0)} | ${f(row.ratio, 2)} |`);
+    const worst = r.rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    console.log(`\n**worst ratio tsvmm / CLI: ${f(worst.ratio, 2)} (${worst.format})** (target ≤ 1.0 for every format)`);
+    console.log(`Samples (ms, tsvmm / CLI): ${r.rows.map((row) => `${row.format} ${row.samples.tsvmm.map((x) => f(x, 0)).join(',')} / ${row.samples.cli.map((x) => f(x, 0)).join(',')}`).join('; ')}\n`);
   }
 }
 
