@@ -1,5 +1,5 @@
 // Decompresses a bzImage payload on the host (the kernel's own decompressor
-// is far too slow under this machine's KVM, see DESIGN.md). The payload is a
+// is far too slow under software-nested KVM, docs/host-kvm.md). The payload is a
 // compressed stream followed by the decompressed size as a little-endian u32
 // (the kernel's size_append; for gzip that is the member's own ISIZE), which
 // is what the kernel build's mkpiggy reads as z_output_len.

@@ -1,6 +1,6 @@
 // The vCPU's kvm_run page, mmap'd once and read through one DataView. Views
 // for the exit data are built once here so that handling an exit allocates
-// nothing (DESIGN.md, hot path rules).
+// nothing (docs/architecture.md, "Hot-path rules").
 import { KvmRun } from '../../ffi/kvm-abi.js';
 import { viewAt } from '../../ffi/libc.js';
 

@@ -1,4 +1,5 @@
-// QEMU as the benchmarks' reference VMM: microvm as DESIGN.md measured it,
+// QEMU as the benchmarks' reference VMM (docs/architecture.md, "Tests and
+// benchmarks"): microvm as the project's first measurements ran it,
 // one vCPU, 256 MiB, serial on stdio and isa-debug-exit at our exit device's
 // port, the default guest's vmlinux (PVH) and initrd. Every comparison runs
 // it this way so that only what a benchmark adds differs.
