@@ -3,9 +3,10 @@
 // synthetic kernels: an ELF vmlinux, bzImages with gzip/xz/lz4/zstd payloads
 // (the formats whose compressor is installed), and the compressed sample
 // streams straight into the decoders; plus random bytes with planted magics.
-// Invariants: loadLinux and the decoders throw nothing but BootError (a
-// decoder's own RangeError or TypeError counts as a failure even though
-// decompress() would wrap it); all writes go through GuestMemory, so a write
+// Invariants: loadLinux and the decoders (Debian's libraries through koffi)
+// throw nothing but BootError (a decoder's own RangeError or TypeError counts
+// as a failure even though decompress() would wrap it), and the process
+// survives (a crash in a library kills the run); all writes go through GuestMemory, so a write
 // outside guest RAM would surface as a GuestMemoryError and fail; a kernel
 // that loads lies in RAM above 1 MiB, its entry inside it, the initrd inside
 // RAM and clear of the kernel and the loader's first megabyte; a decoder that
@@ -13,11 +14,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BootError } from '../../src/boot/boot-error.js';
-import { decodeLz4Legacy } from '../../src/boot/lz4-legacy-decoder.js';
+import { Deadline, decodeGzip, decodeLz4Legacy, decodeXz, decodeZstd } from '../../src/boot/library-decoders.js';
 import { loadLinux } from '../../src/boot/linux-loader.js';
-import { decompress } from '../../src/boot/payload-decompressor.js';
-import { decodeXz } from '../../src/boot/xz-decoder.js';
-import { decodeZstd } from '../../src/boot/zstd-decoder.js';
+import { DECOMPRESS_TIME_BUDGET_MS } from '../../src/boot/payload-decompressor.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { mutate } from '../../test/boot/support/mutations.js';
 import { buildBzImage, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, typicalVmlinux, type CliFormat } from '../../test/boot/support/synthetic-kernel.js';
@@ -29,8 +28,8 @@ const RAM = [
   { gpa: 0, size: 48 * MiB },
   { gpa: 64 * MiB, size: 8 * MiB },
 ];
-/** zstd decodes in a worker thread (tens of ms per input): only this share of inputs use it. */
-const ZSTD_SHARE = 0.01;
+/** The decoders called directly (decompress() would wrap anything but a BootError). */
+const DECODERS: Record<string, typeof decodeXz> = { gzip: decodeGzip, xz: decodeXz, lz4: decodeLz4Legacy, zstd: decodeZstd };
 
 type Kind = 'vmlinux' | 'bzImage' | 'stream' | 'garbage';
 
@@ -61,7 +60,6 @@ export class BootTarget implements FuzzTarget<BootInput> {
   readonly outcomes = new Outcomes();
   private readonly memory = GuestMemory.allocate(RAM);
   private readonly seeds: Seed[] = [];
-  private readonly zstdSeeds: Seed[] = [];
 
   constructor() {
     const vmlinux = typicalVmlinux();
@@ -71,15 +69,13 @@ export class BootTarget implements FuzzTarget<BootInput> {
       const payload = kernelPayload(format, vmlinux);
       const image = buildBzImage({ payload, initSize: 8 * MiB });
       const p = 5 * 512 + 0x200;
-      const seed: Seed = { name: `bzImage/${format}`, kind: 'bzImage', bytes: image, hot: [[0x1f0, 0x270], [p, p + 64], [p, p + payload.length], [p + payload.length - 16, p + payload.length]] };
-      (format === 'zstd' ? this.zstdSeeds : this.seeds).push(seed);
+      this.seeds.push({ name: `bzImage/${format}`, kind: 'bzImage', bytes: image, hot: [[0x1f0, 0x270], [p, p + 64], [p, p + payload.length], [p + payload.length - 16, p + payload.length]] });
     }
     const fixtures = repoFile('test/boot/fixtures');
     const size = readFileSync(join(fixtures, 'sample.bin')).length;
     for (const [file, format] of [['sample.gz', 'gzip'], ['sample.kernel.xz', 'xz'], ['sample.crc64.xz', 'xz'], ['sample.sha256-blocks.xz', 'xz'], ['sample.nocheck.xz', 'xz'], ['sample.lz4', 'lz4'], ['sample.zst', 'zstd']] as const) {
       const bytes = new Uint8Array(readFileSync(join(fixtures, file)));
-      const seed: Seed = { name: file, kind: 'stream', bytes, hot: [[0, 64], [0, bytes.length], [bytes.length - 32, bytes.length]], format, size };
-      (format === 'zstd' ? this.zstdSeeds : this.seeds).push(seed);
+      this.seeds.push({ name: file, kind: 'stream', bytes, hot: [[0, 64], [0, bytes.length], [bytes.length - 32, bytes.length]], format, size });
     }
   }
 
@@ -96,7 +92,7 @@ export class BootTarget implements FuzzTarget<BootInput> {
       } else if (plant === 1 && image.length > 64) image.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
       return { kind: 'garbage', from: 'random bytes', image, entry, initrd };
     }
-    const seed = this.zstdSeeds.length > 0 && rng.chance(ZSTD_SHARE) ? rng.pick(this.zstdSeeds) : rng.pick(this.seeds);
+    const seed = rng.pick(this.seeds);
     const rnd = unitInterval(rng);
     let image = seed.bytes;
     for (let n = rng.chance(0.8) ? 1 : rng.range(2, 4); n > 0; n--) image = mutate(image, rnd, seed.hot);
@@ -138,14 +134,7 @@ export class BootTarget implements FuzzTarget<BootInput> {
     const size = input.size!;
     let out: Uint8Array;
     try {
-      out =
-        input.format === 'xz'
-          ? decodeXz(input.image, size)
-          : input.format === 'lz4'
-            ? decodeLz4Legacy(input.image, size)
-            : input.format === 'zstd'
-              ? decodeZstd(input.image, size, 1500)
-              : decompress('gzip', input.image, size);
+      out = DECODERS[input.format!](input.image, size, new Deadline(input.format!, DECOMPRESS_TIME_BUDGET_MS));
     } catch (e) {
       if (e instanceof BootError) {
         this.outcomes.add(`${input.format}: refused`);
