@@ -1,3 +1,5 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrnoError } from '../../ffi/libc.js';
 import { BlockEngineError } from '../../src/block/open-block-backend.js';
@@ -50,4 +52,31 @@ describe('isExpectedError', () => {
       expect(isExpectedError(e)).toBe(false);
     },
   );
+});
+
+// isExpectedError goes by the error's name, so the one way it can go stale is
+// an exported error class that keeps the inherited 'Error': its failures would
+// print as internal errors with a stack. Internal classes (not exported, caught
+// where they are thrown) may keep it.
+describe('every exported error class names itself', () => {
+  const root = join(import.meta.dirname, '../..');
+  const files = ['src', 'ffi'].flatMap((dir) =>
+    readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(dir, f)),
+  );
+  const classes = files.flatMap((file) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    return Array.from(text.matchAll(/^export class (\w+) extends Error \{\n([\s\S]*?)^\}$/gm), (m) => ({ file, name: m[1], body: m[2] }));
+  });
+
+  it('finds the error classes', () => {
+    expect(classes.map((c) => c.name)).toEqual(expect.arrayContaining(['UsageError', 'BootError', 'JailError', 'BusError', 'ErrnoError']));
+  });
+
+  it.each(classes.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    const assigned = /\bname = ('(\w+)'|\w+);/.exec(c.body);
+    expect(assigned, `${c.file}: ${c.name} sets no name`).not.toBeNull();
+    if (assigned?.[2]) expect(isExpectedError(Object.assign(new Error('x'), { name: assigned[2] })), `${c.file}: ${c.name}`).toBe(true);
+  });
 });
