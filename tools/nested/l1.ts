@@ -11,7 +11,7 @@
 // separately (two virtio console ports), its exit status through the control
 // folder. The L1's own console (kernel messages) is kept for diagnosis.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -84,8 +84,10 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
   const ctl = mkdtempSync(join(tmpdir(), 'tsvmm-l1-'));
   const ctlSockets = mkdtempSync(join(tmpdir(), 'tsvmm-l1-streams-'));
   // Sparse, on disk (tmpdir may be tmpfs, where a filling image costs RAM).
-  mkdirSync(join(L1_DIR, 'scratch'), { recursive: true });
-  const scratch = join(mkdtempSync(join(L1_DIR, 'scratch', 'run-')), 'scratch.img');
+  const scratchRoot = join(L1_DIR, 'scratch');
+  mkdirSync(scratchRoot, { recursive: true });
+  removeOrphanedScratch(scratchRoot);
+  const scratch = join(mkdtempSync(join(scratchRoot, `run-${process.pid}-`)), 'scratch.img');
   const consoleTail: string[] = [];
   const monitorPath = join(ctlSockets, 'monitor');
   const streams = {
@@ -199,6 +201,23 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
 }
 
 const DEFAULT_TIMEOUT_MS = 60 * 60_000;
+
+/** Scratch folders of runners that died without cleaning up (killed by a signal): their pid is gone. */
+function removeOrphanedScratch(root: string): void {
+  for (const name of readdirSync(root)) {
+    const pid = Number(/^run-(\d+)-/.exec(name)?.[1]);
+    if (!pid || !isAlive(pid)) rmSync(join(root, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 /** The heartbeat comes every 10 s; even a busy single-vCPU L1 keeps it within a minute. */
 const DEFAULT_FROZEN_AFTER_MS = 4 * 60_000;
 
