@@ -23,26 +23,28 @@ const testMachine = (process: 'inline' | 'separate') =>
   );
 
 describe('the device plan', () => {
-  it('puts the default machine\'s platform devices on the vCPU thread, with their windows, and needs no descriptors', () => {
+  it('puts the default machine\'s platform devices on the vCPU thread, its entropy device in the first slot, and needs no descriptors', () => {
     const plan = planDevices(loadMachine('microvm'), []);
     expect(plan.devices.map((d) => [d.name, d.host, d.windows])).toEqual([
       ['com1', 'vcpu-thread', [{ space: 'pio', base: 0x3f8, size: 8 }]],
       ['exit', 'vcpu-thread', [{ space: 'pio', base: 0x501, size: 1 }]],
       ['i8042', 'vcpu-thread', [{ space: 'pio', base: 0x60, size: 5 }]],
+      ['rng', 'main-thread', [{ space: 'mmio', base: 0xd0000000, size: 0x1000 }]],
     ]);
     expect(plan.devices.every((d) => d.descriptors.length === 0)).toBe(true);
-    expect(plan.kernelWords).toBe('');
+    expect(plan.kernelWords).toBe('virtio_mmio.device=4K@0xd0000000:5');
     expect(plan.sharedRam).toBeUndefined();
   });
 
-  it('gives disks the first slots, in order, and announces them on the command line', () => {
+  it('gives disks the first slots, in order, the machine\'s own virtio devices the next, and announces them on the command line', () => {
     const plan = planDevices(loadMachine('microvm'), [diskDevice(disk('/a.img'), 0), diskDevice(disk('/b.img', { readOnly: true }), 1)]);
     const disks = plan.devices.filter((d) => d.type === 'virtio-blk');
     expect(disks.map((d) => [d.name, d.host, d.windows[0].base, d.virtio])).toEqual([
       ['vda', 'main-thread', 0xd0000000, { slot: 0, irq: 5 }],
       ['vdb', 'main-thread', 0xd0001000, { slot: 1, irq: 6 }],
     ]);
-    expect(plan.kernelWords).toBe('virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6');
+    expect(plan.devices.find((d) => d.name === 'rng')?.virtio).toEqual({ slot: 2, irq: 7 });
+    expect(plan.kernelWords).toBe('virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6 virtio_mmio.device=4K@0xd0002000:7');
     // A disk served by the helper: only its image, for the helper.
     expect(disks[1].descriptors).toEqual([
       { name: 'image.vdb', role: 'image', source: { kind: 'file', file: { kind: 'disk-image', path: '/b.img', readOnly: true, cache: 'writeback' } }, helper: true, deviceProcess: false },
