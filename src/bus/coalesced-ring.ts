@@ -4,10 +4,14 @@
 import { KvmCoalescedMmio, KvmCoalescedMmioRing } from '../../ffi/kvm-abi.js';
 import { viewAt } from '../../ffi/libc.js';
 import type { IoBus } from './io-bus.js';
-import type { ExitStats } from '../kvm/exit-stats.js';
 
 const PAGE_SIZE = 4096;
 export const COALESCED_RING_ENTRIES = Math.floor((PAGE_SIZE - KvmCoalescedMmioRing.size) / KvmCoalescedMmio.size);
+
+/** Counts replayed writes per device (the exit statistics). */
+export interface CoalescedDrainCounter {
+  countCoalesced(device: string): void;
+}
 
 export class CoalescedRing {
   private readonly words: Int32Array;
@@ -20,7 +24,7 @@ export class CoalescedRing {
     ringAddress: number,
     private readonly pio: IoBus,
     private readonly mmio: IoBus,
-    private readonly stats: ExitStats,
+    private readonly stats: CoalescedDrainCounter,
   ) {
     const buffer = viewAt(ringAddress, PAGE_SIZE);
     this.words = new Int32Array(buffer, 0, 2);

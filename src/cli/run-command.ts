@@ -1,20 +1,20 @@
 // `tsvmm run`: boot a guest and exit with its status.
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, createWriteStream, statSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
-import { DiskImage } from '../block/disk-image.js';
-import { parseDiskSpec, type DiskSpec } from '../block/disk-spec.js';
-import { HELPER_FILE, diskFdName } from '../helper/helper-protocol.js';
+import { parseDiskSpec } from '../block/disk-spec.js';
+import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
+import { planDevices } from '../machine/device-plan.js';
 import { loadMachine } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
-import { virtioCmdline } from '../vmm/virtio-disks.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
+import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
@@ -163,20 +163,6 @@ function checkDiskFile(path: string): void {
   if (!st.isFile() && !st.isBlockDevice()) throw new UsageError(`cannot use the disk ${path}: not a regular file or block device`);
 }
 
-/** Opens and locks the disk images; their fds are handed to the helper, then closed here. */
-function openDiskImages(specs: DiskSpec[]): { fds: Record<string, number>; release(): void } {
-  const fds: Record<string, number> = {};
-  specs.forEach((spec) => checkDiskFile(spec.path));
-  try {
-    specs.forEach((spec, i) => (fds[diskFdName(i)] = DiskImage.open(spec.path, { readOnly: spec.readOnly, cache: spec.cache }).fd));
-  } catch (e) {
-    Object.values(fds).forEach((fd) => closeSync(fd));
-    throw e;
-  }
-  // closeSync, not DiskImage.close(): the lock belongs to the open file, which the helper shares.
-  return { fds, release: () => Object.values(fds).forEach((fd) => closeSync(fd)) };
-}
-
 /** Runs the VM in a helper process; returns the process exit status. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
@@ -184,11 +170,12 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);
   const ram = ramLayout(machine, memorySize); // rejects an impossible size before anything starts
+  // Every device's place (slot, IRQ, window, process, descriptors), decided here once.
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
-  const diskWords = virtioCmdline(machine, diskSpecs.length);
+  const devicePlan = planDevices(machine, diskSpecs.map(diskDevice));
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
-  const plan = planBoot(args, [machine.cmdline, diskWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
+  const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
@@ -201,18 +188,18 @@ export async function runCommand(args: RunArgs): Promise<number> {
   let devices: DeviceProcessSet | undefined;
   let helper: HelperProcess;
   try {
-    // Open (and lock) every image with the user's rights; the helper gets the fds.
-    const disks = openDiskImages(diskSpecs);
+    // Create every descriptor the plan names (images opened and locked with
+    // the user's rights); the helper and the device processes get them.
+    plannedFiles(devicePlan).forEach((f) => checkDiskFile(f.path));
+    const handover = openDeviceHandover(devicePlan, ram);
     try {
       devices = await startDeviceProcesses(
-        machine,
-        diskSpecs.map((spec, i) => ({ spec, imageFd: disks.fds[diskFdName(i)] })),
+        devicePlan,
+        handover,
         ram,
         { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
         log,
       );
-      // A disk served by a device process: its image went there, not to the helper.
-      const helperDiskFds = Object.fromEntries(diskSpecs.flatMap((spec, i) => (spec.separateProcess ? [] : [[diskFdName(i), disks.fds[diskFdName(i)]]])));
       helper = new HelperProcess(
         {
           machine,
@@ -222,19 +209,17 @@ export async function runCommand(args: RunArgs): Promise<number> {
           bootKind: plan.kind,
           cmdline: plan.cmdline,
           hasInitrd: plan.initrd !== undefined,
-          disks: diskSpecs,
-          sharedRam: devices.helperFds[HELPER_FILE.sharedRam] !== undefined,
+          plan: devicePlan,
           logLevel: args.logLevel,
           sandbox: args.sandbox,
           seccomp: args.seccomp,
         },
-        { kernel: plan.kernel, initrd: plan.initrd, extraFds: { ...devices.helperFds, ...helperDiskFds } },
+        { kernel: plan.kernel, initrd: plan.initrd, extraFds: handover.helper },
         output,
         log,
       );
     } finally {
-      devices?.releaseFds();
-      disks.release();
+      handover.release();
     }
   } catch (e) {
     // Started device processes would otherwise keep tsvmm running after the error.

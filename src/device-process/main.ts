@@ -6,14 +6,15 @@
 import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
-import { TestDevice } from '../devices/test-device.js';
-import { VirtioBlkDevice } from '../devices/virtio/virtio-blk-device.js';
+import { deviceKind } from '../devices/catalog.js';
+import type { VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
+import { plannedDescriptor } from '../machine/device-plan.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
 import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
-import { DEVICE_FD, type DeviceProcessConfig, type FromDeviceProcess, type ToDeviceProcess } from './device-process-protocol.js';
+import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from './device-process-protocol.js';
 
 function send(m: FromDeviceProcess): void {
   if (process.connected) process.send!(m);
@@ -25,27 +26,44 @@ interface Served {
   ioUring: boolean;
 }
 
-function fdNamed(fds: Record<string, number>, name: string): number {
-  const fd = fds[name];
-  if (fd === undefined) throw new Error(`no "${name}" descriptor was passed`);
-  return fd;
+/** A platform device in its own process has no vCPU thread to lean on: kinds that may run here use none of this. */
+const NO_VCPU: VcpuEnvironment = {
+  irqLine: () => unavailable('an interrupt line'),
+  consoleOutput: () => unavailable('the console'),
+  attachConsoleInput: () => unavailable('the console'),
+  guestExited: () => unavailable("the VM's end"),
+  guestReset: () => unavailable("the VM's end"),
+};
+
+function unavailable(what: string): never {
+  throw new Error(`${what} is not available in a device process`);
 }
 
+/** Builds the planned device's model through the catalog, from the descriptors the plan names. */
 function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, log: Logger): Served {
-  const model = config.model;
-  switch (model.kind) {
-    case 'test-device':
-      return { device: new TestDevice(config.name), maxFileSize: 0, ioUring: false };
-    case 'virtio-blk': {
-      const memory = GuestMemory.allocate(model.ram, { memfd: fdNamed(fds, DEVICE_FD.ram) });
-      const disk = new VirtioBlkDevice(config.name, model.spec, fdNamed(fds, DEVICE_FD.disk), memory, new EventfdInterrupt(fdNamed(fds, DEVICE_FD.irq)), fdNamed(fds, DEVICE_FD.notify), log);
-      return { device: disk.transport, maxFileSize: disk.image.readOnly ? 0 : disk.image.size, ioUring: disk.backend.kind === 'io_uring' };
+  const planned = config.device;
+  const fd = (role: string) => {
+    const name = plannedDescriptor(planned, role).name;
+    const n = fds[name];
+    if (n === undefined) throw new Error(`no "${name}" descriptor was passed`);
+    return n;
+  };
+  const kind = deviceKind(planned.type);
+  switch (kind.family) {
+    case 'platform':
+      return { device: kind.build(planned.config, NO_VCPU), maxFileSize: 0, ioUring: false };
+    case 'virtio': {
+      const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
+      const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFd: fd('notify'), file: fd, log });
+      return { device: instance.transport, maxFileSize: instance.needs.maxFileSize, ioUring: instance.needs.ioUring };
     }
+    case 'virtio-slots':
+      throw new Error(`${planned.name}: a ${planned.type} has no model to serve`);
   }
 }
 
 function start(config: DeviceProcessConfig): void {
-  const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' }).child({ device: config.name });
+  const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' }).child({ device: config.device.name });
   let hostPid = process.pid;
   let server: IoregionServer;
   try {
@@ -53,9 +71,10 @@ function start(config: DeviceProcessConfig): void {
     // Only the descriptors the frontend named stay open (see jail-launch.ts).
     const stray = closeStrayFds(Object.values(fds));
     if (stray.length) log.warn({ fds: stray }, 'closed descriptors the device process was not meant to get');
-    const regionFd = fdNamed(fds, DEVICE_FD.region);
+    const regionFd = fds[plannedDescriptor(config.device, 'region').name];
+    if (regionFd === undefined) throw new Error('no region descriptor was passed');
     const served = buildModel(config, fds, log);
-    server = new IoregionServer(regionFd, served.device, config.regionSize, (why) => {
+    server = new IoregionServer(regionFd, served.device, config.device.windows[0].size, (why) => {
       log.debug({ why }, 'region closed: the VM is gone');
       process.exit(0);
     });

@@ -4,34 +4,21 @@
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
-import type { DiskSpec } from '../block/disk-spec.js';
+import type { DevicePlan } from '../machine/device-plan.js';
 
 /**
  * The helper's fds 0, 1 and 2 are the console input pipe, the console output
  * and the log stream. The VM's files arrive as named fds (src/sandbox's
- * TSVMM_HELPER_FDS): these names.
+ * TSVMM_HELPER_FDS): these names, plus the descriptors the device plan
+ * names for its devices (src/machine/handover-name.ts).
  */
 export const HELPER_FILE = {
   kvm: 'kvm',
   kernel: 'kernel',
   initrd: 'initrd',
-  /** Guest RAM as a memfd, when device processes must reach it too. */
-  sharedRam: 'ram',
 } as const;
 
-/**
- * The named fd of disk `index`: the image, opened and locked by the frontend;
- * for a `process=separate` disk, `<name>.region`, `<name>.notify` and `<name>.irq` instead.
- */
-export function diskFdName(index: number): string {
-  return `disk.${index}`;
-}
 export const CONSOLE_OUT_FD = 1;
-
-/** The named fd of a `process: separate` device's region socket. */
-export function regionFdName(device: string): string {
-  return `region.${device}`;
-}
 
 export interface HelperConfig {
   machine: MachineDefinition;
@@ -42,10 +29,8 @@ export interface HelperConfig {
   bootKind: 'linux' | 'real-mode';
   cmdline: string;
   hasInitrd: boolean;
-  /** virtio-blk disks in slot order; disk i arrives as fd diskFdName(i). */
-  disks: DiskSpec[];
-  /** Guest RAM comes as the memfd HELPER_FILE.sharedRam (device processes map it too). */
-  sharedRam: boolean;
+  /** Where every device goes, and the names of the descriptors passed for them (guest RAM too, when plan.sharedRam). */
+  plan: DevicePlan;
   logLevel: string;
   /** Jail the helper before the guest runs (default). */
   sandbox: boolean;

@@ -17,8 +17,7 @@ import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
 import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
-import { deviceRegion } from '../devices/device-region.js';
-import { CONSOLE_OUT_FD, HELPER_FILE, diskFdName, regionFdName, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -67,17 +66,9 @@ class Helper {
         memorySize: config.memorySize,
         cpuTemplate: config.cpuTemplate,
         coalesced: config.coalesced,
-        deviceRegions: config.machine.devices.flatMap((d) => {
-          const region = deviceRegion(d);
-          const regionFd = fds[regionFdName(d.name)];
-          return region && regionFd !== undefined ? [{ name: d.name, ...region, fd: regionFd }] : [];
-        }),
-        disks: config.disks.map((spec, i) => {
-          const name = diskFdName(i);
-          if (!spec.separateProcess) return { spec, fd: fd(fds, name) };
-          return { spec, separate: { regionFd: fd(fds, `${name}.region`), notifyFd: fd(fds, `${name}.notify`), irqFd: fd(fds, `${name}.irq`) } };
-        }),
-        sharedRamFd: config.sharedRam ? fd(fds, HELPER_FILE.sharedRam) : undefined,
+        devices: config.plan.devices,
+        descriptors: fds,
+        sharedRamFd: config.plan.sharedRam ? fd(fds, config.plan.sharedRam.name) : undefined,
         load,
         consoleFd: CONSOLE_OUT_FD,
         log,
@@ -99,9 +90,9 @@ class Helper {
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-          policy: helperPolicy({ jit: true, ioUring: vm.disks.usesIoUring }),
+          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring }),
           // Writes may reach the end of the largest writable disk, and no further.
-          limits: { maxFileSize: vm.disks.largestWritableImage },
+          limits: { maxFileSize: vm.virtio.largestWritableImage },
         });
         hostPid = report.hostPid;
         sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;
@@ -120,7 +111,7 @@ class Helper {
     const result = await vm.run();
     this.input?.close();
     const consoleInput = this.input?.stats;
-    const stats = { ...result.stats, ...(vm.disks.count ? { disks: vm.disks.statistics() } : {}), ...(consoleInput ? { consoleInput } : {}) };
+    const stats = { ...result.stats, ...vm.virtio.statistics(), ...(consoleInput ? { consoleInput } : {}) };
     await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats });
     await vm.destroy();
     kvm.close();

@@ -1,7 +1,7 @@
 // What the VMM's main thread and a vCPU worker exchange. Everything here is
 // structured-clone data: fds and raw addresses as numbers, SharedArrayBuffers
 // for the few things both threads touch while the guest runs.
-import type { DeviceDefinition } from '../machine/machine-definition.js';
+import type { PlannedDevice } from '../machine/device-plan.js';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { ForwardedRegion } from './forwarded-region.js';
@@ -14,7 +14,8 @@ export interface VcpuWorkerData {
   /** Page index of the coalesced ring inside the vCPU mapping; 0 when absent. */
   coalescedRingPage: number;
   memory: { gpa: number; size: number; hostAddress: number }[];
-  devices: DeviceDefinition[];
+  /** The plan's devices this thread serves (host 'vcpu-thread'). */
+  devices: PlannedDevice[];
   /** Regions served elsewhere (main thread, device processes): forwarded over their sockets. */
   forwardedRegions: ForwardedRegion[];
   /** Where console output goes. */

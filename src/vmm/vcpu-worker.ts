@@ -1,14 +1,13 @@
 // Entry point of a vCPU worker thread: builds the exit-serviced device models
-// from the machine definition and runs the exit loop until the VM ends.
+// the device plan gives it (through the catalog) and runs the exit loop until
+// the VM ends.
 import { parentPort, workerData } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
-import { ExitDevice } from '../devices/exit-device.js';
-import { I8042 } from '../devices/i8042.js';
-import { Uart16550 } from '../devices/uart16550.js';
-import { TEST_DEVICE_SIZE, TestDevice } from '../devices/test-device.js';
+import { platformKind } from '../devices/catalog.js';
+import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
 import { ExitLoop } from '../kvm/exit-loop.js';
 import { ExitStats } from '../kvm/exit-stats.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
@@ -37,7 +36,7 @@ function main(data: VcpuWorkerData): void {
   const stats = new ExitStats();
   const consoleOut = new ConsoleOutput(data.consoleFd);
   const input = new InputRing(data.input);
-  let consoleUart: Uart16550 | undefined;
+  let consoleInput: ConsoleReceiver | undefined;
   let loop: ExitLoop | undefined;
   const end = (exit: VmExit) => loop!.requestExit(exit);
 
@@ -47,34 +46,25 @@ function main(data: VcpuWorkerData): void {
     mmio.add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, true, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process'));
   }
 
+  // Exit-serviced devices, as the plan places them; the catalog builds each.
+  const env: VcpuEnvironment = {
+    irqLine: (gsi) => new KvmIrqLine(data.vmFd, gsi),
+    consoleOutput: (byte) => consoleOut.put(byte),
+    attachConsoleInput: (receiver) => (consoleInput ??= receiver),
+    guestExited: (status) => end({ kind: 'guest-status', status, message: `guest exited with status ${status}` }),
+    guestReset: (why) => end({ kind: 'reset', status: EXIT_STATUS.reset, message: why }),
+  };
   for (const d of data.devices) {
-    switch (d.type) {
-      case 'uart16550': {
-        const uart = new Uart16550(d.name, new KvmIrqLine(data.vmFd, d.irq), d.console ? (b) => consoleOut.put(b) : () => {});
-        pio.add(d.port, 8, uart);
-        if (d.console) consoleUart ??= uart;
-        break;
-      }
-      case 'exit-device':
-        pio.add(d.port, 1, new ExitDevice((status) => end({ kind: 'guest-status', status, message: `guest exited with status ${status}` })));
-        break;
-      case 'i8042':
-        pio.add(d.port, 5, new I8042(() => end({ kind: 'reset', status: EXIT_STATUS.reset, message: 'guest requested a reset through the i8042 controller' })));
-        break;
-      case 'test-device':
-        if (d.process === 'inline') mmio.add(d.base, TEST_DEVICE_SIZE, new TestDevice(d.name));
-        break;
-      case 'virtio-mmio':
-        break; // disks in its slots are served on the main thread: see forwardedRegions
-    }
+    const device = platformKind(d.config).build(d.config, env);
+    for (const w of d.windows) (w.space === 'pio' ? pio : mmio).add(w.base, w.size, device);
   }
 
   const ring = data.coalescedRingPage > 0 ? new CoalescedRing(data.runAddress + data.coalescedRingPage * PAGE_SIZE, pio, mmio, stats) : undefined;
   const inputChunk = new Uint8Array(64);
   const feedInput = () => {
-    if (!consoleUart || input.available === 0) return;
-    const n = input.take(inputChunk, consoleUart.rxSpace);
-    if (n > 0) consoleUart.receive(inputChunk.subarray(0, n));
+    if (!consoleInput || input.available === 0) return;
+    const n = input.take(inputChunk, consoleInput.rxSpace);
+    if (n > 0) consoleInput.receive(inputChunk.subarray(0, n));
   };
 
   loop = new ExitLoop(data.vcpuFd, run, pio, mmio, memory, stats, {

@@ -13,13 +13,14 @@ import { applyBootState, setBootMsrs, setCpuid, setupFpu, setupLapic } from '../
 import { Vm } from '../kvm/vm.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
+import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
 import { CoalescedRingWatch } from './coalesced-ring-watch.js';
 import type { ForwardedRegion } from './forwarded-region.js';
-import { VirtioDisks, type DiskHandOver } from './virtio-disks.js';
-import { CoalescedZoneRegistry } from '../bus/coalesced-zones.js';
+import { VirtioDevices } from './virtio-devices.js';
+import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
@@ -31,10 +32,10 @@ export interface VirtualMachineOptions {
   machine: MachineDefinition;
   memorySize: number;
   cpuTemplate?: string;
-  /** Regions of devices served by device processes (`process: separate`). */
-  deviceRegions?: ForwardedRegion[];
-  /** virtio-blk disks, in slot order. */
-  disks?: DiskHandOver[];
+  /** Where every device goes (the frontend's device plan); the VM applies it. */
+  devices: PlannedDevice[];
+  /** The descriptors the frontend passed for the plan's devices, by their plan names. */
+  descriptors: Readonly<Record<string, number>>;
   /** Map guest RAM from this memfd (shared with device processes) instead of private memory. */
   sharedRamFd?: number;
   /** Register the coalesced zones devices declare (default true). */
@@ -69,7 +70,7 @@ export class VirtualMachine {
     private readonly options: VirtualMachineOptions,
     private readonly coalescedRingPage: number,
     private readonly forwardedRegions: ForwardedRegion[],
-    readonly disks: VirtioDisks,
+    readonly virtio: VirtioDevices,
   ) {}
 
   static create(options: VirtualMachineOptions): VirtualMachine {
@@ -92,13 +93,13 @@ export class VirtualMachine {
       setupLapic(vcpuFd);
       setupFpu(vcpuFd);
       applyBootState(vcpuFd, boot);
-      const forwarded = forwardOrHandToKernel(vm, options.deviceRegions ?? [], log);
-      const disks = VirtioDisks.attach(vm, memory, machine, options.disks ?? [], log);
-      cleanup.push(() => disks.close());
-      forwarded.push(...disks.regions);
+      const forwarded = forwardOrHandToKernel(vm, deviceProcessRegions(options), log);
+      const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
+      cleanup.push(() => virtio.close());
+      forwarded.push(...virtio.regions);
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
       log.debug({ cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
-      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, disks);
+      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio);
     } catch (e) {
       cleanup.reverse().forEach((f) => f());
       vm.close();
@@ -123,7 +124,7 @@ export class VirtualMachine {
       runSize: this.runView.size,
       coalescedRingPage: this.coalescedRingPage,
       memory: this.memory.describe(),
-      devices: options.machine.devices,
+      devices: options.devices.filter((d) => d.host === 'vcpu-thread'),
       forwardedRegions: this.forwardedRegions,
       consoleFd: options.consoleFd,
       control: this.control.buffer as SharedArrayBuffer,
@@ -219,16 +220,16 @@ export class VirtualMachine {
 
   private registerCoalescedZones(): void {
     if (!this.coalescedRingPage || this.options.coalesced === false) return;
-    const { kvm, machine, log } = this.options;
+    const { kvm, devices, log } = this.options;
     const pioCapable = kvm.checkExtension(KVM_CAP.COALESCED_PIO) > 0;
     if (!pioCapable) log.info("this host's KVM lacks KVM_CAP_COALESCED_PIO: port writes stay uncoalesced");
     this.zones = new CoalescedZoneRegistry(this.vm, pioCapable);
-    for (const device of machine.devices) for (const zone of this.zones.add(device)) log.debug(zone, 'coalesced zone registered');
+    for (const device of devices) for (const zone of this.zones.add(device.config)) log.debug(zone, 'coalesced zone registered');
   }
 
   async destroy(): Promise<void> {
     if (this.worker) await this.worker.terminate();
-    this.disks.close();
+    this.virtio.close();
     munmap(this.runView.address, this.runView.size);
     this.vm.close();
     this.memory.release();
@@ -236,6 +237,17 @@ export class VirtualMachine {
 }
 
 function noop(): void {}
+
+/** The register windows of platform devices served by device processes, with the VMM's ends of their sockets. */
+function deviceProcessRegions(options: VirtualMachineOptions): ForwardedRegion[] {
+  return options.devices.flatMap((d) => {
+    if (d.host !== 'device-process' || d.virtio) return [];
+    const name = plannedDescriptor(d, 'region').name;
+    const fd = options.descriptors[name];
+    if (fd === undefined) throw new Error(`the frontend passed no "${name}" descriptor`);
+    return d.windows.map((w) => ({ name: d.name, base: w.base, size: w.size, fd }));
+  });
+}
 
 /**
  * Hands device-process regions to the kernel where it implements ioregionfd;

@@ -18,7 +18,7 @@ import { MachineError } from '../../src/machine/machine-definition.js';
 import { GuestMemoryError } from '../../src/memory/guest-memory.js';
 import { JailError } from '../../src/sandbox/jail.js';
 import { MemorySizeError } from '../../src/vmm/memory-layout.js';
-import { VirtioSlotError } from '../../src/vmm/virtio-disks.js';
+import { VirtioSlotError } from '../../src/machine/virtio-slot-allocator.js';
 
 describe('isExpectedError', () => {
   it.each([

@@ -8,7 +8,7 @@ import { KVM_CAP, KVM_EXIT } from '../../ffi/kvm-abi.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
 import { loadRealModePayload } from '../../src/boot/real-mode-payload.js';
 import { CoalescedRing } from '../../src/bus/coalesced-ring.js';
-import { CoalescedZoneRegistry } from '../../src/bus/coalesced-zones.js';
+import { CoalescedZoneRegistry } from '../../src/vmm/coalesced-zones.js';
 import { IoBus } from '../../src/bus/io-bus.js';
 import { TEST_DEVICE_SIZE, TestDevice } from '../../src/devices/test-device.js';
 import { ExitStats } from '../../src/kvm/exit-stats.js';

@@ -171,6 +171,11 @@ function checkMachine(m: MachineDefinition): void {
         check(d.process === 'inline' || d.process === 'separate', `${d.name}: process ${d.process}`);
         mmio.push([d.base, d.base + TEST_DEVICE_WINDOW, d.name]);
         break;
+      case 'virtio-rng':
+        // No window of its own: it gets a virtio-mmio slot when the VM is planned.
+        check(d.process === 'inline' || d.process === 'separate', `${d.name}: process ${d.process}`);
+        check(safe(d.bytesPerSecond) && d.bytesPerSecond > 0 && safe(d.burst) && d.burst > 0, `${d.name}: rate ${d.bytesPerSecond}, burst ${d.burst}`);
+        break;
       default:
         check(false, `unknown device type ${(d as { type: string }).type} accepted`);
     }

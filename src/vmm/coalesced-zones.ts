@@ -1,10 +1,11 @@
 // Which guest-physical (or port) ranges of each device KVM may coalesce.
-// A device model declares the windows where a delayed write changes nothing
-// the guest can observe before its next exit (every exit drains the ring
-// first); the machine file can switch coalescing off per device.
-import { TestDevice } from '../devices/test-device.js';
-import { Uart16550 } from '../devices/uart16550.js';
-import type { DeviceDefinition } from '../machine/machine-definition.js';
+// Each device kind declares in the catalog the windows where a delayed write
+// changes nothing the guest can observe before its next exit (every exit
+// drains the ring first); the machine file can switch coalescing off per
+// device. (This lived in bus/ once, which made the bus layer know particular
+// devices.)
+import { deviceKind } from '../devices/catalog.js';
+import type { DeviceConfig } from '../devices/device-kind.js';
 
 export interface CoalescedZone {
   device: string;
@@ -13,15 +14,11 @@ export interface CoalescedZone {
   pio: boolean;
 }
 
-export function coalescedZonesFor(d: DeviceDefinition): CoalescedZone[] {
-  switch (d.type) {
-    case 'uart16550':
-      return d.coalesced ? Uart16550.coalescable.map((w) => ({ device: d.name, addr: d.port + w.offset, size: w.size, pio: true })) : [];
-    case 'test-device':
-      return d.coalesced ? TestDevice.coalescable.map((w) => ({ device: d.name, addr: d.base + w.offset, size: w.size, pio: false })) : [];
-    default:
-      return [];
-  }
+export function coalescedZonesFor(d: DeviceConfig): CoalescedZone[] {
+  const kind = deviceKind(d.type);
+  if (kind.family !== 'platform' || !kind.coalesced(d)) return [];
+  const [window] = kind.windows(d);
+  return kind.coalescable.map((w) => ({ device: d.name, addr: window.base + w.offset, size: w.size, pio: window.space === 'pio' }));
 }
 
 /** What the registry needs from a VM: KVM_(UN)REGISTER_COALESCED_MMIO. */
@@ -44,7 +41,7 @@ export class CoalescedZoneRegistry {
   ) {}
 
   /** Registers the zones `definition` declares; returns them (PIO zones are skipped without KVM_CAP_COALESCED_PIO). */
-  add(definition: DeviceDefinition): CoalescedZone[] {
+  add(definition: DeviceConfig): CoalescedZone[] {
     if (this.byDevice.has(definition.name)) throw new Error(`coalesced zones for ${definition.name} are already registered`);
     const zones = coalescedZonesFor(definition).filter((z) => !z.pio || this.pioCapable);
     for (const z of zones) this.vm.registerCoalescedZone(z.addr, z.size, z.pio);
@@ -58,7 +55,7 @@ export class CoalescedZoneRegistry {
   }
 
   /** The device now lives at `moved` (same name, new address). */
-  move(moved: DeviceDefinition): CoalescedZone[] {
+  move(moved: DeviceConfig): CoalescedZone[] {
     this.remove(moved.name);
     return this.add(moved);
   }

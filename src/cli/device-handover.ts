@@ -1,0 +1,82 @@
+// The frontend's half of the device plan: it creates every descriptor the
+// plan names, with the user's rights, before any process that will hold one
+// starts: images opened and locked, ioregionfd socket pairs, eventfds, the
+// guest RAM memfd. The helper and the device processes get them by the
+// plan's names; the frontend closes its own copies once they have started.
+import { closeSync } from 'node:fs';
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, eventfd } from '../../ffi/libc.js';
+import { DiskImage } from '../block/disk-image.js';
+import { createRegionSockets } from '../bus/ioregion-socket.js';
+import type { OpenedFile } from '../devices/device-kind.js';
+import type { DevicePlan } from '../machine/device-plan.js';
+import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
+
+export interface DeviceHandover {
+  /** Named descriptors for the helper. */
+  readonly helper: Readonly<Record<string, number>>;
+  /** Named descriptors for the device process serving `device`. */
+  forDeviceProcess(device: string): Readonly<Record<string, number>>;
+  /** Closes the frontend's copies (once the processes that need them have started, or on failure). */
+  release(): void;
+}
+
+/** The files the plan asks the frontend to open (to check them before anything is opened). */
+export function plannedFiles(plan: DevicePlan): OpenedFile[] {
+  return plan.devices.flatMap((d) => d.descriptors.flatMap((x) => (x.source.kind === 'file' ? [x.source.file] : [])));
+}
+
+export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[]): DeviceHandover {
+  const opened: number[] = [];
+  const keep = (fd: number) => {
+    opened.push(fd);
+    return fd;
+  };
+  const helper: Record<string, number> = {};
+  const byDevice = new Map<string, Record<string, number>>();
+  let sharedRam: number | undefined;
+  try {
+    for (const device of plan.devices) {
+      const own: Record<string, number> = {};
+      for (const x of device.descriptors) {
+        let forHelper: number;
+        let forDevice: number;
+        switch (x.source.kind) {
+          case 'file':
+            forHelper = forDevice = keep(openFile(x.source.file));
+            break;
+          case 'region-socket': {
+            const { vmmEnd, deviceEnd } = createRegionSockets();
+            forHelper = keep(vmmEnd);
+            forDevice = keep(deviceEnd);
+            break;
+          }
+          case 'eventfd':
+            forHelper = forDevice = keep(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
+            break;
+          case 'shared-ram':
+            forHelper = forDevice = sharedRam ??= keep(GuestMemory.createSharedRam(ram));
+            break;
+        }
+        if (x.helper) helper[x.name] = forHelper;
+        if (x.deviceProcess) own[x.name] = forDevice;
+      }
+      byDevice.set(device.name, own);
+    }
+  } catch (e) {
+    opened.forEach((fd) => closeSync(fd));
+    throw e;
+  }
+  return {
+    helper,
+    forDeviceProcess: (device) => byDevice.get(device) ?? {},
+    // closeSync, not DiskImage.close(): an image's lock belongs to the open file, which the receivers share.
+    release: () => opened.splice(0).forEach((fd) => closeSync(fd)),
+  };
+}
+
+function openFile(file: OpenedFile): number {
+  switch (file.kind) {
+    case 'disk-image':
+      return DiskImage.open(file.path, { readOnly: file.readOnly, cache: file.cache }).fd;
+  }
+}

@@ -1,0 +1,15 @@
+// The one place names of descriptors that cross a process boundary are made.
+// The frontend hands the helper and the device processes their descriptors
+// by name (src/sandbox TSVMM_HELPER_FDS); the device plan records each name,
+// and the receivers look names up in the plan, never build them.
+
+/** What a descriptor is for: a device's region socket, doorbell, interrupt, guest RAM, or a file its kind asked for ("image"). */
+export type DescriptorRole = 'region' | 'notify' | 'irq' | 'ram' | (string & {});
+
+/** The VM as a whole, for descriptors no single device owns (shared guest RAM). */
+export const WHOLE_VM = 'vm';
+
+/** `<role>.<owner>`, e.g. `region.testdev`, `image.vda`, `ram.vm`. Fixed names (kvm, kernel, initrd) have no dot. */
+export function handoverName(owner: string, role: DescriptorRole): string {
+  return `${role}.${owner}`;
+}

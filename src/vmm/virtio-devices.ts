@@ -1,0 +1,153 @@
+// The VM's virtio devices, as the device plan places them: each sits in its
+// virtio-mmio slot, takes queue notifications through a KVM ioeventfd and
+// raises interrupts through a KVM irqfd, so neither costs a vCPU exit.
+// Register accesses (setup, interrupt status) do exit; the vCPU thread
+// forwards them over an ioregionfd-protocol socket to whoever serves the
+// device: this (main) thread, which builds the model from the catalog, or the
+// device's own process, whose eventfds are registered here.
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
+import { createRegionSockets } from '../bus/ioregion-socket.js';
+import { IoregionServer } from '../bus/ioregion-server.js';
+import { virtioKind } from '../devices/catalog.js';
+import type { VirtioInstance } from '../devices/device-kind.js';
+import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
+import { hex } from '../hex.js';
+import { IrqfdLine } from '../kvm/irqfd-line.js';
+import type { Vm } from '../kvm/vm.js';
+import type { Logger } from '../log.js';
+import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { ForwardedRegion } from './forwarded-region.js';
+
+interface LocalDevice {
+  instance: VirtioInstance;
+  irq: IrqfdLine;
+  notifyFd: number;
+  server: IoregionServer;
+  /** The server's socket end; -1 once closed. */
+  serverFd: number;
+}
+
+interface AttachedDevice {
+  name: string;
+  /** Where `run --stats` groups it. */
+  group: string;
+  region: ForwardedRegion;
+  /** Served on this thread; undefined for a device-process device. */
+  local?: LocalDevice;
+}
+
+export class VirtioDevices {
+  private constructor(private readonly devices: AttachedDevice[]) {}
+
+  /** Attaches the plan's virtio devices; `fds`: the descriptors the frontend passed, by plan name. */
+  static attach(vm: Vm, memory: GuestMemory, planned: readonly PlannedDevice[], fds: Readonly<Record<string, number>>, log: Logger): VirtioDevices {
+    const devices: AttachedDevice[] = [];
+    const fd = (name: string) => {
+      const n = fds[name];
+      if (n === undefined) throw new Error(`the frontend passed no "${name}" descriptor`);
+      return n;
+    };
+    try {
+      for (const d of planned) {
+        if (!d.virtio) continue;
+        devices.push(d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log));
+      }
+    } catch (e) {
+      for (const d of devices) release(d);
+      throw e;
+    }
+    return new VirtioDevices(devices);
+  }
+
+  get count(): number {
+    return this.devices.length;
+  }
+
+  /** The register windows the vCPU thread must forward. */
+  get regions(): ForwardedRegion[] {
+    return this.devices.map((d) => d.region);
+  }
+
+  /** The largest file a device served here may write to: the helper's RLIMIT_FSIZE must allow writes up to it. */
+  get largestWritableImage(): number {
+    return Math.max(0, ...this.devices.flatMap((d) => (d.local ? [d.local.instance.needs.maxFileSize] : [])));
+  }
+
+  get usesIoUring(): boolean {
+    return this.devices.some((d) => d.local?.instance.needs.ioUring);
+  }
+
+  /** By statistics group, then device name: `{ disks: { vda: {...} } }`. */
+  statistics(): Record<string, Record<string, unknown>> {
+    const groups: Record<string, Record<string, unknown>> = {};
+    for (const d of this.devices) (groups[d.group] ??= {})[d.name] = d.local ? d.local.instance.statistics() : { servedBy: 'device process' };
+    return groups;
+  }
+
+  /** Finishes work in flight (the guest's memory is still mapped), then closes everything. */
+  close(): void {
+    for (const d of this.devices) release(d);
+    this.devices.length = 0;
+  }
+}
+
+function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: string) => number, log: Logger): AttachedDevice {
+  const kind = virtioKind(d.config);
+  const { base } = d.windows[0];
+  const gsi = d.virtio!.irq;
+  const irq = new IrqfdLine(vm, gsi);
+  const notifyFd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
+  let instance: VirtioInstance;
+  try {
+    vm.assignIoeventfd(notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+    instance = kind.build(d.config, {
+      memory,
+      interrupt: irq,
+      notifyFd,
+      file: (role) => fd(plannedDescriptor(d, role).name),
+      log: log.child({ base: hex(base), irq: gsi }),
+    });
+  } catch (e) {
+    irq.close();
+    close(notifyFd);
+    throw e;
+  }
+  // Register accesses: the vCPU thread forwards them over this socket pair,
+  // waiting as long as this thread takes (inProcess: no response timeout).
+  const { vmmEnd, deviceEnd } = createRegionSockets();
+  // A server that gave up closes its end: the vCPU thread then sees the device
+  // gone instead of waiting for an answer that will not come.
+  const server = new IoregionServer(deviceEnd, instance.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
+  const local: LocalDevice = { instance, irq, notifyFd, server, serverFd: deviceEnd };
+  server.start();
+  return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true }, local };
+}
+
+function closeServerEnd(local: LocalDevice): void {
+  if (local.serverFd < 0) return;
+  close(local.serverFd);
+  local.serverFd = -1;
+}
+
+function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, log: Logger): AttachedDevice {
+  const kind = virtioKind(d.config);
+  const { base } = d.windows[0];
+  const gsi = d.virtio!.irq;
+  // The device process signals these eventfds; KVM turns them into the guest's interrupt and doorbell.
+  vm.assignIrqfd(fd(plannedDescriptor(d, 'irq').name), gsi);
+  vm.assignIoeventfd(fd(plannedDescriptor(d, 'notify').name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+  const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, file.path]));
+  log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
+  return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name) } };
+}
+
+function release(d: AttachedDevice): void {
+  if (!d.local) return; // a device process owns its device
+  d.local.server.stop();
+  d.local.instance.close();
+  d.local.irq.close();
+  close(d.local.notifyFd);
+  closeServerEnd(d.local);
+  close(d.region.fd);
+}
