@@ -32,6 +32,7 @@ const NO_VCPU: VcpuEnvironment = {
   consoleOutput: () => unavailable('the console'),
   attachConsoleInput: () => unavailable('the console'),
   guestExited: () => unavailable("the VM's end"),
+  guestPoweredOff: () => unavailable("the VM's end"),
   guestReset: () => unavailable("the VM's end"),
 };
 

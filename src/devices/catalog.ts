@@ -4,6 +4,7 @@
 // registry and the device processes iterate over this list; adding a kind is
 // one file and one line here.
 import type { ConfigOf, DeviceConfig, DeviceKind, PlatformDeviceKind, RegisterWindow, VirtioDeviceKind } from './device-kind.js';
+import { acpiSleepKind } from './kinds/acpi-sleep-kind.js';
 import { exitDeviceKind } from './kinds/exit-device-kind.js';
 import { i8042Kind } from './kinds/i8042-kind.js';
 import { testDeviceKind } from './kinds/test-device-kind.js';
@@ -16,6 +17,7 @@ export const DEVICE_KINDS = [
   uart16550Kind,
   exitDeviceKind,
   i8042Kind,
+  acpiSleepKind,
   virtioMmioSlotsKind,
   testDeviceKind,
   virtioBlkKind,

@@ -55,6 +55,8 @@ export interface VcpuEnvironment {
   attachConsoleInput(receiver: ConsoleReceiver): void;
   /** The guest reported its exit status: the VM ends with it. */
   guestExited(status: number): void;
+  /** The guest powered the machine off (ACPI S5): the VM ends with status 0. */
+  guestPoweredOff(): void;
   /** The guest reset the machine: the VM ends (tsvmm has no firmware to reboot into). */
   guestReset(why: string): void;
 }

@@ -52,6 +52,7 @@ function main(data: VcpuWorkerData): void {
     consoleOutput: (byte) => consoleOut.put(byte),
     attachConsoleInput: (receiver) => (consoleInput ??= receiver),
     guestExited: (status) => end({ kind: 'guest-status', status, message: `guest exited with status ${status}` }),
+    guestPoweredOff: () => end({ kind: 'guest-status', status: 0, message: 'guest powered off (ACPI S5)' }),
     guestReset: (why) => end({ kind: 'reset', status: EXIT_STATUS.reset, message: why }),
   };
   for (const d of data.devices) {
