@@ -15,7 +15,9 @@
 //   0x08100 - 0x08cff  PVH memory map (up to 128 entries of 24 bytes)
 //   0x0a000 - 0x0ffff  boot stack, RSP = 0xfff0
 //   0x20000 - 0x2ffff  kernel command line (NUL-terminated, ≤ the kernel's cmdline_size)
-//   0x9fc00 - 0xfffff  reserved in e820 (EBDA, VGA hole, BIOS)
+//   0x9fc00 - 0xfffff  reserved in e820 (EBDA, VGA hole, BIOS): the MP table at
+//                      0x9fc00, the ACPI tables from 0xe0000 (RSDP first, where
+//                      a kernel that scans the BIOS area also finds it)
 //   0x100000 -         RAM for the kernel. The kernel goes at its ELF physical
 //                      address (p_paddr, 16 MiB for a default x86-64 build);
 //                      the initrd as high as it can below min(initrd_addr_max,
@@ -42,6 +44,9 @@ export const BOOT_STACK_BOTTOM = 0xa000;
 export const BOOT_STACK_POINTER = 0xfff0;
 export const CMDLINE_ADDR = 0x20000;
 export const CMDLINE_MAX = 0x10000;
+
+/** The ACPI tables (src/boot/acpi), RSDP first; they must end below HIGH_MEMORY_START. */
+export const ACPI_TABLES_ADDR = 0xe0000;
 
 /** Start of the EBDA; conventional RAM ends here. */
 export const EBDA_START = 0x9fc00;

@@ -9,7 +9,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 export const MP_TABLE_ADDR = 0x9fc00;
 export const IOAPIC_ADDR = 0xfec00000;
 export const LAPIC_ADDR = 0xfee00000;
-const IOAPIC_ID = 1;
+export const IOAPIC_ID = 1;
 const ISA_IRQS = 16;
 
 const FLOATING_POINTER_SIZE = 16;

@@ -30,6 +30,7 @@ export interface RunArgs {
   disk?: string[];
   stats: boolean;
   coalesced: boolean;
+  acpi: boolean;
   sandbox: boolean;
   seccomp: 'enforce' | 'log' | 'off';
   logLevel: string;
@@ -52,6 +53,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('cpu-template', { type: 'string', describe: 'CPUID template: auto (default: host on hardware KVM, nested-safe on kvm_pvm), host or nested-safe' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })
     .option('coalesced', { type: 'boolean', default: true, describe: 'use the coalesced MMIO/PIO zones devices declare (--no-coalesced: none)' })
+    .option('acpi', { type: 'boolean', default: true, describe: 'give a Linux guest ACPI tables (interrupt controllers, virtio-mmio devices, power-off) when the machine has an acpi-sleep device; --no-acpi: only the MP table and command-line devices' })
     .option('sandbox', { type: 'boolean', default: true, describe: 'jail the helper (namespaces, empty root, seccomp); --no-sandbox is for debugging only' })
     .option('seccomp', { type: 'string', default: 'enforce', choices: ['enforce', 'log', 'off'], describe: 'seccomp filter: enforce (kill on violation), log (allow and log violations), off' })
     .option('stats', { type: 'boolean', default: false, describe: 'print exit statistics (by reason, by device) when the VM ends' })
@@ -209,6 +211,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
           bootKind: plan.kind,
           cmdline: plan.cmdline,
           hasInitrd: plan.initrd !== undefined,
+          acpi: args.acpi,
           plan: devicePlan,
           logLevel: args.logLevel,
           sandbox: args.sandbox,

@@ -29,6 +29,8 @@ export interface HelperConfig {
   bootKind: 'linux' | 'real-mode';
   cmdline: string;
   hasInitrd: boolean;
+  /** Give a Linux guest ACPI tables (when the machine has an acpi-sleep device). */
+  acpi: boolean;
   /** Where every device goes, and the names of the descriptors passed for them (guest RAM too, when plan.sharedRam). */
   plan: DevicePlan;
   logLevel: string;

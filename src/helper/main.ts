@@ -12,6 +12,7 @@ import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
+import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
@@ -59,7 +60,7 @@ class Helper {
       const load =
         config.bootKind === 'real-mode'
           ? (m: GuestMemory) => loadRealModePayload(m, image!)
-          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, log });
+          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, acpi: config.acpi ? acpiPlatformFor(config.plan) : undefined, log });
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,

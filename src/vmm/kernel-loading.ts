@@ -1,4 +1,9 @@
-// Loads the guest kernel through src/boot and logs what was found.
+// Loads the guest kernel through src/boot, writes the tables that describe
+// the machine to it (the MP table always; ACPI tables when asked), and logs
+// what was found.
+import { buildAcpiTables, type AcpiPlatform } from '../boot/acpi/acpi-tables.js';
+import { BootError } from '../boot/boot-error.js';
+import { ACPI_TABLES_ADDR, HIGH_MEMORY_START } from '../boot/boot-layout.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
 import { loadLinux, type LinuxEntry } from '../boot/linux-loader.js';
 import { writeMpTable } from '../boot/mp-table.js';
@@ -10,14 +15,21 @@ export interface KernelInputs {
   initrd?: Uint8Array;
   cmdline: string;
   entry?: LinuxEntry;
+  /** What the ACPI tables describe; none without. */
+  acpi?: AcpiPlatform;
   log: Logger;
 }
 
 export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuState {
   const started = performance.now();
-  const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry });
-  // No ACPI here: the MP table tells Linux about the APICs (and spares it a slow scan).
+  const acpi = inputs.acpi && buildAcpiTables(inputs.acpi, ACPI_TABLES_ADDR);
+  if (acpi && ACPI_TABLES_ADDR + acpi.bytes.length > HIGH_MEMORY_START)
+    throw new BootError(`the ACPI tables (${acpi.bytes.length} bytes) do not fit below 1 MiB`);
+  const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry, rsdpAddr: acpi?.rsdpGpa });
+  // Kernels built without ACPI learn about the APICs from the MP table (and
+  // are spared a slow scan); with ACPI, Linux prefers the MADT.
   writeMpTable(memory);
+  if (acpi) memory.write(ACPI_TABLES_ADDR, acpi.bytes);
   inputs.log.info(
     {
       kind: loaded.kind,
@@ -26,6 +38,7 @@ export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuSt
       entry: loaded.entry,
       entryPoint: `0x${(loaded.entry === 'pvh' ? loaded.pvhEntryPoint! : loaded.entryPoint).toString(16)}`,
       initrd: loaded.initrdRange ? `0x${loaded.initrdRange.gpa.toString(16)}+${loaded.initrdRange.size}` : undefined,
+      acpi: acpi ? `RSDP at 0x${acpi.rsdpGpa.toString(16)}, ${acpi.bytes.length} bytes` : 'none',
       ms: Math.round(performance.now() - started),
     },
     'kernel loaded',

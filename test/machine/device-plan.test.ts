@@ -29,6 +29,7 @@ describe('the device plan', () => {
       ['com1', 'vcpu-thread', [{ space: 'pio', base: 0x3f8, size: 8 }]],
       ['exit', 'vcpu-thread', [{ space: 'pio', base: 0x501, size: 1 }]],
       ['i8042', 'vcpu-thread', [{ space: 'pio', base: 0x60, size: 5 }]],
+      ['acpi', 'vcpu-thread', [{ space: 'pio', base: 0x600, size: 1 }]],
       ['rng', 'main-thread', [{ space: 'mmio', base: 0xd0000000, size: 0x1000 }]],
     ]);
     expect(plan.devices.every((d) => d.descriptors.length === 0)).toBe(true);
