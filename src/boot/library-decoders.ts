@@ -68,20 +68,23 @@ export const LZ4_LEGACY_MAGIC = 0x184c2102;
 export const LZ4_LEGACY_BLOCK = 8 << 20;
 
 const HUGE_PAGE = 2 << 20;
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
-/** The one output buffer: `size` bytes, zeroed, its whole 2 MiB pages advised to use huge pages. */
+/**
+ * The one output buffer: `size` bytes, zeroed, its whole 2 MiB pages advised
+ * to use huge pages. (In the helper a buffer this large is always a mapping
+ * of its own: MALLOC_TRIM_THRESHOLD_ pins glibc's mmap threshold at 128 KiB.)
+ */
 function outputBuffer(size: number): Uint8Array {
   const out = new Uint8Array(size);
   if (size >= 2 * HUGE_PAGE) {
     const start = Number(bufferAddress(out));
-    const from = Math.ceil(start / HUGE_PAGE) * HUGE_PAGE;
+    const from = roundUp(start, HUGE_PAGE);
     const to = Math.floor((start + size) / HUGE_PAGE) * HUGE_PAGE;
     madvise(from, to - from, MADV_HUGEPAGE); // only a hint: without THP it fails, and nothing changes
   }
   return out;
 }
-
-const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 
 /**
  * liblzma's memory: blocks of 2 MiB and more (the dictionary) each in their
