@@ -12,7 +12,7 @@ export interface FileProgress {
   file: string;
   /** On 'end': vitest's state of the file ('failed' also when it failed to load). */
   state?: string;
-  tests?: { name: string; state: string }[];
+  tests?: { name: string; state: string; errors?: string[] }[];
 }
 
 export const PROGRESS_ENV = 'TSVMM_TEST_PROGRESS';
@@ -25,7 +25,11 @@ export default class FileProgressReporter implements Reporter {
   }
 
   onTestModuleEnd(module: TestModule): void {
-    const tests = [...module.children.allTests()].map((test) => ({ name: test.fullName, state: test.result().state }));
+    const tests = [...module.children.allTests()].map((test) => {
+      const result = test.result();
+      const errors = result.errors?.map((e) => (e.stack ?? e.message ?? String(e)).split('\n').slice(0, 12).join('\n'));
+      return { name: test.fullName, state: result.state, ...(errors?.length ? { errors } : {}) };
+    });
     this.write({ event: 'end', file: module.moduleId, state: module.state(), tests });
   }
 

@@ -130,6 +130,8 @@ function readProgress(path: string): { started: string[]; ended: Map<string, Fil
 function addFinished(counts: Counts, progress: ReturnType<typeof readProgress>): void {
   for (const [file, entry] of progress.ended) {
     const tests = entry.tests ?? [];
+    // vitest's own report of these failures died with the L1.
+    for (const t of tests.filter((t) => t.state === 'failed')) console.error(`FAILED ${relative(PROJECT_ROOT, file)} > ${t.name}\n  ${(t.errors ?? ['(no message)']).join('\n  ')}`);
     counts.passed += tests.filter((t) => t.state === 'passed').length;
     counts.failed += tests.filter((t) => t.state === 'failed').length || (entry.state === 'failed' ? 1 : 0);
     counts.skipped.push(...tests.filter((t) => t.state !== 'passed' && t.state !== 'failed').map((t) => `${relative(PROJECT_ROOT, file)}: ${t.name}`));
