@@ -106,7 +106,11 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       '-smp', String(options.cpus ?? 2), '-m', options.memory ?? '8G',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-kernel', join(L1_DIR, 'vmlinuz'), '-initrd', join(L1_DIR, 'initrd.gz'),
-      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off',
+      // A periodic tick (nohz=off highres=off: the local APIC timer in periodic
+      // mode, not one-shot or TSC-deadline): frozen L1s were idle in HLT with
+      // interrupts on and no timer ever firing again, a lost one-shot timer
+      // interrupt (docs/host-kvm.md); a periodic timer re-arms itself.
+      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off nohz=off highres=off lapic=notscdeadline',
       // Each stream is a unix socket we listen on; QEMU connects as it starts.
       '-chardev', `socket,id=console,path=${streams.console.path}`, '-serial', 'chardev:console',
       '-device', 'virtio-serial-pci',
