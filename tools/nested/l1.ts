@@ -106,11 +106,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       '-smp', String(options.cpus ?? 2), '-m', options.memory ?? '8G',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-kernel', join(L1_DIR, 'vmlinuz'), '-initrd', join(L1_DIR, 'initrd.gz'),
-      // A periodic tick (nohz=off highres=off: the local APIC timer in periodic
-      // mode, not one-shot or TSC-deadline): frozen L1s were idle in HLT with
-      // interrupts on and no timer ever firing again, a lost one-shot timer
-      // interrupt (docs/host-kvm.md); a periodic timer re-arms itself.
-      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off nohz=off highres=off lapic=notscdeadline',
+      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off',
       // Each stream is a unix socket we listen on; QEMU connects as it starts.
       '-chardev', `socket,id=console,path=${streams.console.path}`, '-serial', 'chardev:console',
       '-device', 'virtio-serial-pci',
@@ -157,7 +153,8 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       clearTimeout(timer);
       clearInterval(watchdog);
       log(why);
-      const cpus = await askMonitor(monitorPath, ['info cpus', 'info registers -a']);
+      // `info lapic`: a frozen L1 has shown a halted CPU with interrupts on; its APIC's IRR/ISR say why no interrupt wakes it.
+      const cpus = await askMonitor(monitorPath, ['info cpus', 'info registers -a', 'info lapic']);
       if (cpus) log(`the L1's CPUs when it was killed:\n${cpus}`);
       killQemu();
     };
