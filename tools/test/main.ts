@@ -63,7 +63,7 @@ function runVitestHere(where: string, project: string | undefined, report: strin
 }
 
 /** Attempts at the nested half: a frozen L1 (QEMU TCG's nested SVM, not tsvmm) is replaced and the unfinished files run again. */
-const NESTED_ATTEMPTS = 5;
+const NESTED_ATTEMPTS = 8;
 
 async function runVitestNested(reports: string, extra: string[]): Promise<Counts> {
   const where = 'kvm, nested (kvm-amd in a QEMU TCG L1)';
@@ -90,7 +90,7 @@ async function runVitestNested(reports: string, extra: string[]): Promise<Counts
       cpus: 1,
       // A frozen L1 never recovers (docs/host-kvm.md): replace it soon. Its
       // heartbeat comes every 10 s, within a few seconds even under load.
-      frozenAfterMs: 120_000,
+      frozenAfterMs: 90_000,
     });
     if (result.status !== undefined) return merge(done, readCounts(where, report, result.status), notes);
     console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
