@@ -153,7 +153,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       clearTimeout(timer);
       clearInterval(watchdog);
       log(why);
-      // `info lapic`: a frozen L1 has shown a halted CPU with interrupts on; its APIC's IRR/ISR say why no interrupt wakes it.
+      // `info lapic`: frozen L1s have shown a halted CPU with IF=1 and the timer pending in IRR (docs/host-kvm.md).
       const cpus = await askMonitor(monitorPath, ['info cpus', 'info registers -a', 'info lapic']);
       if (cpus) log(`the L1's CPUs when it was killed:\n${cpus}`);
       killQemu();
