@@ -1,6 +1,6 @@
 // The committed guest binaries are what their sources assemble to.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +21,10 @@ describeNeeding(binutils ? undefined : 'no binutils (as, ld)', 'test guest binar
     execFileSync('bash', [join(GUESTS, 'build.sh')], { env: { ...process.env, OUT: out }, stdio: 'ignore' });
     const built = readdirSync(out).sort();
     expect(built).toEqual(readdirSync(join(GUESTS, 'bin')).sort());
-    for (const name of built) expect([name, readFileSync(join(out, name)).equals(readFileSync(join(GUESTS, 'bin', name)))]).toEqual([name, true]);
+    try {
+      for (const name of built) expect([name, readFileSync(join(out, name)).equals(readFileSync(join(GUESTS, 'bin', name)))]).toEqual([name, true]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });

@@ -1,14 +1,15 @@
 // Bad input that gets past the frontend's own checks (guest memory, kernels
 // that are not what they say) gets one clear line on stderr and a non-zero
 // status — never a stack trace, a crash or a hang. These need KVM.
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { describeKvm } from '../support/host-requirements.js';
 import { expectCleanError, GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-kvm-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hello = join(GUEST_BIN, 'real-hello.bin');
 
 describeKvm('CLI errors that need KVM', () => {

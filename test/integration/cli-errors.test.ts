@@ -2,14 +2,15 @@
 // stack trace, a crash or a hang. These need no KVM: the frontend refuses
 // them first (cli-errors.kvm.test.ts has those that need KVM).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { expectCleanError, GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const hello = join(GUEST_BIN, 'real-hello.bin');
 const fifo = join(dir, 'fifo');
 execFileSync('mkfifo', [fifo]);
