@@ -22,7 +22,7 @@ export interface KernelInputs {
 
 export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuState {
   const started = performance.now();
-  const acpi = inputs.acpi && buildAcpiTables(inputs.acpi, ACPI_TABLES_ADDR);
+  const acpi = inputs.acpi && acpiTables(inputs.acpi);
   if (acpi && ACPI_TABLES_ADDR + acpi.bytes.length > HIGH_MEMORY_START)
     throw new BootError(`the ACPI tables (${acpi.bytes.length} bytes) do not fit below 1 MiB`);
   const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry, rsdpAddr: acpi?.rsdpGpa });
@@ -44,4 +44,13 @@ export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuSt
     'kernel loaded',
   );
   return loaded.cpu;
+}
+
+/** The machine's ACPI tables; a machine they cannot describe (e.g. a UART on the timer's IRQ) is a clear BootError, not a crash. */
+function acpiTables(platform: AcpiPlatform): ReturnType<typeof buildAcpiTables> {
+  try {
+    return buildAcpiTables(platform, ACPI_TABLES_ADDR);
+  } catch (e) {
+    throw new BootError(`${(e as Error).message} (tsvmm run --no-acpi leaves the ACPI tables out)`);
+  }
 }
