@@ -3,6 +3,7 @@
 // entry) or the PVH start info; the MP table is written either way.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { BootError } from '../../src/boot/boot-error.js';
 import { ACPI_TABLES_ADDR, PVH_START_INFO_ADDR, ZERO_PAGE_ADDR } from '../../src/boot/boot-layout.js';
 import { MP_TABLE_ADDR } from '../../src/boot/mp-table.js';
 import { HvmStartInfoField } from '../../src/boot/pvh-start-info.js';
@@ -35,6 +36,14 @@ describe('loadKernel and ACPI', () => {
     withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
       loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', entry: 'pvh', acpi: platform, log });
       expect(u64(memory, PVH_START_INFO_ADDR + HvmStartInfoField.rsdp_paddr)).toBe(BigInt(ACPI_TABLES_ADDR));
+    });
+  });
+
+  it('refuses a machine the tables cannot describe with a BootError naming the field', () => {
+    withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
+      const bad = { ...platform, serial: { port: 0x3f8, irq: 0 } };
+      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', acpi: bad, log })).toThrow(BootError);
+      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', acpi: bad, log })).toThrow(/serial.*--no-acpi/);
     });
   });
 
