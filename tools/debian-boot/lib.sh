@@ -5,7 +5,8 @@
 # tools/nested/build-l1.sh (the nested-KVM L1) and tools/distro-guest/build.sh
 # (a stock Debian cloud kernel as a tsvmm guest).
 #
-# The caller sets STAGE_TAG (progress prefix) and OUT (its cache folder), then:
+# The caller sets STAGE_TAG (progress prefix) and OUT (its cache folder), then
+# either calls debian_boot_build (the whole cached build, below) or the steps:
 #   debian_boot_tools                         installs kmod, cpio, xz if missing
 #   KPKG=$(debian_kernel_package FLAVOUR)     e.g. amd64, cloud-amd64
 #   KVER=$(debian_version PKG)
@@ -92,4 +93,31 @@ debian_build_initramfs() {
   mv "$outfile.tmp" "$outfile"
   cp "$x/boot/vmlinuz-$KREL" "$OUT/vmlinuz"
   rm -rf "$x" "$i"
+}
+
+# The whole build, cached: FLAVOUR (linux-image-FLAVOUR), INIT (the /init),
+# MANIFEST (its file name in $OUT), MODULES (array), KEY_FILES (array: the
+# caller's own files, part of the cache key with this one) and FORCE
+# (--force rebuilds) are set by the caller. Output: $OUT/{vmlinuz,initrd.gz,$MANIFEST}.
+debian_boot_build() {
+  debian_boot_tools
+  local kpkg kver bbver key
+  kpkg=$(debian_kernel_package "$FLAVOUR")
+  kver=$(debian_version "$kpkg"); bbver=$(debian_version busybox-static)
+  key=$( { echo "$kpkg $kver busybox-static $bbver ${MODULES[*]}"; cat "${KEY_FILES[@]}" "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+  mkdir -p "$OUT"
+  exec 9>"$OUT/.lock"
+  flock 9 || die "cannot lock $OUT/.lock"
+  if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$key" && -f $OUT/vmlinuz && -f $OUT/initrd.gz && -f $OUT/$MANIFEST ]]; then
+    stage "up to date (key $key): $OUT"
+    return 0
+  fi
+  stage "building (key $key): $kpkg $kver, busybox-static $bbver"
+  debian_fetch "$kpkg" "$kver"
+  debian_fetch busybox-static "$bbver"
+  debian_build_initramfs "$kpkg" "$kver" "$bbver" "$INIT" "$OUT/initrd.gz" "${MODULES[@]}"
+  printf '{"kernelPackage":"%s","kernelVersion":"%s","kernelRelease":"%s","busybox":"%s","key":"%s"}\n' \
+    "$kpkg" "$kver" "$KREL" "$bbver" "$key" > "$OUT/$MANIFEST"
+  echo "$key" > "$OUT/.key"
+  stage "done: $OUT (kernel $KREL, $MODULE_COUNT modules)"
 }

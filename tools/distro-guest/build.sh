@@ -18,24 +18,8 @@ MODULES=(virtio_mmio virtio_blk ext4)
 STAGE_TAG=distro-guest
 # shellcheck source=../debian-boot/lib.sh
 source "$HERE/../debian-boot/lib.sh"
-debian_boot_tools
-
-KPKG=$(debian_kernel_package cloud-amd64)
-KVER=$(debian_version "$KPKG"); BBVER=$(debian_version busybox-static)
-KEY=$( { echo "$KPKG $KVER busybox-static $BBVER ${MODULES[*]}"; cat "$HERE/build.sh" "$HERE/init" "$HERE/../debian-boot/lib.sh"; } | sha256sum | cut -c1-16)
-
-mkdir -p "$OUT"
-exec 9>"$OUT/.lock"
-flock 9 || die "cannot lock $OUT/.lock"
-if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$KEY" && -f $OUT/vmlinuz && -f $OUT/initrd.gz && -f $OUT/guest.json ]]; then
-  stage "up to date (key $KEY): $OUT"
-  exit 0
-fi
-stage "building (key $KEY): $KPKG $KVER, busybox-static $BBVER"
-debian_fetch "$KPKG" "$KVER"
-debian_fetch busybox-static "$BBVER"
-debian_build_initramfs "$KPKG" "$KVER" "$BBVER" "$HERE/init" "$OUT/initrd.gz" "${MODULES[@]}"
-printf '{"kernelPackage":"%s","kernelVersion":"%s","kernelRelease":"%s","busybox":"%s","key":"%s"}\n' \
-  "$KPKG" "$KVER" "$KREL" "$BBVER" "$KEY" > "$OUT/guest.json"
-echo "$KEY" > "$OUT/.key"
-stage "done: $OUT (kernel $KREL, $MODULE_COUNT modules)"
+FLAVOUR=cloud-amd64
+INIT=$HERE/init
+MANIFEST=guest.json
+KEY_FILES=("$HERE/build.sh" "$INIT")
+debian_boot_build

@@ -19,25 +19,8 @@ MODULES=(virtio_pci virtio_blk virtio_console virtio_rng ext4 9pnet_virtio 9p ov
 STAGE_TAG=l1
 # shellcheck source=../debian-boot/lib.sh
 source "$HERE/../debian-boot/lib.sh"
-debian_boot_tools
-
-# The kernel package that linux-image-amd64 points at today, and busybox-static.
-KPKG=$(debian_kernel_package amd64)
-KVER=$(debian_version "$KPKG"); BBVER=$(debian_version busybox-static)
-KEY=$( { echo "$KPKG $KVER busybox-static $BBVER ${MODULES[*]}"; cat "$HERE/build-l1.sh" "$HERE/l1-init" "$HERE/../debian-boot/lib.sh"; } | sha256sum | cut -c1-16)
-
-mkdir -p "$OUT"
-exec 9>"$OUT/.lock"
-flock 9 || die "cannot lock $OUT/.lock"
-if [[ $FORCE != --force && -f $OUT/.key && $(cat "$OUT/.key") == "$KEY" && -f $OUT/vmlinuz && -f $OUT/initrd.gz && -f $OUT/l1.json ]]; then
-  stage "up to date (key $KEY): $OUT"
-  exit 0
-fi
-stage "building the L1 (key $KEY): $KPKG $KVER, busybox-static $BBVER"
-debian_fetch "$KPKG" "$KVER"
-debian_fetch busybox-static "$BBVER"
-debian_build_initramfs "$KPKG" "$KVER" "$BBVER" "$HERE/l1-init" "$OUT/initrd.gz" "${MODULES[@]}"
-printf '{"kernelPackage":"%s","kernelVersion":"%s","kernelRelease":"%s","busybox":"%s","key":"%s"}\n' \
-  "$KPKG" "$KVER" "$KREL" "$BBVER" "$KEY" > "$OUT/l1.json"
-echo "$KEY" > "$OUT/.key"
-stage "done: $OUT (kernel $KREL, $MODULE_COUNT modules)"
+FLAVOUR=amd64
+INIT=$HERE/l1-init
+MANIFEST=l1.json
+KEY_FILES=("$HERE/build-l1.sh" "$INIT")
+debian_boot_build
