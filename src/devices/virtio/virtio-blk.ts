@@ -24,7 +24,10 @@ import { DmaSgList } from '../../memory/dma-sg-list.js';
 import { DmaStatus, describeDmaStatus } from '../../memory/dma-status.js';
 import { DmaAccess, GuestMemoryTranslator, type DmaTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
+import { ChainReader, ChainWriter } from './chain-streams.js';
+import { StructView } from './guest-struct.js';
 import { VIRTIO_F, VIRTIO_ID, featureBit } from './virtio-constants.js';
+import { VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, VirtioBlkConfig, VirtioBlkDiscardWriteZeroes, VirtioBlkOutHdr } from './virtio-blk-layout.js';
 import type { VirtioDevice, VirtioDeviceContext } from './virtio-device.js';
 import { ChainError, DescriptorChain, PopResult, type VirtQueue } from './virtqueue.js';
 
@@ -45,10 +48,8 @@ export const VIRTIO_BLK_F = {
 export const VIRTIO_BLK_T = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 export const VIRTIO_BLK_S = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
 export const VIRTIO_BLK_ID_BYTES = 20;
-export const VIRTIO_BLK_CONFIG_SIZE = 60;
+export const VIRTIO_BLK_CONFIG_SIZE = VirtioBlkConfig.size;
 const SECTOR = 512;
-const HEADER = 16;
-const DWZ_SEGMENT = 16;
 const MAX_DWZ_SECTORS = 0x7f_ffff; // 4 GiB - 512 per discard / write-zeroes
 /** Chains popped before yielding to the event loop. */
 export const CHAINS_PER_TURN = 256;
@@ -106,9 +107,6 @@ class BlkRequest {
   usedLen = 0;
   mapping: DmaMapping | null = null;
   readonly sg: DmaSgList;
-  dwzSector = 0;
-  dwzSectors = 0;
-  dwzUnmap = false;
 
   constructor(
     readonly tag: number,
@@ -139,7 +137,7 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   };
   readonly mapper: DmaMapper;
 
-  private readonly config = new Uint8Array(VIRTIO_BLK_CONFIG_SIZE);
+  private readonly config = new StructView(VirtioBlkConfig);
   private readonly id = new Uint8Array(VIRTIO_BLK_ID_BYTES);
   private readonly capacity: number;
   private readonly segMax: number;
@@ -147,8 +145,10 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   private readonly freeRequests: BlkRequest[] = [];
   private readonly parked: BlkRequest[] = [];
   private readonly chain = new DescriptorChain();
-  private readonly scratch = new Uint8Array(HEADER);
-  private readonly scratchView = new DataView(this.scratch.buffer);
+  private readonly reader: ChainReader;
+  private readonly writer: ChainWriter;
+  private readonly header = new StructView(VirtioBlkOutHdr);
+  private readonly range = new StructView(VirtioBlkDiscardWriteZeroes);
   private readonly statusByte = new Uint8Array(1);
   private readonly readOnly: boolean;
   private ctx: VirtioDeviceContext | null = null;
@@ -198,19 +198,11 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
     this.id.set(serial);
 
     const blkSize = Math.max(SECTOR, backend.logicalBlockSize);
-    const dv = new DataView(this.config.buffer);
-    dv.setBigUint64(0, BigInt(this.capacity), true);
-    dv.setUint32(8, sizeMax, true);
-    dv.setUint32(12, this.segMax, true);
-    dv.setUint32(20, blkSize, true);
-    dv.setUint16(34, 1, true); // num_queues (meaningful with MQ only)
+    this.config.set('capacity', this.capacity).set('size_max', sizeMax).set('seg_max', this.segMax).set('blk_size', blkSize);
+    this.config.set('num_queues', 1); // meaningful with MQ only
     if (discard) {
-      dv.setUint32(36, MAX_DWZ_SECTORS, true); // max_discard_sectors
-      dv.setUint32(40, 1, true); // max_discard_seg
-      dv.setUint32(44, blkSize / SECTOR, true); // discard_sector_alignment
-      dv.setUint32(48, MAX_DWZ_SECTORS, true); // max_write_zeroes_sectors
-      dv.setUint32(52, 1, true); // max_write_zeroes_seg
-      this.config[56] = 1; // write_zeroes_may_unmap
+      this.config.set('max_discard_sectors', MAX_DWZ_SECTORS).set('max_discard_seg', 1).set('discard_sector_alignment', blkSize / SECTOR);
+      this.config.set('max_write_zeroes_sectors', MAX_DWZ_SECTORS).set('max_write_zeroes_seg', 1).set('write_zeroes_may_unmap', 1);
     }
 
     const translator = options.translator ?? new GuestMemoryTranslator(memory);
@@ -223,6 +215,8 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
       pieceAlignment: blkSize,
     });
     this.mapper.onBounceAvailable = () => this.unpark();
+    this.reader = new ChainReader(this.mapper);
+    this.writer = new ChainWriter(this.mapper);
     this.requests = [];
     for (let i = 0; i < queueSize; i++) this.requests.push(new BlkRequest(i, this.segMax));
     for (let i = queueSize - 1; i >= 0; i--) this.freeRequests.push(this.requests[i]);
@@ -241,7 +235,7 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   // ---- VirtioDevice ----
 
   readConfig(offset: number, data: Uint8Array): void {
-    data.set(this.config.subarray(offset, offset + data.length));
+    data.set(this.config.bytes.subarray(offset, offset + data.length));
   }
 
   writeConfig(): void {
@@ -339,94 +333,63 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
     req.usedLen = chain.writableBytes;
     req.mapping = null;
     // the status byte: the last byte of the device-writable stream
-    let statusSeg = -1;
-    for (let i = chain.count - 1; i >= chain.firstWritable; i--) {
-      if (chain.len[i] > 0) {
-        statusSeg = i;
-        break;
-      }
-    }
-    if (statusSeg < 0) {
+    const statusAddr = this.writer.reset(chain).lastByteAddress();
+    if (statusAddr < 0) {
       this.freeRequests.push(req);
       this.ctx!.markBroken('virtio-blk: request without a status byte');
       return;
     }
-    req.statusAddr = chain.addr[statusSeg] + chain.len[statusSeg] - 1;
+    req.statusAddr = statusAddr;
     req.phase = Phase.Data;
     if (chain.error !== ChainError.None && chain.error !== ChainError.BadAddress)
       return this.finish(req, VIRTIO_BLK_S.IOERR, `chain ${ChainError[chain.error]}`);
-    if (chain.readableBytes < HEADER) return this.finish(req, VIRTIO_BLK_S.IOERR, 'header shorter than 16 bytes');
-    if (this.readStream(chain, 0, this.scratch, HEADER) !== DmaStatus.Ok)
-      return this.finish(req, VIRTIO_BLK_S.IOERR, 'header not readable');
-    const h = this.scratch;
-    const type = (h[0] | (h[1] << 8) | (h[2] << 16) | (h[3] << 24)) >>> 0;
-    const sectorLo = (h[8] | (h[9] << 8) | (h[10] << 16) | (h[11] << 24)) >>> 0;
-    const sectorHi = (h[12] | (h[13] << 8) | (h[14] << 16) | (h[15] << 24)) >>> 0;
+    const reader = this.reader.reset(chain);
+    if (reader.remaining < VirtioBlkOutHdr.size) return this.finish(req, VIRTIO_BLK_S.IOERR, 'header shorter than 16 bytes');
+    if (reader.readStruct(this.header) !== DmaStatus.Ok) return this.finish(req, VIRTIO_BLK_S.IOERR, 'header not readable');
+    const type = this.header.get('type');
+    const sector = this.header.get('sector');
     req.type = type;
-    const sector = sectorHi >= 0x20_0000 ? Infinity : sectorLo + sectorHi * 0x1_0000_0000;
     switch (type) {
       case VIRTIO_BLK_T.IN:
-        return this.startData(req, chain, sector, false);
+        return this.startData(req, sector, false);
       case VIRTIO_BLK_T.OUT:
-        return this.startData(req, chain, sector, true);
+        return this.startData(req, sector, true);
       case VIRTIO_BLK_T.FLUSH:
         this.stats.flushes++;
         req.phase = Phase.Flush;
         this.backend.flush(this, req.tag);
         return;
       case VIRTIO_BLK_T.GET_ID:
-        return this.getId(req, chain);
+        return this.getId(req);
       case VIRTIO_BLK_T.DISCARD:
       case VIRTIO_BLK_T.WRITE_ZEROES:
-        return this.startDwz(req, chain, type);
+        return this.startDwz(req, type);
       default:
         return this.finish(req, VIRTIO_BLK_S.UNSUPP, null);
     }
   }
 
-  private startData(req: BlkRequest, chain: DescriptorChain, sector: number, write: boolean): void {
+  /** OUT: the data follows the header in the readable bytes; IN: it fills the writable bytes before the status byte. */
+  private startData(req: BlkRequest, sector: number, write: boolean): void {
     if (write) this.stats.writes++;
     else this.stats.reads++;
     if (write && this.readOnly) return this.finish(req, VIRTIO_BLK_S.IOERR, null);
-    // IN: header only in the readable stream; OUT: data after the header
-    const len = write ? chain.readableBytes - HEADER : chain.writableBytes - 1;
-    if (!write && chain.readableBytes !== HEADER) return this.finish(req, VIRTIO_BLK_S.IOERR, 'IN request with data after the header');
+    if (!write && this.reader.remaining !== 0) return this.finish(req, VIRTIO_BLK_S.IOERR, 'IN request with data after the header');
+    const stream = write ? this.reader : this.writer;
+    const len = write ? stream.remaining : stream.remaining - 1;
     if (len % SECTOR !== 0) return this.finish(req, VIRTIO_BLK_S.IOERR, `data length ${len} is not a multiple of 512`);
     if (!(sector <= this.capacity) || len / SECTOR > this.capacity - sector)
       return this.finish(req, VIRTIO_BLK_S.IOERR, null); // beyond the end of the disk (guests probe this)
     req.offset = sector * SECTOR;
     const access = write ? DmaAccess.Read : DmaAccess.Write;
-    if (!this.buildSg(req.sg, chain, write, len, access)) return this.finish(req, VIRTIO_BLK_S.IOERR, 'more data segments than seg_max');
+    req.sg.reset();
+    if (!stream.takeSegments(len, req.sg, access)) return this.finish(req, VIRTIO_BLK_S.IOERR, 'more data segments than seg_max');
     const m = this.mapper.acquire();
     if (m === null) return this.finish(req, VIRTIO_BLK_S.IOERR, 'no DMA mapping free');
     req.mapping = m;
     const s = this.mapper.map(req.sg, access, m);
     if (s !== DmaStatus.Ok) return this.finish(req, VIRTIO_BLK_S.IOERR, `data buffers: ${describeDmaStatus(s)}`);
     this.nextPiece(req);
-  }
-
-  /** Data segments: OUT = readable stream after the header, IN = writable stream before the status byte. */
-  private buildSg(sg: DmaSgList, chain: DescriptorChain, write: boolean, len: number, access: DmaAccess): boolean {
-    sg.reset();
-    let skip = write ? HEADER : 0;
-    let left = len;
-    const from = write ? 0 : chain.firstWritable;
-    const to = write ? chain.firstWritable : chain.count;
-    for (let i = from; i < to && left > 0; i++) {
-      let a = chain.addr[i];
-      let l = chain.len[i];
-      if (skip >= l) {
-        skip -= l;
-        continue;
-      }
-      a += skip;
-      l -= skip;
-      skip = 0;
-      if (l > left) l = left;
-      if (!sg.push(a, l, access)) return false;
-      left -= l;
-    }
-    return true;
   }
 
   private nextPiece(req: BlkRequest): void {
@@ -457,32 +420,28 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
     }
   }
 
-  private getId(req: BlkRequest, chain: DescriptorChain): void {
+  private getId(req: BlkRequest): void {
     this.stats.getIds++;
-    const len = Math.min(chain.writableBytes - 1, VIRTIO_BLK_ID_BYTES);
-    if (this.writeStream(chain, this.id, len) !== DmaStatus.Ok) return this.finish(req, VIRTIO_BLK_S.IOERR, 'GET_ID buffer not writable');
+    const len = Math.min(this.writer.remaining - 1, VIRTIO_BLK_ID_BYTES);
+    if (this.writer.write(this.id, len) !== DmaStatus.Ok) return this.finish(req, VIRTIO_BLK_S.IOERR, 'GET_ID buffer not writable');
     this.finish(req, VIRTIO_BLK_S.OK, null);
   }
 
-  private startDwz(req: BlkRequest, chain: DescriptorChain, type: number): void {
+  private startDwz(req: BlkRequest, type: number): void {
     const discard = type === VIRTIO_BLK_T.DISCARD;
     if (discard) this.stats.discards++;
     else this.stats.writeZeroes++;
     const bit = discard ? VIRTIO_BLK_F.DISCARD : VIRTIO_BLK_F.WRITE_ZEROES;
     if (!this.ctx || (this.ctx.features & featureBit(bit)) === 0n) return this.finish(req, VIRTIO_BLK_S.UNSUPP, null);
     if (this.readOnly) return this.finish(req, VIRTIO_BLK_S.IOERR, null);
-    // exactly one virtio_blk_discard_write_zeroes segment (max_*_seg = 1)
-    if (chain.readableBytes - HEADER !== DWZ_SEGMENT) return this.finish(req, VIRTIO_BLK_S.IOERR, 'discard/write-zeroes needs exactly one segment');
-    if (this.readStream(chain, HEADER, this.scratch, DWZ_SEGMENT) !== DmaStatus.Ok)
-      return this.finish(req, VIRTIO_BLK_S.IOERR, 'discard/write-zeroes segment not readable');
-    const d = this.scratchView;
-    const lo = d.getUint32(0, true);
-    const hi = d.getUint32(4, true);
-    const n = d.getUint32(8, true);
-    const flags = d.getUint32(12, true);
-    const unmap = (flags & 1) !== 0;
-    if (flags & ~1 || (discard && unmap)) return this.finish(req, VIRTIO_BLK_S.UNSUPP, null);
-    const sector = hi >= 0x20_0000 ? Infinity : lo + hi * 0x1_0000_0000;
+    // exactly one range (max_*_seg = 1)
+    if (this.reader.remaining !== VirtioBlkDiscardWriteZeroes.size) return this.finish(req, VIRTIO_BLK_S.IOERR, 'discard/write-zeroes needs exactly one segment');
+    if (this.reader.readStruct(this.range) !== DmaStatus.Ok) return this.finish(req, VIRTIO_BLK_S.IOERR, 'discard/write-zeroes segment not readable');
+    const sector = this.range.get('sector');
+    const n = this.range.get('num_sectors');
+    const flags = this.range.get('flags');
+    const unmap = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0;
+    if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP || (discard && unmap)) return this.finish(req, VIRTIO_BLK_S.UNSUPP, null);
     if (n > MAX_DWZ_SECTORS || !(sector <= this.capacity) || n > this.capacity - sector) return this.finish(req, VIRTIO_BLK_S.IOERR, null);
     req.phase = Phase.Dwz;
     if (discard) this.backend.discard(sector * SECTOR, n * SECTOR, this, req.tag);
@@ -565,39 +524,5 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
     this.usedPending = false;
     const q = this.queue;
     if (q !== null && this.ctx !== null) this.ctx.signalUsed(q);
-  }
-
-  // ---- chain byte streams ----
-
-  /** Copies `len` bytes of the readable stream starting at `from` into `dst`. */
-  private readStream(chain: DescriptorChain, from: number, dst: Uint8Array, len: number): DmaStatus {
-    let skip = from;
-    let done = 0;
-    for (let i = 0; i < chain.firstWritable && done < len; i++) {
-      const l = chain.len[i];
-      if (skip >= l) {
-        skip -= l;
-        continue;
-      }
-      const n = Math.min(l - skip, len - done);
-      const s = this.mapper.copyFromGuest(chain.addr[i] + skip, dst, done, n);
-      if (s !== DmaStatus.Ok) return s;
-      done += n;
-      skip = 0;
-    }
-    return done === len ? DmaStatus.Ok : DmaStatus.BadLength;
-  }
-
-  /** Copies the first `len` bytes of `src` to the start of the writable stream. */
-  private writeStream(chain: DescriptorChain, src: Uint8Array, len: number): DmaStatus {
-    let done = 0;
-    for (let i = chain.firstWritable; i < chain.count && done < len; i++) {
-      const n = Math.min(chain.len[i], len - done);
-      if (n === 0) continue;
-      const s = this.mapper.copyToGuest(chain.addr[i], src, done, n);
-      if (s !== DmaStatus.Ok) return s;
-      done += n;
-    }
-    return DmaStatus.Ok;
   }
 }

@@ -1,7 +1,7 @@
 // virtio-rng, the entropy device (virtio v1.2 §5.4): one request queue of
 // device-writable buffers, which the device fills with random bytes from the
-// host (Node's CSPRNG, seeded by getrandom(2)) straight into guest RAM. No
-// configuration space, no device-specific features.
+// host (Node's CSPRNG, seeded by getrandom(2)), a page at a time, through the
+// DMA API. No configuration space, no device-specific features.
 //
 // A guest may ask for entropy without end; the host's CPU and this thread
 // (shared with disks, IPC, signals) must not follow. A token bucket limits
@@ -14,7 +14,11 @@
 // nothing written (and reported); a malformed ring marks the device
 // DEVICE_NEEDS_RESET.
 import { randomFillSync } from 'node:crypto';
+import { DmaMapper } from '../../memory/dma-mapper.js';
+import { DmaStatus } from '../../memory/dma-status.js';
+import { GuestMemoryTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
+import { ChainWriter } from './chain-streams.js';
 import { VIRTIO_F, VIRTIO_ID, featureBit } from './virtio-constants.js';
 import type { VirtioDevice, VirtioDeviceContext } from './virtio-device.js';
 import { ChainError, DescriptorChain, PopResult, type VirtQueue } from './virtqueue.js';
@@ -54,6 +58,9 @@ export class VirtioRng implements VirtioDevice {
   readonly stats: VirtioRngStats = { requests: 0, bytes: 0, refused: 0, throttled: 0 };
 
   private readonly chain = new DescriptorChain();
+  private readonly writer: ChainWriter;
+  /** Random bytes are made here, then copied into the guest's buffers. */
+  private readonly page = new Uint8Array(4096);
   private readonly random: (into: Uint8Array) => void;
   private readonly now: () => number;
   private readonly later: (f: () => void, ms: number) => () => void;
@@ -64,9 +71,10 @@ export class VirtioRng implements VirtioDevice {
 
   constructor(
     readonly name: string,
-    private readonly memory: GuestMemory,
+    memory: GuestMemory,
     private readonly options: VirtioRngOptions,
   ) {
+    this.writer = new ChainWriter(new DmaMapper(new GuestMemoryTranslator(memory), { mappings: 1, iovecsPerMapping: 1 }));
     if (!(options.bytesPerSecond > 0) || !(options.burstBytes > 0)) throw new RangeError('virtio-rng needs a positive rate and burst');
     this.random = options.random ?? randomFillSync;
     this.now = options.now ?? (() => performance.now());
@@ -142,22 +150,15 @@ export class VirtioRng implements VirtioDevice {
       this.options.onError?.(`virtio-rng: request ${chain.head} refused: ${why}`);
       return 0;
     }
-    let written = 0;
-    for (let i = 0; i < chain.count && this.tokens >= 1; i++) {
-      let addr = chain.addr[i];
-      let left = Math.min(chain.len[i], Math.floor(this.tokens));
-      while (left > 0) {
-        const region = this.memory.regionAt(addr);
-        if (region === undefined) return written; // checked by pop(); a memory map cannot change under a device
-        const offset = addr - region.gpa;
-        const n = Math.min(left, region.size - offset);
-        this.random(region.bytes.subarray(offset, offset + n));
-        addr += n;
-        left -= n;
-        written += n;
-        this.tokens -= n;
-      }
+    const writer = this.writer.reset(chain);
+    for (;;) {
+      const n = Math.min(writer.remaining, Math.floor(this.tokens), this.page.length);
+      if (n === 0) break;
+      this.random(this.page.subarray(0, n));
+      if (writer.write(this.page, n) !== DmaStatus.Ok) break; // checked by pop(); a memory map cannot change under a device
+      this.tokens -= n;
     }
+    const written = writer.written;
     this.stats.bytes += written;
     return written;
   }
