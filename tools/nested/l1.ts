@@ -51,6 +51,8 @@ export interface L1Result {
   timedOut: boolean;
   /** The L1 stopped its heartbeat (a lock-up of the L1 kernel or of QEMU's emulation) and was killed. */
   froze: boolean;
+  /** How often a silent L1 was woken by a key press and its heartbeat came back (see REVIVE_AFTER_MS). */
+  revived: number;
   /** Why the command did not run or finish, in one line. */
   problem?: string;
   /** The last lines of the L1's console. */
@@ -163,13 +165,26 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       void stop(`the L1 is still running after ${Math.round(timeoutMs / 1000)} s: killing it`);
     }, timeoutMs);
     // The heartbeat starts once the command does (l1-init); its file's age on this host's clock.
+    const alive = join(ctl, 'alive');
+    let poked: number | undefined;
+    let revived = 0;
     const watchdog = setInterval(() => {
-      const alive = join(ctl, 'alive');
       if (!existsSync(alive)) return;
-      const silentMs = Date.now() - statSync(alive).mtimeMs;
-      if (silentMs < frozenAfterMs) return;
-      froze = true;
-      void stop(`the L1 froze: no heartbeat for ${Math.round(silentMs / 1000)} s (its uptime then: ${readFileSync(alive, 'utf8').split(' ')[0]} s); killing it`);
+      const beat = statSync(alive).mtimeMs;
+      const silentMs = Date.now() - beat;
+      if (poked !== undefined && beat > poked) {
+        revived += 1;
+        log(`the L1's heartbeat came back after the key press (${revived} so far)`);
+        poked = undefined;
+      }
+      if (silentMs >= frozenAfterMs) {
+        froze = true;
+        void stop(`the L1 froze: no heartbeat for ${Math.round(silentMs / 1000)} s (its uptime then: ${readFileSync(alive, 'utf8').split(' ')[0]} s); killing it`);
+      } else if (silentMs >= REVIVE_AFTER_MS && (poked === undefined || Date.now() - poked >= REVIVE_AFTER_MS)) {
+        poked = Date.now();
+        log(`the L1 has been silent for ${Math.round(silentMs / 1000)} s: pressing a key to wake it`);
+        void askMonitor(monitorPath, ['info lapic', 'sendkey shift']).then((lapic) => log(`its local APIC then:\n${lapic}`));
+      }
     }, 5_000);
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
       qemu.on('error', (error) => resolve({ code: null, signal: null, error }));
@@ -184,7 +199,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
 
     const read = (name: string) => (existsSync(join(ctl, name)) ? readFileSync(join(ctl, name), 'utf8').trim() : undefined);
     const statusText = read('status');
-    const result: L1Result = { timedOut, froze, consoleTail, wallMs: Date.now() - started };
+    const result: L1Result = { timedOut, froze, revived, consoleTail, wallMs: Date.now() - started };
     if (statusText !== undefined && /^\d+$/.test(statusText)) result.status = Number(statusText);
     else if (exit.error) result.problem = `cannot start ${QEMU}: ${exit.error.message}`;
     else if (read('problem')) result.problem = `the L1 could not run the command: ${read('problem')}`;
@@ -219,10 +234,23 @@ function isAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-/** The heartbeat comes every 10 s; even a busy single-vCPU L1 keeps it within a minute. */
+/**
+ * QEMU 7.2 can lose the wake-up of a halted L1 CPU: the timer's vector stays
+ * pending in the local APIC and nothing wakes the CPU to take it (docs/host-kvm.md,
+ * "The L1 itself can freeze"). Any new interrupt from QEMU's main loop makes the
+ * CPU look at its APIC again, so a silent L1 first gets a key press (the i8042
+ * keyboard, IRQ 1), again every 10 s, before it is taken for frozen. The
+ * heartbeat comes every 2 s.
+ */
+const REVIVE_AFTER_MS = 10_000;
+/** Even a busy single-vCPU L1 keeps its heartbeat within a minute. */
 const DEFAULT_FROZEN_AFTER_MS = 4 * 60_000;
 
-/** Runs commands on QEMU's human monitor and returns what it printed ('' when it does not answer within 10 s). */
+/**
+ * Runs commands on QEMU's human monitor and returns what it printed ('' when
+ * it does not answer within 10 s). The session ends by closing the socket:
+ * `quit` would end QEMU itself.
+ */
 async function askMonitor(path: string, commands: string[]): Promise<string> {
   return new Promise((resolve) => {
     let output = '';
@@ -235,8 +263,12 @@ async function askMonitor(path: string, commands: string[]): Promise<string> {
       resolve(lines.filter((l) => l.trim() && !/^(QEMU |\(qemu\)|FPR|XMM|YMM|ZMM|FCW|DR[0-7])/.test(l)).join('\n'));
     };
     const timer = setTimeout(done, 10_000);
-    socket.on('connect', () => socket.write(commands.map((c) => `${c}\n`).join('') + 'quit\n'));
-    socket.on('data', (chunk) => (output += chunk.toString('latin1')));
+    socket.on('connect', () => socket.write(commands.map((c) => `${c}\n`).join('')));
+    socket.on('data', (chunk) => {
+      output += chunk.toString('latin1');
+      // A prompt after the banner, then one after each command's output.
+      if ((output.match(/\(qemu\)/g)?.length ?? 0) > commands.length) done();
+    });
     socket.on('close', done);
     socket.on('error', done);
   });

@@ -88,10 +88,11 @@ async function runVitestNested(reports: string, extra: string[]): Promise<Counts
       // One L1 vCPU: with two, QEMU TCG's nested SVM has locked the L1 up under
       // exit-heavy guests (soft lockups; tests stalled until their deadlines).
       cpus: 1,
-      // A frozen L1 never recovers (docs/host-kvm.md): replace it soon. Its
-      // heartbeat comes every 10 s, within a few seconds even under load.
+      // A silent L1 is woken after 10 s (tools/nested/l1.ts); one that stays
+      // silent does not recover (docs/host-kvm.md): replace it soon.
       frozenAfterMs: 90_000,
     });
+    if (result.revived > 0) notes.push(`the L1 went silent ${result.revived} time(s) in attempt ${attempt} and a key press woke it (tools/nested/l1.ts)`);
     if (result.status !== undefined) return merge(done, readCounts(where, report, result.status), notes);
     console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
     const finished = readProgress(progress);
