@@ -30,3 +30,9 @@ export function watchEventfd(fd: number, onRing: () => void): { close(): void } 
   });
   return { close: () => handle.close() };
 }
+
+/** Watches one doorbell per virtqueue; `onRing(queue)` when that queue's eventfd fires. */
+export function watchDoorbells(fds: readonly number[], onRing: (queue: number) => void): { close(): void } {
+  const watches = fds.map((fd, queue) => watchEventfd(fd, () => onRing(queue)));
+  return { close: () => watches.forEach((w) => w.close()) };
+}

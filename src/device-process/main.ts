@@ -10,6 +10,7 @@ import { deviceKind } from '../devices/catalog.js';
 import type { VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
 import { plannedDescriptor } from '../machine/device-plan.js';
+import { queueNotifyRole } from '../machine/handover-name.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
@@ -55,7 +56,8 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
       return { device: kind.build(planned.config, NO_VCPU), maxFileSize: 0, ioUring: false };
     case 'virtio': {
       const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
-      const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFd: fd('notify'), file: fd, log });
+      const notifyFds = kind.virtio.queueSizes.map((_, q) => fd(queueNotifyRole(q)));
+      const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
       return { device: instance.transport, maxFileSize: instance.needs.maxFileSize, ioUring: instance.needs.ioUring };
     }
     case 'virtio-slots':

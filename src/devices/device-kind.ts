@@ -106,8 +106,8 @@ export interface VirtioEnvironment {
   memory: GuestMemory;
   /** The device's interrupt (an irqfd on the KVM side). */
   interrupt: InterruptLine;
-  /** Queue 0's doorbell (an eventfd KVM writes as an ioeventfd). */
-  notifyFd: number;
+  /** Each virtqueue's doorbell, by queue index (eventfds KVM writes as ioeventfds). */
+  notifyFds: readonly number[];
   /** The descriptor the kind asked for under `role` (see VirtioDeviceKind.files). */
   file(role: string): number;
   log: Logger;

@@ -8,7 +8,7 @@
 import { deviceKind } from '../devices/catalog.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
 import type { DeviceConfig, DeviceHost, OpenedFile } from '../devices/device-kind.js';
-import { handoverName, WHOLE_VM, type DescriptorRole } from './handover-name.js';
+import { handoverName, queueNotifyRole, WHOLE_VM, type DescriptorRole } from './handover-name.js';
 import type { MachineDefinition } from './machine-definition.js';
 import { VirtioSlotAllocator } from './virtio-slot-allocator.js';
 
@@ -100,7 +100,7 @@ export function planDevices(machine: MachineDefinition, attached: readonly Devic
     }));
     const signals: PlannedDescriptor[] =
       host === 'device-process'
-        ? [regionSocket(d), sharedEventfd(d, 'notify'), sharedEventfd(d, 'irq'), ram]
+        ? [regionSocket(d), ...kind.virtio.queueSizes.map((_, q) => sharedEventfd(d, queueNotifyRole(q))), sharedEventfd(d, 'irq'), ram]
         : [];
     virtio.push({
       name: d.name,
@@ -136,6 +136,6 @@ function regionSocket(d: DeviceConfig): PlannedDescriptor {
   return { name: handoverName(d.name, 'region'), role: 'region', source: { kind: 'region-socket' }, helper: true, deviceProcess: true };
 }
 
-function sharedEventfd(d: DeviceConfig, role: 'notify' | 'irq'): PlannedDescriptor {
+function sharedEventfd(d: DeviceConfig, role: DescriptorRole): PlannedDescriptor {
   return { name: handoverName(d.name, role), role, source: { kind: 'eventfd' }, helper: true, deviceProcess: true };
 }

@@ -3,8 +3,13 @@
 // by name (src/sandbox TSVMM_HELPER_FDS); the device plan records each name,
 // and the receivers look names up in the plan, never build them.
 
-/** What a descriptor is for: a device's region socket, doorbell, interrupt, guest RAM, or a file its kind asked for ("image"). */
-export type DescriptorRole = 'region' | 'notify' | 'irq' | 'ram' | (string & {});
+/** What a descriptor is for: a device's region socket, a queue's doorbell, its interrupt, guest RAM, or a file its kind asked for ("image"). */
+export type DescriptorRole = 'region' | `notify${number}` | 'irq' | 'ram' | (string & {});
+
+/** The doorbell of virtqueue `queue` (an eventfd KVM writes when the guest notifies that queue). */
+export function queueNotifyRole(queue: number): `notify${number}` {
+  return `notify${queue}`;
+}
 
 /** The VM as a whole, for descriptors no single device owns (shared guest RAM). */
 export const WHOLE_VM = 'vm';

@@ -16,13 +16,14 @@ import { IrqfdLine } from '../kvm/irqfd-line.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Logger } from '../log.js';
 import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
+import { queueNotifyRole } from '../machine/handover-name.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
 interface LocalDevice {
   instance: VirtioInstance;
   irq: IrqfdLine;
-  notifyFd: number;
+  notifyFds: number[];
   server: IoregionServer;
   /** The server's socket end; -1 once closed. */
   serverFd: number;
@@ -97,20 +98,24 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const { base } = d.windows[0];
   const gsi = d.virtio!.irq;
   const irq = new IrqfdLine(vm, gsi);
-  const notifyFd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
+  const notifyFds: number[] = [];
   let instance: VirtioInstance;
   try {
-    vm.assignIoeventfd(notifyFd, base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+    // One doorbell per queue: KVM matches the queue index the guest writes.
+    for (let q = 0; q < kind.virtio.queueSizes.length; q++) {
+      notifyFds.push(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
+      vm.assignIoeventfd(notifyFds[q], base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) });
+    }
     instance = kind.build(d.config, {
       memory,
       interrupt: irq,
-      notifyFd,
+      notifyFds,
       file: (role) => fd(plannedDescriptor(d, role).name),
       log: log.child({ base: hex(base), irq: gsi }),
     });
   } catch (e) {
     irq.close();
-    close(notifyFd);
+    notifyFds.forEach((n) => close(n));
     throw e;
   }
   // Register accesses: the vCPU thread forwards them over this socket pair,
@@ -119,7 +124,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   // A server that gave up closes its end: the vCPU thread then sees the device
   // gone instead of waiting for an answer that will not come.
   const server = new IoregionServer(deviceEnd, instance.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
-  const local: LocalDevice = { instance, irq, notifyFd, server, serverFd: deviceEnd };
+  const local: LocalDevice = { instance, irq, notifyFds, server, serverFd: deviceEnd };
   server.start();
   return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true }, local };
 }
@@ -136,7 +141,9 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   const gsi = d.virtio!.irq;
   // The device process signals these eventfds; KVM turns them into the guest's interrupt and doorbell.
   vm.assignIrqfd(fd(plannedDescriptor(d, 'irq').name), gsi);
-  vm.assignIoeventfd(fd(plannedDescriptor(d, 'notify').name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: 0n });
+  kind.virtio.queueSizes.forEach((_, q) =>
+    vm.assignIoeventfd(fd(plannedDescriptor(d, queueNotifyRole(q)).name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) }),
+  );
   const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, file.path]));
   log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
   return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name) } };
@@ -147,7 +154,7 @@ function release(d: AttachedDevice): void {
   d.local.server.stop();
   d.local.instance.close();
   d.local.irq.close();
-  close(d.local.notifyFd);
+  d.local.notifyFds.forEach((n) => close(n));
   closeServerEnd(d.local);
   close(d.region.fd);
 }

@@ -67,7 +67,7 @@ describe('the device plan', () => {
     expect(vda.host).toBe('device-process');
     expect(vda.descriptors.map((x) => [x.name, x.source.kind, x.helper, x.deviceProcess])).toEqual([
       ['region.vda', 'region-socket', true, true],
-      ['notify.vda', 'eventfd', true, true],
+      ['notify0.vda', 'eventfd', true, true],
       ['irq.vda', 'eventfd', true, true],
       ['ram.vm', 'shared-ram', true, true],
       ['image.vda', 'file', false, true],

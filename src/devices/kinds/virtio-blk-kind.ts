@@ -52,7 +52,7 @@ export const virtioBlkKind: VirtioDeviceKind<VirtioBlkDefinition> = {
   statisticsGroup: 'disks',
   files: (d) => [{ role: IMAGE, file: { kind: 'disk-image', path: d.spec.path, readOnly: d.spec.readOnly, cache: d.spec.cache } }],
   build(d, env) {
-    const disk = new VirtioBlkDevice(d.name, d.spec, env.file(IMAGE), env.memory, env.interrupt, env.notifyFd, env.log);
+    const disk = new VirtioBlkDevice(d.name, d.spec, env.file(IMAGE), env.memory, env.interrupt, env.notifyFds[0], env.log);
     return {
       transport: disk.transport,
       needs: { maxFileSize: disk.image.readOnly ? 0 : disk.image.size, ioUring: disk.backend.kind === 'io_uring' },

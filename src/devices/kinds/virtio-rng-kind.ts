@@ -4,7 +4,7 @@
 // jailed process. Machine file: { "type": "virtio-rng", "name": "rng",
 // "bytesPerSecond": "1M", "burst": "64K", "process": "inline" }, all optional
 // but the type.
-import { watchEventfd } from '../../bus/eventfd-signals.js';
+import { watchDoorbells } from '../../bus/eventfd-signals.js';
 import { GuestLog } from '../../log-rate-limit.js';
 import type { DeviceProcess } from '../../machine/field-reader.js';
 import type { VirtioDeviceKind } from '../device-kind.js';
@@ -52,7 +52,7 @@ export const virtioRngKind: VirtioDeviceKind<VirtioRngDefinition> = {
       interruptMode: 'edge',
       onError: (m, kind) => (kind === 'ignored' ? ignored : needsReset).report(m),
     });
-    const doorbell = watchEventfd(env.notifyFd, () => transport.notifyQueue(0));
+    const doorbell = watchDoorbells(env.notifyFds, (queue) => transport.notifyQueue(queue));
     env.log.info({ rng: d.name, bytesPerSecond: d.bytesPerSecond, burst: d.burst }, `entropy device ${d.name}: ${d.bytesPerSecond} bytes/s`);
     return {
       transport,
