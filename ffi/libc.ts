@@ -124,3 +124,8 @@ export function viewAt(addr: number | bigint, len: number): ArrayBuffer {
 }
 
 export { koffi };
+
+/** ssize_t readv(int fd, const struct iovec *iov, int iovcnt): iov by address (an IoVecArray). */
+export const readv = libc.func('intptr_t readv(int fd, uintptr_t iov, int iovcnt)');
+/** ssize_t writev(int fd, const struct iovec *iov, int iovcnt) */
+export const writev = libc.func('intptr_t writev(int fd, uintptr_t iov, int iovcnt)');

@@ -353,6 +353,14 @@ export class VirtQueue {
     return true;
   }
 
+  /**
+   * Gives back the last `count` popped chains, not yet used: the next pops
+   * return them again (a device that took more buffers than a frame needed).
+   */
+  unpop(count: number): void {
+    this.lastAvail = (this.lastAvail - count) & 0xffff;
+  }
+
   /** Queues a used element (published by publishUsed). `len`: bytes written into the chain. */
   pushUsed(head: number, len: number): void {
     if (!this.readyFlag) return;

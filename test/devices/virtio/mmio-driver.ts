@@ -23,6 +23,8 @@ export class CountingIrq implements InterruptLine {
 export class MmioDriver {
   private readonly buf = new Uint8Array(4);
   queue: DriverQueue | null = null;
+  /** Every queue init() set up, by index (queue = queues[0]). */
+  queues: DriverQueue[] = [];
 
   constructor(
     readonly dev: BusDevice,
@@ -66,7 +68,7 @@ export class MmioDriver {
    * offered features (default: take everything offered). Returns the
    * negotiated features, or null when FEATURES_OK did not stick.
    */
-  init(opts: { accept?: (offered: bigint) => bigint; queueSize?: number; queueBase?: number } = {}): bigint | null {
+  init(opts: { accept?: (offered: bigint) => bigint; queueSize?: number; queueBase?: number; queues?: number } = {}): bigint | null {
     const S = VIRTIO_STATUS;
     this.write32(VIRTIO_MMIO.STATUS, 0);
     this.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE);
@@ -76,12 +78,17 @@ export class MmioDriver {
     this.writeDriverFeatures(f);
     this.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
     if (!(this.status & S.FEATURES_OK)) return null;
-    this.write32(VIRTIO_MMIO.QUEUE_SEL, 0);
-    const max = this.read32(VIRTIO_MMIO.QUEUE_NUM_MAX);
-    const size = Math.min(opts.queueSize ?? max, max);
-    const layout = layoutAt(opts.queueBase ?? 0x10000, size);
-    this.queue = new DriverQueue(this.mem, size, layout);
-    this.setupQueue(0, size, layout.desc, layout.avail, layout.used);
+    this.queues = [];
+    for (let i = 0; i < (opts.queues ?? 1); i++) {
+      this.write32(VIRTIO_MMIO.QUEUE_SEL, i);
+      const max = this.read32(VIRTIO_MMIO.QUEUE_NUM_MAX);
+      const size = Math.min(opts.queueSize ?? max, max);
+      // Each queue in its own 320 KiB, indirect tables included.
+      const layout = layoutAt((opts.queueBase ?? 0x10000) + i * 0x50000, size);
+      this.queues.push(new DriverQueue(this.mem, size, layout));
+      this.setupQueue(i, size, layout.desc, layout.avail, layout.used);
+    }
+    this.queue = this.queues[0];
     this.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
     return f;
   }

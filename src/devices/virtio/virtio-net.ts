@@ -1,0 +1,477 @@
+// virtio-net (virtio v1.2 §5.1) over any transport and a NetBackend: queue 0
+// receives, queue 1 transmits. Features: MAC, STATUS (link up), MRG_RXBUF
+// (a frame may fill several receive chains), no offloads yet.
+//
+// Frames are never flattened. TX: the chain after its 12-byte header becomes
+// a scatter/gather list, the DmaMapper turns it into iovecs into guest RAM,
+// and the backend writes them with one writev. RX: once the backend knows a
+// frame's length, enough receive chains are taken to hold it, mapped the same
+// way, and the backend reads the frame straight into them with readv; the
+// header (num_buffers) is written last, then the chains are returned.
+//
+// A guest that posts no receive buffers is not read for: the backend's
+// socket is left alone until the driver adds buffers, so the peer holds the
+// frames (nothing is dropped or duplicated here). Frames the guest cannot
+// take at all (larger than its buffers without MRG_RXBUF, or arriving while
+// the device is reset) are read into a scratch buffer and dropped, counted.
+// What a guest gets wrong is a counted, logged value, never an exception; a
+// malformed ring marks the device DEVICE_NEEDS_RESET.
+import { HostBuffer } from '../../memory/dma-host-buffer.js';
+import { IoVecArray } from '../../memory/dma-iovec.js';
+import { DmaMapper, type DmaMapping } from '../../memory/dma-mapper.js';
+import { DmaSgList } from '../../memory/dma-sg-list.js';
+import { DmaStatus, describeDmaStatus } from '../../memory/dma-status.js';
+import { DmaAccess, GuestMemoryTranslator } from '../../memory/dma-translator.js';
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import { NetBackendError, SendResult, type NetBackend } from '../../net/net-backend.js';
+import { appendFrom } from '../../net/stream-backend.js';
+import { ChainReader } from './chain-streams.js';
+import { StructView } from './guest-struct.js';
+import { VIRTIO_F, VIRTIO_ID, featureBit } from './virtio-constants.js';
+import type { VirtioDevice, VirtioDeviceContext } from './virtio-device.js';
+import { VIRTIO_NET_F, VIRTIO_NET_HDR_GSO_NONE, VIRTIO_NET_S_LINK_UP, VirtioNetConfig, VirtioNetHdr } from './virtio-net-layout.js';
+import { ChainError, DescriptorChain, PopResult, type VirtQueue } from './virtqueue.js';
+
+export const VIRTIO_NET_QUEUE_SIZE = 256;
+const RX = 0;
+const TX = 1;
+const HEADER = VirtioNetHdr.size;
+/** Ethernet header: the shortest frame worth sending. */
+const MIN_FRAME = 14;
+/** Frames handled before yielding to the event loop. */
+const FRAMES_PER_TURN = 128;
+/** iovecs one frame may take (merged where guest buffers touch). */
+const IOVECS = 258;
+
+export const VIRTIO_NET_FEATURES = [
+  VIRTIO_F.VERSION_1,
+  VIRTIO_F.RING_INDIRECT_DESC,
+  VIRTIO_F.RING_EVENT_IDX,
+  VIRTIO_NET_F.MAC,
+  VIRTIO_NET_F.STATUS,
+  VIRTIO_NET_F.MRG_RXBUF,
+].reduce((f, bit) => f | featureBit(bit), 0n);
+
+export interface VirtioNetOptions {
+  /** The NIC's MAC address. */
+  mac: Uint8Array;
+  /** Told what the guest got wrong; the caller rate-limits the log. */
+  onError?: (message: string) => void;
+  /** Told once when the backend fails or its peer goes away; the link is then down. */
+  onBackendError?: (message: string) => void;
+}
+
+export interface VirtioNetStats {
+  txFrames: number;
+  txBytes: number;
+  rxFrames: number;
+  rxBytes: number;
+  /** TX chains returned unsent (malformed frames). */
+  txDropped: number;
+  /** Frames read from the backend and dropped (device not ready, frame larger than the guest's buffers). */
+  rxDropped: number;
+  /** Times TX waited for the backend to drain. */
+  txWaits: number;
+  /** Times RX waited for the guest to post buffers. */
+  rxWaits: number;
+}
+
+export class VirtioNet implements VirtioDevice {
+  readonly deviceId = VIRTIO_ID.NET;
+  readonly deviceFeatures = VIRTIO_NET_FEATURES;
+  readonly queueMaxSizes = [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE] as const;
+  readonly configSize = VirtioNetConfig.size;
+  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, txWaits: 0, rxWaits: 0 };
+  readonly mapper: DmaMapper;
+
+  private readonly config = new StructView(VirtioNetConfig);
+  private readonly header = new StructView(VirtioNetHdr);
+  private readonly chain = new DescriptorChain();
+  private readonly reader: ChainReader;
+  private ctx: VirtioDeviceContext | null = null;
+  private backendFailed = false;
+  private resume: NodeJS.Immediate | null = null;
+
+  // TX: the frame being sent (kept across Busy).
+  private readonly txSg = new DmaSgList(IOVECS);
+  private txMapping: DmaMapping | null = null;
+  private txHead = -1;
+  /** The queue's epoch when the frame was taken: after a reset it is sent to the end but not returned. */
+  private txEpoch = 0;
+
+  // RX: the frame being received (kept until the backend has all of it).
+  private readonly rxSg = new DmaSgList(IOVECS);
+  private rxMapping: DmaMapping | null = null;
+  private readonly rxHeads = new Uint16Array(VIRTIO_NET_QUEUE_SIZE);
+  private readonly rxRoom = new Float64Array(VIRTIO_NET_QUEUE_SIZE);
+  private rxChains = 0;
+  private readonly rxIov: IoVecArray;
+  private rxWaitingForBuffers = false;
+  /** A frame nobody can take is read into this and dropped. */
+  private readonly scratch: HostBuffer;
+  private readonly scratchIov: IoVecArray;
+  private dropping = false;
+  private epoch = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly backend: NetBackend,
+    memory: GuestMemory,
+    private readonly options: VirtioNetOptions,
+  ) {
+    if (options.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
+    options.mac.forEach((b, i) => this.config.set(`mac[${i}]` as `mac[${0}]`, b));
+    this.config.set('status', VIRTIO_NET_S_LINK_UP).set('max_virtqueue_pairs', 1);
+    this.mapper = new DmaMapper(new GuestMemoryTranslator(memory), {
+      mappings: 2,
+      iovecsPerMapping: IOVECS,
+      maxSegments: IOVECS,
+      maxTransfer: backend.maxFrame + HEADER,
+      bounceBufferSize: backend.maxFrame + HEADER,
+      pieceAlignment: 1,
+    });
+    this.reader = new ChainReader(this.mapper);
+    this.scratch = new HostBuffer(backend.maxFrame + HEADER + 16 * IOVECS);
+    this.scratchIov = new IoVecArray(this.scratch.bytes.subarray(0, 16), this.scratch.address, 1);
+    this.scratchIov.push(this.scratch.address + 16 * IOVECS, backend.maxFrame + HEADER);
+    this.rxIov = new IoVecArray(this.scratch.bytes.subarray(16, 16 * IOVECS), this.scratch.address + 16, IOVECS - 1);
+  }
+
+  // ---- VirtioDevice ----
+
+  readConfig(offset: number, data: Uint8Array): void {
+    data.set(this.config.bytes.subarray(offset, offset + data.length));
+  }
+
+  writeConfig(): void {
+    // Nothing is writable (no CTRL_MAC_ADDR).
+  }
+
+  activate(ctx: VirtioDeviceContext): void {
+    this.ctx = ctx;
+    this.dropping = false;
+    this.serve();
+  }
+
+  queueNotify(index: number): void {
+    if (index === RX) this.rxWaitingForBuffers = false;
+    this.serve();
+  }
+
+  reset(): void {
+    this.ctx = null;
+    this.dropInFlight();
+  }
+
+  queueDisabled(): void {
+    this.dropInFlight();
+  }
+
+  /** The link is down for good once the backend failed. */
+  get linkUp(): boolean {
+    return !this.backendFailed;
+  }
+
+  close(): void {
+    this.ctx = null;
+    if (this.resume !== null) clearImmediate(this.resume);
+    this.releaseRx();
+    this.txMapping?.release();
+    this.txMapping = null;
+    this.backend.close();
+    this.mapper.release();
+    this.scratch.release();
+  }
+
+  private dropInFlight(): void {
+    // Chains taken from the old rings are forgotten. A frame half read is
+    // finished into the scratch buffer; one half sent goes out to its end
+    // (the stream's framing depends on both), without returning its chain.
+    this.epoch++;
+    if (this.rxMapping !== null) this.dropping = true;
+    this.releaseRx();
+    this.rxWaitingForBuffers = false;
+    this.updateWatch();
+  }
+
+  // ---- the work loop ----
+
+  private serve(): void {
+    if (this.resume !== null || this.backendFailed) return;
+    try {
+      const txLeft = this.transmit();
+      const rxLeft = this.receive();
+      if (txLeft || rxLeft) this.resume = setImmediate(() => ((this.resume = null), this.serve()));
+    } catch (e) {
+      if (!(e instanceof NetBackendError)) throw e;
+      this.fail(e.message);
+    }
+    this.updateWatch();
+  }
+
+  /** Sends available frames; true when the turn's budget ran out with more to do. */
+  private transmit(): boolean {
+    const ctx = this.ctx;
+    const q = ctx?.queues[TX];
+    let used = false;
+    try {
+      for (let budget = FRAMES_PER_TURN; budget > 0; budget--) {
+        if (this.txMapping === null) {
+          if (q === undefined || !q.ready || ctx!.broken) return false;
+          const r = q.pop(this.chain);
+          if (r === PopResult.Empty) {
+            if (q.enableNotifications()) continue;
+            return false;
+          }
+          q.disableNotifications();
+          if (r === PopResult.Broken) {
+            ctx!.markBroken(`virtio-net: malformed TX descriptor chain (${ChainError[this.chain.error]})`);
+            return false;
+          }
+          if (!this.takeTxFrame(this.chain)) {
+            q.pushUsed(this.chain.head, 0);
+            used = true;
+            continue;
+          }
+        }
+        if (this.backend.send(this.txMapping!.iov) === SendResult.Busy) {
+          this.stats.txWaits++;
+          return false;
+        }
+        this.stats.txFrames++;
+        this.stats.txBytes += this.txMapping!.totalLength - this.backend.headerBytes;
+        this.txMapping!.release();
+        this.txMapping = null;
+        if (this.txEpoch === this.epoch && q !== undefined) {
+          q.pushUsed(this.txHead, 0);
+          used = true;
+        }
+      }
+      return true;
+    } finally {
+      if (used && ctx && q) ctx.signalUsed(q);
+    }
+  }
+
+  /** Maps a TX chain's frame for the backend; false (chain to return unsent) when it is unusable. */
+  private takeTxFrame(chain: DescriptorChain): boolean {
+    const reader = this.reader.reset(chain);
+    const hb = this.backend.headerBytes;
+    const why =
+      chain.error !== ChainError.None ? `buffers outside guest memory (${ChainError[chain.error]})`
+      : chain.writableBytes !== 0 ? 'a device-writable buffer in a TX chain'
+      : reader.remaining < HEADER + MIN_FRAME ? `a frame of ${reader.remaining} bytes with its header (at least ${HEADER + MIN_FRAME})`
+      : reader.remaining - HEADER > this.backend.maxFrame - hb ? `a frame of ${reader.remaining - HEADER} bytes (at most ${this.backend.maxFrame - hb})`
+      : null;
+    if (why !== null) return this.dropTx(why);
+    if (hb === 0) reader.skip(HEADER);
+    const length = reader.remaining;
+    this.txSg.reset();
+    if (!reader.takeSegments(length, this.txSg, DmaAccess.Read)) return this.dropTx(`a frame in more than ${IOVECS} pieces`);
+    const m = this.mapper.acquire()!;
+    const s = this.mapper.map(this.txSg, DmaAccess.Read, m);
+    const p = s === DmaStatus.Ok ? m.nextPiece() : s;
+    if (p !== DmaStatus.Ok || m.pieceLength !== length || m.pieceBounced !== 0) {
+      m.release();
+      return this.dropTx(`frame buffers: ${p === DmaStatus.Ok ? 'not all in guest RAM' : describeDmaStatus(p)}`);
+    }
+    this.txMapping = m;
+    this.txHead = chain.head;
+    this.txEpoch = this.epoch;
+    return true;
+  }
+
+  private dropTx(why: string): false {
+    this.stats.txDropped++;
+    this.options.onError?.(`virtio-net ${this.name}: TX chain ${this.chain.head} dropped: ${why}`);
+    return false;
+  }
+
+  /** Receives waiting frames into guest buffers; true when the turn's budget ran out with more to do. */
+  private receive(): boolean {
+    const ctx = this.ctx;
+    const q = ctx?.queues[RX];
+    let used = false;
+    try {
+      for (let budget = FRAMES_PER_TURN; budget > 0; budget--) {
+        const deliver = !this.dropping && q !== undefined && q.ready && !ctx!.broken;
+        if (this.rxMapping === null && deliver && this.rxWaitingForBuffers) return false;
+        const length = this.backend.nextFrameLength();
+        if (length < 0) return false;
+        if (!deliver || length === 0) {
+          if (this.dropFrame()) continue;
+          return false;
+        }
+        if (this.rxMapping === null) {
+          const taken = this.takeRxBuffers(q!, length);
+          if (taken === 'wait') {
+            this.rxWaitingForBuffers = true;
+            this.stats.rxWaits++;
+            if (!q!.enableNotifications()) return false;
+            this.rxWaitingForBuffers = false;
+            continue;
+          }
+          if (taken === 'broken') return false;
+          if (taken === 'too-small') {
+            this.options.onError?.(`virtio-net ${this.name}: a ${length}-byte frame does not fit the guest's receive buffer (no MRG_RXBUF)`);
+            if (this.dropFrame()) continue;
+            return false;
+          }
+        }
+        const got = this.backend.receive(this.rxIov);
+        if (got < 0) return false;
+        this.completeRx(q!, got);
+        used = true;
+      }
+      return true;
+    } finally {
+      if (used && ctx && q) ctx.signalUsed(q);
+    }
+  }
+
+  /**
+   * Takes receive chains until they hold a `length`-byte frame and its
+   * header, and maps them into rxIov (the part the backend fills).
+   */
+  private takeRxBuffers(q: VirtQueue, length: number): 'ok' | 'wait' | 'broken' | 'too-small' {
+    const ctx = this.ctx!;
+    const hb = this.backend.headerBytes;
+    const needed = HEADER + length - hb;
+    const mergeable = (ctx.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
+    this.rxSg.reset();
+    this.rxChains = 0;
+    let room = 0;
+    while (room < needed) {
+      if (this.rxChains > 0 && !mergeable) {
+        q.unpop(this.rxChains);
+        this.rxChains = 0;
+        return 'too-small';
+      }
+      if (this.rxChains === this.rxHeads.length) {
+        q.unpop(this.rxChains);
+        this.rxChains = 0;
+        return 'wait';
+      }
+      const r = q.pop(this.chain);
+      if (r === PopResult.Empty) {
+        q.unpop(this.rxChains);
+        this.rxChains = 0;
+        return 'wait';
+      }
+      const c = this.chain;
+      if (r === PopResult.Broken || c.error !== ChainError.None || c.firstWritable !== 0 || c.writableBytes === 0) {
+        const why = r === PopResult.Broken || c.error !== ChainError.None ? ChainError[c.error] : 'not a device-writable buffer';
+        ctx.markBroken(`virtio-net: unusable RX descriptor chain (${why})`);
+        this.rxChains = 0;
+        return 'broken';
+      }
+      const take = Math.min(c.writableBytes, needed - room);
+      for (let i = 0, left = take; i < c.count && left > 0; i++) {
+        const l = Math.min(c.len[i], left);
+        if (l > 0 && !this.rxSg.push(c.addr[i], l, DmaAccess.Write)) {
+          q.unpop(this.rxChains + 1);
+          this.rxChains = 0;
+          return this.dropRxTooFragmented();
+        }
+        left -= l;
+      }
+      this.rxHeads[this.rxChains] = c.head;
+      this.rxRoom[this.rxChains] = c.writableBytes;
+      this.rxChains++;
+      room += take;
+    }
+    const m = this.mapper.acquire()!;
+    const s = this.mapper.map(this.rxSg, DmaAccess.Write, m);
+    const p = s === DmaStatus.Ok ? m.nextPiece() : s;
+    if (p !== DmaStatus.Ok || m.pieceLength !== needed || m.pieceBounced !== 0) {
+      m.release();
+      ctx.markBroken(`virtio-net: RX buffers: ${p === DmaStatus.Ok ? 'not all in guest RAM' : describeDmaStatus(p)}`);
+      this.rxChains = 0;
+      return 'broken';
+    }
+    this.rxMapping = m;
+    // Without a backend header the device writes it: the backend fills what follows.
+    this.rxIov.reset();
+    appendFrom(this.rxIov, m.iov, hb === 0 ? HEADER : 0);
+    return 'ok';
+  }
+
+  private dropRxTooFragmented(): 'too-small' {
+    this.options.onError?.(`virtio-net ${this.name}: receive buffers in more than ${IOVECS} pieces`);
+    return 'too-small';
+  }
+
+  /** The frame is in: header, used lengths, chains back to the guest. */
+  private completeRx(q: VirtQueue, got: number): void {
+    const hb = this.backend.headerBytes;
+    const total = HEADER + got - hb;
+    let chains = 0;
+    for (let left = total; left > 0; chains++) left -= Math.min(left, this.rxRoom[chains]);
+    if (chains < this.rxChains) q.unpop(this.rxChains - chains);
+    if (hb === 0) this.header.set('flags', 0).set('gso_type', VIRTIO_NET_HDR_GSO_NONE).set('hdr_len', 0).set('gso_size', 0).set('csum_start', 0).set('csum_offset', 0);
+    else this.readRxBytes(this.header.bytes, HEADER);
+    this.header.set('num_buffers', chains);
+    this.writeRxBytes(this.header.bytes, HEADER);
+    for (let i = 0, left = total; i < chains; i++) {
+      const n = Math.min(left, this.rxRoom[i]);
+      q.pushUsed(this.rxHeads[i], n);
+      left -= n;
+    }
+    this.stats.rxFrames++;
+    this.stats.rxBytes += got - hb;
+    this.releaseRx();
+  }
+
+  /** Reads (drops) the next frame into the scratch buffer; false while it is still coming. */
+  private dropFrame(): boolean {
+    if (this.backend.receive(this.scratchIov) < 0) return false;
+    this.stats.rxDropped++;
+    this.dropping = false;
+    return true;
+  }
+
+  /** Copies the first `n` bytes of the mapped receive buffers into `into`. */
+  private readRxBytes(into: Uint8Array, n: number): void {
+    this.copyRxHead(into, n, false);
+  }
+
+  private writeRxBytes(from: Uint8Array, n: number): void {
+    this.copyRxHead(from, n, true);
+  }
+
+  private copyRxHead(buf: Uint8Array, n: number, toGuest: boolean): void {
+    const sg = this.rxSg;
+    for (let i = 0, done = 0; i < sg.count && done < n; i++) {
+      const k = Math.min(sg.len[i], n - done);
+      if (toGuest) this.mapper.copyToGuest(sg.addr[i], buf, done, k);
+      else this.mapper.copyFromGuest(sg.addr[i], buf, done, k);
+      done += k;
+    }
+  }
+
+  private releaseRx(): void {
+    this.rxMapping?.release();
+    this.rxMapping = null;
+    this.rxChains = 0;
+  }
+
+  private fail(message: string): void {
+    if (this.backendFailed) return;
+    this.backendFailed = true;
+    this.config.set('status', 0);
+    this.ctx?.signalConfigChange();
+    this.options.onBackendError?.(message);
+  }
+
+  /** Watches the backend for what the device waits on: a frame to receive, room to send. */
+  private updateWatch(): void {
+    if (this.backendFailed) {
+      this.backend.watch({ readable: false, writable: false }, () => {});
+      return;
+    }
+    const rxReady = this.ctx !== null && this.ctx.queues[RX].ready && !this.rxWaitingForBuffers;
+    const readable = rxReady || this.dropping || this.rxMapping !== null || this.ctx === null;
+    const writable = this.txMapping !== null;
+    this.backend.watch({ readable, writable }, () => this.serve());
+  }
+}

@@ -1,0 +1,143 @@
+// A NIC's host end over a stream socket in QEMU's `-netdev stream` framing:
+// each Ethernet frame preceded by its length, 4 bytes big-endian. passt
+// speaks it (`passt --fd N`, src/net/passt.ts), which is what `--net user` is.
+//
+// Frames move between the socket and guest buffers with one writev / readv
+// on the caller's iovecs (the length word rides along as the first iovec on
+// the way out). A stream may take or give part of a frame; the backend keeps
+// its place, and the caller passes the same iovecs again when the socket is
+// ready.
+import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, writev } from '../../ffi/libc.js';
+import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
+import { HostBuffer } from '../memory/dma-host-buffer.js';
+import { FdReadiness } from './fd-readiness.js';
+import { NetBackendError, SendResult, type NetBackend } from './net-backend.js';
+
+/** Frames longer than this are a broken peer (passt's MTU is at most 65520). */
+export const STREAM_MAX_FRAME = 65_550;
+/** iovecs per frame: a TX chain merged by the DMA mapper, plus the length word. */
+const IOVECS = 260;
+
+export class StreamBackend implements NetBackend {
+  readonly kind = 'stream';
+  readonly headerBytes = 0;
+  readonly maxFrame = STREAM_MAX_FRAME;
+
+  private readonly memory = new HostBuffer(2 * IOVECS * 16 + 64);
+  /** The outgoing length word, and what of the current frame (word included) has gone. */
+  private readonly outWord: Uint8Array;
+  private readonly outWordAddress: number;
+  private outSent = 0;
+  private readonly outIov: IoVecArray;
+  /** The incoming length word, as far as it has come; then the frame's length and what of it has come. */
+  private readonly inWord = new Uint8Array(4);
+  private inWordGot = 0;
+  private inLength = -1;
+  private inGot = 0;
+  private readonly inIov: IoVecArray;
+  private readonly readiness: FdReadiness;
+
+  constructor(
+    private readonly fd: number,
+    private readonly peer = 'the network backend',
+  ) {
+    const bytes = this.memory.bytes;
+    this.outIov = new IoVecArray(bytes.subarray(0, IOVECS * 16), this.memory.address, IOVECS);
+    this.inIov = new IoVecArray(bytes.subarray(IOVECS * 16, 2 * IOVECS * 16), this.memory.address + IOVECS * 16, IOVECS);
+    this.outWordAddress = this.memory.address + 2 * IOVECS * 16;
+    this.outWord = bytes.subarray(2 * IOVECS * 16, 2 * IOVECS * 16 + 4);
+    this.readiness = new FdReadiness(fd);
+  }
+
+  send(frame: IoVecList): SendResult {
+    if (frame.length > STREAM_MAX_FRAME) throw new RangeError(`frame of ${frame.length} bytes is longer than ${STREAM_MAX_FRAME}`);
+    if (this.outSent === 0) {
+      const n = frame.length;
+      this.outWord[0] = n >>> 24;
+      this.outWord[1] = (n >>> 16) & 0xff;
+      this.outWord[2] = (n >>> 8) & 0xff;
+      this.outWord[3] = n & 0xff;
+    }
+    const iov = this.outIov;
+    iov.reset();
+    let skip = this.outSent;
+    if (skip < 4) iov.push(this.outWordAddress + skip, 4 - skip);
+    skip = Math.max(0, skip - 4);
+    if (!appendFrom(iov, frame, skip)) throw new RangeError(`frame in more than ${IOVECS - 1} pieces`);
+    const n = this.syscall(writev(this.fd, iov.address, iov.count) as number, 'writev');
+    if (n < 0) return SendResult.Busy;
+    this.outSent += n;
+    if (this.outSent < 4 + frame.length) return SendResult.Busy;
+    this.outSent = 0;
+    return SendResult.Done;
+  }
+
+  nextFrameLength(): number {
+    if (this.inLength >= 0) return this.inLength;
+    while (this.inWordGot < 4) {
+      const n = this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
+      if (n < 0) return -1;
+      if (n === 0) throw new NetBackendError(`${this.peer} closed the connection`);
+      this.inWordGot += n;
+    }
+    const w = this.inWord;
+    const length = ((w[0] << 24) | (w[1] << 16) | (w[2] << 8) | w[3]) >>> 0;
+    if (length > STREAM_MAX_FRAME) throw new NetBackendError(`${this.peer} sent a frame of ${length} bytes (at most ${STREAM_MAX_FRAME})`);
+    this.inWordGot = 0;
+    this.inLength = length;
+    this.inGot = 0;
+    return length;
+  }
+
+  receive(into: IoVecList): number {
+    if (this.inLength < 0) throw new Error('receive() before nextFrameLength() gave a length');
+    const iov = this.inIov;
+    iov.reset();
+    if (!appendFrom(iov, into, this.inGot)) throw new RangeError(`receive buffers in more than ${IOVECS} pieces`);
+    iov.trimEnd(iov.length - (this.inLength - this.inGot));
+    if (iov.length < this.inLength - this.inGot) throw new RangeError(`receive buffers hold ${into.length} bytes, the frame has ${this.inLength}`);
+    if (this.inLength > this.inGot) {
+      const n = this.syscall(readv(this.fd, iov.address, iov.count) as number, 'readv');
+      if (n < 0) return -1;
+      if (n === 0) throw new NetBackendError(`${this.peer} closed the connection in the middle of a frame`);
+      this.inGot += n;
+      if (this.inGot < this.inLength) return -1;
+    }
+    const length = this.inLength;
+    this.inLength = -1;
+    return length;
+  }
+
+  watch(wants: { readable: boolean; writable: boolean }, onReady: (ready: { readable: boolean; writable: boolean }) => void): void {
+    this.readiness.watch(wants, onReady);
+  }
+
+  close(): void {
+    this.readiness.close();
+    close(this.fd);
+    this.memory.release();
+  }
+
+  /** A call's result; -1 for "try again later"; throws when the peer is gone or the call failed. */
+  private syscall(result: number, call: string): number {
+    if (result >= 0) return result;
+    const errno = koffi.errno();
+    if (errno === EAGAIN || errno === EINTR) return -1;
+    if (errno === EPIPE || errno === ECONNRESET) throw new NetBackendError(`${this.peer} closed the connection`);
+    throw new NetBackendError(`${call} on ${this.peer}'s socket failed: ${errnoName(errno)}`);
+  }
+}
+
+/** Appends `from`'s entries to `to`, leaving out the first `skip` bytes; false when `to` is full. */
+export function appendFrom(to: IoVecArray, from: IoVecList, skip: number): boolean {
+  for (let i = 0; i < from.count; i++) {
+    const l = from.len(i);
+    if (skip >= l) {
+      skip -= l;
+      continue;
+    }
+    if (!to.push(from.base(i) + skip, l - skip)) return false;
+    skip = 0;
+  }
+  return true;
+}
