@@ -1,7 +1,7 @@
 // The frontend's half of the device plan: it creates every descriptor the
 // plan names, with the user's rights, before any process that will hold one
-// starts: images opened and locked, ioregionfd socket pairs, eventfds, the
-// guest RAM memfd. The helper and the device processes get them by the
+// starts: images opened and locked, NIC backends (passt started, taps
+// attached), ioregionfd socket pairs, eventfds, the guest RAM memfd. The helper and the device processes get them by the
 // plan's names; the frontend closes its own copies once they have started.
 import { closeSync } from 'node:fs';
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, eventfd } from '../../ffi/libc.js';
@@ -9,7 +9,10 @@ import { DiskImage } from '../block/disk-image.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import type { OpenedFile } from '../devices/device-kind.js';
 import type { DevicePlan } from '../machine/device-plan.js';
+import type { Logger } from '../log.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
+import { startPasst } from '../net/passt.js';
+import { openTap } from '../net/tap-backend.js';
 
 export interface DeviceHandover {
   /** Named descriptors for the helper. */
@@ -25,7 +28,7 @@ export function plannedFiles(plan: DevicePlan): OpenedFile[] {
   return plan.devices.flatMap((d) => d.descriptors.flatMap((x) => (x.source.kind === 'file' ? [x.source.file] : [])));
 }
 
-export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[]): DeviceHandover {
+export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logger): DeviceHandover {
   const opened: number[] = [];
   const keep = (fd: number) => {
     opened.push(fd);
@@ -42,7 +45,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[]): DeviceHa
         let forDevice: number;
         switch (x.source.kind) {
           case 'file':
-            forHelper = forDevice = keep(openFile(x.source.file));
+            forHelper = forDevice = keep(openFile(x.source.file, log));
             break;
           case 'region-socket': {
             const { vmmEnd, deviceEnd } = createRegionSockets();
@@ -74,9 +77,14 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[]): DeviceHa
   };
 }
 
-function openFile(file: OpenedFile): number {
+function openFile(file: OpenedFile, log: Logger): number {
   switch (file.kind) {
     case 'disk-image':
       return DiskImage.open(file.path, { readOnly: file.readOnly, cache: file.cache }).fd;
+    case 'passt':
+      // passt outlives this descriptor's copy here: it quits when the NIC's end closes.
+      return startPasst(file.nic, file.forwards, log).fd;
+    case 'tap':
+      return openTap(file.ifname);
   }
 }

@@ -11,6 +11,8 @@ async function main(): Promise<void> {
       process.exitCode = await runCommand(args);
     })
     .demandCommand(1, 'name a command, e.g. `tsvmm run`')
+    // `tsvmm run [options] -- CMD ARGS...`: the words after -- are the guest's command.
+    .parserConfiguration({ 'populate--': true })
     .strict()
     .help()
     .fail((msg, err) => {

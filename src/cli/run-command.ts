@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
+import { netDevice } from '../devices/kinds/virtio-net-kind.js';
+import { parseNetSpec } from '../net/net-spec.js';
 import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
@@ -28,6 +30,9 @@ export interface RunArgs {
   cpuTemplate?: string;
   rawPayload?: string;
   disk?: string[];
+  net?: string[];
+  /** Words after `--`: the command the guest's init runs. */
+  '--'?: string[];
   stats: boolean;
   coalesced: boolean;
   acpi: boolean;
@@ -47,6 +52,11 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('kernel', { type: 'string', describe: 'Linux kernel: bzImage or uncompressed ELF vmlinux (default: the guest built by `npm run guest`)' })
     .option('initrd', { type: 'string', describe: 'initial ramdisk (cpio, optionally compressed)' })
     .option('cmdline', { type: 'string', describe: 'kernel command line (default: the default guest\'s, or "console=ttyS0")' })
+    .option('net', {
+      type: 'string',
+      array: true,
+      describe: 'attach a virtio-net NIC: user[,hostfwd=tcp|udp:HOSTPORT-:GUESTPORT]... (passt) or tap=IFNAME; [,mac=MAC][,process=separate] (repeatable)',
+    })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
@@ -71,7 +81,9 @@ interface BootPlan {
 }
 
 function planBoot(args: RunArgs, machineCmdline: string, memorySize: number): BootPlan {
+  const command = args['--'] ?? [];
   if (args.rawPayload) {
+    if (command.length) throw new UsageError('a real-mode payload takes no command after --');
     checkImageFile(args.rawPayload, 'payload');
     return { describe: `real-mode payload ${args.rawPayload}`, kind: 'real-mode', kernel: args.rawPayload, cmdline: '' };
   }
@@ -99,8 +111,23 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number): Bo
     kind: 'linux',
     kernel,
     initrd,
-    cmdline: withKernelWords(cmdline ?? 'console=ttyS0', machineCmdline),
+    cmdline: withKernelWords(withInitCommand(cmdline ?? 'console=ttyS0', command), machineCmdline),
   };
+}
+
+/**
+ * `tsvmm run -- CMD ARGS...`: the words go after ` -- ` on the kernel command
+ * line, where init finds them (the default guest's /init runs that text as a
+ * shell command line), each quoted for the shell.
+ */
+export function withInitCommand(cmdline: string, words: readonly string[]): string {
+  if (words.length === 0) return cmdline;
+  if (/(^|\s)--(\s|$)/.test(cmdline)) throw new UsageError('the guest command is given twice: after -- and in --cmdline');
+  return `${cmdline} -- ${words.map(shellQuote).join(' ')}`;
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -174,7 +201,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const ram = ramLayout(machine, memorySize); // rejects an impossible size before anything starts
   // Every device's place (slot, IRQ, window, process, descriptors), decided here once.
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
-  const devicePlan = planDevices(machine, diskSpecs.map(diskDevice));
+  const machineNics = machine.devices.filter((d) => d.type === 'virtio-net').length;
+  const netSpecs = (args.net ?? []).map(parseNetSpec);
+  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i))]);
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
@@ -192,8 +221,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
   try {
     // Create every descriptor the plan names (images opened and locked with
     // the user's rights); the helper and the device processes get them.
-    plannedFiles(devicePlan).forEach((f) => checkDiskFile(f.path));
-    const handover = openDeviceHandover(devicePlan, ram);
+    plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
+    const handover = openDeviceHandover(devicePlan, ram, log);
     try {
       devices = await startDeviceProcesses(
         devicePlan,

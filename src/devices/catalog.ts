@@ -11,6 +11,7 @@ import { testDeviceKind } from './kinds/test-device-kind.js';
 import { uart16550Kind } from './kinds/uart16550-kind.js';
 import { virtioBlkKind } from './kinds/virtio-blk-kind.js';
 import { virtioMmioSlotsKind } from './kinds/virtio-mmio-slots-kind.js';
+import { virtioNetKind } from './kinds/virtio-net-kind.js';
 import { virtioRngKind } from './kinds/virtio-rng-kind.js';
 
 export const DEVICE_KINDS = [
@@ -22,6 +23,7 @@ export const DEVICE_KINDS = [
   testDeviceKind,
   virtioBlkKind,
   virtioRngKind,
+  virtioNetKind,
 ] as const satisfies readonly DeviceKind[];
 
 /** Any parsed device entry of a kind in the catalog. */

@@ -13,6 +13,7 @@ import type { BusDevice, InterruptLine } from '../bus/device.js';
 import type { Logger } from '../log.js';
 import type { FieldReader, Json } from '../machine/field-reader.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
+import type { PortForward } from '../net/net-spec.js';
 
 /** Where a device model runs: the vCPU thread (exit-serviced), the helper's main thread, or its own jailed process. */
 export type DeviceHost = 'vcpu-thread' | 'main-thread' | 'device-process';
@@ -98,8 +99,26 @@ export interface VirtioSlotsKind<C extends DeviceConfig = DeviceConfig> extends 
   slots(config: C): { base: number; irq: number }[];
 }
 
-/** A descriptor the frontend opens with the user's rights for a virtio device. */
-export type OpenedFile = { kind: 'disk-image'; path: string; readOnly: boolean; cache: CacheMode };
+/**
+ * A descriptor the frontend opens with the user's rights for a virtio device:
+ * a disk image; a socket to a passt it starts (user networking); a tap device.
+ */
+export type OpenedFile =
+  | { kind: 'disk-image'; path: string; readOnly: boolean; cache: CacheMode }
+  | { kind: 'passt'; nic: string; forwards: PortForward[] }
+  | { kind: 'tap'; ifname: string };
+
+/** What an opened file is, in a few words (logs, errors). */
+export function describeOpenedFile(file: OpenedFile): string {
+  switch (file.kind) {
+    case 'disk-image':
+      return file.path;
+    case 'passt':
+      return 'passt (user networking)';
+    case 'tap':
+      return `tap device ${file.ifname}`;
+  }
+}
 
 /** What a virtio model gets wherever it runs (the helper's main thread or a device process). */
 export interface VirtioEnvironment {

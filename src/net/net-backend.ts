@@ -22,6 +22,8 @@ export interface NetBackend {
   readonly headerBytes: number;
   /** The largest frame (header included) the backend can deliver. */
   readonly maxFrame: number;
+  /** Part of a frame has been read: the rest must be read (and dropped) before another can start. */
+  readonly midFrame: boolean;
   /**
    * Sends one frame (the backend's header, if any, then the Ethernet frame).
    * After Busy the next call must pass the same frame: the backend remembers

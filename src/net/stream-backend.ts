@@ -49,6 +49,10 @@ export class StreamBackend implements NetBackend {
     this.readiness = new FdReadiness(fd);
   }
 
+  get midFrame(): boolean {
+    return this.inLength >= 0 && this.inGot > 0;
+  }
+
   send(frame: IoVecList): SendResult {
     if (frame.length > STREAM_MAX_FRAME) throw new RangeError(`frame of ${frame.length} bytes is longer than ${STREAM_MAX_FRAME}`);
     if (this.outSent === 0) {

@@ -9,7 +9,7 @@ import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { virtioKind } from '../devices/catalog.js';
-import type { VirtioInstance } from '../devices/device-kind.js';
+import { describeOpenedFile, type VirtioInstance } from '../devices/device-kind.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
 import { hex } from '../hex.js';
 import { IrqfdLine } from '../kvm/irqfd-line.js';
@@ -144,7 +144,7 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   kind.virtio.queueSizes.forEach((_, q) =>
     vm.assignIoeventfd(fd(plannedDescriptor(d, queueNotifyRole(q)).name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) }),
   );
-  const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, file.path]));
+  const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, describeOpenedFile(file)]));
   log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
   return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name) } };
 }

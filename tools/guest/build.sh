@@ -72,7 +72,7 @@ BBVER=$(dpkg-query -W -f='${Version}' busybox-static)
 PATCHES=("$HERE"/patches/*.patch)
 KEY=$( {
   echo "linux-source-6.1 $KVER busybox-static $BBVER cmdline $CMDLINE"
-  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/fstab" "$HERE/applets" "$HERE/blkbench.c" "${PATCHES[@]}"
+  cat "$HERE/build.sh" "$HERE/kernel.config" "$HERE/init" "$HERE/udhcpc.script" "$HERE/fstab" "$HERE/applets" "$HERE/blkbench.c" "${PATCHES[@]}"
 } | sha256sum | cut -c1-16)
 
 # One build at a time per cache (a second caller waits, then finds it up to date).
@@ -171,6 +171,7 @@ LIST=$BUILD/initramfs.list
   echo "file /init $HERE/init 755 0 0"
   echo "file /bin/blkbench $BUILD/blkbench 755 0 0"
   echo "file /etc/fstab $HERE/fstab 644 0 0"
+  echo "file /etc/udhcpc.script $HERE/udhcpc.script 755 0 0"
   # Symlinks for the applets named in tools/guest/applets, in busybox's own
   # directory for each (bin/, sbin/, usr/bin/, usr/sbin/).
   wanted=$(sed 's/#.*//' "$HERE/applets" | tr -s ' \t' '\n' | sed '/^$/d')

@@ -14,7 +14,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${TSVMM_CACHE:-$HOME/.cache/tsvmm}/l1
 FORCE=${1:-}
 # Loaded in this order by l1-init; modprobe adds what each one depends on.
-MODULES=(virtio_pci virtio_blk virtio_console virtio_rng ext4 9pnet_virtio 9p overlay kvm_amd)
+# dummy: an interface with a default route for passt (--net user) to take its
+# addresses from; tun and veth: the tap network tests.
+MODULES=(virtio_pci virtio_blk virtio_console virtio_rng ext4 9pnet_virtio 9p overlay kvm_amd dummy tun veth)
 
 STAGE_TAG=l1
 # shellcheck source=../debian-boot/lib.sh

@@ -188,7 +188,7 @@ export class VirtioNet implements VirtioDevice {
     // finished into the scratch buffer; one half sent goes out to its end
     // (the stream's framing depends on both), without returning its chain.
     this.epoch++;
-    if (this.rxMapping !== null) this.dropping = true;
+    if (this.backend.midFrame) this.dropping = true;
     this.releaseRx();
     this.rxWaitingForBuffers = false;
     this.updateWatch();

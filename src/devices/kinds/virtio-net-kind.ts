@@ -1,0 +1,99 @@
+// Catalog entry of virtio-net (src/devices/virtio/virtio-net.ts): a NIC whose
+// host end the frontend opens (a socket to the passt it starts for `user`, or
+// a tap device), served on the helper's main thread or, with
+// `process=separate`, by its own jailed process. From --net (named net0,
+// net1, ...) and from machine files: { "type": "virtio-net", "name": "net0",
+// "net": "user,hostfwd=tcp:8080-:80" } (the "net" field in --net syntax).
+import { createHash } from 'node:crypto';
+import { watchDoorbells } from '../../bus/eventfd-signals.js';
+import { GuestLog } from '../../log-rate-limit.js';
+import { type NetBackend } from '../../net/net-backend.js';
+import { macBytes, parseNetSpec, type NetSpec } from '../../net/net-spec.js';
+import { StreamBackend } from '../../net/stream-backend.js';
+import { TapBackend } from '../../net/tap-backend.js';
+import type { VirtioDeviceKind } from '../device-kind.js';
+import { VIRTIO_ID } from '../virtio/virtio-constants.js';
+import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
+import { VIRTIO_NET_FEATURES, VIRTIO_NET_QUEUE_SIZE, VirtioNet } from '../virtio/virtio-net.js';
+
+export interface VirtioNetDefinition {
+  type: 'virtio-net';
+  name: string;
+  spec: NetSpec;
+  /** aa:bb:cc:dd:ee:ff */
+  mac: string;
+}
+
+/** NIC `index` from --net (after the machine's own NICs) as a catalog entry. */
+export function netDevice(spec: NetSpec, index: number): VirtioNetDefinition {
+  const name = `net${index}`;
+  return { type: 'virtio-net', name, spec, mac: spec.mac ?? macFor(name) };
+}
+
+/** A stable, locally administered MAC for a NIC the user gave none (from its name). */
+function macFor(name: string): string {
+  const h = createHash('sha256').update(`tsvmm ${name}`).digest();
+  return ['52', '54', '00', ...[h[0], h[1], h[2]].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+const BACKEND = 'backend';
+
+export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
+  type: 'virtio-net',
+  family: 'virtio',
+  hosts: ['main-thread', 'device-process'],
+  entry: {
+    fields: ['net'],
+    parse: (d, r, path) => {
+      let spec: NetSpec;
+      try {
+        spec = parseNetSpec(r.string(d.net, `${path}.net`));
+      } catch (e) {
+        return r.fail(`${path}.net`, (e as Error).message);
+      }
+      return { spec, mac: spec.mac ?? '' };
+    },
+  },
+  host: (d) => (d.spec.separateProcess ? 'device-process' : 'main-thread'),
+  virtio: { deviceId: VIRTIO_ID.NET, queueSizes: [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE], features: VIRTIO_NET_FEATURES },
+  label: 'NIC',
+  statisticsGroup: 'nics',
+  files: (d) => [
+    {
+      role: BACKEND,
+      file: d.spec.backend.kind === 'user' ? { kind: 'passt', nic: d.name, forwards: d.spec.backend.forwards } : { kind: 'tap', ifname: d.spec.backend.ifname },
+    },
+  ],
+  build(d, env) {
+    const mac = d.mac || macFor(d.name);
+    const guestLog = new GuestLog(env.log.child({ nic: d.name }));
+    const dropped = guestLog.kind('dropped frames');
+    const ignored = guestLog.kind('ignored writes');
+    const needsReset = guestLog.kind('needs-reset reports');
+    const fd = env.file(BACKEND);
+    const backend: NetBackend = d.spec.backend.kind === 'user' ? new StreamBackend(fd, 'passt') : new TapBackend(fd, d.spec.backend.ifname);
+    const net = new VirtioNet(d.name, backend, env.memory, {
+      mac: macBytes(mac),
+      onError: (m) => dropped.report(m),
+      onBackendError: (m) => env.log.error({ nic: d.name }, `NIC ${d.name}: ${m}; its link is down`),
+    });
+    const transport = new VirtioMmioTransport(net, env.memory, env.interrupt, {
+      interruptMode: 'edge',
+      onError: (m, kind) => (kind === 'ignored' ? ignored : needsReset).report(m),
+    });
+    const doorbell = watchDoorbells(env.notifyFds, (queue) => transport.notifyQueue(queue));
+    const where = d.spec.backend.kind === 'user' ? 'user networking (passt)' : `tap ${d.spec.backend.ifname}`;
+    env.log.info({ nic: d.name, mac, backend: d.spec.backend.kind }, `NIC ${d.name} (${mac}): ${where}`);
+    return {
+      transport,
+      needs: { maxFileSize: 0, ioUring: false },
+      statistics: () => ({ ...net.stats, linkUp: net.linkUp, dma: { ...net.mapper.stats }, guestErrors: guestLog.counts() }),
+      close() {
+        doorbell.close();
+        transport.reset();
+        net.close();
+        guestLog.flush();
+      },
+    };
+  },
+};
