@@ -1,9 +1,6 @@
 // The device plan is a pure function from the machine and the attached
 // devices to placement data: test it directly, no processes involved.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import type { DiskSpec } from '../../src/block/disk-spec.js';
 import { diskDevice } from '../../src/devices/kinds/virtio-blk-kind.js';
 import { DevicePlanError, planDevices, plannedDescriptor } from '../../src/machine/device-plan.js';
@@ -26,28 +23,24 @@ const testMachine = (process: 'inline' | 'separate') =>
   );
 
 /** The default machine plus a virtio-rng of its own. */
-const microvmWithEntropy = () => {
-  const json = JSON.parse(readFileSync(join(PROJECT_ROOT, 'machines', 'microvm.json'), 'utf8'));
-  json.devices.push({ type: 'virtio-rng', name: 'rng' });
-  return parseMachine(json, 'microvm+rng.json');
-};
 
 describe('the device plan', () => {
-  it('puts the default machine\'s platform devices on the vCPU thread, with their windows, and needs no descriptors', () => {
+  it('puts the default machine\'s platform devices on the vCPU thread and its entropy device on the main thread, with their windows, and needs no descriptors', () => {
     const plan = planDevices(loadMachine('microvm'), []);
     expect(plan.devices.map((d) => [d.name, d.host, d.windows])).toEqual([
       ['com1', 'vcpu-thread', [{ space: 'pio', base: 0x3f8, size: 8 }]],
       ['exit', 'vcpu-thread', [{ space: 'pio', base: 0x501, size: 1 }]],
       ['i8042', 'vcpu-thread', [{ space: 'pio', base: 0x60, size: 5 }]],
       ['acpi', 'vcpu-thread', [{ space: 'pio', base: 0x600, size: 1 }]],
+      ['rng', 'main-thread', [{ space: 'mmio', base: 0xd0000000, size: 0x1000 }]],
     ]);
     expect(plan.devices.every((d) => d.descriptors.length === 0)).toBe(true);
-    expect(plan.kernelWords).toBe('');
+    expect(plan.kernelWords).toBe('virtio_mmio.device=4K@0xd0000000:5');
     expect(plan.sharedRam).toBeUndefined();
   });
 
   it('gives disks the first slots, in order, the machine\'s own virtio devices the next, and announces them on the command line', () => {
-    const plan = planDevices(microvmWithEntropy(), [diskDevice(disk('/a.img'), 0), diskDevice(disk('/b.img', { readOnly: true }), 1)]);
+    const plan = planDevices(loadMachine('microvm'), [diskDevice(disk('/a.img'), 0), diskDevice(disk('/b.img', { readOnly: true }), 1)]);
     const disks = plan.devices.filter((d) => d.type === 'virtio-blk');
     expect(disks.map((d) => [d.name, d.host, d.windows[0].base, d.virtio])).toEqual([
       ['vda', 'main-thread', 0xd0000000, { slot: 0, irq: 5 }],

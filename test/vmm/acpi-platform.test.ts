@@ -20,6 +20,7 @@ describe('acpiPlatformFor', () => {
     expect(platform.virtioMmio).toEqual([
       { base: 0xd0000000, size: 0x1000, irq: 5 },
       { base: 0xd0001000, size: 0x1000, irq: 6 },
+      { base: 0xd0002000, size: 0x1000, irq: 7 }, // the entropy device
     ]);
     expect(platform.ioapic).toEqual({ id: 1, address: 0xfec00000, gsiBase: 0 });
     // KVM's default routing: the PIT stays on GSI 0.
