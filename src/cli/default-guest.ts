@@ -1,8 +1,8 @@
 // The default guest built by tools/guest/build.sh: its manifest lives in the
 // cache, outside the work tree.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { tsvmmCacheDir } from '../cache-dir.js';
 
 export interface GuestManifest {
   vmlinux: string;
@@ -14,7 +14,7 @@ export interface GuestManifest {
 }
 
 export function guestCacheDir(): string {
-  return join(process.env.TSVMM_CACHE ?? join(homedir(), '.cache', 'tsvmm'), 'guest');
+  return join(tsvmmCacheDir(), 'guest');
 }
 
 export function defaultGuestManifestPath(): string {

@@ -7,14 +7,18 @@
 // to the guest (`-t`/`-u`). It quits when the NIC's end closes, so a VMM that
 // dies leaves no passt behind.
 //
-// Debian 12's passt (0.0~git20230309) has what this needs: --fd, -t/-u with
-// HOSTPORT:GUESTPORT and ADDR/ ranges, foreground mode (-f). It wants a host
+// Which passt: $TSVMM_PASST, else the one `npm run passt` builds from Debian
+// 13's source (tools/passt/build.sh), else the system's. Debian 12's own
+// (0.0~git20230309) has --fd, -t/-u with HOSTPORT:GUESTPORT and ADDR/, and
+// foreground mode, and carries the guest's own connections, but it dies
+// (SIGSEGV) on the first connection to a forwarded port. passt wants a host
 // interface with a default route to copy addresses from; without one it
 // exits ("External interface not usable"), which is reported.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { AF_UNIX, F_GETFL, F_SETFL, O_NONBLOCK, SOCK_CLOEXEC, SOCK_STREAM, check, fcntl, socketpair } from '../../ffi/libc.js';
+import { tsvmmCacheDir } from '../cache-dir.js';
 import type { Logger } from '../log.js';
 import type { PortForward } from './net-spec.js';
 
@@ -35,8 +39,10 @@ export function passtArguments(forwards: readonly PortForward[]): string[] {
 
 /** Starts passt for one NIC; what it prints goes to the log. */
 export function startPasst(name: string, forwards: readonly PortForward[], log: Logger): PasstConnection {
-  const passt = findOnPath('passt');
-  if (!passt) throw new PasstError(`--net user needs passt, which is not on PATH (Debian package: passt)`);
+  const passt = findPasst();
+  if (!passt) throw new PasstError('--net user needs passt: `npm run passt` builds it (or install the Debian package passt)');
+  if (passt.system && forwards.length > 0)
+    log.warn({ net: name, passt: passt.path }, 'this passt may be Debian 12\'s, which crashes on forwarded connections: `npm run passt` builds one that does not');
   const sv = new Int32Array(2);
   check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
   const [nicEnd, passtEnd] = [sv[0], sv[1]];
@@ -45,7 +51,7 @@ export function startPasst(name: string, forwards: readonly PortForward[], log: 
     check(fcntl(nicEnd, F_SETFL, (check(fcntl(nicEnd, F_GETFL, 0) as number, 'fcntl') | O_NONBLOCK) >>> 0) as number, 'fcntl');
     // -f: stay in the foreground (ours to watch); -q: no banner; fd 3 is passt's end.
     const args = ['-f', '-q', '--fd', '3', ...passtArguments(forwards)];
-    child = spawn(passt, args, { stdio: ['ignore', 'ignore', 'pipe', passtEnd] });
+    child = spawn(passt.path, args, { stdio: ['ignore', 'ignore', 'pipe', passtEnd] });
   } catch (e) {
     closeSync(nicEnd);
     throw e;
@@ -56,7 +62,7 @@ export function startPasst(name: string, forwards: readonly PortForward[], log: 
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (text: string) => {
     // Debian's passt tries syslog first and says so on every line.
-    for (const line of text.split('\n')) if (line && !/^Failed to send .* to syslog$/.test(line)) said.push(line), log.debug({ net: name }, `passt: ${line}`);
+    for (const line of text.split('\n')) if (line && !NOISE.test(line)) said.push(line), log.debug({ net: name }, `passt: ${line}`);
     said.splice(0, Math.max(0, said.length - 5));
   });
   child.on('error', (e) => log.error({ net: name }, `passt could not start: ${e.message}`));
@@ -71,15 +77,27 @@ export function startPasst(name: string, forwards: readonly PortForward[], log: 
   return { fd: nicEnd, process: child };
 }
 
-function findOnPath(program: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter)) {
-    const candidate = join(dir, program);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
+/** Lines passt prints that say nothing: Debian 12's tries syslog first; a build without its AVX2 twin says so. */
+const NOISE = /^(Failed to send .* to syslog|Can't run AVX2 build, using non-AVX2 version.*)$/;
+
+export function findPasst(): { path: string; system: boolean } | undefined {
+  if (process.env.TSVMM_PASST) return { path: process.env.TSVMM_PASST, system: false };
+  const built = join(tsvmmCacheDir(), 'passt', 'passt');
+  if (isExecutable(built)) return { path: built, system: false };
+  const system = findOnPath('passt');
+  return system ? { path: system, system: true } : undefined;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
+}
+
+function findOnPath(program: string): string | undefined {
+  const dirs = (process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter);
+  return dirs.map((dir) => join(dir, program)).find(isExecutable);
 }
