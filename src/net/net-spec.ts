@@ -16,7 +16,7 @@ export type NetBackendSpec = { kind: 'user'; forwards: PortForward[] } | { kind:
 
 export interface NetSpec {
   backend: NetBackendSpec;
-  /** The NIC's MAC address, aa:bb:cc:dd:ee:ff (default 52:54:00:12:34:56, plus the NIC's index). */
+  /** The NIC's MAC address, aa:bb:cc:dd:ee:ff (default: 52:54:00 and three bytes from the NIC's name). */
   mac?: string;
   /** Serve the device from its own jailed process instead of the VMM. */
   separateProcess?: boolean;
@@ -95,11 +95,6 @@ function parseMac(text: string, fail: (why: string) => never): string {
   if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(text)) return fail(`mac ${JSON.stringify(text)}: expected six hex bytes, like 52:54:00:12:34:56`);
   if (parseInt(text.slice(0, 2), 16) & 1) fail(`mac ${text} is a multicast address (its first byte is odd)`);
   return text.toLowerCase();
-}
-
-/** The MAC of NIC `index` when none is given: QEMU's default, counted up. */
-export function defaultMac(index: number): string {
-  return `52:54:00:12:34:${(0x56 + index).toString(16).padStart(2, '0')}`;
 }
 
 export function macBytes(mac: string): Uint8Array {

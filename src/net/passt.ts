@@ -81,7 +81,11 @@ export function startPasst(name: string, forwards: readonly PortForward[], log: 
 const NOISE = /^(Failed to send .* to syslog|Can't run AVX2 build, using non-AVX2 version.*)$/;
 
 export function findPasst(): { path: string; system: boolean } | undefined {
-  if (process.env.TSVMM_PASST) return { path: process.env.TSVMM_PASST, system: false };
+  const chosen = process.env.TSVMM_PASST;
+  if (chosen) {
+    if (!isExecutable(chosen)) throw new PasstError(`TSVMM_PASST=${chosen} is not an executable file`);
+    return { path: chosen, system: false };
+  }
   const built = join(tsvmmCacheDir(), 'passt', 'passt');
   if (isExecutable(built)) return { path: built, system: false };
   const system = findOnPath('passt');

@@ -92,6 +92,15 @@ describe('CLI usage errors', () => {
     });
   });
 
+  it('names what is wrong with a --net option, and a passt it cannot run', async () => {
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--net', 'user,hostfwd=tcp:99999-:80']), /--net "user,hostfwd=tcp:99999-:80": hostfwd .*port 99999 is not in 1\.\.65535/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--net', 'bridge=br0']), /--net "bridge=br0": unknown network kind "bridge"/);
+    expectCleanError(
+      await runTsvmm(['run', '--raw-payload', hello, '--net', 'user'], { env: { TSVMM_PASST: join(dir, 'no-passt') } }),
+      /TSVMM_PASST=.*no-passt is not an executable file/,
+    );
+  });
+
   it('rejects an unknown option', async () => {
     const r = await runTsvmm(['run', '--kernal', 'x']);
     expect(r.status).toBe(2);
