@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withKernelWords } from '../../src/cli/run-command.js';
+import { UsageError, withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 
 describe('withKernelWords', () => {
   it('appends when there are no init arguments', () => {
@@ -14,5 +14,22 @@ describe('withKernelWords', () => {
   });
   it('does not mistake an option with dashes for --', () => {
     expect(withKernelWords('foo--bar', 'x=1')).toBe('foo--bar x=1');
+  });
+});
+
+describe('withInitCommand (tsvmm run -- CMD ARGS...)', () => {
+  it('quotes each word for the shell and makes the command one kernel word', () => {
+    expect(withInitCommand('console=ttyS0', ['sh', '-c', "echo it's; exit 3"])).toBe(`console=ttyS0 -- "sh -c 'echo it'\\0134''s; exit 3'"`);
+    expect(withInitCommand('console=ttyS0', ['wget', '-O-', 'http://10.0.2.2:80/'])).toBe('console=ttyS0 -- "wget -O- http://10.0.2.2:80/"');
+  });
+
+  it('sends double quotes, backslashes and newlines as octal escapes (the kernel has none inside quotes)', () => {
+    expect(withInitCommand('c', ['echo', 'say "hi"\\n'])).toBe(`c -- "echo 'say \\0042hi\\0042\\0134n'"`);
+    expect(withInitCommand('c', ['echo', 'a\nb'])).toBe(`c -- "echo 'a\\0012b'"`);
+  });
+
+  it('leaves the command line alone without a command, and refuses a command given twice', () => {
+    expect(withInitCommand('console=ttyS0', [])).toBe('console=ttyS0');
+    expect(() => withInitCommand('console=ttyS0 -- ls', ['ls'])).toThrow(UsageError);
   });
 });

@@ -45,7 +45,7 @@ function readForward(port: number): Promise<string> {
     });
     c.on('close', () => resolve(got));
     c.on('error', () => resolve(got));
-    c.setTimeout(20_000, () => c.destroy());
+    c.setTimeout(10_000, () => c.destroy());
   });
 }
 
@@ -65,8 +65,10 @@ describeKvm('user networking (virtio-net + passt)', () => {
         'set -- $(ip route | grep default); gw=$3',
         'ip addr show eth0 | grep "inet "',
         `echo "fetched: $(wget -q -O- http://$gw:${httpPort}/)"`,
+        // nc listens before the host is told to connect (an early connection would wait on passt).
+        `(echo ${reply} | nc -l -p 7000) & sleep 2`,
         'echo listening',
-        `echo ${reply} | nc -l -p 7000`,
+        'wait',
       ].join('; ');
       let forwarded: Promise<string> | undefined;
       const r = await runTsvmm(['run', '--net', `user,hostfwd=tcp:${forward}-:7000`, '--log-level', 'warn', '--', 'sh', '-c', script], {

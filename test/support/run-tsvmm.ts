@@ -18,9 +18,21 @@ export interface TsvmmResult {
 export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
-export function runTsvmm(args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv; onStderrLine?: (line: string) => void; onStdout?: (all: string) => void; onSpawn?: (pid: number) => void } = {}): Promise<TsvmmResult> {
+export interface RunTsvmmOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  onStderrLine?: (line: string) => void;
+  onStdout?: (all: string) => void;
+  onSpawn?: (pid: number) => void;
+  /** A command that runs tsvmm, e.g. ['ip', 'netns', 'exec', NS]. */
+  wrapper?: string[];
+}
+
+export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<TsvmmResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSVMM_BIN, ...args], {
+    const argv = [...(opts.wrapper ?? []), process.execPath, TSVMM_BIN, ...args];
+    const child = spawn(argv[0], argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...opts.env },
     });

@@ -1,0 +1,102 @@
+// A NIC on a tap device (`--net tap=IFNAME`), with real peers: the test makes
+// a network namespace holding a tap device with an address, runs tsvmm (and
+// the host's end of the traffic) inside it, and checks ping both ways and a
+// TCP transfer each way, byte for byte. Needs root (namespaces, taps): CI's
+// nested L1 runs the tests as root.
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { describeKvm, describeNeeding } from '../support/host-requirements.js';
+import { runTsvmm } from '../support/run-tsvmm.js';
+
+const guest = readDefaultGuest();
+const REQUIRE_GUEST = process.env.TSVMM_REQUIRE_GUEST === '1';
+const BOOT_TIMEOUT_MS = 300_000;
+const NS = `tsvmm-tap-${process.pid}`;
+const TAP = 'tsvtap0';
+const HOST_ADDR = '10.99.0.1';
+const GUEST_ADDR = '10.99.0.2';
+const BYTES = 1 << 20;
+const PEER = join(PROJECT_ROOT, 'test', 'support', 'tcp-peer.mjs');
+
+const rootProblem = process.getuid?.() !== 0 ? 'needs root (network namespaces and tap devices)' : undefined;
+const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+
+describeKvm('a NIC on a tap device', () => {
+  describeNeeding(rootProblem, 'in a network namespace', () => {
+    beforeAll(() => {
+      ip('netns', 'add', NS);
+      ip('-n', NS, 'link', 'set', 'lo', 'up');
+      ip('-n', NS, 'tuntap', 'add', 'dev', TAP, 'mode', 'tap', 'vnet_hdr');
+      ip('-n', NS, 'addr', 'add', `${HOST_ADDR}/24`, 'dev', TAP);
+      ip('-n', NS, 'link', 'set', TAP, 'up');
+    });
+    afterAll(() => {
+      try {
+        ip('netns', 'delete', NS);
+      } catch {
+        // already gone
+      }
+    });
+
+    if (!guest) {
+      it(REQUIRE_GUEST ? 'needs the default guest (TSVMM_REQUIRE_GUEST=1)' : 'skipped: the default guest is not built (npm run guest)', () => {
+        if (REQUIRE_GUEST) throw new Error('the default guest is not built: `npm run guest` must run before the tests');
+      });
+      return;
+    }
+
+    it(
+      'pings both ways and moves a megabyte each way over TCP, byte for byte',
+      async () => {
+        // The host's end: sends to the guest's port 7000, receives on its own 7001.
+        const peer = spawn('ip', ['netns', 'exec', NS, process.execPath, PEER, GUEST_ADDR, '7000', HOST_ADDR, '7001', String(BYTES)], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let peerOut = '';
+        peer.stdout.on('data', (d: Buffer) => (peerOut += d.toString()));
+        let hostPing = '';
+        const script = [
+          `ip addr add ${GUEST_ADDR}/24 dev eth0`,
+          'ip link set eth0 up',
+          `ping -c 2 -W 5 ${HOST_ADDR} >/dev/null && echo guest-ping-ok`,
+          'echo ping-me',
+          'sleep 4',
+          `nc -l -p 7000 > /tmp/in`,
+          'echo "in: $(sha256sum < /tmp/in)"',
+          `dd if=/dev/urandom of=/tmp/out bs=1024 count=${BYTES / 1024} 2>/dev/null`,
+          'echo "out: $(sha256sum < /tmp/out)"',
+          `nc ${HOST_ADDR} 7001 < /tmp/out`,
+        ].join('; ');
+        const r = await runTsvmm(['run', '--net', `tap=${TAP}`, '--log-level', 'warn', '--', 'sh', '-c', script], {
+          wrapper: ['ip', 'netns', 'exec', NS],
+          timeoutMs: BOOT_TIMEOUT_MS,
+          onStdout: (all) => {
+            if (!hostPing && all.includes('\nping-me')) {
+              hostPing = 'started';
+              const ping = spawn('ip', ['netns', 'exec', NS, '/bin/busybox', 'ping', '-c', '2', '-W', '3', GUEST_ADDR], { stdio: 'ignore' });
+              ping.on('close', (status) => (hostPing = status === 0 ? 'ok' : `failed (${status})`));
+            }
+          },
+        });
+        // The peer finishes with the transfers; when the guest failed, it would wait on.
+        const peerDone = new Promise((resolve) => (peer.exitCode !== null ? resolve(null) : peer.on('close', resolve)));
+        const giveUp = setTimeout(() => peer.kill('SIGKILL'), 20_000);
+        await peerDone;
+        clearTimeout(giveUp);
+        expect(r.timedOut, r.stdout.slice(-3000) + r.stderr.slice(-2000)).toBe(false);
+        expect(r.stdout).toContain('guest-ping-ok');
+        expect(hostPing).toBe('ok');
+        const lines = peerOut.trim().split('\n').map((l) => JSON.parse(l) as { sent?: string; received?: string; bytes?: number });
+        const sent = lines.find((l) => l.sent)?.sent;
+        const received = lines.find((l) => l.received);
+        expect(sent).toMatch(/^[0-9a-f]{64}$/);
+        expect(r.stdout).toContain(`in: ${sent}`);
+        expect(received?.bytes).toBe(BYTES);
+        expect(r.stdout).toContain(`out: ${received?.received}`);
+        expect(r.status, r.stderr.slice(-2000)).toBe(0);
+      },
+      BOOT_TIMEOUT_MS + 10_000,
+    );
+  });
+});
