@@ -68,6 +68,20 @@ export class IoVecArray implements IoVecList {
     return true;
   }
 
+  /** Appends `from`'s entries, leaving out its first `skip` bytes; false when this list fills up. */
+  appendFrom(from: IoVecList, skip = 0): boolean {
+    for (let i = 0; i < from.count; i++) {
+      const l = from.len(i);
+      if (skip >= l) {
+        skip -= l;
+        continue;
+      }
+      if (!this.push(from.base(i) + skip, l - skip)) return false;
+      skip = 0;
+    }
+    return true;
+  }
+
   base(i: number): number {
     const w = this.words;
     return w[i * 4] + w[i * 4 + 1] * TWO32;

@@ -67,7 +67,7 @@ export class StreamBackend implements NetBackend {
     let skip = this.outSent;
     if (skip < 4) iov.push(this.outWordAddress + skip, 4 - skip);
     skip = Math.max(0, skip - 4);
-    if (!appendFrom(iov, frame, skip)) throw new RangeError(`frame in more than ${IOVECS - 1} pieces`);
+    if (!iov.appendFrom(frame, skip)) throw new RangeError(`frame in more than ${IOVECS - 1} pieces`);
     const n = this.syscall(writev(this.fd, iov.address, iov.count) as number, 'writev');
     if (n < 0) return SendResult.Busy;
     this.outSent += n;
@@ -97,7 +97,7 @@ export class StreamBackend implements NetBackend {
     if (this.inLength < 0) throw new Error('receive() before nextFrameLength() gave a length');
     const iov = this.inIov;
     iov.reset();
-    if (!appendFrom(iov, into, this.inGot)) throw new RangeError(`receive buffers in more than ${IOVECS} pieces`);
+    if (!iov.appendFrom(into, this.inGot)) throw new RangeError(`receive buffers in more than ${IOVECS} pieces`);
     iov.trimEnd(iov.length - (this.inLength - this.inGot));
     if (iov.length < this.inLength - this.inGot) throw new RangeError(`receive buffers hold ${into.length} bytes, the frame has ${this.inLength}`);
     if (this.inLength > this.inGot) {
@@ -130,18 +130,4 @@ export class StreamBackend implements NetBackend {
     if (errno === EPIPE || errno === ECONNRESET) throw new NetBackendError(`${this.peer} closed the connection`);
     throw new NetBackendError(`${call} on ${this.peer}'s socket failed: ${errnoName(errno)}`);
   }
-}
-
-/** Appends `from`'s entries to `to`, leaving out the first `skip` bytes; false when `to` is full. */
-export function appendFrom(to: IoVecArray, from: IoVecList, skip: number): boolean {
-  for (let i = 0; i < from.count; i++) {
-    const l = from.len(i);
-    if (skip >= l) {
-      skip -= l;
-      continue;
-    }
-    if (!to.push(from.base(i) + skip, l - skip)) return false;
-    skip = 0;
-  }
-  return true;
 }

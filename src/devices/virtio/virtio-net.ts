@@ -24,7 +24,6 @@ import { DmaStatus, describeDmaStatus } from '../../memory/dma-status.js';
 import { DmaAccess, GuestMemoryTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { NetBackendError, SendResult, type NetBackend } from '../../net/net-backend.js';
-import { appendFrom } from '../../net/stream-backend.js';
 import { ChainReader } from './chain-streams.js';
 import { StructView } from './guest-struct.js';
 import { VIRTIO_F, VIRTIO_ID, featureBit } from './virtio-constants.js';
@@ -392,7 +391,7 @@ export class VirtioNet implements VirtioDevice {
     this.rxMapping = m;
     // Without a backend header the device writes it: the backend fills what follows.
     this.rxIov.reset();
-    appendFrom(this.rxIov, m.iov, hb === 0 ? HEADER : 0);
+    this.rxIov.appendFrom(m.iov, hb === 0 ? HEADER : 0);
     return 'ok';
   }
 
