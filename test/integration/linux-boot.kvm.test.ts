@@ -1,30 +1,25 @@
 // A few real Linux boots of the default guest (tools/guest): only what tiny
 // guests cannot prove. Slow on software-nested KVM (docs/host-kvm.md).
 import { expect, it } from 'vitest';
-import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import type { GuestManifest } from '../../src/cli/default-guest.js';
+import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
-const guest = readDefaultGuest();
-const REQUIRE_GUEST = process.env.TSVMM_REQUIRE_GUEST === '1';
 const BOOT_TIMEOUT_MS = 300_000;
 
-function bootArgs(command: string): string[] {
-  return ['run', '--kernel', guest!.vmlinux, '--initrd', guest!.initrd, '--cmdline', `${guest!.cmdline} -- ${command}`, '--log-level', 'warn'];
+function bootArgs(guest: GuestManifest, command: string): string[] {
+  return ['run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', `${guest.cmdline} -- ${command}`, '--log-level', 'warn'];
 }
 
 describeKvm('Linux guest', () => {
-  if (!guest) {
-    it(REQUIRE_GUEST ? 'needs the default guest (TSVMM_REQUIRE_GUEST=1)' : 'skipped: the default guest is not built (npm run guest)', () => {
-      if (REQUIRE_GUEST) throw new Error('the default guest is not built: `npm run guest` must run before the tests');
-    });
-    return;
-  }
+  const guest = defaultGuestOrMissing();
+  if (!guest) return;
 
   it(
     'boots to userspace, runs a command and exits with its status',
     async () => {
-      const r = await runTsvmm(bootArgs("/bin/sh -c 'echo hello from guest userspace; exit 3'"), { timeoutMs: BOOT_TIMEOUT_MS });
+      const r = await runTsvmm(bootArgs(guest, "/bin/sh -c 'echo hello from guest userspace; exit 3'"), { timeoutMs: BOOT_TIMEOUT_MS });
       expect(r.timedOut, r.stdout.slice(-3000)).toBe(false);
       expect(r.stdout).toContain('Run /init as init process');
       expect(r.stdout).toContain('hello from guest userspace');

@@ -6,13 +6,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm, describeNeeding } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
-const guest = readDefaultGuest();
-const REQUIRE_GUEST = process.env.TSVMM_REQUIRE_GUEST === '1';
 const BOOT_TIMEOUT_MS = 300_000;
 const NS = `tsvmm-tap-${process.pid}`;
 const TAP = 'tsvtap0';
@@ -41,12 +39,8 @@ describeKvm('a NIC on a tap device', () => {
       }
     });
 
-    if (!guest) {
-      it(REQUIRE_GUEST ? 'needs the default guest (TSVMM_REQUIRE_GUEST=1)' : 'skipped: the default guest is not built (npm run guest)', () => {
-        if (REQUIRE_GUEST) throw new Error('the default guest is not built: `npm run guest` must run before the tests');
-      });
-      return;
-    }
+    const guest = defaultGuestOrMissing();
+    if (!guest) return;
 
     it(
       'pings both ways and moves a megabyte each way over TCP, byte for byte',

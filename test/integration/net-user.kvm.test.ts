@@ -7,12 +7,10 @@ import { createServer as createHttpServer } from 'node:http';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
-const guest = readDefaultGuest();
-const REQUIRE_GUEST = process.env.TSVMM_REQUIRE_GUEST === '1';
 const BOOT_TIMEOUT_MS = 300_000;
 const page = `page-${randomBytes(8).toString('hex')}`;
 const reply = `reply-${randomBytes(8).toString('hex')}`;
@@ -50,12 +48,8 @@ function readForward(port: number): Promise<string> {
 }
 
 describeKvm('user networking (virtio-net + passt)', () => {
-  if (!guest) {
-    it(REQUIRE_GUEST ? 'needs the default guest (TSVMM_REQUIRE_GUEST=1)' : 'skipped: the default guest is not built (npm run guest)', () => {
-      if (REQUIRE_GUEST) throw new Error('the default guest is not built: `npm run guest` must run before the tests');
-    });
-    return;
-  }
+  const guest = defaultGuestOrMissing();
+  if (!guest) return;
   it(
     'gets an address by DHCP, fetches a page from the host, and serves a forwarded port',
     async () => {
