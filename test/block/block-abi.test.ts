@@ -1,19 +1,14 @@
 // Checks the struct layouts and constants in ffi/block-io.ts against the
 // kernel headers by compiling a probe (like test/ffi/kvm-abi.test.ts).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as B from '../../ffi/block-io.js';
 import { findCCompiler } from '../support/c-compiler.js';
+import { probeC, type CCheck } from '../support/c-probe.js';
 import { describeNeeding } from '../support/host-requirements.js';
 
 const cc = findCCompiler();
-const dir = mkdtempSync(join(tmpdir(), 'tsvmm-block-abi-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const checks: [string, string, number][] = [
+const checks: CCheck[] = [
   ['sizeof(struct statx)', 'sizeof(struct statx)', B.statxLayout.size],
   ...Object.entries(B.statxLayout.offsets).map(([f, v]) => [`statx.${f}`, `offsetof(struct statx, ${f})`, v] as [string, string, number]),
   ['sizeof(struct io_uring_params)', 'sizeof(struct io_uring_params)', B.ioUringParamsLayout.size],
@@ -83,31 +78,7 @@ const checks: [string, string, number][] = [
 ];
 
 describeNeeding(cc ? undefined : 'no C compiler on PATH', 'block I/O ABI matches the kernel headers', () => {
-  const facts = new Map<string, number>();
-  if (cc) {
-    const lines = [
-      '#define _GNU_SOURCE',
-      '#include <stdio.h>',
-      '#include <stddef.h>',
-      '#include <fcntl.h>',
-      '#include <sys/stat.h>',
-      '#include <sys/file.h>',
-      '#include <sys/uio.h>',
-      '#include <sys/syscall.h>',
-      '#include <linux/fs.h>',
-      '#include <linux/falloc.h>',
-      '#include <linux/io_uring.h>',
-      '#include <linux/aio_abi.h>',
-      'int main(void) {',
-      ...checks.map(([name, expr]) => `printf("%s %lu\\n", "${name}", (unsigned long)(${expr}));`),
-      'return 0; }',
-    ];
-    writeFileSync(join(dir, 'probe.c'), lines.join('\n'));
-    execFileSync(cc, ['-o', join(dir, 'probe'), join(dir, 'probe.c')]);
-    for (const line of execFileSync(join(dir, 'probe'), { encoding: 'utf8' }).trim().split('\n')) {
-      const at = line.lastIndexOf(' ');
-      facts.set(line.slice(0, at), Number(line.slice(at + 1)));
-    }
-  }
+  const headers = ['fcntl.h', 'sys/stat.h', 'sys/file.h', 'sys/uio.h', 'sys/syscall.h', 'linux/fs.h', 'linux/falloc.h', 'linux/io_uring.h', 'linux/aio_abi.h'];
+  const facts = cc ? probeC(cc, headers, checks, ['#define _GNU_SOURCE']) : new Map<string, number>();
   for (const [name, , value] of checks) it(name, () => expect(facts.get(name)).toBe(value));
 });

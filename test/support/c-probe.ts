@@ -9,10 +9,12 @@ import { join } from 'node:path';
 /** [name, C expression, the value TypeScript has] */
 export type CCheck = [name: string, expression: string, expected: number];
 
-export function probeC(cc: string, headers: string[], checks: readonly CCheck[]): Map<string, number> {
+/** `prelude`: lines before any #include (feature macros such as _GNU_SOURCE). */
+export function probeC(cc: string, headers: string[], checks: readonly CCheck[], prelude: string[] = []): Map<string, number> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-c-probe-'));
   try {
     const lines = [
+      ...prelude,
       '#include <stdio.h>',
       '#include <stddef.h>',
       ...headers.map((h) => `#include <${h}>`),
