@@ -408,9 +408,9 @@ export class VirtioNet implements VirtioDevice {
     for (let left = total; left > 0; chains++) left -= Math.min(left, this.rxRoom[chains]);
     if (chains < this.rxChains) q.unpop(this.rxChains - chains);
     if (hb === 0) this.header.set('flags', 0).set('gso_type', VIRTIO_NET_HDR_GSO_NONE).set('hdr_len', 0).set('gso_size', 0).set('csum_start', 0).set('csum_offset', 0);
-    else this.readRxBytes(this.header.bytes, HEADER);
+    else this.copyRxHead(this.header.bytes, HEADER, false);
     this.header.set('num_buffers', chains);
-    this.writeRxBytes(this.header.bytes, HEADER);
+    this.copyRxHead(this.header.bytes, HEADER, true);
     for (let i = 0, left = total; i < chains; i++) {
       const n = Math.min(left, this.rxRoom[i]);
       q.pushUsed(this.rxHeads[i], n);
@@ -429,15 +429,7 @@ export class VirtioNet implements VirtioDevice {
     return true;
   }
 
-  /** Copies the first `n` bytes of the mapped receive buffers into `into`. */
-  private readRxBytes(into: Uint8Array, n: number): void {
-    this.copyRxHead(into, n, false);
-  }
-
-  private writeRxBytes(from: Uint8Array, n: number): void {
-    this.copyRxHead(from, n, true);
-  }
-
+  /** Copies the first `n` bytes of the mapped receive buffers (the header) to or from `buf`. */
   private copyRxHead(buf: Uint8Array, n: number, toGuest: boolean): void {
     const sg = this.rxSg;
     for (let i = 0, done = 0; i < sg.count && done < n; i++) {
