@@ -24,6 +24,8 @@ export const gettid = libc.func('int gettid(void)');
 export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 export const strerror = libc.func('const char *strerror(int errnum)');
 export const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
+export const socket = libc.func('int socket(int domain, int type, int protocol)');
+export const connect = libc.func('int connect(int fd, const uint8_t *addr, unsigned int len)');
 export const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
 export const ftruncate = libc.func('int ftruncate(int fd, int64_t length)');
 export const MFD_CLOEXEC = 1;
@@ -64,6 +66,7 @@ export const ENOSYS = 38;
 export const ELOOP = 40;
 export const EOPNOTSUPP = 95;
 export const ECONNRESET = 104;
+export const ECONNREFUSED = 111;
 export const ECANCELED = 125;
 
 export const O_RDONLY = 0;
@@ -110,6 +113,11 @@ export function errnoName(errno: number): string {
 export function check<T extends number | bigint>(ret: T, call: string): T {
   if (ret < 0) throw new ErrnoError(call, koffi.errno());
   return ret;
+}
+
+/** Adds O_NONBLOCK to a descriptor's status flags. */
+export function setNonBlocking(fd: number): void {
+  check(fcntl(fd, F_SETFL, (check(fcntl(fd, F_GETFL, 0) as number, 'fcntl') | O_NONBLOCK) >>> 0) as number, 'fcntl');
 }
 
 export function mmapChecked(len: number, prot: number, flags: number, fd = -1, offset = 0): number {

@@ -11,6 +11,7 @@ import type { OpenedFile } from '../devices/device-kind.js';
 import type { DevicePlan } from '../machine/device-plan.js';
 import type { Logger } from '../log.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
+import { connectUnixStream } from '../net/unix-socket.js';
 import { startPasst } from '../net/passt.js';
 import { openTap } from '../net/tap-backend.js';
 
@@ -86,5 +87,7 @@ function openFile(file: OpenedFile, log: Logger): number {
       return startPasst(file.nic, file.forwards, log).fd;
     case 'tap':
       return openTap(file.ifname);
+    case 'unix-stream':
+      return connectUnixStream(file.path);
   }
 }

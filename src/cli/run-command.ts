@@ -55,7 +55,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('net', {
       type: 'string',
       array: true,
-      describe: 'attach a virtio-net NIC: user[,hostfwd=tcp|udp:HOSTPORT-:GUESTPORT]... (passt) or tap=IFNAME; [,mac=MAC][,process=separate] (repeatable)',
+      describe: 'attach a virtio-net NIC: user[,hostfwd=tcp|udp:HOSTPORT-:GUESTPORT]... (passt), tap=IFNAME, or stream=SOCKETPATH (QEMU stream framing); [,mac=MAC][,process=separate] (repeatable)',
     })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })

@@ -101,12 +101,14 @@ export interface VirtioSlotsKind<C extends DeviceConfig = DeviceConfig> extends 
 
 /**
  * A descriptor the frontend opens with the user's rights for a virtio device:
- * a disk image; a socket to a passt it starts (user networking); a tap device.
+ * a disk image; a socket to a passt it starts (user networking); a tap
+ * device; a connection to a Unix stream socket someone else listens on.
  */
 export type OpenedFile =
   | { kind: 'disk-image'; path: string; readOnly: boolean; cache: CacheMode }
   | { kind: 'passt'; nic: string; forwards: PortForward[] }
-  | { kind: 'tap'; ifname: string };
+  | { kind: 'tap'; ifname: string }
+  | { kind: 'unix-stream'; path: string };
 
 /** What an opened file is, in a few words (logs, errors). */
 export function describeOpenedFile(file: OpenedFile): string {
@@ -117,6 +119,8 @@ export function describeOpenedFile(file: OpenedFile): string {
       return 'passt (user networking)';
     case 'tap':
       return `tap device ${file.ifname}`;
+    case 'unix-stream':
+      return `socket ${file.path}`;
   }
 }
 

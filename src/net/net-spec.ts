@@ -1,8 +1,11 @@
 // The --net option (and a machine file's `nets` entries, same syntax):
 //   user[,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,mac=MAC][,process=inline|separate]
 //   tap=IFNAME[,mac=MAC][,process=inline|separate]
+//   stream=PATH[,mac=MAC][,process=inline|separate]
 // `user` is rootless user-mode networking by passt (src/net/passt.ts);
-// `tap` an existing tap device, or one the kernel creates by that name.
+// `tap` an existing tap device, or one the kernel creates by that name;
+// `stream` a Unix stream socket someone else listens on, in QEMU's
+// `-netdev stream` framing (a passt started by hand, a test's peer).
 
 export interface PortForward {
   protocol: 'tcp' | 'udp';
@@ -12,7 +15,10 @@ export interface PortForward {
   guestPort: number;
 }
 
-export type NetBackendSpec = { kind: 'user'; forwards: PortForward[] } | { kind: 'tap'; ifname: string };
+export type NetBackendSpec = { kind: 'user'; forwards: PortForward[] } | { kind: 'tap'; ifname: string } | { kind: 'stream'; path: string };
+
+/** sun_path has 108 bytes with the terminating NUL. */
+export const UNIX_PATH_MAX = 107;
 
 export interface NetSpec {
   backend: NetBackendSpec;
@@ -26,7 +32,7 @@ export class NetSpecError extends Error {
   override name = 'NetSpecError';
 }
 
-const USAGE = 'expected user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]...[,mac=MAC] or tap=IFNAME[,mac=MAC] (and [,process=inline|separate])';
+const USAGE = 'expected user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]...[,mac=MAC], tap=IFNAME[,mac=MAC] or stream=SOCKETPATH[,mac=MAC] (and [,process=inline|separate])';
 
 export function parseNetSpec(text: string): NetSpec {
   const fail = (why: string): never => {
@@ -44,6 +50,11 @@ export function parseNetSpec(text: string): NetSpec {
     // IFNAMSIZ is 16 with the terminating NUL.
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) fail('tap needs an interface name of 1 to 15 letters, digits, _ . or -');
     backend = { kind: 'tap', ifname };
+  } else if (kind === 'stream') {
+    const path = eq < 0 ? '' : first.slice(eq + 1);
+    if (path === '') fail('stream needs the path of a Unix socket (stream=PATH)');
+    if (Buffer.byteLength(path) > UNIX_PATH_MAX) fail(`the socket path is longer than ${UNIX_PATH_MAX} bytes (a Unix socket's limit)`);
+    backend = { kind: 'stream', path };
   } else return fail(`unknown network kind ${JSON.stringify(kind)}; ${USAGE}`);
 
   const spec: NetSpec = { backend };
@@ -56,7 +67,7 @@ export function parseNetSpec(text: string): NetSpec {
     seen.add(key);
     switch (key) {
       case 'hostfwd':
-        if (backend.kind !== 'user') fail('hostfwd is for user networking (a tap device is reached directly)');
+        if (backend.kind !== 'user') fail('hostfwd is for user networking (the guest behind a tap or stream is reached directly)');
         (backend as { forwards: PortForward[] }).forwards.push(parseForward(value, fail));
         break;
       case 'mac':

@@ -17,7 +17,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { AF_UNIX, F_GETFL, F_SETFL, O_NONBLOCK, SOCK_CLOEXEC, SOCK_STREAM, check, fcntl, socketpair } from '../../ffi/libc.js';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM, check, setNonBlocking, socketpair } from '../../ffi/libc.js';
 import { tsvmmCacheDir } from '../cache-dir.js';
 import type { Logger } from '../log.js';
 import type { PortForward } from './net-spec.js';
@@ -48,7 +48,7 @@ export function startPasst(name: string, forwards: readonly PortForward[], log: 
   const [nicEnd, passtEnd] = [sv[0], sv[1]];
   let child: ChildProcess;
   try {
-    check(fcntl(nicEnd, F_SETFL, (check(fcntl(nicEnd, F_GETFL, 0) as number, 'fcntl') | O_NONBLOCK) >>> 0) as number, 'fcntl');
+    setNonBlocking(nicEnd);
     // -f: stay in the foreground (ours to watch); -q: no banner; fd 3 is passt's end.
     const args = ['-f', '-q', '--fd', '3', ...passtArguments(forwards)];
     child = spawn(passt.path, args, { stdio: ['ignore', 'ignore', 'pipe', passtEnd] });

@@ -99,6 +99,7 @@ describe('CLI usage errors', () => {
       await runTsvmm(['run', '--raw-payload', hello, '--net', 'user'], { env: { TSVMM_PASST: join(dir, 'no-passt') } }),
       /TSVMM_PASST=.*no-passt is not an executable file/,
     );
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--net', `stream=${join(dir, 'none.sock')}`]), /cannot connect to .*none\.sock: no such socket/);
   });
 
   it('rejects an unknown option', async () => {

@@ -23,7 +23,15 @@ describe('--net', () => {
     expect(parseNetSpec('tap=tap0,mac=02:00:00:00:00:01')).toEqual({ backend: { kind: 'tap', ifname: 'tap0' }, mac: '02:00:00:00:00:01' });
   });
 
+  it('reads a stream socket', () => {
+    expect(parseNetSpec('stream=/run/user/1000/passt.sock,process=separate')).toEqual({ backend: { kind: 'stream', path: '/run/user/1000/passt.sock' }, separateProcess: true });
+  });
+
   it.each([
+    ['stream', /stream needs the path of a Unix socket/],
+    ['stream=', /stream needs the path of a Unix socket/],
+    [`stream=/${'x'.repeat(107)}`, /longer than 107 bytes/],
+    ['stream=/s,hostfwd=tcp:1-:2', /hostfwd is for user networking/],
     ['slirp', /unknown network kind "slirp"/],
     ['user=x', /user takes no value/],
     ['tap', /tap needs an interface name/],

@@ -1,6 +1,6 @@
 // Catalog entry of virtio-net (src/devices/virtio/virtio-net.ts): a NIC whose
-// host end the frontend opens (a socket to the passt it starts for `user`, or
-// a tap device), served on the helper's main thread or, with
+// host end the frontend opens (a socket to the passt it starts for `user`, a
+// tap device, or a connection to a Unix socket for `stream`), served on the helper's main thread or, with
 // `process=separate`, by its own jailed process. From --net (named net0,
 // net1, ...) and from machine files: { "type": "virtio-net", "name": "net0",
 // "net": "user,hostfwd=tcp:8080-:80" } (the "net" field in --net syntax).
@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { watchDoorbells } from '../../bus/eventfd-signals.js';
 import { GuestLog } from '../../log-rate-limit.js';
 import { type NetBackend } from '../../net/net-backend.js';
-import { macBytes, parseNetSpec, type NetSpec } from '../../net/net-spec.js';
+import { macBytes, parseNetSpec, type NetBackendSpec, type NetSpec } from '../../net/net-spec.js';
 import { StreamBackend } from '../../net/stream-backend.js';
 import { TapBackend } from '../../net/tap-backend.js';
-import type { VirtioDeviceKind } from '../device-kind.js';
+import type { OpenedFile, VirtioDeviceKind } from '../device-kind.js';
 import { VIRTIO_ID } from '../virtio/virtio-constants.js';
 import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
 import { VIRTIO_NET_FEATURES, VIRTIO_NET_QUEUE_SIZE, VirtioNet } from '../virtio/virtio-net.js';
@@ -38,6 +38,28 @@ function macFor(name: string): string {
 
 const BACKEND = 'backend';
 
+function backendFile(nic: string, spec: NetBackendSpec): OpenedFile {
+  switch (spec.kind) {
+    case 'user':
+      return { kind: 'passt', nic, forwards: spec.forwards };
+    case 'tap':
+      return { kind: 'tap', ifname: spec.ifname };
+    case 'stream':
+      return { kind: 'unix-stream', path: spec.path };
+  }
+}
+
+function describeBackend(spec: NetBackendSpec): string {
+  switch (spec.kind) {
+    case 'user':
+      return 'user networking (passt)';
+    case 'tap':
+      return `tap ${spec.ifname}`;
+    case 'stream':
+      return `the socket ${spec.path}`;
+  }
+}
+
 export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
   type: 'virtio-net',
   family: 'virtio',
@@ -61,7 +83,7 @@ export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
   files: (d) => [
     {
       role: BACKEND,
-      file: d.spec.backend.kind === 'user' ? { kind: 'passt', nic: d.name, forwards: d.spec.backend.forwards } : { kind: 'tap', ifname: d.spec.backend.ifname },
+      file: backendFile(d.name, d.spec.backend),
     },
   ],
   build(d, env) {
@@ -71,7 +93,8 @@ export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
     const ignored = guestLog.kind('ignored writes');
     const needsReset = guestLog.kind('needs-reset reports');
     const fd = env.file(BACKEND);
-    const backend: NetBackend = d.spec.backend.kind === 'user' ? new StreamBackend(fd, 'passt') : new TapBackend(fd, d.spec.backend.ifname);
+    const spec = d.spec.backend;
+    const backend: NetBackend = spec.kind === 'tap' ? new TapBackend(fd, spec.ifname) : new StreamBackend(fd, describeBackend(spec));
     const net = new VirtioNet(d.name, backend, env.memory, {
       mac: macBytes(mac),
       onError: (m) => dropped.report(m),
@@ -82,8 +105,7 @@ export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
       onError: (m, kind) => (kind === 'ignored' ? ignored : needsReset).report(m),
     });
     const doorbell = watchDoorbells(env.notifyFds, (queue) => transport.notifyQueue(queue));
-    const where = d.spec.backend.kind === 'user' ? 'user networking (passt)' : `tap ${d.spec.backend.ifname}`;
-    env.log.info({ nic: d.name, mac, backend: d.spec.backend.kind }, `NIC ${d.name} (${mac}): ${where}`);
+    env.log.info({ nic: d.name, mac, backend: spec.kind }, `NIC ${d.name} (${mac}): ${describeBackend(spec)}`);
     return {
       transport,
       needs: { maxFileSize: 0, ioUring: false },
