@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
-import { QEMU, QEMU_MICROVM, hostKernelWords, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
+import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
 const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
@@ -79,28 +79,18 @@ export async function tsvmmDisk(image: string, diskOptions = '', names = PHASE_N
   return { phases, dma: disk?.dma, engine: disk?.engine };
 }
 
-/** QEMU's microvm announces its virtio-mmio slots on the kernel command line itself; learn where, once. */
-async function qemuVirtioWords(guest: GuestManifest, image: string): Promise<string> {
-  const r = await timedRun(QEMU, ['-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=on`, ...qemuArgs(guest, image), '-append', `${guest.cmdline} ${hostKernelWords()} -- true`], { timeoutMs: 300_000 });
-  const words = /Command line: .*/.exec(r.stdout)?.[0].match(/virtio_mmio\.device=\S+/g);
-  if (!words) throw new Error(`QEMU announced no virtio-mmio device:\n${r.stdout.slice(0, 2000)}`);
-  return words.join(' ');
-}
-
 function qemuArgs(guest: GuestManifest, image: string): string[] {
   return [...qemuGuestArgs(guest), '-drive', `file=${image},format=raw,if=none,id=d0,cache=writeback,aio=io_uring`, '-device', 'virtio-blk-device,drive=d0'];
 }
 
-let qemuWords: string | undefined;
-
 export async function qemuDisk(image: string, names = PHASE_NAMES): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
-  qemuWords ??= await qemuVirtioWords(guest, image);
+  const words = await qemuVirtioWords(guest, qemuArgs(guest, image));
   // The same words, placed before `--` (QEMU would append them after it, to init's command).
   const { phases } = await runPhases(QEMU, [
     '-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=off`,
     ...qemuArgs(guest, image),
-    '-append', `${guest.cmdline} ${qemuWords} ${qemuKernelWords()} -- ${guestCommand(names)}`,
+    '-append', `${guest.cmdline} ${words} ${qemuKernelWords()} -- ${guestCommand(names)}`,
   ], names);
   return { phases };
 }

@@ -3,7 +3,7 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
-//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write]
+//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N]
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureCoalescing } from './coalescing.js';
@@ -18,6 +18,7 @@ import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type 
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
+import { NET_PHASES, NET_PHASE_ABOUT, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -30,7 +31,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 /** Sections that need KVM (nested where the host has none). */
-const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'boot'];
+const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot'];
 /** Sections that need no KVM: they run on this host, never nested. */
 const HOST_SECTIONS = ['decompress'];
 
@@ -111,6 +112,7 @@ async function main(): Promise<void> {
     console.log(`\nseparate / in the VMM: read ${f(r.separate.read / r.inline.read, 2)}×, write ${f(r.separate.write / r.inline.write, 2)}×\n`);
   }
   if (wanted('disk')) await diskSection();
+  if (wanted('net')) await netSection();
   if (wanted('boot')) {
     if (!qemuAvailable()) console.log('## Boot vs QEMU\n\nskipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n');
     else {
@@ -186,6 +188,48 @@ async function diskSection(): Promise<void> {
   console.log(`\nZero copy (tsvmm --stats, the disk-in-the-VMM runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
   const samples = (rs: DiskRun[]) => rs.map((r) => phases.map((p) => f(r.phases[p]![figure[p]], 1)).join('/')).join(', ');
   console.log(`Per-run samples (${phases.join(' / ')}): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${samples(rs)}`).join('; ')}\n`);
+}
+
+async function netSection(): Promise<void> {
+  const missing = netBenchAvailable() ?? (qemuAvailable() ? undefined : 'needs qemu-system-x86_64');
+  if (missing) {
+    console.log(`## Networking\n\nskipped: ${missing}\n`);
+    return;
+  }
+  const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+  const opts = { mib: option('--net-mib', 16), pings: option('--net-pings', 500) };
+  const runs = new Map<string, NetRun[]>();
+  const measure = async (backend: NetBackendName) => {
+    for (let i = 0; i < rounds; i++)
+      for (const [vmm, run] of [['tsvmm', tsvmmNet], ['QEMU', qemuNet]] as const) {
+        const key = `${vmm} ${backend}`;
+        runs.set(key, [...(runs.get(key) ?? []), await run(backend, opts)]);
+      }
+  };
+  await measure('passt');
+  const noTap = tapProblem();
+  if (!noTap) await withTap(() => measure('tap'));
+  const at = (key: string, pick: (r: NetRun) => number) => median(runs.get(key)!.map(pick));
+  console.log(`## Networking in the default guest (virtio-net; ${opts.mib} MiB each way over TCP, ${opts.pings} pings)\n`);
+  for (const p of NET_PHASES) console.log(`- **${p}**: ${NET_PHASE_ABOUT[p]}`);
+  console.log('\n| VMM, backend | send MB/s | recv MB/s | ping packets/s | VMM host CPU outside the vCPU thread, µs per packet (% of a core): send / recv / ping |\n|---|---|---|---|---|');
+  for (const key of runs.keys()) {
+    const cpu = NET_PHASES.map((p) => `${f(at(key, (r) => r.phases[p].vmmCpuMicrosPerPacket), 1)} (${f(at(key, (r) => r.phases[p].vmmCpuPercent), 1)} %)`).join(' / ');
+    console.log(`| ${key} | ${f(at(key, (r) => r.phases.send.MBps))} | ${f(at(key, (r) => r.phases.recv.MBps))} | ${f(at(key, (r) => r.phases.ping.pps), 0)} | ${cpu} |`);
+  }
+  for (const backend of noTap ? ['passt'] : ['passt', 'tap']) {
+    const ratio = (pick: (r: NetRun) => number) => f(at(`tsvmm ${backend}`, pick) / at(`QEMU ${backend}`, pick), 3);
+    console.log(
+      `\n**${backend}, tsvmm / QEMU: throughput send ${ratio((r) => r.phases.send.MBps)}, recv ${ratio((r) => r.phases.recv.MBps)}, ping rate ${ratio((r) => r.phases.ping.pps)}; ` +
+        `CPU per packet send ${ratio((r) => r.phases.send.vmmCpuMicrosPerPacket)}, recv ${ratio((r) => r.phases.recv.vmmCpuMicrosPerPacket)}, ping ${ratio((r) => r.phases.ping.vmmCpuMicrosPerPacket)}** (targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`,
+    );
+  }
+  if (noTap) console.log(`\ntap rows skipped: ${noTap}`);
+  const dma = [...runs.entries()].filter(([k]) => k.startsWith('tsvmm')).flatMap(([, rs]) => rs.map((r) => r.dma).filter((d) => d !== undefined));
+  const sum = (k: 'directBytes' | 'bouncedBytes') => dma.reduce((a, d) => a + d![k], 0);
+  console.log(`\nZero copy (tsvmm --stats): ${f(sum('directBytes') / 2 ** 20, 1)} MiB of frames mapped straight from/into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
+  const samples = (key: string) => runs.get(key)!.map((r) => `${f(r.phases.send.MBps, 1)}/${f(r.phases.recv.MBps, 1)}/${f(r.phases.ping.pps, 0)}`).join(', ');
+  console.log(`Per-run samples (send MB/s / recv MB/s / ping packets/s): ${[...runs.keys()].map((k) => `${k}: ${samples(k)}`).join('; ')}\n`);
 }
 
 main().catch((e) => {

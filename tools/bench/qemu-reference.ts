@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { GuestManifest } from '../../src/cli/default-guest.js';
 import { templateForHost } from '../../src/kvm/cpu-template.js';
 import { detectHostKvm } from '../../src/kvm/host-kvm.js';
+import { timedRun } from './process-timing.js';
 
 export const QEMU = 'qemu-system-x86_64';
 /** `-M` value; a benchmark may append options (`,acpi=off`). */
@@ -45,4 +46,23 @@ export function hostKernelWords(): string {
 /** The words tsvmm would add to the default guest's command line: the same race for QEMU. */
 export function qemuKernelWords(): string {
   return [hostKernelWords(), bootSeedWord()].filter(Boolean).join(' ');
+}
+
+const virtioWords = new Map<string, string>();
+
+/**
+ * The `virtio_mmio.device=` words QEMU's microvm gives the kernel for these
+ * arguments (`qemuGuestArgs` plus devices). With auto-kernel-cmdline it
+ * appends them after `--`, to init's command, so a benchmark learns them
+ * once with a throw-away boot and places them itself.
+ */
+export async function qemuVirtioWords(guest: GuestManifest, args: string[]): Promise<string> {
+  const key = args.join('\0');
+  const known = virtioWords.get(key);
+  if (known !== undefined) return known;
+  const r = await timedRun(QEMU, ['-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=on`, ...args, '-append', `${guest.cmdline} ${hostKernelWords()} -- true`], { timeoutMs: 300_000 });
+  const words = /Command line: .*/.exec(r.stdout)?.[0].match(/virtio_mmio\.device=\S+/g);
+  if (!words) throw new Error(`QEMU announced no virtio-mmio device:\n${r.stdout.slice(0, 2000)}`);
+  virtioWords.set(key, words.join(' '));
+  return words.join(' ');
 }

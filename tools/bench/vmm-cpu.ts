@@ -15,9 +15,11 @@ function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
-export function snapshotCpu(root: number): CpuSnapshot {
+/** `skipCommands`: processes in the tree that are not the VMM's (a network backend it started, such as passt). */
+export function snapshotCpu(root: number, skipCommands: readonly string[] = []): CpuSnapshot {
   const snapshot: CpuSnapshot = new Map();
   for (const pid of processTree(root)) {
+    if (skipCommands.length > 0 && skipCommands.includes(readProc(`/proc/${pid}/comm`)?.trim() ?? '')) continue;
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${pid}/task`);

@@ -1,0 +1,275 @@
+// Networking inside the default guest: tsvmm vs QEMU 7.2 microvm
+// (virtio-net-device) over the same backend, in one run.
+//   passt: tsvmm `--net user,hostfwd=...` (passt --fd, started by tsvmm);
+//          QEMU `-netdev stream` to a passt this bench starts on a Unix
+//          socket, same binary, same options.
+//   tap:   a tap device this bench makes (root only), each VMM in turn.
+// Three phases, each timed here on the host: guest→host TCP (`dd | nc` to a
+// sink in this process), host→guest TCP (to `nc -l` in the guest, through a
+// port forward for passt), and `ping -A` (one echo in flight: packets per
+// second at the round-trip limit). The guest prints its eth0 packet counters
+// as each phase starts and ends; the VMM's host CPU outside its vCPU thread
+// (vmm-cpu.ts, passt not counted) over the phase, divided by those packets,
+// is its CPU per packet.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readDefaultGuest } from '../../src/cli/default-guest.js';
+import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
+import { findPasst } from '../../src/net/passt.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { parseExitStats, timedRun } from './process-timing.js';
+import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
+import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
+
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+export const NET_PHASES = ['send', 'recv', 'ping'] as const;
+export type NetPhase = (typeof NET_PHASES)[number];
+export type NetBackendName = 'passt' | 'tap';
+
+export const NET_PHASE_ABOUT: Record<NetPhase, string> = {
+  send: 'guest → host TCP: `dd if=/dev/zero bs=64k | nc` to a sink on the host',
+  recv: 'host → guest TCP: the host writes to `nc -l | wc -c` in the guest',
+  ping: '`ping -A` (the next echo as soon as the reply is in) to the gateway / the tap\'s host address',
+};
+
+/** The guest's port the host sends to. */
+const GUEST_PORT = 5001;
+const TAP = { name: 'tsvbench0', host: '10.98.0.1', guest: '10.98.0.2' };
+const GUEST_MAC = '52:54:00:12:34:56';
+
+export interface NetOptions {
+  /** MiB each TCP phase moves. */
+  mib: number;
+  pings: number;
+}
+
+export interface NetPhaseResult {
+  seconds: number;
+  bytes: number;
+  /** eth0 packets in + out over the phase, as the guest counted them. */
+  packets: number;
+  MBps: number;
+  pps: number;
+  /** Host CPU of the VMM outside its vCPU thread per packet (µs), and as a share of one core (%). */
+  vmmCpuMicrosPerPacket: number;
+  vmmCpuPercent: number;
+}
+
+export interface NetRun {
+  phases: Record<NetPhase, NetPhaseResult>;
+  /** tsvmm only (--stats): frame bytes the DMA API mapped straight from/into guest RAM vs bounced. */
+  dma?: { directBytes: number; bouncedBytes: number };
+}
+
+/** Whether this host can run the tap rows (root: tap devices), and why not. */
+export function tapProblem(): string | undefined {
+  return process.getuid?.() === 0 ? undefined : 'needs root (it makes a tap device)';
+}
+
+/** A tap with an address on the host's side, for the duration of `body`. */
+export async function withTap<T>(body: () => Promise<T>): Promise<T> {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ip('tuntap', 'add', 'dev', TAP.name, 'mode', 'tap', 'vnet_hdr');
+  try {
+    ip('addr', 'add', `${TAP.host}/24`, 'dev', TAP.name);
+    ip('link', 'set', TAP.name, 'up');
+    return await body();
+  } finally {
+    ip('link', 'delete', TAP.name);
+  }
+}
+
+/** The guest's side: each phase between two marker lines carrying eth0's packet counters. */
+function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number): string {
+  const peer = backend === 'tap' ? TAP.host : '$gw';
+  const counters = '$(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/statistics/tx_packets)';
+  const mark = (what: string) => `echo "netbench ${what} ${counters}"`;
+  return [
+    backend === 'tap' ? `ip addr add ${TAP.guest}/24 dev eth0; ip link set eth0 up` : 'set -- $(ip route | grep default); gw=$3',
+    mark('start send'),
+    `dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${sinkPort}`,
+    mark('end send'),
+    // nc listens a moment after it starts: the host connects on "start recv".
+    `(echo "netbench got $(nc -l -p ${GUEST_PORT} | wc -c)") & sleep 1`,
+    mark('start recv'),
+    'wait',
+    mark('end recv'),
+    mark('start ping'),
+    `ping -A -q -c ${opts.pings} ${peer} | grep -E "transmitted|round-trip"`,
+    mark('end ping'),
+  ].join('; ');
+}
+
+/** What the host side saw of the TCP phases. */
+interface HostSide {
+  send?: { seconds: number; bytes: number };
+  recv?: { seconds: number; bytes: number };
+  problem?: string;
+}
+
+/** Receives the guest's stream: bytes and the time from the first to the end. */
+async function startSink(address: string): Promise<{ server: Server; port: number; done: Promise<{ seconds: number; bytes: number }> }> {
+  let resolveDone!: (r: { seconds: number; bytes: number }) => void;
+  const done = new Promise<{ seconds: number; bytes: number }>((resolve) => (resolveDone = resolve));
+  const server = createServer((socket) => {
+    let first = 0;
+    let bytes = 0;
+    socket.on('data', (d) => {
+      if (bytes === 0) first = performance.now();
+      bytes += d.length;
+    });
+    socket.on('end', () => {
+      resolveDone({ seconds: (performance.now() - first) / 1000, bytes });
+      socket.end();
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  return { server, port: (server.address() as AddressInfo).port, done };
+}
+
+/** Sends `bytes` to the guest: the time from connecting until the guest closed its end. */
+function sendToGuest(host: string, port: number, bytes: number): Promise<{ seconds: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const chunk = Buffer.alloc(1 << 16, 0x5a);
+    const started = performance.now();
+    const c = createConnection({ host, port });
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!c.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void c.once('drain', pump);
+      }
+      c.end();
+    };
+    c.on('connect', pump);
+    c.on('close', () => resolve({ seconds: (performance.now() - started) / 1000, bytes }));
+    c.on('error', reject);
+    c.resume();
+  });
+}
+
+/** A free TCP port on the loopback (for a forward). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+const MARKER = /netbench (start|end) (send|recv|ping) (\d+) (\d+)/g;
+
+/** Boots the guest under a VMM (`launch(cmdline)`), plays the host's side of each phase, and measures. */
+async function measure(
+  vmm: 'tsvmm' | 'qemu',
+  backend: NetBackendName,
+  opts: NetOptions,
+  launch: (cmdline: string, forwardPort: number) => Promise<{ command: string; args: string[] }>,
+): Promise<{ run: NetRun; stderr: string }> {
+  const guest = readDefaultGuest()!;
+  const sink = await startSink(backend === 'tap' ? TAP.host : '127.0.0.1');
+  const forward = await freePort();
+  const host: HostSide = {};
+  const snapshots = new Map<string, CpuSnapshot>();
+  let recv: Promise<{ seconds: number; bytes: number }> | undefined;
+  try {
+    const cmdline = withInitCommand(guest.cmdline, ['sh', '-c', guestScript(backend, opts, sink.port)]);
+    const { command, args } = await launch(cmdline, forward);
+    const markers = NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`]);
+    const r = await timedRun(command, args, {
+      markers,
+      timeoutMs: 1_800_000,
+      onMarker: (m, pid) => {
+        snapshots.set(m, snapshotCpu(pid, ['passt']));
+        if (m === 'netbench start recv') recv = sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, opts.mib << 20);
+      },
+    });
+    const output = `${r.stdout}\n${r.stderr}`.slice(-4000);
+    host.send = await Promise.race([sink.done, new Promise<undefined>((resolve) => setTimeout(resolve, 1000))]);
+    host.recv = recv ? await recv.catch((e: Error) => ((host.problem = e.message), undefined)) : undefined;
+    const counts = new Map([...r.stdout.matchAll(MARKER)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3]) + Number(m[4])]));
+    const got = /netbench got (\d+)/.exec(r.stdout);
+    if (Number(got?.[1]) !== opts.mib << 20) throw new Error(`${vmm} over ${backend}: the guest received ${got?.[1]} bytes, not ${opts.mib << 20}:\n${output}`);
+    if (host.send?.bytes !== opts.mib << 20) throw new Error(`${vmm} over ${backend}: the host received ${host.send?.bytes} bytes, not ${opts.mib << 20}:\n${output}`);
+    const phases = {} as Record<NetPhase, NetPhaseResult>;
+    for (const p of NET_PHASES) {
+      const before = snapshots.get(`netbench start ${p}`);
+      const after = snapshots.get(`netbench end ${p}`);
+      const packets = (counts.get(`end ${p}`) ?? NaN) - (counts.get(`start ${p}`) ?? NaN);
+      if (!before || !after || !(packets > 0)) throw new Error(`${vmm} over ${backend}: no ${p} phase (status ${r.status}):\n${output}`);
+      const timed = p === 'ping' ? { seconds: r.markers[`netbench end ${p}`] - r.markers[`netbench start ${p}`], bytes: 0 } : host[p]!;
+      const { rest } = cpuBetween(before, after);
+      phases[p] = {
+        seconds: timed.seconds,
+        bytes: timed.bytes,
+        packets,
+        MBps: timed.bytes / 1e6 / timed.seconds,
+        pps: packets / timed.seconds,
+        vmmCpuMicrosPerPacket: (rest / packets) * 1e6,
+        vmmCpuPercent: (rest / timed.seconds) * 100,
+      };
+    }
+    return { run: { phases }, stderr: r.stderr };
+  } finally {
+    sink.server.close();
+  }
+}
+
+export async function tsvmmNet(backend: NetBackendName, opts: NetOptions): Promise<NetRun> {
+  const guest = readDefaultGuest()!;
+  const { run, stderr } = await measure('tsvmm', backend, opts, async (cmdline, forward) => ({
+    command: process.execPath,
+    args: [
+      TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
+      '--net', backend === 'tap' ? `tap=${TAP.name},mac=${GUEST_MAC}` : `user,hostfwd=tcp:127.0.0.1:${forward}-:${GUEST_PORT},mac=${GUEST_MAC}`,
+      '--cmdline', cmdline,
+    ],
+  }));
+  const nic = parseExitStats<{ nics?: Record<string, { dma: { directBytes: number; bouncedBytes: number } }> }>(stderr).nics?.net0;
+  return { ...run, dma: nic?.dma };
+}
+
+export async function qemuNet(backend: NetBackendName, opts: NetOptions): Promise<NetRun> {
+  const guest = readDefaultGuest()!;
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-net-'));
+  let passt: ChildProcess | undefined;
+  try {
+    const socket = join(dir, 'passt.socket');
+    const netdev = backend === 'tap' ? `tap,id=n0,ifname=${TAP.name},script=no,downscript=no` : `stream,id=n0,server=off,addr.type=unix,addr.path=${socket}`;
+    const args = [...qemuGuestArgs(guest), '-netdev', netdev, '-device', `virtio-net-device,netdev=n0,mac=${GUEST_MAC}`];
+    if (backend === 'passt') passt = await startPasstOn(socket, []);
+    const words = await qemuVirtioWords(guest, args);
+    passt?.kill();
+    const { run } = await measure('qemu', backend, opts, async (cmdline, forward) => {
+      if (backend === 'passt') passt = await startPasstOn(socket, ['-t', `127.0.0.1/${forward}:${GUEST_PORT}`]);
+      return { command: QEMU, args: ['-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=off`, ...args, '-append', withKernelWords(cmdline, `${words} ${qemuKernelWords()}`)] };
+    });
+    return run;
+  } finally {
+    passt?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** passt on a Unix socket for QEMU (`-1`: it quits when QEMU does), as tsvmm starts it otherwise: foreground, quiet. */
+async function startPasstOn(socket: string, options: string[]): Promise<ChildProcess> {
+  const passt = findPasst();
+  if (!passt) throw new Error('the net benchmark needs passt: npm run passt');
+  rmSync(socket, { force: true });
+  const child = spawn(passt.path, ['-f', '-q', '-1', '-s', socket, ...options], { stdio: 'ignore' });
+  // QEMU connects as it starts: the socket must exist first (passt makes it within milliseconds).
+  for (const until = Date.now() + 10_000; !existsSync(socket); await new Promise((resolve) => setTimeout(resolve, 10)))
+    if (Date.now() > until || child.exitCode !== null) throw new Error(`passt did not create ${socket}`);
+  return child;
+}
+
+export function netBenchAvailable(): string | undefined {
+  if (!readDefaultGuest()) return 'needs the default guest (npm run guest)';
+  if (!findPasst()) return 'needs passt (npm run passt)';
+  return undefined;
+}
