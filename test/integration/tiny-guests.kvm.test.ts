@@ -3,17 +3,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { describeKvm } from '../support/host-requirements.js';
+import { exitStats } from '../support/exit-stats.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const TEST_MACHINE = join(PROJECT_ROOT, 'test', 'machines', 'test-devices.json');
 const payload = (name: string, ...extra: string[]) => ['run', '--raw-payload', join(GUEST_BIN, name), '--log-level', 'warn', ...extra];
 
-/** The JSON `--stats` prints on stderr. */
-function stats(stderr: string): { exitsByReason: Record<string, number>; coalescedDrained: number; coalescedByDevice: Record<string, number>; totalExits: number } {
-  const at = stderr.indexOf('tsvmm exit statistics: ');
-  expect(at, stderr).toBeGreaterThanOrEqual(0);
-  return JSON.parse(stderr.slice(at + 'tsvmm exit statistics: '.length));
-}
+const stats = (stderr: string) =>
+  exitStats<{ exitsByReason: Record<string, number>; coalescedDrained: number; coalescedByDevice: Record<string, number>; totalExits: number }>(stderr);
 
 describeKvm('tiny guests', () => {
   it('real mode: serial output and an exit status', async () => {

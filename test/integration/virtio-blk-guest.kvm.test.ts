@@ -11,6 +11,7 @@ import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 import { diskScratchDir } from '../support/disk-scratch.js';
 import { deadline } from '../support/deadline.js';
+import { exitStats } from '../support/exit-stats.js';
 
 const SECTOR = 512;
 const DISK0_SECTORS = 2048; // 1 MiB
@@ -62,12 +63,7 @@ interface Stats {
   disks?: Record<string, { reads: number; writes: number; flushes: number; getIds: number; ioErrors: number; unsupported: number }>;
 }
 
-function parseStats(stderr: string): Stats {
-  const marker = 'tsvmm exit statistics: ';
-  const at = stderr.indexOf(marker);
-  expect(at, stderr).toBeGreaterThanOrEqual(0);
-  return JSON.parse(stderr.slice(at + marker.length)) as Stats;
-}
+const parseStats = (stderr: string) => exitStats<Stats>(stderr);
 
 const dir = diskScratchDir('tsvmm-virtio-blk-guest-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
