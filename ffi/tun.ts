@@ -8,6 +8,11 @@ export const TUNSETIFF = 0x400454ca;
 export const TUNSETOFFLOAD = 0x400454d0;
 /** _IOW('T', 216, int) */
 export const TUNSETVNETHDRSZ = 0x400454d8;
+/** TUNSETOFFLOAD flags: what the reader of the tap (the guest) can take. */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
 export const IFF_TAP = 0x0002;
 export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;

@@ -7,7 +7,7 @@ import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { deviceKind } from '../devices/catalog.js';
-import type { VcpuEnvironment } from '../devices/device-kind.js';
+import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
 import { plannedDescriptor } from '../machine/device-plan.js';
 import { queueNotifyRole } from '../machine/handover-name.js';
@@ -23,9 +23,10 @@ function send(m: FromDeviceProcess): void {
 
 interface Served {
   device: BusDevice;
-  maxFileSize: number;
-  ioUring: boolean;
+  needs: DeviceNeeds;
 }
+
+const NO_NEEDS: DeviceNeeds = { maxFileSize: 0, ioUring: false, tapOffload: false };
 
 /** A platform device in its own process has no vCPU thread to lean on: kinds that may run here use none of this. */
 const NO_VCPU: VcpuEnvironment = {
@@ -53,12 +54,12 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
   const kind = deviceKind(planned.type);
   switch (kind.family) {
     case 'platform':
-      return { device: kind.build(planned.config, NO_VCPU), maxFileSize: 0, ioUring: false };
+      return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
     case 'virtio': {
       const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
       const notifyFds = kind.virtio.queueSizes.map((_, q) => fd(queueNotifyRole(q)));
       const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
-      return { device: instance.transport, maxFileSize: instance.needs.maxFileSize, ioUring: instance.needs.ioUring };
+      return { device: instance.transport, needs: instance.needs };
     }
     case 'virtio-slots':
       throw new Error(`${planned.name}: a ${planned.type} has no model to serve`);
@@ -84,8 +85,8 @@ function start(config: DeviceProcessConfig): void {
     if (config.sandbox)
       hostPid = enterJail({
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-        policy: deviceProcessPolicy({ jit: true, ioUring: served.ioUring }),
-        limits: { maxFileSize: served.maxFileSize },
+        policy: deviceProcessPolicy({ jit: true, ioUring: served.needs.ioUring, tapOffload: served.needs.tapOffload }),
+        limits: { maxFileSize: served.needs.maxFileSize },
       }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });

@@ -136,12 +136,22 @@ export interface VirtioEnvironment {
   log: Logger;
 }
 
+/** What a device asks of the jail of the process that serves it (the seccomp policy, the file-size limit). */
+export interface DeviceNeeds {
+  /** The largest file it writes (RLIMIT_FSIZE). */
+  readonly maxFileSize: number;
+  /** io_uring_enter on rings it made before the jail. */
+  readonly ioUring: boolean;
+  /** ioctl(TUNSETOFFLOAD) on its tap, at each driver start. */
+  readonly tapOffload: boolean;
+}
+
 /** A built virtio device: its virtio-mmio transport and what its host needs to know of it. */
 export interface VirtioInstance {
   /** The register window's model (a VirtioMmioTransport). */
   readonly transport: BusDevice;
   /** What the jail must allow it: file size for writes, io_uring. */
-  readonly needs: { maxFileSize: number; ioUring: boolean };
+  readonly needs: DeviceNeeds;
   statistics(): Record<string, unknown>;
   /** Finishes work in flight (guest memory still mapped), then closes its files. */
   close(): void;

@@ -91,7 +91,7 @@ class Helper {
       if (config.sandbox) {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring }),
+          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring, tapOffload: vm.virtio.setsTapOffloads }),
           // Writes may reach the end of the largest writable disk, and no further.
           limits: { maxFileSize: vm.virtio.largestWritableImage },
         });

@@ -22,6 +22,14 @@ export interface NetBackend {
   readonly headerBytes: number;
   /** The largest frame (header included) the backend can deliver. */
   readonly maxFrame: number;
+  /**
+   * Offloads the backend honours: frames whose header asks for them going
+   * out, and such frames coming in once the guest takes them (setOffloads).
+   * None for a backend that carries bare frames.
+   */
+  readonly offloads: NetOffloads;
+  /** What the guest takes (at DRIVER_OK): from then on only such frames are received. */
+  setOffloads(guestTakes: NetOffloads): void;
   /** Part of a frame has been read: the rest must be read (and dropped) before another can start. */
   readonly midFrame: boolean;
   /**
@@ -36,6 +44,8 @@ export interface NetBackend {
    * waiting yet. Throws a NetBackendError when the peer is gone.
    */
   nextFrameLength(): number;
+  /** nextFrameLength() is the frame's own length (a framed stream), not only the most it can be (tap). */
+  readonly lengthKnown: boolean;
   /**
    * Reads the next frame into `into` (room for nextFrameLength() bytes):
    * its length once complete, -1 while (part of) it is still to come; the
@@ -46,6 +56,16 @@ export interface NetBackend {
   watch(wants: { readable: boolean; writable: boolean }, onReady: (ready: { readable: boolean; writable: boolean }) => void): void;
   close(): void;
 }
+
+/** Offloads a frame's virtio-net header can carry: a checksum left to do, one TCP segment of up to 64 KiB (IPv4, IPv6, with ECN). */
+export interface NetOffloads {
+  readonly checksum: boolean;
+  readonly tso4: boolean;
+  readonly tso6: boolean;
+  readonly tsoEcn: boolean;
+}
+
+export const NO_OFFLOADS: NetOffloads = { checksum: false, tso4: false, tso6: false, tsoEcn: false };
 
 export class NetBackendError extends Error {
   override name = 'NetBackendError';

@@ -11,7 +11,7 @@ import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv,
 import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
 import { FdReadiness } from './fd-readiness.js';
-import { NetBackendError, SendResult, type NetBackend } from './net-backend.js';
+import { NO_OFFLOADS, NetBackendError, SendResult, type NetBackend } from './net-backend.js';
 
 /** Frames longer than this are a broken peer (passt's MTU is at most 65520). */
 export const STREAM_MAX_FRAME = 65_550;
@@ -22,6 +22,9 @@ export class StreamBackend implements NetBackend {
   readonly kind = 'stream';
   readonly headerBytes = 0;
   readonly maxFrame = STREAM_MAX_FRAME;
+  /** The framing carries no virtio-net header, so no offload information. */
+  readonly offloads = NO_OFFLOADS;
+  readonly lengthKnown = true;
 
   private readonly memory = new HostBuffer(2 * IOVECS * 16 + 64);
   /** The outgoing length word, and what of the current frame (word included) has gone. */
@@ -52,6 +55,8 @@ export class StreamBackend implements NetBackend {
   get midFrame(): boolean {
     return this.inLength >= 0 && this.inGot > 0;
   }
+
+  setOffloads(): void {}
 
   send(frame: IoVecList): SendResult {
     if (frame.length > STREAM_MAX_FRAME) throw new RangeError(`frame of ${frame.length} bytes is longer than ${STREAM_MAX_FRAME}`);

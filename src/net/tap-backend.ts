@@ -2,18 +2,31 @@
 // one whole frame and each write takes one, both preceded by a 12-byte
 // virtio_net_hdr_v1, the same header the guest's driver uses, so frames go
 // between guest buffers and the tap with one readv / writev and no header
-// translation. No offloads are switched on (TUNSETOFFLOAD 0): the guest is
-// offered none.
+// translation. That header also carries the offloads: the guest may send
+// frames with a partial checksum or as one TCP segment of up to 64 KiB (the
+// kernel finishes them), and once it says it takes them (GUEST_CSUM,
+// GUEST_TSO4/6) the tap is told so with TUNSETOFFLOAD and hands it such
+// frames too. Until the guest has negotiated, the tap gives only plain ones.
 import { openSync } from 'node:fs';
 import { EAGAIN, EINTR, EINVAL, close, errnoName, ioctlBuffer, ioctlValue, koffi, O_NONBLOCK, readv, writev } from '../../ffi/libc.js';
-import { IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, IFNAMSIZ, IFREQ_FLAGS_OFFSET, IFREQ_SIZE, TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ } from '../../ffi/tun.js';
+import {
+  IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, IFNAMSIZ, IFREQ_FLAGS_OFFSET, IFREQ_SIZE, TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ,
+  TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN,
+} from '../../ffi/tun.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
 import { FdReadiness } from './fd-readiness.js';
-import { NetBackendError, SendResult, type NetBackend } from './net-backend.js';
+import { NetBackendError, SendResult, type NetBackend, type NetOffloads } from './net-backend.js';
 
 const VNET_HEADER = 12;
 /** A frame as large as a tap's largest MTU, with its header. */
 export const TAP_MAX_FRAME = VNET_HEADER + 14 + 65_535;
+
+/** TUNSETOFFLOAD's argument for what the guest takes (TSO counts only with the checksum offload, as the kernel reads it). */
+export function tunOffloadFlags(takes: NetOffloads): number {
+  if (!takes.checksum) return 0;
+  const tso = takes.tso4 || takes.tso6;
+  return TUN_F_CSUM | (takes.tso4 ? TUN_F_TSO4 : 0) | (takes.tso6 ? TUN_F_TSO6 : 0) | (tso && takes.tsoEcn ? TUN_F_TSO_ECN : 0);
+}
 
 export class TapError extends Error {
   override name = 'TapError';
@@ -53,6 +66,9 @@ export class TapBackend implements NetBackend {
   readonly headerBytes = VNET_HEADER;
   readonly maxFrame = TAP_MAX_FRAME;
   readonly midFrame = false;
+  /** Checksum and TCP segmentation both ways (UFO is obsolete: Linux no longer offers it). */
+  readonly offloads: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
+  readonly lengthKnown = false;
   private readonly readiness: FdReadiness;
 
   constructor(
@@ -60,6 +76,11 @@ export class TapBackend implements NetBackend {
     private readonly ifname: string,
   ) {
     this.readiness = new FdReadiness(fd);
+  }
+
+  setOffloads(guestTakes: NetOffloads): void {
+    if ((ioctlValue(this.fd, TUNSETOFFLOAD, tunOffloadFlags(guestTakes)) as number) < 0)
+      throw new NetBackendError(`tap ${this.ifname}: TUNSETOFFLOAD failed: ${errnoName(koffi.errno())}`);
   }
 
   send(frame: IoVecList): SendResult {

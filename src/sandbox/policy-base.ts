@@ -30,6 +30,12 @@ export interface PolicyOptions {
    * change to a ring's restrictions.
    */
   ioUring?: boolean;
+  /**
+   * Allow ioctl(TUNSETOFFLOAD) (default false): a NIC on a tap tells the tap
+   * which offloads its guest takes whenever the driver starts (the tap was
+   * opened, and its other settings made, by the frontend).
+   */
+  tapOffload?: boolean;
 }
 
 /**
@@ -65,7 +71,7 @@ export function composePolicy(name: string, part: PolicyPart, options: PolicyOpt
     syscall: 'ioctl',
     hot: true,
     reason: `${part.ioctlReason}; and libuv's fd-flag ioctls (FIONBIO, FIOCLEX, FIONCLEX); request compared as the kernel reads it (unsigned int)`,
-    when: [{ arg: 1, width: 32, in: [...part.ioctls, ...BASE_FILE_IOCTLS] }],
+    when: [{ arg: 1, width: 32, in: [...part.ioctls, ...(options.tapOffload ? ['TUNSETOFFLOAD'] : []), ...BASE_FILE_IOCTLS] }],
   };
   return { name, entries: [ioctl, ...baseEntries(options), ...part.entries] };
 }

@@ -3,6 +3,7 @@
 // ffi/kvm-abi.ts so the policy and the VMM can never disagree on a value.
 import os from 'node:os';
 import { KVM_IOCTL } from '../../ffi/kvm-abi.js';
+import { TUNSETOFFLOAD } from '../../ffi/tun.js';
 
 /** Terminal and generic file ioctls (<asm-generic/ioctls.h>, x86-64 values). */
 export const TERMINAL_IOCTL = {
@@ -91,6 +92,7 @@ export function policyConstants(): ReadonlyMap<string, bigint> {
   };
   add(KVM_IOCTL);
   add(TERMINAL_IOCTL);
+  add({ TUNSETOFFLOAD });
   add(CLONE);
   add(OPEN_FLAGS);
   add(FCNTL);

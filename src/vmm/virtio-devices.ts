@@ -79,6 +79,10 @@ export class VirtioDevices {
     return this.devices.some((d) => d.local?.instance.needs.ioUring);
   }
 
+  get setsTapOffloads(): boolean {
+    return this.devices.some((d) => d.local?.instance.needs.tapOffload);
+  }
+
   /** By statistics group, then device name: `{ disks: { vda: {...} } }`. */
   statistics(): Record<string, Record<string, unknown>> {
     const groups: Record<string, Record<string, unknown>> = {};

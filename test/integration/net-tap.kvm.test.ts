@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
+import { exitStats } from '../support/exit-stats.js';
 import { describeKvm, describeNeeding } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
 
@@ -18,6 +19,15 @@ const HOST_ADDR = '10.99.0.1';
 const GUEST_ADDR = '10.99.0.2';
 const BYTES = 1 << 20;
 const PEER = join(PROJECT_ROOT, 'test', 'support', 'tcp-peer.mjs');
+
+interface NicStats {
+  txFrames: number;
+  txBytes: number;
+  rxFrames: number;
+  rxBytes: number;
+  txDropped: number;
+  rxDropped: number;
+}
 
 const rootProblem = process.getuid?.() !== 0 ? 'needs root (network namespaces and tap devices)' : undefined;
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -62,7 +72,7 @@ describeKvm('a NIC on a tap device', () => {
           'echo "out: $(sha256sum < /tmp/out)"',
           `nc ${HOST_ADDR} 7001 < /tmp/out`,
         ].join('; ');
-        const r = await runTsvmm(['run', '--net', `tap=${TAP}`, '--log-level', 'warn', '--', 'sh', '-c', script], {
+        const r = await runTsvmm(['run', '--net', `tap=${TAP}`, '--stats', '--log-level', 'warn', '--', 'sh', '-c', script], {
           wrapper: ['ip', 'netns', 'exec', NS],
           timeoutMs: BOOT_TIMEOUT_MS,
           onStdout: (all) => {
@@ -89,6 +99,11 @@ describeKvm('a NIC on a tap device', () => {
         expect(received?.bytes).toBe(BYTES);
         expect(r.stdout).toContain(`out: ${received?.received}`);
         expect(r.status, r.stderr.slice(-2000)).toBe(0);
+        // A megabyte each way in MTU-sized frames would average under 1514 bytes a frame.
+        const nic = exitStats<{ nics: Record<string, NicStats> }>(r.stderr).nics.net0;
+        expect(nic.txBytes / nic.txFrames, JSON.stringify(nic)).toBeGreaterThan(1514);
+        expect(nic.rxBytes / nic.rxFrames, JSON.stringify(nic)).toBeGreaterThan(1514);
+        expect(nic.txDropped + nic.rxDropped).toBe(0);
       },
       BOOT_TIMEOUT_MS + 10_000,
     );

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KVM_IOCTL } from '../../ffi/kvm-abi.js';
+import { TUNSETIFF } from '../../ffi/tun.js';
 import { BPF_JA, BPF_JMP, encodeProgram, decodeProgram, validateSeccompProgram } from '../../src/sandbox/bpf.js';
 import { deviceProcessPolicy } from '../../src/sandbox/device-process-policy.js';
 import { HELPER_DENIED_KVM_IOCTLS, HELPER_FILE_IOCTLS, HELPER_KVM_IOCTLS, HELPER_TTY_IOCTLS, helperPolicy } from '../../src/sandbox/helper-policy.js';
@@ -141,6 +142,14 @@ for (const [kind, makePolicy] of KINDS) describe(`seccomp compiler on the ${kind
         expect(runSeccompProgram(program, { nr: syscallNumber(name), args: [8n, 0n] }), `${name} ioUring=${ioUring}`).toBe(SECCOMP_RET_KILL_PROCESS);
       }
       expect(runSeccompProgram(program, { nr: SYSCALLS.io_uring_enter, args: [8n, 1n, 0n, 0n] })).toBe(ioUring ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+    }
+  });
+
+  it('allows ioctl(TUNSETOFFLOAD) only with tapOffload (a NIC on a tap), and no other tap ioctl', () => {
+    for (const tapOffload of [false, true]) {
+      const program = compilePolicy(makePolicy({ tapOffload }));
+      expect(runSeccompProgram(program, { nr: SYSCALLS.ioctl, args: [9n, constants.get('TUNSETOFFLOAD')!, 0n] }), `tapOffload=${tapOffload}`).toBe(tapOffload ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+      expect(runSeccompProgram(program, { nr: SYSCALLS.ioctl, args: [9n, BigInt(TUNSETIFF), 0n] })).toBe(SECCOMP_RET_KILL_PROCESS);
     }
   });
 

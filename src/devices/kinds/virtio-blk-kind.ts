@@ -55,7 +55,7 @@ export const virtioBlkKind: VirtioDeviceKind<VirtioBlkDefinition> = {
     const disk = new VirtioBlkDevice(d.name, d.spec, env.file(IMAGE), env.memory, env.interrupt, env.notifyFds[0], env.log);
     return {
       transport: disk.transport,
-      needs: { maxFileSize: disk.image.readOnly ? 0 : disk.image.size, ioUring: disk.backend.kind === 'io_uring' },
+      needs: { maxFileSize: disk.image.readOnly ? 0 : disk.image.size, ioUring: disk.backend.kind === 'io_uring', tapOffload: false },
       statistics: () => disk.statistics(),
       close: () => disk.close(),
     };

@@ -56,7 +56,7 @@ export const virtioRngKind: VirtioDeviceKind<VirtioRngDefinition> = {
     env.log.info({ rng: d.name, bytesPerSecond: d.bytesPerSecond, burst: d.burst }, `entropy device ${d.name}: ${d.bytesPerSecond} bytes/s`);
     return {
       transport,
-      needs: { maxFileSize: 0, ioUring: false },
+      needs: { maxFileSize: 0, ioUring: false, tapOffload: false },
       statistics: () => ({ ...rng.stats, guestErrors: guestLog.counts() }),
       close() {
         doorbell.close();

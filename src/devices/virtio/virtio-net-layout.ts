@@ -8,7 +8,11 @@ export const VIRTIO_NET_F = {
   MTU: 3,
   MAC: 5,
   GUEST_TSO4: 7,
+  GUEST_TSO6: 8,
+  GUEST_ECN: 9,
   HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  HOST_ECN: 13,
   MRG_RXBUF: 15,
   STATUS: 16,
 } as const;
@@ -40,3 +44,8 @@ export const VirtioNetHdr = guestStruct('virtio_net_hdr_v1', 12, {
 });
 
 export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+export const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+/** virtio_net_hdr.flags: the checksum from csum_start is still to be done. */
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;

@@ -1,13 +1,20 @@
 // virtio-net (virtio v1.2 §5.1) over any transport and a NetBackend: queue 0
 // receives, queue 1 transmits. Features: MAC, STATUS (link up), MRG_RXBUF
-// (a frame may fill several receive chains), no offloads yet.
+// (a frame may fill several receive chains), and the checksum and TSO
+// offloads where the backend honours them (tap): the guest's header then
+// goes to the backend as is, and the backend's to the guest.
 //
 // Frames are never flattened. TX: the chain after its 12-byte header becomes
 // a scatter/gather list, the DmaMapper turns it into iovecs into guest RAM,
 // and the backend writes them with one writev. RX: once the backend knows a
 // frame's length, enough receive chains are taken to hold it, mapped the same
 // way, and the backend reads the frame straight into them with readv; the
-// header (num_buffers) is written last, then the chains are returned.
+// header (num_buffers) is written last, then the chains are returned. A tap
+// tells a frame's length only once it is read: the device takes chains for
+// the size recent frames had (a decaying maximum: a TSO stream gets 64 KiB
+// of buffers, a ping one), with the scratch buffer behind them for the rest;
+// a frame longer than the guess is copied on from there (counted).
+// Without MRG_RXBUF one chain must hold the frame or it is dropped.
 //
 // A guest that posts no receive buffers is not read for: the backend's
 // socket is left alone until the driver adds buffers, so the peer holds the
@@ -23,7 +30,7 @@ import { DmaSgList } from '../../memory/dma-sg-list.js';
 import { DmaStatus, describeDmaStatus } from '../../memory/dma-status.js';
 import { DmaAccess, GuestMemoryTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { NetBackendError, SendResult, type NetBackend } from '../../net/net-backend.js';
+import { NetBackendError, SendResult, type NetBackend, type NetOffloads } from '../../net/net-backend.js';
 import { ChainReader } from './chain-streams.js';
 import { StructView } from './guest-struct.js';
 import { VIRTIO_F, VIRTIO_ID, featureBit } from './virtio-constants.js';
@@ -41,15 +48,36 @@ const MIN_FRAME = 14;
 const FRAMES_PER_TURN = 128;
 /** iovecs one frame may take (merged where guest buffers touch). */
 const IOVECS = 258;
+/** The scratch buffer: iovec arrays first, then room for a whole frame. */
+const SCRATCH_DATA = 16 * IOVECS;
+/** The least a tap frame's receive buffers are guessed at: a full Ethernet frame with its header. */
+const RX_GUESS_MIN = HEADER + 1514;
 
-export const VIRTIO_NET_FEATURES = [
-  VIRTIO_F.VERSION_1,
-  VIRTIO_F.RING_INDIRECT_DESC,
-  VIRTIO_F.RING_EVENT_IDX,
-  VIRTIO_NET_F.MAC,
-  VIRTIO_NET_F.STATUS,
-  VIRTIO_NET_F.MRG_RXBUF,
-].reduce((f, bit) => f | featureBit(bit), 0n);
+const bits = (...b: number[]) => b.reduce((f, bit) => f | featureBit(bit), 0n);
+
+export const VIRTIO_NET_FEATURES = bits(VIRTIO_F.VERSION_1, VIRTIO_F.RING_INDIRECT_DESC, VIRTIO_F.RING_EVENT_IDX, VIRTIO_NET_F.MAC, VIRTIO_NET_F.STATUS, VIRTIO_NET_F.MRG_RXBUF);
+
+const { CSUM, GUEST_CSUM, HOST_TSO4, HOST_TSO6, HOST_ECN, GUEST_TSO4, GUEST_TSO6, GUEST_ECN } = VIRTIO_NET_F;
+
+/** The offload features offered over a backend that honours `offloads` (each both ways). */
+export function offloadFeatures(offloads: NetOffloads): bigint {
+  return (
+    (offloads.checksum ? bits(CSUM, GUEST_CSUM) : 0n) |
+    (offloads.tso4 ? bits(HOST_TSO4, GUEST_TSO4) : 0n) |
+    (offloads.tso6 ? bits(HOST_TSO6, GUEST_TSO6) : 0n) |
+    (offloads.tsoEcn ? bits(HOST_ECN, GUEST_ECN) : 0n)
+  );
+}
+
+/** Every feature a virtio-net may offer (the catalog's list). */
+export const VIRTIO_NET_ALL_FEATURES = VIRTIO_NET_FEATURES | offloadFeatures({ checksum: true, tso4: true, tso6: true, tsoEcn: true });
+
+/** What the guest takes, from what it negotiated (a TSO offload without the checksum one is not one: virtio 1.2 §5.1.3.1). */
+function guestTakes(features: bigint): NetOffloads {
+  const has = (bit: number) => (features & featureBit(bit)) !== 0n;
+  const checksum = has(GUEST_CSUM);
+  return { checksum, tso4: checksum && has(GUEST_TSO4), tso6: checksum && has(GUEST_TSO6), tsoEcn: checksum && has(GUEST_ECN) };
+}
 
 export interface VirtioNetOptions {
   /** The NIC's MAC address. */
@@ -73,14 +101,16 @@ export interface VirtioNetStats {
   txWaits: number;
   /** Times RX waited for the guest to post buffers. */
   rxWaits: number;
+  /** Bytes of tap frames longer than the buffers taken for them, copied on from the scratch buffer. */
+  rxCopiedBytes: number;
 }
 
 export class VirtioNet implements VirtioDevice {
   readonly deviceId = VIRTIO_ID.NET;
-  readonly deviceFeatures = VIRTIO_NET_FEATURES;
+  readonly deviceFeatures: bigint;
   readonly queueMaxSizes = [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE] as const;
   readonly configSize = VirtioNetConfig.size;
-  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, txWaits: 0, rxWaits: 0 };
+  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0 };
   readonly mapper: DmaMapper;
 
   private readonly config = new StructView(VirtioNetConfig);
@@ -104,6 +134,10 @@ export class VirtioNet implements VirtioDevice {
   private readonly rxHeads = new Uint16Array(VIRTIO_NET_QUEUE_SIZE);
   private readonly rxRoom = new Float64Array(VIRTIO_NET_QUEUE_SIZE);
   private rxChains = 0;
+  /** Bytes of guest buffer the mapped chains hold (header included). */
+  private rxRoomTotal = 0;
+  /** The receive buffer size to take for a tap frame: decays from the largest recent frame. */
+  private rxGuess = RX_GUESS_MIN;
   private readonly rxIov: IoVecArray;
   private rxWaitingForBuffers = false;
   /** A frame nobody can take is read into this and dropped. */
@@ -119,6 +153,7 @@ export class VirtioNet implements VirtioDevice {
     private readonly options: VirtioNetOptions,
   ) {
     if (options.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
+    this.deviceFeatures = VIRTIO_NET_FEATURES | offloadFeatures(backend.offloads);
     options.mac.forEach((b, i) => this.config.set(`mac[${i}]` as `mac[${0}]`, b));
     this.config.set('status', VIRTIO_NET_S_LINK_UP).set('max_virtqueue_pairs', 1);
     this.mapper = new DmaMapper(new GuestMemoryTranslator(memory), {
@@ -130,10 +165,10 @@ export class VirtioNet implements VirtioDevice {
       pieceAlignment: 1,
     });
     this.reader = new ChainReader(this.mapper);
-    this.scratch = new HostBuffer(backend.maxFrame + HEADER + 16 * IOVECS);
+    this.scratch = new HostBuffer(SCRATCH_DATA + backend.maxFrame + HEADER);
     this.scratchIov = new IoVecArray(this.scratch.bytes.subarray(0, 16), this.scratch.address, 1);
-    this.scratchIov.push(this.scratch.address + 16 * IOVECS, backend.maxFrame + HEADER);
-    this.rxIov = new IoVecArray(this.scratch.bytes.subarray(16, 16 * IOVECS), this.scratch.address + 16, IOVECS - 1);
+    this.scratchIov.push(this.scratch.address + SCRATCH_DATA, backend.maxFrame + HEADER);
+    this.rxIov = new IoVecArray(this.scratch.bytes.subarray(16, SCRATCH_DATA), this.scratch.address + 16, IOVECS - 1);
   }
 
   // ---- VirtioDevice ----
@@ -149,6 +184,12 @@ export class VirtioNet implements VirtioDevice {
   activate(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
     this.dropping = false;
+    try {
+      this.backend.setOffloads(guestTakes(ctx.features));
+    } catch (e) {
+      if (!(e instanceof NetBackendError)) throw e;
+      this.fail(e.message);
+    }
     this.serve();
   }
 
@@ -329,70 +370,85 @@ export class VirtioNet implements VirtioDevice {
   }
 
   /**
-   * Takes receive chains until they hold a `length`-byte frame and its
-   * header, and maps them into rxIov (the part the backend fills).
+   * Takes receive chains for a `length`-byte frame and its header (for a tap,
+   * whose frames' lengths are known only once read: for the guessed size,
+   * with the scratch buffer behind them), and maps them into rxIov (the part
+   * the backend fills).
    */
   private takeRxBuffers(q: VirtQueue, length: number): 'ok' | 'wait' | 'broken' | 'too-small' {
     const ctx = this.ctx!;
     const hb = this.backend.headerBytes;
     const needed = HEADER + length - hb;
     const mergeable = (ctx.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
+    const target = this.backend.lengthKnown ? needed : mergeable ? Math.min(needed, this.rxGuess) : 1;
     this.rxSg.reset();
     this.rxChains = 0;
     let room = 0;
-    while (room < needed) {
+    while (room < target) {
       if (this.rxChains > 0 && !mergeable) {
         q.unpop(this.rxChains);
         this.rxChains = 0;
         return 'too-small';
       }
-      if (this.rxChains === this.rxHeads.length) {
-        q.unpop(this.rxChains);
+      const taken = this.takeRxChain(q, needed - room, true);
+      if (typeof taken !== 'number') {
+        if (taken !== 'broken') q.unpop(this.rxChains);
         this.rxChains = 0;
-        return 'wait';
+        return taken === 'fragmented' ? this.dropRxTooFragmented() : taken;
       }
-      const r = q.pop(this.chain);
-      if (r === PopResult.Empty) {
-        q.unpop(this.rxChains);
-        this.rxChains = 0;
-        return 'wait';
-      }
-      const c = this.chain;
-      if (r === PopResult.Broken || c.error !== ChainError.None || c.firstWritable !== 0 || c.writableBytes === 0) {
-        const why = r === PopResult.Broken || c.error !== ChainError.None ? ChainError[c.error] : 'not a device-writable buffer';
-        ctx.markBroken(`virtio-net: unusable RX descriptor chain (${why})`);
-        this.rxChains = 0;
-        return 'broken';
-      }
-      const take = Math.min(c.writableBytes, needed - room);
-      for (let i = 0, left = take; i < c.count && left > 0; i++) {
-        const l = Math.min(c.len[i], left);
-        if (l > 0 && !this.rxSg.push(c.addr[i], l, DmaAccess.Write)) {
-          q.unpop(this.rxChains + 1);
-          this.rxChains = 0;
-          return this.dropRxTooFragmented();
-        }
-        left -= l;
-      }
-      this.rxHeads[this.rxChains] = c.head;
-      this.rxRoom[this.rxChains] = c.writableBytes;
-      this.rxChains++;
-      room += take;
+      room += taken;
     }
     const m = this.mapper.acquire()!;
     const s = this.mapper.map(this.rxSg, DmaAccess.Write, m);
     const p = s === DmaStatus.Ok ? m.nextPiece() : s;
-    if (p !== DmaStatus.Ok || m.pieceLength !== needed || m.pieceBounced !== 0) {
+    if (p !== DmaStatus.Ok || m.pieceLength !== room || m.pieceBounced !== 0) {
       m.release();
       ctx.markBroken(`virtio-net: RX buffers: ${p === DmaStatus.Ok ? 'not all in guest RAM' : describeDmaStatus(p)}`);
       this.rxChains = 0;
       return 'broken';
     }
     this.rxMapping = m;
+    this.rxRoomTotal = room;
     // Without a backend header the device writes it: the backend fills what follows.
     this.rxIov.reset();
-    this.rxIov.appendFrom(m.iov, hb === 0 ? HEADER : 0);
+    const tail = needed - room;
+    if (!this.rxIov.appendFrom(m.iov, hb === 0 ? HEADER : 0) || (tail > 0 && !this.rxIov.push(this.scratch.address + SCRATCH_DATA, tail))) {
+      q.unpop(this.rxChains);
+      this.releaseRx();
+      return this.dropRxTooFragmented();
+    }
     return 'ok';
+  }
+
+  /**
+   * Pops one receive chain for up to `want` more bytes: the bytes of it used
+   * (its buffers pushed to rxSg when `map`), 'wait' when the ring is empty,
+   * 'broken' (device marked) when the chain is unusable, 'fragmented' (given
+   * back) when its buffers do not fit rxSg.
+   */
+  private takeRxChain(q: VirtQueue, want: number, map: boolean): number | 'wait' | 'broken' | 'fragmented' {
+    if (this.rxChains === this.rxHeads.length) return 'wait';
+    const r = q.pop(this.chain);
+    if (r === PopResult.Empty) return 'wait';
+    const c = this.chain;
+    if (r === PopResult.Broken || c.error !== ChainError.None || c.firstWritable !== 0 || c.writableBytes === 0) {
+      const why = r === PopResult.Broken || c.error !== ChainError.None ? ChainError[c.error] : 'not a device-writable buffer';
+      this.ctx!.markBroken(`virtio-net: unusable RX descriptor chain (${why})`);
+      return 'broken';
+    }
+    const take = Math.min(c.writableBytes, want);
+    for (let i = 0, left = take; map && i < c.count && left > 0; i++) {
+      const l = Math.min(c.len[i], left);
+      if (l > 0 && !this.rxSg.push(c.addr[i], l, DmaAccess.Write)) {
+        q.unpop(1);
+        return 'fragmented';
+      }
+      left -= l;
+    }
+    this.rxHeads[this.rxChains] = c.head;
+    this.rxRoom[this.rxChains] = c.writableBytes;
+    this.rxChains++;
+    return take;
   }
 
   private dropRxTooFragmented(): 'too-small' {
@@ -404,6 +460,12 @@ export class VirtioNet implements VirtioDevice {
   private completeRx(q: VirtQueue, got: number): void {
     const hb = this.backend.headerBytes;
     const total = HEADER + got - hb;
+    if (total > this.rxRoomTotal && !this.copyRxOverflow(q, total)) {
+      this.stats.rxDropped++;
+      this.releaseRx();
+      return;
+    }
+    this.rxGuess = Math.max(RX_GUESS_MIN, total, this.rxGuess - (this.rxGuess >>> 3));
     let chains = 0;
     for (let left = total; left > 0; chains++) left -= Math.min(left, this.rxRoom[chains]);
     if (chains < this.rxChains) q.unpop(this.rxChains - chains);
@@ -419,6 +481,43 @@ export class VirtioNet implements VirtioDevice {
     this.stats.rxFrames++;
     this.stats.rxBytes += got - hb;
     this.releaseRx();
+  }
+
+  /**
+   * A tap frame longer than the buffers taken for it: the rest, in the
+   * scratch buffer, is copied into further chains (MRG_RXBUF). False (the
+   * chains all given back, the frame to drop) when it cannot be.
+   */
+  private copyRxOverflow(q: VirtQueue, total: number): boolean {
+    const mergeable = (this.ctx!.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
+    let copied = 0;
+    let why = mergeable ? '' : 'does not fit the receive buffer (no MRG_RXBUF)';
+    while (!why && this.rxRoomTotal + copied < total) {
+      const taken = this.takeRxChain(q, total - this.rxRoomTotal - copied, false);
+      if (taken === 'broken') return (this.rxChains = 0), false;
+      if (typeof taken !== 'number') {
+        why = 'arrived while the receive ring ran out'; // ('fragmented' is only for mapped chains)
+        break;
+      }
+      const c = this.chain;
+      for (let i = 0, left = taken; i < c.count && left > 0; i++) {
+        const n = Math.min(c.len[i], left);
+        if (this.mapper.copyToGuest(c.addr[i], this.scratch.bytes, SCRATCH_DATA + copied, n) !== DmaStatus.Ok) {
+          this.ctx!.markBroken('virtio-net: RX buffers outside guest RAM');
+          return (this.rxChains = 0), false;
+        }
+        copied += n;
+        left -= n;
+      }
+    }
+    if (why) {
+      q.unpop(this.rxChains);
+      this.rxChains = 0;
+      this.options.onError?.(`virtio-net ${this.name}: a ${total - HEADER}-byte frame ${why}: dropped`);
+      return false;
+    }
+    this.stats.rxCopiedBytes += copied;
+    return true;
   }
 
   /** Reads (drops) the next frame into the scratch buffer; false while it is still coming. */

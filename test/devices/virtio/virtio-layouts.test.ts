@@ -11,6 +11,7 @@ import {
 } from '../../../src/devices/virtio/virtio-blk-layout.js';
 import { VIRTIO_F, VIRTIO_ID, VIRTIO_STATUS, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING } from '../../../src/devices/virtio/virtio-mmio.js';
+import * as net from '../../../src/devices/virtio/virtio-net-layout.js';
 import { findCCompiler } from '../../support/c-compiler.js';
 import { probeC, type CCheck } from '../../support/c-probe.js';
 import { describeNeeding } from '../../support/host-requirements.js';
@@ -43,6 +44,12 @@ const checks: CCheck[] = [
   ...defines('VIRTIO_BLK_F_', VIRTIO_BLK_F),
   ...defines('VIRTIO_BLK_T_', VIRTIO_BLK_T),
   ...defines('VIRTIO_BLK_S_', VIRTIO_BLK_S),
+  ...structChecks(net.VirtioNetConfig, false),
+  ...structChecks(net.VirtioNetHdr, true),
+  ...defines('VIRTIO_NET_F_', net.VIRTIO_NET_F),
+  ...(['VIRTIO_NET_S_LINK_UP', 'VIRTIO_NET_HDR_GSO_NONE', 'VIRTIO_NET_HDR_GSO_TCPV4', 'VIRTIO_NET_HDR_GSO_TCPV6', 'VIRTIO_NET_HDR_GSO_ECN', 'VIRTIO_NET_HDR_F_NEEDS_CSUM'] as const).map(
+    (name): CCheck => [name, name, net[name]],
+  ),
   ...Object.entries(VIRTIO_MMIO)
     .filter(([k]) => k !== 'QUEUE_RESET')
     .map(([k, v]): CCheck => [`VIRTIO_MMIO_${k}`, `VIRTIO_MMIO_${mmioRegisterNames[k] ?? k}`, v]),
@@ -61,7 +68,7 @@ const checks: CCheck[] = [
 
 const cc = findCCompiler();
 describeNeeding(cc ? undefined : 'no C compiler on PATH', 'virtio layouts match the kernel headers', () => {
-  const headers = ['linux/virtio_blk.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h'];
+  const headers = ['linux/virtio_blk.h', 'linux/virtio_net.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h'];
   const values = cc ? probeC(cc, headers, checks) : new Map<string, number>();
   for (const [name, , expected] of checks) it(name, () => expect(values.get(name)).toBe(expected));
 });

@@ -6,7 +6,9 @@ import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check, close, read, 
 import { VIRTIO_MMIO } from '../../../src/devices/virtio/virtio-mmio.js';
 import { VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
 import { VIRTIO_NET_F, VIRTIO_NET_S_LINK_UP } from '../../../src/devices/virtio/virtio-net-layout.js';
-import { VirtioNet } from '../../../src/devices/virtio/virtio-net.js';
+import { VirtioNet, offloadFeatures } from '../../../src/devices/virtio/virtio-net.js';
+import { tunOffloadFlags } from '../../../src/net/tap-backend.js';
+import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN } from '../../../ffi/tun.js';
 import { VIRTIO_STATUS, featureBit } from '../../../src/devices/virtio/virtio-constants.js';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { StreamBackend } from '../../../src/net/stream-backend.js';
@@ -136,6 +138,23 @@ describe('virtio-net', () => {
     expect(d.read32(VIRTIO_MMIO.DEVICE_ID)).toBe(1);
     expect([0, 1, 2, 3, 4, 5].map((i) => Number(d.configRead(i, 1)))).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
     expect(Number(d.configRead(6, 2))).toBe(VIRTIO_NET_S_LINK_UP);
+  });
+
+  it('offers offloads only over a backend that carries them: none over a stream, checksum and TSO both ways over a tap', () => {
+    const { net } = rig();
+    const offloadBits = [VIRTIO_NET_F.CSUM, VIRTIO_NET_F.GUEST_CSUM, VIRTIO_NET_F.HOST_TSO4, VIRTIO_NET_F.GUEST_TSO4, VIRTIO_NET_F.HOST_TSO6, VIRTIO_NET_F.GUEST_TSO6, VIRTIO_NET_F.HOST_ECN, VIRTIO_NET_F.GUEST_ECN];
+    const all = offloadBits.reduce((f, b) => f | featureBit(b), 0n);
+    expect(net.deviceFeatures & all).toBe(0n);
+    expect(offloadFeatures({ checksum: true, tso4: true, tso6: true, tsoEcn: true })).toBe(all);
+    expect(offloadFeatures({ checksum: true, tso4: false, tso6: false, tsoEcn: false })).toBe(featureBit(VIRTIO_NET_F.CSUM) | featureBit(VIRTIO_NET_F.GUEST_CSUM));
+  });
+
+  it('tells a tap only the offloads the guest takes (TSO without the checksum offload is none)', () => {
+    const takes = (checksum: boolean, tso4: boolean, tso6: boolean, tsoEcn: boolean) => tunOffloadFlags({ checksum, tso4, tso6, tsoEcn });
+    expect(takes(false, true, true, true)).toBe(0);
+    expect(takes(true, false, false, true)).toBe(TUN_F_CSUM);
+    expect(takes(true, true, false, false)).toBe(TUN_F_CSUM | TUN_F_TSO4);
+    expect(takes(true, true, true, true)).toBe(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
   });
 
   it('sends a frame from a chain of several buffers with one framed write, and returns the chain', async () => {
