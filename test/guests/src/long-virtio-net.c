@@ -12,10 +12,12 @@
  * Ethernet with ethertype 0x88b5 between the guest's MAC and the peer's
  * (02:00:00:00:00:02), payload ASCII. The peer's part is scripted by the
  * guest: a TX frame whose payload starts with "cmd:" asks it for frames.
- *   1. The peer sends early-1, early-2, early-3, a zero-length frame and
- *      early-4 as soon as the VMM connects. They must wait in the socket
- *      until the guest posts buffers, then arrive whole, in order, once each;
- *      the zero-length frame is dropped.
+ *   1. cmd:early, sent before any receive buffer is posted: the peer sends
+ *      early-1, early-2, early-3, a zero-length frame and early-4. They must
+ *      wait in the socket until the guest posts buffers, then arrive whole,
+ *      in order, once each; the zero-length frame is dropped. (Not sent when
+ *      the VMM connects: a device drops what arrives while it is reset, and
+ *      a driver starts with a reset.)
  *   2. TX: a frame in one descriptor, one over three, malformed chains (each
  *      returned unsent with used.len 0), then one more good frame.
  *   3. cmd:big: 1514 bytes (fits), 3000 bytes (does not fit one buffer
@@ -550,7 +552,8 @@ static int find_nic(void) {
 /* The peer's first frames waited in the socket for buffers; all arrive, in order, once. */
 static void early_frames(void) {
   rx_size = HDR + 1514;
-  expect_quiet(&rxq, 200, E_EARLY_BEFORE_BUFFERS, "RX used.idx moved before any buffer was posted");
+  tx_send(E_EARLY, "cmd:early");
+  expect_quiet(&rxq, 500, E_EARLY_BEFORE_BUFFERS, "RX used.idx moved before any buffer was posted");
   rx_post(2);
   rx_expect(E_EARLY, "early-1");
   rx_expect(E_EARLY, "early-2");
