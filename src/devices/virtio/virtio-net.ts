@@ -95,8 +95,10 @@ export interface VirtioNetStats {
   rxBytes: number;
   /** TX chains returned unsent (malformed frames). */
   txDropped: number;
-  /** Frames read from the backend and dropped (device not ready, frame larger than the guest's buffers). */
+  /** Frames read from the backend and dropped while the driver ran (empty, larger than the guest's buffers). */
   rxDropped: number;
+  /** Frames that arrived while the driver was not running (before DRIVER_OK, after a reset, while broken): drained. */
+  rxDrainedWhileDown: number;
   /** Times TX waited for the backend to drain. */
   txWaits: number;
   /** Times RX waited for the guest to post buffers. */
@@ -110,7 +112,7 @@ export class VirtioNet implements VirtioDevice {
   readonly deviceFeatures: bigint;
   readonly queueMaxSizes = [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE] as const;
   readonly configSize = VirtioNetConfig.size;
-  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0 };
+  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, rxDrainedWhileDown: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0 };
   readonly mapper: DmaMapper;
 
   private readonly config = new StructView(VirtioNetConfig);
@@ -339,7 +341,7 @@ export class VirtioNet implements VirtioDevice {
         const length = this.backend.nextFrameLength();
         if (length < 0) return false;
         if (!deliver || length === 0) {
-          if (this.dropFrame()) continue;
+          if (this.dropFrame(!deliver)) continue;
           return false;
         }
         if (this.rxMapping === null) {
@@ -354,7 +356,7 @@ export class VirtioNet implements VirtioDevice {
           if (taken === 'broken') return false;
           if (taken === 'too-small') {
             this.options.onError?.(`virtio-net ${this.name}: a ${length}-byte frame does not fit the guest's receive buffer (no MRG_RXBUF)`);
-            if (this.dropFrame()) continue;
+            if (this.dropFrame(false)) continue;
             return false;
           }
         }
@@ -521,9 +523,10 @@ export class VirtioNet implements VirtioDevice {
   }
 
   /** Reads (drops) the next frame into the scratch buffer; false while it is still coming. */
-  private dropFrame(): boolean {
+  private dropFrame(whileDown: boolean): boolean {
     if (this.backend.receive(this.scratchIov) < 0) return false;
-    this.stats.rxDropped++;
+    if (whileDown) this.stats.rxDrainedWhileDown++;
+    else this.stats.rxDropped++;
     this.dropping = false;
     return true;
   }

@@ -310,7 +310,7 @@ describe('virtio-net', () => {
     await new Promise((r) => setTimeout(r, 30));
     d.write32(VIRTIO_MMIO.STATUS, 0); // reset with the frame half read
     peer.writeAll(bytes.subarray(700));
-    await until(() => net.stats.rxDropped === 1);
+    await until(() => net.stats.rxDrainedWhileDown === 1);
     d.init({ queues: 2 });
     const [rx2] = d.queues;
     postRx(rx2, 4, 2048);
