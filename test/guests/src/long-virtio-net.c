@@ -16,7 +16,7 @@
  *      early-1, early-2, early-3, a zero-length frame and early-4. They must
  *      wait in the socket until the guest posts buffers, then arrive whole,
  *      in order, once each; the zero-length frame is dropped. (Not sent when
- *      the VMM connects: a device drops what arrives while it is reset, and
+ *      the VMM connects: the device drains what arrives while it is reset, and
  *      a driver starts with a reset.)
  *   2. TX: a frame in one descriptor, one over three, malformed chains (each
  *      returned unsent with used.len 0), then one more good frame.
