@@ -18,7 +18,7 @@ import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type 
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
-import { NET_PHASES, NET_PHASE_ABOUT, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
+import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -206,6 +206,7 @@ async function netSection(): Promise<void> {
         runs.set(key, [...(runs.get(key) ?? []), await run(backend, opts)]);
       }
   };
+  allowPingSocketsInL1();
   await measure('passt');
   const noTap = tapProblem();
   if (!noTap) await withTap(() => measure('tap'));

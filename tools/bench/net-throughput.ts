@@ -12,7 +12,7 @@
 // (vmm-cpu.ts, passt not counted) over the phase, divided by those packets,
 // is its CPU per packet.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { findPasst } from '../../src/net/passt.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { IN_L1_ENV } from '../nested/l1.js';
 import { parseExitStats, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
@@ -64,6 +65,16 @@ export interface NetRun {
   dma?: { directBytes: number; bouncedBytes: number };
 }
 
+/**
+ * passt answers the guest's pings through ICMP "ping sockets", which the
+ * kernel gives only to groups in net.ipv4.ping_group_range (passt runs as
+ * nobody when started as root). Opened to every group inside the nested L1
+ * only: a benchmark does not change a host's settings.
+ */
+export function allowPingSocketsInL1(): void {
+  if (process.env[IN_L1_ENV] && process.getuid?.() === 0) writeFileSync('/proc/sys/net/ipv4/ping_group_range', '0 2147483647');
+}
+
 /** Whether this host can run the tap rows (root: tap devices), and why not. */
 export function tapProblem(): string | undefined {
   return process.getuid?.() === 0 ? undefined : 'needs root (it makes a tap device)';
@@ -98,7 +109,8 @@ function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number
     'wait',
     mark('end recv'),
     mark('start ping'),
-    `ping -A -q -c ${opts.pings} ${peer} | grep -E "transmitted|round-trip"`,
+    // -w: without replies (passt without ping sockets) -A falls back to one a second.
+    `ping -A -q -c ${opts.pings} -w 120 ${peer} | grep -E "transmitted|round-trip"`,
     mark('end ping'),
   ].join('; ');
 }
@@ -194,6 +206,9 @@ async function measure(
     host.recv = recv ? await recv.catch((e: Error) => ((host.problem = e.message), undefined)) : undefined;
     const counts = new Map([...r.stdout.matchAll(MARKER)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3]) + Number(m[4])]));
     const got = /netbench got (\d+)/.exec(r.stdout);
+    const pings = /(\d+) packets transmitted, (\d+) packets received/.exec(r.stdout);
+    if (Number(pings?.[2]) !== opts.pings)
+      throw new Error(`${vmm} over ${backend}: ${pings?.[2] ?? 'no'} of ${opts.pings} pings answered (passt answers ICMP through ping sockets: net.ipv4.ping_group_range must include its group):\n${output}`);
     if (Number(got?.[1]) !== opts.mib << 20) throw new Error(`${vmm} over ${backend}: the guest received ${got?.[1]} bytes, not ${opts.mib << 20}:\n${output}`);
     if (host.send?.bytes !== opts.mib << 20) throw new Error(`${vmm} over ${backend}: the host received ${host.send?.bytes} bytes, not ${opts.mib << 20}:\n${output}`);
     const phases = {} as Record<NetPhase, NetPhaseResult>;
