@@ -18,9 +18,12 @@
 //
 // A guest that posts no receive buffers is not read for: the backend's
 // socket is left alone until the driver adds buffers, so the peer holds the
-// frames (nothing is dropped or duplicated here). Frames the guest cannot
-// take at all (larger than its buffers without MRG_RXBUF, or arriving while
-// the device is reset) are read into a scratch buffer and dropped, counted.
+// frames (nothing is dropped or duplicated here); so is one whose driver is
+// not running (before DRIVER_OK, after a reset), as QEMU does. Frames the
+// guest cannot take at all (larger than its buffers without MRG_RXBUF), and
+// the rest of one half read when the device was reset, are read into a
+// scratch buffer and dropped, counted. Once the backend has failed (the
+// link is down for good), TX chains are returned unsent, counted.
 // What a guest gets wrong is a counted, logged value, never an exception; a
 // malformed ring marks the device DEVICE_NEEDS_RESET.
 import { HostBuffer } from '../../memory/dma-host-buffer.js';
@@ -239,7 +242,8 @@ export class VirtioNet implements VirtioDevice {
   // ---- the work loop ----
 
   private serve(): void {
-    if (this.resume !== null || this.backendFailed) return;
+    if (this.resume !== null) return;
+    if (this.backendFailed) return this.returnTxUnsent();
     try {
       const txLeft = this.transmit();
       const rxLeft = this.receive();
@@ -337,7 +341,8 @@ export class VirtioNet implements VirtioDevice {
     try {
       for (let budget = FRAMES_PER_TURN; budget > 0; budget--) {
         const deliver = !this.dropping && q !== undefined && q.ready && !ctx!.broken;
-        if (this.rxMapping === null && deliver && this.rxWaitingForBuffers) return false;
+        // Frames wait in the backend while the driver is down or out of buffers.
+        if (this.rxMapping === null && (deliver ? this.rxWaitingForBuffers : !this.dropping)) return false;
         const length = this.backend.nextFrameLength();
         if (length < 0) return false;
         if (!deliver || length === 0) {
@@ -548,6 +553,29 @@ export class VirtioNet implements VirtioDevice {
     this.rxChains = 0;
   }
 
+  /** With the link down for good the guest's TX buffers still come back: unsent, counted as dropped. */
+  private returnTxUnsent(): void {
+    const ctx = this.ctx;
+    const q = ctx?.queues[TX];
+    if (q === undefined || !q.ready || ctx!.broken) return;
+    let returned = 0;
+    if (this.txMapping !== null) {
+      this.txMapping.release();
+      this.txMapping = null;
+      if (this.txEpoch === this.epoch) q.pushUsed(this.txHead, 0), returned++;
+    }
+    for (let r = q.pop(this.chain); r !== PopResult.Empty; r = q.pop(this.chain)) {
+      if (r === PopResult.Broken) {
+        ctx!.markBroken(`virtio-net: malformed TX descriptor chain (${ChainError[this.chain.error]})`);
+        break;
+      }
+      q.pushUsed(this.chain.head, 0);
+      returned++;
+    }
+    this.stats.txDropped += returned;
+    if (returned > 0) ctx!.signalUsed(q);
+  }
+
   private fail(message: string): void {
     if (this.backendFailed) return;
     this.backendFailed = true;
@@ -563,7 +591,7 @@ export class VirtioNet implements VirtioDevice {
       return;
     }
     const rxReady = this.ctx !== null && this.ctx.queues[RX].ready && !this.rxWaitingForBuffers;
-    const readable = rxReady || this.dropping || this.rxMapping !== null || this.ctx === null;
+    const readable = rxReady || this.dropping || this.rxMapping !== null;
     const writable = this.txMapping !== null;
     this.backend.watch({ readable, writable }, () => this.serve());
   }

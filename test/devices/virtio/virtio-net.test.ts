@@ -332,4 +332,33 @@ describe('virtio-net', () => {
     expect(Number(d.configRead(6, 2))).toBe(0);
     expect(irq.edges).toBeGreaterThan(before);
   });
+
+  it('with the link down, still gives the guest its TX buffers back (unsent, counted)', async () => {
+    const { d, tx, peer, net, backendErrors } = rig();
+    peer.close();
+    await until(() => backendErrors.length > 0);
+    const heads = [postTx(tx, frameOf(100, 1)), postTx(tx, frameOf(200, 2), 1, BUF + 0x10000)];
+    d.notify(1);
+    let used: { id: number; len: number }[] = [];
+    await until(() => (used = used.concat(tx.takeUsed())).length === 2);
+    expect(used.map((u) => u.id).sort()).toEqual([...heads].sort());
+    expect(net.stats.txDropped).toBe(2);
+  });
+
+  it('leaves frames in the backend while the driver is not running, and delivers them once it is', async () => {
+    const { d, peer, net } = rig();
+    d.write32(VIRTIO_MMIO.STATUS, 0); // the driver starts over: reset
+    const early = [frameOf(60, 21), frameOf(70, 22)];
+    early.forEach((f) => peer.send(f));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(net.stats).toMatchObject({ rxFrames: 0, rxDropped: 0, rxDrainedWhileDown: 0 });
+    d.init({ queues: 2 });
+    const [rx] = d.queues;
+    postRx(rx, 4, 2048);
+    d.notify(0);
+    let used: { id: number; len: number }[] = [];
+    await until(() => (used = used.concat(rx.takeUsed())).length === 2);
+    expect(used.map((u) => u.len)).toEqual([HDR + 60, HDR + 70]);
+    expect(ram.subarray(BUF + 0x40000 + HDR, BUF + 0x40000 + HDR + 60)).toEqual(early[0]);
+  });
 });
