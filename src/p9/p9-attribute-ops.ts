@@ -1,0 +1,137 @@
+// File attributes: Tgetattr, Tsetattr, Tstatfs. An open fid is served through
+// its descriptor (fstat, ftruncate, fchmod, futimens), so a file unlinked while
+// open keeps answering; a fid that is not open is served by path, never
+// following a symlink in its last name (lstat, lchown, utimensat NOFOLLOW).
+import fs from 'node:fs';
+import os from 'node:os';
+import type { P9Writer } from './p9-codec.js';
+import * as c from './p9-constants.js';
+import { type P9Context, checkWritable } from './p9-context.js';
+import { refuse } from './p9-errno.js';
+import type { Fid } from './p9-fid-table.js';
+import { type TimeSpec, UTIME_NOW, UTIME_OMIT, setTimesNoFollow, setTimesOfFd } from './p9-libc.js';
+import { qidOf } from './p9-qid.js';
+import type { P9Request, P9SetAttr } from './p9-requests.js';
+
+const { EOPNOTSUPP } = os.constants.errno;
+const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
+
+const NS_PER_SECOND = 1_000_000_000n;
+/** Most names Linux file systems allow: statfs has no such field in Node. */
+const NAME_MAX = 255;
+
+function statOf(ctx: P9Context, fid: Fid): fs.BigIntStats {
+  if (fid.open !== undefined) return fs.fstatSync(fid.open.fd, { bigint: true });
+  return fs.lstatSync(ctx.root.resolve(fid.path), { bigint: true });
+}
+
+/** sec[8] nsec[8] of a time in nanoseconds since the epoch (floored, so times before 1970 keep 0 ≤ nsec < 1e9). */
+function writeTime(reply: P9Writer, ns: bigint): void {
+  let sec = ns / NS_PER_SECOND;
+  let nsec = ns % NS_PER_SECOND;
+  if (nsec < 0n) {
+    sec -= 1n;
+    nsec += NS_PER_SECOND;
+  }
+  reply.u64(sec).u64(nsec);
+}
+
+/** Every basic field is returned whatever request_mask asks (the mask allows more than asked). */
+export function getattr(ctx: P9Context, request: Request<typeof c.P9_TGETATTR>, reply: P9Writer): void {
+  const fid = ctx.fids.get(request.fid);
+  const stats = statOf(ctx, fid);
+  fid.qid = qidOf(stats);
+  const hasBirthTime = stats.birthtimeNs > 0n;
+  reply
+    .u64(c.P9_STATS_BASIC | (hasBirthTime ? c.P9_STATS_BTIME : 0n))
+    .qid(fid.qid)
+    .u32(Number(stats.mode))
+    .u32(Number(stats.uid))
+    .u32(Number(stats.gid))
+    .u64(stats.nlink)
+    .u64(stats.rdev)
+    .u64(stats.size)
+    .u64(stats.blksize)
+    .u64(stats.blocks);
+  writeTime(reply, stats.atimeNs);
+  writeTime(reply, stats.mtimeNs);
+  writeTime(reply, stats.ctimeNs);
+  writeTime(reply, hasBirthTime ? stats.birthtimeNs : 0n);
+  reply.u64(0).u64(0); // st_gen, st_data_version: not tracked
+}
+
+/** A time Tsetattr asks for: given, now, or left alone. */
+function requestedTime(attr: P9SetAttr, change: number, setGiven: number, sec: bigint, nsec: bigint): TimeSpec {
+  if (!(attr.valid & change)) return { sec: 0n, nsec: UTIME_OMIT };
+  if (attr.valid & setGiven) return { sec, nsec };
+  return { sec: 0n, nsec: UTIME_NOW };
+}
+
+/**
+ * Applies the changes in the order that keeps each one: size first (a
+ * truncate sets mtime), owner before mode (chown clears set-id bits), times
+ * last. ctime is the kernel's to set.
+ */
+export function setattr(ctx: P9Context, request: Request<typeof c.P9_TSETATTR>): void {
+  checkWritable(ctx);
+  const fid = ctx.fids.get(request.fid);
+  const { attr } = request;
+  const fd = fid.open?.fd;
+  const hostPath = (): string => ctx.root.resolve(fid.path);
+
+  if (attr.valid & c.P9_ATTR_SIZE) {
+    if (fid.open?.writable) fs.ftruncateSync(fid.open.fd, attr.size);
+    else truncateNoFollow(hostPath(), attr.size);
+  }
+  if (attr.valid & (c.P9_ATTR_UID | c.P9_ATTR_GID)) {
+    const uid = attr.valid & c.P9_ATTR_UID ? attr.uid : -1;
+    const gid = attr.valid & c.P9_ATTR_GID ? attr.gid : -1;
+    if (fd !== undefined) fs.fchownSync(fd, uid, gid);
+    else fs.lchownSync(hostPath(), uid, gid);
+  }
+  if (attr.valid & c.P9_ATTR_MODE) {
+    const mode = attr.mode & 0o7777;
+    if (fd !== undefined) fs.fchmodSync(fd, mode);
+    else {
+      // chmod follows symlinks, and a symlink has no mode of its own on Linux.
+      const path = hostPath();
+      if (fs.lstatSync(path).isSymbolicLink()) refuse(EOPNOTSUPP, 'mode of a symlink');
+      fs.chmodSync(path, mode);
+    }
+  }
+  if (attr.valid & (c.P9_ATTR_ATIME | c.P9_ATTR_MTIME)) {
+    const atime = requestedTime(attr, c.P9_ATTR_ATIME, c.P9_ATTR_ATIME_SET, attr.atimeSec, attr.atimeNsec);
+    const mtime = requestedTime(attr, c.P9_ATTR_MTIME, c.P9_ATTR_MTIME_SET, attr.mtimeSec, attr.mtimeNsec);
+    if (fd !== undefined) setTimesOfFd(fd, atime, mtime);
+    else setTimesNoFollow(hostPath(), atime, mtime);
+  }
+}
+
+/** truncate(2) follows symlinks; an O_NOFOLLOW open does not. */
+function truncateNoFollow(hostPath: string, size: number): void {
+  const fd = fs.openSync(hostPath, O_WRONLY | O_NOFOLLOW | O_NONBLOCK);
+  try {
+    fs.ftruncateSync(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Rstatfs: type[4] bsize[4] blocks[8] bfree[8] bavail[8] files[8] ffree[8] fsid[8] namelen[4]. */
+export function statfs(ctx: P9Context, request: Request<typeof c.P9_TSTATFS>, reply: P9Writer): void {
+  const fid = ctx.fids.get(request.fid);
+  // statfs follows symlinks: ask the directory holding the file (the same file system, a mount point aside).
+  const stats = fs.statfsSync(ctx.root.resolveDirectory(fid.path.slice(0, -1)), { bigint: true });
+  reply
+    .u32(Number(BigInt.asUintN(32, stats.type)))
+    .u32(Number(stats.bsize))
+    .u64(stats.blocks)
+    .u64(stats.bfree)
+    .u64(stats.bavail)
+    .u64(stats.files)
+    .u64(stats.ffree)
+    .u64(0) // fsid: the guest has no use for the host's
+    .u32(NAME_MAX);
+}
