@@ -63,7 +63,15 @@ export class ConfinedRoot {
   /** The host path of directory `p`, itself not a symlink either (ELOOP). */
   resolveDirectory(p: P9Path): string {
     const hostPath = this.hostPath(p);
-    if (fs.realpathSync.native(hostPath) !== hostPath) refuse(ELOOP, `${hostPath} is reached through a symlink`);
+    let real: string;
+    try {
+      real = fs.realpathSync.native(hostPath);
+    } catch (error) {
+      // A dangling symlink is still a symlink: say so, rather than that its target is missing.
+      if (fs.lstatSync(hostPath, { throwIfNoEntry: false })?.isSymbolicLink()) refuse(ELOOP, `${hostPath} is a symlink`);
+      throw error;
+    }
+    if (real !== hostPath) refuse(ELOOP, `${hostPath} is reached through a symlink`);
     return hostPath;
   }
 

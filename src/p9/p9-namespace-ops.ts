@@ -13,7 +13,7 @@ import { mknod as mknodCall } from './p9-libc.js';
 import { qidOf } from './p9-qid.js';
 import type { P9Request } from './p9-requests.js';
 
-const { EBUSY, EINVAL, ENOENT } = os.constants.errno;
+const { EBUSY, EINVAL, ENOENT, EPERM } = os.constants.errno;
 const { S_IFMT, S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK } = fs.constants;
 
 type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
@@ -32,11 +32,15 @@ export function mkdir(ctx: P9Context, request: Request<typeof c.P9_TMKDIR>, repl
   replyQidOf(hostPath, reply);
 }
 
-const MKNOD_TYPES = new Set([S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK]);
+const MKNOD_TYPES = new Set([S_IFREG, S_IFIFO, S_IFSOCK]);
+/** Device nodes: a guest-made node for a host disk would open the host disk, should the server ever run privileged. */
+const DEVICE_TYPES = new Set([S_IFCHR, S_IFBLK]);
 
 export function mknod(ctx: P9Context, request: Request<typeof c.P9_TMKNOD>, reply: P9Writer): void {
   checkWritable(ctx);
-  if (!MKNOD_TYPES.has(request.mode & S_IFMT)) refuse(EINVAL, `mknod of type 0o${(request.mode & S_IFMT).toString(8)}`);
+  const type = request.mode & S_IFMT;
+  if (DEVICE_TYPES.has(type)) refuse(EPERM, 'device nodes are not created in a share');
+  if (!MKNOD_TYPES.has(type)) refuse(EINVAL, `mknod of type 0o${type.toString(8)}`);
   const hostPath = ctx.root.resolveEntry(ctx.fids.get(request.dfid).path, request.name);
   mknodCall(hostPath, request.mode & (S_IFMT | 0o7777), request.major, request.minor);
   fs.chmodSync(hostPath, request.mode & 0o7777);

@@ -345,6 +345,8 @@ describe('names', () => {
     client.mknod(0, 'regular', fs.constants.S_IFREG | 0o600);
     expect(fs.lstatSync(path.join(share.root, 'regular')).isFile()).toBe(true);
     expect(errnoFrom(() => client.mknod(0, 'dir2', fs.constants.S_IFDIR | 0o755))).toBe(E.EINVAL);
+    expect(errnoFrom(() => client.mknod(0, 'disk', fs.constants.S_IFBLK | 0o600, 8, 0))).toBe(E.EPERM);
+    expect(errnoFrom(() => client.mknod(0, 'mem', fs.constants.S_IFCHR | 0o600, 1, 1))).toBe(E.EPERM);
     expect(client.symlink(0, 'sl', '../../anywhere').type).toBe(c.P9_QTSYMLINK);
     expect(fs.readlinkSync(path.join(share.root, 'sl'))).toBe('../../anywhere');
     client.walk(0, 1, ['sl']);
