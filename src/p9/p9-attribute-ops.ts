@@ -11,12 +11,10 @@ import { refuse } from './p9-errno.js';
 import type { Fid } from './p9-fid-table.js';
 import { type TimeSpec, UTIME_NOW, UTIME_OMIT, setTimesNoFollow, setTimesOfFd } from './p9-libc.js';
 import { qidOf } from './p9-qid.js';
-import type { P9Request, P9SetAttr } from './p9-requests.js';
+import type { P9SetAttr, RequestOf } from './p9-requests.js';
 
 const { EOPNOTSUPP } = os.constants.errno;
 const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
-type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
 
 const NS_PER_SECOND = 1_000_000_000n;
 /** Most names Linux file systems allow: statfs has no such field in Node. */
@@ -39,7 +37,7 @@ function writeTime(reply: P9Writer, ns: bigint): void {
 }
 
 /** Every basic field is returned whatever request_mask asks (the mask allows more than asked). */
-export function getattr(ctx: P9Context, request: Request<typeof c.P9_TGETATTR>, reply: P9Writer): void {
+export function getattr(ctx: P9Context, request: RequestOf<typeof c.P9_TGETATTR>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   const stats = statOf(ctx, fid);
   fid.qid = qidOf(stats);
@@ -74,7 +72,7 @@ function requestedTime(attr: P9SetAttr, change: number, setGiven: number, sec: b
  * truncate sets mtime), owner before mode (chown clears set-id bits), times
  * last. ctime is the kernel's to set.
  */
-export function setattr(ctx: P9Context, request: Request<typeof c.P9_TSETATTR>): void {
+export function setattr(ctx: P9Context, request: RequestOf<typeof c.P9_TSETATTR>): void {
   checkWritable(ctx);
   const fid = ctx.fids.get(request.fid);
   const { attr } = request;
@@ -120,7 +118,7 @@ function truncateNoFollow(hostPath: string, size: number): void {
 }
 
 /** Rstatfs: type[4] bsize[4] blocks[8] bfree[8] bavail[8] files[8] ffree[8] fsid[8] namelen[4]. */
-export function statfs(ctx: P9Context, request: Request<typeof c.P9_TSTATFS>, reply: P9Writer): void {
+export function statfs(ctx: P9Context, request: RequestOf<typeof c.P9_TSTATFS>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   // statfs follows symlinks: ask the directory holding the file (the same file system, a mount point aside).
   const stats = fs.statfsSync(ctx.root.resolveDirectory(fid.path.slice(0, -1)), { bigint: true });

@@ -13,12 +13,10 @@ import { takeListing, writeEntries } from './p9-directory-listing.js';
 import { refuse } from './p9-errno.js';
 import type { Fid, OpenFile } from './p9-fid-table.js';
 import { isDirectoryQid, qidOf } from './p9-qid.js';
-import type { P9Request } from './p9-requests.js';
+import type { RequestOf } from './p9-requests.js';
 
 const { EBADF, EINVAL, ENOTDIR } = os.constants.errno;
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
-type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
 
 /** The guest's open flags the server passes on (creation is decided per operation, O_DIRECT is never honoured: guest buffers are not aligned for it). */
 const PASSED_FLAGS = c.P9_DOTL_ACCMODE | c.P9_DOTL_TRUNC | c.P9_DOTL_APPEND | c.P9_DOTL_SYNC | c.P9_DOTL_DSYNC | c.P9_DOTL_DIRECTORY;
@@ -52,7 +50,7 @@ function checkNotOpen(fid: Fid): void {
   if (fid.open !== undefined) refuse(EINVAL, 'fid is already open');
 }
 
-export function lopen(ctx: P9Context, request: Request<typeof c.P9_TLOPEN>, reply: P9Writer): void {
+export function lopen(ctx: P9Context, request: RequestOf<typeof c.P9_TLOPEN>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   checkNotOpen(fid);
   const { flags, readable, writable } = hostOpenFlags(ctx, request.flags);
@@ -80,7 +78,7 @@ function openOrCreate(hostPath: string, flags: number, mode: number, exclusive: 
   return fd;
 }
 
-export function lcreate(ctx: P9Context, request: Request<typeof c.P9_TLCREATE>, reply: P9Writer): void {
+export function lcreate(ctx: P9Context, request: RequestOf<typeof c.P9_TLCREATE>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   checkNotOpen(fid);
   checkWritable(ctx);
@@ -93,7 +91,7 @@ export function lcreate(ctx: P9Context, request: Request<typeof c.P9_TLCREATE>, 
   reply.qid(fid.qid).u32(iounit(ctx));
 }
 
-export function read(ctx: P9Context, request: Request<typeof c.P9_TREAD>, reply: P9Writer, dataPath: P9DataPath | undefined): void {
+export function read(ctx: P9Context, request: RequestOf<typeof c.P9_TREAD>, reply: P9Writer, dataPath: P9DataPath | undefined): void {
   const open = ctx.fids.get(request.fid).opened;
   if (!open.readable) refuse(EBADF, 'fid is not open for reading');
   checkReadCount(ctx, request.count);
@@ -109,7 +107,7 @@ export function read(ctx: P9Context, request: Request<typeof c.P9_TREAD>, reply:
   reply.skip(moved).patchU32(countAt, moved);
 }
 
-export function write(ctx: P9Context, request: Request<typeof c.P9_TWRITE>, reply: P9Writer, dataPath: P9DataPath | undefined): void {
+export function write(ctx: P9Context, request: RequestOf<typeof c.P9_TWRITE>, reply: P9Writer, dataPath: P9DataPath | undefined): void {
   const open = ctx.fids.get(request.fid).opened;
   if (!open.writable) refuse(EBADF, 'fid is not open for writing');
   checkWritable(ctx);
@@ -125,7 +123,7 @@ export function write(ctx: P9Context, request: Request<typeof c.P9_TWRITE>, repl
   reply.u32(moved);
 }
 
-export function readdir(ctx: P9Context, request: Request<typeof c.P9_TREADDIR>, reply: P9Writer): void {
+export function readdir(ctx: P9Context, request: RequestOf<typeof c.P9_TREADDIR>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   const open = fid.opened;
   if (!isDirectoryQid(fid.qid)) refuse(ENOTDIR);
@@ -139,7 +137,7 @@ export function readdir(ctx: P9Context, request: Request<typeof c.P9_TREADDIR>, 
   reply.patchU32(countAt, writeEntries(open.listing, request.offset, request.count, reply));
 }
 
-export function fsync(ctx: P9Context, request: Request<typeof c.P9_TFSYNC>): void {
+export function fsync(ctx: P9Context, request: RequestOf<typeof c.P9_TFSYNC>): void {
   const open = ctx.fids.get(request.fid).opened;
   if (request.datasync) fs.fdatasyncSync(open.fd);
   else fs.fsyncSync(open.fd);

@@ -11,18 +11,16 @@ import { type P9Path, checkEntryName } from './p9-confined-root.js';
 import { refuse } from './p9-errno.js';
 import { mknod as mknodCall } from './p9-libc.js';
 import { qidOf } from './p9-qid.js';
-import type { P9Request } from './p9-requests.js';
+import type { RequestOf } from './p9-requests.js';
 
 const { EBUSY, EINVAL, ENOENT, EPERM } = os.constants.errno;
 const { S_IFMT, S_IFREG, S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK } = fs.constants;
-
-type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
 
 function replyQidOf(hostPath: string, reply: P9Writer): void {
   reply.qid(qidOf(fs.lstatSync(hostPath, { bigint: true })));
 }
 
-export function mkdir(ctx: P9Context, request: Request<typeof c.P9_TMKDIR>, reply: P9Writer): void {
+export function mkdir(ctx: P9Context, request: RequestOf<typeof c.P9_TMKDIR>, reply: P9Writer): void {
   checkWritable(ctx);
   const hostPath = ctx.root.resolveEntry(ctx.fids.get(request.dfid).path, request.name);
   const mode = request.mode & 0o7777;
@@ -36,7 +34,7 @@ const MKNOD_TYPES = new Set([S_IFREG, S_IFIFO, S_IFSOCK]);
 /** Device nodes: a guest-made node for a host disk would open the host disk, should the server ever run privileged. */
 const DEVICE_TYPES = new Set([S_IFCHR, S_IFBLK]);
 
-export function mknod(ctx: P9Context, request: Request<typeof c.P9_TMKNOD>, reply: P9Writer): void {
+export function mknod(ctx: P9Context, request: RequestOf<typeof c.P9_TMKNOD>, reply: P9Writer): void {
   checkWritable(ctx);
   const type = request.mode & S_IFMT;
   if (DEVICE_TYPES.has(type)) refuse(EPERM, 'device nodes are not created in a share');
@@ -47,7 +45,7 @@ export function mknod(ctx: P9Context, request: Request<typeof c.P9_TMKNOD>, repl
   replyQidOf(hostPath, reply);
 }
 
-export function symlink(ctx: P9Context, request: Request<typeof c.P9_TSYMLINK>, reply: P9Writer): void {
+export function symlink(ctx: P9Context, request: RequestOf<typeof c.P9_TSYMLINK>, reply: P9Writer): void {
   checkWritable(ctx);
   const hostPath = ctx.root.resolveEntry(ctx.fids.get(request.fid).path, request.name);
   if (request.target === '') refuse(ENOENT, 'empty symlink target');
@@ -56,14 +54,14 @@ export function symlink(ctx: P9Context, request: Request<typeof c.P9_TSYMLINK>, 
 }
 
 /** link(2) does not follow a symlink it links: a hard link to a symlink is another symlink. */
-export function link(ctx: P9Context, request: Request<typeof c.P9_TLINK>): void {
+export function link(ctx: P9Context, request: RequestOf<typeof c.P9_TLINK>): void {
   checkWritable(ctx);
   const target = ctx.fids.get(request.fid);
   const newPath = ctx.root.resolveEntry(ctx.fids.get(request.dfid).path, request.name);
   fs.linkSync(ctx.root.resolve(target.path), newPath);
 }
 
-export function readlink(ctx: P9Context, request: Request<typeof c.P9_TREADLINK>, reply: P9Writer): void {
+export function readlink(ctx: P9Context, request: RequestOf<typeof c.P9_TREADLINK>, reply: P9Writer): void {
   const fid = ctx.fids.get(request.fid);
   reply.string(fs.readlinkSync(ctx.root.resolve(fid.path)));
 }
@@ -77,20 +75,20 @@ function renameAndMoveFids(ctx: P9Context, from: P9Path, toDir: P9Path, toName: 
   ctx.fids.moved(from, [...toDir, toName]);
 }
 
-export function rename(ctx: P9Context, request: Request<typeof c.P9_TRENAME>): void {
+export function rename(ctx: P9Context, request: RequestOf<typeof c.P9_TRENAME>): void {
   checkWritable(ctx);
   const fid = ctx.fids.get(request.fid);
   renameAndMoveFids(ctx, fid.path, ctx.fids.get(request.dfid).path, request.name);
 }
 
-export function renameat(ctx: P9Context, request: Request<typeof c.P9_TRENAMEAT>): void {
+export function renameat(ctx: P9Context, request: RequestOf<typeof c.P9_TRENAMEAT>): void {
   checkWritable(ctx);
   checkEntryName(request.oldName);
   const oldDir = ctx.fids.get(request.oldDirFid).path;
   renameAndMoveFids(ctx, [...oldDir, request.oldName], ctx.fids.get(request.newDirFid).path, request.newName);
 }
 
-export function unlinkat(ctx: P9Context, request: Request<typeof c.P9_TUNLINKAT>): void {
+export function unlinkat(ctx: P9Context, request: RequestOf<typeof c.P9_TUNLINKAT>): void {
   checkWritable(ctx);
   if (request.flags & ~c.P9_DOTL_AT_REMOVEDIR) refuse(EINVAL, `unlinkat flags 0x${request.flags.toString(16)}`);
   const hostPath = ctx.root.resolveEntry(ctx.fids.get(request.dfid).path, request.name);
@@ -99,7 +97,7 @@ export function unlinkat(ctx: P9Context, request: Request<typeof c.P9_TUNLINKAT>
 }
 
 /** Tremove: unlink what the fid names; the fid is clunked whatever happens. */
-export function remove(ctx: P9Context, request: Request<typeof c.P9_TREMOVE>): void {
+export function remove(ctx: P9Context, request: RequestOf<typeof c.P9_TREMOVE>): void {
   const fid = ctx.fids.get(request.fid);
   try {
     checkWritable(ctx);

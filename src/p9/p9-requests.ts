@@ -39,6 +39,9 @@ export type P9Request =
   | { type: typeof c.P9_TXATTRWALK; fid: number; newfid: number; name: string }
   | { type: typeof c.P9_TXATTRCREATE; fid: number; name: string; size: bigint; flags: number };
 
+/** The request of one type: RequestOf<typeof P9_TWALK>. */
+export type RequestOf<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
+
 /** Tsetattr's p9_iattr_dotl ("ddugqqqqq"). */
 export interface P9SetAttr {
   valid: number;

@@ -37,11 +37,9 @@ import { Fid, FidTable } from './p9-fid-table.js';
 import * as fileOps from './p9-file-ops.js';
 import * as namespaceOps from './p9-namespace-ops.js';
 import { isDirectoryQid, qidOf } from './p9-qid.js';
-import { type P9Request, decodeRequest } from './p9-requests.js';
+import { type P9Request, type RequestOf, decodeRequest } from './p9-requests.js';
 
 const { EINVAL, ENOTDIR, EOPNOTSUPP, EMSGSIZE } = os.constants.errno;
-
-type Request<T extends P9Request['type']> = Extract<P9Request, { type: T }>;
 
 export interface P9ServerOptions {
   /** The directory the guest sees as "/" ("/" inside the device jail). */
@@ -52,7 +50,7 @@ export interface P9ServerOptions {
   maxMessageSize?: number;
 }
 
-/** Linux's default msize for virtio is 512 KiB; larger requests are split by the client. */
+/** Room for 512 KiB of file data per message; a client asking for more is offered this. */
 export const P9_DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 + c.P9_TWRITE_HEADER_SIZE;
 
 /** Something the server tells about a request it refused (for a rate-limited log). */
@@ -170,7 +168,7 @@ export class P9Server {
   }
 
   /** Only "9P2000.L" is spoken; any other version is answered "unknown". A new version ends the old session. */
-  private version(request: Request<typeof c.P9_TVERSION>): void {
+  private version(request: RequestOf<typeof c.P9_TVERSION>): void {
     this.ctx.fids.clear();
     if (request.version !== c.P9_VERSION_L) {
       this.reply.u32(Math.min(request.msize, this.maxMessageSize)).string(c.P9_VERSION_UNKNOWN);
@@ -182,7 +180,7 @@ export class P9Server {
   }
 
   /** Every attach gets the root; there is no authentication (afid is ignored) and aname selects nothing. */
-  private attach(request: Request<typeof c.P9_TATTACH>): void {
+  private attach(request: RequestOf<typeof c.P9_TATTACH>): void {
     this.ctx.fids.checkFree(request.fid);
     const qid = qidOf(fs.lstatSync(this.ctx.root.hostRoot, { bigint: true }));
     this.ctx.fids.add(request.fid, new Fid([], qid, request.uname, request.nUname));
@@ -194,8 +192,10 @@ export class P9Server {
    * Rlerror; if a later one fails, Rwalk carries the qids of the names that
    * worked and newfid is not made. Only a full walk makes newfid (which may
    * be fid itself). A symlink is a leaf: its own qid, nothing walks through it.
+   * Walking from an open fid is allowed (only the new fid matters, and it is
+   * never open); with newfid == fid the open file is closed.
    */
-  private walk(request: Request<typeof c.P9_TWALK>): void {
+  private walk(request: RequestOf<typeof c.P9_TWALK>): void {
     const { fids, root } = this.ctx;
     const from = fids.get(request.fid);
     if (request.names.length > c.P9_MAXWELEM) refuse(EINVAL, `Twalk of ${request.names.length} names`);
@@ -231,13 +231,13 @@ export class P9Server {
    * POSIX locks among its own processes (v9fs takes the local lock first);
    * only host processes or another guest sharing the directory would not see them.
    */
-  private lock(request: Request<typeof c.P9_TLOCK>): void {
+  private lock(request: RequestOf<typeof c.P9_TLOCK>): void {
     this.ctx.fids.get(request.fid);
     this.reply.u8(c.P9_LOCK_SUCCESS);
   }
 
   /** Reports the range unlocked (nothing is ever held on the host). */
-  private getlock(request: Request<typeof c.P9_TGETLOCK>): void {
+  private getlock(request: RequestOf<typeof c.P9_TGETLOCK>): void {
     this.ctx.fids.get(request.fid);
     const { lock } = request;
     this.reply.u8(c.P9_LOCK_TYPE_UNLCK).u64(lock.start).u64(lock.length).u32(lock.procId).string(lock.clientId);
