@@ -33,7 +33,7 @@ export const VIRTQ_USED_F_NO_NOTIFY = 1;
 export const VIRTQ_MAX_SIZE = 32768;
 
 /** Device IDs (§5). */
-export const VIRTIO_ID = { NET: 1, BLOCK: 2, CONSOLE: 3, RNG: 4 } as const;
+export const VIRTIO_ID = { NET: 1, BLOCK: 2, CONSOLE: 3, RNG: 4, NINEP: 9 } as const;
 
 export function featureBit(bit: number): bigint {
   return 1n << BigInt(bit);

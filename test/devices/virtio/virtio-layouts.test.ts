@@ -12,6 +12,7 @@ import {
 import { VIRTIO_F, VIRTIO_ID, VIRTIO_STATUS, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING } from '../../../src/devices/virtio/virtio-mmio.js';
 import * as net from '../../../src/devices/virtio/virtio-net-layout.js';
+import { VIRTIO_9P_F } from '../../../src/devices/virtio/virtio-9p-layout.js';
 import { findCCompiler } from '../../support/c-compiler.js';
 import { probeC, type CCheck } from '../../support/c-probe.js';
 import { describeNeeding } from '../../support/host-requirements.js';
@@ -60,7 +61,9 @@ const checks: CCheck[] = [
   ...Object.entries(VIRTIO_F)
     .filter(([k]) => k !== 'NOTIFICATION_DATA')
     .map(([k, v]): CCheck => [`VIRTIO_F_${k}`, k === 'RING_INDIRECT_DESC' || k === 'RING_EVENT_IDX' ? `VIRTIO_RING_F_${k.slice(5)}` : `VIRTIO_F_${k}`, v]),
-  ...Object.entries(VIRTIO_ID).map(([k, v]): CCheck => [`VIRTIO_ID_${k}`, `VIRTIO_ID_${k}`, v]),
+  // The header spells 9P's ID VIRTIO_ID_9P (not an identifier's start in TypeScript).
+  ...Object.entries(VIRTIO_ID).map(([k, v]): CCheck => [`VIRTIO_ID_${k}`, `VIRTIO_ID_${k === 'NINEP' ? '9P' : k}`, v]),
+  ['VIRTIO_9P_MOUNT_TAG', 'VIRTIO_9P_MOUNT_TAG', VIRTIO_9P_F.MOUNT_TAG],
   ['VRING_DESC_F_NEXT', 'VRING_DESC_F_NEXT', VIRTQ_DESC_F_NEXT],
   ['VRING_DESC_F_WRITE', 'VRING_DESC_F_WRITE', VIRTQ_DESC_F_WRITE],
   ['VRING_DESC_F_INDIRECT', 'VRING_DESC_F_INDIRECT', VIRTQ_DESC_F_INDIRECT],
@@ -68,7 +71,7 @@ const checks: CCheck[] = [
 
 const cc = findCCompiler();
 describeNeeding(cc ? undefined : 'no C compiler on PATH', 'virtio layouts match the kernel headers', () => {
-  const headers = ['linux/virtio_blk.h', 'linux/virtio_net.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h'];
+  const headers = ['linux/virtio_blk.h', 'linux/virtio_net.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h', 'linux/virtio_9p.h'];
   const values = cc ? probeC(cc, headers, checks) : new Map<string, number>();
   for (const [name, , expected] of checks) it(name, () => expect(values.get(name)).toBe(expected));
 });
