@@ -6,6 +6,8 @@ import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { netDevice } from '../devices/kinds/virtio-net-kind.js';
+import { shareDevice, type Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
+import { checkShareDirectory, parseShareSpec } from '../p9/share-spec.js';
 import { parseNetSpec } from '../net/net-spec.js';
 import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
@@ -31,6 +33,7 @@ export interface RunArgs {
   rawPayload?: string;
   disk?: string[];
   net?: string[];
+  share?: string[];
   /** Words after `--`: the command the guest's init runs. */
   '--'?: string[];
   stats: boolean;
@@ -56,6 +59,11 @@ export function runOptions(y: Argv): Argv<RunArgs> {
       type: 'string',
       array: true,
       describe: 'attach a virtio-net NIC: user[,hostfwd=tcp|udp:HOSTPORT-:GUESTPORT]... (passt), tap=IFNAME, or stream=SOCKETPATH (QEMU stream framing); [,mac=MAC][,process=separate] (repeatable)',
+    })
+    .option('share', {
+      type: 'string',
+      array: true,
+      describe: 'share a host directory with the guest over virtio-9p: HOSTDIR[,tag=NAME][,ro] (tag default share0, share1, ...; the guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME DIR; needs --no-sandbox for now) (repeatable)',
     })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
@@ -209,7 +217,16 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
   const machineNics = machine.devices.filter((d) => d.type === 'virtio-net').length;
   const netSpecs = (args.net ?? []).map(parseNetSpec);
-  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i))]);
+  const machineShares = machine.devices.filter((d) => d.type === 'virtio-9p').length;
+  const shares = [...machine.devices.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p'), ...(args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares + i))];
+  for (const share of shares) checkShareDirectory(share.spec);
+  // The jailed helper cannot see the shared directory yet (src/devices/kinds/virtio-9p-kind.ts).
+  if (shares.length > 0 && args.sandbox) throw new UsageError(`sharing ${shares[0].spec.hostDir} needs --no-sandbox for now: the jailed helper cannot reach host directories yet`);
+  const devicePlan = planDevices(machine, [
+    ...diskSpecs.map(diskDevice),
+    ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)),
+    ...shares.slice(machineShares),
+  ]);
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);

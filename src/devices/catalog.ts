@@ -12,6 +12,7 @@ import { uart16550Kind } from './kinds/uart16550-kind.js';
 import { virtioBlkKind } from './kinds/virtio-blk-kind.js';
 import { virtioMmioSlotsKind } from './kinds/virtio-mmio-slots-kind.js';
 import { virtioNetKind } from './kinds/virtio-net-kind.js';
+import { virtio9pKind } from './kinds/virtio-9p-kind.js';
 import { virtioRngKind } from './kinds/virtio-rng-kind.js';
 
 export const DEVICE_KINDS = [
@@ -24,6 +25,7 @@ export const DEVICE_KINDS = [
   virtioBlkKind,
   virtioRngKind,
   virtioNetKind,
+  virtio9pKind,
 ] as const satisfies readonly DeviceKind[];
 
 /** Any parsed device entry of a kind in the catalog. */

@@ -7,6 +7,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/project-root.js';
 import { expectCleanError, GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-cli-'));
@@ -100,6 +101,18 @@ describe('CLI usage errors', () => {
       /TSVMM_PASST=.*no-passt is not an executable file/,
     );
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--net', `stream=${join(dir, 'none.sock')}`]), /cannot connect to .*none\.sock: no such socket/);
+  });
+
+  it('names what is wrong with a --share option, a missing directory, and a share the jail cannot reach', async () => {
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--share', `${dir},tag=a b`]), /--share ".*": tag must be 1 to 64 letters/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--share', `${dir},rw`]), /--share ".*": unknown option "rw"/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--share', join(dir, 'no-dir')]), /cannot share .*no-dir: no such directory/);
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--share', dir]), /needs --no-sandbox for now/);
+    const machine = join(dir, 'share-machine.json');
+    const microvm = JSON.parse(readFileSync(join(PROJECT_ROOT, 'machines', 'microvm.json'), 'utf8'));
+    microvm.devices.push({ type: 'virtio-9p', name: 'data', share: `${dir},tag=` });
+    writeFileSync(machine, JSON.stringify(microvm));
+    expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', machine]), /devices\[\d+\]\.share: --share ".*": tag must be/);
   });
 
   it('rejects an unknown option', async () => {

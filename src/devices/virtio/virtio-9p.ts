@@ -231,7 +231,7 @@ export class Virtio9p implements VirtioDevice {
       if (type === p9.P9_TWRITE && requestLength > p9.P9_TWRITE_HEADER_SIZE) {
         requestLength = p9.P9_TWRITE_HEADER_SIZE;
         if (reader.read(this.request, requestLength - p9.P9_HEADER_SIZE, p9.P9_HEADER_SIZE) !== DmaStatus.Ok) return this.unusable('request outside guest RAM');
-        mapping = this.mapRest(reader, DmaAccess.Read);
+        mapping = this.mapRest(reader, DmaAccess.Read, reader.remaining);
         if (mapping === null) return this.answerError(tag, EINVAL);
         this.dataPath.source = mapping.iov;
       } else {
@@ -240,7 +240,8 @@ export class Virtio9p implements VirtioDevice {
           writer.skip(p9.P9_RREAD_HEADER_SIZE);
           if (writer.remaining === 0) this.dataPath.destination = this.emptyList();
           else {
-            mapping = this.mapRest(writer, DmaAccess.Write);
+            // Room beyond a message's worth is never filled (the server's count is checked against msize).
+            mapping = this.mapRest(writer, DmaAccess.Write, Math.min(writer.remaining, this.maxMessageSize - p9.P9_RREAD_HEADER_SIZE));
             if (mapping === null) return this.answerError(tag, EINVAL);
             this.dataPath.destination = mapping.iov;
           }
@@ -265,9 +266,8 @@ export class Virtio9p implements VirtioDevice {
     }
   }
 
-  /** Maps what is left of `stream` as iovecs into guest RAM; null when it cannot be (too many pieces, not RAM). */
-  private mapRest(stream: ChainReader | ChainWriter, access: DmaAccess): DmaMapping | null {
-    const length = stream.remaining;
+  /** Maps the next `length` bytes of `stream` as iovecs into guest RAM; null when they cannot be (too many pieces, not RAM). */
+  private mapRest(stream: ChainReader | ChainWriter, access: DmaAccess, length: number): DmaMapping | null {
     this.sg.reset();
     if (!stream.takeSegments(length, this.sg, access)) {
       this.options.onError?.(`virtio-9p ${this.name}: message data in more than ${IOVECS} pieces`);
