@@ -63,7 +63,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('share', {
       type: 'string',
       array: true,
-      describe: 'share a host directory with the guest over virtio-9p: HOSTDIR[,tag=NAME][,ro] (tag default share0, share1, ...; the guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME DIR; needs --no-sandbox for now) (repeatable)',
+      describe: 'share a host directory with the guest over virtio-9p: HOSTDIR[,tag=NAME][,ro] (tag default share0, share1, ...; the guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME DIR) (repeatable)',
     })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
@@ -220,8 +220,6 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const machineShares = machine.devices.filter((d) => d.type === 'virtio-9p').length;
   const shares = [...machine.devices.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p'), ...(args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares + i))];
   for (const share of shares) checkShareDirectory(share.spec);
-  // The jailed helper cannot see the shared directory yet (src/devices/kinds/virtio-9p-kind.ts).
-  if (shares.length > 0 && args.sandbox) throw new UsageError(`sharing ${shares[0].spec.hostDir} needs --no-sandbox for now: the jailed helper cannot reach host directories yet`);
   const devicePlan = planDevices(machine, [
     ...diskSpecs.map(diskDevice),
     ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)),

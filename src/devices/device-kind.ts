@@ -144,6 +144,12 @@ export interface DeviceNeeds {
   readonly ioUring: boolean;
   /** ioctl(TUNSETOFFLOAD) on its tap, at each driver start. */
   readonly tapOffload: boolean;
+  /**
+   * A host directory it serves by path (a virtio-9p share): bound into the
+   * jail's root (read-only when `readOnly`), and the file-system system calls
+   * of the 9P server allowed.
+   */
+  readonly sharedDirectory?: { readonly path: string; readonly readOnly: boolean };
 }
 
 /** A built virtio device: its virtio-mmio transport and what its host needs to know of it. */

@@ -89,9 +89,12 @@ class Helper {
       // isolate's start-up touched and the guest's run does not use.
       log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');
       if (config.sandbox) {
+        const shares = vm.virtio.sharedDirectories;
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring, tapOffload: vm.virtio.setsTapOffloads }),
+          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring, tapOffload: vm.virtio.setsTapOffloads, fileServer: shares.length > 0 }),
+          // Shared directories (virtio-9p) at the same paths, read-only ones read-only.
+          root: { readOnlyBinds: shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: shares.filter((s) => !s.readOnly).map((s) => s.path) },
           // Writes may reach the end of the largest writable disk, and no further.
           limits: { maxFileSize: vm.virtio.largestWritableImage },
         });

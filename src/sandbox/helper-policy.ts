@@ -13,7 +13,7 @@
 //
 // Written as TypeScript rather than JSON so it is loaded with the code (no file
 // to find after pivot_root), and every name is checked when it is compiled.
-import { BASE_FILE_IOCTLS, blockIoEntries, composePolicy, type PolicyOptions } from './policy-base.js';
+import { BASE_FILE_IOCTLS, blockIoEntries, fileServerEntries, composePolicy, type PolicyOptions } from './policy-base.js';
 import type { SeccompPolicy } from './seccomp-policy.js';
 
 /** The KVM ioctls the VMM issues, hottest first (names from ffi/kvm-abi.ts KVM_IOCTL). */
@@ -87,6 +87,7 @@ export function helperPolicy(options: PolicyOptions = {}): SeccompPolicy {
         { syscall: 'poll', reason: 'the vCPU thread waits, with a timeout, for a device process to answer a forwarded region read (src/bus/ioregion-client.ts)' },
         { syscall: 'shutdown', reason: 'libuv ends a stream (socket.end()) on the control socket (not measured)' },
         ...blockIoEntries(options),
+        ...fileServerEntries(options),
       ],
     },
     options,

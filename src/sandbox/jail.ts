@@ -105,6 +105,12 @@ export interface RootOptions {
    * silently loads the musl build into this glibc process (measured).
    */
   readonly readOnlyBinds?: readonly string[];
+  /**
+   * Host directories to show writable (nosuid, nodev) at the same path in the
+   * jail: the directories a virtio-9p share serves (`--share DIR`). Like
+   * readOnlyBinds, any of them binds the node binary too.
+   */
+  readonly writableBinds?: readonly string[];
   /** An existing directory to mount the new root's tmpfs on before pivoting (default /tmp). */
   readonly stagingDir?: string;
 }
@@ -122,13 +128,15 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   const step = 'pivot_root';
   const staging = options.stagingDir ?? '/tmp';
   // Resolve symlinks now: after the pivot an absolute link would resolve inside the tmpfs.
-  const requested = options.readOnlyBinds ?? [];
-  const binds = (requested.length > 0 ? [...requested, process.execPath] : []).map((p) => {
+  const readOnly = options.readOnlyBinds ?? [];
+  const writable = options.writableBinds ?? [];
+  const requested = [...readOnly.map((p) => ({ p, writable: false })), ...writable.map((p) => ({ p, writable: true }))];
+  const binds = (requested.length > 0 ? [...requested, { p: process.execPath, writable: false }] : []).map(({ p, writable }) => {
     try {
       const real = fs.realpathSync(p);
-      return { real, isDir: fs.statSync(real).isDirectory() };
+      return { real, isDir: fs.statSync(real).isDirectory(), writable };
     } catch {
-      throw new JailError(step, `read-only bind source ${p} does not exist`);
+      throw new JailError(step, `${writable ? 'writable' : 'read-only'} bind source ${p} does not exist`);
     }
   });
 
@@ -151,14 +159,14 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   }
   if (sys.chdir('/') < 0) fail(step, 'chdir /');
 
-  for (const { real, isDir } of binds) {
+  for (const { real, isDir, writable } of binds) {
     makePath(real, isDir);
     if (sys.mount(`/${OLD_ROOT}${real}`, real, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, `bind ${real}`);
-    const ro = sys.MS_REMOUNT | sys.MS_BIND | sys.MS_RDONLY | sys.MS_NOSUID | sys.MS_NODEV;
+    const ro = sys.MS_REMOUNT | sys.MS_BIND | (writable ? 0 : sys.MS_RDONLY) | sys.MS_NOSUID | sys.MS_NODEV;
     // In a user namespace a remount must keep flags the source mount has locked
     // (typically noexec); retry with it rather than read the source's flags.
     if (sys.mount(null, real, null, ro, null) < 0 && sys.mount(null, real, null, ro | sys.MS_NOEXEC, null) < 0) {
-      fail(step, `remount ${real} read-only`);
+      fail(step, `remount ${real} ${writable ? 'nosuid,nodev' : 'read-only'}`);
     }
   }
 

@@ -36,6 +36,13 @@ export interface PolicyOptions {
    * opened, and its other settings made, by the frontend).
    */
   tapOffload?: boolean;
+  /**
+   * Allow the file-system calls of the 9P server (default false): a process
+   * serving a virtio-9p share opens, lists, creates, renames and removes files
+   * by path. Its jail's root holds only the shared directories (and the node
+   * binary, read-only), so paths reach nothing else.
+   */
+  fileServer?: boolean;
 }
 
 /**
@@ -172,6 +179,42 @@ export function baseEntries(options: PolicyOptions = {}): PolicyEntry[] {
 }
 
 /** What a process that serves disks adds (src/block: every engine, ffi/block-io.ts). */
+/** The 9P server's file-system calls (src/p9; glibc 2.36 and libuv's choice of call for each fs function), when a share is served. */
+export function fileServerEntries(options: PolicyOptions = {}): PolicyEntry[] {
+  if (!(options.fileServer ?? false)) return [];
+  const why = (call: string, use: string): PolicyEntry => ({ syscall: call, reason: `9P server (--share): ${use} (not measured)` });
+  return [
+    why('openat', 'Tlopen / Tlcreate: opens for writing, creating, truncating (measured: the base allows read-only opens only)'),
+    why('getdents64', 'Treaddir (fs.readdirSync)'),
+    why('lseek', 'Treaddir directory offsets'),
+    why('mkdir', 'Tmkdir (fs.mkdirSync)'),
+    why('mkdirat', 'Tmkdir'),
+    why('unlink', 'Tunlinkat / Tremove (fs.unlinkSync)'),
+    why('unlinkat', 'Tunlinkat / Tremove'),
+    why('rmdir', 'Tunlinkat / Tremove of a directory (fs.rmdirSync)'),
+    why('rename', 'Trename / Trenameat (fs.renameSync)'),
+    why('renameat', 'Trenameat'),
+    why('renameat2', 'Trenameat'),
+    why('symlink', 'Tsymlink (fs.symlinkSync)'),
+    why('symlinkat', 'Tsymlink'),
+    why('link', 'Tlink (fs.linkSync)'),
+    why('linkat', 'Tlink'),
+    why('readlinkat', 'Treadlink, realpath'),
+    why('chmod', 'Tsetattr mode (fs.chmodSync)'),
+    why('fchmod', 'Tsetattr mode on an open fid'),
+    why('fchmodat', 'Tsetattr mode'),
+    why('fchown', 'Tsetattr uid/gid on an open fid'),
+    why('lchown', 'Tsetattr uid/gid (fs.lchownSync)'),
+    why('fchownat', 'Tsetattr uid/gid'),
+    why('ftruncate', 'Tsetattr size, Tlcreate with O_TRUNC'),
+    why('utimensat', 'Tsetattr times (src/p9/p9-libc.ts)'),
+    why('mknodat', 'Tmknod of FIFOs and sockets (src/p9/p9-libc.ts)'),
+    why('mknod', 'Tmknod'),
+    why('statfs', 'Tstatfs (fs.statfsSync)'),
+    why('fstatfs', 'Tstatfs'),
+  ];
+}
+
 export function blockIoEntries(options: PolicyOptions = {}): PolicyEntry[] {
   const entries: PolicyEntry[] = [
     { syscall: 'preadv', reason: 'vectored block backend (ffi/block-io.ts preadv)' },

@@ -79,6 +79,11 @@ export class VirtioDevices {
     return this.devices.some((d) => d.local?.instance.needs.ioUring);
   }
 
+  /** The host directories devices served here share (virtio-9p): the helper's jail binds them. */
+  get sharedDirectories(): { path: string; readOnly: boolean }[] {
+    return this.devices.flatMap((d) => (d.local?.instance.needs.sharedDirectory ? [d.local.instance.needs.sharedDirectory] : []));
+  }
+
   get setsTapOffloads(): boolean {
     return this.devices.some((d) => d.local?.instance.needs.tapOffload);
   }

@@ -2,9 +2,10 @@
 // default guest's own v9fs client: it mounts the share, checksums a host file
 // (read through the zero-copy Tread path), writes files the test then reads on
 // the host, and a read-only share refuses a write.
-// The jailed helper cannot reach host directories yet: --no-sandbox.
+// The helper is jailed: its root holds the shares (bound in) and nothing
+// else. Run as root, it serves them as nobody, so the directories are open to all.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ import { runTsvmm } from '../support/run-tsvmm.js';
 const BOOT_TIMEOUT_MS = 300_000;
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-share-9p-'));
 const roDir = mkdtempSync(join(tmpdir(), 'tsvmm-share-9p-ro-'));
+chmodSync(dir, 0o777);
+chmodSync(roDir, 0o755);
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
   rmSync(roDir, { recursive: true, force: true });
@@ -38,19 +41,20 @@ describeKvm('host directory sharing (virtio-9p)', () => {
         'cp /mnt/rw/data.bin /mnt/rw/copy.bin && echo copied',
         `echo ${note} > /mnt/rw/note.txt`,
         'mkdir /mnt/rw/sub && echo made-dir',
-        'ls /mnt/rw',
+        'ls -la /mnt/rw; cat /proc/mounts | grep 9p; id',
         'sync',
         'echo "ro-read: $(cat /mnt/ro/keep.txt)"',
         '(echo x > /mnt/ro/new.txt) 2>/dev/null && echo ro-wrote || echo ro-refused',
         'umount /mnt/rw; umount /mnt/ro',
       ].join('; ');
-      const r = await runTsvmm(['run', '--no-sandbox', '--share', dir, '--share', `${roDir},tag=ro0,ro`, '--log-level', 'warn', '--', 'sh', '-c', script], { timeoutMs: BOOT_TIMEOUT_MS });
+      const r = await runTsvmm(['run', '--share', dir, '--share', `${roDir},tag=ro0,ro`, '--log-level', 'warn', '--', 'sh', '-c', script], { timeoutMs: BOOT_TIMEOUT_MS });
       const log = r.stdout.slice(-3000) + r.stderr.slice(-2000);
       expect(r.timedOut, log).toBe(false);
       expect(r.stdout, log).toContain('mounted-rw');
       expect(r.stdout, log).toContain('mounted-ro');
       expect(r.stdout, log).toContain(`sum: ${createHash('sha256').update(data).digest('hex')}`);
       expect(r.stdout, log).toContain('copied');
+      expect(existsSync(join(dir, 'copy.bin')), log).toBe(true);
       expect(readFileSync(join(dir, 'copy.bin')).equals(data)).toBe(true);
       expect(readFileSync(join(dir, 'note.txt'), 'utf8')).toBe(`${note}\n`);
       expect(existsSync(join(dir, 'sub'))).toBe(true);

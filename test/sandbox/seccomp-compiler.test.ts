@@ -336,3 +336,22 @@ describe('seccomp compiler mechanics', () => {
     expect(bad([{ syscall: 'read', reason: 'x y z', action: 'errno:EFROB' as 'errno:x' }])).toThrow(/names no errno/);
   });
 });
+
+describe('the helper policy with a shared directory (virtio-9p)', () => {
+  const calls = ['getdents64', 'mkdir', 'unlinkat', 'rmdir', 'rename', 'renameat2', 'symlink', 'link', 'fchmod', 'fchown', 'ftruncate', 'utimensat', 'mknodat', 'statfs'];
+  it('allows the 9P server its file-system calls only with fileServer', () => {
+    for (const fileServer of [false, true]) {
+      const program = compilePolicy(helperPolicy({ fileServer }));
+      for (const name of calls) expect(runSeccompProgram(program, { nr: syscallNumber(name), args: [] }), `${name} fileServer=${fileServer}`).toBe(fileServer ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+      const create = BigInt(constants.get('O_WRONLY')! | constants.get('O_CREAT')!);
+      expect(runSeccompProgram(program, { nr: SYSCALLS.openat, args: [0n, 0n, create, 0o644n] }), `openat O_CREAT fileServer=${fileServer}`).toBe(fileServer ? SECCOMP_RET_ALLOW : SECCOMP_RET_KILL_PROCESS);
+    }
+  });
+
+  it('still kills what escapes a jail or makes devices of its own', () => {
+    const program = compilePolicy(helperPolicy({ fileServer: true }));
+    for (const name of ['mount', 'umount2', 'pivot_root', 'chroot', 'unshare', 'setns', 'execve', 'ptrace']) {
+      expect(runSeccompProgram(program, { nr: syscallNumber(name), args: [] }), name).toBe(SECCOMP_RET_KILL_PROCESS);
+    }
+  });
+});

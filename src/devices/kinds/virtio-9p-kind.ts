@@ -4,11 +4,13 @@
 // and from machine files: { "type": "virtio-9p", "name": "share0",
 // "share": "HOSTDIR,tag=data,ro" } (the "share" field in --share syntax).
 //
-// Sandbox: the server opens files by path below the shared directory, which
-// the jailed helper (an empty root, no file-system system calls) cannot see
-// yet; the frontend refuses a share unless --no-sandbox is given. Binding the
-// directory into the helper's root and a seccomp policy for the server's
-// system calls (through `needs`) are the next step.
+// Sandbox: the server opens files by path below the shared directory. Its
+// `needs` name the directory, which the helper's jail binds at the same path
+// into its otherwise empty root (read-only for `ro`), and make the helper's
+// seccomp policy allow the server's file-system calls (policy-base.ts,
+// fileServerEntries). A helper started as real root jails itself as nobody
+// (65534): the share is then served with nobody's rights.
+import fs from 'node:fs';
 import { watchDoorbells } from '../../bus/eventfd-signals.js';
 import { GuestLog } from '../../log-rate-limit.js';
 import { type ShareSpec, parseShareSpec } from '../../p9/share-spec.js';
@@ -58,7 +60,9 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
     const refused = guestLog.kind('refused requests');
     const ignored = guestLog.kind('ignored writes');
     const needsReset = guestLog.kind('needs-reset reports');
-    const share = new Virtio9p(d.name, env.memory, { root: d.spec.hostDir, tag, readOnly: d.spec.readOnly, onError: (m) => refused.report(m) });
+    // The jail binds the directory at its real path (symlinks resolved).
+    const root = fs.realpathSync(d.spec.hostDir);
+    const share = new Virtio9p(d.name, env.memory, { root, tag, readOnly: d.spec.readOnly, onError: (m) => refused.report(m) });
     const transport = new VirtioMmioTransport(share, env.memory, env.interrupt, {
       interruptMode: 'edge',
       onError: (m, kind) => (kind === 'ignored' ? ignored : needsReset).report(m),
@@ -67,7 +71,7 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
     env.log.info({ share: d.name, tag, dir: d.spec.hostDir, readOnly: d.spec.readOnly }, `share ${d.name}: ${d.spec.hostDir} as tag ${tag}${d.spec.readOnly ? ', read-only' : ''}`);
     return {
       transport,
-      needs: { maxFileSize: d.spec.readOnly ? 0 : Number.MAX_SAFE_INTEGER, ioUring: false, tapOffload: false },
+      needs: { maxFileSize: d.spec.readOnly ? 0 : Number.MAX_SAFE_INTEGER, ioUring: false, tapOffload: false, sharedDirectory: { path: root, readOnly: d.spec.readOnly } },
       statistics: () => ({ ...share.stats, guestErrors: guestLog.counts() }),
       close() {
         doorbell.close();
