@@ -103,8 +103,8 @@ function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number
     mark('start send'),
     `dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${sinkPort}`,
     mark('end send'),
-    // nc listens a moment after it starts: the host connects on "start recv".
-    `(echo "netbench got $(nc -l -p ${GUEST_PORT} | wc -c)") & sleep 1`,
+    // The host connects on "start recv", once nc listens (its socket in /proc/net/tcp, state 0A).
+    `(echo "netbench got $(nc -l -p ${GUEST_PORT} | wc -c)") & until grep -q ":${GUEST_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A" /proc/net/tcp; do sleep 0.1; done`,
     mark('start recv'),
     'wait',
     mark('end recv'),
@@ -195,10 +195,13 @@ async function measure(
     const markers = NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`]);
     const r = await timedRun(command, args, {
       markers,
-      timeoutMs: 1_800_000,
+      timeoutMs: Number(process.env.TSVMM_NET_BENCH_TIMEOUT_MS ?? 1_800_000),
       onMarker: (m, pid) => {
         snapshots.set(m, snapshotCpu(pid, ['passt']));
-        if (m === 'netbench start recv') recv = sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, opts.mib << 20);
+        if (m === 'netbench start recv') {
+          recv = sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, opts.mib << 20);
+          recv.catch(() => {}); // awaited after the run
+        }
       },
     });
     const output = `${r.stdout}\n${r.stderr}`.slice(-4000);
