@@ -65,7 +65,9 @@ describeKvm('a NIC on a tap device', () => {
           'ip link set eth0 up',
           `ping -c 2 -W 5 ${HOST_ADDR} >/dev/null && echo guest-ping-ok`,
           'echo ping-me',
-          'sleep 4',
+          // Stay until the host's two echo requests are in (/proc/net/snmp Icmp InEchos), at most 60 s: a fixed
+          // pause was too short when the nested L1 stalled (its heartbeat revival takes 10 s and more).
+          `i=0; while [ "$(awk '/^Icmp:/ { if (!c) { for (f = 1; f <= NF; f++) if ($f == "InEchos") c = f } else { print $c; exit } }' /proc/net/snmp)" -lt 2 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; sleep 1`,
           `nc -l -p 7000 > /tmp/in`,
           'echo "in: $(sha256sum < /tmp/in)"',
           `dd if=/dev/urandom of=/tmp/out bs=1024 count=${BYTES / 1024} 2>/dev/null`,
@@ -78,7 +80,7 @@ describeKvm('a NIC on a tap device', () => {
           onStdout: (all) => {
             if (!hostPing && all.includes('\nping-me')) {
               hostPing = 'started';
-              const ping = spawn('ip', ['netns', 'exec', NS, '/bin/busybox', 'ping', '-c', '2', '-W', '3', GUEST_ADDR], { stdio: 'ignore' });
+              const ping = spawn('ip', ['netns', 'exec', NS, '/bin/busybox', 'ping', '-c', '2', '-w', '60', GUEST_ADDR], { stdio: 'ignore' });
               ping.on('close', (status) => (hostPing = status === 0 ? 'ok' : `failed (${status})`));
             }
           },
