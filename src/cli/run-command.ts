@@ -217,14 +217,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const diskSpecs = [...machine.disks, ...(args.disk ?? []).map(parseDiskSpec)];
   const machineNics = machine.devices.filter((d) => d.type === 'virtio-net').length;
   const netSpecs = (args.net ?? []).map(parseNetSpec);
-  const machineShares = machine.devices.filter((d) => d.type === 'virtio-9p').length;
-  const shares = [...machine.devices.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p'), ...(args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares + i))];
-  for (const share of shares) checkShareDirectory(share.spec);
-  const devicePlan = planDevices(machine, [
-    ...diskSpecs.map(diskDevice),
-    ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)),
-    ...shares.slice(machineShares),
-  ]);
+  const machineShares = machine.devices.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p');
+  const shares = (args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares.length + i));
+  for (const share of [...machineShares, ...shares]) checkShareDirectory(share.spec);
+  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares]);
   const hostKvm = detectHostKvm();
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isValidMountTag } from '../devices/virtio/virtio-9p.js';
+import { VIRTIO_9P_MAX_TAG_LENGTH } from '../devices/virtio/virtio-9p-layout.js';
 
 export interface ShareSpec {
   /** The host directory, absolute. */
@@ -38,7 +39,7 @@ export function parseShareSpec(text: string): ShareSpec {
     seen.add(key);
     switch (key) {
       case 'tag':
-        if (value === undefined || !isValidMountTag(value)) fail(`tag must be 1 to 64 letters, digits, _ . or -, not ${JSON.stringify(value ?? '')}`);
+        if (value === undefined || !isValidMountTag(value)) fail(`tag must be 1 to ${VIRTIO_9P_MAX_TAG_LENGTH} letters, digits, _ . or -, not ${JSON.stringify(value ?? '')}`);
         spec.tag = value;
         break;
       case 'ro':

@@ -178,13 +178,12 @@ export function baseEntries(options: PolicyOptions = {}): PolicyEntry[] {
   ];
 }
 
-/** What a process that serves disks adds (src/block: every engine, ffi/block-io.ts). */
 /** The 9P server's file-system calls (src/p9; glibc 2.36 and libuv's choice of call for each fs function), when a share is served. */
 export function fileServerEntries(options: PolicyOptions = {}): PolicyEntry[] {
   if (!(options.fileServer ?? false)) return [];
-  const why = (call: string, use: string): PolicyEntry => ({ syscall: call, reason: `9P server (--share): ${use} (not measured)` });
+  const why = (call: string, use: string, measured = false): PolicyEntry => ({ syscall: call, reason: `9P server (--share): ${use}${measured ? '' : ' (not measured)'}` });
   return [
-    why('openat', 'Tlopen / Tlcreate: opens for writing, creating, truncating (measured: the base allows read-only opens only)'),
+    why('openat', 'Tlopen / Tlcreate: opens for writing, creating, truncating (measured: the base allows read-only opens only)', true),
     why('getdents64', 'Treaddir (fs.readdirSync)'),
     why('lseek', 'Treaddir directory offsets'),
     why('mkdir', 'Tmkdir (fs.mkdirSync)'),
@@ -215,6 +214,7 @@ export function fileServerEntries(options: PolicyOptions = {}): PolicyEntry[] {
   ];
 }
 
+/** What a process that serves disks adds (src/block: every engine, ffi/block-io.ts). */
 export function blockIoEntries(options: PolicyOptions = {}): PolicyEntry[] {
   const entries: PolicyEntry[] = [
     { syscall: 'preadv', reason: 'vectored block backend (ffi/block-io.ts preadv)' },

@@ -9,7 +9,8 @@ import { loadLinux } from '../../src/boot/linux-loader.js';
 import { decompress } from '../../src/boot/payload-decompressor.js';
 import { detectPayloadFormat } from '../../src/boot/payload-format.js';
 import { MiB } from './support/guest-ram.js';
-import { mutations, prng } from './support/mutations.js';
+import { prng } from '../support/prng.js';
+import { mutations } from './support/mutations.js';
 import { buildBzImage, type CliFormat, cliProblem, KERNEL_COMPRESSOR_ARGS, kernelPayload, typicalVmlinux } from './support/synthetic-kernel.js';
 import { itNeeding } from '../support/host-requirements.js';
 

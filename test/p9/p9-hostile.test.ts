@@ -9,24 +9,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { P9Reader, P9Writer } from '../../src/p9/p9-codec.js';
 import * as c from '../../src/p9/p9-constants.js';
+import { prng } from '../support/prng.js';
 import { type Share, makeShare } from './p9-fixture.js';
 
 const E = os.constants.errno;
 
 let share: Share;
 afterEach(() => share?.cleanup());
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reply {
   size: number;
@@ -160,7 +149,7 @@ describe('hostile messages', () => {
     fs.symlinkSync(path.join(share.outside, 'secret'), path.join(share.root, 'link'));
     const before = outsideFiles(share);
     const secret = fs.readFileSync(path.join(share.outside, 'secret'), 'utf8');
-    const next = random(0x9b1);
+    const next = prng(0x9b1);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
     const names = ['f', 'd', 'x', 'link', '..', '.', '', '/', '../secret', 'd/x', 'new', 'secret', '\0'];
     // Open fids to read through, so random Tread / Treaddir have something to aim at
