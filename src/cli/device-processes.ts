@@ -80,9 +80,12 @@ async function startOne(device: PlannedDevice, fds: Readonly<Record<string, numb
     child.send({ type: 'start', config } satisfies ToDeviceProcess);
   });
   child.removeAllListeners('exit');
-  child.on('exit', (code, signal) =>
-    log.error({ device: device.name, code, signal }, `the ${device.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`),
-  );
+  child.on('exit', (code, signal) => {
+    // Code 0 is its answer to the region closing: the helper (and the VM) ended
+    // first, a race with killAll that is no failure of the device.
+    if (code === 0) log.debug({ device: device.name }, `the ${device.name} device process ended with its VM`);
+    else log.error({ device: device.name, code, signal }, `the ${device.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`);
+  });
   log.info({ device: device.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol)');
   return child;
 }
