@@ -97,14 +97,20 @@ export async function withTap<T>(body: () => Promise<T>): Promise<T> {
 function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number): string {
   const peer = backend === 'tap' ? TAP.host : '$gw';
   const counters = '$(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/statistics/tx_packets)';
-  const mark = (what: string) => `echo "netbench ${what} ${counters}"`;
+  // The kernel prints its command line, which holds this script: the markers
+  // are spelt through $t so that the host sees them only when the guest echoes them.
+  const mark = (what: string) => `echo "$t ${what} ${counters}"`;
   return [
+    't=netbench',
     backend === 'tap' ? `ip addr add ${TAP.guest}/24 dev eth0; ip link set eth0 up` : 'set -- $(ip route | grep default); gw=$3',
     mark('start send'),
     `dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${sinkPort}`,
     mark('end send'),
     // The host connects on "start recv", once nc listens (its socket in /proc/net/tcp, state 0A).
-    `(echo "netbench got $(nc -l -p ${GUEST_PORT} | wc -c)") & until grep -q ":${GUEST_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A" /proc/net/tcp; do sleep 0.1; done`,
+    // nc's stdin is a FIFO it never sees the end of: at the end of its stdin
+    // it would half-close the connection, and passt (2025-05-03) then cut the
+    // host's stream short (2 and 11 of 16 MiB delivered in two runs).
+    `mkfifo /nc.in; (exec 3<>/nc.in; echo "$t got $(nc -l -p ${GUEST_PORT} <&3 | wc -c)") & until grep -q ":${GUEST_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A" /proc/net/tcp; do sleep 0.1; done`,
     mark('start recv'),
     'wait',
     mark('end recv'),
@@ -148,7 +154,8 @@ function sendToGuest(host: string, port: number, bytes: number): Promise<{ secon
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(1 << 16, 0x5a);
     const started = performance.now();
-    const c = createConnection({ host, port });
+    // Half open: should the guest's end shut its sending side down, ours goes on sending.
+    const c = createConnection({ host, port, allowHalfOpen: true });
     let left = bytes;
     const pump = () => {
       while (left > 0) {
