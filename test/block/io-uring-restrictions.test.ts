@@ -25,7 +25,7 @@ import { diskScratchDir } from '../support/disk-scratch.js';
 const { EACCES } = os.constants.errno as Record<string, number>;
 const EBADFD = 77; // not in Node's errno table
 const AT_FDCWD = -100;
-const O_CLOEXEC = os.constants.O_CLOEXEC ?? 0o2000000;
+const O_CLOEXEC = (os.constants as { O_CLOEXEC?: number }).O_CLOEXEC ?? 0o2000000;
 
 let dir: string;
 let file: string;

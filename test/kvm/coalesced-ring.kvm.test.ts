@@ -21,6 +21,7 @@ import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN } from '../support/run-tsvmm.js';
 import { check, ioctlValue } from '../../ffi/libc.js';
 import { KVM_IOCTL } from '../../ffi/kvm-abi.js';
+import type { TestDeviceDefinition } from '../../src/devices/kinds/test-device-kind.js';
 
 const DEV = 0xd0000000;
 const cleanups: (() => void)[] = [];
@@ -82,7 +83,7 @@ function machine() {
 describeKvm('coalesced ring (real KVM)', () => {
   it('queues zone writes without exits and replays them in order', () => {
     const m = machine();
-    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true });
+    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true } as TestDeviceDefinition);
     expect(m.runUntilPortExit()).toBe(0x80);
     // 80 writes, no MMIO exit: all are in the ring, none delivered yet.
     expect(m.device.writes).toBe(0);
@@ -96,7 +97,7 @@ describeKvm('coalesced ring (real KVM)', () => {
 
   it('unregistering a zone with writes still queued loses none of them', () => {
     const m = machine();
-    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true });
+    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true } as TestDeviceDefinition);
     expect(m.runUntilPortExit()).toBe(0x80);
     m.zones.remove('testdev');
     expect(m.ring.pending).toBe(true);
@@ -109,8 +110,8 @@ describeKvm('coalesced ring (real KVM)', () => {
 
   it('a zone that moves away stops coalescing the old range', () => {
     const m = machine();
-    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true });
-    expect(m.zones.move({ type: 'test-device', name: 'testdev', base: DEV + 0x10000, coalesced: true })).toEqual([
+    m.zones.add({ type: 'test-device', name: 'testdev', base: DEV, coalesced: true } as TestDeviceDefinition);
+    expect(m.zones.move({ type: 'test-device', name: 'testdev', base: DEV + 0x10000, coalesced: true } as TestDeviceDefinition)).toEqual([
       { device: 'testdev', addr: DEV + 0x10000, size: 0x800, pio: false },
     ]);
     expect(m.runUntilPortExit()).toBe(0x80);

@@ -53,6 +53,6 @@ describe('--net', () => {
 
   it('turns forwards into passt options', () => {
     const { backend } = parseNetSpec('user,hostfwd=tcp:8080-:80,hostfwd=udp:127.0.0.1:5353-:53');
-    expect(passtArguments((backend as { forwards: never[] }).forwards)).toEqual(['-t', '8080:80', '-u', '127.0.0.1/5353:53']);
+    expect(passtArguments((backend as Extract<typeof backend, { kind: 'user' }>).forwards)).toEqual(['-t', '8080:80', '-u', '127.0.0.1/5353:53']);
   });
 });

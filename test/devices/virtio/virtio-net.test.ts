@@ -30,7 +30,7 @@ afterEach(() => cleanups.splice(0).reverse().forEach((f) => f()));
 
 /** The far end of the NIC's socket: frames in and out in QEMU's stream framing. */
 class Peer {
-  private pending = new Uint8Array(0);
+  private pending: Uint8Array = new Uint8Array(0);
   constructor(public fd: number) {}
 
   close(): void {
