@@ -9,7 +9,12 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 export const MP_TABLE_ADDR = 0x9fc00;
 export const IOAPIC_ADDR = 0xfec00000;
 export const LAPIC_ADDR = 0xfee00000;
-export const IOAPIC_ID = 1;
+/** Local APIC IDs are 0..cpus-1 (vCPU index = APIC ID); the IOAPIC takes the next, so no ID is shared. */
+export function ioapicIdFor(cpus: number): number {
+  return cpus;
+}
+/** Enough for the 8-bit APIC IDs of xAPIC mode, the IOAPIC's included. */
+export const MP_MAX_CPUS = 254;
 const ISA_IRQS = 16;
 
 const FLOATING_POINTER_SIZE = 16;
@@ -23,10 +28,15 @@ function checksum(bytes: Uint8Array): number {
   return (0x100 - sum) & 0xff;
 }
 
-/** Builds the table for one CPU (APIC id 0) and the in-kernel IOAPIC; ISA IRQ n → IOAPIC pin n (KVM's default routing). */
-export function buildMpTable(): Uint8Array {
-  const entries = 1 + 1 + 1 + ISA_IRQS + 2; // processor, bus, IOAPIC, I/O interrupts, 2 local interrupts
-  const tableSize = HEADER_SIZE + PROCESSOR_SIZE + (entries - 1) * ENTRY_SIZE;
+/**
+ * Builds the table for `cpus` CPUs (APIC IDs 0..cpus-1, CPU 0 the bootstrap
+ * processor) and the in-kernel IOAPIC; ISA IRQ n → IOAPIC pin n (KVM's default routing).
+ */
+export function buildMpTable(cpus = 1): Uint8Array {
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MP_MAX_CPUS) throw new RangeError(`MP table: ${cpus} CPUs (1..${MP_MAX_CPUS})`);
+  const ioapicId = ioapicIdFor(cpus);
+  const entries = cpus + 1 + 1 + ISA_IRQS + 2; // processors, bus, IOAPIC, I/O interrupts, 2 local interrupts
+  const tableSize = HEADER_SIZE + cpus * PROCESSOR_SIZE + (entries - cpus) * ENTRY_SIZE;
   const out = new Uint8Array(FLOATING_POINTER_SIZE + tableSize);
   const v = new DataView(out.buffer);
   const tableAddr = MP_TABLE_ADDR + FLOATING_POINTER_SIZE;
@@ -49,12 +59,13 @@ export function buildMpTable(): Uint8Array {
   v.setUint32(t + 36, LAPIC_ADDR, true);
 
   let at = t + HEADER_SIZE;
-  // Processor: APIC id 0, version 0x14, enabled + bootstrap.
-  out[at] = 0;
-  out[at + 1] = 0;
-  out[at + 2] = 0x14;
-  out[at + 3] = 0x03;
-  at += PROCESSOR_SIZE;
+  // Processors: APIC id = index, version 0x14, enabled (+ bootstrap for CPU 0).
+  for (let cpu = 0; cpu < cpus; cpu++, at += PROCESSOR_SIZE) {
+    out[at] = 0;
+    out[at + 1] = cpu;
+    out[at + 2] = 0x14;
+    out[at + 3] = cpu === 0 ? 0x03 : 0x01;
+  }
   // Bus 0: ISA.
   out[at] = 1;
   out[at + 1] = 0;
@@ -62,7 +73,7 @@ export function buildMpTable(): Uint8Array {
   at += ENTRY_SIZE;
   // The IOAPIC: enabled, version 0x11.
   out[at] = 2;
-  out[at + 1] = IOAPIC_ID;
+  out[at + 1] = ioapicId;
   out[at + 2] = 0x11;
   out[at + 3] = 1;
   v.setUint32(at + 4, IOAPIC_ADDR, true);
@@ -73,7 +84,7 @@ export function buildMpTable(): Uint8Array {
     out[at + 1] = 0; // INT
     out[at + 4] = 0; // source bus
     out[at + 5] = irq;
-    out[at + 6] = IOAPIC_ID;
+    out[at + 6] = ioapicId;
     out[at + 7] = irq;
   }
   // Local interrupts: ExtINT → LINT0, NMI → LINT1, on every local APIC.
@@ -89,6 +100,6 @@ export function buildMpTable(): Uint8Array {
   return out;
 }
 
-export function writeMpTable(memory: GuestMemory): void {
-  memory.write(MP_TABLE_ADDR, buildMpTable());
+export function writeMpTable(memory: GuestMemory, cpus = 1): void {
+  memory.write(MP_TABLE_ADDR, buildMpTable(cpus));
 }

@@ -58,14 +58,10 @@ export interface CpuTemplate {
 
 const HYPERVISOR_BIT = 31;
 
-function common(cpuid: CpuidTable, vcpuId: number): void {
+/** What every template does. (APIC IDs and topology are each vCPU's own: cpu-topology.ts.) */
+function common(cpuid: CpuidTable): void {
   const leaf1 = cpuid.find(1, 0);
-  if (leaf1) {
-    leaf1.ecx = (leaf1.ecx | (1 << HYPERVISOR_BIT)) >>> 0;
-    // Initial APIC ID in EBX[31:24]; one logical processor per package.
-    leaf1.ebx = ((leaf1.ebx & 0x0000ffff) | (1 << 16) | (vcpuId << 24)) >>> 0;
-  }
-  for (const e of cpuid.entries) if (e.function === 0xb || e.function === 0x1f) e.edx = vcpuId;
+  if (leaf1) leaf1.ecx = (leaf1.ecx | (1 << HYPERVISOR_BIT)) >>> 0;
 }
 
 export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
@@ -73,7 +69,7 @@ export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
     name: 'host',
     description: "everything this host's KVM supports (hardware KVM)",
     cmdline: [],
-    apply: (cpuid) => common(cpuid, 0),
+    apply: (cpuid) => common(cpuid),
   },
   'nested-safe': {
     name: 'nested-safe',
@@ -84,7 +80,7 @@ export const CPU_TEMPLATES: Record<string, CpuTemplate> = {
     // 6.1 cuts clearcpuid= at 127 characters.
     cmdline: ['noxsave', 'clearcpuid=cx16,popcnt,rdrand,rdseed,invpcid,pcid,rdpid,clflushopt,fsgsbase,smap,erms,fsrm'],
     apply: (cpuid) => {
-      common(cpuid, 0);
+      common(cpuid);
       for (const b of NESTED_UNSAFE) cpuid.clearBit(b.fn, b.index, b.reg, b.bit);
       cpuid.removeLeaf(0xd); // XSAVE state components: meaningless without XSAVE
     },

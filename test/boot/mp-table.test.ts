@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildMpTable, IOAPIC_ADDR, LAPIC_ADDR, MP_TABLE_ADDR } from '../../src/boot/mp-table.js';
+import { buildMpTable, IOAPIC_ADDR, LAPIC_ADDR, MP_MAX_CPUS, MP_TABLE_ADDR } from '../../src/boot/mp-table.js';
 
 const sum = (b: Uint8Array) => b.reduce((s, x) => (s + x) & 0xff, 0);
 
@@ -35,5 +35,27 @@ describe('MP table', () => {
     }
     expect(at).toBe(t.length);
     expect(types).toEqual([0, 1, 2, ...new Array(16).fill(3), 4, 4]);
+  });
+
+  it('lists every CPU of a multi-CPU machine (APIC ID = index, only CPU 0 the bootstrap one) and gives the IOAPIC the next ID', () => {
+    const m = buildMpTable(4);
+    const mv = new DataView(m.buffer);
+    const length = mv.getUint16(20, true);
+    expect(16 + length).toBe(m.length);
+    expect(sum(m.subarray(16, 16 + length))).toBe(0);
+    expect(mv.getUint16(16 + 34, true)).toBe(4 + 1 + 1 + 16 + 2);
+    const cpus: [number, number][] = [];
+    let at = 16 + 44;
+    for (; m[at] === 0; at += 20) cpus.push([m[at + 1], m[at + 3]]);
+    expect(cpus).toEqual([[0, 3], [1, 1], [2, 1], [3, 1]]);
+    expect(m[at + 8]).toBe(2); // after the bus: the IOAPIC
+    expect(m[at + 9]).toBe(4);
+    expect(m[at + 16 + 6]).toBe(4); // the first I/O interrupt names it too
+  });
+
+  it('refuses CPU counts it cannot describe', () => {
+    expect(() => buildMpTable(0)).toThrow(RangeError);
+    expect(() => buildMpTable(MP_MAX_CPUS + 1)).toThrow(/CPUs/);
+    expect(buildMpTable(MP_MAX_CPUS).length).toBeLessThan(0xe0000 - MP_TABLE_ADDR); // below the ACPI tables
   });
 });
