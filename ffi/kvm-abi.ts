@@ -166,6 +166,7 @@ export const KVM_CAP = {
   SET_TSS_ADDR: 4,
   EXT_CPUID: 7,
   NR_VCPUS: 9,
+  MAX_VCPUS: 66,
   COALESCED_MMIO: 15,
   IRQFD: 32,
   PIT2: 33,

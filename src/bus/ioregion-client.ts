@@ -10,6 +10,7 @@
 import koffi from 'koffi';
 import { ECONNRESET, EINTR, EPIPE, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
+import type { RegionLock } from './region-lock.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
 
 export const IOREGION_RESPONSE_TIMEOUT_MS = 5000;
@@ -33,26 +34,38 @@ export class IoregionClient implements BusDevice {
     private readonly postedWrites = true,
     private readonly timeoutMs = IOREGION_RESPONSE_TIMEOUT_MS,
     private readonly peer: IoregionPeer = 'process',
+    /** Shared with the other vCPUs' clients of the same socket (several vCPUs); none with one vCPU. */
+    private readonly lock?: RegionLock,
   ) {
     new DataView(this.pollfd.buffer).setInt32(0, fd, true);
     new DataView(this.pollfd.buffer).setInt16(4, POLLIN, true);
   }
 
   get isDead(): boolean {
-    return this.dead;
+    return this.dead || this.lock?.isDead === true;
   }
 
   read(offset: number, data: Uint8Array): void {
-    if (this.dead || !this.send(false, offset, data, true) || !this.receive()) {
-      data.fill(0xff);
-      return;
+    this.lock?.acquire();
+    try {
+      if (this.isDead || !this.send(false, offset, data, true) || !this.receive()) {
+        data.fill(0xff);
+        return;
+      }
+      dataToBytes(this.responseView.getBigUint64(0, true), data);
+    } finally {
+      this.lock?.release();
     }
-    dataToBytes(this.responseView.getBigUint64(0, true), data);
   }
 
   write(offset: number, data: Uint8Array): void {
-    if (this.dead) return;
-    if (this.send(true, offset, data, !this.postedWrites) && !this.postedWrites) this.receive();
+    if (this.isDead) return;
+    this.lock?.acquire();
+    try {
+      if (!this.isDead && this.send(true, offset, data, !this.postedWrites) && !this.postedWrites) this.receive();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   private send(isWrite: boolean, offset: number, data: Uint8Array, wantsResponse: boolean): boolean {
@@ -88,7 +101,8 @@ export class IoregionClient implements BusDevice {
   private die(why: string): false {
     if (!this.dead) {
       this.dead = true;
-      this.onDead(why);
+      // Reported once per region, by the vCPU that found it dead.
+      if (this.lock?.markDead() !== false) this.onDead(why);
     }
     return false;
   }

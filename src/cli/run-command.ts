@@ -13,7 +13,7 @@ import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
 import { planDevices } from '../machine/device-plan.js';
-import { loadMachine } from '../machine/machine-definition.js';
+import { loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
 import { openControlSocket } from './control-socket.js';
@@ -29,6 +29,7 @@ export interface RunArgs {
   cmdline?: string;
   mem?: string;
   machine: string;
+  cpus?: string;
   cpuTemplate?: string;
   rawPayload?: string;
   disk?: string[];
@@ -68,6 +69,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
     .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
+    .option('cpus', { type: 'string', describe: 'vCPUs (default: the machine\'s cpu.count, 1)' })
     .option('cpu-template', { type: 'string', describe: 'CPUID template: auto (default: host on hardware KVM, nested-safe on kvm_pvm), host or nested-safe' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })
     .option('coalesced', { type: 'boolean', default: true, describe: 'use the coalesced MMIO/PIO zones devices declare (--no-coalesced: none)' })
@@ -222,6 +224,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   for (const share of [...machineShares, ...shares]) checkShareDirectory(share.spec);
   const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares]);
   const hostKvm = detectHostKvm();
+  const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
@@ -252,6 +255,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
         {
           machine,
           memorySize,
+          cpus,
           cpuTemplate: template.name,
           coalesced: args.coalesced,
           bootKind: plan.kind,
@@ -277,7 +281,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     throw e;
   }
   control?.attach(helper);
-  log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
+  log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpus, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
   const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
   const onSignal = (signal: NodeJS.Signals) => {

@@ -23,6 +23,8 @@ export const CONSOLE_OUT_FD = 1;
 export interface HelperConfig {
   machine: MachineDefinition;
   memorySize: number;
+  /** vCPUs (1..MAX_VCPUS, checked by the frontend). */
+  cpus: number;
   cpuTemplate?: string;
   coalesced: boolean;
   /** 'linux': kernel fd holds a bzImage or vmlinux; 'real-mode': a flat test payload. */

@@ -60,11 +60,12 @@ class Helper {
       const load =
         config.bootKind === 'real-mode'
           ? (m: GuestMemory) => loadRealModePayload(m, image!)
-          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, acpi: config.acpi ? acpiPlatformFor(config.plan) : undefined, log });
+          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,
         memorySize: config.memorySize,
+        cpus: config.cpus,
         cpuTemplate: config.cpuTemplate,
         coalesced: config.coalesced,
         devices: config.plan.devices,

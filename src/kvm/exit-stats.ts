@@ -51,3 +51,21 @@ export class ExitStats {
     };
   }
 }
+
+/** One report for the whole VM from each vCPU thread's (and the ring consumer's): counts add up, the run spans them all. */
+export function mergeExitStats(reports: readonly ExitStatsReport[]): ExitStatsReport {
+  const add = (into: Record<string, number>, from: Record<string, number>) => {
+    for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
+  };
+  const merged: ExitStatsReport = { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
+  for (const r of reports) {
+    add(merged.exitsByReason, r.exitsByReason);
+    add(merged.accessesByDevice, r.accessesByDevice);
+    add(merged.coalescedByDevice, r.coalescedByDevice);
+    merged.coalescedDrained += r.coalescedDrained;
+    merged.totalExits += r.totalExits;
+    merged.runSeconds = Math.max(merged.runSeconds, r.runSeconds);
+    if (r.firstEntryEpochMs > 0 && (merged.firstEntryEpochMs === 0 || r.firstEntryEpochMs < merged.firstEntryEpochMs)) merged.firstEntryEpochMs = r.firstEntryEpochMs;
+  }
+  return merged;
+}

@@ -11,10 +11,19 @@ import { hex } from '../hex.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { AUTO_CPU_TEMPLATE, CPU_TEMPLATE_NAMES } from '../kvm/cpu-template.js';
 import { FieldReader, MachineError } from './field-reader.js';
-
 export type { DeviceDefinition } from '../devices/catalog.js';
 export type { DeviceProcess } from './field-reader.js';
 export { MachineError } from './field-reader.js';
+
+/** The most vCPUs a machine may have: xAPIC IDs 0..253, the IOAPIC taking the next (boot/mp-table.ts). The host's KVM may allow fewer. */
+export const MAX_VCPUS = 254;
+
+/** A vCPU count from a machine file or the command line, or `fail(why)`. */
+export function vcpuCountOr(value: unknown, fail: (why: string) => never): number {
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_VCPUS) fail(`expected a whole number of vCPUs from 1 to ${MAX_VCPUS}, got ${JSON.stringify(value)}`);
+  return n as number;
+}
 
 export interface MachineDefinition {
   name: string;
@@ -26,7 +35,8 @@ export interface MachineDefinition {
     /** No RAM is placed in [start, end): MMIO devices and KVM's TSS live there. */
     mmioGap: { start: number; end: number };
   };
-  cpu: { template: string };
+  /** vCPU count (cpu.count, default 1) and CPUID template. */
+  cpu: { count: number; template: string };
   /** Extra kernel command-line words this machine needs. */
   cmdline: string;
   devices: DeviceDefinition[];
@@ -74,7 +84,7 @@ export function parseMachine(json: unknown, source: string): MachineDefinition {
   if (mmioGap.end <= mmioGap.start || mmioGap.start % 4096 || mmioGap.end % 4096)
     r.fail('memory.mmioGap', 'must be a page-aligned range with start < end');
   const cpu = root.cpu === undefined ? {} : r.object(root.cpu, 'cpu');
-  r.allowOnly(cpu, 'cpu', ['template']);
+  r.allowOnly(cpu, 'cpu', ['count', 'template']);
   const devicesJson = r.array(root.devices, 'devices');
   const names = new Set<string>();
   const devices = devicesJson.map((d, i) => {
@@ -89,7 +99,10 @@ export function parseMachine(json: unknown, source: string): MachineDefinition {
     description: root.description === undefined ? '' : r.string(root.description, 'description'),
     source,
     memory: { defaultSize: r.size(memory.defaultSize, 'memory.defaultSize'), mmioGap },
-    cpu: { template: cpu.template === undefined ? AUTO_CPU_TEMPLATE : r.oneOf(cpu.template, CPU_TEMPLATE_NAMES, 'cpu.template') },
+    cpu: {
+      count: cpu.count === undefined ? 1 : vcpuCountOr(cpu.count, (why) => r.fail('cpu.count', why)),
+      template: cpu.template === undefined ? AUTO_CPU_TEMPLATE : r.oneOf(cpu.template, CPU_TEMPLATE_NAMES, 'cpu.template'),
+    },
     cmdline: root.cmdline === undefined ? '' : r.string(root.cmdline, 'cmdline'),
     devices,
     disks: (root.disks === undefined ? [] : r.array(root.disks, 'disks')).map((d, i) => r.disk(d, `disks[${i}]`, dirname(source))),

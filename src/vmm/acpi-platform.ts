@@ -4,7 +4,7 @@
 // powers the VM off. A machine without an `acpi-sleep` device gets no ACPI
 // tables: a hardware-reduced guest could not power off there.
 import type { AcpiPlatform } from '../boot/acpi/acpi-tables.js';
-import { IOAPIC_ADDR, IOAPIC_ID } from '../boot/mp-table.js';
+import { IOAPIC_ADDR, ioapicIdFor } from '../boot/mp-table.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
 import type { AcpiSleepDefinition } from '../devices/kinds/acpi-sleep-kind.js';
 import type { UartDefinition } from '../devices/kinds/uart16550-kind.js';
@@ -13,15 +13,15 @@ import type { DevicePlan } from '../machine/device-plan.js';
 /** KVM's default GSI routing (no KVM_SET_GSI_ROUTING) sends the in-kernel PIT's GSI 0 to IOAPIC pin 0, not the PC's pin 2. */
 const PIT_ROUTING = { isaIrq: 0, gsi: 0 };
 
-export function acpiPlatformFor(plan: DevicePlan): AcpiPlatform | undefined {
+export function acpiPlatformFor(plan: DevicePlan, cpus: number): AcpiPlatform | undefined {
   const configs = plan.devices.map((d) => d.config as DeviceDefinition);
   const sleep = configs.find((c): c is AcpiSleepDefinition => c.type === 'acpi-sleep');
   if (!sleep) return undefined;
   const uarts = configs.filter((c): c is UartDefinition => c.type === 'uart16550');
   const uart = uarts.find((c) => c.console) ?? uarts[0];
   return {
-    cpus: 1,
-    ioapic: { id: IOAPIC_ID, address: IOAPIC_ADDR, gsiBase: 0 },
+    cpus,
+    ioapic: { id: ioapicIdFor(cpus), address: IOAPIC_ADDR, gsiBase: 0 },
     ...(uart ? { serial: { port: uart.port, irq: uart.irq } } : {}),
     virtioMmio: plan.devices.flatMap((d) => (d.virtio ? [{ base: d.windows[0].base, size: d.windows[0].size, irq: d.virtio.irq }] : [])),
     sleepControlPort: sleep.port,

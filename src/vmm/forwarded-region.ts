@@ -1,12 +1,17 @@
-// An MMIO region whose accesses the vCPU thread forwards over a socket (the
+// A register window whose accesses the vCPU threads forward over a socket (the
 // ioregionfd protocol) to whoever serves the device: the helper's main thread
-// (virtio devices) or a device process.
+// (virtio devices; with several vCPUs, the platform devices too) or a device
+// process.
 export interface ForwardedRegion {
   name: string;
+  /** Port I/O or MMIO (default). */
+  space?: 'pio' | 'mmio';
   base: number;
   size: number;
   /** The VMM end of a SOCK_SEQPACKET socketpair. */
   fd: number;
   /** Served by a thread of this process: no response timeout (see IoregionClient). */
   inProcess?: boolean;
+  /** A RegionLock's word, when several vCPU threads share the socket. */
+  lock?: SharedArrayBuffer;
 }

@@ -15,6 +15,8 @@ export interface KernelInputs {
   initrd?: Uint8Array;
   cmdline: string;
   entry?: LinuxEntry;
+  /** vCPUs the MP table lists. */
+  cpus: number;
   /** What the ACPI tables describe; none without. */
   acpi?: AcpiPlatform;
   log: Logger;
@@ -28,7 +30,7 @@ export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuSt
   const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry, rsdpAddr: acpi?.rsdpGpa });
   // Kernels built without ACPI learn about the APICs from the MP table (and
   // are spared a slow scan); with ACPI, Linux prefers the MADT.
-  writeMpTable(memory);
+  writeMpTable(memory, inputs.cpus);
   if (acpi) memory.write(ACPI_TABLES_ADDR, acpi.bytes);
   inputs.log.info(
     {

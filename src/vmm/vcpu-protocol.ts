@@ -7,14 +7,16 @@ import type { VmExit } from '../kvm/vm-exit.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
 export interface VcpuWorkerData {
+  /** Which vCPU (= its APIC ID). */
+  index: number;
   vcpuFd: number;
   vmFd: number;
   runAddress: number;
   runSize: number;
-  /** Page index of the coalesced ring inside the vCPU mapping; 0 when absent. */
+  /** Page index of the coalesced ring inside the vCPU mapping; 0 when absent or another thread consumes it. */
   coalescedRingPage: number;
   memory: { gpa: number; size: number; hostAddress: number }[];
-  /** The plan's devices this thread serves (host 'vcpu-thread'). */
+  /** The plan's devices this thread serves (host 'vcpu-thread'; none with several vCPUs). */
   devices: PlannedDevice[];
   /** Regions served elsewhere (main thread, device processes): forwarded over their sockets. */
   forwardedRegions: ForwardedRegion[];

@@ -1,11 +1,12 @@
 // Entry point of a vCPU worker thread: builds the exit-serviced device models
-// the device plan gives it (through the catalog) and runs the exit loop until
-// the VM ends.
+// the device plan gives it (through the catalog; with several vCPUs there are
+// none: shared-platform-devices.ts) and runs the exit loop until the VM ends.
 import { parentPort, workerData } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
+import { RegionLock } from '../bus/region-lock.js';
 import { platformKind } from '../devices/catalog.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
 import { ExitLoop } from '../kvm/exit-loop.js';
@@ -40,10 +41,12 @@ function main(data: VcpuWorkerData): void {
   let loop: ExitLoop | undefined;
   const end = (exit: VmExit) => loop!.requestExit(exit);
 
-  // Devices served elsewhere: their accesses go over their region sockets.
+  // Devices served elsewhere: their accesses go over their region sockets
+  // (shared by every vCPU thread under the region's lock, with several).
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
-    mmio.add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, true, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process'));
+    const lock = r.lock && new RegionLock(r.lock);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, true, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock));
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.

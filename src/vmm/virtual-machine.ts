@@ -1,12 +1,21 @@
 // Assembles a VM on the VMM's main thread: KVM objects, guest RAM, the boot
-// state, and the vCPU worker that runs the exit loop. The main thread stays
-// free for the event loop: console input, control requests, async devices.
+// state, and one worker thread per vCPU running its exit loop. The main thread
+// stays free for the event loop: console input, control requests, virtio
+// devices, and with several vCPUs the platform devices too
+// (shared-platform-devices.ts). One vCPU out of the guest for good (an exit
+// status, a reset, a failure) ends the VM: the others are stopped.
 import { Worker } from 'node:worker_threads';
 import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
 import { KVM_CAP } from '../../ffi/kvm-abi.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
 import { cpuTemplate } from '../kvm/cpu-template.js';
-import type { ExitStatsReport } from '../kvm/exit-stats.js';
+import { ExitStats, mergeExitStats, type ExitStatsReport } from '../kvm/exit-stats.js';
+import { applyTopology } from '../kvm/cpu-topology.js';
+import { KvmIrqLine } from '../kvm/irq-line.js';
+import { RegionLock } from '../bus/region-lock.js';
+import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
+import { ConsoleOutput } from './console-output.js';
+import { SharedPlatformDevices } from './shared-platform-devices.js';
 import type { KvmSystem } from '../kvm/kvm-system.js';
 import { KvmRunView } from '../kvm/kvm-run.js';
 import { applyBootState, setBootMsrs, setCpuid, setupFpu, setupLapic } from '../kvm/vcpu-setup.js';
@@ -31,6 +40,8 @@ export interface VirtualMachineOptions {
   kvm: KvmSystem;
   machine: MachineDefinition;
   memorySize: number;
+  /** vCPUs (default: the machine's cpu.count). */
+  cpus?: number;
   cpuTemplate?: string;
   /** Where every device goes (the frontend's device plan); the VM applies it. */
   devices: PlannedDevice[];
@@ -46,13 +57,30 @@ export interface VirtualMachineOptions {
   log: Logger;
 }
 
+/** A VM the host's KVM cannot make as asked (e.g. more vCPUs than it allows). */
+export class VmConfigError extends Error {
+  override name = 'VmConfigError';
+}
+
 export interface VmResult extends VmExit {
   stats: ExitStatsReport;
 }
 
+/** The main thread's handle on one vCPU: its KVM objects and the worker thread running it. */
+interface Vcpu {
+  index: number;
+  fd: number;
+  run: KvmRunView;
+  /** [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO] (vcpu-protocol.ts). */
+  control: Int32Array;
+  worker?: Worker;
+  /** How its exit loop ended; undefined while it runs. */
+  ended?: { exit: VmExit; stats: ExitStatsReport };
+  ready: boolean;
+  paused: boolean;
+}
+
 export class VirtualMachine {
-  private worker: Worker | undefined;
-  private readonly control = new Int32Array(new SharedArrayBuffer(12));
   readonly input = InputRing.create();
   private ringWatch: CoalescedRingWatch | undefined;
   private finished = false;
@@ -61,12 +89,19 @@ export class VirtualMachine {
   private isPaused = false;
   private zones: CoalescedZoneRegistry | undefined;
   private onPaused: (() => void) | undefined;
+  /** With several vCPUs: the platform devices, served on this thread. */
+  private shared: SharedPlatformDevices | undefined;
+  private readonly sharedStats = new ExitStats();
+  private sharedConsole: ConsoleOutput | undefined;
+  private consoleReceiver: ConsoleReceiver | undefined;
+  private inputRetry: NodeJS.Timeout | undefined;
+  /** How a device on this thread ended the VM (guest exit, power-off, reset). */
+  private requestedExit: VmExit | undefined;
 
   private constructor(
     readonly vm: Vm,
     readonly memory: GuestMemory,
-    private readonly vcpuFd: number,
-    private readonly runView: KvmRunView,
+    private readonly vcpus: Vcpu[],
     private readonly options: VirtualMachineOptions,
     private readonly coalescedRingPage: number,
     private readonly forwardedRegions: ForwardedRegion[],
@@ -75,31 +110,44 @@ export class VirtualMachine {
 
   static create(options: VirtualMachineOptions): VirtualMachine {
     const { kvm, machine, log } = options;
+    const count = options.cpus ?? machine.cpu.count;
     const layout = ramLayout(machine, options.memorySize);
     const memory = GuestMemory.allocate(layout, options.sharedRamFd === undefined ? undefined : { memfd: options.sharedRamFd });
     const vm = Vm.create(kvm);
     const cleanup: (() => void)[] = [];
     try {
+      const limit = kvm.checkExtension(KVM_CAP.MAX_VCPUS) || kvm.checkExtension(KVM_CAP.NR_VCPUS) || 4;
+      if (count > limit) throw new VmConfigError(`${count} vCPUs: this host's KVM allows at most ${limit} per VM (KVM_CAP_MAX_VCPUS)`);
       vm.addMemory(memory);
       const boot = options.load(memory);
-      const vcpuFd = vm.createVcpuFd(0);
       const runSize = kvm.vcpuMmapSize();
-      const run = new KvmRunView(mmapChecked(runSize, PROT_READ | PROT_WRITE, MAP_SHARED, vcpuFd, 0), runSize);
       const template = cpuTemplate(options.cpuTemplate ?? machine.cpu.template);
-      const cpuid = kvm.supportedCpuid();
-      template.apply(cpuid);
-      setCpuid(vcpuFd, cpuid);
-      setBootMsrs(vcpuFd, log);
-      setupLapic(vcpuFd);
-      setupFpu(vcpuFd);
-      applyBootState(vcpuFd, boot);
+      const supported = kvm.supportedCpuid();
+      const vcpus: Vcpu[] = [];
+      for (let index = 0; index < count; index++) {
+        const fd = vm.createVcpuFd(index);
+        const run = new KvmRunView(mmapChecked(runSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), runSize);
+        cleanup.push(() => munmap(run.address, run.size));
+        const cpuid = supported.clone();
+        template.apply(cpuid);
+        applyTopology(cpuid, { index, count });
+        setCpuid(fd, cpuid);
+        setBootMsrs(fd, log);
+        setupLapic(fd);
+        setupFpu(fd);
+        // The others wait for the boot CPU's INIT and start-up IPIs (the in-kernel LAPIC holds them).
+        if (index === 0) applyBootState(fd, boot);
+        vcpus.push({ index, fd, run, control: new Int32Array(new SharedArrayBuffer(12)), ready: false, paused: false });
+      }
       const forwarded = forwardOrHandToKernel(vm, deviceProcessRegions(options), log);
       const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
       cleanup.push(() => virtio.close());
       forwarded.push(...virtio.regions);
+      // Several vCPU threads share each forwarded socket, one request at a time.
+      if (count > 1) for (const r of forwarded) r.lock ??= new RegionLock().buffer;
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
-      log.debug({ cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
-      return new VirtualMachine(vm, memory, vcpuFd, run, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio);
+      log.debug({ vcpus: count, cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
+      return new VirtualMachine(vm, memory, vcpus, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio);
     } catch (e) {
       cleanup.reverse().forEach((f) => f());
       vm.close();
@@ -108,8 +156,12 @@ export class VirtualMachine {
     }
   }
 
+  get vcpuCount(): number {
+    return this.vcpus.length;
+  }
+
   /**
-   * Starts the vCPU thread: it loads its code and builds its devices, then
+   * Starts the vCPU threads: each loads its code and builds its devices, then
    * waits. Call before jailing the process; `run()` lets the guest start.
    */
   prepare(): Promise<void> {
@@ -117,48 +169,63 @@ export class VirtualMachine {
     const { options } = this;
     this.registerCoalescedZones();
     process.on('SIGUSR2', noop);
-    const data: VcpuWorkerData = {
-      vcpuFd: this.vcpuFd,
-      vmFd: this.vm.fd,
-      runAddress: this.runView.address,
-      runSize: this.runView.size,
-      coalescedRingPage: this.coalescedRingPage,
-      memory: this.memory.describe(),
-      devices: options.devices.filter((d) => d.host === 'vcpu-thread'),
-      forwardedRegions: this.forwardedRegions,
-      consoleFd: options.consoleFd,
-      control: this.control.buffer as SharedArrayBuffer,
-      input: this.input.buffer,
-    };
+    const onVcpuThread = options.devices.filter((d) => d.host === 'vcpu-thread');
+    let regions = this.forwardedRegions;
+    if (this.vcpus.length > 1) {
+      this.shared = new SharedPlatformDevices(onVcpuThread, this.sharedEnvironment(), this.sharedStats);
+      if (this.coalescedRingPage) this.shared.consumeRing(this.vcpus[0].run.address + this.coalescedRingPage * 4096);
+      regions = [...this.shared.regions, ...regions];
+    }
     let onReady!: () => void;
     this.ready = new Promise<void>((resolve) => (onReady = resolve));
     this.result = new Promise<VmResult>((resolve) => {
-      const finish = (result: VmResult) => {
-        onReady(); // a thread that died while starting is not going to be ready
+      const ended = (vcpu: Vcpu, exit: VmExit, stats: ExitStatsReport) => {
+        if (vcpu.ended) return;
+        vcpu.ended = { exit, stats };
+        vcpu.ready = true; // a thread that died while starting is not going to be ready
+        if (this.vcpus.every((v) => v.ready)) onReady();
+        // One vCPU out ends the VM: the others are stopped, then the VM reports.
+        if (!this.vcpus.every((v) => v.ended)) return this.stopAll();
         if (this.finished) return;
         this.finished = true;
         this.ringWatch?.stop();
+        clearTimeout(this.inputRetry);
+        this.shared?.drainRing();
+        this.sharedConsole?.flush();
         process.off('SIGUSR2', noop);
-        resolve(result);
+        resolve({ ...this.outcome(), stats: this.mergedStats() });
       };
-      const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
-      this.worker = worker;
-      worker.on('message', (m: VcpuMessage) => {
-        if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);
-        else if (m.type === 'paused') {
-          if (m.paused) {
-            this.isPaused = true;
-            this.onPaused?.();
-          }
-        } else if (m.type === 'ready') {
-          options.log.debug({ tid: m.tid }, 'vCPU 0 thread ready');
-          onReady();
-        }
-        else if (m.type === 'exit') finish({ ...m.exit, stats: m.stats });
-        else finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread failed: ${m.message}`, stats: emptyStats() });
-      });
-      worker.on('error', (e) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread crashed: ${e.stack ?? e}`, stats: emptyStats() }));
-      worker.on('exit', (code) => finish({ kind: 'error', status: EXIT_STATUS.error, message: `vCPU thread ended unexpectedly (code ${code})`, stats: emptyStats() }));
+      for (const vcpu of this.vcpus) {
+        const data: VcpuWorkerData = {
+          index: vcpu.index,
+          vcpuFd: vcpu.fd,
+          vmFd: this.vm.fd,
+          runAddress: vcpu.run.address,
+          runSize: vcpu.run.size,
+          coalescedRingPage: this.shared ? 0 : this.coalescedRingPage,
+          memory: this.memory.describe(),
+          devices: this.shared ? [] : onVcpuThread,
+          forwardedRegions: regions,
+          consoleFd: options.consoleFd,
+          control: vcpu.control.buffer as SharedArrayBuffer,
+          input: this.input.buffer,
+        };
+        const error = (message: string) => ended(vcpu, { kind: 'error', status: EXIT_STATUS.error, message }, emptyStats());
+        const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+        vcpu.worker = worker;
+        worker.on('message', (m: VcpuMessage) => {
+          if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);
+          else if (m.type === 'paused') this.vcpuPaused(vcpu, m.paused);
+          else if (m.type === 'ready') {
+            options.log.debug({ tid: m.tid }, `vCPU ${vcpu.index} thread ready`);
+            vcpu.ready = true;
+            if (this.vcpus.every((v) => v.ready)) onReady();
+          } else if (m.type === 'exit') ended(vcpu, m.exit, m.stats);
+          else error(`vCPU ${vcpu.index} thread failed: ${m.message}`);
+        });
+        worker.on('error', (e) => error(`vCPU ${vcpu.index} thread crashed: ${e.stack ?? e}`));
+        worker.on('exit', (code) => error(`vCPU ${vcpu.index} thread ended unexpectedly (code ${code})`));
+      }
     });
     return this.ready;
   }
@@ -166,56 +233,135 @@ export class VirtualMachine {
   /** Runs the guest to its end. Resolves with how it ended; never rejects for guest behaviour. */
   async run(): Promise<VmResult> {
     await this.prepare();
-    Atomics.store(this.control, CONTROL_GO, 1);
-    Atomics.notify(this.control, CONTROL_GO);
+    for (const vcpu of this.vcpus) {
+      Atomics.store(vcpu.control, CONTROL_GO, 1);
+      Atomics.notify(vcpu.control, CONTROL_GO);
+    }
     if (this.coalescedRingPage && !this.ringWatch) {
-      this.ringWatch = new CoalescedRingWatch(new Int32Array(this.runView.bytes.buffer, this.coalescedRingPage * 4096, 2), () => this.kick());
+      const indices = new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2);
+      // One vCPU drains the ring on its way out of the guest; with several, this thread does.
+      this.ringWatch = new CoalescedRingWatch(indices, this.shared ? () => this.shared!.drainRing() : () => this.kick(this.vcpus[0]));
       this.ringWatch.start();
     }
     return this.result!;
   }
 
-  /** Console input: queued for the UART; the vCPU is kicked so it sees it at once. */
+  /** Console input: queued for the UART; the vCPU is kicked so it sees it at once (with several, it is fed from here). */
   sendInput(bytes: Uint8Array): number {
     const n = this.input.push(bytes);
-    if (n > 0) this.kick();
+    if (n === 0) return 0;
+    if (this.shared) this.feedSharedInput();
+    else this.kick(this.vcpus[0]);
     return n;
   }
 
-  /** Takes the vCPU out of the guest and keeps it out; resolves once it is (coalesced writes delivered). */
+  /** Takes every vCPU out of the guest and keeps it out; resolves once all are (coalesced writes delivered). */
   pause(): Promise<void> {
-    if (this.finished || Atomics.load(this.control, CONTROL_COMMAND) !== COMMAND_NONE) return Promise.resolve();
+    if (this.finished || this.vcpus.some((v) => Atomics.load(v.control, CONTROL_COMMAND) !== COMMAND_NONE)) return Promise.resolve();
     const paused = new Promise<void>((resolve) => (this.onPaused = resolve));
-    Atomics.store(this.control, CONTROL_COMMAND, COMMAND_PAUSE);
-    this.kick();
+    for (const vcpu of this.vcpus) {
+      Atomics.store(vcpu.control, CONTROL_COMMAND, COMMAND_PAUSE);
+      this.kick(vcpu);
+    }
     return paused;
   }
 
   resume(): void {
-    if (Atomics.compareExchange(this.control, CONTROL_COMMAND, COMMAND_PAUSE, COMMAND_NONE) === COMMAND_PAUSE) {
-      Atomics.notify(this.control, CONTROL_COMMAND);
-      this.isPaused = false;
-    }
+    let resumed = false;
+    for (const vcpu of this.vcpus)
+      if (Atomics.compareExchange(vcpu.control, CONTROL_COMMAND, COMMAND_PAUSE, COMMAND_NONE) === COMMAND_PAUSE) {
+        Atomics.notify(vcpu.control, CONTROL_COMMAND);
+        resumed = true;
+      }
+    if (resumed) this.isPaused = false;
   }
 
   get state(): 'running' | 'paused' | 'ended' {
     return this.finished ? 'ended' : this.isPaused ? 'paused' : 'running';
   }
 
-  /** Asks the vCPU to stop; `run()` then resolves with kind 'stopped'. */
+  /** Asks every vCPU to stop; `run()` then resolves with kind 'stopped'. */
   stop(): void {
-    Atomics.store(this.control, CONTROL_COMMAND, COMMAND_STOP);
-    Atomics.notify(this.control, CONTROL_COMMAND); // wakes a paused vCPU
-    this.kick();
-    Atomics.store(this.control, CONTROL_GO, 1); // a vCPU still waiting to start sees the stop at once
-    Atomics.notify(this.control, CONTROL_GO);
+    this.stopAll();
   }
 
-  /** Gets the vCPU out of KVM_RUN: immediate_exit covers the race with entry, the signal the wait inside it. */
-  private kick(): void {
-    const tid = Atomics.load(this.control, CONTROL_TID);
-    this.runView.immediateExit = true;
-    if (tid > 0 && !this.finished) tgkill(getpid(), tid, KICK_SIGNAL);
+  private stopAll(): void {
+    for (const vcpu of this.vcpus) {
+      if (vcpu.ended) continue;
+      Atomics.store(vcpu.control, CONTROL_COMMAND, COMMAND_STOP);
+      Atomics.notify(vcpu.control, CONTROL_COMMAND); // wakes a paused vCPU
+      this.kick(vcpu);
+      Atomics.store(vcpu.control, CONTROL_GO, 1); // a vCPU still waiting to start sees the stop at once
+      Atomics.notify(vcpu.control, CONTROL_GO);
+    }
+  }
+
+  /** Gets a vCPU out of KVM_RUN: immediate_exit covers the race with entry, the signal the wait inside it. */
+  private kick(vcpu: Vcpu): void {
+    const tid = Atomics.load(vcpu.control, CONTROL_TID);
+    vcpu.run.immediateExit = true;
+    if (tid > 0 && !vcpu.ended) tgkill(getpid(), tid, KICK_SIGNAL);
+  }
+
+  private vcpuPaused(vcpu: Vcpu, paused: boolean): void {
+    vcpu.paused = paused;
+    if (!paused || !this.vcpus.every((v) => v.paused || v.ended)) return;
+    // Everything the guest wrote is delivered before we report "paused".
+    this.shared?.drainRing();
+    this.sharedConsole?.flush();
+    this.isPaused = true;
+    this.onPaused?.();
+  }
+
+  /** How the VM ended: a device here that ended it, else the first vCPU that did not just obey a stop. */
+  private outcome(): VmExit {
+    if (this.requestedExit) return this.requestedExit;
+    const exits = this.vcpus.map((v) => v.ended!.exit);
+    return exits.find((e) => e.kind !== 'stopped') ?? exits[0];
+  }
+
+  private mergedStats(): ExitStatsReport {
+    const reports = this.vcpus.map((v) => v.ended!.stats);
+    if (this.shared) reports.push({ ...this.sharedStats.report(), runSeconds: 0, firstEntryEpochMs: 0 });
+    return mergeExitStats(reports);
+  }
+
+  /** What the platform devices get when they are served on this thread (several vCPUs). */
+  private sharedEnvironment(): VcpuEnvironment {
+    const output = (this.sharedConsole = new ConsoleOutput(this.options.consoleFd));
+    let flushQueued = false;
+    const end = (exit: VmExit) => {
+      this.requestedExit ??= exit;
+      this.stopAll();
+    };
+    return {
+      irqLine: (gsi) => new KvmIrqLine(this.vm.fd, gsi),
+      consoleOutput: (byte) => {
+        output.put(byte);
+        if (flushQueued) return;
+        flushQueued = true;
+        setImmediate(() => ((flushQueued = false), output.flush()));
+      },
+      attachConsoleInput: (receiver) => (this.consoleReceiver ??= receiver),
+      guestExited: (status) => end({ kind: 'guest-status', status, message: `guest exited with status ${status}` }),
+      guestPoweredOff: () => end({ kind: 'guest-status', status: 0, message: 'guest powered off (ACPI S5)' }),
+      guestReset: (why) => end({ kind: 'reset', status: EXIT_STATUS.reset, message: why }),
+    };
+  }
+
+  /** Hands queued console input to the UART served here, as fast as its receive buffer drains. */
+  private feedSharedInput(): void {
+    const receiver = this.consoleReceiver;
+    if (!receiver || this.finished) return;
+    clearTimeout(this.inputRetry);
+    this.inputRetry = undefined;
+    const chunk = new Uint8Array(64);
+    while (this.input.available > 0) {
+      const n = this.input.take(chunk, receiver.rxSpace);
+      if (n === 0) break;
+      receiver.receive(chunk.subarray(0, n));
+    }
+    if (this.input.available > 0) this.inputRetry = setTimeout(() => this.feedSharedInput(), 5);
   }
 
   private registerCoalescedZones(): void {
@@ -228,9 +374,11 @@ export class VirtualMachine {
   }
 
   async destroy(): Promise<void> {
-    if (this.worker) await this.worker.terminate();
+    await Promise.all(this.vcpus.map((v) => v.worker?.terminate()));
+    clearTimeout(this.inputRetry);
+    this.shared?.close();
     this.virtio.close();
-    munmap(this.runView.address, this.runView.size);
+    for (const v of this.vcpus) munmap(v.run.address, v.run.size);
     this.vm.close();
     this.memory.release();
   }

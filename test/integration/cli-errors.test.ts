@@ -114,6 +114,11 @@ describe('CLI usage errors', () => {
     expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--machine', machine]), /devices\[\d+\]\.share: --share ".*": tag must be/);
   });
 
+  it('names a vCPU count it cannot give', async () => {
+    for (const bad of ['0', '255', 'two', '1.5'])
+      expectCleanError(await runTsvmm(['run', '--raw-payload', hello, '--cpus', bad]), new RegExp(`--cpus ${bad.replace('.', '\\.')}: expected a whole number of vCPUs from 1 to 254`));
+  });
+
   it('rejects an unknown option', async () => {
     const r = await runTsvmm(['run', '--kernal', 'x']);
     expect(r.status).toBe(2);

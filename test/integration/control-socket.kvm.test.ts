@@ -2,35 +2,13 @@
 // that echoes console input (so "paused" is visible: no echo while paused).
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeKvm } from '../support/host-requirements.js';
 import { GUEST_BIN, TSVMM_BIN } from '../support/run-tsvmm.js';
 import { deadline } from '../support/deadline.js';
-
-function ask(path: string, line: string): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path, () => s.write(line + '\n'));
-    let got = '';
-    s.on('data', (d) => {
-      got += d.toString();
-      if (got.includes('\n')) {
-        s.end();
-        resolve(JSON.parse(got));
-      }
-    });
-    s.on('error', reject);
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < deadline(10_000) / 50 && !check(); i++) await sleep(50);
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
+import { ask, sleep, waitFor } from '../support/control-client.js';
 
 describeKvm('control socket', () => {
   it('pauses, resumes, reports status and stops the VM', async () => {

@@ -19,7 +19,14 @@ describe('machine definitions', () => {
   it('applies defaults', () => {
     const m = parseMachine(base(), 'x.json');
     expect(m.cpu.template).toBe('auto');
+    expect(m.cpu.count).toBe(1);
     expect(m.devices[0]).toMatchObject({ name: 'uart16550', coalesced: true });
+  });
+
+  it('reads cpu.count, refusing what cannot be a vCPU count', () => {
+    expect(parseMachine({ ...base(), cpu: { count: 4 } }, 'm.json').cpu.count).toBe(4);
+    for (const bad of [0, 255, 1.5, -1, 'two', null])
+      expect(() => parseMachine({ ...base(), cpu: { count: bad } }, 'm.json')).toThrow(/m.json: cpu.count: expected a whole number of vCPUs from 1 to 254/);
   });
 
   it('refuses an unknown CPU template in the parser, naming the known ones', () => {

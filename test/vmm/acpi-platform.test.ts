@@ -14,7 +14,7 @@ const disk = (path: string): DiskSpec => ({ path, readOnly: false, cache: 'write
 describe('acpiPlatformFor', () => {
   it('describes the default machine with two disks as the plan places them', () => {
     const plan = planDevices(loadMachine('microvm'), [diskDevice(disk('/a.img'), 0), diskDevice(disk('/b.img'), 1)]);
-    const platform = acpiPlatformFor(plan)!;
+    const platform = acpiPlatformFor(plan, 1)!;
     expect(platform.serial).toEqual({ port: 0x3f8, irq: 4 });
     expect(platform.sleepControlPort).toBe(0x600);
     expect(platform.virtioMmio).toEqual([
@@ -40,6 +40,6 @@ describe('acpiPlatformFor', () => {
       },
       'no-acpi.json',
     );
-    expect(acpiPlatformFor(planDevices(machine, []))).toBeUndefined();
+    expect(acpiPlatformFor(planDevices(machine, []), 1)).toBeUndefined();
   });
 });

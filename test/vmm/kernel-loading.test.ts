@@ -21,11 +21,11 @@ const text = (memory: GuestMemory, gpa: number, n: number) => Buffer.from(memory
 const u64 = (memory: GuestMemory, gpa: number) => Buffer.from(memory.view(gpa, 8)!).readBigUInt64LE(0);
 
 describe('loadKernel and ACPI', () => {
-  const platform = acpiPlatformFor(planDevices(loadMachine('microvm'), []))!;
+  const platform = acpiPlatformFor(planDevices(loadMachine('microvm'), []), 1)!;
 
   it('with a platform: the RSDP at 0xe0000, named in the zero page, and the MP table', () => {
     withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
-      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', acpi: platform, log });
+      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', cpus: 1, acpi: platform, log });
       expect(text(memory, ACPI_TABLES_ADDR, 8)).toBe('RSD PTR ');
       expect(u64(memory, ZERO_PAGE_ADDR + BootParamsField.acpi_rsdp_addr)).toBe(BigInt(ACPI_TABLES_ADDR));
       expect(text(memory, MP_TABLE_ADDR, 4)).toBe('_MP_');
@@ -34,7 +34,7 @@ describe('loadKernel and ACPI', () => {
 
   it('through the PVH entry: the RSDP address in the start info', () => {
     withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
-      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', entry: 'pvh', acpi: platform, log });
+      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', cpus: 1, entry: 'pvh', acpi: platform, log });
       expect(u64(memory, PVH_START_INFO_ADDR + HvmStartInfoField.rsdp_paddr)).toBe(BigInt(ACPI_TABLES_ADDR));
     });
   });
@@ -42,14 +42,14 @@ describe('loadKernel and ACPI', () => {
   it('refuses a machine the tables cannot describe with a BootError naming the field', () => {
     withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
       const bad = { ...platform, serial: { port: 0x3f8, irq: 0 } };
-      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', acpi: bad, log })).toThrow(BootError);
-      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', acpi: bad, log })).toThrow(/serial.*--no-acpi/);
+      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', cpus: 1, acpi: bad, log })).toThrow(BootError);
+      expect(() => loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', cpus: 1, acpi: bad, log })).toThrow(/serial.*--no-acpi/);
     });
   });
 
   it('without one (--no-acpi): no tables and no RSDP address, the MP table still', () => {
     withGuestRam([{ gpa: 0, size: 64 * MiB }], (memory) => {
-      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', log });
+      loadKernel(memory, { kernel: typicalVmlinux(), cmdline: 'x', cpus: 1, log });
       expect(text(memory, ACPI_TABLES_ADDR, 8)).toBe('\0'.repeat(8));
       expect(u64(memory, ZERO_PAGE_ADDR + BootParamsField.acpi_rsdp_addr)).toBe(0n);
       expect(text(memory, MP_TABLE_ADDR, 4)).toBe('_MP_');

@@ -1,0 +1,96 @@
+// With several vCPUs, the platform devices (UART, exit device, i8042, the
+// ACPI sleep register...) cannot live in a vCPU thread: every vCPU may touch
+// them, and a JavaScript object belongs to one thread. So they are served
+// here, on the VMM's main thread, the way virtio devices already are: each
+// register window gets a socket pair and an IoregionServer, and every vCPU
+// thread forwards its accesses over the one socket, taking the window's
+// RegionLock for each request and its answer. One vCPU keeps the faster
+// arrangement (the devices in its own thread: vcpu-worker.ts).
+//
+// The coalesced ring has a single consumer, this thread: it is drained before
+// every forwarded access is served (a read of the UART's status register must
+// see the transmit-register writes queued before it) and on the ring watch's
+// timer.
+import { close } from '../../ffi/libc.js';
+import { CoalescedRing } from '../bus/coalesced-ring.js';
+import type { BusDevice } from '../bus/device.js';
+import { IoBus } from '../bus/io-bus.js';
+import { createRegionSockets } from '../bus/ioregion-socket.js';
+import { IoregionServer } from '../bus/ioregion-server.js';
+import { RegionLock } from '../bus/region-lock.js';
+import { platformKind } from '../devices/catalog.js';
+import type { VcpuEnvironment } from '../devices/device-kind.js';
+import type { ExitStats } from '../kvm/exit-stats.js';
+import type { PlannedDevice } from '../machine/device-plan.js';
+import type { ForwardedRegion } from './forwarded-region.js';
+
+/** Serves `device`, draining the coalesced ring first so that queued writes land before the access. */
+class AfterQueuedWrites implements BusDevice {
+  constructor(
+    private readonly device: BusDevice,
+    private readonly drain: () => void,
+  ) {}
+
+  get name(): string {
+    return this.device.name;
+  }
+
+  read(offset: number, data: Uint8Array): void {
+    this.drain();
+    this.device.read(offset, data);
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    this.drain();
+    this.device.write(offset, data);
+  }
+}
+
+export class SharedPlatformDevices {
+  private readonly servers: { server: IoregionServer; deviceEnd: number; vmmEnd: number }[] = [];
+  private readonly pio = new IoBus('pio');
+  private readonly mmio = new IoBus('mmio');
+  private ring: CoalescedRing | undefined;
+  /** The windows every vCPU thread forwards. */
+  readonly regions: ForwardedRegion[] = [];
+
+  /** Builds the plan's vCPU-thread devices here and a forwarded region for each of their windows. */
+  constructor(devices: readonly PlannedDevice[], env: VcpuEnvironment, private readonly stats: ExitStats) {
+    const drain = () => this.ring?.drain();
+    try {
+      for (const d of devices) {
+        const device = platformKind(d.config).build(d.config, env);
+        const served = new AfterQueuedWrites(device, drain);
+        for (const w of d.windows) {
+          (w.space === 'pio' ? this.pio : this.mmio).add(w.base, w.size, device);
+          const { vmmEnd, deviceEnd } = createRegionSockets();
+          const server = new IoregionServer(deviceEnd, served, w.size);
+          this.servers.push({ server, deviceEnd, vmmEnd });
+          server.start();
+          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true, lock: new RegionLock().buffer });
+        }
+      }
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** From now on this thread replays the ring at `ringAddress` (in vCPU 0's kvm_run mapping). */
+  consumeRing(ringAddress: number): void {
+    this.ring = new CoalescedRing(ringAddress, this.pio, this.mmio, this.stats);
+  }
+
+  drainRing(): void {
+    this.ring?.drain();
+  }
+
+  close(): void {
+    for (const s of this.servers) {
+      s.server.stop();
+      close(s.deviceEnd);
+      close(s.vmmEnd);
+    }
+    this.servers.length = 0;
+  }
+}
