@@ -40,14 +40,14 @@ async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>
   return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
 
-export async function compareBoot(rounds: number, guestCommand = '/bin/true'): Promise<BootComparison> {
+export async function compareBoot(rounds: number, guestCommand = '/bin/true', cpus = 1): Promise<BootComparison> {
   const guest = readDefaultGuest();
   if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
   const cmdline = `${guest.cmdline} -- ${guestCommand}`;
   const result: BootComparison = { tsvmm: [], qemu: [], command: guestCommand };
   for (let i = 0; i < rounds; i++) {
-    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart), (p) => helperBelow(p)));
-    result.qemu.push(await sample((onStart) => runQemu(guest, cmdline, onStart), (p) => p));
+    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart, ['--cpus', String(cpus)]), (p) => helperBelow(p)));
+    result.qemu.push(await sample((onStart) => runQemu(guest, cmdline, onStart, cpus), (p) => p));
   }
   return result;
 }
@@ -67,8 +67,8 @@ function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) 
   });
 }
 
-function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void): Promise<TimedRun> {
-  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest), '-append', withKernelWords(cmdline, qemuKernelWords())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
+function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, cpus = 1): Promise<TimedRun> {
+  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest, cpus), '-append', withKernelWords(cmdline, qemuKernelWords())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
 }
 
 export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {

@@ -3,14 +3,16 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
-//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N]
+//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N] [--smp-loops N]
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
+import { measureDeviceExits } from './device-exit.js';
 import { measureCoalescing } from './coalescing.js';
 import { detectHostKvm, kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
+import { measureParallelJob } from './smp-scaling.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureAccessCosts } from './ioregion-access.js';
@@ -31,7 +33,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 /** Sections that need KVM (nested where the host has none). */
-const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot'];
+const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp'];
 /** Sections that need no KVM: they run on this host, never nested. */
 const HOST_SECTIONS = ['decompress'];
 
@@ -64,6 +66,11 @@ async function main(): Promise<void> {
     console.log('| loop | µs per exit |\n|---|---|');
     console.log(`| C (tools/bench/pio-loop.c) | ${f(r.cMicros)} |\n| tsvmm (TypeScript, worker thread) | ${f(r.tsMicros)} |`);
     console.log(`\n**ratio tsvmm / C: ${f(r.ratio, 3)}** (target ≤ 1.10)\n`);
+    const d = await measureDeviceExits(rounds * 3);
+    console.log('## A device exit with one vCPU and with two (real-mode guest, 100k OUTs to COM1\'s scratch register)\n');
+    console.log('| vCPUs | where the UART is served | µs per exit |\n|---|---|---|');
+    console.log(`| 1 | in the vCPU thread | ${f(d.oneVcpu)} |\n| 2 | on the main thread, the exit forwarded (socket + region lock) | ${f(d.twoVcpus)} |`);
+    console.log(`\n**forwarding costs ${f(d.twoVcpus - d.oneVcpu)} µs per device exit (×${f(d.twoVcpus / d.oneVcpu, 2)})**\n`);
   }
   if (wanted('coalescing')) {
     const r = await measureCoalescing(rounds);
@@ -125,6 +132,27 @@ async function main(): Promise<void> {
       console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ 1.0); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ≤ 60)\n`);
     }
   }
+  if (wanted('smp')) await smpSection();
+}
+
+async function smpSection(): Promise<void> {
+  if (!qemuAvailable() || !bootable()) {
+    console.log('## Several vCPUs\n\nskipped: needs qemu-system-x86_64 and the default guest\n');
+    return;
+  }
+  const loops = args.includes('--smp-loops') ? Number(args[args.indexOf('--smp-loops') + 1]) : 20_000;
+  const boot = await compareBoot(rounds, '/bin/true', 2);
+  const t = summarize(boot.tsvmm);
+  const q = summarize(boot.qemu);
+  console.log('## Several vCPUs (default guest, 256 MiB)\n');
+  console.log('| VMM, 2 vCPUs | to "Run /init" (s) | to exit status (s) |\n|---|---|---|');
+  console.log(`| tsvmm \`--cpus 2\` | ${f(t.toInit)} | ${f(t.toExit)} |\n| QEMU microvm \`-smp 2\` | ${f(q.toInit)} | ${f(q.toExit)} |`);
+  console.log(`\n**boot with 2 vCPUs, tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}**\n`);
+  const job = await measureParallelJob(rounds, loops);
+  console.log(`Two busy shell loops (${loops} iterations each) in parallel, seconds between the guest's markers:\n`);
+  console.log('| VMM | 1 vCPU (s) | 2 vCPUs (s) | 2 vCPUs / 1 |\n|---|---|---|---|');
+  for (const [name, times] of [['tsvmm', job.tsvmm], ['QEMU microvm', job.qemu]] as const) console.log(`| ${name} | ${f(times[1])} | ${f(times[2])} | ${f(times[2] / times[1], 3)} |`);
+  console.log('');
 }
 
 /** The sections that need no KVM, on this host. */

@@ -24,9 +24,9 @@ export function qemuAvailable(): boolean {
 }
 
 /** Everything but `-M` and `-append`. */
-export function qemuGuestArgs(guest: GuestManifest): string[] {
+export function qemuGuestArgs(guest: GuestManifest, cpus = 1): string[] {
   return [
-    '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', '1',
+    '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', String(cpus),
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
     '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
     '-kernel', guest.vmlinux, '-initrd', guest.initrd,
