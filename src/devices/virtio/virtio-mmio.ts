@@ -86,6 +86,15 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   private negotiated = 0n;
   private queueSel = 0;
   private interruptStatus = 0;
+  /**
+   * Reasons raised since the driver last read InterruptStatus. Its ACK can
+   * only acknowledge what it read: register writes reach the device posted
+   * (src/bus/ioregion-client.ts), so an ACK sent before a completion may
+   * arrive after it, and clearing that completion's bit would leave its
+   * interrupt finding nothing to do (a lost completion: the guest hung with
+   * two requests in flight, with two vCPUs).
+   */
+  private raisedSinceRead = 0;
   private configGeneration = 0;
   private shmSel = 0;
   private brokenReason: string | null = null;
@@ -199,6 +208,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
       case R.QUEUE_READY:
         return q && q.ready ? 1 : 0;
       case R.INTERRUPT_STATUS:
+        this.raisedSinceRead = 0;
         return this.interruptStatus;
       case R.STATUS:
         return this.status;
@@ -264,7 +274,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
         this.notifyQueue(v);
         return;
       case R.INTERRUPT_ACK:
-        this.interruptStatus &= ~v;
+        this.interruptStatus &= ~(v & ~this.raisedSinceRead);
         this.updateLevel();
         return;
       case R.STATUS:
@@ -417,6 +427,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     this.shmSel = 0;
     this.brokenReason = null;
     this.interruptStatus = 0;
+    this.raisedSinceRead = 0;
     this.updateLevel();
   }
 
@@ -436,6 +447,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
 
   private raise(bit: number): void {
     this.interruptStatus |= bit;
+    this.raisedSinceRead |= bit;
     if (this.level) this.updateLevel();
     else this.irq.trigger();
   }

@@ -220,6 +220,37 @@ describe('virtio-mmio registers', () => {
     expect(level.irq.edges).toBe(0);
   });
 
+  it('an ACK clears only what the driver read: a completion raised in between survives a late (posted) ACK', () => {
+    const noEventIdx = { accept: (f: bigint) => f & ~featureBit(VIRTIO_F.RING_EVENT_IDX) }; // every completion interrupts
+    const { d, t, irq } = make('edge');
+    d.init(noEventIdx);
+    const q = t.queues[0];
+    q.pushUsed(0, 0);
+    t.signalUsed(q);
+    expect(d.read32(R.INTERRUPT_STATUS)).toBe(1); // the driver's interrupt handler reads...
+    q.pushUsed(1, 0); // ...a completion comes in before its ACK reaches the device...
+    t.signalUsed(q);
+    expect(irq.edges).toBe(2);
+    d.write32(R.INTERRUPT_ACK, 1); // ...and the ACK, sent before, arrives after it
+    expect(d.read32(R.INTERRUPT_STATUS)).toBe(1); // the second interrupt still finds its reason
+    d.write32(R.INTERRUPT_ACK, 1);
+    expect(d.read32(R.INTERRUPT_STATUS)).toBe(0);
+    // Level-triggered: the line stays up until what was raised is acknowledged.
+    const level = make('level');
+    level.d.init(noEventIdx);
+    const lq = level.t.queues[0];
+    lq.pushUsed(0, 0);
+    level.t.signalUsed(lq);
+    expect(level.d.read32(R.INTERRUPT_STATUS)).toBe(1);
+    lq.pushUsed(1, 0);
+    level.t.signalUsed(lq);
+    level.d.write32(R.INTERRUPT_ACK, 1);
+    expect(level.irq.level).toBe(true);
+    expect(level.d.read32(R.INTERRUPT_STATUS)).toBe(1);
+    level.d.write32(R.INTERRUPT_ACK, 1);
+    expect(level.irq.level).toBe(false);
+  });
+
   it('config space: any width, bounds-checked; registers need 32-bit accesses', () => {
     const { d, t, dev } = make();
     expect(d.configRead(0, 1)).toBe(1n);
