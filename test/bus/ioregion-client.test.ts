@@ -2,19 +2,12 @@
 // wrong-sized, missing or late responses turn the region dead, never a throw or a hang.
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, close, read, socketpair, write } from '../../ffi/libc.js';
+import { read, write } from '../../ffi/libc.js';
 import { IoregionClient } from '../../src/bus/ioregion-client.js';
 import { IOREGION_MESSAGE_SIZE, decodeCommand, encodeResponse } from '../../src/bus/ioregion-wire.js';
+import { regionSocketPairs } from '../support/region-sockets.js';
 
-const open: number[] = [];
-afterEach(() => open.splice(0).forEach((fd) => close(fd)));
-
-function pair(): [number, number] {
-  const sv = new Int32Array(2);
-  expect(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)).toBe(0);
-  open.push(sv[0], sv[1]);
-  return [sv[0], sv[1]];
-}
+const { pair, closeNow } = regionSocketPairs();
 
 function client(fd: number, deaths: string[], timeoutMs = 200, peer: 'process' | 'thread' = 'process') {
   return new IoregionClient('dev', fd, (why) => deaths.push(why), true, timeoutMs, peer);
@@ -126,8 +119,7 @@ describe('IoregionClient', () => {
 
   it('reports a device end that closed its socket', () => {
     const [vmm, dev] = pair();
-    close(dev);
-    open.splice(open.indexOf(dev), 1);
+    closeNow(dev);
     const deaths: string[] = [];
     const data = new Uint8Array(2);
     client(vmm, deaths).read(0, data);

@@ -2,23 +2,16 @@
 // must not trust: a malformed command is counted and dropped (the device never
 // sees it, nothing is answered), the next good one is still served, and a lost
 // peer closes the server once, without a throw.
-import { afterEach, describe, expect, it } from 'vitest';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, close, read, socketpair, write } from '../../ffi/libc.js';
+import { describe, expect, it } from 'vitest';
+import { read, write } from '../../ffi/libc.js';
 import type { BusDevice } from '../../src/bus/device.js';
 import { IoregionServer } from '../../src/bus/ioregion-server.js';
 import { IOREGION_MESSAGE_SIZE, encodeCommand, type IoregionCommand } from '../../src/bus/ioregion-wire.js';
+import { regionSocketPairs } from '../support/region-sockets.js';
 
 const REGION = 0x1000;
-const open: number[] = [];
-afterEach(() => open.splice(0).forEach((fd) => close(fd)));
-
 /** [VMM end, device end], both non-blocking: the server drains until EAGAIN. */
-function pair(): [number, number] {
-  const sv = new Int32Array(2);
-  expect(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)).toBe(0);
-  open.push(sv[0], sv[1]);
-  return [sv[0], sv[1]];
-}
+const { pair, closeNow } = regionSocketPairs({ nonBlocking: true });
 
 interface Access {
   op: 'read' | 'write';
@@ -137,8 +130,7 @@ describe('IoregionServer', () => {
     const [vmm, dev] = pair();
     const closes: string[] = [];
     const s = server(dev, recordingDevice(), closes);
-    close(vmm);
-    open.splice(open.indexOf(vmm), 1);
+    closeNow(vmm);
     expect(s.serveAvailable()).toBe(0);
     expect(closes).toEqual(['the VMM end closed the socket']);
     expect(s.serveAvailable()).toBe(0);
@@ -163,8 +155,7 @@ describe('IoregionServer', () => {
     const closes: string[] = [];
     send(vmm, command({ size: 4 }));
     send(vmm, command({ size: 4, offset: 4 }));
-    close(vmm); // the queued commands stay readable; the answers have nowhere to go
-    open.splice(open.indexOf(vmm), 1);
+    closeNow(vmm); // the queued commands stay readable; the answers have nowhere to go
     const s = server(dev, device, closes);
     expect(s.serveAvailable()).toBe(1);
     expect(device.accesses.length).toBe(1);

@@ -4,23 +4,15 @@
 // one thread gave up on must be dead for all.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_SEQPACKET, close, socketpair } from '../../ffi/libc.js';
+import { describe, expect, it } from 'vitest';
 import type { BusDevice } from '../../src/bus/device.js';
 import { IoregionServer } from '../../src/bus/ioregion-server.js';
 import { RegionLock } from '../../src/bus/region-lock.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { regionSocketPairs } from '../support/region-sockets.js';
 
 const DIST_BUS = join(PROJECT_ROOT, 'dist', 'src', 'bus');
-const open: number[] = [];
-afterEach(() => open.splice(0).forEach((fd) => close(fd)));
-
-function pair(): [number, number] {
-  const sv = new Int32Array(2);
-  expect(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)).toBe(0);
-  open.push(sv[0], sv[1]);
-  return [sv[0], sv[1]];
-}
+const { pair } = regionSocketPairs();
 
 /** Runs `body` (CommonJS, with `lock`, `workerData` and the compiled bus modules in scope) on a thread; resolves with what it posts. */
 function onThread<T>(body: string, workerData: Record<string, unknown>): Promise<T> {

@@ -2,6 +2,10 @@
 // guests cannot prove. Slow on software-nested KVM (docs/host-kvm.md). Its
 // kernel has no ACPI: it finds its interrupt controllers in the MP table
 // whether or not the ACPI tables are there (the panic boot leaves them out).
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { GuestManifest } from '../../src/cli/default-guest.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
@@ -26,6 +30,34 @@ describeKvm('Linux guest', () => {
       expect(r.stdout).toContain('Run /init as init process');
       expect(r.stdout).toContain('hello from guest userspace');
       expect(r.status).toBe(3);
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'with --cpus 2: both vCPUs up, and two readers on them share one virtio queue without a request lost or doubled',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tsvmm-smp-disk-'));
+      try {
+        const image = join(dir, 'random.img');
+        const data = randomBytes(4 << 20);
+        writeFileSync(image, data);
+        const sha = createHash('sha256').update(data).digest('hex');
+        // Each reader: O_DIRECT, so every block is a request to the device, not the page cache.
+        const reader = '(dd if=/dev/vda iflag=direct bs=16k 2>/dev/null | sha256sum)';
+        const r = await runTsvmm(
+          [...bootArgs(guest, `/bin/sh -c 'echo nproc=$(nproc); ${reader} & ${reader} & wait'`), '--cpus', '2', '--disk', `${image},ro`],
+          { timeoutMs: BOOT_TIMEOUT_MS },
+        );
+        const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-3000)}`;
+        expect(r.timedOut, tail).toBe(false);
+        expect(r.stdout, tail).toMatch(/smp: Brought up 1 node, 2 CPUs/);
+        expect(r.stdout, tail).toContain('nproc=2');
+        expect(r.stdout.split(`${sha}  -`).length - 1, tail).toBe(2);
+        expect(r.status, tail).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
     BOOT_TIMEOUT_MS + 10_000,
   );

@@ -3,15 +3,5 @@
 # the UART model), then status 0 on the exit device. The benchmark of what a
 # device exit costs with one vCPU (the UART in the vCPU thread) and with
 # several (the UART on the VMM's main thread, the access forwarded to it).
-.code16
-.globl _start
-_start:
-    mov  $100000, %ecx
-    mov  $0x3ff, %dx
-1:  out  %al, (%dx)
-    dec  %ecx
-    jnz  1b
-    mov  $0x501, %dx
-    mov  $0, %al
-    out  %al, (%dx)
-    hlt
+.set PORT, 0x3ff
+.include "include/pio-loop.inc"
