@@ -156,10 +156,6 @@ export class VirtualMachine {
     }
   }
 
-  get vcpuCount(): number {
-    return this.vcpus.length;
-  }
-
   /**
    * Starts the vCPU threads: each loads its code and builds its devices, then
    * waits. Call before jailing the process; `run()` lets the guest start.
