@@ -30,12 +30,12 @@ export interface BootComparison {
   command: string;
 }
 
-async function sample(run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
+async function sample(vmm: string, run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
   let launcher: number | undefined;
   const sampler = new RssSampler(() => (launcher === undefined ? undefined : vmmPid(launcher)), GUEST_MEMORY);
   const r = await run((pid) => (launcher = pid));
   const rssBytes = sampler.stop();
-  if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init under ${vmm} (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   const stats = r.stderr.includes('tsvmm exit statistics: ') ? parseExitStats<{ totalExits: number; coalescedDrained: number }>(r.stderr) : undefined;
   return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
@@ -46,8 +46,8 @@ export async function compareBoot(rounds: number, guestCommand = '/bin/true', cp
   const cmdline = `${guest.cmdline} -- ${guestCommand}`;
   const result: BootComparison = { tsvmm: [], qemu: [], command: guestCommand };
   for (let i = 0; i < rounds; i++) {
-    result.tsvmm.push(await sample((onStart) => runTsvmm(guest, cmdline, onStart, ['--cpus', String(cpus)]), (p) => helperBelow(p)));
-    result.qemu.push(await sample((onStart) => runQemu(guest, cmdline, onStart, cpus), (p) => p));
+    result.tsvmm.push(await sample(`tsvmm --cpus ${cpus}`, (onStart) => runTsvmm(guest, cmdline, onStart, ['--cpus', String(cpus)]), (p) => helperBelow(p)));
+    result.qemu.push(await sample(`QEMU -smp ${cpus}`, (onStart) => runQemu(guest, cmdline, onStart, cpus), (p) => p));
   }
   return result;
 }
@@ -56,7 +56,7 @@ export async function compareBoot(rounds: number, guestCommand = '/bin/true', cp
 export async function tsvmmBoot(extraArgs: string[], guestCommand = '/bin/true'): Promise<BootSample> {
   const guest = readDefaultGuest();
   if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
-  return sample((onStart) => runTsvmm(guest, `${guest.cmdline} -- ${guestCommand}`, onStart, extraArgs), (p) => helperBelow(p));
+  return sample('tsvmm', (onStart) => runTsvmm(guest, `${guest.cmdline} -- ${guestCommand}`, onStart, extraArgs), (p) => helperBelow(p));
 }
 
 function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, extraArgs: string[] = []): Promise<TimedRun> {
