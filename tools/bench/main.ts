@@ -156,6 +156,7 @@ async function smpSection(): Promise<void> {
   console.log(`Two busy shell loops (${loops} iterations each) in parallel, seconds between the guest's markers:\n`);
   console.log('| VMM | 1 vCPU (s) | 2 vCPUs (s) | 2 vCPUs / 1 |\n|---|---|---|---|');
   for (const [name, times] of [['tsvmm', job.tsvmm], ['QEMU microvm', job.qemu]] as const) console.log(`| ${name} | ${f(times[1])} | ${f(times[2])} | ${f(times[2] / times[1], 3)} |`);
+  for (const p of new Set(job.problems)) console.log(`\n(not measured: ${p})`);
   console.log('');
 }
 

@@ -13,11 +13,12 @@ const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
 const START = 'smpjob start';
 const END = 'smpjob end';
 
-/** Seconds the two-loop job took, by VMM and vCPU count (medians). */
+/** Seconds the two-loop job took, by VMM and vCPU count (medians; NaN where the VMM could not run it, with why in `problems`). */
 export interface ParallelJobTimes {
   tsvmm: Record<1 | 2, number>;
   qemu: Record<1 | 2, number>;
   loops: number;
+  problems: string[];
 }
 
 /** The guest's command: the markers spelt through $t (the kernel echoes its command line at boot). */
@@ -40,7 +41,10 @@ export async function measureParallelJob(rounds: number, loops: number): Promise
     if (r.markers[START] === undefined || r.markers[END] === undefined) throw new Error(`${vmm} with ${cpus} vCPUs: the job did not run (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
     samples[vmm][cpus].push(r.markers[END] - r.markers[START]);
   };
-  for (let i = 0; i < rounds; i++) for (const cpus of [1, 2] as const) for (const vmm of ['tsvmm', 'qemu'] as const) await time(vmm, cpus);
-  const m = (xs: number[]) => median(xs);
-  return { tsvmm: { 1: m(samples.tsvmm[1]), 2: m(samples.tsvmm[2]) }, qemu: { 1: m(samples.qemu[1]), 2: m(samples.qemu[2]) }, loops };
+  const problems: string[] = [];
+  for (let i = 0; i < rounds; i++)
+    for (const cpus of [1, 2] as const)
+      for (const vmm of ['tsvmm', 'qemu'] as const) await time(vmm, cpus).catch((e: Error) => problems.push(e.message.split('\n')[0]));
+  const m = (xs: number[]) => (xs.length ? median(xs) : NaN);
+  return { tsvmm: { 1: m(samples.tsvmm[1]), 2: m(samples.tsvmm[2]) }, qemu: { 1: m(samples.qemu[1]), 2: m(samples.qemu[2]) }, loops, problems };
 }
