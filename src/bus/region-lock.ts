@@ -12,7 +12,6 @@ const CONTENDED = 2;
 
 export class RegionLock {
   private readonly word: Int32Array;
-
   private readonly deadFlag: Int32Array;
 
   constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(8)) {

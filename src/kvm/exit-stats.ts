@@ -10,7 +10,7 @@ export interface ExitStatsReport {
   totalExits: number;
   /** Wall time the exit loop ran, first KVM_RUN to the end. */
   runSeconds: number;
-  /** Wall-clock time (ms since the epoch) of the first KVM_RUN. */
+  /** Wall-clock time (ms since the epoch) of the first KVM_RUN; 0 for a loop that never ran (e.g. a ring consumer's counters). */
   firstEntryEpochMs: number;
   /** Per-disk request and DMA counters (added by the VMM's main thread). */
   disks?: Record<string, unknown>;
@@ -47,7 +47,7 @@ export class ExitStats {
       coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
       totalExits,
       runSeconds: (this.endedAt - this.startedAt) / 1000,
-      firstEntryEpochMs: performance.timeOrigin + this.startedAt,
+      firstEntryEpochMs: this.startedAt > 0 ? performance.timeOrigin + this.startedAt : 0,
     };
   }
 }

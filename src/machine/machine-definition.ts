@@ -11,6 +11,7 @@ import { hex } from '../hex.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { AUTO_CPU_TEMPLATE, CPU_TEMPLATE_NAMES } from '../kvm/cpu-template.js';
 import { FieldReader, MachineError } from './field-reader.js';
+
 export type { DeviceDefinition } from '../devices/catalog.js';
 export type { DeviceProcess } from './field-reader.js';
 export { MachineError } from './field-reader.js';

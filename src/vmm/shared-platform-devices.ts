@@ -4,7 +4,8 @@
 // here, on the VMM's main thread, the way virtio devices already are: each
 // register window gets a socket pair and an IoregionServer, and every vCPU
 // thread forwards its accesses over the one socket, taking the window's
-// RegionLock for each request and its answer. One vCPU keeps the faster
+// RegionLock (virtual-machine.ts gives every forwarded region one) for each
+// request and its answer. One vCPU keeps the faster
 // arrangement (the devices in its own thread: vcpu-worker.ts).
 //
 // The coalesced ring has a single consumer, this thread: it is drained before
@@ -17,7 +18,6 @@ import type { BusDevice } from '../bus/device.js';
 import { IoBus } from '../bus/io-bus.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
-import { RegionLock } from '../bus/region-lock.js';
 import { platformKind } from '../devices/catalog.js';
 import type { VcpuEnvironment } from '../devices/device-kind.js';
 import type { ExitStats } from '../kvm/exit-stats.js';
@@ -67,7 +67,7 @@ export class SharedPlatformDevices {
           const server = new IoregionServer(deviceEnd, served, w.size);
           this.servers.push({ server, deviceEnd, vmmEnd });
           server.start();
-          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true, lock: new RegionLock().buffer });
+          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true });
         }
       }
     } catch (e) {

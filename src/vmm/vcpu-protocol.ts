@@ -7,8 +7,6 @@ import type { VmExit } from '../kvm/vm-exit.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
 export interface VcpuWorkerData {
-  /** Which vCPU (= its APIC ID). */
-  index: number;
   vcpuFd: number;
   vmFd: number;
   runAddress: number;

@@ -143,8 +143,6 @@ export class VirtualMachine {
       const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
       cleanup.push(() => virtio.close());
       forwarded.push(...virtio.regions);
-      // Several vCPU threads share each forwarded socket, one request at a time.
-      if (count > 1) for (const r of forwarded) r.lock ??= new RegionLock().buffer;
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
       log.debug({ vcpus: count, cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
       return new VirtualMachine(vm, memory, vcpus, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio);
@@ -170,7 +168,8 @@ export class VirtualMachine {
     if (this.vcpus.length > 1) {
       this.shared = new SharedPlatformDevices(onVcpuThread, this.sharedEnvironment(), this.sharedStats);
       if (this.coalescedRingPage) this.shared.consumeRing(this.vcpus[0].run.address + this.coalescedRingPage * 4096);
-      regions = [...this.shared.regions, ...regions];
+      // Several vCPU threads share each forwarded socket, one request at a time.
+      regions = [...this.shared.regions, ...regions].map((r) => ({ ...r, lock: new RegionLock().buffer }));
     }
     let onReady!: () => void;
     this.ready = new Promise<void>((resolve) => (onReady = resolve));
@@ -193,7 +192,6 @@ export class VirtualMachine {
       };
       for (const vcpu of this.vcpus) {
         const data: VcpuWorkerData = {
-          index: vcpu.index,
           vcpuFd: vcpu.fd,
           vmFd: this.vm.fd,
           runAddress: vcpu.run.address,
@@ -318,7 +316,7 @@ export class VirtualMachine {
 
   private mergedStats(): ExitStatsReport {
     const reports = this.vcpus.map((v) => v.ended!.stats);
-    if (this.shared) reports.push({ ...this.sharedStats.report(), runSeconds: 0, firstEntryEpochMs: 0 });
+    if (this.shared) reports.push(this.sharedStats.report());
     return mergeExitStats(reports);
   }
 
