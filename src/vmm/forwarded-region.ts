@@ -12,6 +12,8 @@ export interface ForwardedRegion {
   fd: number;
   /** Served by a thread of this process: no response timeout (see IoregionClient). */
   inProcess?: boolean;
+  /** The vCPU waits for each write to be served instead of posting it (see SharedPlatformDevices). */
+  writesWait?: boolean;
   /** A RegionLock's word, when several vCPU threads share the socket. */
   lock?: SharedArrayBuffer;
 }

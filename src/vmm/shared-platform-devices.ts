@@ -11,7 +11,12 @@
 // The coalesced ring has a single consumer, this thread: it is drained before
 // every forwarded access is served (a read of the UART's status register must
 // see the transmit-register writes queued before it) and on the ring watch's
-// timer.
+// timer. That drain may replay entries queued after a posted write reached
+// the socket, so writes here are not posted: the vCPU waits for each one.
+// Otherwise a transmit byte written after a line-control write (DLAB) would
+// be replayed before it, and when the ring is full (KVM then exits on the
+// transmit register instead) a vCPU's own later bytes would overtake its
+// earlier one.
 import { close } from '../../ffi/libc.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import type { BusDevice } from '../bus/device.js';
@@ -67,7 +72,7 @@ export class SharedPlatformDevices {
           const server = new IoregionServer(deviceEnd, served, w.size);
           this.servers.push({ server, deviceEnd, vmmEnd });
           server.start();
-          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true });
+          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true, writesWait: true });
         }
       }
     } catch (e) {

@@ -46,7 +46,7 @@ function main(data: VcpuWorkerData): void {
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, true, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock));
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock));
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.
