@@ -125,7 +125,11 @@ export class VirtioRng implements VirtioDevice {
         break;
       }
       const r = q.pop(this.chain);
-      if (r === PopResult.Empty) break;
+      if (r === PopResult.Empty) {
+        // With EVENT_IDX the driver notifies only when it passes avail_event: move it up.
+        if (q.enableNotifications()) continue;
+        break;
+      }
       if (r === PopResult.Broken) {
         ctx.markBroken(`virtio-rng: malformed descriptor chain (${ChainError[this.chain.error]})`);
         return;
