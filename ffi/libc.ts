@@ -33,6 +33,8 @@ export const poll = libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds
 export const POLLIN = 0x1;
 export const POLLHUP = 0x10;
 export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+/** pipe2(2): `fds` receives [read end, write end]. */
+export const pipe2 = libc.func('int pipe2(_Out_ int *fds, int flags)');
 
 export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;

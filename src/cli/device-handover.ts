@@ -3,11 +3,13 @@
 // starts: images opened and locked, NIC backends (passt started, taps
 // attached), ioregionfd socket pairs, eventfds, the guest RAM memfd. The helper and the device processes get them by the
 // plan's names; the frontend closes its own copies once they have started.
+// Console ports are pipes: the helper gets the write end, the frontend keeps
+// the read end and copies it to its own stdout or stderr (console-outputs.ts).
 import { closeSync } from 'node:fs';
-import { EFD_CLOEXEC, EFD_NONBLOCK, check, eventfd } from '../../ffi/libc.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, O_CLOEXEC, O_NONBLOCK, check, eventfd, pipe2 } from '../../ffi/libc.js';
 import { DiskImage } from '../block/disk-image.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
-import type { OpenedFile } from '../devices/device-kind.js';
+import type { OpenedFile, OutputStream } from '../devices/device-kind.js';
 import type { DevicePlan } from '../machine/device-plan.js';
 import type { Logger } from '../log.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
@@ -20,6 +22,8 @@ export interface DeviceHandover {
   readonly helper: Readonly<Record<string, number>>;
   /** Named descriptors for the device process serving `device`. */
   forDeviceProcess(device: string): Readonly<Record<string, number>>;
+  /** Read ends of the console ports' pipes: the frontend's to copy to `stream` (and close). */
+  readonly outputs: readonly { stream: OutputStream; fd: number }[];
   /** Closes the frontend's copies (once the processes that need them have started, or on failure). */
   release(): void;
 }
@@ -36,6 +40,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
     return fd;
   };
   const helper: Record<string, number> = {};
+  const outputs: { stream: OutputStream; fd: number }[] = [];
   const byDevice = new Map<string, Record<string, number>>();
   let sharedRam: number | undefined;
   try {
@@ -46,7 +51,13 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
         let forDevice: number;
         switch (x.source.kind) {
           case 'file':
-            forHelper = forDevice = keep(openFile(x.source.file, log));
+            if (x.source.file.kind === 'output-pipe') {
+              const [readEnd, writeEnd] = openPipe();
+              outputs.push({ stream: x.source.file.stream, fd: readEnd });
+              forHelper = forDevice = keep(writeEnd);
+            } else {
+              forHelper = forDevice = keep(openFile(x.source.file, log));
+            }
             break;
           case 'region-socket': {
             const { vmmEnd, deviceEnd } = createRegionSockets();
@@ -67,18 +78,30 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
       byDevice.set(device.name, own);
     }
   } catch (e) {
-    opened.forEach((fd) => closeSync(fd));
+    [...opened, ...outputs.map((o) => o.fd)].forEach((fd) => closeSync(fd));
     throw e;
   }
   return {
     helper,
+    outputs,
     forDeviceProcess: (device) => byDevice.get(device) ?? {},
     // closeSync, not DiskImage.close(): an image's lock belongs to the open file, which the receivers share.
     release: () => opened.splice(0).forEach((fd) => closeSync(fd)),
   };
 }
 
-function openFile(file: OpenedFile, log: Logger): number {
+/**
+ * A pipe for a console port, both ends non-blocking: the device must never
+ * block the helper's main thread on a slow reader (it waits for the write
+ * end to drain instead), and the frontend reads its end on its event loop.
+ */
+function openPipe(): [readEnd: number, writeEnd: number] {
+  const fds = [-1, -1];
+  check(pipe2(fds, O_CLOEXEC | O_NONBLOCK) as number, 'pipe2');
+  return [fds[0], fds[1]];
+}
+
+function openFile(file: Exclude<OpenedFile, { kind: 'output-pipe' }>, log: Logger): number {
   switch (file.kind) {
     case 'disk-image':
       return DiskImage.open(file.path, { readOnly: file.readOnly, cache: file.cache }).fd;

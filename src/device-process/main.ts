@@ -57,7 +57,7 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
       return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
     case 'virtio': {
       const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
-      const notifyFds = kind.virtio.queueSizes.map((_, q) => fd(queueNotifyRole(q)));
+      const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
       const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
       return { device: instance.transport, needs: instance.needs };
     }

@@ -10,6 +10,7 @@ import { i8042Kind } from './kinds/i8042-kind.js';
 import { testDeviceKind } from './kinds/test-device-kind.js';
 import { uart16550Kind } from './kinds/uart16550-kind.js';
 import { virtioBlkKind } from './kinds/virtio-blk-kind.js';
+import { virtioConsoleKind } from './kinds/virtio-console-kind.js';
 import { virtioMmioSlotsKind } from './kinds/virtio-mmio-slots-kind.js';
 import { virtioNetKind } from './kinds/virtio-net-kind.js';
 import { virtio9pKind } from './kinds/virtio-9p-kind.js';
@@ -26,6 +27,7 @@ export const DEVICE_KINDS = [
   virtioRngKind,
   virtioNetKind,
   virtio9pKind,
+  virtioConsoleKind,
 ] as const satisfies readonly DeviceKind[];
 
 /** Any parsed device entry of a kind in the catalog. */

@@ -99,16 +99,22 @@ export interface VirtioSlotsKind<C extends DeviceConfig = DeviceConfig> extends 
   slots(config: C): { base: number; irq: number }[];
 }
 
+/** One of tsvmm's own output streams. */
+export type OutputStream = 'stdout' | 'stderr';
+
 /**
  * A descriptor the frontend opens with the user's rights for a virtio device:
  * a disk image; a socket to a passt it starts (user networking); a tap
- * device; a connection to a Unix stream socket someone else listens on.
+ * device; a connection to a Unix stream socket someone else listens on; the
+ * write end of a non-blocking pipe whose bytes the frontend copies to its own
+ * stdout or stderr (a console port).
  */
 export type OpenedFile =
   | { kind: 'disk-image'; path: string; readOnly: boolean; cache: CacheMode }
   | { kind: 'passt'; nic: string; forwards: PortForward[] }
   | { kind: 'tap'; ifname: string }
-  | { kind: 'unix-stream'; path: string };
+  | { kind: 'unix-stream'; path: string }
+  | { kind: 'output-pipe'; stream: OutputStream };
 
 /** What an opened file is, in a few words (logs, errors). */
 export function describeOpenedFile(file: OpenedFile): string {
@@ -121,6 +127,8 @@ export function describeOpenedFile(file: OpenedFile): string {
       return `tap device ${file.ifname}`;
     case 'unix-stream':
       return `socket ${file.path}`;
+    case 'output-pipe':
+      return `tsvmm's ${file.stream}`;
   }
 }
 
@@ -171,11 +179,11 @@ export interface VirtioDeviceKind<C extends DeviceConfig = DeviceConfig> extends
   readonly virtio: {
     /** virtio device ID (§5). */
     readonly deviceId: number;
-    /** Maximum size of each virtqueue. */
-    readonly queueSizes: readonly number[];
     /** Feature bits the kind may offer (a model offers a subset, e.g. RO for a read-only disk). */
     readonly features: bigint;
   };
+  /** How many virtqueues this entry's device has: one doorbell (ioeventfd) each. */
+  queueCount(config: C): number;
   /** What it is called in logs ("disk vda: ..."). */
   readonly label: string;
   /** Where `run --stats` groups its statistics ("disks"). */

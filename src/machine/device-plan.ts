@@ -100,7 +100,7 @@ export function planDevices(machine: MachineDefinition, attached: readonly Devic
     }));
     const signals: PlannedDescriptor[] =
       host === 'device-process'
-        ? [regionSocket(d), ...kind.virtio.queueSizes.map((_, q) => sharedEventfd(d, queueNotifyRole(q))), sharedEventfd(d, 'irq'), ram]
+        ? [regionSocket(d), ...Array.from({ length: kind.queueCount(d) }, (_, q) => sharedEventfd(d, queueNotifyRole(q))), sharedEventfd(d, 'irq'), ram]
         : [];
     virtio.push({
       name: d.name,

@@ -84,7 +84,7 @@ export function helperPolicy(options: PolicyOptions = {}): SeccompPolicy {
       ioctls: [...HELPER_KVM_IOCTLS, ...HELPER_TTY_IOCTLS],
       ioctlReason: 'KVM (every vCPU exit is an ioctl(KVM_RUN)) and the console tty ioctls of libuv',
       entries: [
-        { syscall: 'poll', reason: 'the vCPU thread waits, with a timeout, for a device process to answer a forwarded region read (src/bus/ioregion-client.ts)' },
+        { syscall: 'poll', reason: 'the vCPU thread waits, with a timeout, for a device process to answer a forwarded region read (src/bus/ioregion-client.ts); a console port waits for its pipe at shutdown (src/devices/virtio/virtio-console.ts flush)' },
         { syscall: 'shutdown', reason: 'libuv ends a stream (socket.end()) on the control socket (not measured)' },
         ...blockIoEntries(options),
         ...fileServerEntries(options),

@@ -137,7 +137,7 @@ export function baseEntries(options: PolicyOptions = {}): PolicyEntry[] {
     { syscall: 'read', reason: 'eventfds, pipes, sockets (measured)' },
     { syscall: 'write', reason: 'stdout/stderr, eventfds, libuv wakeups (measured)' },
     { syscall: 'readv', reason: 'fs.readv / uv_fs_read with several buffers (not measured)' },
-    { syscall: 'writev', reason: 'libuv stream writes of several buffers, e.g. pino logs (not measured; uv__write with >1 buffer)' },
+    { syscall: 'writev', reason: 'libuv stream writes of several buffers, e.g. pino logs (not measured; uv__write with >1 buffer); a console port\'s guest buffers to its pipe (src/devices/virtio/virtio-console.ts)' },
     { syscall: 'pread64', reason: 'fs.readSync at a position, block backends (measured)' },
     { syscall: 'pwrite64', reason: 'fs.writeSync at a position, block backends (measured)' },
     { syscall: 'fsync', reason: 'flush of stdout/stderr at exit, of images (measured)' },

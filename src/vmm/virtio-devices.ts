@@ -111,7 +111,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   let instance: VirtioInstance;
   try {
     // One doorbell per queue: KVM matches the queue index the guest writes.
-    for (let q = 0; q < kind.virtio.queueSizes.length; q++) {
+    for (let q = 0; q < kind.queueCount(d.config); q++) {
       notifyFds.push(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
       vm.assignIoeventfd(notifyFds[q], base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) });
     }
@@ -150,9 +150,9 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   const gsi = d.virtio!.irq;
   // The device process signals these eventfds; KVM turns them into the guest's interrupt and doorbell.
   vm.assignIrqfd(fd(plannedDescriptor(d, 'irq').name), gsi);
-  kind.virtio.queueSizes.forEach((_, q) =>
-    vm.assignIoeventfd(fd(plannedDescriptor(d, queueNotifyRole(q)).name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) }),
-  );
+  for (let q = 0; q < kind.queueCount(d.config); q++) {
+    vm.assignIoeventfd(fd(plannedDescriptor(d, queueNotifyRole(q)).name), base + VIRTIO_MMIO.QUEUE_NOTIFY, 4, { datamatch: BigInt(q) });
+  }
   const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, describeOpenedFile(file)]));
   log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
   return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name) } };

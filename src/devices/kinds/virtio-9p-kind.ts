@@ -17,7 +17,7 @@ import { type ShareSpec, parseShareSpec } from '../../p9/share-spec.js';
 import type { VirtioDeviceKind } from '../device-kind.js';
 import { VIRTIO_ID } from '../virtio/virtio-constants.js';
 import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
-import { VIRTIO_9P_FEATURES, VIRTIO_9P_QUEUE_SIZE, Virtio9p } from '../virtio/virtio-9p.js';
+import { VIRTIO_9P_FEATURES, Virtio9p } from '../virtio/virtio-9p.js';
 
 export interface Virtio9pDefinition {
   type: 'virtio-9p';
@@ -50,7 +50,8 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
     },
   },
   host: () => 'main-thread',
-  virtio: { deviceId: VIRTIO_ID.NINEP, queueSizes: [VIRTIO_9P_QUEUE_SIZE], features: VIRTIO_9P_FEATURES },
+  virtio: { deviceId: VIRTIO_ID.NINEP, features: VIRTIO_9P_FEATURES },
+  queueCount: () => 1,
   label: 'share',
   statisticsGroup: 'shares',
   files: () => [],

@@ -34,7 +34,6 @@ export const virtioBlkKind: VirtioDeviceKind<VirtioBlkDefinition> = {
   host: (d) => (d.spec.separateProcess ? 'device-process' : 'main-thread'),
   virtio: {
     deviceId: VIRTIO_ID.BLOCK,
-    queueSizes: [256],
     features: [
       VIRTIO_F.VERSION_1,
       VIRTIO_F.RING_INDIRECT_DESC,
@@ -48,6 +47,7 @@ export const virtioBlkKind: VirtioDeviceKind<VirtioBlkDefinition> = {
       VIRTIO_BLK_F.WRITE_ZEROES,
     ].reduce((f, bit) => f | featureBit(bit), 0n),
   },
+  queueCount: () => 1,
   label: 'disk',
   statisticsGroup: 'disks',
   files: (d) => [{ role: IMAGE, file: { kind: 'disk-image', path: d.spec.path, readOnly: d.spec.readOnly, cache: d.spec.cache } }],

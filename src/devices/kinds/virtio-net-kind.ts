@@ -14,7 +14,7 @@ import { TapBackend } from '../../net/tap-backend.js';
 import type { OpenedFile, VirtioDeviceKind } from '../device-kind.js';
 import { VIRTIO_ID } from '../virtio/virtio-constants.js';
 import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
-import { VIRTIO_NET_ALL_FEATURES, VIRTIO_NET_QUEUE_SIZE, VirtioNet } from '../virtio/virtio-net.js';
+import { VIRTIO_NET_ALL_FEATURES, VirtioNet } from '../virtio/virtio-net.js';
 
 export interface VirtioNetDefinition {
   type: 'virtio-net';
@@ -77,7 +77,8 @@ export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
     },
   },
   host: (d) => (d.spec.separateProcess ? 'device-process' : 'main-thread'),
-  virtio: { deviceId: VIRTIO_ID.NET, queueSizes: [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE], features: VIRTIO_NET_ALL_FEATURES },
+  virtio: { deviceId: VIRTIO_ID.NET, features: VIRTIO_NET_ALL_FEATURES },
+  queueCount: () => 2, // RX and TX
   label: 'NIC',
   statisticsGroup: 'nics',
   files: (d) => [

@@ -10,7 +10,7 @@ import type { DeviceProcess } from '../../machine/field-reader.js';
 import type { VirtioDeviceKind } from '../device-kind.js';
 import { VIRTIO_ID } from '../virtio/virtio-constants.js';
 import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
-import { VIRTIO_RNG_FEATURES, VIRTIO_RNG_QUEUE_SIZE, VirtioRng } from '../virtio/virtio-rng.js';
+import { VIRTIO_RNG_FEATURES, VirtioRng } from '../virtio/virtio-rng.js';
 
 export interface VirtioRngDefinition {
   type: 'virtio-rng';
@@ -38,7 +38,8 @@ export const virtioRngKind: VirtioDeviceKind<VirtioRngDefinition> = {
     }),
   },
   host: (d) => (d.process === 'separate' ? 'device-process' : 'main-thread'),
-  virtio: { deviceId: VIRTIO_ID.RNG, queueSizes: [VIRTIO_RNG_QUEUE_SIZE], features: VIRTIO_RNG_FEATURES },
+  virtio: { deviceId: VIRTIO_ID.RNG, features: VIRTIO_RNG_FEATURES },
+  queueCount: () => 1,
   label: 'entropy device',
   statisticsGroup: 'entropy',
   files: () => [],

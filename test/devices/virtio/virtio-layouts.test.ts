@@ -9,6 +9,7 @@ import {
   VirtioBlkDiscardWriteZeroes,
   VirtioBlkOutHdr,
 } from '../../../src/devices/virtio/virtio-blk-layout.js';
+import * as consoleLayout from '../../../src/devices/virtio/virtio-console-layout.js';
 import { VIRTIO_F, VIRTIO_ID, VIRTIO_STATUS, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING } from '../../../src/devices/virtio/virtio-mmio.js';
 import * as net from '../../../src/devices/virtio/virtio-net-layout.js';
@@ -36,6 +37,9 @@ function defines(prefix: string, values: Record<string, number>): CCheck[] {
 // The header's names where they differ; QUEUE_RESET (virtio 1.2) is newer than Debian 12's header.
 const mmioRegisterNames: Record<string, string> = { QUEUE_DRIVER_LOW: 'QUEUE_AVAIL_LOW', QUEUE_DRIVER_HIGH: 'QUEUE_AVAIL_HIGH', QUEUE_DEVICE_LOW: 'QUEUE_USED_LOW', QUEUE_DEVICE_HIGH: 'QUEUE_USED_HIGH' };
 
+// The header's names of the two events the spec calls DEVICE_ADD and DEVICE_REMOVE.
+const consoleEventNames: Record<string, string> = { DEVICE_ADD: 'PORT_ADD', DEVICE_REMOVE: 'PORT_REMOVE' };
+
 const checks: CCheck[] = [
   ...structChecks(VirtioBlkConfig, false),
   ...structChecks(VirtioBlkOutHdr, true),
@@ -51,6 +55,11 @@ const checks: CCheck[] = [
   ...(['VIRTIO_NET_S_LINK_UP', 'VIRTIO_NET_HDR_GSO_NONE', 'VIRTIO_NET_HDR_GSO_TCPV4', 'VIRTIO_NET_HDR_GSO_TCPV6', 'VIRTIO_NET_HDR_GSO_ECN', 'VIRTIO_NET_HDR_F_NEEDS_CSUM'] as const).map(
     (name): CCheck => [name, name, net[name]],
   ),
+  ...structChecks(consoleLayout.VirtioConsoleConfig, true),
+  ...structChecks(consoleLayout.VirtioConsoleControl, true),
+  ...defines('VIRTIO_CONSOLE_F_', consoleLayout.VIRTIO_CONSOLE_F),
+  ...Object.entries(consoleLayout.VIRTIO_CONSOLE_EVENT).map(([k, v]): CCheck => [`VIRTIO_CONSOLE_${k}`, `VIRTIO_CONSOLE_${consoleEventNames[k] ?? k}`, v]),
+  ['VIRTIO_CONSOLE_BAD_ID', 'VIRTIO_CONSOLE_BAD_ID', consoleLayout.VIRTIO_CONSOLE_BAD_ID],
   ...Object.entries(VIRTIO_MMIO)
     .filter(([k]) => k !== 'QUEUE_RESET')
     .map(([k, v]): CCheck => [`VIRTIO_MMIO_${k}`, `VIRTIO_MMIO_${mmioRegisterNames[k] ?? k}`, v]),
@@ -71,7 +80,7 @@ const checks: CCheck[] = [
 
 const cc = findCCompiler();
 describeNeeding(cc ? undefined : 'no C compiler on PATH', 'virtio layouts match the kernel headers', () => {
-  const headers = ['linux/virtio_blk.h', 'linux/virtio_net.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h', 'linux/virtio_9p.h'];
+  const headers = ['linux/virtio_blk.h', 'linux/virtio_net.h', 'linux/virtio_mmio.h', 'linux/virtio_config.h', 'linux/virtio_ids.h', 'linux/virtio_ring.h', 'linux/virtio_9p.h', 'linux/virtio_console.h'];
   const values = cc ? probeC(cc, headers, checks) : new Map<string, number>();
   for (const [name, , expected] of checks) it(name, () => expect(values.get(name)).toBe(expected));
 });
