@@ -1,6 +1,7 @@
 // tsvmm's command line.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { execCommand, execOptions, type ExecArgs } from './exec-command.js';
 import { isExpectedError } from './expected-error.js';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
 
@@ -10,8 +11,11 @@ async function main(): Promise<void> {
     .command<RunArgs>('run', 'boot a guest; the exit status is the guest\'s', runOptions, async (args) => {
       process.exitCode = await runCommand(args);
     })
+    .command<ExecArgs>('exec', 'run one command in a VM with the host\'s files; its output and exit status come back', execOptions, async (args) => {
+      process.exitCode = await execCommand(args);
+    })
     .demandCommand(1, 'name a command, e.g. `tsvmm run`')
-    // `tsvmm run [options] -- CMD ARGS...`: the words after -- are the guest's command.
+    // `tsvmm run|exec [options] -- CMD ARGS...`: the words after -- are the guest's command.
     .parserConfiguration({ 'populate--': true })
     .strict()
     .help()

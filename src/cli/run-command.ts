@@ -4,6 +4,7 @@ import { accessSync, constants, createWriteStream, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
+import type { DeviceDefinition } from '../devices/catalog.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { netDevice } from '../devices/kinds/virtio-net-kind.js';
 import { shareDevice, type Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
@@ -16,6 +17,7 @@ import { planDevices } from '../machine/device-plan.js';
 import { loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
+import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
@@ -49,6 +51,18 @@ export interface RunArgs {
 
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** What another command built on `run` changes (`tsvmm exec`: exec-command.ts). */
+export interface RunProfile {
+  /** Devices besides the machine's and the options' (shares, console ports). */
+  devices: DeviceDefinition[];
+  /** Kernel parameters for the guest's init, before its command. */
+  kernelWords: string;
+  /** Where the guest's serial console goes instead of tsvmm's stdout. */
+  console: NodeJS.WritableStream;
+  /** Turns how the VM ended into tsvmm's exit status, saying why where needed. */
+  status(result: HelperOutcome): number;
 }
 
 export function runOptions(y: Argv): Argv<RunArgs> {
@@ -209,7 +223,7 @@ function checkDiskFile(path: string): void {
 }
 
 /** Runs the VM in a helper process; returns the process exit status. */
-export async function runCommand(args: RunArgs): Promise<number> {
+export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<number> {
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
   const machine = loadMachine(args.machine);
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
@@ -221,28 +235,31 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const netSpecs = (args.net ?? []).map(parseNetSpec);
   const machineShares = machine.devices.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p');
   const shares = (args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares.length + i));
-  for (const share of [...machineShares, ...shares]) checkShareDirectory(share.spec);
-  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares]);
+  const extra = profile?.devices ?? [];
+  for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
+  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra]);
   const hostKvm = detectHostKvm();
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
-  const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline].filter(Boolean).join(' '), memorySize);
+  const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline, profile?.kernelWords].filter(Boolean).join(' '), memorySize);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
-    console: process.stdout,
+    console: profile?.console ?? process.stdout,
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
   // Listening now refuses a bad --control-socket before anything starts.
   const control = args.controlSocket ? await openControlSocket(args.controlSocket) : undefined;
   let devices: DeviceProcessSet | undefined;
+  let outputs: ConsoleOutputs | undefined;
   let helper: HelperProcess;
   try {
     // Create every descriptor the plan names (images opened and locked with
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
     const handover = openDeviceHandover(devicePlan, ram, log);
+    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log);
     try {
       devices = await startDeviceProcesses(
         devicePlan,
@@ -277,13 +294,15 @@ export async function runCommand(args: RunArgs): Promise<number> {
   } catch (e) {
     // Started device processes would otherwise keep tsvmm running after the error.
     devices?.killAll();
+    outputs?.close();
     control?.close();
     throw e;
   }
   control?.attach(helper);
   log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpus, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
-  const terminal = new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
+  // Under `exec` the command's stdin is not the console's: no terminal input.
+  const terminal = profile ? undefined : new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
   const onSignal = (signal: NodeJS.Signals) => {
     log.info(`received ${signal}: stopping the VM`);
     helper.stop();
@@ -291,12 +310,14 @@ export async function runCommand(args: RunArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  terminal.start();
+  terminal?.start();
   let result: HelperOutcome;
   try {
     result = await helper.done;
+    await outputs.finished(); // every byte the guest's console ports took is out
   } finally {
-    terminal.stop();
+    outputs.close();
+    terminal?.stop();
     control?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -307,5 +328,5 @@ export async function runCommand(args: RunArgs): Promise<number> {
   log[level]({ kind: result.kind, status: result.status }, result.message);
   if (result.kind === 'error') process.stderr.write(`tsvmm: ${result.message}\n`);
   if (args.stats && result.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
-  return result.status;
+  return profile ? profile.status(result) : result.status;
 }

@@ -146,6 +146,7 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
       EACCES: 'the helper is not in its own mount namespace (or lacks CAP_SYS_ADMIN there)',
     });
   }
+  if (binds.some((b) => b.real === '/')) return pivotToHostRoot(staging, binds);
   if (sys.mount('tmpfs', staging, 'tmpfs', sys.MS_NOSUID | sys.MS_NODEV | sys.MS_NOEXEC, 'size=64k,nr_inodes=256,mode=0755') < 0) {
     fail(step, `mounting tmpfs on ${staging}`, { ENOENT: `${staging} does not exist; pass stagingDir`, EPERM: 'not permitted in this mount namespace' });
   }
@@ -162,12 +163,7 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   for (const { real, isDir, writable } of binds) {
     makePath(real, isDir);
     if (sys.mount(`/${OLD_ROOT}${real}`, real, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, `bind ${real}`);
-    const ro = sys.MS_REMOUNT | sys.MS_BIND | (writable ? 0 : sys.MS_RDONLY) | sys.MS_NOSUID | sys.MS_NODEV;
-    // In a user namespace a remount must keep flags the source mount has locked
-    // (typically noexec); retry with it rather than read the source's flags.
-    if (sys.mount(null, real, null, ro, null) < 0 && sys.mount(null, real, null, ro | sys.MS_NOEXEC, null) < 0) {
-      fail(step, `remount ${real} ${writable ? 'nosuid,nodev' : 'read-only'}`);
-    }
+    remountBind(real, writable, real);
   }
 
   if (sys.umount2(`/${OLD_ROOT}`, sys.MNT_DETACH) < 0) fail(step, 'detaching the old root');
@@ -175,6 +171,42 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   const roRoot = sys.MS_REMOUNT | sys.MS_RDONLY | sys.MS_NOSUID | sys.MS_NODEV | sys.MS_NOEXEC;
   if (sys.mount(null, '/', null, roRoot, null) < 0) fail(step, 'remounting / read-only');
   if (sys.chdir('/') < 0) fail(step, 'chdir /');
+}
+
+/**
+ * The jail's root when the host's "/" itself is shared (`tsvmm exec`): the
+ * host's whole tree, read-only. Recursive, mounts below included: in a user
+ * namespace the kernel refuses a bind that would leave out locked mounts
+ * below it, and a working directory on another file system (a tmpfs /tmp)
+ * must be there to be bound writable. The other binds are made on it at their
+ * own paths, which exist there already. pivot_root(".", ".") stacks the old
+ * root on the new one and the detach takes it away: no directory for the old
+ * root is made in the host's file system.
+ */
+function pivotToHostRoot(staging: string, binds: readonly { real: string; isDir: boolean; writable: boolean }[]): void {
+  const step = 'pivot_root';
+  if (sys.mount('/', staging, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, "binding the host's /");
+  for (const { real, writable } of binds) {
+    if (real === '/') continue;
+    const target = path.join(staging, real);
+    if (sys.mount(real, target, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, `bind ${real}`);
+    remountBind(target, writable, real);
+  }
+  if (sys.chdir(staging) < 0) fail(step, `chdir ${staging}`);
+  if (sys.pivotRoot('.', '.') < 0) fail(step, 'pivot_root', { EINVAL: 'the current root cannot be pivoted (an initramfs rootfs, or a shared mount)' });
+  if (sys.umount2('.', sys.MNT_DETACH) < 0) fail(step, 'detaching the old root');
+  if (sys.chdir('/') < 0) fail(step, 'chdir /');
+  remountBind('/', false, '/');
+}
+
+/** Remounts a bind nosuid,nodev and, unless `writable`, read-only. */
+function remountBind(target: string, writable: boolean, what: string): void {
+  const flags = sys.MS_REMOUNT | sys.MS_BIND | (writable ? 0 : sys.MS_RDONLY) | sys.MS_NOSUID | sys.MS_NODEV;
+  // In a user namespace a remount must keep flags the source mount has locked
+  // (typically noexec); retry with it rather than read the source's flags.
+  if (sys.mount(null, target, null, flags, null) < 0 && sys.mount(null, target, null, flags | sys.MS_NOEXEC, null) < 0) {
+    fail('pivot_root', `remount ${what} ${writable ? 'nosuid,nodev' : 'read-only'}`);
+  }
 }
 
 /** mkdir -p inside the new root for a bind target (an empty file for a file bind). */

@@ -17,6 +17,11 @@ const fifo = join(dir, 'fifo');
 execFileSync('mkfifo', [fifo]);
 
 describe('CLI usage errors', () => {
+  it('exec wants a command, and a root that exists', async () => {
+    expectCleanError(await runTsvmm(['exec']), /name the command to run after --/);
+    expectCleanError(await runTsvmm(['exec', '--rootfs', join(dir, 'nope'), '--', 'true']), /cannot share the root .*nope: no such directory/);
+  });
+
   it('names a missing kernel', async () => {
     expectCleanError(await runTsvmm(['run', '--kernel', join(dir, 'nope')]), /cannot read the kernel .*nope: no such file/);
   });

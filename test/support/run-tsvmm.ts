@@ -27,6 +27,8 @@ export interface RunTsvmmOptions {
   onSpawn?: (pid: number) => void;
   /** A command that runs tsvmm, e.g. ['ip', 'netns', 'exec', NS]. */
   wrapper?: string[];
+  /** tsvmm's working directory (default: the test's). */
+  cwd?: string;
 }
 
 export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<TsvmmResult> {
@@ -34,6 +36,7 @@ export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<Ts
     const argv = [...(opts.wrapper ?? []), process.execPath, TSVMM_BIN, ...args];
     const child = spawn(argv[0], argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
     });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);

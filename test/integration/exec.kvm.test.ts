@@ -1,0 +1,80 @@
+// `tsvmm exec -- CMD`: the default guest runs a command in the host's tree
+// (read-only, under a tmpfs overlay) with the working directory shared
+// writable at its own path; the command's stdout and stderr come back apart
+// (virtio-console ports), byte for byte, and tsvmm exits with its status. An
+// init that cannot run the command ends the VM at once with status 125 and
+// says why. Run as root, the shares are served as nobody (share-9p test), so
+// the working directory is open to all.
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { defaultGuestOrMissing } from '../support/default-guest.js';
+import { describeKvm } from '../support/host-requirements.js';
+import { runTsvmm } from '../support/run-tsvmm.js';
+
+const BOOT_TIMEOUT_MS = 300_000;
+const cwd = mkdtempSync(join(tmpdir(), 'tsvmm-exec-'));
+const emptyRoot = mkdtempSync(join(tmpdir(), 'tsvmm-exec-root-'));
+chmodSync(cwd, 0o777);
+chmodSync(emptyRoot, 0o755);
+afterAll(() => {
+  rmSync(cwd, { recursive: true, force: true });
+  rmSync(emptyRoot, { recursive: true, force: true });
+});
+
+describeKvm('tsvmm exec', () => {
+  const guest = defaultGuestOrMissing();
+  if (!guest) return;
+
+  it(
+    "runs a command in the host's tree: its stdout and stderr apart and exact, its status, its files in the working directory",
+    async () => {
+      const data = randomBytes(300 * 1024 + 17);
+      writeFileSync(join(cwd, 'data.bin'), data);
+      const marker = `/etc/tsvmm-exec-${randomBytes(4).toString('hex')}`;
+      // Host binaries (cat, sha256sum, sh) from the shared root; the guest may
+      // write anywhere, but only the working directory reaches the host.
+      const script = [
+        'cat data.bin',
+        'sha256sum data.bin >&2',
+        `echo overlay > ${marker} && cat ${marker} >&2`,
+        'pwd > where.txt; id -u >> where.txt',
+        'exit 7',
+      ].join('; ');
+      const r = await runTsvmm(['exec', '--', 'sh', '-c', script], { cwd, timeoutMs: BOOT_TIMEOUT_MS });
+      const log = r.stderr.slice(-3000);
+      expect(r.timedOut, log).toBe(false);
+      expect(r.status, log).toBe(7);
+      expect(Buffer.from(r.stdout, 'latin1').equals(data), `stdout: ${r.stdout.length} bytes; ${log}`).toBe(true);
+      expect(r.stderr).toBe(`${createHash('sha256').update(data).digest('hex')}  data.bin\noverlay\n`);
+      expect(readFileSync(join(cwd, 'where.txt'), 'utf8')).toBe(`${cwd}\n${process.getuid!()}\n`);
+      expect(existsSync(marker)).toBe(false);
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'gives the command a network with --net user (an address and a default route by DHCP)',
+    async () => {
+      const r = await runTsvmm(['exec', '--net', 'user', '--', 'sh', '-c', "grep -c '^eth0[[:space:]]00000000' /proc/net/route"], { cwd, timeoutMs: BOOT_TIMEOUT_MS });
+      expect(r.timedOut, r.stderr).toBe(false);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe('1\n');
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'an init that cannot run the command ends the VM at once with status 125 and the reason',
+    async () => {
+      const r = await runTsvmm(['exec', '--rootfs', emptyRoot, '--', 'true'], { cwd, timeoutMs: BOOT_TIMEOUT_MS });
+      expect(r.timedOut, r.stderr).toBe(false);
+      expect(r.status, r.stderr).toBe(125);
+      expect(r.stderr).toMatch(/the guest kernel panicked before the command finished \(tsvmm exec: the root the command runs in has no \/bin\/sh\)/);
+      expect(r.stdout).toBe('');
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+});
