@@ -36,15 +36,23 @@ export interface DeviceProcessSet {
   killAll(): void;
 }
 
-/** Starts a process for every device the plan hosts in one; on failure, those already started are killed. */
+/** Whether the plan puts any device in a process of its own. */
+export function hasDeviceProcesses(plan: DevicePlan): boolean {
+  return plan.devices.some((d) => d.host === 'device-process');
+}
+
+/**
+ * Starts a process for every device the plan hosts in one, all at once (each
+ * is a Node start-up); on failure, every one that started is killed.
+ */
 export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHandover, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<DeviceProcessSet> {
-  const children: ChildProcess[] = [];
-  try {
-    for (const device of plan.devices)
-      if (device.host === 'device-process') children.push(await startOne(device, handover.forDeviceProcess(device.name), ram, options, log));
-  } catch (e) {
+  const starting = plan.devices.filter((d) => d.host === 'device-process').map((device) => startOne(device, handover.forDeviceProcess(device.name), ram, options, log));
+  const settled = await Promise.allSettled(starting);
+  const children = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
     children.forEach((c) => c.kill('SIGKILL'));
-    throw e;
+    throw failed.reason;
   }
   return {
     killAll: () =>

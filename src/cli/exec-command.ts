@@ -6,6 +6,8 @@
 // stderr come back on tsvmm's own, separately (virtio-console ports), and
 // tsvmm exits with its status. The guest's init does the guest side
 // (tools/guest/init, `run_exec`). The kernel's messages go to the log.
+// Each share is served by its own jailed device process: the helper, which
+// holds KVM, never sees the host's tree.
 import { realpathSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { consoleDevice } from '../devices/kinds/virtio-console-kind.js';
@@ -78,7 +80,12 @@ export async function execCommand(args: ExecArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
   const root = directory(args.rootfs ?? '/', 'the root');
   const cwd = directory(process.cwd(), 'the working directory');
-  const share = (name: string, hostDir: string, readOnly: boolean): Virtio9pDefinition => ({ type: 'virtio-9p', name, tag: `tsvmm-${name}`, spec: { hostDir, readOnly } });
+  const share = (name: string, hostDir: string, readOnly: boolean): Virtio9pDefinition => ({
+    type: 'virtio-9p',
+    name,
+    tag: `tsvmm-${name}`,
+    spec: { hostDir, readOnly, separateProcess: true },
+  });
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const guestConsole = new GuestConsoleLog(log);

@@ -21,7 +21,7 @@ import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
-import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
+import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
 
@@ -78,7 +78,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     .option('share', {
       type: 'string',
       array: true,
-      describe: 'share a host directory with the guest over virtio-9p: HOSTDIR[,tag=NAME][,ro] (tag default share0, share1, ...; the guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME DIR) (repeatable)',
+      describe: 'share a host directory with the guest over virtio-9p: HOSTDIR[,tag=NAME][,ro][,process=separate] (tag default share0, share1, ...; the guest mounts it with mount -t 9p -o trans=virtio,version=9p2000.L NAME DIR) (repeatable)',
     })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
@@ -261,13 +261,9 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     const handover = openDeviceHandover(devicePlan, ram, log);
     outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log);
     try {
-      devices = await startDeviceProcesses(
-        devicePlan,
-        handover,
-        ram,
-        { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
-        log,
-      );
+      // The helper starts (Node, the kernel load, the jail) while the device
+      // processes start; it waits for them before the guest's first instruction.
+      const waitForDevices = hasDeviceProcesses(devicePlan);
       helper = new HelperProcess(
         {
           machine,
@@ -283,11 +279,26 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           logLevel: args.logLevel,
           sandbox: args.sandbox,
           seccomp: args.seccomp,
+          waitForDevices,
         },
         { kernel: plan.kernel, initrd: plan.initrd, extraFds: handover.helper },
         output,
         log,
       );
+      try {
+        devices = await startDeviceProcesses(
+          devicePlan,
+          handover,
+          ram,
+          { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
+          log,
+        );
+      } catch (e) {
+        helper.kill();
+        helper.done.catch(() => {}); // the device's error is the one to report
+        throw e;
+      }
+      if (waitForDevices) helper.devicesReady();
     } finally {
       handover.release();
     }

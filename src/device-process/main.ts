@@ -82,11 +82,14 @@ function start(config: DeviceProcessConfig): void {
       log.debug({ why }, 'region closed: the VM is gone');
       process.exit(0);
     });
+    const share = served.needs.sharedDirectory;
     if (config.sandbox)
       hostPid = enterJail({
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-        policy: deviceProcessPolicy({ jit: true, ioUring: served.needs.ioUring, tapOffload: served.needs.tapOffload }),
+        policy: deviceProcessPolicy({ jit: true, ioUring: served.needs.ioUring, tapOffload: served.needs.tapOffload, fileServer: share !== undefined }),
         limits: { maxFileSize: served.needs.maxFileSize },
+        // A share's process sees the shared directory and nothing else.
+        root: share && (share.readOnly ? { readOnlyBinds: [share.path] } : { writableBinds: [share.path] }),
       }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });

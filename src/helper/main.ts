@@ -37,6 +37,9 @@ class Helper {
   private vm: VirtualMachine | undefined;
   private stopRequested = false;
   private input: ConsoleInput | undefined;
+  private onDevicesReady!: () => void;
+  /** Resolved when the frontend says the device processes serve (or on stop). */
+  private readonly devicesReady = new Promise<void>((resolve) => (this.onDevicesReady = resolve));
 
   async start(config: HelperConfig): Promise<void> {
     const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' });
@@ -113,6 +116,7 @@ class Helper {
     if (this.stopRequested) vm.stop();
     this.relayInput(vm, log);
     await send({ type: 'running', hostPid, sandbox });
+    if (config.waitForDevices) await this.devicesReady;
     const result = await vm.run();
     this.input?.close();
     const consoleInput = this.input?.stats;
@@ -126,6 +130,11 @@ class Helper {
   stop(): void {
     this.stopRequested = true;
     this.vm?.stop();
+    this.onDevicesReady(); // nothing to wait for: the run ends at once
+  }
+
+  devicesStarted(): void {
+    this.onDevicesReady();
   }
 
   async control(command: 'pause' | 'resume' | 'status'): Promise<void> {
@@ -147,6 +156,7 @@ const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {
   if (m.type === 'start') void helper.start(m.config);
   else if (m.type === 'stop') helper.stop();
+  else if (m.type === 'devices-ready') helper.devicesStarted();
   else void helper.control(m.type);
 });
 // The frontend is gone: nobody can see the guest or collect its status. Stop.

@@ -1,9 +1,11 @@
 // The --share option (and a machine file's virtio-9p entries, same syntax):
-//   HOSTDIR[,tag=NAME][,ro]
+//   HOSTDIR[,tag=NAME][,ro][,process=separate]
 // HOSTDIR is served to the guest as a virtio-9p device (src/devices/virtio/
 // virtio-9p.ts) by the 9P2000.L server; the guest mounts it with
 // `mount -t 9p -o trans=virtio,version=9p2000.L NAME /mnt`. Without a tag the
 // shares are share0, share1, ... in the order given. `ro` refuses every change.
+// `process=separate` serves the share from its own jailed device process, whose
+// root holds the directory and nothing else (not the helper, which holds KVM).
 import fs from 'node:fs';
 import path from 'node:path';
 import { isValidMountTag } from '../devices/virtio/virtio-9p.js';
@@ -15,13 +17,15 @@ export interface ShareSpec {
   /** The mount tag, when one was given. */
   tag?: string;
   readOnly: boolean;
+  /** Served by its own device process. */
+  separateProcess?: boolean;
 }
 
 export class ShareSpecError extends Error {
   override name = 'ShareSpecError';
 }
 
-const USAGE = 'expected HOSTDIR[,tag=NAME][,ro]';
+const USAGE = 'expected HOSTDIR[,tag=NAME][,ro][,process=separate]';
 
 export function parseShareSpec(text: string): ShareSpec {
   const fail = (why: string): never => {
@@ -45,6 +49,10 @@ export function parseShareSpec(text: string): ShareSpec {
       case 'ro':
         if (value !== undefined) fail('ro takes no value');
         spec.readOnly = true;
+        break;
+      case 'process':
+        if (value !== 'inline' && value !== 'separate') fail(`process must be inline or separate, not ${JSON.stringify(value ?? '')}`);
+        if (value === 'separate') spec.separateProcess = true;
         break;
       default:
         fail(`unknown option ${JSON.stringify(key)}; ${USAGE} (a directory name with a comma cannot be shared)`);

@@ -9,7 +9,7 @@
 // eventfds (read/write), guest RAM already mapped from the shared memfd, the
 // disk through its block engine, Node IPC with the VMM (sendmsg/recvmsg) and
 // logs on its stderr pipe. All of these are in the base or the block part.
-import { blockIoEntries, composePolicy, type PolicyOptions } from './policy-base.js';
+import { blockIoEntries, composePolicy, fileServerEntries, type PolicyOptions } from './policy-base.js';
 import type { SeccompPolicy } from './seccomp-policy.js';
 
 export function deviceProcessPolicy(options: PolicyOptions = {}): SeccompPolicy {
@@ -27,6 +27,7 @@ export function deviceProcessPolicy(options: PolicyOptions = {}): SeccompPolicy 
           when: [{ arg: 1, width: 32, in: ['TCGETS'] }],
         },
         ...blockIoEntries(options),
+        ...fileServerEntries(options),
       ],
     },
     options,

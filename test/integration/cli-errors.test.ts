@@ -42,8 +42,9 @@ describe('CLI usage errors', () => {
   });
 
   it('exits after a start-up error although a disk device process is running', async () => {
-    // The device process starts first; then, here without /dev/kvm, the helper
-    // cannot open it (with KVM: the helper refuses the empty payload).
+    // Here without /dev/kvm the frontend cannot open it, before any process
+    // starts; with KVM the helper refuses the empty payload while the device
+    // process started alongside it runs.
     const disk = join(dir, 'separate.img');
     writeFileSync(disk, '');
     truncateSync(disk, 1 << 20);

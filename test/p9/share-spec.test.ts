@@ -12,6 +12,8 @@ describe('--share', () => {
     expect(parseShareSpec('/srv/data,tag=data,ro')).toEqual({ hostDir: '/srv/data', tag: 'data', readOnly: true });
     expect(parseShareSpec('/srv/data,ro,tag=x.y-z_1')).toEqual({ hostDir: '/srv/data', tag: 'x.y-z_1', readOnly: true });
     expect(parseShareSpec('rel/dir').hostDir).toBe(path.resolve('rel/dir'));
+    expect(parseShareSpec('/srv/data,process=separate')).toEqual({ hostDir: '/srv/data', readOnly: false, separateProcess: true });
+    expect(parseShareSpec('/srv/data,process=inline')).toEqual({ hostDir: '/srv/data', readOnly: false });
   });
 
   it('names the share share0, share1, ... and uses that as the tag unless one is given', () => {
@@ -30,6 +32,7 @@ describe('--share', () => {
       ['/d,ro=yes', /ro takes no value/],
       ['/d,ro,ro', /option ro given twice/],
       ['/d,rw', /unknown option "rw"; expected HOSTDIR/],
+      ['/d,process=elsewhere', /process must be inline or separate, not "elsewhere"/],
     ];
     for (const [text, why] of cases) {
       expect(() => parseShareSpec(text)).toThrow(ShareSpecError);

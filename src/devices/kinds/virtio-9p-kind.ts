@@ -1,15 +1,15 @@
 // Catalog entry of virtio-9p (src/devices/virtio/virtio-9p.ts): a host
 // directory shared with the guest over 9P2000.L (src/p9), served on the
-// helper's main thread. From --share (tags share0, share1, ... unless given)
+// helper's main thread or (`process=separate`) by its own jailed process. From --share (tags share0, share1, ... unless given)
 // and from machine files: { "type": "virtio-9p", "name": "share0",
 // "share": "HOSTDIR,tag=data,ro" } (the "share" field in --share syntax).
 //
 // Sandbox: the server opens files by path below the shared directory. Its
-// `needs` name the directory, which the helper's jail binds at the same path
-// into its otherwise empty root (read-only for `ro`), and make the helper's
-// seccomp policy allow the server's file-system calls (policy-base.ts,
-// fileServerEntries). A helper started as real root jails itself as nobody
-// (65534): the share is then served with nobody's rights.
+// `needs` name the directory, which the jail of the process serving it binds
+// at the same path into its otherwise empty root (read-only for `ro`), and
+// make that process's seccomp policy allow the server's file-system calls
+// (policy-base.ts, fileServerEntries). A process started as real root jails
+// itself as nobody (65534): the share is then served with nobody's rights.
 import fs from 'node:fs';
 import { watchDoorbells } from '../../bus/eventfd-signals.js';
 import { GuestLog } from '../../log-rate-limit.js';
@@ -36,7 +36,7 @@ export function shareDevice(spec: ShareSpec, index: number): Virtio9pDefinition 
 export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
   type: 'virtio-9p',
   family: 'virtio',
-  hosts: ['main-thread'],
+  hosts: ['main-thread', 'device-process'],
   entry: {
     fields: ['share'],
     parse: (d, r, path) => {
@@ -49,7 +49,7 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
       return { spec, tag: spec.tag ?? '' };
     },
   },
-  host: () => 'main-thread',
+  host: (d) => (d.spec.separateProcess ? 'device-process' : 'main-thread'),
   virtio: { deviceId: VIRTIO_ID.NINEP, features: VIRTIO_9P_FEATURES },
   queueCount: () => 1,
   label: 'share',
