@@ -6,10 +6,12 @@
 // says why. Run as root, the shares are served as nobody (share-9p test), so
 // the working directory is open to all.
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../src/project-root.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
@@ -51,6 +53,17 @@ describeKvm('tsvmm exec', () => {
       expect(r.stderr).toBe(`${createHash('sha256').update(data).digest('hex')}  data.bin\noverlay\n`);
       expect(readFileSync(join(cwd, 'where.txt'), 'utf8')).toBe(`${cwd}\n${process.getuid!()}\n`);
       expect(existsSync(marker)).toBe(false);
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    "runs the host's Node: `npm --version` in the checkout prints npm's version",
+    async () => {
+      const r = await runTsvmm(['exec', '--', 'npm', '--version'], { cwd: PROJECT_ROOT, timeoutMs: BOOT_TIMEOUT_MS });
+      expect(r.timedOut, r.stderr).toBe(false);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toBe(execFileSync('npm', ['--version'], { cwd: PROJECT_ROOT, encoding: 'utf8' }));
     },
     BOOT_TIMEOUT_MS + 10_000,
   );
