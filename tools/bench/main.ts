@@ -4,6 +4,7 @@
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N] [--smp-loops N]
+//   (sections: pio, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress)
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureDeviceExits } from './device-exit.js';
@@ -13,6 +14,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { measureParallelJob } from './smp-scaling.js';
+import { compareExec, summarizeExec } from './exec-vs-qemu.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureAccessCosts } from './ioregion-access.js';
@@ -33,7 +35,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 /** Sections that need KVM (nested where the host has none). */
-const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp'];
+const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
 /** Sections that need no KVM: they run on this host, never nested. */
 const HOST_SECTIONS = ['decompress'];
 
@@ -133,6 +135,23 @@ async function main(): Promise<void> {
     }
   }
   if (wanted('smp')) await smpSection();
+  if (wanted('exec')) await execSection();
+}
+
+async function execSection(): Promise<void> {
+  if (!qemuAvailable() || !bootable()) {
+    console.log('## tsvmm exec vs QEMU\n\nskipped: needs qemu-system-x86_64 and the default guest\n');
+    return;
+  }
+  const r = await compareExec(rounds);
+  const t = summarizeExec(r.tsvmm);
+  const q = summarizeExec(r.qemu);
+  console.log('## `tsvmm exec` vs QEMU (default guest in exec mode, 256 MiB, host / and a working directory over virtio-9p)\n');
+  console.log('| VMM | `exec -- true`, start to exit (s) | `cat` 100 MiB (MiB/s) | `find` stat-ing 10,000 files (files/s) |\n|---|---|---|---|');
+  console.log(`| tsvmm exec (shares in device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} |`);
+  console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} |`);
+  console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**`);
+  console.log(`Samples (tsvmm / QEMU): boot ${r.tsvmm.map((s) => f(s.bootToExit)).join(',')} / ${r.qemu.map((s) => f(s.bootToExit)).join(',')}; cat ${r.tsvmm.map((s) => f(s.catMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catMiBps, 1)).join(',')}; find ${r.tsvmm.map((s) => f(s.findFilesPerSecond, 0)).join(',')} / ${r.qemu.map((s) => f(s.findFilesPerSecond, 0)).join(',')}\n`);
 }
 
 async function smpSection(): Promise<void> {

@@ -16,11 +16,11 @@ export interface TimedRun {
 export function timedRun(
   command: string,
   args: string[],
-  opts: { markers?: string[]; timeoutMs?: number; onStart?: (pid: number) => void; onMarker?: (marker: string, pid: number) => void } = {},
+  opts: { markers?: string[]; timeoutMs?: number; onStart?: (pid: number) => void; onMarker?: (marker: string, pid: number) => void; cwd?: string } = {},
 ): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
     const markers: Record<string, number> = {};
     let stdout = '';
     let stderr = '';
