@@ -3,7 +3,7 @@
 // Run on an otherwise idle machine: two VMs at once livelock on 2 cores.
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
-//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N] [--smp-loops N]
+//   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N]
 //   (sections: pio, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress)
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { measureParallelJob } from './smp-scaling.js';
-import { compareExec, summarizeExec } from './exec-vs-qemu.js';
+import { compareExec, defaultExecSizes, summarizeExec } from './exec-vs-qemu.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureAccessCosts } from './ioregion-access.js';
@@ -143,11 +143,16 @@ async function execSection(): Promise<void> {
     console.log('## tsvmm exec vs QEMU\n\nskipped: needs qemu-system-x86_64 and the default guest\n');
     return;
   }
-  const r = await compareExec(rounds);
+  const defaults = defaultExecSizes(Boolean(process.env[IN_L1_ENV]));
+  const sizes = {
+    bigFileMiB: args.includes('--exec-mib') ? Number(args[args.indexOf('--exec-mib') + 1]) : defaults.bigFileMiB,
+    treeFiles: args.includes('--exec-files') ? Number(args[args.indexOf('--exec-files') + 1]) : defaults.treeFiles,
+  };
+  const r = await compareExec(rounds, sizes);
   const t = summarizeExec(r.tsvmm);
   const q = summarizeExec(r.qemu);
   console.log('## `tsvmm exec` vs QEMU (default guest in exec mode, 256 MiB, host / and a working directory over virtio-9p)\n');
-  console.log('| VMM | `exec -- true`, start to exit (s) | `cat` 100 MiB (MiB/s) | `find` stat-ing 10,000 files (files/s) |\n|---|---|---|---|');
+  console.log(`| VMM | \`exec -- true\`, start to exit (s) | \`cat\` ${sizes.bigFileMiB} MiB (MiB/s) | \`find\` stat-ing ${sizes.treeFiles} files (files/s) |\n|---|---|---|---|`);
   console.log(`| tsvmm exec (shares in device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} |`);
   console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} |`);
   console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**`);
