@@ -1,7 +1,9 @@
 // The frontend's end of the guest's console ports (virtio-console): each port
 // writes into a pipe the helper holds the write end of; this copies the read
 // end to tsvmm's stdout or stderr, with the stream's back-pressure (a slow
-// reader of tsvmm's output slows the guest's writes, never loses them).
+// reader of tsvmm's output slows the guest's writes, never loses them). When
+// the reader goes away (`tsvmm exec -- yes | head -1`), a local program would
+// die of SIGPIPE: `onBrokenOutput` lets the caller end the VM the same way.
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { OutputStream } from '../devices/device-kind.js';
@@ -16,12 +18,25 @@ const DRAIN_TIMEOUT_MS = 10_000;
 export class ConsoleOutputs {
   private readonly pipes: Socket[] = [];
   private readonly ended: Promise<void>[] = [];
+  /** A stream whose reader went away (EPIPE), if any. */
+  broken: OutputStream | undefined;
 
   constructor(
     outputs: readonly { stream: OutputStream; fd: number }[],
     streams: Record<OutputStream, NodeJS.WritableStream>,
     private readonly log: Logger,
+    onBrokenOutput: (stream: OutputStream) => void = () => {},
   ) {
+    for (const stream of new Set(outputs.map((o) => o.stream))) {
+      streams[stream].on('error', (e: NodeJS.ErrnoException) => {
+        if (this.broken !== undefined) return;
+        this.broken = stream;
+        log.debug({ stream, err: e.message }, `tsvmm's ${stream} is closed (${e.code}): ending the VM`);
+        // The helper's next write into the port's pipe fails: the port drops the rest.
+        this.close();
+        onBrokenOutput(stream);
+      });
+    }
     for (const { stream, fd } of outputs) {
       let pipe: Socket;
       try {

@@ -49,6 +49,9 @@ export interface RunArgs {
   controlSocket?: string;
 }
 
+/** tsvmm's status when the reader of a console port's stream went away: a shell's for a program killed by SIGPIPE. */
+export const EXIT_BROKEN_PIPE = 128 + 13;
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -259,7 +262,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
     const handover = openDeviceHandover(devicePlan, ram, log);
-    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log);
+    // A reader of tsvmm's output that went away ends the VM, as SIGPIPE would end a local program.
+    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log, () => helper?.stop());
     try {
       // The helper starts (Node, the kernel load, the jail) while the device
       // processes start; it waits for them before the guest's first instruction.
@@ -339,5 +343,6 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   log[level]({ kind: result.kind, status: result.status }, result.message);
   if (result.kind === 'error') process.stderr.write(`tsvmm: ${result.message}\n`);
   if (args.stats && result.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
+  if (outputs.broken) return EXIT_BROKEN_PIPE;
   return profile ? profile.status(result) : result.status;
 }

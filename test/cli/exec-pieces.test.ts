@@ -40,13 +40,31 @@ describe('GuestConsoleLog', () => {
   });
 });
 
+function nonBlockingPipe(): number[] {
+  const fds = [-1, -1];
+  check(pipe2(fds, O_CLOEXEC | O_NONBLOCK) as number, 'pipe2');
+  return fds;
+}
+
 describe('ConsoleOutputs', () => {
+  it("says when a stream's reader went away (EPIPE), stops copying, and still finishes", async () => {
+    const [readEnd, writeEnd] = nonBlockingPipe();
+    const out = new PassThrough();
+    const broken: string[] = [];
+    const outputs = new ConsoleOutputs([{ stream: 'stdout', fd: readEnd }], { stdout: out, stderr: new PassThrough() }, quietLog, (s) => broken.push(s));
+    out.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+    out.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })); // reported once
+    expect(broken).toEqual(['stdout']);
+    expect(outputs.broken).toBe('stdout');
+    await outputs.finished(); // the pipe was closed: nothing left to wait for
+    // The writer (the helper's port) now gets EPIPE instead of filling the pipe.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(() => writeSync(writeEnd, 'x')).toThrow(/EPIPE/);
+    closeSync(writeEnd);
+  });
+
   it('copies each pipe to its stream, every byte, and finishes when the writers are gone', async () => {
-    const pipes = [0, 1].map(() => {
-      const fds = [-1, -1];
-      check(pipe2(fds, O_CLOEXEC | O_NONBLOCK) as number, 'pipe2');
-      return fds;
-    });
+    const pipes = [0, 1].map(() => nonBlockingPipe());
     const out = new PassThrough();
     const err = new PassThrough();
     const got = { out: [] as Buffer[], err: [] as Buffer[] };

@@ -6,7 +6,7 @@
 // says why. Run as root, the shares are served as nobody (share-9p test), so
 // the working directory is open to all.
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ import { afterAll, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
-import { runTsvmm } from '../support/run-tsvmm.js';
+import { deadline } from '../support/deadline.js';
+import { TSVMM_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const BOOT_TIMEOUT_MS = 300_000;
 const cwd = mkdtempSync(join(tmpdir(), 'tsvmm-exec-'));
@@ -75,6 +76,27 @@ describeKvm('tsvmm exec', () => {
       expect(r.timedOut, r.stderr).toBe(false);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toBe('1\n');
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'ends like a local program on SIGPIPE (141) when the reader of its stdout goes away: `tsvmm exec -- yes | head -1`',
+    async () => {
+      const child = spawn(process.execPath, [TSVMM_BIN, 'exec', '--', 'yes'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const killer = setTimeout(() => child.kill('SIGKILL'), deadline(BOOT_TIMEOUT_MS));
+      try {
+        const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+        expect(first.startsWith('y\n')).toBe(true);
+        child.stdout.destroy(); // the reader is gone, as `head -1` after its line
+        const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+        expect(status, err).toBe(141);
+      } finally {
+        clearTimeout(killer);
+        child.kill('SIGKILL');
+      }
     },
     BOOT_TIMEOUT_MS + 10_000,
   );

@@ -21,6 +21,8 @@ const nodeModules = () => path.join(tree.root, 'node_modules');
 
 interface RunOptions {
   jail?: Record<string, unknown>;
+  /** More arguments for the scenario. */
+  args?: string[];
   policyOptions?: Record<string, unknown>;
   nodeArgs?: string[];
   /** Run the launcher as uid/gid 65534 (so the helper gets a user namespace). */
@@ -73,7 +75,7 @@ afterAll(() => {
 function runJailed(scenario: string, opts: RunOptions = {}): Promise<RunResult> {
   const launch = buildJailLaunch({
     script: fixture(),
-    scriptArgs: [scenario],
+    scriptArgs: [scenario, ...(opts.args ?? [])],
     nodeArgs: opts.nodeArgs,
     userNamespace: opts.unprivileged ? true : undefined,
     fds: { kvm: kvmFd, image: imageFd },
@@ -287,6 +289,25 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
     // with the filter on, a write-mode open is itself a violation
     const on = await runJailed('write-root');
     expect(on.signal).toBe('SIGSYS');
+  });
+
+  it("with the host's / shared (tsvmm exec): sees the host's files read-only, and a writable bind on them", async () => {
+    const writable = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-jail-rw-'));
+    fs.chmodSync(writable, 0o777); // the jail drops root to nobody
+    try {
+      const jail = { seccomp: 'off', root: { readOnlyBinds: ['/'], writableBinds: [writable] }, limits: { maxFileSize: 1 << 20 } };
+      const open = await runJailed('open-host-file', { jail });
+      expect(open.find('open')).toMatchObject({ passwd: 'opened' });
+      expect(open.code).toBe(0);
+      const r = await runJailed('write-root', { jail });
+      expect(r.find('root')!.entries).toContain('etc');
+      expect(r.find('write')).toMatchObject({ result: 'EROFS' });
+      const inBind = await runJailed('write-file', { jail, args: [path.join(writable, 'x')] });
+      expect(inBind.find('write')).toMatchObject({ result: 'written' });
+      expect(fs.readFileSync(path.join(writable, 'x'), 'utf8')).toBe('x');
+    } finally {
+      fs.rmSync(writable, { recursive: true, force: true });
+    }
   });
 
   it('has only a loopback interface (network namespace)', async () => {
