@@ -8,16 +8,14 @@
 // ioeventfd, interrupt → irqfd).
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from '../device-process/device-process-protocol.js';
 import type { Logger } from '../log.js';
 import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
-import { PROJECT_ROOT } from '../project-root.js';
+import { entryPointScript } from '../entry-points.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec } from '../sandbox/jail-launch.js';
 import type { DeviceHandover } from './device-handover.js';
 
-export const DEVICE_PROCESS_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'device-process', 'main.js');
 
 export class DeviceProcessError extends Error {
   override name = 'DeviceProcessError';
@@ -71,8 +69,8 @@ export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHan
 async function startOne(device: PlannedDevice, fds: Readonly<Record<string, number>>, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
   // Nothing of the user's environment (jail-launch.ts): the device process reads only these.
   const env = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' };
-  const launch = buildJailLaunch({ script: DEVICE_PROCESS_MAIN, fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
-  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [DEVICE_PROCESS_MAIN]];
+  const launch = buildJailLaunch({ script: entryPointScript('device-process'), fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
+  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [entryPointScript('device-process')]];
   // Descriptors the frontend inherited must not follow (jail-launch.ts).
   const marked = markInheritedFdsCloseOnExec();
   if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the device process');

@@ -3,16 +3,14 @@
 // requests, and turn however the helper ends into one clear result.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
-import { PROJECT_ROOT } from '../project-root.js';
+import { entryPointScript } from '../entry-points.js';
 import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
 import { buildJailLaunch, checkJailSupport, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 
-export const HELPER_MAIN = join(PROJECT_ROOT, 'dist', 'src', 'helper', 'main.js');
 /**
  * The helper's V8: a 1 MiB young generation (it allocates little once the
  * guest runs) and gc() so it can drop the kernel image after loading.
@@ -123,14 +121,14 @@ export class HelperProcess {
     // Console and logs travel through pipes the frontend relays: the helper
     // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
     const launch = buildJailLaunch({
-      script: HELPER_MAIN,
+      script: entryPointScript('helper'),
       nodeArgs: HELPER_NODE_ARGS,
       fds: named,
       stdio: ['pipe', 'pipe', 'pipe'],
       extraStdio: ['ipc'],
       env: helperEnvironment(output.prettyLogs),
     });
-    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, HELPER_MAIN]];
+    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, entryPointScript('helper')]];
     // Descriptors the frontend inherited must not follow (jail-launch.ts).
     const marked = markInheritedFdsCloseOnExec();
     if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the helper');

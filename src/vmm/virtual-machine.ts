@@ -5,6 +5,7 @@
 // (shared-platform-devices.ts). One vCPU out of the guest for good (an exit
 // status, a reset, a failure) ends the VM: the others are stopped.
 import { Worker } from 'node:worker_threads';
+import { entryPointScript } from '../entry-points.js';
 import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
 import { KVM_CAP } from '../../ffi/kvm-abi.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
@@ -205,7 +206,7 @@ export class VirtualMachine {
           input: this.input.buffer,
         };
         const error = (message: string) => ended(vcpu, { kind: 'error', status: EXIT_STATUS.error, message }, emptyStats());
-        const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: data });
+        const worker = new Worker(entryPointScript('vcpu-worker'), { workerData: data });
         vcpu.worker = worker;
         worker.on('message', (m: VcpuMessage) => {
           if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);

@@ -15,7 +15,7 @@ export interface TsvmmResult {
   timedOut: boolean;
 }
 
-export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
 export interface RunTsvmmOptions {

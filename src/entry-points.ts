@@ -1,0 +1,30 @@
+// The scripts tsvmm runs as processes and threads. `npm run build` bundles
+// each into one file (tools/build/bundle.ts: Node's per-module loading cost
+// is most of tsvmm's start-up); TSVMM_NO_BUNDLE=1 runs tsc's output instead
+// (its source maps make stack traces readable).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from './project-root.js';
+
+export type EntryPoint = 'tsvmm' | 'helper' | 'vcpu-worker' | 'device-process';
+
+/** tsc's output for each entry point, relative to the project root: what the bundles are built from. */
+export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
+  tsvmm: 'dist/src/cli/main.js',
+  helper: 'dist/src/helper/main.js',
+  'vcpu-worker': 'dist/src/vmm/vcpu-worker.js',
+  'device-process': 'dist/src/device-process/main.js',
+};
+
+export const BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'bundle');
+
+export function bundleFile(name: EntryPoint): string {
+  return join(BUNDLE_DIR, `${name}.cjs`);
+}
+
+/** The file to run for an entry point: its bundle when there is one. */
+export function entryPointScript(name: EntryPoint): string {
+  const bundled = bundleFile(name);
+  if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundled)) return bundled;
+  return join(PROJECT_ROOT, COMPILED_ENTRY_POINTS[name]);
+}

@@ -1,0 +1,55 @@
+// The bundles npm run build makes (tools/build): every bundled module exports
+// what Node's own loader says it does, and a bundle behaves as the modules
+// it was made from. Reads dist/ (npm test builds it first).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bundledModules } from '../../tools/build/bundle.js';
+import { COMPILED_ENTRY_POINTS, bundleFile, entryPointScript } from '../../src/entry-points.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+
+const entries = Object.values(COMPILED_ENTRY_POINTS).map((e) => join(PROJECT_ROOT, e));
+
+/** Each module's export names as Node's ES module loader sees them, loaded in a process of their own. */
+function namespaceKeys(paths: string[]): Record<string, string[]> {
+  const script = `
+    const out = {};
+    for (const p of JSON.parse(process.argv[1])) out[p] = Object.keys(await import(p)).sort();
+    process.stdout.write(JSON.stringify(out));`;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(paths)], { encoding: 'utf8', timeout: 60_000 }));
+}
+
+describe('bundles', () => {
+  it("export from each module exactly the names Node's loader finds in it", () => {
+    const statically = new Map<string, string[] | undefined>();
+    for (const entry of entries) for (const m of bundledModules(entry)) statically.set(m.path, m.exports);
+    // Entry points run when imported: their exports (none) are not compared.
+    const compared = [...statically.keys()].filter((p) => !entries.includes(p) && statically.get(p) !== undefined);
+    expect(compared.length).toBeGreaterThan(150);
+    const actual = namespaceKeys(compared);
+    for (const path of compared) expect({ path, exports: statically.get(path) }).toEqual({ path, exports: actual[path] });
+  }, 120_000);
+
+  it('hold the ES modules of node_modules (yargs, koffi) and leave CommonJS packages (pino) to Node', () => {
+    const paths = bundledModules(entries[0]).map((m) => m.path);
+    expect(paths.some((p) => p.includes('/node_modules/yargs/'))).toBe(true);
+    expect(paths.some((p) => p.includes('/node_modules/koffi/'))).toBe(true);
+    expect(paths.some((p) => p.includes('/node_modules/pino/'))).toBe(false);
+  });
+
+  it('run the CLI as the unbundled modules do', () => {
+    const cli = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
+    const run = (env: NodeJS.ProcessEnv, ...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+    for (const args of [['--help'], ['run', '--help'], ['run', '--memory', 'lots']]) {
+      const bundled = run({}, ...args);
+      const unbundled = run({ TSVMM_NO_BUNDLE: '1' }, ...args);
+      expect({ args, status: bundled.status, stdout: bundled.stdout, stderr: bundled.stderr }).toEqual({ args, status: unbundled.status, stdout: unbundled.stdout, stderr: unbundled.stderr });
+    }
+  });
+
+  it('are what the CLI, the helper, the vCPU thread and device processes run', () => {
+    for (const name of ['tsvmm', 'helper', 'vcpu-worker', 'device-process'] as const) {
+      expect(entryPointScript(name)).toBe(bundleFile(name));
+    }
+  });
+});

@@ -1,0 +1,197 @@
+// Bundles each of tsvmm's Node entry points (the CLI, the helper, the vCPU
+// worker, the device process) into one ES module file under dist/bundle/.
+// Node's loader pays per module (resolve, stat, read, compile, link): ~140
+// small modules plus yargs's dozens cost the CLI ~100 ms natively and seconds
+// in a nested L1, before any work is done (BENCHMARKS.md, "Start-up").
+//
+// ES modules found from the entry are bundled (module-syntax.ts rewrites each
+// into a function); built-ins and CommonJS packages (koffi, pino) stay imports
+// Node resolves.
+//
+// Import cycles work as far as they do in Node when what a module takes from
+// one still running is a function declaration (hoisted): each module's
+// exports are getters defined before its imports run. A constant or class
+// taken that early throws at start-up (a TDZ ReferenceError), never silently.
+// main.ts writes them (npm run build).
+
+import { readFileSync } from 'node:fs';
+import { dirname, relative, sep } from 'node:path';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+import { parseModule, type ModuleSyntax } from './module-syntax.js';
+import { resolveImport, type Resolved } from './module-resolver.js';
+
+interface BundledModule {
+  readonly path: string;
+  readonly syntax: ModuleSyntax;
+  /** Per dependency, in order: a bundled module's index or an external's. */
+  readonly targets: readonly Target[];
+}
+
+type Target = { readonly bundled: number } | { readonly external: number };
+
+export class BundleError extends Error {}
+
+class ModuleGraph {
+  readonly modules: BundledModule[] = [];
+  /** Import specifiers of the externals, as the bundle file imports them. */
+  readonly externals: string[] = [];
+  private readonly indexByPath = new Map<string, number>();
+  private readonly externalIndex = new Map<string, number>();
+
+  constructor(private readonly bundleDir: string) {}
+
+  add(path: string): number {
+    const known = this.indexByPath.get(path);
+    if (known !== undefined) return known;
+    const index = this.indexByPath.size;
+    this.indexByPath.set(path, index);
+    let syntax: ModuleSyntax;
+    try {
+      syntax = parseModule(readFileSync(path, 'utf8'));
+    } catch (e) {
+      throw new BundleError(`${relative(PROJECT_ROOT, path)}: ${(e as Error).message}`);
+    }
+    const targets = syntax.dependencies.map((d) => this.target(resolveImport(d.specifier, path)));
+    this.modules[index] = { path, syntax, targets };
+    return index;
+  }
+
+  private target(resolved: Resolved): Target {
+    if (resolved.kind === 'file' && resolved.esm) return { bundled: this.add(resolved.path) };
+    const specifier = resolved.kind === 'builtin' ? resolved.specifier : relativeSpecifier(this.bundleDir, resolved.path);
+    let external = this.externalIndex.get(specifier);
+    if (external === undefined) {
+      external = this.externals.length;
+      this.externals.push(specifier);
+      this.externalIndex.set(specifier, external);
+    }
+    return { external };
+  }
+
+  /** Every name a bundled module exports; undefined when it star-exports an external (unknown statically). */
+  exportNames(index: number, seen = new Set<number>()): Set<string> | undefined {
+    const m = this.modules[index];
+    seen.add(index);
+    const names = new Set([...m.syntax.localExports.keys()]);
+    for (const [i, d] of m.syntax.dependencies.entries()) {
+      for (const name of d.reexports.keys()) names.add(name);
+      if (!d.star) continue;
+      const t = m.targets[i];
+      if (!('bundled' in t)) return undefined;
+      if (seen.has(t.bundled)) continue;
+      const starred = this.exportNames(t.bundled, seen);
+      if (!starred) return undefined;
+      for (const name of starred) if (name !== 'default') names.add(name);
+    }
+    return names;
+  }
+
+  /** Fails when a module imports a name its (bundled) dependency does not export: Node's linker would. */
+  checkImports(): void {
+    for (const m of this.modules) {
+      for (const [i, d] of m.syntax.dependencies.entries()) {
+        const t = m.targets[i];
+        if (!('bundled' in t)) continue;
+        const names = this.exportNames(t.bundled);
+        if (!names) continue;
+        const wanted = [...d.bindings.filter((b) => b.imported !== '*').map((b) => b.imported), ...[...d.reexports.values()].filter((n) => n !== '*')];
+        for (const name of wanted) {
+          if (!names.has(name)) throw new BundleError(`${relative(PROJECT_ROOT, m.path)}: '${d.specifier}' does not export '${name}'`);
+        }
+      }
+    }
+  }
+}
+
+function relativeSpecifier(fromDir: string, path: string): string {
+  const r = relative(fromDir, path).split(sep).join('/');
+  return r.startsWith('.') ? r : `./${r}`;
+}
+
+function dependencyExpression(t: Target): string {
+  return 'bundled' in t ? `__tsvmmRequire(${t.bundled})` : `__tsvmmExternal${t.external}`;
+}
+
+function moduleFunction(bundleDir: string, m: BundledModule): string {
+  const lines: string[] = [];
+  for (const [i, d] of m.syntax.dependencies.entries()) {
+    const source = dependencyExpression(m.targets[i]);
+    const ns = `__tsvmmDependency${i}`;
+    lines.push(`const ${ns} = ${source};`);
+    const named = d.bindings.filter((b) => b.imported !== '*').map((b) => (b.imported === b.local ? b.local : `${b.imported}: ${b.local}`));
+    if (named.length) lines.push(`const { ${named.join(', ')} } = ${ns};`);
+    for (const b of d.bindings.filter((b) => b.imported === '*')) lines.push(`const ${b.local} = ${ns};`);
+    if (d.star) lines.push(`__tsvmmExportStar(__exports, ${ns});`);
+  }
+  const getters = [...m.syntax.localExports].map(([name, local]) => `${JSON.stringify(name)}: () => ${local}`);
+  for (const [i, d] of m.syntax.dependencies.entries()) {
+    for (const [name, there] of d.reexports) getters.push(`${JSON.stringify(name)}: () => __tsvmmDependency${i}${there === '*' ? '' : `[${JSON.stringify(there)}]`}`);
+  }
+  if (getters.length) lines.unshift(`__tsvmmExport(__exports, { ${getters.join(', ')} });`);
+  const usesMeta = /\b__meta\b/.test(m.syntax.body);
+  if (usesMeta) lines.unshift(`const __meta = __tsvmmMeta(${JSON.stringify(relativeSpecifier(bundleDir, m.path))});`);
+  const body = m.syntax.body.replace(/^\/\/# sourceMappingURL=.*$/gm, '');
+  return `// ${relative(PROJECT_ROOT, m.path)}\nfunction (__exports) {\n${lines.join('\n')}\n${body}\n}`;
+}
+
+const RUNTIME = `
+const __tsvmmLoaded = [];
+function __tsvmmRequire(index) {
+  let exports = __tsvmmLoaded[index];
+  if (exports === undefined) {
+    exports = __tsvmmLoaded[index] = Object.create(null, { [Symbol.toStringTag]: { value: 'Module' } });
+    __tsvmmModules[index](exports);
+  }
+  return exports;
+}
+function __tsvmmExport(exports, getters) {
+  for (const name in getters) Object.defineProperty(exports, name, { get: getters[name], enumerable: true });
+}
+function __tsvmmExportStar(exports, from) {
+  for (const name of Object.keys(from)) {
+    if (name !== 'default' && !(name in exports)) Object.defineProperty(exports, name, { get: () => from[name], enumerable: true });
+  }
+}
+function __tsvmmMeta(path) {
+  const filename = require('node:path').join(__dirname, path);
+  const url = __tsvmmPathToFileUrl(filename).href;
+  return { url, filename, dirname: __tsvmmDirname(filename), resolve: (s) => __tsvmmPathToFileUrl(__tsvmmCreateRequire(url).resolve(s)).href };
+}
+// What \`import * as ns\` gives for a CommonJS module or a built-in: its exports' own names, and them as default.
+function __tsvmmNamespace(exports) {
+  const ns = Object.create(null);
+  if (exports !== null && (typeof exports === 'object' || typeof exports === 'function')) {
+    for (const name of Object.keys(exports)) if (name !== 'default') Object.defineProperty(ns, name, { get: () => exports[name], enumerable: true });
+  }
+  ns.default = exports;
+  return ns;
+}
+`;
+
+/** Each ES module the bundle of `entry` holds, with the names it exports (undefined: not known statically). */
+export function bundledModules(entry: string): { path: string; exports: string[] | undefined }[] {
+  const graph = new ModuleGraph(dirname(entry));
+  graph.add(entry);
+  return graph.modules.map((m, i) => ({ path: m.path, exports: graph.exportNames(i) && [...graph.exportNames(i)!].sort() }));
+}
+
+/** The bundle of one entry point, as the text of an ES module to be written at `bundleFile`. */
+export function bundle(entry: string, bundleFile: string): { text: string; modules: number; externals: number } {
+  const bundleDir = dirname(bundleFile);
+  const graph = new ModuleGraph(bundleDir);
+  graph.add(entry);
+  graph.checkImports();
+  const out: string[] = [
+    `// Generated by tools/build/bundle.ts from ${relative(PROJECT_ROOT, entry)} (${graph.modules.length} modules). Do not edit.`,
+    `'use strict';`,
+    `const { createRequire: __tsvmmCreateRequire } = require('node:module');`,
+    `const { dirname: __tsvmmDirname } = require('node:path');`,
+    `const { pathToFileURL: __tsvmmPathToFileUrl } = require('node:url');`,
+    ...graph.externals.map((s, i) => `const __tsvmmExternal${i} = __tsvmmNamespace(require(${JSON.stringify(s)}));`),
+    RUNTIME,
+    `const __tsvmmModules = [\n${graph.modules.map((m) => moduleFunction(bundleDir, m)).join(',\n')}\n];`,
+    `__tsvmmRequire(0);`,
+    '',
+  ];
+  return { text: out.join('\n'), modules: graph.modules.length, externals: graph.externals.length };
+}
