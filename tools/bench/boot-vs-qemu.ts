@@ -10,7 +10,7 @@ import { RssSampler } from './resident-memory.js';
 import { helperBelow } from './process-tree.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const INIT_MARKER = 'Run /init as init process';
 export const GUEST_MEMORY = 256 << 20;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pm-mmio.bin');
 const MACHINE = join(PROJECT_ROOT, 'test', 'machines', 'test-devices.json');
 

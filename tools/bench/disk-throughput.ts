@@ -14,7 +14,7 @@ import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 export const DISK_MIB = 256;
 
 export const PHASES = {

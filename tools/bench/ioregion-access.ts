@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const ACCESSES = 20000;
 
 async function microsPerAccess(kind: 'read' | 'write', machine: string): Promise<number> {

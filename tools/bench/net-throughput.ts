@@ -25,7 +25,7 @@ import { parseExitStats, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 export const NET_PHASES = ['send', 'recv', 'ping'] as const;
 export type NetPhase = (typeof NET_PHASES)[number];
 export type NetBackendName = 'passt' | 'tap';

@@ -8,7 +8,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
 
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pio-loop.bin');
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 
 export interface PioResult {
   exits: number;

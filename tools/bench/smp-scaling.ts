@@ -9,7 +9,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.js');
+const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const START = 'smpjob start';
 const END = 'smpjob end';
 
