@@ -2,6 +2,7 @@
 // a file descriptor from the frontend (see helper-protocol.ts). It builds the
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
+import { vcpuThreads } from './early-vcpu-thread.js';
 import { closeSync, readFileSync } from 'node:fs';
 import { loadRealModePayload } from '../boot/real-mode-payload.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
@@ -77,6 +78,7 @@ class Helper {
         load,
         consoleFd: CONSOLE_OUT_FD,
         log,
+        vcpuThreads,
       });
       image = initrd = undefined;
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
@@ -89,6 +91,7 @@ class Helper {
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
+      vcpuThreads.discardWaiting();
       // Again once the vCPU thread has started: what the load and its
       // isolate's start-up touched and the guest's run does not use.
       log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');

@@ -26,6 +26,12 @@ export interface VcpuWorkerData {
   input: SharedArrayBuffer;
 }
 
+/** The first message a vCPU thread gets (vcpu-threads.ts): it may have started before its vCPU existed. */
+export interface VcpuStart {
+  type: 'start';
+  data: VcpuWorkerData;
+}
+
 export const CONTROL_COMMAND = 0;
 export const CONTROL_TID = 1;
 /** 0 until the VMM lets the guest run (the helper jails itself in between). */

@@ -1,7 +1,7 @@
-// Entry point of a vCPU worker thread: builds the exit-serviced device models
+// Entry point of a vCPU worker thread: given its vCPU, builds the exit-serviced device models
 // the device plan gives it (through the catalog; with several vCPUs there are
 // none: shared-platform-devices.ts) and runs the exit loop until the VM ends.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
@@ -17,7 +17,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -99,8 +99,11 @@ function main(data: VcpuWorkerData): void {
   post({ type: 'exit', exit, stats: stats.report() });
 }
 
-try {
-  main(workerData as VcpuWorkerData);
-} catch (e) {
-  post({ type: 'fatal', message: (e as Error).stack ?? String(e) });
-}
+// The thread may start before its vCPU exists (vcpu-threads.ts): it waits for it.
+parentPort!.once('message', (m: VcpuStart) => {
+  try {
+    main(m.data);
+  } catch (e) {
+    post({ type: 'fatal', message: (e as Error).stack ?? String(e) });
+  }
+});

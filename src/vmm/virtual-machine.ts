@@ -4,8 +4,7 @@
 // devices, and with several vCPUs the platform devices too
 // (shared-platform-devices.ts). One vCPU out of the guest for good (an exit
 // status, a reset, a failure) ends the VM: the others are stopped.
-import { Worker } from 'node:worker_threads';
-import { entryPointScript } from '../entry-points.js';
+import type { Worker } from 'node:worker_threads';
 import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
 import { KVM_CAP } from '../../ffi/kvm-abi.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
@@ -16,6 +15,7 @@ import { KvmIrqLine } from '../kvm/irq-line.js';
 import { RegionLock } from '../bus/region-lock.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
 import { ConsoleOutput } from './console-output.js';
+import { VcpuThreads } from './vcpu-threads.js';
 import { SharedPlatformDevices } from './shared-platform-devices.js';
 import type { KvmSystem } from '../kvm/kvm-system.js';
 import { KvmRunView } from '../kvm/kvm-run.js';
@@ -56,6 +56,8 @@ export interface VirtualMachineOptions {
   load(memory: GuestMemory): BootCpuState;
   consoleFd: number;
   log: Logger;
+  /** Where the vCPU threads come from (the helper starts one early); default: started when needed. */
+  vcpuThreads?: VcpuThreads;
 }
 
 /** A VM the host's KVM cannot make as asked (e.g. more vCPUs than it allows). */
@@ -206,7 +208,7 @@ export class VirtualMachine {
           input: this.input.buffer,
         };
         const error = (message: string) => ended(vcpu, { kind: 'error', status: EXIT_STATUS.error, message }, emptyStats());
-        const worker = new Worker(entryPointScript('vcpu-worker'), { workerData: data });
+        const worker = (options.vcpuThreads ?? new VcpuThreads()).start(data);
         vcpu.worker = worker;
         worker.on('message', (m: VcpuMessage) => {
           if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);

@@ -109,7 +109,7 @@ function relativeSpecifier(fromDir: string, path: string): string {
 }
 
 function dependencyExpression(t: Target): string {
-  return 'bundled' in t ? `__tsvmmRequire(${t.bundled})` : `__tsvmmExternal${t.external}`;
+  return 'bundled' in t ? `__tsvmmRequire(${t.bundled})` : `__tsvmmExternal(${t.external})`;
 }
 
 function moduleFunction(bundleDir: string, m: BundledModule): string {
@@ -135,6 +135,10 @@ function moduleFunction(bundleDir: string, m: BundledModule): string {
 }
 
 const RUNTIME = `
+const __tsvmmExternals = [];
+function __tsvmmExternal(index) {
+  return (__tsvmmExternals[index] ??= __tsvmmNamespace(require(__tsvmmExternalSpecifiers[index])));
+}
 const __tsvmmLoaded = [];
 function __tsvmmRequire(index) {
   let exports = __tsvmmLoaded[index];
@@ -187,7 +191,8 @@ export function bundle(entry: string, bundleFile: string): { text: string; modul
     `const { createRequire: __tsvmmCreateRequire } = require('node:module');`,
     `const { dirname: __tsvmmDirname } = require('node:path');`,
     `const { pathToFileURL: __tsvmmPathToFileUrl } = require('node:url');`,
-    ...graph.externals.map((s, i) => `const __tsvmmExternal${i} = __tsvmmNamespace(require(${JSON.stringify(s)}));`),
+    // Loaded when a module first imports them, as Node would: in module order.
+    `const __tsvmmExternalSpecifiers = ${JSON.stringify(graph.externals)};`,
     RUNTIME,
     `const __tsvmmModules = [\n${graph.modules.map((m) => moduleFunction(bundleDir, m)).join(',\n')}\n];`,
     `__tsvmmRequire(0);`,

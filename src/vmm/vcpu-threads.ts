@@ -1,0 +1,47 @@
+// Where vCPU threads come from. Starting a Worker means a new V8 isolate
+// loading the vCPU code: ~100 ms natively, over a second in a nested L1. A
+// thread started early (`prestart`, as the helper's first act) does that
+// while the helper loads its own code, waits for its configuration, loads
+// the kernel and creates the VM; `start` then hands it its vCPU.
+import { Worker } from 'node:worker_threads';
+import { entryPointScript } from '../entry-points.js';
+import type { VcpuStart, VcpuWorkerData } from './vcpu-protocol.js';
+
+interface WaitingThread {
+  readonly worker: Worker;
+  /** It ended (or failed to load) before it was given a vCPU. */
+  dead: boolean;
+}
+
+export class VcpuThreads {
+  private readonly waiting: WaitingThread[] = [];
+
+  /** Starts `count` threads that load their code and wait for a vCPU. */
+  prestart(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const thread: WaitingThread = { worker: new Worker(entryPointScript('vcpu-worker')), dead: false };
+      const died = () => (thread.dead = true);
+      thread.worker.once('error', died).once('exit', died);
+      // A waiting thread must not keep a helper that is done alive.
+      thread.worker.unref();
+      this.waiting.push(thread);
+    }
+  }
+
+  /** A thread running the vCPU `data` describes: a waiting one, or a new one. */
+  start(data: VcpuWorkerData): Worker {
+    let thread = this.waiting.shift();
+    while (thread?.dead) thread = this.waiting.shift();
+    // A thread that died while waiting would never report: a new one reports whatever it meets.
+    const worker = thread?.worker ?? new Worker(entryPointScript('vcpu-worker'));
+    worker.ref();
+    const start: VcpuStart = { type: 'start', data };
+    worker.postMessage(start);
+    return worker;
+  }
+
+  /** Ends the threads nobody took (fewer vCPUs than prestarted, or the VM never came). */
+  discardWaiting(): void {
+    for (const t of this.waiting.splice(0)) void t.worker.terminate();
+  }
+}
