@@ -69,6 +69,7 @@ export const ELOOP = 40;
 export const EOPNOTSUPP = 95;
 export const ECONNRESET = 104;
 export const ECONNREFUSED = 111;
+export const EPROTO = 71;
 export const ECANCELED = 125;
 
 export const O_RDONLY = 0;

@@ -1,44 +1,15 @@
 // The frontend's side of the helper: open the VM's files with the user's
-// rights, start the helper with them, relay console input, forward stop
+// rights, hand them to the helper (started by helper-launch.ts), relay console input, forward stop
 // requests, and turn however the helper ends into one clear result.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
-import { entryPointScript } from '../entry-points.js';
 import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
-import { buildJailLaunch, checkJailSupport, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
+import { checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
-
-/**
- * The helper's V8: a 1 MiB young generation (it allocates little once the
- * guest runs) and gc() so it can drop the kernel image after loading.
- */
-const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
-/**
- * glibc malloc with a fixed trim threshold (its default, 128 KiB). Left
- * dynamic, freeing the kernel image's buffer (an mmap'ed chunk of ~14 MiB)
- * raises the mmap threshold to that size and the trim threshold to twice it,
- * so every later allocation below 14 MiB stays in the arenas and freed memory
- * is not given back: ~4 MiB more resident for the whole run. Setting the
- * threshold turns the dynamic adjustment off. A value the user set wins.
- */
-const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
-/**
- * All of the user's environment the helper gets (jail-launch.ts: never the
- * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts).
- */
-export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK'] as const;
-
-/** The helper's whole environment besides TSVMM_HELPER_FDS. */
-export function helperEnvironment(prettyLogs: boolean, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  return {
-    ...pickEnvironment(HELPER_ENV_PASSED, from),
-    MALLOC_TRIM_THRESHOLD_: from.MALLOC_TRIM_THRESHOLD_ ?? HELPER_MALLOC_TRIM_THRESHOLD,
-    TSVMM_LOG_PRETTY: prettyLogs ? '1' : '0',
-  };
-}
+import { HelperLaunch } from './helper-launch.js';
 
 export interface HelperFiles {
   kernel: string;
@@ -74,12 +45,21 @@ export class HelperProcess {
   private readonly child: ChildProcess;
   private outcome: HelperOutcome | undefined;
   private hostPid: number | undefined;
-  private spawnedAt = 0;
   private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
   readonly done: Promise<HelperOutcome>;
 
-  constructor(config: HelperConfig, files: HelperFiles, output: HelperOutput, log: Logger) {
+  /**
+   * Opens the VM's files and hands them and `config` to the helper `launch`
+   * (started early, or now); a launch that cannot be given them is ended.
+   */
+  constructor(
+    config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>,
+    files: HelperFiles,
+    output: HelperOutput,
+    log: Logger,
+    private readonly launch: HelperLaunch = new HelperLaunch(config.sandbox),
+  ) {
     const fds: number[] = [];
     // O_NONBLOCK: a FIFO swapped in after run-command.ts checked the path must
     // not block the open; what was opened must be a regular file (the helper reads it whole).
@@ -91,6 +71,7 @@ export class HelperProcess {
         return fd;
       } catch (e) {
         fds.forEach((fd) => closeSync(fd));
+        launch.discard();
         throw new HelperStartError('UsageError', `cannot open the ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     };
@@ -101,6 +82,7 @@ export class HelperProcess {
       kvm = openSync(files.kvm ?? '/dev/kvm', 'r+');
     } catch (e) {
       fds.forEach((fd) => closeSync(fd));
+      launch.discard();
       const code = (e as NodeJS.ErrnoException).code;
       throw new HelperStartError(
         'KvmError',
@@ -116,32 +98,23 @@ export class HelperProcess {
     const named: Record<string, number> = { [HELPER_FILE.kvm]: kvm, [HELPER_FILE.kernel]: kernel };
     if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
     Object.assign(named, files.extraFds);
-    // One launch description for both modes: the same fds, stdio and env; the
-    // sandbox adds the namespaces (unshare) in front of node.
-    // Console and logs travel through pipes the frontend relays: the helper
-    // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
-    const launch = buildJailLaunch({
-      script: entryPointScript('helper'),
-      nodeArgs: HELPER_NODE_ARGS,
-      fds: named,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      extraStdio: ['ipc'],
-      env: helperEnvironment(output.prettyLogs),
-    });
-    const [command, args] = config.sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, entryPointScript('helper')]];
-    // Descriptors the frontend inherited must not follow (jail-launch.ts).
-    const marked = markInheritedFdsCloseOnExec();
-    if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the helper');
-    this.spawnedAt = performance.timeOrigin + performance.now();
-    this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
+    try {
+      this.launch.sendDescriptors(Object.values(named));
+    } catch (e) {
+      this.launch.discard();
+      throw new HelperStartError('HelperError', (e as Error).message);
+    } finally {
+      // The helper holds its own copies now (or will never need them).
+      fds.forEach((fd) => closeSync(fd));
+    }
+    if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
+    this.child = this.launch.adopt();
     this.child.stdout!.pipe(output.console);
     this.child.stderr!.pipe(output.log, { end: false });
-    // The helper holds its own copies now.
-    fds.forEach((fd) => closeSync(fd));
 
     this.child.stdin!.on('error', () => {}); // the helper may exit with input still queued
     this.child.on('message', (m: HelperMessage) => {
-      if (m.type === 'exit') this.outcome = { ...m.exit, stats: { ...m.stats, helperStartupMs: m.stats.firstEntryEpochMs - this.spawnedAt } };
+      if (m.type === 'exit') this.outcome = { ...m.exit, stats: { ...m.stats, helperStartupMs: m.stats.firstEntryEpochMs - this.launch.spawnedAt } };
       else if (m.type === 'failed') this.startError = new HelperStartError(m.error.name, m.error.message);
       else if (m.type === 'state') this.stateWaiters.shift()?.(m.state);
       else if (m.type === 'running') {
@@ -149,16 +122,12 @@ export class HelperProcess {
         log.debug({ pid: m.hostPid, sandbox: m.sandbox }, 'helper is running the guest');
       }
     });
-    this.done = new Promise((resolve, reject) => {
-      this.child.on('error', (e) => reject(new HelperStartError('HelperError', `cannot start the helper: ${e.message}`)));
-      // 'close': the helper has exited and its console and log pipes are drained.
-      this.child.on('close', (code, signal) => {
-        if (this.startError) reject(this.startError);
-        else if (this.outcome) resolve(this.outcome);
-        else resolve(this.describeDeath(code, signal, config.sandbox));
-      });
+    this.done = this.launch.ended.then(({ code, signal, spawnError }) => {
+      if (spawnError) throw new HelperStartError('HelperError', `cannot start the helper: ${spawnError.message}`);
+      if (this.startError) throw this.startError;
+      return this.outcome ?? this.describeDeath(code, signal, config.sandbox);
     });
-    this.send({ type: 'start', config });
+    this.send({ type: 'start', config: { ...config, descriptors: Object.keys(named), prettyLogs: output.prettyLogs } });
   }
 
   get pid(): number | undefined {

@@ -22,6 +22,7 @@ import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
+import { takeEarlyHelper } from './early-helper.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
 
@@ -288,6 +289,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
         { kernel: plan.kernel, initrd: plan.initrd, extraFds: handover.helper },
         output,
         log,
+        takeEarlyHelper(args.sandbox),
       );
       try {
         devices = await startDeviceProcesses(

@@ -1,6 +1,8 @@
 // The frontend ↔ helper contract. The frontend opens every file with the
-// user's rights and hands the helper file descriptors at fixed positions; the
-// two talk in JSON messages over Node's IPC channel (a unix socketpair).
+// user's rights and hands the helper the descriptors over a socket
+// (SCM_RIGHTS); the two talk in JSON messages over Node's IPC channel (a
+// unix socketpair). The helper may be started before its VM is known
+// (src/cli/helper-launch.ts): everything about the VM comes with 'start'.
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
@@ -8,9 +10,9 @@ import type { DevicePlan } from '../machine/device-plan.js';
 
 /**
  * The helper's fds 0, 1 and 2 are the console input pipe, the console output
- * and the log stream. The VM's files arrive as named fds (src/sandbox's
- * TSVMM_HELPER_FDS): these names, plus the descriptors the device plan
- * names for its devices (src/machine/handover-name.ts).
+ * and the log stream. The VM's files arrive over the descriptor socket, in
+ * the order HelperConfig.descriptors names them: these names, plus the
+ * descriptors the device plan names for its devices (src/machine/handover-name.ts).
  */
 export const HELPER_FILE = {
   kvm: 'kvm',
@@ -19,8 +21,14 @@ export const HELPER_FILE = {
 } as const;
 
 export const CONSOLE_OUT_FD = 1;
+/** The helper's end of the socket its descriptors arrive on (SCM_RIGHTS, before 'start'). */
+export const DESCRIPTOR_SOCKET_FD = 3;
 
 export interface HelperConfig {
+  /** The names of the descriptors sent over the descriptor socket, in the order they were sent. */
+  descriptors: string[];
+  /** Format logs for a terminal. */
+  prettyLogs: boolean;
   machine: MachineDefinition;
   memorySize: number;
   /** vCPUs (1..MAX_VCPUS, checked by the frontend). */

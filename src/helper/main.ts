@@ -1,5 +1,6 @@
 // The helper: the VMM proper. It opens nothing by path; everything arrives as
-// a file descriptor from the frontend (see helper-protocol.ts). It builds the
+// a file descriptor from the frontend (see helper-protocol.ts), which may
+// start it before it knows the VM (src/cli/helper-launch.ts). It builds the
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
 import { vcpuThreads } from './early-vcpu-thread.js';
@@ -11,7 +12,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
-import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds } from '../sandbox/jail-launch.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
@@ -19,7 +20,8 @@ import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
 import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
-import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { receiveNamedDescriptors } from './received-descriptors.js';
+import { CONSOLE_OUT_FD, DESCRIPTOR_SOCKET_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -43,7 +45,7 @@ class Helper {
   private readonly devicesReady = new Promise<void>((resolve) => (this.onDevicesReady = resolve));
 
   async start(config: HelperConfig): Promise<void> {
-    const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' });
+    const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs });
     let vm: VirtualMachine;
     let kvm: KvmSystem;
     let sandbox = 'off (--no-sandbox)';
@@ -52,8 +54,8 @@ class Helper {
       // Node's start-up is done (linking, bootstrap, our modules): give back
       // the pages of its binary it used for that, before the kernel load.
       log.debug(releaseStartupPages(), 'start-up pages released (node started)');
-      const fds = helperFds();
-      // Only the descriptors the frontend named stay open (jail-launch.ts: a
+      const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
+      // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
       const stray = closeStrayFds(Object.values(fds));
       if (stray.length) log.warn({ fds: stray }, 'closed descriptors the helper was not meant to get');
@@ -109,7 +111,7 @@ class Helper {
         sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;
         log.debug({ ...report }, 'helper jailed');
       }
-      runTestHook(process.env.TSVMM_TEST_HOOK, fd(helperFds(), HELPER_FILE.kvm), hostPid, log);
+      runTestHook(process.env.TSVMM_TEST_HOOK, fd(fds, HELPER_FILE.kvm), hostPid, log);
     } catch (e) {
       const err = e as Error;
       await send({ type: 'failed', error: { name: err.name, message: err.name === 'Error' ? (err.stack ?? err.message) : err.message } });

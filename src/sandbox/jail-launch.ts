@@ -128,10 +128,7 @@ export function buildJailLaunch(options: JailLaunchOptions): JailLaunch {
       ...(options.scriptArgs ?? []),
     ],
     stdio,
-    env: {
-      ...options.env,
-      [HELPER_FDS_ENV]: Object.entries(childFds).map(([n, fd]) => `${n}=${fd}`).join(','),
-    },
+    env: named.length ? { ...options.env, [HELPER_FDS_ENV]: Object.entries(childFds).map(([n, fd]) => `${n}=${fd}`).join(',') } : { ...options.env },
     childFds,
   };
 }

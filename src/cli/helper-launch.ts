@@ -1,0 +1,124 @@
+// Starting the helper process. Node's start-up and the helper's code take
+// ~100 ms natively and over a second in a nested L1, and need nothing of
+// the VM: for `run` and `exec` the frontend starts the helper as its first
+// act (early-helper.ts), while its own code loads and it parses the command
+// line and opens the files. The VM's descriptors follow over a socket of
+// their own (SCM_RIGHTS: Node's IPC cannot carry files, /dev/kvm or memfds),
+// its configuration over the IPC channel (helper-process.ts).
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
+import { strerror } from '../../ffi/libc.js';
+import { entryPointScript } from '../entry-points.js';
+import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
+import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
+
+/**
+ * The helper's V8: a 1 MiB young generation (it allocates little once the
+ * guest runs) and gc() so it can drop the kernel image after loading.
+ */
+const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
+/**
+ * glibc malloc with a fixed trim threshold (its default, 128 KiB). Left
+ * dynamic, freeing the kernel image's buffer (an mmap'ed chunk of ~14 MiB)
+ * raises the mmap threshold to that size and the trim threshold to twice it,
+ * so every later allocation below 14 MiB stays in the arenas and freed memory
+ * is not given back: ~4 MiB more resident for the whole run. Setting the
+ * threshold turns the dynamic adjustment off. A value the user set wins.
+ */
+const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
+/**
+ * All of the user's environment the helper gets (jail-launch.ts: never the
+ * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts).
+ */
+export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK'] as const;
+
+/** The helper's whole environment. */
+export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return {
+    ...pickEnvironment(HELPER_ENV_PASSED, from),
+    MALLOC_TRIM_THRESHOLD_: from.MALLOC_TRIM_THRESHOLD_ ?? HELPER_MALLOC_TRIM_THRESHOLD,
+  };
+}
+
+export class HelperLaunchError extends Error {
+  override name = 'HelperError';
+}
+
+export interface HelperEnd {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** It could not be started at all (e.g. no unshare). */
+  readonly spawnError?: Error;
+}
+
+/** A started helper process that has not been given its VM yet. */
+export class HelperLaunch {
+  readonly child: ChildProcess;
+  /** When it was spawned (epoch ms). */
+  readonly spawnedAt: number;
+  /** Resolves when it has exited and its console and log pipes are drained; seen even if that was before adoption. */
+  readonly ended: Promise<HelperEnd>;
+  /** Descriptors the frontend inherited, kept from the helper (close-on-exec set before the spawn). */
+  readonly inheritedFds: readonly number[];
+  private readonly descriptorSocket: Socket;
+  private adopted = false;
+  private readonly killUnused = () => this.discard();
+
+  /** `sandbox`: inside fresh namespaces (jail-launch.ts), or a plain node for --no-sandbox. */
+  constructor(readonly sandbox: boolean) {
+    const script = entryPointScript('helper');
+    // Console and logs travel through pipes the frontend relays: the helper
+    // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
+    // fd 3 is the descriptor socket (a stdio 'pipe' is a unix socketpair).
+    const launch = buildJailLaunch({ script, nodeArgs: HELPER_NODE_ARGS, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['pipe', 'ipc'], env: helperEnvironment() });
+    if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error('helper launch: the descriptor socket is not at its fd');
+    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, script]];
+    // Descriptors the frontend inherited must not follow (jail-launch.ts).
+    this.inheritedFds = markInheritedFdsCloseOnExec();
+    this.spawnedAt = performance.timeOrigin + performance.now();
+    this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
+    this.ended = new Promise((resolve) => {
+      let spawnError: Error | undefined;
+      this.child.on('error', (e) => (spawnError = e));
+      this.child.on('close', (code, signal) => resolve({ code, signal, spawnError }));
+    });
+    this.descriptorSocket = this.child.stdio[DESCRIPTOR_SOCKET_FD] as Socket;
+    // Nothing is read from it; a helper that dies closes it.
+    this.descriptorSocket.on('error', () => {});
+    // Until adopted it must not keep tsvmm alive: a bad command line ends tsvmm at once.
+    this.setRef(false);
+    process.once('exit', this.killUnused);
+  }
+
+  /** Hands the helper `fds` (it gets duplicates, in this order); throws HelperLaunchError. */
+  sendDescriptors(fds: readonly number[]): void {
+    const socketFd = (this.descriptorSocket as Socket & { _handle?: { fd?: number } })._handle?.fd;
+    if (socketFd === undefined || socketFd < 0) throw new HelperLaunchError('cannot hand the helper its descriptors: it has already ended');
+    for (let at = 0; at < fds.length; at += MAX_DESCRIPTORS_PER_MESSAGE) {
+      const r = sendDescriptors(socketFd, fds.slice(at, at + MAX_DESCRIPTORS_PER_MESSAGE));
+      if (r < 0) throw new HelperLaunchError(`cannot hand the helper its descriptors: ${strerror(-r)}`);
+    }
+  }
+
+  /** The process, now the caller's: it keeps tsvmm running until it ends. */
+  adopt(): ChildProcess {
+    this.adopted = true;
+    process.off('exit', this.killUnused);
+    this.setRef(true);
+    this.descriptorSocket.destroy();
+    return this.child;
+  }
+
+  /** Ends a helper that will not be used (the command line turned out otherwise). */
+  discard(): void {
+    if (this.adopted) return;
+    process.off('exit', this.killUnused);
+    this.child.kill('SIGKILL');
+  }
+
+  private setRef(on: boolean): void {
+    const handles = [this.child, this.child.channel, ...this.child.stdio] as ({ ref?: () => void; unref?: () => void } | null | undefined)[];
+    for (const h of handles) (on ? h?.ref : h?.unref)?.call(h);
+  }
+}
