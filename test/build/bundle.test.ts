@@ -2,9 +2,11 @@
 // what Node's own loader says it does, and a bundle behaves as the modules
 // it was made from. Reads dist/ (npm test builds it first).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bundledModules } from '../../tools/build/bundle.js';
+import { bundle, bundledModules } from '../../tools/build/bundle.js';
 import { COMPILED_ENTRY_POINTS, bundleFile, entryPointScript } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
@@ -30,11 +32,56 @@ describe('bundles', () => {
     for (const path of compared) expect({ path, exports: statically.get(path) }).toEqual({ path, exports: actual[path] });
   }, 120_000);
 
-  it('hold the ES modules of node_modules (yargs, koffi) and leave CommonJS packages (pino) to Node', () => {
+  it('hold the ES modules of node_modules (yargs, koffi) and the CommonJS ones they import (pino)', () => {
     const paths = bundledModules(entries[0]).map((m) => m.path);
     expect(paths.some((p) => p.includes('/node_modules/yargs/'))).toBe(true);
     expect(paths.some((p) => p.includes('/node_modules/koffi/'))).toBe(true);
-    expect(paths.some((p) => p.includes('/node_modules/pino/'))).toBe(false);
+    expect(paths.some((p) => p.includes('/node_modules/pino/lib/'))).toBe(true);
+  });
+
+  it('run ES and CommonJS modules as Node does: order, defaults, cycles, module.exports, sloppy mode, paths', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bundle-'));
+    try {
+      const files: Record<string, string> = {
+        'package.json': '{ "type": "module" }',
+        'main.js': [
+          `import { log } from './log.js';`,
+          `import counter, { count, bump } from './counter.js';`,
+          `import * as cjs from './lib/thing.cjs';`,
+          `import thing from './lib/thing.cjs';`,
+          `log('main');`,
+          `bump(); bump();`,
+          `log('count ' + count() + ' ' + counter());`,
+          `log('thing ' + thing.name + ' ' + thing() + ' ' + cjs.default.name + ' ' + thing.other.cycle);`,
+          `log('meta ' + new URL('./x', import.meta.url).pathname.endsWith('/x'));`,
+          `log('this ' + (this === undefined));`,
+        ].join('\n'),
+        'log.js': `export const lines = [];\nexport function log(s) { process.stdout.write(s + '\\n'); }\nlog('log');`,
+        'counter.js': `import { log } from './log.js';\nlet n = 0;\nexport function count() { return n; }\nexport function bump() { n++; }\nexport default function () { return n * 10; }\nlog('counter');`,
+        'lib/thing.cjs': [
+          `const other = require('./other.cjs');`,
+          `const path = require('node:path');`,
+          `function thing() { return 'called ' + path.basename(__filename) + ' ' + path.basename(__dirname); }`,
+          `thing.other = other;`,
+          `module.exports = thing;`,
+          `require('./other.cjs').done = true;`,
+        ].join('\n'),
+        'lib/other.cjs': `sloppy = 1; // no strict mode here\nexports.cycle = typeof require('./thing.cjs');\nexports.sloppy = sloppy;`,
+      };
+      for (const [name, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, name)), { recursive: true });
+        writeFileSync(join(dir, name), text);
+      }
+      const out = join(dir, 'out', 'bundle.cjs');
+      mkdirSync(dirname(out));
+      writeFileSync(out, bundle(join(dir, 'main.js'), out).text);
+      const bundled = execFileSync(process.execPath, [out], { encoding: 'utf8' });
+      const native = execFileSync(process.execPath, [join(dir, 'main.js')], { encoding: 'utf8' });
+      expect(bundled).toBe(native);
+      expect(bundled.split('\n')).toContain('thing thing called thing.cjs lib thing object');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('run the CLI as the unbundled modules do', () => {

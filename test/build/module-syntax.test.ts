@@ -75,7 +75,7 @@ describe('parseModule', () => {
         `export function* h() {}`,
         `export class C extends Base {}`,
         `export const x = { a: 1 }, y = [1, 2], z = (1, 2);`,
-        `export let w = 1`,
+        `export var w = 1`,
         `const hidden = 2;`,
         `export { hidden as visible, hidden as 'module.exports' };`,
         `export * from './star.js';`,
@@ -126,6 +126,7 @@ describe('parseModule', () => {
     expect(() => parseModule(`const m = await import('./x.js');`)).toThrow(ModuleSyntaxError);
     expect(() => parseModule(`export const { a, b } = obj;`)).toThrow(/destructuring/);
     expect(() => parseModule(`import data from './d.json' with { type: 'json' };`)).toThrow(/attributes/);
+    expect(() => parseModule(`export let count = 0;`)).toThrow(/not live/);
   });
 
   it('ignores import and export used as property names', () => {

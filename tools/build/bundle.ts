@@ -5,8 +5,11 @@
 // in a nested L1, before any work is done (BENCHMARKS.md, "Start-up").
 //
 // ES modules found from the entry are bundled (module-syntax.ts rewrites each
-// into a function); built-ins and CommonJS packages (koffi, pino) stay imports
-// Node resolves.
+// into a function), and so are the CommonJS modules they import (pino) and
+// those reach with a literal require() (commonjs-requires.ts), each in the
+// function Node would wrap it in, with a `require` that serves the bundled
+// ones and hands anything else (built-ins, JSON, native addons, computed
+// names) to Node's own. ES modules are strict; CommonJS ones keep their mode.
 //
 // Import cycles work as far as they do in Node when what a module takes from
 // one still running is a function declaration (hoisted): each module's
@@ -17,17 +20,31 @@
 import { readFileSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { createRequire } from 'node:module';
+import { literalRequires } from './commonjs-requires.js';
 import { parseModule, type ModuleSyntax } from './module-syntax.js';
-import { resolveImport, type Resolved } from './module-resolver.js';
+import { isEsm, resolveImport, type Resolved } from './module-resolver.js';
 
-interface BundledModule {
+interface EsModule {
+  readonly kind: 'esm';
   readonly path: string;
   readonly syntax: ModuleSyntax;
   /** Per dependency, in order: a bundled module's index or an external's. */
   readonly targets: readonly Target[];
 }
 
-type Target = { readonly bundled: number } | { readonly external: number };
+interface CommonJsModule {
+  readonly kind: 'cjs';
+  readonly path: string;
+  readonly source: string;
+  /** Literal require() specifiers served from the bundle → their module index. */
+  readonly bundled: ReadonlyMap<string, number>;
+}
+
+type BundledModule = EsModule | CommonJsModule;
+
+/** A bundled module (as an ES module sees it: a CommonJS one through a namespace), or an external. */
+type Target = { readonly bundled: number; readonly commonJs: boolean } | { readonly external: number };
 
 export class BundleError extends Error {}
 
@@ -40,24 +57,52 @@ class ModuleGraph {
 
   constructor(private readonly bundleDir: string) {}
 
-  add(path: string): number {
+  /** Adds the module at `path` (and what it imports); returns its index. */
+  add(path: string, commonJs = !isEsm(path)): number {
     const known = this.indexByPath.get(path);
     if (known !== undefined) return known;
     const index = this.indexByPath.size;
     this.indexByPath.set(path, index);
+    const source = readFileSync(path, 'utf8');
+    const failed = (e: unknown): never => {
+      throw new BundleError(`${relative(PROJECT_ROOT, path)}: ${(e as Error).message}`);
+    };
+    if (commonJs) {
+      let requires: string[] = [];
+      try {
+        requires = literalRequires(source);
+      } catch (e) {
+        failed(e);
+      }
+      const bundled = new Map<string, number>();
+      const resolve = createRequire(path).resolve;
+      for (const specifier of requires) {
+        let target: string;
+        try {
+          target = resolve(specifier);
+        } catch {
+          continue; // an optional dependency that is not installed: Node's require says so at run time
+        }
+        // Built-ins, JSON and native addons stay Node's; an ES module cannot be required in Node 20.
+        if (!target.includes('/') || !/\.c?js$/.test(target) || isEsm(target)) continue;
+        bundled.set(specifier, this.add(target, true));
+      }
+      this.modules[index] = { kind: 'cjs', path, source, bundled };
+      return index;
+    }
     let syntax: ModuleSyntax;
     try {
-      syntax = parseModule(readFileSync(path, 'utf8'));
+      syntax = parseModule(source);
     } catch (e) {
-      throw new BundleError(`${relative(PROJECT_ROOT, path)}: ${(e as Error).message}`);
+      return failed(e);
     }
     const targets = syntax.dependencies.map((d) => this.target(resolveImport(d.specifier, path)));
-    this.modules[index] = { path, syntax, targets };
+    this.modules[index] = { kind: 'esm', path, syntax, targets };
     return index;
   }
 
   private target(resolved: Resolved): Target {
-    if (resolved.kind === 'file' && resolved.esm) return { bundled: this.add(resolved.path) };
+    if (resolved.kind === 'file' && /\.[cm]?js$/.test(resolved.path)) return { bundled: this.add(resolved.path, !resolved.esm), commonJs: !resolved.esm };
     const specifier = resolved.kind === 'builtin' ? resolved.specifier : relativeSpecifier(this.bundleDir, resolved.path);
     let external = this.externalIndex.get(specifier);
     if (external === undefined) {
@@ -71,13 +116,14 @@ class ModuleGraph {
   /** Every name a bundled module exports; undefined when it star-exports an external (unknown statically). */
   exportNames(index: number, seen = new Set<number>()): Set<string> | undefined {
     const m = this.modules[index];
+    if (m.kind === 'cjs') return undefined;
     seen.add(index);
     const names = new Set([...m.syntax.localExports.keys()]);
     for (const [i, d] of m.syntax.dependencies.entries()) {
       for (const name of d.reexports.keys()) names.add(name);
       if (!d.star) continue;
       const t = m.targets[i];
-      if (!('bundled' in t)) return undefined;
+      if (!('bundled' in t) || t.commonJs) return undefined;
       if (seen.has(t.bundled)) continue;
       const starred = this.exportNames(t.bundled, seen);
       if (!starred) return undefined;
@@ -89,9 +135,10 @@ class ModuleGraph {
   /** Fails when a module imports a name its (bundled) dependency does not export: Node's linker would. */
   checkImports(): void {
     for (const m of this.modules) {
+      if (m.kind === 'cjs') continue;
       for (const [i, d] of m.syntax.dependencies.entries()) {
         const t = m.targets[i];
-        if (!('bundled' in t)) continue;
+        if (!('bundled' in t) || t.commonJs) continue;
         const names = this.exportNames(t.bundled);
         if (!names) continue;
         const wanted = [...d.bindings.filter((b) => b.imported !== '*').map((b) => b.imported), ...[...d.reexports.values()].filter((n) => n !== '*')];
@@ -109,11 +156,17 @@ function relativeSpecifier(fromDir: string, path: string): string {
 }
 
 function dependencyExpression(t: Target): string {
-  return 'bundled' in t ? `__tsvmmRequire(${t.bundled})` : `__tsvmmExternal(${t.external})`;
+  if (!('bundled' in t)) return `__tsvmmExternal(${t.external})`;
+  return t.commonJs ? `__tsvmmCommonJsNamespace(${t.bundled})` : `__tsvmmRequire(${t.bundled})`;
 }
 
 function moduleFunction(bundleDir: string, m: BundledModule): string {
-  const lines: string[] = [];
+  const header = `// ${relative(PROJECT_ROOT, m.path)}\n`;
+  if (m.kind === 'cjs') {
+    const bundled = JSON.stringify(Object.fromEntries(m.bundled));
+    return `${header}__tsvmmCommonJs(${JSON.stringify(relativeSpecifier(bundleDir, m.path))}, ${bundled}, function (exports, require, module, __filename, __dirname) {\n${m.source}\n})`;
+  }
+  const lines: string[] = [`'use strict';`];
   for (const [i, d] of m.syntax.dependencies.entries()) {
     const source = dependencyExpression(m.targets[i]);
     const ns = `__tsvmmDependency${i}`;
@@ -127,11 +180,11 @@ function moduleFunction(bundleDir: string, m: BundledModule): string {
   for (const [i, d] of m.syntax.dependencies.entries()) {
     for (const [name, there] of d.reexports) getters.push(`${JSON.stringify(name)}: () => __tsvmmDependency${i}${there === '*' ? '' : `[${JSON.stringify(there)}]`}`);
   }
-  if (getters.length) lines.unshift(`__tsvmmExport(__exports, { ${getters.join(', ')} });`);
+  if (getters.length) lines.splice(1, 0, `__tsvmmExport(__exports, { ${getters.join(', ')} });`);
   const usesMeta = /\b__meta\b/.test(m.syntax.body);
-  if (usesMeta) lines.unshift(`const __meta = __tsvmmMeta(${JSON.stringify(relativeSpecifier(bundleDir, m.path))});`);
+  if (usesMeta) lines.splice(1, 0, `const __meta = __tsvmmMeta(${JSON.stringify(relativeSpecifier(bundleDir, m.path))});`);
   const body = m.syntax.body.replace(/^\/\/# sourceMappingURL=.*$/gm, '');
-  return `// ${relative(PROJECT_ROOT, m.path)}\nfunction (__exports) {\n${lines.join('\n')}\n${body}\n}`;
+  return `${header}function (__exports) {\n${lines.join('\n')}\n${body}\n}`;
 }
 
 const RUNTIME = `
@@ -140,13 +193,39 @@ function __tsvmmExternal(index) {
   return (__tsvmmExternals[index] ??= __tsvmmNamespace(require(__tsvmmExternalSpecifiers[index])));
 }
 const __tsvmmLoaded = [];
+// An ES module's namespace, or a CommonJS module's module.exports.
 function __tsvmmRequire(index) {
-  let exports = __tsvmmLoaded[index];
-  if (exports === undefined) {
-    exports = __tsvmmLoaded[index] = Object.create(null, { [Symbol.toStringTag]: { value: 'Module' } });
-    __tsvmmModules[index](exports);
-  }
-  return exports;
+  const loaded = __tsvmmLoaded[index];
+  if (loaded !== undefined) return loaded.exports;
+  const record = { exports: Object.create(null, { [Symbol.toStringTag]: { value: 'Module' } }) };
+  __tsvmmLoaded[index] = record;
+  const run = __tsvmmModules[index];
+  if (run.commonJs) run(record);
+  else run(record.exports);
+  return record.exports;
+}
+const __tsvmmNamespaces = [];
+function __tsvmmCommonJsNamespace(index) {
+  return (__tsvmmNamespaces[index] ??= __tsvmmNamespace(__tsvmmRequire(index)));
+}
+// A CommonJS module as Node runs it: module, exports, a require that serves
+// the bundled modules it names and gives the rest to Node, its own paths.
+function __tsvmmCommonJs(path, bundled, body) {
+  const run = (record) => {
+    const filename = require('node:path').join(__dirname, path);
+    const nodeRequire = __tsvmmCreateRequire(filename);
+    const own = (specifier) => (Object.prototype.hasOwnProperty.call(bundled, specifier) ? __tsvmmRequire(bundled[specifier]) : nodeRequire(specifier));
+    own.resolve = nodeRequire.resolve;
+    own.cache = nodeRequire.cache;
+    own.main = nodeRequire.main;
+    const module = { id: filename, filename, path: __tsvmmDirname(filename), exports: {}, loaded: false, children: [], paths: [], require: own };
+    // The record is what a cycle sees: it follows module.exports as the body reassigns it.
+    Object.defineProperty(record, 'exports', { get: () => module.exports, enumerable: true });
+    body.call(module.exports, module.exports, own, module, filename, module.path);
+    module.loaded = true;
+  };
+  run.commonJs = true;
+  return run;
 }
 function __tsvmmExport(exports, getters) {
   for (const name in getters) Object.defineProperty(exports, name, { get: getters[name], enumerable: true });
@@ -187,7 +266,6 @@ export function bundle(entry: string, bundleFile: string): { text: string; modul
   graph.checkImports();
   const out: string[] = [
     `// Generated by tools/build/bundle.ts from ${relative(PROJECT_ROOT, entry)} (${graph.modules.length} modules). Do not edit.`,
-    `'use strict';`,
     `const { createRequire: __tsvmmCreateRequire } = require('node:module');`,
     `const { dirname: __tsvmmDirname } = require('node:path');`,
     `const { pathToFileURL: __tsvmmPathToFileUrl } = require('node:url');`,

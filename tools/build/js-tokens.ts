@@ -151,3 +151,9 @@ export function tokenize(source: string): Token[] {
   if (open.length) fail(`unclosed '${open[open.length - 1]}'`, source.length);
   return tokens;
 }
+
+/** The value of a string token's text ('single' or "double" quoted, with escapes). */
+export function stringLiteralValue(text: string): string {
+  const doubleQuoted = text[0] === "'" ? `"${text.slice(1, -1).replace(/\\'/g, "'").replace(/"/g, '\\"')}"` : text;
+  return JSON.parse(doubleQuoted) as string;
+}

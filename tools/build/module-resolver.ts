@@ -32,7 +32,7 @@ function readPackageJson(dir: string): PackageJson | undefined {
 }
 
 /** An ES module by its extension, or by the "type" of the nearest package.json. */
-function isEsm(path: string): boolean {
+export function isEsm(path: string): boolean {
   if (path.endsWith('.mjs')) return true;
   if (path.endsWith('.cjs')) return false;
   for (let dir = dirname(path); ; dir = dirname(dir)) {

@@ -3,12 +3,12 @@
 // the bundle's registry (bundle.ts) instead of from Node's loader.
 //
 // The rewrite keeps what tsvmm relies on and refuses what it cannot keep:
-// imports become constants bound once the dependency has run (an imported
-// `let` is not live; cycles: bundle.ts); exports become getters, so they are live and hoisted functions are
+// imports become constants bound once the dependency has run (so an
+// exported `let` is refused; cycles: bundle.ts); exports become getters, so they are live and hoisted functions are
 // visible at once; `import.meta` keeps the original file's URL. Dynamic
 // `import()`, top-level destructuring exports and import attributes are refused.
 
-import { tokenize, type Token } from './js-tokens.js';
+import { stringLiteralValue, tokenize, type Token } from './js-tokens.js';
 
 export interface ImportBinding {
   /** The name in the dependency ('default', or '*' for the namespace). */
@@ -64,7 +64,7 @@ export function parseModule(source: string): ModuleSyntax {
   };
   const stringValue = (t: Token): string => {
     if (t.kind !== 'string') fail(t, 'expected a module specifier string');
-    return JSON.parse(t.text[0] === "'" ? `"${t.text.slice(1, -1).replace(/\\'/g, "'").replace(/"/g, '\\"')}"` : t.text) as string;
+    return stringLiteralValue(t.text);
   };
   // A name in an export list or after `as`: an identifier, or a string ('module.exports').
   const exportName = (t: Token): string => (t.kind === 'name' ? t.text : stringValue(t));
@@ -207,7 +207,11 @@ export function parseModule(source: string): ModuleSyntax {
       removeKeyword();
       return i + 1;
     }
-    if (t.text === 'const' || t.text === 'let' || t.text === 'var') {
+    // An importer's binding is a copy taken once the module has run: a `let`
+    // the module reassigns later would go stale there. (`var` is how tsc
+    // emits enums, assigned while the module runs: allowed.)
+    if (t.text === 'let') fail(t, 'export let is not supported: imports from a bundle are not live bindings');
+    if (t.text === 'const' || t.text === 'var') {
       for (const name of declaratorNames(i + 2)) localExports.set(name, name);
       removeKeyword();
       return i + 1;
