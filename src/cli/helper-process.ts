@@ -1,6 +1,7 @@
 // The frontend's side of the helper: open the VM's files with the user's
-// rights, hand them to the helper (started by helper-launch.ts), relay console input, forward stop
-// requests, and turn however the helper ends into one clear result.
+// rights, hand them to the helper (started by helper-launch.ts), relay
+// console input, forward stop requests, and turn however the helper ends
+// into one clear result.
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
@@ -98,11 +99,13 @@ export class HelperProcess {
     const named: Record<string, number> = { [HELPER_FILE.kvm]: kvm, [HELPER_FILE.kernel]: kernel };
     if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
     Object.assign(named, files.extraFds);
+    let handedOver = true;
     try {
       this.launch.sendDescriptors(Object.values(named));
     } catch (e) {
-      this.launch.discard();
-      throw new HelperStartError('HelperError', (e as Error).message);
+      // It has died (while loading, say): how it ended is reported below, its stderr in the log.
+      log.debug({ err: (e as Error).message }, 'the helper could not be handed its descriptors');
+      handedOver = false;
     } finally {
       // The helper holds its own copies now (or will never need them).
       fds.forEach((fd) => closeSync(fd));
@@ -127,7 +130,7 @@ export class HelperProcess {
       if (this.startError) throw this.startError;
       return this.outcome ?? this.describeDeath(code, signal, config.sandbox);
     });
-    this.send({ type: 'start', config: { ...config, descriptors: Object.keys(named), prettyLogs: output.prettyLogs } });
+    if (handedOver) this.send({ type: 'start', config: { ...config, descriptors: Object.keys(named), prettyLogs: output.prettyLogs } });
   }
 
   get pid(): number | undefined {

@@ -4,7 +4,7 @@
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N]
-//   (sections: pio, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress)
+//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress)
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureDeviceExits } from './device-exit.js';
@@ -17,6 +17,7 @@ import { measureParallelJob } from './smp-scaling.js';
 import { compareExec, defaultExecSizes, summarizeExec } from './exec-vs-qemu.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
+import { measureStartup } from './startup.js';
 import { measureAccessCosts } from './ioregion-access.js';
 import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
@@ -35,7 +36,7 @@ const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 /** Sections that need KVM (nested where the host has none). */
-const KVM_SECTIONS = ['pio', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
+const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
 /** Sections that need no KVM: they run on this host, never nested. */
 const HOST_SECTIONS = ['decompress'];
 
@@ -73,6 +74,17 @@ async function main(): Promise<void> {
     console.log('| vCPUs | where the UART is served | µs per exit |\n|---|---|---|');
     console.log(`| 1 | in the vCPU thread | ${f(d.oneVcpu)} |\n| 2 | on the main thread, the exit forwarded (socket + region lock) | ${f(d.twoVcpus)} |`);
     console.log(`\n**forwarding costs ${f(d.twoVcpus - d.oneVcpu)} µs per device exit (×${f(d.twoVcpus / d.oneVcpu, 2)})**\n`);
+  }
+  if (wanted('startup')) {
+    const r = await measureStartup(rounds * 3); // cheap: more rounds, steadier medians
+    console.log('## Start-up: a tiny real-mode guest that exits at once (sandbox on)\n');
+    console.log('| measure | ms |\n|---|---|');
+    console.log(`| \`node -e 0\`, start to exit (reference) | ${f(r.nodeMs, 0)} |`);
+    console.log(`| tsvmm run: command start → first KVM_RUN | ${f(r.toFirstRunMs, 0)} |`);
+    console.log(`| tsvmm run: command start → exit | ${f(r.toExitMs, 0)} |`);
+    console.log(`| the same with the helper started after parsing (TSVMM_EARLY_HELPER=0): → first KVM_RUN | ${f(r.lateHelperToFirstRunMs, 0)} |`);
+    console.log(`| … → exit | ${f(r.lateHelperToExitMs, 0)} |`);
+    console.log(`\n**command start → first KVM_RUN: ${f(r.toFirstRunMs, 0)} ms, ${f(r.toFirstRunMs / r.nodeMs, 2)}× Node's own start** (target ≤ 150 ms natively)\n`);
   }
   if (wanted('coalescing')) {
     const r = await measureCoalescing(rounds);

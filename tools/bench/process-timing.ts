@@ -9,6 +9,8 @@ export interface TimedRun {
   stderr: string;
   /** Seconds from spawn to each marker's first appearance on stdout. */
   markers: Record<string, number>;
+  /** When it was spawned (epoch ms, as performance.timeOrigin + now()). */
+  spawnedAtEpochMs: number;
   seconds: number;
   pid: number;
 }
@@ -16,11 +18,11 @@ export interface TimedRun {
 export function timedRun(
   command: string,
   args: string[],
-  opts: { markers?: string[]; timeoutMs?: number; onStart?: (pid: number) => void; onMarker?: (marker: string, pid: number) => void; cwd?: string } = {},
+  opts: { markers?: string[]; timeoutMs?: number; onStart?: (pid: number) => void; onMarker?: (marker: string, pid: number) => void; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env });
     const markers: Record<string, number> = {};
     let stdout = '';
     let stderr = '';
@@ -38,7 +40,7 @@ export function timedRun(
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr, markers, seconds: (performance.now() - started) / 1000, pid: child.pid! });
+      resolve({ status, signal, stdout, stderr, markers, seconds: (performance.now() - started) / 1000, pid: child.pid!, spawnedAtEpochMs: performance.timeOrigin + started });
     });
   });
 }
