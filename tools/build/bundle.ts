@@ -1,8 +1,9 @@
 // Bundles each of tsvmm's Node entry points (the CLI, the helper, the vCPU
-// worker, the device process) into one ES module file under dist/bundle/.
-// Node's loader pays per module (resolve, stat, read, compile, link): ~140
-// small modules plus yargs's dozens cost the CLI ~100 ms natively and seconds
-// in a nested L1, before any work is done (BENCHMARKS.md, "Start-up").
+// worker, the device process) into one CommonJS file under dist/bundle/
+// (CommonJS: Node then needs no ES module loader at all). Node's loader pays
+// per module (resolve, stat, read, compile, link): ~140 modules of ours plus
+// yargs's and pino's dozens cost the CLI ~100 ms natively and seconds in a
+// nested L1, before any work is done (BENCHMARKS.md, "Start-up").
 //
 // ES modules found from the entry are bundled (module-syntax.ts rewrites each
 // into a function), and so are the CommonJS modules they import (pino) and
@@ -251,14 +252,14 @@ function __tsvmmNamespace(exports) {
 }
 `;
 
-/** Each ES module the bundle of `entry` holds, with the names it exports (undefined: not known statically). */
+/** Each module the bundle of `entry` holds, with the names it exports (undefined: not known statically, or CommonJS). */
 export function bundledModules(entry: string): { path: string; exports: string[] | undefined }[] {
   const graph = new ModuleGraph(dirname(entry));
   graph.add(entry);
   return graph.modules.map((m, i) => ({ path: m.path, exports: graph.exportNames(i) && [...graph.exportNames(i)!].sort() }));
 }
 
-/** The bundle of one entry point, as the text of an ES module to be written at `bundleFile`. */
+/** The bundle of one entry point, as the text of a CommonJS script to be written at `bundleFile`. */
 export function bundle(entry: string, bundleFile: string): { text: string; modules: number; externals: number } {
   const bundleDir = dirname(bundleFile);
   const graph = new ModuleGraph(bundleDir);
