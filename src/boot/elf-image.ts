@@ -2,6 +2,7 @@
 // Xen PVH entry note. Pure: nothing here touches guest memory. Every offset
 // and size read from the file is checked against the file and against 2^53.
 import { BootError, hex } from './boot-error.js';
+import { asByteSource, type ByteSource } from './byte-source.js';
 import { ImageReader } from './image-reader.js';
 
 const ELF_MAGIC = 0x464c457f; // "\x7fELF" little-endian
@@ -45,11 +46,13 @@ export interface ElfImage {
   end: number;
 }
 
-export function isElf(image: Uint8Array): boolean {
-  return image.length >= 4 && new DataView(image.buffer, image.byteOffset, 4).getUint32(0, true) === ELF_MAGIC;
+export function isElf(image: Uint8Array | ByteSource): boolean {
+  if (image.length < 4) return false;
+  const head = asByteSource(image).bytes(0, 4);
+  return new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) === ELF_MAGIC;
 }
 
-export function parseElfImage(image: Uint8Array, what = 'vmlinux ELF'): ElfImage {
+export function parseElfImage(image: Uint8Array | ByteSource, what = 'vmlinux ELF'): ElfImage {
   const r = new ImageReader(image, what);
   if (image.length < EHDR_SIZE) throw new BootError(`${what} is truncated: ${image.length} bytes cannot hold an ELF header`);
   if (r.u32(0, 'e_ident') !== ELF_MAGIC) throw new BootError(`${what}: no ELF magic`);

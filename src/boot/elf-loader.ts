@@ -2,6 +2,7 @@
 // addresses (p_paddr) and zeroes the rest of each segment (bss).
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
+import { asByteSource, type ByteSource } from './byte-source.js';
 import type { ElfImage } from './elf-image.js';
 import { describeRange, rangesOverlap, type GuestRange } from './guest-range.js';
 
@@ -10,7 +11,8 @@ import { describeRange, rangesOverlap, type GuestRange } from './guest-range.js'
  * inside one RAM region and must not touch any of `forbidden` (boot loader
  * structures, reserved ranges). Returns the physical range the kernel spans.
  */
-export function loadElfSegments(memory: GuestMemory, elf: ElfImage, image: Uint8Array, forbidden: readonly { range: GuestRange; what: string }[]): GuestRange {
+export function loadElfSegments(memory: GuestMemory, elf: ElfImage, image: Uint8Array | ByteSource, forbidden: readonly { range: GuestRange; what: string }[]): GuestRange {
+  const source = asByteSource(image);
   // Validate everything before writing anything.
   const targets = elf.segments.map((seg, i) => {
     const range = { gpa: seg.paddr, size: seg.memSize };
@@ -20,11 +22,12 @@ export function loadElfSegments(memory: GuestMemory, elf: ElfImage, image: Uint8
     }
     const view = memory.view(seg.paddr, seg.memSize);
     if (!view) throw new BootError(`kernel segment ${i} at ${describeRange(range)} is not inside guest RAM (${describeRam(memory)})`);
-    if (seg.fileOffset + seg.fileSize > image.length) throw new BootError(`kernel segment ${i} contents lie outside the image`);
+    if (seg.fileOffset + seg.fileSize > source.length) throw new BootError(`kernel segment ${i} contents lie outside the image`);
     return { seg, view };
   });
   for (const { seg, view } of targets) {
-    view.set(image.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize));
+    // Straight into guest RAM (from the file itself, when the image is one).
+    source.copyTo(view.subarray(0, seg.fileSize), seg.fileOffset);
     view.fill(0, seg.fileSize);
   }
   return { gpa: elf.start, size: elf.end - elf.start };

@@ -19,6 +19,7 @@ import {
 } from './boot-layout.js';
 import type { BootCpuState } from './cpu-state.js';
 import { buildE820Map, LEGACY_BIOS_AREA, type E820Entry } from './e820.js';
+import { asByteSource, wholeImage, type ByteSource } from './byte-source.js';
 import { isElf, parseElfImage, type ElfImage } from './elf-image.js';
 import { describeRam, loadElfSegments } from './elf-loader.js';
 import { longModeEntryState, pvhEntryState } from './entry-state.js';
@@ -35,9 +36,9 @@ import { BootParamsField, buildZeroPage, DEFAULT_CMDLINE_SIZE, synthesizeSetupHe
 export type LinuxEntry = 'linux64' | 'pvh';
 
 export interface LinuxBootOptions {
-  /** A bzImage or an uncompressed ELF vmlinux. */
-  kernel: Uint8Array;
-  initrd?: Uint8Array;
+  /** A bzImage or an uncompressed ELF vmlinux (a file: its segments are read straight into guest RAM). */
+  kernel: Uint8Array | ByteSource;
+  initrd?: Uint8Array | ByteSource;
   cmdline: string;
   /** Which kernel entry to start at; the 64-bit boot protocol by default. */
   entry?: LinuxEntry;
@@ -76,12 +77,13 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
   // 1. The kernel: an ELF vmlinux, or a bzImage whose payload we decompress.
   let header: BzImageHeader | undefined;
   let compression: PayloadFormat | undefined;
-  let vmlinux: Uint8Array;
+  let vmlinux: Uint8Array | ByteSource;
   if (isElf(options.kernel)) {
     vmlinux = options.kernel;
   } else {
-    header = parseBzImageHeader(options.kernel);
-    const payload = options.kernel.subarray(header.payloadFileOffset, header.payloadFileOffset + header.payloadLength);
+    const bzImage = wholeImage(options.kernel);
+    header = parseBzImageHeader(bzImage);
+    const payload = bzImage.subarray(header.payloadFileOffset, header.payloadFileOffset + header.payloadLength);
     const ramSize = memory.regions.reduce((sum, r) => sum + r.size, 0);
     const decompressed = decompressPayload(payload, { maxSize: header.initSize || undefined, ramSize });
     compression = decompressed.format;
@@ -134,7 +136,9 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
       if (kernelFootprint.size === kernelRange.size) throw err;
       initrdRange = placeInitrd({ ...request, avoid: [kernelRange] });
     }
-    memory.write(initrdRange.gpa, options.initrd);
+    const target = memory.view(initrdRange.gpa, initrdRange.size);
+    if (!target) throw new BootError(`the initrd's place ${describeRange(initrdRange)} is not in guest RAM`);
+    asByteSource(options.initrd).copyTo(target, 0);
   }
 
   // 6. The boot parameters for the chosen entry, and the vCPU state.

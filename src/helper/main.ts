@@ -4,7 +4,8 @@
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
 import { vcpuThreads } from './early-vcpu-thread.js';
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { fileSource, wholeImage } from '../boot/byte-source.js';
 import { loadRealModePayload } from '../boot/real-mode-payload.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
@@ -60,13 +61,14 @@ class Helper {
       const stray = closeStrayFds(Object.values(fds));
       if (stray.length) log.warn({ fds: stray }, 'closed descriptors the helper was not meant to get');
       kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
-      // The images are needed only while loading: dropped right after (see below).
-      let image: Uint8Array | undefined = readFileSync(fd(fds, HELPER_FILE.kernel));
-      let initrd: Uint8Array | undefined = config.hasInitrd ? readFileSync(fd(fds, HELPER_FILE.initrd)) : undefined;
+      // Read in place while loading: a vmlinux's segments and the initrd go
+      // straight from the files into guest RAM (byte-source.ts).
+      const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel');
+      const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd') : undefined;
       const load =
         config.bootKind === 'real-mode'
-          ? (m: GuestMemory) => loadRealModePayload(m, image!)
-          : (m: GuestMemory) => loadKernel(m, { kernel: image!, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
+          ? (m: GuestMemory) => loadRealModePayload(m, wholeImage(kernel))
+          : (m: GuestMemory) => loadKernel(m, { kernel, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,
@@ -82,13 +84,12 @@ class Helper {
         log,
         vcpuThreads,
       });
-      image = initrd = undefined;
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
       closeSync(fd(fds, HELPER_FILE.kernel));
       if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
-      // Give back the kernel and initrd buffers (tens of MiB) now, before the
-      // vCPU thread's isolate starts: the helper allocates little afterwards,
-      // so V8 would keep them, and the two must not add up to the peak.
+      // Give back what the load allocated (a bzImage and its decompressed
+      // payload: tens of MiB) now: the helper allocates little afterwards, so
+      // V8 would keep it.
       (globalThis as { gc?: () => void }).gc?.();
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.

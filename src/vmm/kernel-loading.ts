@@ -1,6 +1,7 @@
 // Loads the guest kernel through src/boot, writes the tables that describe
 // the machine to it (the MP table always; ACPI tables when asked), and logs
 // what was found.
+import type { ByteSource } from '../boot/byte-source.js';
 import { buildAcpiTables, type AcpiPlatform } from '../boot/acpi/acpi-tables.js';
 import { BootError } from '../boot/boot-error.js';
 import { ACPI_TABLES_ADDR, HIGH_MEMORY_START } from '../boot/boot-layout.js';
@@ -11,8 +12,8 @@ import type { Logger } from '../log.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 
 export interface KernelInputs {
-  kernel: Uint8Array;
-  initrd?: Uint8Array;
+  kernel: Uint8Array | ByteSource;
+  initrd?: Uint8Array | ByteSource;
   cmdline: string;
   entry?: LinuxEntry;
   /** vCPUs the MP table lists. */

@@ -1,0 +1,53 @@
+// An image the loader reads from (kernel, initrd): bytes in memory, or an
+// open file read in place. A file lets a vmlinux's segments and the initrd go
+// straight into guest RAM with pread, instead of through a buffer the size
+// of the file (17 MiB for the default guest's vmlinux: it used to be most of
+// the helper's peak memory, docs/helper-memory.md).
+import { fstatSync, readSync } from 'node:fs';
+import { BootError } from './boot-error.js';
+
+export interface ByteSource {
+  readonly length: number;
+  /** `len` bytes at `offset` (the caller checked the range): a view for bytes in memory, a copy for a file. */
+  bytes(offset: number, len: number): Uint8Array;
+  /** Fills `target` with the bytes at `offset` (the caller checked the range). */
+  copyTo(target: Uint8Array, offset: number): void;
+}
+
+export function bufferSource(bytes: Uint8Array): ByteSource {
+  return {
+    length: bytes.length,
+    bytes: (offset, len) => bytes.subarray(offset, offset + len),
+    copyTo: (target, offset) => target.set(bytes.subarray(offset, offset + target.length)),
+  };
+}
+
+/** The file open at `fd` (a regular file: its size is taken once); `what` names it in errors. */
+export function fileSource(fd: number, what: string): ByteSource {
+  const length = fstatSync(fd).size;
+  const copyTo = (target: Uint8Array, offset: number) => {
+    for (let done = 0; done < target.length; ) {
+      const n = readSync(fd, target, done, target.length - done, offset + done);
+      if (n === 0) throw new BootError(`${what} shrank while it was being loaded (end of file at ${offset + done})`);
+      done += n;
+    }
+  };
+  return {
+    length,
+    bytes: (offset, len) => {
+      const out = new Uint8Array(len);
+      copyTo(out, offset);
+      return out;
+    },
+    copyTo,
+  };
+}
+
+export function asByteSource(image: Uint8Array | ByteSource): ByteSource {
+  return image instanceof Uint8Array ? bufferSource(image) : image;
+}
+
+/** The whole image in memory (what a bzImage's decoder needs). */
+export function wholeImage(image: Uint8Array | ByteSource): Uint8Array {
+  return image instanceof Uint8Array ? image : image.bytes(0, image.length);
+}
