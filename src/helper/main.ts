@@ -3,7 +3,6 @@
 // start it before it knows the VM (src/cli/helper-launch.ts). It builds the
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
-import { vcpuThreads } from './early-vcpu-thread.js';
 import { closeSync } from 'node:fs';
 import { fileSource, wholeImage } from '../boot/byte-source.js';
 import { loadRealModePayload } from '../boot/real-mode-payload.js';
@@ -21,6 +20,7 @@ import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
 import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
+import { vcpuThreads } from './early-vcpu-thread.js';
 import { receiveNamedDescriptors } from './received-descriptors.js';
 import { CONSOLE_OUT_FD, DESCRIPTOR_SOCKET_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
@@ -52,9 +52,7 @@ class Helper {
     let sandbox = 'off (--no-sandbox)';
     let hostPid = process.pid;
     try {
-      // Node's start-up is done (linking, bootstrap, our modules): give back
-      // the pages of its binary it used for that, before the kernel load.
-      log.debug(releaseStartupPages(), 'start-up pages released (node started)');
+      log.debug(startupRelease, 'start-up pages released (node started)');
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
       // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
@@ -157,6 +155,12 @@ class Helper {
     process.stdin.on('error', (e) => log.debug({ err: e.message }, 'console input closed'));
   }
 }
+
+// Node's start-up is done (linking, bootstrap, our modules): give back the
+// pages of its binary it used for that; then the first vCPU thread starts
+// loading while the frontend is still getting the VM ready.
+const startupRelease = releaseStartupPages();
+vcpuThreads.prestart(1);
 
 const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {

@@ -2,7 +2,13 @@
 // over every mapping except the guest RAM mapping(s), recognised by size.
 import { readFileSync } from 'node:fs';
 
-/** RSS in bytes of `pid` excluding anonymous mappings of exactly `guestBytes`; undefined when gone. */
+/**
+ * RSS in bytes of `pid` without its guest RAM: anonymous mappings of
+ * `guestBytes`. tsvmm's (MADV_DONTFORK: VmFlags "dc") may have merged with an
+ * adjacent anonymous mapping of the same flags (seen: 256 MiB + 8 KiB, the
+ * whole of it then counted); those are recognised up to 1 MiB larger.
+ * Undefined when the process is gone.
+ */
 export function rssExcludingGuest(pid: number, guestBytes: number): number | undefined {
   let text: string;
   try {
@@ -11,15 +17,20 @@ export function rssExcludingGuest(pid: number, guestBytes: number): number | und
     return undefined;
   }
   let total = 0;
-  let skip = false;
+  let mapping: { size: number; anonymous: boolean; rss: number } | undefined;
+  const isGuestRam = (m: { size: number; anonymous: boolean }, flags: string) =>
+    m.anonymous && (m.size === guestBytes || (flags.split(' ').includes('dc') && m.size > guestBytes && m.size < guestBytes + 2 ** 20));
   for (const line of text.split('\n')) {
     const header = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
     if (header) {
-      const size = parseInt(header[2], 16) - parseInt(header[1], 16);
-      skip = size === guestBytes && header[4] === '' && header[3] === '0';
-      continue;
+      mapping = { size: parseInt(header[2], 16) - parseInt(header[1], 16), anonymous: header[4] === '' && header[3] === '0', rss: 0 };
+    } else if (mapping && line.startsWith('Rss:')) {
+      mapping.rss = Number(line.split(/\s+/)[1]) * 1024;
+    } else if (mapping && line.startsWith('VmFlags:')) {
+      // The last line of a mapping's entry.
+      if (!isGuestRam(mapping, line.slice(8).trim())) total += mapping.rss;
+      mapping = undefined;
     }
-    if (!skip && line.startsWith('Rss:')) total += Number(line.split(/\s+/)[1]) * 1024;
   }
   return total;
 }
