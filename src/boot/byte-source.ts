@@ -47,7 +47,12 @@ export function asByteSource(image: Uint8Array | ByteSource): ByteSource {
   return image instanceof Uint8Array ? bufferSource(image) : image;
 }
 
-/** The whole image in memory (what a bzImage's decoder needs). */
-export function wholeImage(image: Uint8Array | ByteSource): Uint8Array {
+/**
+ * The whole image in memory (what a bzImage's decoder needs); at most
+ * `maxBytes` of it, so a huge file is a BootError naming `what`, not a
+ * failed allocation.
+ */
+export function wholeImage(image: Uint8Array | ByteSource, maxBytes: number, what: string): Uint8Array {
+  if (image.length > maxBytes) throw new BootError(`${what} is ${image.length} bytes: more than the ${maxBytes} that can be read whole`);
   return image instanceof Uint8Array ? image : image.bytes(0, image.length);
 }

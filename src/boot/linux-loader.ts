@@ -35,6 +35,9 @@ import { BootParamsField, buildZeroPage, DEFAULT_CMDLINE_SIZE, synthesizeSetupHe
 
 export type LinuxEntry = 'linux64' | 'pvh';
 
+/** A bzImage is read whole: distributions' are ~10-15 MiB, and the 32-bit setup fields cannot describe more than 4 GiB. */
+export const MAX_BZIMAGE_SIZE = 512 * 2 ** 20;
+
 export interface LinuxBootOptions {
   /** A bzImage or an uncompressed ELF vmlinux (a file: its segments are read straight into guest RAM). */
   kernel: Uint8Array | ByteSource;
@@ -81,7 +84,7 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
   if (isElf(options.kernel)) {
     vmlinux = options.kernel;
   } else {
-    const bzImage = wholeImage(options.kernel);
+    const bzImage = wholeImage(options.kernel, MAX_BZIMAGE_SIZE, 'the kernel (not an ELF vmlinux, so a bzImage)');
     header = parseBzImageHeader(bzImage);
     const payload = bzImage.subarray(header.payloadFileOffset, header.payloadFileOffset + header.payloadLength);
     const ramSize = memory.regions.reduce((sum, r) => sum + r.size, 0);

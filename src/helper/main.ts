@@ -5,7 +5,7 @@
 // Every module it needs is imported here, before the jail removes the files.
 import { closeSync } from 'node:fs';
 import { fileSource, wholeImage } from '../boot/byte-source.js';
-import { loadRealModePayload } from '../boot/real-mode-payload.js';
+import { loadRealModePayload, REAL_MODE_MAX_PAYLOAD } from '../boot/real-mode-payload.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
@@ -65,7 +65,7 @@ class Helper {
       const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd') : undefined;
       const load =
         config.bootKind === 'real-mode'
-          ? (m: GuestMemory) => loadRealModePayload(m, wholeImage(kernel))
+          ? (m: GuestMemory) => loadRealModePayload(m, wholeImage(kernel, REAL_MODE_MAX_PAYLOAD, 'the real-mode payload'))
           : (m: GuestMemory) => loadKernel(m, { kernel, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
       vm = VirtualMachine.create({
         kvm,

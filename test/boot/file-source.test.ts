@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BootError } from '../../src/boot/boot-error.js';
-import { fileSource } from '../../src/boot/byte-source.js';
+import { bufferSource, fileSource, wholeImage } from '../../src/boot/byte-source.js';
 import { loadLinux } from '../../src/boot/linux-loader.js';
 import { MiB, withGuestRam } from './support/guest-ram.js';
 import { patterned, typicalVmlinux } from './support/synthetic-kernel.js';
@@ -48,5 +48,13 @@ describe('loading from files', () => {
     withGuestRam(RAM, (m) => {
       expect(() => loadLinux(m, { kernel: source, cmdline: '' })).toThrow(BootError);
     });
+  });
+});
+
+describe('wholeImage', () => {
+  it('refuses an image larger than what may be read whole, with a BootError', () => {
+    const huge = { length: 2 ** 40, bytes: () => new Uint8Array(0), copyTo: () => {} };
+    expect(() => wholeImage(huge, 2 ** 20, 'the kernel')).toThrow(/the kernel is 1099511627776 bytes/);
+    expect(wholeImage(bufferSource(new Uint8Array(4)), 4, 'x')).toHaveLength(4);
   });
 });
