@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
 import { VIRTIO_STATUS, featureBit } from '../../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_9P_F } from '../../../src/devices/virtio/virtio-9p-layout.js';
 import { Virtio9p, isValidMountTag } from '../../../src/devices/virtio/virtio-9p.js';
-import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { P9Reader, P9Writer } from '../../../src/p9/p9-codec.js';
 import * as c from '../../../src/p9/p9-constants.js';
 import type { Buf } from './virtio-driver.js';
@@ -22,13 +22,7 @@ const RAM = 4 * 1024 * 1024;
 const REQ = 0x100000;
 const REP = 0x200000;
 const DATA = 0x300000;
-let mem: GuestMemory;
-let ram: Uint8Array;
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
-  ram = mem.regions[0].bytes;
-});
-afterAll(() => mem.release());
+const { mem, ram } = testGuestRam(RAM);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).reverse().forEach((f) => f()));

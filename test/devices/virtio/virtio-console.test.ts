@@ -4,7 +4,8 @@
 // right pipe in order, a full pipe, a reader gone, hostile chains, a driver
 // without MULTIPORT, a reset with output pending, the catalog entry.
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFD, O_CLOEXEC, O_NONBLOCK, check, close, eventfd, fcntl, koffi, pipe2, read } from '../../../ffi/libc.js';
 import { consoleDevice, virtioConsoleKind, type VirtioConsoleDefinition } from '../../../src/devices/kinds/virtio-console-kind.js';
 import { VIRTIO_CONSOLE_BAD_ID, VIRTIO_CONSOLE_EVENT as E, VIRTIO_CONSOLE_F } from '../../../src/devices/virtio/virtio-console-layout.js';
@@ -13,7 +14,6 @@ import { VIRTIO_STATUS, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, featureBit } from
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
 import { planDevices } from '../../../src/machine/device-plan.js';
 import { parseMachine } from '../../../src/machine/machine-definition.js';
-import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { CountingIrq, MmioDriver, until } from './mmio-driver.js';
 import type { DriverQueue } from './virtio-driver.js';
 
@@ -25,13 +25,7 @@ const CONTROL_TX = 3;
 const MULTIPORT = featureBit(VIRTIO_CONSOLE_F.MULTIPORT);
 const F_SETPIPE_SZ = 1031;
 
-let mem: GuestMemory;
-let ram: Uint8Array;
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
-  ram = mem.regions[0].bytes;
-});
-afterAll(() => mem.release());
+const { mem, ram } = testGuestRam(RAM);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).reverse().forEach((f) => f()));

@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { VIRTIO_F, VIRTIO_STATUS, featureBit } from '../../../src/devices/virtio/virtio-constants.js';
 import type { VirtioDevice, VirtioDeviceContext } from '../../../src/devices/virtio/virtio-device.js';
 import { TSVMM_VENDOR_ID, VIRTIO_MMIO, VIRTIO_MMIO_MAGIC, VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
-import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { Prng } from '../../memory/dma-test-support.js';
 import { CountingIrq, MmioDriver } from './mmio-driver.js';
 
 const S = VIRTIO_STATUS;
 const R = VIRTIO_MMIO;
-let mem: GuestMemory;
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: 1024 * 1024 }]);
-});
-afterAll(() => mem.release());
+const { mem } = testGuestRam(1024 * 1024);
 
 class FakeDevice implements VirtioDevice {
   readonly name = 'fake';

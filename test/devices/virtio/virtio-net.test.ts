@@ -1,7 +1,8 @@
 // virtio-net against a real stream socket: the test holds the far end of a
 // socketpair and speaks QEMU's stream framing (what passt speaks), while a
 // guest-side driver (test/devices/virtio) posts buffers in guest memory.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check, close, read, socketpair, write } from '../../../ffi/libc.js';
 import { VIRTIO_MMIO } from '../../../src/devices/virtio/virtio-mmio.js';
 import { VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
@@ -10,20 +11,13 @@ import { VirtioNet, offloadFeatures } from '../../../src/devices/virtio/virtio-n
 import { tunOffloadFlags } from '../../../src/net/tap-backend.js';
 import { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN } from '../../../ffi/tun.js';
 import { VIRTIO_STATUS, featureBit } from '../../../src/devices/virtio/virtio-constants.js';
-import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { StreamBackend } from '../../../src/net/stream-backend.js';
 import { CountingIrq, MmioDriver, until } from './mmio-driver.js';
 
 const RAM = 4 * 1024 * 1024;
 const BUF = 0x200000;
 const HDR = 12;
-let mem: GuestMemory;
-let ram: Uint8Array;
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
-  ram = mem.regions[0].bytes;
-});
-afterAll(() => mem.release());
+const { mem, ram } = testGuestRam(RAM);
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).reverse().forEach((f) => f()));

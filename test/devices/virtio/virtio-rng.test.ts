@@ -1,25 +1,19 @@
 // virtio-rng through its virtio-mmio transport, driven like Linux's driver:
 // writable buffers come back full of random bytes; readable or hostile
 // chains come back empty (a value, not an exception); the rate limit holds.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { VIRTIO_STATUS, VIRTQ_DESC_F_NEXT } from '../../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../../src/devices/virtio/virtio-mmio.js';
 import { VIRTIO_RNG_QUEUE_SIZE, VirtioRng, type VirtioRngOptions } from '../../../src/devices/virtio/virtio-rng.js';
 import { virtioRngKind } from '../../../src/devices/kinds/virtio-rng-kind.js';
-import { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { parseMachine } from '../../../src/machine/machine-definition.js';
 import { planDevices } from '../../../src/machine/device-plan.js';
 import { CountingIrq, MmioDriver } from './mmio-driver.js';
 
 const RAM = 4 * 1024 * 1024;
 const BUF = 0x100000;
-let mem: GuestMemory;
-let ram: Uint8Array;
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
-  ram = mem.regions[0].bytes;
-});
-afterAll(() => mem.release());
+const { mem, ram } = testGuestRam(RAM);
 
 /** A clock and a timer queue the test moves by hand. */
 class FakeTime {

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { testGuestRam } from '../../support/test-guest-ram.js';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, VIRTQ_USED_F_NO_NOTIFY } from '../../../src/devices/virtio/virtio-constants.js';
 import { ChainError, DescriptorChain, PopResult, VirtQueue, isFatal } from '../../../src/devices/virtio/virtqueue.js';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
@@ -7,12 +8,7 @@ import { DriverQueue, layoutAt } from './virtio-driver.js';
 
 const MiB = 1024 * 1024;
 const RAM = 4 * MiB;
-let mem: GuestMemory;
-
-beforeAll(() => {
-  mem = GuestMemory.allocate([{ gpa: 0, size: RAM }]);
-});
-afterAll(() => mem.release());
+const { mem } = testGuestRam(RAM);
 
 function setup(size: number, opts: { indirect?: boolean; eventIdx?: boolean } = {}) {
   const layout = layoutAt(0x10000, size);
