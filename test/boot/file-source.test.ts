@@ -1,31 +1,21 @@
 // Loading from open files (src/boot/byte-source.ts): a vmlinux's segments
 // and the initrd go from the file straight into guest RAM, and the result is
 // the same as from bytes in memory.
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { ftruncateSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BootError } from '../../src/boot/boot-error.js';
 import { bufferSource, fileSource, wholeImage } from '../../src/boot/byte-source.js';
 import { loadLinux } from '../../src/boot/linux-loader.js';
 import { MiB, withGuestRam } from './support/guest-ram.js';
 import { patterned, typicalVmlinux } from './support/synthetic-kernel.js';
+import { openTempFile } from '../support/open-temp-file.js';
 
 const RAM = [{ gpa: 0, size: 64 * MiB }];
 
 describe('loading from files', () => {
   const cleanup: (() => void)[] = [];
   afterEach(() => cleanup.splice(0).forEach((f) => f()));
-  const file = (bytes: Uint8Array): number => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-source-'));
-    writeFileSync(join(dir, 'f'), bytes);
-    const fd = openSync(join(dir, 'f'), 'r+');
-    cleanup.push(() => {
-      closeSync(fd);
-      rmSync(dir, { recursive: true });
-    });
-    return fd;
-  };
+  const file = (bytes: Uint8Array): number => openTempFile(bytes, 'r+', cleanup);
 
   it('puts the same bytes in guest RAM as loading from memory, and boots the same', () => {
     const vmlinux = typicalVmlinux();

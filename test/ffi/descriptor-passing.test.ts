@@ -1,8 +1,6 @@
 // SCM_RIGHTS through ffi/descriptor-passing.ts: layouts against
 // <sys/socket.h>, and real descriptors over a real socketpair.
-import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { fstatSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CMSGHDR,
@@ -20,6 +18,7 @@ import { AF_UNIX, ECONNRESET, EINVAL, EPROTO, FD_CLOEXEC, F_GETFD, SOCK_CLOEXEC,
 import { findCCompiler } from '../support/c-compiler.js';
 import { type CCheck, probeC } from '../support/c-probe.js';
 import { describeNeeding } from '../support/host-requirements.js';
+import { openTempFile } from '../support/open-temp-file.js';
 
 const cc = findCCompiler();
 
@@ -55,16 +54,7 @@ describe('sendDescriptors / receiveDescriptors', () => {
     cleanup.push(() => sv.forEach((fd) => close(fd)));
     return [sv[0], sv[1]];
   };
-  const tempFile = (content: string): number => {
-    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-fds-'));
-    writeFileSync(join(dir, 'f'), content);
-    const fd = openSync(join(dir, 'f'), 'r');
-    cleanup.push(() => {
-      closeSync(fd);
-      rmSync(dir, { recursive: true });
-    });
-    return fd;
-  };
+  const tempFile = (content: string): number => openTempFile(content, 'r', cleanup);
 
   it('hands over open files in order, close-on-exec on arrival', () => {
     const [a, b] = pair();
