@@ -1,8 +1,9 @@
 // Where vCPU threads come from. Starting a Worker means a new V8 isolate
 // loading the vCPU code: ~100 ms natively, over a second in a nested L1. A
-// thread started early (`prestart`, as the helper's first act) does that
-// while the helper loads its own code, waits for its configuration, loads
-// the kernel and creates the VM; `start` then hands it its vCPU.
+// thread started early (`prestart`, once the helper's own code has loaded:
+// src/helper/early-vcpu-thread.ts) does that while the helper waits for its
+// configuration, loads the kernel and creates the VM; `start` then hands it
+// its vCPU.
 import { Worker } from 'node:worker_threads';
 import { entryPointScript } from '../entry-points.js';
 import type { VcpuStart, VcpuWorkerData } from './vcpu-protocol.js';
