@@ -28,3 +28,6 @@ export function entryPointScript(name: EntryPoint): string {
   if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundled)) return bundled;
   return join(PROJECT_ROOT, COMPILED_ENTRY_POINTS[name]);
 }
+
+/** The CLI's launcher, for tools and tests that run tsvmm as a user would. */
+export const TSVMM_CLI = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');

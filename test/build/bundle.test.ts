@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundle, bundledModules } from '../../tools/build/bundle.js';
-import { COMPILED_ENTRY_POINTS, bundleFile, entryPointScript } from '../../src/entry-points.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI, bundleFile, entryPointScript } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const entries = Object.values(COMPILED_ENTRY_POINTS).map((e) => join(PROJECT_ROOT, e));
@@ -85,7 +85,7 @@ describe('bundles', () => {
   });
 
   it('run the CLI as the unbundled modules do', () => {
-    const cli = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
+    const cli = TSVMM_CLI;
     const run = (env: NodeJS.ProcessEnv, ...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
     for (const args of [['--help'], ['run', '--help'], ['run', '--memory', 'lots']]) {
       const bundled = run({}, ...args);

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { TSVMM_CLI } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { deadline } from './deadline.js';
 
@@ -15,7 +16,7 @@ export interface TsvmmResult {
   timedOut: boolean;
 }
 
-export const TSVMM_BIN = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
+export const TSVMM_BIN = TSVMM_CLI;
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
 export interface RunTsvmmOptions {

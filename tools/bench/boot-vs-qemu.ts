@@ -2,15 +2,13 @@
 // same vmlinux via PVH, same initrd and command line), in one run, plus each
 // VMM's resident memory without guest RAM.
 import { withKernelWords } from '../../src/cli/run-command.js';
-import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { RssSampler } from './resident-memory.js';
 import { helperBelow } from './process-tree.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const INIT_MARKER = 'Run /init as init process';
 export const GUEST_MEMORY = 256 << 20;
 

@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pm-mmio.bin');
 const MACHINE = join(PROJECT_ROOT, 'test', 'machines', 'test-devices.json');
 

@@ -7,9 +7,9 @@
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pio-device-loop.bin');
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 
 export interface DeviceExitResult {
   /** µs per exit, medians. */

@@ -9,12 +9,11 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 export const DISK_MIB = 256;
 
 export const PHASES = {

@@ -17,11 +17,10 @@ import { join } from 'node:path';
 import { kernelParamValue } from '../../src/cli/exec-command.js';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 /** Prints the nanoseconds `cat` and `find` took, one line each (host binaries, GNU date). */
 const DATA_COMMAND =
   's=$(date +%s%N); cat big.bin >/dev/null; m=$(date +%s%N); find tree -printf "%s\\n" >/dev/null; e=$(date +%s%N); echo "cat $((m - s))"; echo "find $((e - m))"';

@@ -19,13 +19,12 @@ import { join } from 'node:path';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { findPasst } from '../../src/net/passt.js';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV } from '../nested/l1.js';
 import { parseExitStats, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 export const NET_PHASES = ['send', 'recv', 'ping'] as const;
 export type NetPhase = (typeof NET_PHASES)[number];
 export type NetBackendName = 'passt' | 'tap';

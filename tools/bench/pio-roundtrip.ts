@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 const PAYLOAD = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-pio-loop.bin');
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 
 export interface PioResult {
   exits: number;

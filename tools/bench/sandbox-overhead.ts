@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const HELLO = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-hello.bin');
 
 async function startupMs(extra: string[]): Promise<number> {

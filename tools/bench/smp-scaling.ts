@@ -2,14 +2,12 @@
 // with 2 (boot-vs-qemu.ts), and a CPU-bound job of two busy shell loops run
 // in parallel, timed on the host between two markers the guest prints, with
 // 1 and with 2 vCPUs, under tsvmm and under QEMU (-smp).
-import { join } from 'node:path';
 import { withKernelWords } from '../../src/cli/run-command.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
-import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-reference.js';
+import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-const TSVMM = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
 const START = 'smpjob start';
 const END = 'smpjob end';
 
