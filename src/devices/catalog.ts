@@ -4,6 +4,7 @@
 // registry and the device processes iterate over this list; adding a kind is
 // one file and one line here.
 import type { ConfigOf, DeviceConfig, DeviceKind, PlatformDeviceKind, RegisterWindow, VirtioDeviceKind } from './device-kind.js';
+import { acpiResetKind } from './kinds/acpi-reset-kind.js';
 import { acpiSleepKind } from './kinds/acpi-sleep-kind.js';
 import { exitDeviceKind } from './kinds/exit-device-kind.js';
 import { i8042Kind } from './kinds/i8042-kind.js';
@@ -21,6 +22,7 @@ export const DEVICE_KINDS = [
   exitDeviceKind,
   i8042Kind,
   acpiSleepKind,
+  acpiResetKind,
   virtioMmioSlotsKind,
   testDeviceKind,
   virtioBlkKind,

@@ -15,7 +15,7 @@ describe('the device catalog', () => {
   });
 
   it('lists the machine-file kinds in the order the parser names them', () => {
-    expect(machineFileKinds().map((k) => k.type).slice(0, 6)).toEqual(['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'virtio-mmio', 'test-device']);
+    expect(machineFileKinds().map((k) => k.type).slice(0, 7)).toEqual(['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'acpi-reset', 'virtio-mmio', 'test-device']);
   });
 
   it('gives every kind a host it allows, and every virtio kind its queues and VERSION_1', () => {

@@ -3,10 +3,8 @@
 // devices: it finds its interrupt controllers and its disk only through ACPI),
 // with its own virtio_mmio/virtio_blk modules in an initramfs
 // (tools/distro-guest, built by `.ci/run`). It must find /dev/vda, read a
-// file from it, and `poweroff -f` must end tsvmm with status 0 (ACPI S5).
-// (Reboot goes through the i8042 as for the default guest, whose panic test
-// covers it; a distro-kernel reboot test without a disk stalled once in the
-// L1, mid-boot, and is left out until that is understood: docs/host-kvm.md.)
+// file from it, and `poweroff -f` must end tsvmm with status 0 (ACPI S5);
+// `reboot -f` must end it as a reset does, through the FADT's reset register.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -54,6 +52,25 @@ describeKvm('a stock Debian cloud kernel', () => {
       expect(r.stdout, tail).toContain('init: command exit status 0');
       expect(r.stderr, tail).toMatch(/guest powered off \(ACPI S5\)/);
       expect(r.status, tail).toBe(0);
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'reboots through the ACPI reset register: the VM ends as a reset (status 1)',
+    async () => {
+      if (!built) {
+        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
+        return;
+      }
+      const r = await runTsvmm(
+        ['run', '--kernel', join(GUEST_DIR, 'vmlinuz'), '--initrd', join(GUEST_DIR, 'initrd.gz'), '--cmdline', 'console=ttyS0 panic=-1 -- reboot -f', '--log-level', 'info'],
+        { timeoutMs: BOOT_TIMEOUT_MS },
+      );
+      const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
+      expect(r.timedOut, tail).toBe(false);
+      expect(r.stderr, tail).toMatch(/reset through the ACPI reset register/);
+      expect(r.status, tail).toBe(1);
     },
     BOOT_TIMEOUT_MS + 10_000,
   );

@@ -32,6 +32,7 @@ describe('the device plan', () => {
       ['exit', 'vcpu-thread', [{ space: 'pio', base: 0x501, size: 1 }]],
       ['i8042', 'vcpu-thread', [{ space: 'pio', base: 0x60, size: 5 }]],
       ['acpi', 'vcpu-thread', [{ space: 'pio', base: 0x600, size: 1 }]],
+      ['acpi-reset', 'vcpu-thread', [{ space: 'pio', base: 0x601, size: 1 }]],
       ['rng', 'main-thread', [{ space: 'mmio', base: 0xd0000000, size: 0x1000 }]],
     ]);
     expect(plan.devices.every((d) => d.descriptors.length === 0)).toBe(true);

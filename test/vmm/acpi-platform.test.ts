@@ -1,6 +1,7 @@
 // The ACPI tables describe the VM the device plan builds: the same UART, the
 // same virtio-mmio windows and GSIs the plan gave the devices, the sleep
-// register's port; a machine without a sleep register gets no tables.
+// and reset registers' ports; a machine without a sleep register gets no
+// tables.
 import { describe, expect, it } from 'vitest';
 import { buildAcpiTables } from '../../src/boot/acpi/acpi-tables.js';
 import type { DiskSpec } from '../../src/block/disk-spec.js';
@@ -17,6 +18,7 @@ describe('acpiPlatformFor', () => {
     const platform = acpiPlatformFor(plan, 1)!;
     expect(platform.serial).toEqual({ port: 0x3f8, irq: 4 });
     expect(platform.sleepControlPort).toBe(0x600);
+    expect(platform.resetPort).toBe(0x601);
     expect(platform.virtioMmio).toEqual([
       { base: 0xd0000000, size: 0x1000, irq: 5 },
       { base: 0xd0001000, size: 0x1000, irq: 6 },

@@ -4,8 +4,9 @@
 // itself HW_REDUCED_ACPI (§4.1): no PM1/GPE blocks, no SCI, no SMI, no FACS
 // (firmware waking vector: nothing here resumes). What remains is the
 // sleep control/status register pair (§4.8.3.7), which is how the guest
-// enters S5 (power off) after reading \_S5_ from the DSDT, and the IA-PC
-// boot flags that tell Linux not to look for VGA, MSI or a CMOS RTC.
+// enters S5 (power off) after reading \_S5_ from the DSDT, the reset
+// register (§4.8.3.6) when the machine has one, and the IA-PC boot flags
+// that tell Linux not to look for VGA, MSI or a CMOS RTC.
 import type { ResolvedAcpiPlatform } from './platform.js';
 import { finishSdt, newSdt, SDT_HEADER_BYTES, writeAsciiPadded } from './sdt-header.js';
 
@@ -83,6 +84,9 @@ export function sleepControlValue(type: number): number {
   return ((type << SleepControl.typeShift) & SleepControl.typeMask) | SleepControl.enable;
 }
 
+/** What the guest writes to the reset register (RESET_VALUE); the register ignores anything else. */
+export const ACPI_RESET_VALUE = 0x01;
+
 /** The hypervisor vendor identity field (8 bytes, space-padded). */
 export const HYPERVISOR_VENDOR_IDENTITY = 'TSVMM';
 const HYPERVISOR_VENDOR_IDENTITY_BYTES = 8;
@@ -100,11 +104,15 @@ function writeIoGas(bytes: Uint8Array, view: DataView, at: number, port: number)
 export function buildFadt(platform: ResolvedAcpiPlatform, dsdtGpa: number): Uint8Array {
   const { bytes, view } = newSdt({ signature: 'FACP', revision: FADT_REVISION, oemId: platform.oemId, tableName: 'FADT' }, FADT_BYTES);
   view.setUint16(FadtField.iapcBootArch, IAPC_BOOT_ARCH, true);
-  view.setUint32(FadtField.flags, FLAGS, true);
+  view.setUint32(FadtField.flags, platform.resetPort === undefined ? FLAGS : FLAGS | FadtFlag.resetRegSup, true);
   bytes[FadtField.fadtMinorVersion] = FADT_MINOR_REVISION;
   view.setBigUint64(FadtField.xDsdt, BigInt(dsdtGpa), true);
   writeIoGas(bytes, view, FadtField.sleepControlReg, platform.sleepControlPort);
   writeIoGas(bytes, view, FadtField.sleepStatusReg, platform.sleepControlPort);
+  if (platform.resetPort !== undefined) {
+    writeIoGas(bytes, view, FadtField.resetReg, platform.resetPort);
+    bytes[FadtField.resetValue] = ACPI_RESET_VALUE;
+  }
   writeAsciiPadded(bytes, FadtField.hypervisorVendorIdentity, HYPERVISOR_VENDOR_IDENTITY, HYPERVISOR_VENDOR_IDENTITY_BYTES);
   return finishSdt(bytes);
 }

@@ -1,5 +1,6 @@
 // What the ACPI tables describe: one plain-data description of the microVM
-// (CPUs, the IOAPIC, COM1, the virtio-mmio slots, the sleep register), and
+// (CPUs, the IOAPIC, COM1, the virtio-mmio slots, the sleep and reset
+// registers), and
 // its validation. A platform that passes `validateAcpiPlatform` can be
 // expressed by the tables exactly; anything else is an Error naming the
 // field, e.g. "ACPI platform: virtioMmio[2].irq: GSI 30 is not on the IOAPIC
@@ -64,6 +65,12 @@ export interface AcpiPlatform {
    */
   sleepControlPort: number;
   /**
+   * I/O port of the reset register (ACPI 6.5 §4.8.3.6), written with
+   * ACPI_RESET_VALUE to reset the machine; without one the FADT has no
+   * RESET_REG and Linux's reboot falls back to the i8042.
+   */
+  resetPort?: number;
+  /**
    * Interrupt source overrides. By default ISA IRQ 0 (the PIT) goes to GSI 2,
    * the PC convention; an entry for ISA IRQ 0 here replaces that default.
    * QEMU makes the convention true with KVM_SET_GSI_ROUTING; KVM's default
@@ -107,6 +114,7 @@ export interface ResolvedAcpiPlatform {
   serial?: AcpiSerial;
   virtioMmio: Required<AcpiVirtioMmio>[];
   sleepControlPort: number;
+  resetPort?: number;
   /** Sorted by ISA IRQ, the timer's first. */
   interruptOverrides: Required<AcpiInterruptOverride>[];
   dualPic: boolean;
@@ -226,8 +234,16 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
 
   // ACPICA refuses a register at address 0 (the sleep registers then "do not exist").
   const sleepControlPort = integerIn('sleepControlPort', p.sleepControlPort, 1, U16_MAX, hex);
-  if (serial && sleepControlPort >= serial.port && sleepControlPort < serial.port + SERIAL_PORTS) {
-    throw new PlatformError('sleepControlPort', `${hex(sleepControlPort)} is one of the serial port's ${hex(serial.port)}..${hex(serial.port + SERIAL_PORTS - 1)}`);
+  const notSerial = (field: string, port: number) => {
+    if (serial && port >= serial.port && port < serial.port + SERIAL_PORTS) {
+      throw new PlatformError(field, `${hex(port)} is one of the serial port's ${hex(serial.port)}..${hex(serial.port + SERIAL_PORTS - 1)}`);
+    }
+  };
+  notSerial('sleepControlPort', sleepControlPort);
+  const resetPort = p.resetPort === undefined ? undefined : integerIn('resetPort', p.resetPort, 1, U16_MAX, hex);
+  if (resetPort !== undefined) {
+    notSerial('resetPort', resetPort);
+    if (resetPort === sleepControlPort) throw new PlatformError('resetPort', `${hex(resetPort)} is the sleep control register's port`);
   }
 
   if (p.dualPic !== undefined && typeof p.dualPic !== 'boolean') throw new PlatformError('dualPic', `${String(p.dualPic)} is not a boolean`);
@@ -236,7 +252,7 @@ export function validateAcpiPlatform(p: AcpiPlatform): ResolvedAcpiPlatform {
     throw new PlatformError('oemId', `'${String(oemId)}' is not 1..${OEM_ID_BYTES} printable ASCII characters`);
   }
 
-  return { cpus, ioapic, serial, virtioMmio, sleepControlPort, interruptOverrides, dualPic: p.dualPic ?? true, oemId };
+  return { cpus, ioapic, serial, virtioMmio, sleepControlPort, ...(resetPort === undefined ? {} : { resetPort }), interruptOverrides, dualPic: p.dualPic ?? true, oemId };
 }
 
 function overlaps(a: number, aSize: number, b: number, bSize: number): boolean {

@@ -6,6 +6,7 @@ import { byteSum } from '../../../src/boot/acpi/checksum.js';
 import { virtioDeviceName } from '../../../src/boot/acpi/dsdt.js';
 import {
   AccessSize,
+  ACPI_RESET_VALUE,
   AddressSpace,
   FADT_BYTES,
   FadtField,
@@ -129,7 +130,6 @@ describe('FADT', () => {
     expect(f[FadtField.fadtMinorVersion]).toBe(5);
     const flags = v.getUint32(FadtField.flags, true);
     expect(flags & FadtFlag.hwReducedAcpi).toBe(FadtFlag.hwReducedAcpi);
-    expect(flags & FadtFlag.resetRegSup).toBe(0);
     expect(v.getUint16(FadtField.sciInt, true)).toBe(0);
     const boot = v.getUint16(FadtField.iapcBootArch, true);
     expect(boot & (IapcBootArch.vgaNotPresent | IapcBootArch.msiNotSupported | IapcBootArch.cmosRtcNotPresent)).toBe(
@@ -147,6 +147,25 @@ describe('FADT', () => {
       expect(f[at + GasField.accessSize]).toBe(AccessSize.byte);
       expect(Number(v.getBigUint64(at + GasField.address, true))).toBe(0x600);
     }
+  });
+
+  it('names the reset register, byte wide on its I/O port, and the value that resets', () => {
+    expect(v.getUint32(FadtField.flags, true) & FadtFlag.resetRegSup).toBe(FadtFlag.resetRegSup);
+    const at = FadtField.resetReg;
+    expect(f[at + GasField.addressSpaceId]).toBe(AddressSpace.systemIo);
+    expect(f[at + GasField.registerBitWidth]).toBe(8);
+    expect(f[at + GasField.accessSize]).toBe(AccessSize.byte);
+    expect(Number(v.getBigUint64(at + GasField.address, true))).toBe(0x601);
+    expect(f[FadtField.resetValue]).toBe(ACPI_RESET_VALUE);
+  });
+
+  it('has no reset register when the platform has none (Linux then resets through the i8042)', () => {
+    const p = microvmPlatform();
+    delete p.resetPort;
+    const without = buildAcpiTables(p, BASE);
+    const fadt = without.bytes.subarray(without.tables.fadt.offset, without.tables.fadt.offset + without.tables.fadt.length);
+    expect(view(fadt).getUint32(FadtField.flags, true) & FadtFlag.resetRegSup).toBe(0);
+    expect([...fadt.subarray(FadtField.resetReg, FadtField.resetValue + 1)]).toEqual(new Array(13).fill(0));
   });
 
   it('tells the sleep register device what S5 looks like', () => {
@@ -289,6 +308,9 @@ describe('ACPI platform validation', () => {
     ['sleep port 0', (p) => (p.sleepControlPort = 0), /sleepControlPort: 0x0 is outside 0x1\.\.0xffff/],
     ['sleep port past 0xffff', (p) => (p.sleepControlPort = 0x10000), /sleepControlPort/],
     ['sleep port inside COM1', (p) => (p.sleepControlPort = 0x3fc), /sleepControlPort: 0x3fc is one of the serial port's 0x3f8\.\.0x3ff/],
+    ['reset port 0', (p) => (p.resetPort = 0), /resetPort: 0x0 is outside 0x1\.\.0xffff/],
+    ['reset port inside COM1', (p) => (p.resetPort = 0x3f9), /resetPort: 0x3f9 is one of the serial port's 0x3f8\.\.0x3ff/],
+    ['reset port on the sleep register', (p) => (p.resetPort = 0x600), /resetPort: 0x600 is the sleep control register's port/],
     ['an override of ISA IRQ 16', (p) => (p.interruptOverrides = [{ isaIrq: 16, gsi: 16 }]), /interruptOverrides\[0\]\.isaIrq: 16 is outside 0\.\.15/],
     ['an ISA IRQ overridden twice', (p) => (p.interruptOverrides = [{ isaIrq: 9, gsi: 9 }, { isaIrq: 9, gsi: 10 }]), /interruptOverrides\[1\]\.isaIrq: ISA IRQ 9 is overridden twice/],
     ['two overrides onto one GSI', (p) => (p.interruptOverrides = [{ isaIrq: 9, gsi: 2 }]), /interruptOverrides\[0\]\.gsi: GSI 2 is taken by ISA IRQ 0/],

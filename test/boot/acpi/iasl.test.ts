@@ -66,7 +66,7 @@ describeNeeding(iaslProblem(), 'ACPI tables as iasl reads them', () => {
     expect(entries).toEqual([t.tables.fadt.gpa, t.tables.madt.gpa]);
   });
 
-  it('reads the FADT as hardware-reduced, with X_DSDT and the sleep registers on the I/O port', () => {
+  it('reads the FADT as hardware-reduced, with X_DSDT, the sleep registers and the reset register on their I/O ports', () => {
     const dsl = dis.fadt.dsl;
     expect(dsl).toMatch(/Revision : 06/);
     expect(dsl).toMatch(/FADT Minor Revision : 05/);
@@ -83,6 +83,11 @@ describeNeeding(iaslProblem(), 'ACPI tables as iasl reads them', () => {
       expect(block).toMatch(/Encoded Access Width : 01 \[Byte Access:8\]/);
       expect(block).toMatch(/Address : 0000000000000600/);
     }
+    expect(dsl).toMatch(/Reset Register Supported \(V2\) : 1/);
+    const reset = dsl.slice(dsl.indexOf('Reset Register :')).split('\n\n')[0];
+    expect(reset).toMatch(/Space ID : 01 \[SystemIO\]/);
+    expect(reset).toMatch(/Address : 0000000000000601/);
+    expect(dsl).toMatch(/Value to cause reset : 01/);
     expect(dsl).toMatch(/Hypervisor ID : 2020204D4D565354/); // "TSVMM   " read as a little-endian u64
   });
 

@@ -12,6 +12,7 @@ export function microvmPlatform(): AcpiPlatform {
       { base: 0xd0001000, size: 0x1000, irq: 6 },
     ],
     sleepControlPort: 0x600,
+    resetPort: 0x601,
   };
 }
 
