@@ -139,6 +139,8 @@ export const IORING_FEAT_NODROP = 1 << 1;
 export const IORING_ENTER_GETEVENTS = 1 << 0;
 export const IORING_SQ_NEED_WAKEUP = 1 << 0;
 export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
+/** cq_ring->flags: the registered eventfd is not signalled while set (5.8+). */
+export const IORING_CQ_EVENTFD_DISABLED = 1 << 0;
 export const IORING_OP_NOP = 0;
 export const IORING_OP_READV = 1;
 export const IORING_OP_WRITEV = 2;

@@ -26,6 +26,7 @@
 // io_uring_setup, no io_uring_register), so no unrestricted ring can be made
 // and no restriction lifted.
 import {
+  IORING_CQ_EVENTFD_DISABLED,
   IORING_ENTER_GETEVENTS,
   IORING_FEAT_SINGLE_MMAP,
   IORING_OFF_CQ_RING,
@@ -84,6 +85,8 @@ export class IoUring {
   private readonly cqTailIdx: number;
   private readonly cqMask: number;
   private readonly cqesIdx: number;
+  /** Index of cq_ring->flags, or -1 before Linux 5.8 (no such field). */
+  private readonly cqFlagsIdx: number;
   private readonly sqes: Uint32Array;
 
   /** Our copy of the SQ tail (published with Atomics.store). */
@@ -175,6 +178,7 @@ export class IoUring {
     this.cqTailIdx = cqOff('tail') / 4;
     this.cqMask = this.cq[cqOff('ring_mask') / 4];
     this.cqesIdx = cqOff('cqes') / 4;
+    this.cqFlagsIdx = cqOff('flags') === 0 ? -1 : cqOff('flags') / 4;
     // SQE i always sits in ring slot i: fill the indirection array once.
     const arrayIdx = sqOff('array') / 4;
     for (let i = 0; i < this.sqEntries; i++) this.sq[arrayIdx + i] = i;
@@ -239,6 +243,26 @@ export class IoUring {
     if (r < 0) return -lastErrno();
     this.toSubmit -= Math.min(r, this.toSubmit);
     return r;
+  }
+
+  /**
+   * Submits like enter(0) with the registered eventfd quiet: a request the
+   * kernel completes during the call (a read from the page cache) would
+   * otherwise signal it, and the caller, which reaps right after, would wake
+   * once more for nothing. The flag is cleared before returning, so the
+   * caller's reap, which follows (Atomics: the clear is ordered before the
+   * tail is read), sees every completion the eventfd did not announce.
+   * Without cq_ring->flags (before 5.8) it is enter(0).
+   */
+  submitQuietly(): number {
+    if (this.cqFlagsIdx < 0) return this.enter(0);
+    const flags = this.cq[this.cqFlagsIdx];
+    Atomics.store(this.cq, this.cqFlagsIdx, flags | IORING_CQ_EVENTFD_DISABLED);
+    try {
+      return this.enter(0);
+    } finally {
+      Atomics.store(this.cq, this.cqFlagsIdx, flags & ~IORING_CQ_EVENTFD_DISABLED);
+    }
   }
 
   /** Completions waiting in the CQ ring (no system call). */
