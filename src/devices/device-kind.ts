@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { FieldReader, Json } from '../machine/field-reader.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { PortForward } from '../net/net-spec.js';
+import type { VirtioMmioTransport } from './virtio/virtio-mmio.js';
 
 /** Where a device model runs: the vCPU thread (exit-serviced), the helper's main thread, or its own jailed process. */
 export type DeviceHost = 'vcpu-thread' | 'main-thread' | 'device-process';
@@ -162,8 +163,8 @@ export interface DeviceNeeds {
 
 /** A built virtio device: its virtio-mmio transport and what its host needs to know of it. */
 export interface VirtioInstance {
-  /** The register window's model (a VirtioMmioTransport). */
-  readonly transport: BusDevice;
+  /** The register window's model. */
+  readonly transport: VirtioMmioTransport;
   /** What the jail must allow it: file size for writes, io_uring. */
   readonly needs: DeviceNeeds;
   statistics(): Record<string, unknown>;

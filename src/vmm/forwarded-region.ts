@@ -16,4 +16,6 @@ export interface ForwardedRegion {
   writesWait?: boolean;
   /** A RegionLock's word, when several vCPU threads share the socket. */
   lock?: SharedArrayBuffer;
+  /** A virtio-mmio transport's InterruptStatus word: the vCPU threads answer that register themselves (VirtioInterruptShortcut). */
+  interruptStatus?: SharedArrayBuffer;
 }

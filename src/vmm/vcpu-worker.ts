@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { gettid } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
+import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { RegionLock } from '../bus/region-lock.js';
 import { platformKind } from '../devices/catalog.js';
@@ -46,7 +47,8 @@ function main(data: VcpuWorkerData): void {
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock));
+    const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, r.interruptStatus ? new VirtioInterruptShortcut(client, r.interruptStatus) : client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.

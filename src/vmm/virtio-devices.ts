@@ -1,10 +1,13 @@
 // The VM's virtio devices, as the device plan places them: each sits in its
 // virtio-mmio slot, takes queue notifications through a KVM ioeventfd and
 // raises interrupts through a KVM irqfd, so neither costs a vCPU exit.
-// Register accesses (setup, interrupt status) do exit; the vCPU thread
-// forwards them over an ioregionfd-protocol socket to whoever serves the
-// device: this (main) thread, which builds the model from the catalog, or the
-// device's own process, whose eventfds are registered here.
+// Register accesses (setup) do exit; the vCPU thread forwards them over an
+// ioregionfd-protocol socket to whoever serves the device: this (main)
+// thread, which builds the model from the catalog, or the device's own
+// process, whose eventfds are registered here. The interrupt status register
+// of a device served here is answered by the vCPU thread itself, from shared
+// memory (VirtioInterruptShortcut): Linux reads and acknowledges it on every
+// interrupt.
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
@@ -135,7 +138,9 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const server = new IoregionServer(deviceEnd, instance.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
   const local: LocalDevice = { instance, irq, notifyFds, server, serverFd: deviceEnd };
   server.start();
-  return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true }, local };
+  const interruptStatus = instance.transport.interruptStatusShared;
+  const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true, ...(interruptStatus ? { interruptStatus } : {}) };
+  return { name: d.name, group: kind.statisticsGroup, region, local };
 }
 
 function closeServerEnd(local: LocalDevice): void {

@@ -15,6 +15,7 @@ import type { DmaTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { VIRTIO_F, VIRTIO_STATUS, featureBit } from './virtio-constants.js';
 import type { VirtioDevice, VirtioDeviceContext } from './virtio-device.js';
+import { VirtioInterruptStatus } from './interrupt-status.js';
 import { VirtQueue } from './virtqueue.js';
 
 export const VIRTIO_MMIO = {
@@ -85,16 +86,11 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   private driverFeatures = 0n;
   private negotiated = 0n;
   private queueSel = 0;
-  private interruptStatus = 0;
   /**
-   * Reasons raised since the driver last read InterruptStatus. Its ACK can
-   * only acknowledge what it read: register writes reach the device posted
-   * (src/bus/ioregion-client.ts), so an ACK sent before a completion may
-   * arrive after it, and clearing that completion's bit would leave its
-   * interrupt finding nothing to do (a lost completion: the guest hung with
-   * two requests in flight, with two vCPUs).
+   * InterruptStatus, in shared memory: with `interruptStatusShared`, the vCPU
+   * threads answer the driver's reads and acknowledgements of it themselves.
    */
-  private raisedSinceRead = 0;
+  private readonly interruptStatus = new VirtioInterruptStatus();
   private configGeneration = 0;
   private shmSel = 0;
   private brokenReason: string | null = null;
@@ -126,6 +122,16 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   /** Why the device needs a reset, or null. */
   get brokenBecause(): string | null {
     return this.brokenReason;
+  }
+
+  /**
+   * The InterruptStatus word, for threads that answer the driver's
+   * InterruptStatus reads and InterruptACK writes without this one
+   * (InterruptRegisterShortcut); undefined with a level-triggered line,
+   * whose acknowledgement must lower the line here.
+   */
+  get interruptStatusShared(): SharedArrayBuffer | undefined {
+    return this.level ? undefined : this.interruptStatus.shared;
   }
 
   /** Current device status register. */
@@ -208,8 +214,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
       case R.QUEUE_READY:
         return q && q.ready ? 1 : 0;
       case R.INTERRUPT_STATUS:
-        this.raisedSinceRead = 0;
-        return this.interruptStatus;
+        return this.interruptStatus.read();
       case R.STATUS:
         return this.status;
       case R.QUEUE_DESC_LOW:
@@ -274,7 +279,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
         this.notifyQueue(v);
         return;
       case R.INTERRUPT_ACK:
-        this.interruptStatus &= ~(v & ~this.raisedSinceRead);
+        this.interruptStatus.acknowledge(v);
         this.updateLevel();
         return;
       case R.STATUS:
@@ -426,8 +431,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     this.queueSel = 0;
     this.shmSel = 0;
     this.brokenReason = null;
-    this.interruptStatus = 0;
-    this.raisedSinceRead = 0;
+    this.interruptStatus.clear();
     this.updateLevel();
   }
 
@@ -446,15 +450,14 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   }
 
   private raise(bit: number): void {
-    this.interruptStatus |= bit;
-    this.raisedSinceRead |= bit;
+    this.interruptStatus.raise(bit);
     if (this.level) this.updateLevel();
     else this.irq.trigger();
   }
 
   private updateLevel(): void {
     if (!this.level) return;
-    const want = this.interruptStatus !== 0;
+    const want = this.interruptStatus.pending !== 0;
     if (want !== this.lineHigh) {
       this.lineHigh = want;
       this.irq.setLevel(want);

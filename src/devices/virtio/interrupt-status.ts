@@ -1,0 +1,60 @@
+// A virtio-mmio transport's InterruptStatus register (virtio v1.2 §4.2.2) in
+// one word of shared memory, so that the thread serving the device raises
+// reasons and a vCPU thread answers the driver's InterruptStatus read and
+// InterruptACK write itself. Linux's virtio_mmio does both on every
+// interrupt; without this each was a round trip to the device's thread
+// (src/bus/ioregion-client.ts). Every change is one compare-and-swap over
+// the whole word, so any thread may touch it at any time.
+//
+// Low byte: the reasons pending (VIRTIO_MMIO_INT_VRING, _CONFIG). Next byte:
+// the reasons raised since the driver last read the register. An ACK clears
+// only reasons the driver has read: a reason raised after its read stays set
+// even when the ACK names it, so the interrupt that announced it still finds
+// it (the guest then looks at its rings once more, never once too few).
+const PENDING = 0xff;
+const RAISED_SHIFT = 8;
+
+export class VirtioInterruptStatus {
+  private readonly word: Int32Array;
+
+  /** `shared`: the word's buffer (a fresh one by default); hand it to the threads that answer the driver. */
+  constructor(readonly shared: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+    this.word = new Int32Array(shared, 0, 1);
+  }
+
+  /** The reasons pending. */
+  get pending(): number {
+    return Atomics.load(this.word, 0) & PENDING;
+  }
+
+  /** The device raises `reasons` (before it signals the interrupt). */
+  raise(reasons: number): void {
+    const bits = reasons & PENDING;
+    for (;;) {
+      const old = Atomics.load(this.word, 0);
+      if (Atomics.compareExchange(this.word, 0, old, old | bits | (bits << RAISED_SHIFT)) === old) return;
+    }
+  }
+
+  /** The driver reads the register: the reasons pending, which it may now acknowledge. */
+  read(): number {
+    for (;;) {
+      const old = Atomics.load(this.word, 0);
+      if (Atomics.compareExchange(this.word, 0, old, old & PENDING) === old) return old & PENDING;
+    }
+  }
+
+  /** The driver writes InterruptACK with `reasons`; returns the reasons still pending. */
+  acknowledge(reasons: number): number {
+    for (;;) {
+      const old = Atomics.load(this.word, 0);
+      const next = old & ~(reasons & PENDING & ~(old >>> RAISED_SHIFT));
+      if (Atomics.compareExchange(this.word, 0, old, next) === old) return next & PENDING;
+    }
+  }
+
+  /** Device reset. */
+  clear(): void {
+    Atomics.store(this.word, 0, 0);
+  }
+}

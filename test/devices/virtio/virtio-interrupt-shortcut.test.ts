@@ -1,0 +1,91 @@
+// The InterruptStatus register in shared memory: the transport raises reasons
+// in it, and a vCPU thread's shortcut answers the driver's InterruptStatus
+// reads and InterruptACK writes from it, with the transport's own rules; every
+// other access still reaches the device.
+import { describe, expect, it } from 'vitest';
+import type { BusDevice } from '../../../src/bus/device.js';
+import { VirtioInterruptStatus } from '../../../src/devices/virtio/interrupt-status.js';
+import { VirtioInterruptShortcut } from '../../../src/devices/virtio/virtio-interrupt-shortcut.js';
+import { VIRTIO_MMIO, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING } from '../../../src/devices/virtio/virtio-mmio.js';
+
+describe('VirtioInterruptStatus', () => {
+  it('holds raised reasons until the driver reads and acknowledges them', () => {
+    const s = new VirtioInterruptStatus();
+    s.raise(VIRTIO_MMIO_INT_VRING);
+    s.raise(VIRTIO_MMIO_INT_CONFIG);
+    expect(s.pending).toBe(3);
+    expect(s.read()).toBe(3);
+    expect(s.acknowledge(VIRTIO_MMIO_INT_VRING)).toBe(VIRTIO_MMIO_INT_CONFIG);
+    expect(s.acknowledge(VIRTIO_MMIO_INT_CONFIG)).toBe(0);
+    expect(s.read()).toBe(0);
+  });
+
+  it('keeps a reason raised after the driver read, even when the ACK names it', () => {
+    const s = new VirtioInterruptStatus();
+    s.raise(VIRTIO_MMIO_INT_VRING);
+    expect(s.read()).toBe(1);
+    s.raise(VIRTIO_MMIO_INT_VRING); // a completion between the handler's read and its ACK
+    expect(s.acknowledge(VIRTIO_MMIO_INT_VRING)).toBe(1);
+    expect(s.read()).toBe(1); // its own interrupt finds it
+    expect(s.acknowledge(VIRTIO_MMIO_INT_VRING)).toBe(0);
+  });
+
+  it('is the same word wherever its buffer is', () => {
+    const s = new VirtioInterruptStatus();
+    const other = new VirtioInterruptStatus(s.shared); // as a vCPU thread builds it
+    s.raise(VIRTIO_MMIO_INT_VRING);
+    expect(other.read()).toBe(1);
+    expect(other.acknowledge(VIRTIO_MMIO_INT_VRING)).toBe(0);
+    expect(s.pending).toBe(0);
+  });
+
+  it('ignores bits beyond the two reasons and clears on reset', () => {
+    const s = new VirtioInterruptStatus();
+    s.raise(0x1ff01);
+    expect(s.pending).toBe(1);
+    s.clear();
+    expect(s.read()).toBe(0);
+    s.raise(VIRTIO_MMIO_INT_VRING);
+    s.read();
+    expect(s.acknowledge(0xffffff01)).toBe(0);
+  });
+});
+
+class RecordingDevice implements BusDevice {
+  readonly name = 'recorder';
+  readonly accesses: string[] = [];
+  read(offset: number, data: Uint8Array): void {
+    this.accesses.push(`read ${offset.toString(16)}/${data.length}`);
+    data.fill(0xab);
+  }
+  write(offset: number, data: Uint8Array): void {
+    this.accesses.push(`write ${offset.toString(16)}/${data.length}`);
+  }
+}
+
+describe('VirtioInterruptShortcut', () => {
+  it("answers 32-bit InterruptStatus reads and InterruptACK writes from the shared word, without the device", () => {
+    const device = new RecordingDevice();
+    const status = new VirtioInterruptStatus();
+    const shortcut = new VirtioInterruptShortcut(device, status.shared);
+    expect(shortcut.name).toBe('recorder');
+    status.raise(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+    const data = new Uint8Array(4).fill(0xff);
+    shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, data);
+    expect([...data]).toEqual([3, 0, 0, 0]);
+    shortcut.write(VIRTIO_MMIO.INTERRUPT_ACK, Uint8Array.of(1, 0, 0, 0));
+    expect(status.pending).toBe(VIRTIO_MMIO_INT_CONFIG);
+    expect(device.accesses).toEqual([]);
+  });
+
+  it('forwards every other register, and odd-sized accesses to these two', () => {
+    const device = new RecordingDevice();
+    const shortcut = new VirtioInterruptShortcut(device, new VirtioInterruptStatus().shared);
+    shortcut.read(VIRTIO_MMIO.STATUS, new Uint8Array(4));
+    shortcut.write(VIRTIO_MMIO.QUEUE_NOTIFY, new Uint8Array(4));
+    shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, new Uint8Array(1));
+    shortcut.write(VIRTIO_MMIO.INTERRUPT_ACK, new Uint8Array(2));
+    shortcut.read(VIRTIO_MMIO.INTERRUPT_ACK, new Uint8Array(4));
+    expect(device.accesses).toEqual(['read 70/4', 'write 50/4', 'read 60/1', 'write 64/2', 'read 64/4']);
+  });
+});
