@@ -20,31 +20,39 @@ const recvmsg = libc.func('intptr_t recvmsg(int fd, _Inout_ uint8_t *msg, int fl
 const align8 = (n: number) => (n + 7) & ~7;
 const controlSpace = (count: number) => CMSGHDR.size + align8(count * 4);
 
-/** A message of one byte carrying `fds` (and the buffers it points into, kept alive by the caller). */
-function message(fds: number, control: Buffer, byte: Buffer): Buffer {
+/** A message of `data` carrying `fds` (and the buffers it points into, kept alive by the caller). */
+function message(fds: number, control: Buffer, data: Buffer): Buffer {
   const iov = Buffer.alloc(IOVEC_SIZE);
-  iov.writeBigUInt64LE(koffi.address(byte) as bigint, 0);
-  iov.writeBigUInt64LE(BigInt(byte.length), 8);
+  iov.writeBigUInt64LE(koffi.address(data) as bigint, 0);
+  iov.writeBigUInt64LE(BigInt(data.length), 8);
   const msg = Buffer.alloc(MSGHDR.size);
   msg.writeBigUInt64LE(koffi.address(iov) as bigint, MSGHDR.offsets.msg_iov);
   msg.writeBigUInt64LE(1n, MSGHDR.offsets.msg_iovlen);
   msg.writeBigUInt64LE(koffi.address(control) as bigint, MSGHDR.offsets.msg_control);
   msg.writeBigUInt64LE(BigInt(fds === 0 ? 0 : control.length), MSGHDR.offsets.msg_controllen);
-  // The iovec must live as long as the message: tie it to it.
-  return Object.assign(msg, { iov });
+  // The iovec and the data it points to must live as long as the message: tie them to it.
+  return Object.assign(msg, { iov, data });
 }
 
 /** Sends `fds` (their duplicates arrive at the peer) with one byte of data. Returns 0 or -errno. */
 export function sendDescriptors(socketFd: number, fds: readonly number[]): number {
-  if (fds.length === 0 || fds.length > MAX_DESCRIPTORS_PER_MESSAGE) return -EINVAL;
+  return sendWithDescriptors(socketFd, Buffer.from([0x2a]), fds);
+}
+
+/**
+ * Sends `data` with `fds` attached to its first byte, in one sendmsg: for a
+ * protocol whose messages carry their descriptors (vhost-user). Returns 0 or
+ * -errno.
+ */
+export function sendWithDescriptors(socketFd: number, data: Buffer, fds: readonly number[]): number {
+  if (data.length === 0 || fds.length === 0 || fds.length > MAX_DESCRIPTORS_PER_MESSAGE) return -EINVAL;
   const control = Buffer.alloc(controlSpace(fds.length));
   control.writeBigUInt64LE(BigInt(CMSGHDR.size + fds.length * 4), CMSGHDR.offsets.cmsg_len);
   control.writeInt32LE(SOL_SOCKET, CMSGHDR.offsets.cmsg_level);
   control.writeInt32LE(SCM_RIGHTS, CMSGHDR.offsets.cmsg_type);
   fds.forEach((fd, i) => control.writeInt32LE(fd, CMSGHDR.size + i * 4));
-  const byte = Buffer.from([0x2a]);
-  const n = Number(sendmsg(socketFd, message(fds.length, control, byte), 0));
-  return n === 1 ? 0 : n < 0 ? -koffi.errno() : -EIO; // EIO: a short send
+  const n = Number(sendmsg(socketFd, message(fds.length, control, data), 0));
+  return n === data.length ? 0 : n < 0 ? -koffi.errno() : -EIO; // EIO: a short send
 }
 
 /**

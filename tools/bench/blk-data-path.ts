@@ -1,0 +1,142 @@
+// The virtio-blk data path alone, without KVM: the VMM's device stack as the
+// helper runs it (virtio-mmio transport, VirtioBlk, the block engine, the
+// doorbell eventfd watched on the event loop, the interrupt eventfd), driven
+// by a guest-side driver in another thread (blk-driver-worker.ts) that talks
+// to it only through shared memory and the two eventfds, as a guest does
+// through KVM's ioeventfd and irqfd. What it measures is the VMM's own host
+// CPU per request (every thread of this process but the driver's), at a
+// given queue depth, natively on any host: the part of issue 17's data-path
+// cost that is tsvmm's and not the guest kernel's.
+// With --vmm qemu the same driver runs against QEMU's virtio-blk instead
+// (qemu-storage-daemon over vhost-user: blk-data-path-qemu.ts).
+//   node dist/tools/bench/blk-data-path.js [--vmm tsvmm|qemu] [--depth N] [--requests N] [--engine io_uring|aio|sync]
+import { openSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { check, close, EFD_CLOEXEC, EFD_NONBLOCK, eventfd } from '../../ffi/libc.js';
+import type { BlockEngine } from '../../src/block/disk-spec.js';
+import { EventfdInterrupt } from '../../src/bus/eventfd-signals.js';
+import { VIRTIO_F, VIRTIO_STATUS, featureBit } from '../../src/devices/virtio/virtio-constants.js';
+import { VirtioBlkDevice } from '../../src/devices/virtio/virtio-blk-device.js';
+import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio.js';
+import { silentLogger } from '../../src/log.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
+import { measureQemuBlkDataPath } from './blk-data-path-qemu.js';
+import { runBlkDriver } from './blk-driver-run.js';
+import type { BlkDriverSetup } from './blk-driver-worker.js';
+import { BUFFERS, RAM_BYTES, ringLayout, scratchImage } from './blk-path-fixture.js';
+import { snapshotCpu } from './vmm-cpu.js';
+
+export interface BlkPathResult {
+  depth: number;
+  requests: number;
+  engine: string;
+  iops: number;
+  /** Host CPU of every thread but the driver's, per request. */
+  vmmCpuUsPerRequest: number;
+  /** Share of one core the VMM's threads used. */
+  vmmCpuShare: number;
+  kicksPerRequest: number;
+  interruptsPerRequest: number;
+}
+
+/** Linux's virtio-mmio probe, through the transport's registers: features, one queue, DRIVER_OK. */
+function initialise(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
+  const t = device.transport;
+  const reg = new Uint8Array(4);
+  const write32 = (offset: number, value: number) => {
+    new DataView(reg.buffer).setUint32(0, value, true);
+    t.write(offset, reg);
+  };
+  const read32 = (offset: number) => {
+    t.read(offset, reg);
+    return new DataView(reg.buffer).getUint32(0, true);
+  };
+  const S = VIRTIO_STATUS;
+  write32(VIRTIO_MMIO.STATUS, 0);
+  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER);
+  const features = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX);
+  write32(VIRTIO_MMIO.DRIVER_FEATURES_SEL, 0);
+  write32(VIRTIO_MMIO.DRIVER_FEATURES, Number(features & 0xffff_ffffn));
+  write32(VIRTIO_MMIO.DRIVER_FEATURES_SEL, 1);
+  write32(VIRTIO_MMIO.DRIVER_FEATURES, Number(features >> 32n));
+  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
+  if (!(read32(VIRTIO_MMIO.STATUS) & S.FEATURES_OK)) throw new Error('virtio-blk refused EVENT_IDX');
+  const queue = ringLayout();
+  const { desc, avail, used } = queue;
+  write32(VIRTIO_MMIO.QUEUE_SEL, 0);
+  write32(VIRTIO_MMIO.QUEUE_NUM, queue.size);
+  write32(VIRTIO_MMIO.QUEUE_DESC_LOW, desc);
+  write32(VIRTIO_MMIO.QUEUE_DRIVER_LOW, avail);
+  write32(VIRTIO_MMIO.QUEUE_DEVICE_LOW, used);
+  write32(VIRTIO_MMIO.QUEUE_READY, 1);
+  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  return queue;
+}
+
+export async function measureBlkDataPath(options: { depth: number; requests: number; engine: BlockEngine }): Promise<BlkPathResult> {
+  const image = scratchImage();
+  const memory = GuestMemory.allocate([{ gpa: 0, size: RAM_BYTES }]);
+  const doorbellFd = check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd');
+  const interruptFd = check(eventfd(0, EFD_CLOEXEC) as number, 'eventfd');
+  const imageFd = openSync(image.path, 'r+');
+  const device = new VirtioBlkDevice(
+    'vda',
+    { path: image.path, readOnly: false, cache: 'writeback', engine: options.engine },
+    imageFd,
+    memory,
+    new EventfdInterrupt(interruptFd),
+    doorbellFd,
+    silentLogger,
+  );
+  try {
+    const setup: BlkDriverSetup = {
+      ram: { hostAddress: memory.regions[0].hostAddress, size: RAM_BYTES },
+      queue: initialise(device),
+      buffers: BUFFERS,
+      doorbellFd,
+      interruptFd,
+      depth: options.depth,
+      requests: options.requests,
+      diskSectors: device.blk.sectors,
+    };
+    // No vCPU here: every thread of this process but the driver's is the VMM's.
+    const { done, deviceCpuSeconds: vmmCpu } = await runBlkDriver(setup, {
+      deviceCpu: (driverTid) => {
+        const snapshot = snapshotCpu(process.pid);
+        snapshot.delete(`${process.pid}/${driverTid}`);
+        return snapshot;
+      },
+    });
+    if (done.errors > 0) throw new Error(`${done.errors} requests failed`);
+    const seconds = done.elapsedNs / 1e9;
+    return {
+      depth: options.depth,
+      requests: options.requests,
+      engine: device.backend.kind,
+      iops: options.requests / seconds,
+      vmmCpuUsPerRequest: (vmmCpu * 1e6) / options.requests,
+      vmmCpuShare: vmmCpu / seconds,
+      kicksPerRequest: done.kicks / options.requests,
+      interruptsPerRequest: done.interrupts / options.requests,
+    };
+  } finally {
+    device.close();
+    memory.release();
+    close(doorbellFd);
+    close(interruptFd);
+    image.remove();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
+  const depth = Number(arg('--depth', '1'));
+  const requests = Number(arg('--requests', '20000'));
+  const vmm = arg('--vmm', 'tsvmm');
+  if (vmm !== 'tsvmm' && vmm !== 'qemu') throw new Error(`--vmm ${vmm}: tsvmm or qemu`);
+  const result =
+    vmm === 'qemu'
+      ? await measureQemuBlkDataPath({ depth, requests })
+      : await measureBlkDataPath({ depth, requests, engine: arg('--engine', 'async') as BlockEngine });
+  console.log(JSON.stringify(result));
+}
