@@ -17,14 +17,25 @@ import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 export const DISK_MIB = 256;
 
 export const PHASES = {
+  'randread-qd1': { blkbench: 'randread 4096 1 4M', about: '4 KiB random reads, queue depth 1, 1024 requests' },
   randread: { blkbench: 'randread 4096 16 8M', about: '4 KiB random reads, queue depth 16, 2048 requests' },
+  'randread-qd32': { blkbench: 'randread 4096 32 16M', about: '4 KiB random reads, queue depth 32, 4096 requests' },
   read: { blkbench: `read 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB reads, queue depth 4, the whole ${DISK_MIB} MiB` },
   write: { blkbench: `write 1M 4 ${DISK_MIB}M`, about: `sequential 1 MiB writes, queue depth 4, the whole ${DISK_MIB} MiB, then fdatasync` },
 } as const;
 export type PhaseName = keyof typeof PHASES;
 export const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
 
-const guestCommand = (phases: PhaseName[]) => phases.map((p) => `blkbench /dev/vda ${PHASES[p].blkbench}`).join('; ');
+/**
+ * Each phase between two console lines of its own, `bench-phase-start NAME.`
+ * and `bench-phase-end NAME.` (spelt through a shell variable: the kernel
+ * echoes its command line at boot, and the markers must not match there).
+ */
+const PHASE_MARK = 'bench-phase';
+const guestCommand = (phases: PhaseName[]) =>
+  `m=${PHASE_MARK}; ` + phases.map((p) => `echo "$m-start ${p}."; blkbench /dev/vda ${PHASES[p].blkbench}; echo "$m-end ${p}."`).join('; ');
+const startMarker = (p: PhaseName) => `${PHASE_MARK}-start ${p}.`;
+const endMarker = (p: PhaseName) => `${PHASE_MARK}-end ${p}.`;
 
 export interface PhaseResult {
   ops: number;
@@ -49,16 +60,17 @@ const BLKBENCH_LINE = /blkbench mode=(\w+) bs=\d+ qd=\d+ ops=(\d+) bytes=(\d+) n
 
 /** Runs the guest command under a VMM, snapshotting its CPU at each phase's start and end. */
 async function runPhases(command: string, args: string[], names: PhaseName[]): Promise<{ run: TimedRun; phases: DiskRun['phases'] }> {
-  const markers = names.flatMap((p) => [`blkbench start mode=${p}`, `blkbench mode=${p} `]);
+  const markers = names.flatMap((p) => [startMarker(p), endMarker(p)]);
   const snapshots = new Map<string, CpuSnapshot>();
   const run = await timedRun(command, args, { markers, timeoutMs: 1_800_000, onMarker: (m, pid) => snapshots.set(m, snapshotCpu(pid)) });
   const output = run.stdout + run.stderr;
-  const results = new Map([...run.stdout.matchAll(BLKBENCH_LINE)].map((m) => [m[1], m]));
   const phases: DiskRun['phases'] = {};
   for (const p of names) {
-    const m = results.get(p);
-    const before = snapshots.get(`blkbench start mode=${p}`);
-    const after = snapshots.get(`blkbench mode=${p} `);
+    const from = run.stdout.indexOf(startMarker(p));
+    const to = run.stdout.indexOf(endMarker(p), from);
+    const m = from < 0 || to < 0 ? undefined : [...run.stdout.slice(from, to).matchAll(BLKBENCH_LINE)][0];
+    const before = snapshots.get(startMarker(p));
+    const after = snapshots.get(endMarker(p));
     if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
     const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
     const seconds = ns / 1e9;
