@@ -17,6 +17,7 @@ import { planDevices } from '../machine/device-plan.js';
 import { loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
+import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
@@ -108,7 +109,22 @@ interface BootPlan {
   cmdline: string;
 }
 
-function planBoot(args: RunArgs, machineCmdline: string, memorySize: number): BootPlan {
+/**
+ * On a hardware-reduced ACPI platform without EFI, Linux's default reboot is
+ * through the BIOS (arch/x86/kernel/reboot.c reboot_init: "force EFI reboot",
+ * which falls back to a real-mode jump to the reset vector); there is no
+ * BIOS here, so the guest would hang. With a reset register in the FADT the
+ * guest is told to use it, unless its command line chose a method itself.
+ */
+export const ACPI_REBOOT_WORD = 'reboot=acpi';
+
+/** The reboot word tsvmm adds to `cmdline` (the user's or the default guest's): ACPI_REBOOT_WORD or nothing. */
+export function rebootWords(cmdline: string, acpiReset: boolean): string {
+  const kernelPart = cmdline.split(/(?:^|\s)--(?:\s|$)/)[0];
+  return acpiReset && !/(^|\s)reboot=/.test(kernelPart) ? ACPI_REBOOT_WORD : '';
+}
+
+function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acpiReset: boolean): BootPlan {
   const command = args['--'] ?? [];
   if (args.rawPayload) {
     if (command.length) throw new UsageError('a real-mode payload takes no command after --');
@@ -134,6 +150,7 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number): Bo
   // entropy extraction here (~8 s more boot). Only that kernel gets it.
   const seeded = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
   if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomBytes(32).toString('hex')}`].filter(Boolean).join(' ');
+  machineCmdline = [machineCmdline, rebootWords(cmdline ?? '', acpiReset)].filter(Boolean).join(' ');
   return {
     describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,
     kind: 'linux',
@@ -245,7 +262,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   const hostKvm = detectHostKvm();
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
-  const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline, profile?.kernelWords].filter(Boolean).join(' '), memorySize);
+  const acpiReset = args.acpi !== false && acpiPlatformFor(devicePlan, cpus)?.resetPort !== undefined;
+  const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline, profile?.kernelWords].filter(Boolean).join(' '), memorySize, acpiReset);
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {

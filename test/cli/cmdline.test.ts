@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError, withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
+import { ACPI_REBOOT_WORD, rebootWords, UsageError, withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 
 describe('withKernelWords', () => {
   it('appends when there are no init arguments', () => {
@@ -31,5 +31,19 @@ describe('withInitCommand (tsvmm run -- CMD ARGS...)', () => {
   it('leaves the command line alone without a command, and refuses a command given twice', () => {
     expect(withInitCommand('console=ttyS0', [])).toBe('console=ttyS0');
     expect(() => withInitCommand('console=ttyS0 -- ls', ['ls'])).toThrow(UsageError);
+  });
+});
+
+describe('rebootWords', () => {
+  it('asks a guest with an ACPI reset register to reboot through it (its default would be a BIOS that is not there)', () => {
+    expect(ACPI_REBOOT_WORD).toBe('reboot=acpi');
+    expect(rebootWords('console=ttyS0 panic=-1', true)).toBe('reboot=acpi');
+    expect(rebootWords('console=ttyS0 -- reboot=k', true)).toBe('reboot=acpi'); // words after -- are init's
+  });
+
+  it("leaves the guest's own choice, and machines without the register, alone", () => {
+    expect(rebootWords('console=ttyS0 reboot=k', true)).toBe('');
+    expect(rebootWords('reboot=t,warm console=ttyS0', true)).toBe('');
+    expect(rebootWords('console=ttyS0', false)).toBe('');
   });
 });
