@@ -26,6 +26,7 @@ export class IoregionClient implements BusDevice {
   private readonly responseView = new DataView(this.response.buffer);
   private readonly pollfd = new Uint8Array(8);
   private dead = false;
+  private posted = false;
 
   constructor(
     readonly name: string,
@@ -45,6 +46,15 @@ export class IoregionClient implements BusDevice {
     return this.dead || this.lock?.isDead === true;
   }
 
+  /**
+   * Whether this client posted a write the device may not have served yet:
+   * a read through the socket waits for the device, which serves in order,
+   * so until then state the device keeps elsewhere may not show that write.
+   */
+  get writesInFlight(): boolean {
+    return this.posted;
+  }
+
   read(offset: number, data: Uint8Array): void {
     this.lock?.acquire();
     try {
@@ -53,6 +63,7 @@ export class IoregionClient implements BusDevice {
         return;
       }
       dataToBytes(this.responseView.getBigUint64(0, true), data);
+      this.posted = false;
     } finally {
       this.lock?.release();
     }
@@ -62,7 +73,10 @@ export class IoregionClient implements BusDevice {
     if (this.isDead) return;
     this.lock?.acquire();
     try {
-      if (!this.isDead && this.send(true, offset, data, !this.postedWrites) && !this.postedWrites) this.receive();
+      if (!this.isDead && this.send(true, offset, data, !this.postedWrites)) {
+        if (this.postedWrites) this.posted = true;
+        else if (this.receive()) this.posted = false;
+      }
     } finally {
       this.lock?.release();
     }

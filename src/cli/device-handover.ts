@@ -10,6 +10,7 @@ import { EFD_CLOEXEC, EFD_NONBLOCK, O_CLOEXEC, O_NONBLOCK, check, eventfd, pipe2
 import { DiskImage } from '../block/disk-image.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import type { OpenedFile, OutputStream } from '../devices/device-kind.js';
+import { createInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
 import type { DevicePlan } from '../machine/device-plan.js';
 import type { Logger } from '../log.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
@@ -70,6 +71,9 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
             break;
           case 'shared-ram':
             forHelper = forDevice = sharedRam ??= keep(GuestMemory.createSharedRam(ram));
+            break;
+          case 'interrupt-status':
+            forHelper = forDevice = keep(createInterruptStatusPage());
             break;
         }
         if (x.helper) helper[x.name] = forHelper;

@@ -10,7 +10,9 @@ import { deviceKind } from '../devices/catalog.js';
 import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
 import { plannedDescriptor } from '../machine/device-plan.js';
-import { queueNotifyRole } from '../machine/handover-name.js';
+import { INTERRUPT_STATUS_ROLE, queueNotifyRole } from '../machine/handover-name.js';
+import { VirtioInterruptStatus } from '../devices/virtio/interrupt-status.js';
+import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
@@ -59,6 +61,9 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
       const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
       const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
       const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
+      // The helper's vCPU threads answer InterruptStatus from this page; it stays mapped for the process's life.
+      if (!instance.transport.shareInterruptStatus(new VirtioInterruptStatus(mapInterruptStatusPage(fd(INTERRUPT_STATUS_ROLE)).buffer)))
+        throw new Error(`${planned.name}: a level-triggered virtio device cannot run in its own process`);
       return { device: instance.transport, needs: instance.needs };
     }
     case 'virtio-slots':

@@ -8,7 +8,7 @@
 import { deviceKind } from '../devices/catalog.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
 import type { DeviceConfig, DeviceHost, OpenedFile } from '../devices/device-kind.js';
-import { handoverName, queueNotifyRole, WHOLE_VM, type DescriptorRole } from './handover-name.js';
+import { handoverName, INTERRUPT_STATUS_ROLE, queueNotifyRole, WHOLE_VM, type DescriptorRole } from './handover-name.js';
 import type { MachineDefinition } from './machine-definition.js';
 import { VirtioSlotAllocator } from './virtio-slot-allocator.js';
 
@@ -19,6 +19,8 @@ export type DescriptorSource =
   | { kind: 'eventfd' }
   /** Guest RAM as a memfd, one for the VM, mapped by the helper and every device process doing DMA. */
   | { kind: 'shared-ram' }
+  /** A virtio device's InterruptStatus word, a one-page memfd: its process raises reasons there, the vCPU threads answer the driver from it. */
+  | { kind: 'interrupt-status' }
   /** A file the frontend opens with the user's rights. */
   | { kind: 'file'; file: OpenedFile };
 
@@ -100,7 +102,7 @@ export function planDevices(machine: MachineDefinition, attached: readonly Devic
     }));
     const signals: PlannedDescriptor[] =
       host === 'device-process'
-        ? [regionSocket(d), ...Array.from({ length: kind.queueCount(d) }, (_, q) => sharedEventfd(d, queueNotifyRole(q))), sharedEventfd(d, 'irq'), ram]
+        ? [regionSocket(d), ...Array.from({ length: kind.queueCount(d) }, (_, q) => sharedEventfd(d, queueNotifyRole(q))), sharedEventfd(d, 'irq'), interruptStatusPage(d), ram]
         : [];
     virtio.push({
       name: d.name,
@@ -134,6 +136,10 @@ function checkedHost(d: DeviceConfig, hosts: readonly DeviceHost[], host: Device
 
 function regionSocket(d: DeviceConfig): PlannedDescriptor {
   return { name: handoverName(d.name, 'region'), role: 'region', source: { kind: 'region-socket' }, helper: true, deviceProcess: true };
+}
+
+function interruptStatusPage(d: DeviceConfig): PlannedDescriptor {
+  return { name: handoverName(d.name, INTERRUPT_STATUS_ROLE), role: INTERRUPT_STATUS_ROLE, source: { kind: 'interrupt-status' }, helper: true, deviceProcess: true };
 }
 
 function sharedEventfd(d: DeviceConfig, role: DescriptorRole): PlannedDescriptor {

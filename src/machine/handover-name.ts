@@ -3,8 +3,11 @@
 // by name (src/sandbox TSVMM_HELPER_FDS); the device plan records each name,
 // and the receivers look names up in the plan, never build them.
 
-/** What a descriptor is for: a device's region socket, a queue's doorbell, its interrupt, guest RAM, or a file its kind asked for ("image"). */
-export type DescriptorRole = 'region' | `notify${number}` | 'irq' | 'ram' | (string & {});
+/** What a descriptor is for: a device's region socket, a queue's doorbell, its interrupt, its interrupt status page, guest RAM, or a file its kind asked for ("image"). */
+export type DescriptorRole = 'region' | `notify${number}` | 'irq' | 'interrupt-status' | 'ram' | (string & {});
+
+/** A virtio device's InterruptStatus page (src/devices/virtio/interrupt-status-page.ts). */
+export const INTERRUPT_STATUS_ROLE = 'interrupt-status';
 
 /** The doorbell of virtqueue `queue` (an eventfd KVM writes when the guest notifies that queue). */
 export function queueNotifyRole(queue: number): `notify${number}` {

@@ -16,6 +16,11 @@ export interface ForwardedRegion {
   writesWait?: boolean;
   /** A RegionLock's word, when several vCPU threads share the socket. */
   lock?: SharedArrayBuffer;
-  /** A virtio-mmio transport's InterruptStatus word: the vCPU threads answer that register themselves (VirtioInterruptShortcut). */
-  interruptStatus?: SharedArrayBuffer;
+  /**
+   * A virtio-mmio transport's InterruptStatus word: the vCPU threads answer
+   * that register themselves (VirtioInterruptShortcut). A SharedArrayBuffer
+   * for a device on the main thread, the address of a mapped page for one in
+   * its own process.
+   */
+  interruptStatus?: SharedArrayBuffer | { address: number };
 }

@@ -2,7 +2,7 @@
 // the device plan gives it (through the catalog; with several vCPUs there are
 // none: shared-platform-devices.ts) and runs the exit loop until the VM ends.
 import { parentPort } from 'node:worker_threads';
-import { gettid } from '../../ffi/libc.js';
+import { gettid, viewAt } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
@@ -48,7 +48,9 @@ function main(data: VcpuWorkerData): void {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, r.interruptStatus ? new VirtioInterruptShortcut(client, r.interruptStatus) : client);
+    const status = r.interruptStatus;
+    const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, 4);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioInterruptShortcut(client, word) : client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.

@@ -5,21 +5,22 @@
 // ioregionfd-protocol socket to whoever serves the device: this (main)
 // thread, which builds the model from the catalog, or the device's own
 // process, whose eventfds are registered here. The interrupt status register
-// of a device served here is answered by the vCPU thread itself, from shared
-// memory (VirtioInterruptShortcut): Linux reads and acknowledges it on every
-// interrupt.
+// is answered by the vCPU thread itself, from shared memory
+// (VirtioInterruptShortcut; a mapped page for a device process): Linux reads
+// and acknowledges it on every interrupt.
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { virtioKind } from '../devices/catalog.js';
 import { describeOpenedFile, type VirtioInstance } from '../devices/device-kind.js';
+import { mapInterruptStatusPage, type MappedInterruptStatus } from '../devices/virtio/interrupt-status-page.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
 import { hex } from '../hex.js';
 import { IrqfdLine } from '../kvm/irqfd-line.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Logger } from '../log.js';
 import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
-import { queueNotifyRole } from '../machine/handover-name.js';
+import { INTERRUPT_STATUS_ROLE, queueNotifyRole } from '../machine/handover-name.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
@@ -39,6 +40,8 @@ interface AttachedDevice {
   region: ForwardedRegion;
   /** Served on this thread; undefined for a device-process device. */
   local?: LocalDevice;
+  /** A device-process device's InterruptStatus page, mapped here for the vCPU threads. */
+  interruptStatusPage?: MappedInterruptStatus;
 }
 
 export class VirtioDevices {
@@ -160,10 +163,13 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   }
   const files = Object.fromEntries(kind.files(d.config).map(({ role, file }) => [role, describeOpenedFile(file)]));
   log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
-  return { name: d.name, group: kind.statisticsGroup, region: { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name) } };
+  const page = mapInterruptStatusPage(fd(plannedDescriptor(d, INTERRUPT_STATUS_ROLE).name));
+  const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name), interruptStatus: { address: page.address } };
+  return { name: d.name, group: kind.statisticsGroup, region, interruptStatusPage: page };
 }
 
 function release(d: AttachedDevice): void {
+  d.interruptStatusPage?.unmap();
   if (!d.local) return; // a device process owns its device
   d.local.server.stop();
   d.local.instance.close();

@@ -52,6 +52,17 @@ describe('IoregionClient', () => {
     expect(deaths).toEqual([]);
   });
 
+  it('says whether a posted write may still be unserved: until its next read has been answered', () => {
+    const [vmm, dev] = pair();
+    const c = client(vmm, []);
+    expect(c.writesInFlight).toBe(false);
+    c.write(8, Uint8Array.of(1, 2));
+    expect(c.writesInFlight).toBe(true);
+    write(dev, response(0n), IOREGION_MESSAGE_SIZE);
+    c.read(0, new Uint8Array(4)); // served after the write: the socket keeps their order
+    expect(c.writesInFlight).toBe(false);
+  });
+
   it('posts writes without waiting', () => {
     const [vmm, dev] = pair();
     const c = client(vmm, []);

@@ -55,7 +55,7 @@ describe('the device plan', () => {
     ]);
   });
 
-  it('gives a device-process disk its socket, eventfds, shared RAM and image, each named once', () => {
+  it('gives a device-process disk its socket, eventfds, interrupt status page, shared RAM and image, each named once', () => {
     const plan = planDevices(loadMachine('microvm'), [diskDevice(disk('/a.img', { separateProcess: true }), 0)]);
     const [vda] = plan.devices.filter((d) => d.type === 'virtio-blk');
     expect(vda.host).toBe('device-process');
@@ -63,6 +63,7 @@ describe('the device plan', () => {
       ['region.vda', 'region-socket', true, true],
       ['notify0.vda', 'eventfd', true, true],
       ['irq.vda', 'eventfd', true, true],
+      ['interrupt-status.vda', 'interrupt-status', true, true],
       ['ram.vm', 'shared-ram', true, true],
       ['image.vda', 'file', false, true],
     ]);

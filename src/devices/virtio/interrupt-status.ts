@@ -17,8 +17,12 @@ const RAISED_SHIFT = 8;
 export class VirtioInterruptStatus {
   private readonly word: Int32Array;
 
-  /** `shared`: the word's buffer (a fresh one by default); hand it to the threads that answer the driver. */
-  constructor(readonly shared: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+  /**
+   * `shared`: the word's memory (a fresh SharedArrayBuffer by default; for
+   * another process, a mapped page: interrupt-status-page.ts). Atomics work
+   * on either; hand it to whoever answers the driver.
+   */
+  constructor(readonly shared: ArrayBufferLike = new SharedArrayBuffer(4)) {
     this.word = new Int32Array(shared, 0, 1);
   }
 

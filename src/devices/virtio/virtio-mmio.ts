@@ -90,7 +90,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
    * InterruptStatus, in shared memory: with `interruptStatusShared`, the vCPU
    * threads answer the driver's reads and acknowledgements of it themselves.
    */
-  private readonly interruptStatus = new VirtioInterruptStatus();
+  private interruptStatus = new VirtioInterruptStatus();
   private configGeneration = 0;
   private shmSel = 0;
   private brokenReason: string | null = null;
@@ -131,7 +131,21 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
    * whose acknowledgement must lower the line here.
    */
   get interruptStatusShared(): SharedArrayBuffer | undefined {
-    return this.level ? undefined : this.interruptStatus.shared;
+    const shared = this.interruptStatus.shared;
+    return this.level || !(shared instanceof SharedArrayBuffer) ? undefined : shared;
+  }
+
+  /**
+   * Keeps InterruptStatus in `status` from now on (a page shared with the
+   * helper, for a device in its own process), carrying over what is pending.
+   * false with a level-triggered line: its status must stay here.
+   */
+  shareInterruptStatus(status: VirtioInterruptStatus): boolean {
+    if (this.level) return false;
+    status.clear();
+    status.raise(this.interruptStatus.pending);
+    this.interruptStatus = status;
+    return true;
   }
 
   /** Current device status register. */
@@ -140,6 +154,11 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   }
 
   signalUsed(queue: VirtQueue): void {
+    // A driver polling used.idx reads InterruptStatus once the index moves,
+    // and the vCPU threads answer that read without this thread: where the
+    // decision does not need the new index (no EVENT_IDX), the reason goes up
+    // before it moves. (Raising twice is harmless; the interrupt comes once.)
+    if (queue.notificationKnownBeforePublish()) this.interruptStatus.raise(VIRTIO_MMIO_INT_VRING);
     queue.publishUsed();
     if (queue.needsNotification()) this.raise(VIRTIO_MMIO_INT_VRING);
   }

@@ -379,6 +379,16 @@ export class VirtQueue {
   }
 
   /**
+   * Before publishUsed(), without EVENT_IDX: whether what is about to be
+   * published will need a notification (the driver's NO_INTERRUPT flag alone
+   * decides). False with EVENT_IDX, where only the new index can tell.
+   */
+  notificationKnownBeforePublish(): boolean {
+    if (!this.readyFlag || this.pendingUsed === 0 || this.eventIdx) return false;
+    return (Atomics.load(this.avail16, 0) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
+  }
+
+  /**
    * After publishUsed(): whether the driver wants a used-buffer notification
    * for what was published since the last time this returned (§2.7.7/2.7.10).
    */

@@ -54,6 +54,7 @@ describe('VirtioInterruptStatus', () => {
 class RecordingDevice implements BusDevice {
   readonly name = 'recorder';
   readonly accesses: string[] = [];
+  writesInFlight = false;
   read(offset: number, data: Uint8Array): void {
     this.accesses.push(`read ${offset.toString(16)}/${data.length}`);
     data.fill(0xab);
@@ -76,6 +77,22 @@ describe('VirtioInterruptShortcut', () => {
     shortcut.write(VIRTIO_MMIO.INTERRUPT_ACK, Uint8Array.of(1, 0, 0, 0));
     expect(status.pending).toBe(VIRTIO_MMIO_INT_CONFIG);
     expect(device.accesses).toEqual([]);
+  });
+
+  it('reads InterruptStatus through the device while a posted write may be unserved (a reset must show)', () => {
+    const device = new RecordingDevice();
+    const status = new VirtioInterruptStatus();
+    const shortcut = new VirtioInterruptShortcut(device, status.shared);
+    status.raise(VIRTIO_MMIO_INT_VRING);
+    device.writesInFlight = true;
+    const data = new Uint8Array(4);
+    shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, data);
+    expect(device.accesses).toEqual(['read 60/4']);
+    expect([...data]).toEqual([0xab, 0xab, 0xab, 0xab]); // the device's answer
+    device.writesInFlight = false;
+    shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, data);
+    expect(device.accesses).toHaveLength(1);
+    expect([...data]).toEqual([1, 0, 0, 0]);
   });
 
   it('forwards every other register, and odd-sized accesses to these two', () => {

@@ -345,7 +345,9 @@ describe('notification suppression', () => {
     expect(q.pop(chain)).toBe(PopResult.Chain);
     expect(q.enableNotifications()).toBe(false);
     expect(drv.usedFlags).toBe(0);
+    expect(q.notificationKnownBeforePublish()).toBe(false); // nothing to publish
     q.pushUsed(chain.head, 1);
+    expect(q.notificationKnownBeforePublish()).toBe(true); // decided before the index moves
     q.publishUsed();
     expect(q.needsNotification()).toBe(true);
     expect(q.needsNotification()).toBe(false); // nothing new
@@ -353,8 +355,17 @@ describe('notification suppression', () => {
     drv.add([{ gpa: 0x100000, len: 1, writable: true }]);
     expect(q.pop(chain)).toBe(PopResult.Chain);
     q.pushUsed(chain.head, 1);
+    expect(q.notificationKnownBeforePublish()).toBe(false);
     q.publishUsed();
     expect(q.needsNotification()).toBe(false);
+  });
+
+  it('with EVENT_IDX only the published index decides, never before it', () => {
+    const { q, drv, chain } = setup(8, { eventIdx: true });
+    drv.add([{ gpa: 0x100000, len: 1, writable: true }]);
+    expect(q.pop(chain)).toBe(PopResult.Chain);
+    q.pushUsed(chain.head, 1);
+    expect(q.notificationKnownBeforePublish()).toBe(false);
   });
 
   it('enableNotifications reports chains that arrived while disabled', () => {
