@@ -127,7 +127,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   /**
    * The InterruptStatus word, for threads that answer the driver's
    * InterruptStatus reads and InterruptACK writes without this one
-   * (InterruptRegisterShortcut); undefined with a level-triggered line,
+   * (VirtioInterruptShortcut); undefined with a level-triggered line,
    * whose acknowledgement must lower the line here.
    */
   get interruptStatusShared(): SharedArrayBuffer | undefined {
