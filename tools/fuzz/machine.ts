@@ -23,7 +23,7 @@ interface MachineInput {
 }
 
 const KEYS = ['name', 'description', 'memory', 'cpu', 'cmdline', 'devices', 'disks', 'defaultSize', 'mmioGap', 'start', 'end', 'template', 'type', 'port', 'irq', 'irqs', 'console', 'coalesced', 'base', 'slotSize', 'process', '__proto__', 'constructor', 'toString'];
-const TYPES = ['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'virtio-mmio', 'test-device', 'virtio-blk', ''];
+const TYPES = ['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'acpi-reset', 'virtio-mmio', 'test-device', 'virtio-blk', ''];
 
 function randomScalar(rng: Prng): unknown {
   switch (rng.below(16)) {
@@ -133,7 +133,7 @@ export class MachineTarget implements FuzzTarget<MachineInput> {
   }
 }
 
-const PORT_SPAN: Record<string, number> = { 'uart16550': 8, 'exit-device': 1, 'i8042': 5, 'acpi-sleep': 1 };
+const PORT_SPAN: Record<string, number> = { 'uart16550': 8, 'exit-device': 1, 'i8042': 5, 'acpi-sleep': 1, 'acpi-reset': 1 };
 const TEST_DEVICE_WINDOW = 0x1000;
 
 /** What any accepted machine must satisfy, computed without the parser's own helpers. */
@@ -154,7 +154,8 @@ function checkMachine(m: MachineDefinition): void {
       case 'uart16550':
       case 'exit-device':
       case 'i8042':
-      case 'acpi-sleep': {
+      case 'acpi-sleep':
+      case 'acpi-reset': {
         check(safe(d.port) && d.port + PORT_SPAN[d.type] <= 0x10000, `${d.name}: port ${d.port} (+${PORT_SPAN[d.type]}) past 0xffff`);
         if (d.type === 'uart16550') check(Number.isInteger(d.irq) && d.irq >= 1 && d.irq <= 23, `${d.name}: irq ${d.irq}`);
         pio.push([d.port, d.port + PORT_SPAN[d.type], d.name]);
