@@ -118,10 +118,14 @@ interface BootPlan {
  */
 export const ACPI_REBOOT_WORD = 'reboot=acpi';
 
-/** The reboot word tsvmm adds to `cmdline` (the user's or the default guest's): ACPI_REBOOT_WORD or nothing. */
-export function rebootWords(cmdline: string, acpiReset: boolean): string {
-  const kernelPart = cmdline.split(/(?:^|\s)--(?:\s|$)/)[0];
-  return acpiReset && !/(^|\s)reboot=/.test(kernelPart) ? ACPI_REBOOT_WORD : '';
+/**
+ * The reboot word tsvmm adds to a kernel command line made of `cmdlines`
+ * (the user's or the default guest's, the machine's words): ACPI_REBOOT_WORD
+ * or nothing. Words after a `--` are init's.
+ */
+export function rebootWords(cmdlines: readonly string[], acpiReset: boolean): string {
+  const chosen = cmdlines.some((c) => /(^|\s)reboot=/.test(c.split(/(?:^|\s)--(?:\s|$)/)[0]));
+  return acpiReset && !chosen ? ACPI_REBOOT_WORD : '';
 }
 
 function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acpiReset: boolean): BootPlan {
@@ -150,7 +154,7 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acp
   // entropy extraction here (~8 s more boot). Only that kernel gets it.
   const seeded = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
   if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomBytes(32).toString('hex')}`].filter(Boolean).join(' ');
-  machineCmdline = [machineCmdline, rebootWords(cmdline ?? '', acpiReset)].filter(Boolean).join(' ');
+  machineCmdline = [machineCmdline, rebootWords([cmdline ?? '', machineCmdline], acpiReset)].filter(Boolean).join(' ');
   return {
     describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,
     kind: 'linux',

@@ -37,13 +37,14 @@ describe('withInitCommand (tsvmm run -- CMD ARGS...)', () => {
 describe('rebootWords', () => {
   it('asks a guest with an ACPI reset register to reboot through it (its default would be a BIOS that is not there)', () => {
     expect(ACPI_REBOOT_WORD).toBe('reboot=acpi');
-    expect(rebootWords('console=ttyS0 panic=-1', true)).toBe('reboot=acpi');
-    expect(rebootWords('console=ttyS0 -- reboot=k', true)).toBe('reboot=acpi'); // words after -- are init's
+    expect(rebootWords(['console=ttyS0 panic=-1', 'virtio_mmio.device=4K@0xd0000000:5'], true)).toBe('reboot=acpi');
+    expect(rebootWords(['console=ttyS0 -- reboot=k', ''], true)).toBe('reboot=acpi'); // words after -- are init's
   });
 
   it("leaves the guest's own choice, and machines without the register, alone", () => {
-    expect(rebootWords('console=ttyS0 reboot=k', true)).toBe('');
-    expect(rebootWords('reboot=t,warm console=ttyS0', true)).toBe('');
-    expect(rebootWords('console=ttyS0', false)).toBe('');
+    expect(rebootWords(['console=ttyS0 reboot=k', ''], true)).toBe('');
+    expect(rebootWords(['reboot=t,warm console=ttyS0', ''], true)).toBe('');
+    expect(rebootWords(['console=ttyS0', 'reboot=k'], true)).toBe(''); // the machine file's words
+    expect(rebootWords(['console=ttyS0', ''], false)).toBe('');
   });
 });
