@@ -1,8 +1,9 @@
 // What the guest's ACPI tables describe (src/boot/acpi), read off the device
 // plan: the in-kernel interrupt controllers, the console UART, every
 // virtio-mmio transport that holds a device, the sleep register that
-// powers the VM off and the reset register, if the machine has one. A machine without an `acpi-sleep` device gets no ACPI
-// tables: a hardware-reduced guest could not power off there.
+// powers the VM off and the reset register, if the machine has one. A
+// machine without an `acpi-sleep` device gets no ACPI tables: a
+// hardware-reduced guest could not power off there.
 import type { AcpiPlatform } from '../boot/acpi/acpi-tables.js';
 import { IOAPIC_ADDR, ioapicIdFor } from '../boot/mp-table.js';
 import type { DeviceDefinition } from '../devices/catalog.js';

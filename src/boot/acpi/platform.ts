@@ -1,7 +1,6 @@
 // What the ACPI tables describe: one plain-data description of the microVM
 // (CPUs, the IOAPIC, COM1, the virtio-mmio slots, the sleep and reset
-// registers), and
-// its validation. A platform that passes `validateAcpiPlatform` can be
+// registers), and its validation. A platform that passes `validateAcpiPlatform` can be
 // expressed by the tables exactly; anything else is an Error naming the
 // field, e.g. "ACPI platform: virtioMmio[2].irq: GSI 30 is not on the IOAPIC
 // (GSIs 0..23)".
@@ -66,8 +65,9 @@ export interface AcpiPlatform {
   sleepControlPort: number;
   /**
    * I/O port of the reset register (ACPI 6.5 §4.8.3.6), written with
-   * ACPI_RESET_VALUE to reset the machine; without one the FADT has no
-   * RESET_REG and Linux's reboot falls back to the i8042.
+   * ACPI_RESET_VALUE to reset the machine. Without one the FADT has no
+   * RESET_REG, and a Linux guest reboots only if told how (`reboot=k`: the
+   * i8042); its own choice on a hardware-reduced platform is a BIOS.
    */
   resetPort?: number;
   /**
