@@ -22,8 +22,9 @@ describeKvm('tiny guests', () => {
 
   it('long mode through the Linux 64-bit boot protocol: the zero page carries the command line', async () => {
     const r = await runTsvmm(['run', '--kernel', join(GUEST_BIN, 'long-hello.elf'), '--cmdline', 'hello there', '--log-level', 'warn']);
-    // The VMM appends its virtio-mmio declarations (the default machine has virtio-rng) after the user's words.
-    expect(r.stdout).toMatch(/^long mode, cmdline: hello there( virtio_mmio\.device=4K@0x[0-9a-f]+:\d+)+\n$/);
+    // The VMM appends its virtio-mmio declarations (the default machine has virtio-rng) after the user's
+    // words, and the reboot method its ACPI tables offer (run-command.ts rebootWords).
+    expect(r.stdout).toMatch(/^long mode, cmdline: hello there( virtio_mmio\.device=4K@0x[0-9a-f]+:\d+)+ reboot=acpi\n$/);
     expect(r.status).toBe(7);
   });
 
