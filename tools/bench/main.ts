@@ -5,6 +5,7 @@
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread-qd1,randread,randread-qd32,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N] [--blk-requests N]
 //   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path)
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
 import { measureDeviceExits } from './device-exit.js';
@@ -24,6 +25,7 @@ import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
 import { compareBlkDataPath, summarizeBlkPath } from './blk-path-comparison.js';
+import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
@@ -214,6 +216,10 @@ async function hostSections(): Promise<void> {
 }
 
 async function blkPathSection(): Promise<void> {
+  if (spawnSync(QEMU_STORAGE_DAEMON, ['--version']).status !== 0) {
+    console.log(`## The virtio-blk data path without KVM\n\nskipped: needs ${QEMU_STORAGE_DAEMON} (Debian's qemu-system-common) for the reference\n`);
+    return;
+  }
   const requests = args.includes('--blk-requests') ? Number(args[args.indexOf('--blk-requests') + 1]) : 40_000;
   const rows = await compareBlkDataPath(rounds, requests);
   console.log(`## The virtio-blk data path without KVM (${requests} 4 KiB random reads from a page-cached 64 MiB image; a driver thread plays the guest through shared memory, a doorbell and an interrupt eventfd)\n`);
