@@ -12,7 +12,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 import type { BlkPathResult } from './blk-data-path.js';
 import { runBlkDriver } from './blk-driver-run.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
-import { BUFFERS, RAM_BYTES, ringLayout, scratchImage } from './blk-path-fixture.js';
+import { BUFFERS, RAM_BYTES, blkPathImage, ringLayout } from './blk-path-fixture.js';
 import { startStorageDaemon, type StorageDaemon } from './qemu-storage-daemon.js';
 import { VhostUserFrontend } from './vhost-user-frontend.js';
 import { snapshotCpu } from './vmm-cpu.js';
@@ -22,7 +22,7 @@ const QUEUE_INDEX = 0;
 const FEATURES = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX);
 
 export async function measureQemuBlkDataPath(options: { depth: number; requests: number }): Promise<BlkPathResult> {
-  const image = scratchImage();
+  const image = blkPathImage();
   const layout = [{ gpa: 0, size: RAM_BYTES }];
   const memfd = GuestMemory.createSharedRam(layout);
   const memory = GuestMemory.allocate(layout, { memfd });

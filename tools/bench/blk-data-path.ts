@@ -23,7 +23,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { measureQemuBlkDataPath } from './blk-data-path-qemu.js';
 import { runBlkDriver } from './blk-driver-run.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
-import { BUFFERS, RAM_BYTES, ringLayout, scratchImage } from './blk-path-fixture.js';
+import { BUFFERS, RAM_BYTES, blkPathImage, ringLayout } from './blk-path-fixture.js';
 import { snapshotCpu } from './vmm-cpu.js';
 
 export interface BlkPathResult {
@@ -74,7 +74,7 @@ function initialise(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
 }
 
 export async function measureBlkDataPath(options: { depth: number; requests: number; engine: BlockEngine }): Promise<BlkPathResult> {
-  const image = scratchImage();
+  const image = blkPathImage();
   const memory = GuestMemory.allocate([{ gpa: 0, size: RAM_BYTES }]);
   const doorbellFd = check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd');
   const interruptFd = check(eventfd(0, EFD_CLOEXEC) as number, 'eventfd');

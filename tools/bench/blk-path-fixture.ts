@@ -3,10 +3,8 @@
 // sit, and the scratch image. tsvmm (blk-data-path.ts) and QEMU's
 // qemu-storage-daemon (blk-data-path-qemu.ts) are driven identically, so
 // that only the device differs.
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
+import { scratchImage } from './scratch-image.js';
 
 export const RAM_BYTES = 16 << 20;
 export const QUEUE_SIZE = 256;
@@ -24,16 +22,6 @@ export function ringLayout(): BlkDriverSetup['queue'] {
 }
 
 /** A 64 MiB image of non-zero data (page-cached after the first pass: the VMM's cost, not the disk's, is measured). */
-export function scratchImage(): { path: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-blk-path-'));
-  const path = join(dir, 'disk.img');
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fd = openSync(path, 'w');
-  try {
-    for (let i = 0; i < IMAGE_MIB; i++) writeSync(fd, chunk);
-  } finally {
-    closeSync(fd);
-  }
-  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+export function blkPathImage(): { path: string; remove(): void } {
+  return scratchImage(IMAGE_MIB, 'tsvmm-blk-path-');
 }

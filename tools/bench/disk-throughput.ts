@@ -4,13 +4,10 @@
 // tools/guest/blkbench (O_DIRECT, Linux AIO), which times itself and prints
 // one line per phase; around each phase the bench samples the VMM's host CPU
 // time outside its vCPU thread (vmm-cpu.ts).
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
+import { scratchImage } from './scratch-image.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
@@ -106,18 +103,7 @@ export async function qemuDisk(image: string, names = PHASE_NAMES): Promise<Disk
   return { phases };
 }
 
-/** A fully allocated image with non-zero contents, so reads hit data (host page cache) rather than holes. */
-export function scratchImage(): { image: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-bench-disk-'));
-  const image = join(dir, 'disk.img');
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < chunk.length; i += 4) chunk.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fd = openSync(image, 'w');
-  try {
-    for (let i = 0; i < DISK_MIB; i++) writeSync(fd, chunk);
-  } finally {
-    closeSync(fd);
-  }
-  execFileSync('sync');
-  return { image, remove: () => rmSync(dir, { recursive: true, force: true }) };
+/** The image every disk phase reads: DISK_MIB of data. */
+export function diskBenchImage(): { path: string; remove(): void } {
+  return scratchImage(DISK_MIB, 'tsvmm-bench-disk-');
 }

@@ -20,7 +20,7 @@ import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureStartup } from './startup.js';
 import { measureAccessCosts } from './ioregion-access.js';
-import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, scratchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
+import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, diskBenchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
@@ -246,7 +246,7 @@ async function diskSection(): Promise<void> {
   const phases = args.includes('--disk-phases') ? (args[args.indexOf('--disk-phases') + 1].split(',') as PhaseName[]) : PHASE_NAMES;
   const unknown = phases.filter((p) => !PHASE_NAMES.includes(p));
   if (unknown.length) throw new Error(`--disk-phases: unknown ${unknown.join(', ')} (phases: ${PHASE_NAMES.join(', ')})`);
-  const { image, remove } = scratchImage();
+  const { path: image, remove } = diskBenchImage();
   const runs = { inline: [] as DiskRun[], separate: [] as DiskRun[], qemu: [] as DiskRun[] };
   try {
     for (let i = 0; i < rounds; i++) {
