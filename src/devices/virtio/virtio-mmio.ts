@@ -157,10 +157,14 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     // A driver polling used.idx reads InterruptStatus once the index moves,
     // and the vCPU threads answer that read without this thread: where the
     // decision does not need the new index (no EVENT_IDX), the reason goes up
-    // before it moves. (Raising twice is harmless; the interrupt comes once.)
-    if (queue.notificationKnownBeforePublish()) this.interruptStatus.raise(VIRTIO_MMIO_INT_VRING);
+    // before it moves, once. (Raised again after the driver's read, it would
+    // survive the driver's acknowledgement.)
+    const raisedEarly = queue.notificationKnownBeforePublish();
+    if (raisedEarly) this.interruptStatus.raise(VIRTIO_MMIO_INT_VRING);
     queue.publishUsed();
-    if (queue.needsNotification()) this.raise(VIRTIO_MMIO_INT_VRING);
+    if (!queue.needsNotification()) return;
+    if (raisedEarly) this.assertInterrupt();
+    else this.raise(VIRTIO_MMIO_INT_VRING);
   }
 
   signalConfigChange(): void {
@@ -470,6 +474,11 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
 
   private raise(bit: number): void {
     this.interruptStatus.raise(bit);
+    this.assertInterrupt();
+  }
+
+  /** Signals what InterruptStatus holds: an edge, or the level line up. */
+  private assertInterrupt(): void {
     if (this.level) this.updateLevel();
     else this.irq.trigger();
   }

@@ -192,6 +192,25 @@ describe('virtio-mmio registers', () => {
     expect(dev.notified).toEqual([0, 0]);
   });
 
+  it('without EVENT_IDX the reason is up when used.idx moves, raised once: a polling driver finds it and its ACK clears it', () => {
+    const { t, d, irq } = make('edge');
+    d.init({ accept: (offered) => offered & ~featureBit(VIRTIO_F.RING_EVENT_IDX) });
+    const q = t.queues[0];
+    q.pushUsed(0, 0);
+    // The driver, on another vCPU, polls used.idx: it reads InterruptStatus and acknowledges the moment the index moves.
+    let seen = -1;
+    const publish = q.publishUsed.bind(q);
+    q.publishUsed = () => {
+      publish();
+      seen = d.read32(R.INTERRUPT_STATUS);
+      d.write32(R.INTERRUPT_ACK, seen);
+    };
+    t.signalUsed(q);
+    expect(seen).toBe(1);
+    expect(d.read32(R.INTERRUPT_STATUS)).toBe(0);
+    expect(irq.edges).toBe(1);
+  });
+
   it('interrupts: status bits, ACK, edge pulses and level line', () => {
     const edge = make('edge');
     edge.d.init();
