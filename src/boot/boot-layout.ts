@@ -17,7 +17,8 @@
 //   0x20000 - 0x2ffff  kernel command line (NUL-terminated, ≤ the kernel's cmdline_size)
 //   0x9fc00 - 0xfffff  reserved in e820 (EBDA, VGA hole, BIOS): the MP table at
 //                      0x9fc00, the ACPI tables from 0xe0000 (RSDP first, where
-//                      a kernel that scans the BIOS area also finds it)
+//                      a kernel that scans the BIOS area also finds it), a
+//                      16-byte stub at the reset vector 0xffff0 (reset-vector.ts)
 //   0x100000 -         RAM for the kernel. The kernel goes at its ELF physical
 //                      address (p_paddr, 16 MiB for a default x86-64 build);
 //                      the initrd as high as it can below min(initrd_addr_max,
@@ -45,8 +46,11 @@ export const BOOT_STACK_POINTER = 0xfff0;
 export const CMDLINE_ADDR = 0x20000;
 export const CMDLINE_MAX = 0x10000;
 
-/** The ACPI tables (src/boot/acpi), RSDP first; they must end below HIGH_MEMORY_START. */
+/** The ACPI tables (src/boot/acpi), RSDP first; they must end below RESET_VECTOR_ADDR. */
 export const ACPI_TABLES_ADDR = 0xe0000;
+
+/** Where a CPU leaving reset (or a guest jumping to F000:FFF0) fetches; the last 16 bytes below 1 MiB. */
+export const RESET_VECTOR_ADDR = 0xffff0;
 
 /** Start of the EBDA; conventional RAM ends here. */
 export const EBDA_START = 0x9fc00;

@@ -6,6 +6,7 @@
 import { closeSync } from 'node:fs';
 import { fileSource, wholeImage } from '../boot/byte-source.js';
 import { loadRealModePayload, REAL_MODE_MAX_PAYLOAD } from '../boot/real-mode-payload.js';
+import { writeResetVector } from '../boot/reset-vector.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
@@ -63,10 +64,14 @@ class Helper {
       // straight from the files into guest RAM (byte-source.ts).
       const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel');
       const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd') : undefined;
-      const load =
+      const loadGuest =
         config.bootKind === 'real-mode'
           ? (m: GuestMemory) => loadRealModePayload(m, wholeImage(kernel, REAL_MODE_MAX_PAYLOAD, 'the real-mode payload'))
           : (m: GuestMemory) => loadKernel(m, { kernel, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
+      const load = (m: GuestMemory) => {
+        writeResetVector(m);
+        return loadGuest(m);
+      };
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,

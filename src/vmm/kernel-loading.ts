@@ -4,7 +4,7 @@
 import type { ByteSource } from '../boot/byte-source.js';
 import { buildAcpiTables, type AcpiPlatform } from '../boot/acpi/acpi-tables.js';
 import { BootError } from '../boot/boot-error.js';
-import { ACPI_TABLES_ADDR, HIGH_MEMORY_START } from '../boot/boot-layout.js';
+import { ACPI_TABLES_ADDR, RESET_VECTOR_ADDR } from '../boot/boot-layout.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
 import { loadLinux, type LinuxEntry } from '../boot/linux-loader.js';
 import { writeMpTable } from '../boot/mp-table.js';
@@ -26,8 +26,8 @@ export interface KernelInputs {
 export function loadKernel(memory: GuestMemory, inputs: KernelInputs): BootCpuState {
   const started = performance.now();
   const acpi = inputs.acpi && acpiTables(inputs.acpi);
-  if (acpi && ACPI_TABLES_ADDR + acpi.bytes.length > HIGH_MEMORY_START)
-    throw new BootError(`the ACPI tables (${acpi.bytes.length} bytes) do not fit below 1 MiB`);
+  if (acpi && ACPI_TABLES_ADDR + acpi.bytes.length > RESET_VECTOR_ADDR)
+    throw new BootError(`the ACPI tables (${acpi.bytes.length} bytes) do not fit below the reset vector (0x${RESET_VECTOR_ADDR.toString(16)})`);
   const loaded = loadLinux(memory, { kernel: inputs.kernel, initrd: inputs.initrd, cmdline: inputs.cmdline, entry: inputs.entry, rsdpAddr: acpi?.rsdpGpa });
   // Kernels built without ACPI learn about the APICs from the MP table (and
   // are spared a slow scan); with ACPI, Linux prefers the MADT.

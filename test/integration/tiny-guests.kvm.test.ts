@@ -28,6 +28,13 @@ describeKvm('tiny guests', () => {
     expect(r.status).toBe(7);
   });
 
+  it('a jump to the reset vector (as in a BIOS reboot) ends the VM as a reset, not a hang', async () => {
+    const r = await runTsvmm(payload('real-reset-vector.bin'));
+    expect(r.timedOut).toBe(false);
+    expect(r.stdout).toBe('R');
+    expect(r.status).toBe(1); // the triple fault's KVM_EXIT_SHUTDOWN: a reset
+  });
+
   it('the CPU template reaches the guest through KVM_SET_CPUID2', async () => {
     // Exit status bit 1 = CPUID.1:ECX.CX16 as the guest sees it. KVM on this
     // host reports CX16 as supported, so `host` shows it and `nested-safe`
