@@ -18,6 +18,27 @@ import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '.
  * guest runs) and gc() so it can drop the kernel image after loading.
  */
 const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
+
+/**
+ * Flags TSVMM_HELPER_NODE_ARGS may add: profiling, tracing and the V8 heap
+ * and thread settings. Nothing that loads code (`--require`, `--import`,
+ * loaders): the helper runs only tsvmm's own.
+ */
+const HELPER_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];
+
+/**
+ * The helper's Node flags: HELPER_NODE_ARGS, then any in TSVMM_HELPER_NODE_ARGS
+ * (space-separated; for profiling the helper, e.g. `--cpu-prof
+ * --cpu-prof-dir=DIR` with --no-sandbox, or `--perf-basic-prof`). The user's
+ * NODE_OPTIONS never reach it (jail-launch.ts); this is the explicit way.
+ */
+export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = (from.TSVMM_HELPER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const refused = extra.find((flag) => !HELPER_FLAG_PREFIXES.some((p) => flag.startsWith(p)));
+  if (refused !== undefined)
+    throw new HelperLaunchError(`TSVMM_HELPER_NODE_ARGS: ${refused} is not a flag the helper takes (allowed: ${HELPER_FLAG_PREFIXES.join(' ')}...)`);
+  return [...HELPER_NODE_ARGS, ...extra];
+}
 /**
  * glibc malloc with a fixed trim threshold (its default, 128 KiB). Left
  * dynamic, freeing the kernel image's buffer (an mmap'ed chunk of ~14 MiB)
@@ -71,9 +92,10 @@ export class HelperLaunch {
     // Console and logs travel through pipes the frontend relays: the helper
     // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
     // fd 3 is the descriptor socket (a stdio 'pipe' is a unix socketpair).
-    const launch = buildJailLaunch({ script, nodeArgs: HELPER_NODE_ARGS, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['pipe', 'ipc'], env: helperEnvironment() });
+    const nodeArgs = helperNodeArgs();
+    const launch = buildJailLaunch({ script, nodeArgs, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['pipe', 'ipc'], env: helperEnvironment() });
     if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error('helper launch: the descriptor socket is not at its fd');
-    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...HELPER_NODE_ARGS, script]];
+    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...nodeArgs, script]];
     // Descriptors the frontend inherited must not follow (jail-launch.ts).
     this.inheritedFds = markInheritedFdsCloseOnExec();
     this.spawnedAt = performance.timeOrigin + performance.now();

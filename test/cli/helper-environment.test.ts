@@ -1,7 +1,7 @@
 // The helper's environment is an allow-list (security audit, issue 11): none
 // of the user's variables but the test-hook selector and malloc's threshold.
 import { describe, expect, it } from 'vitest';
-import { helperEnvironment } from '../../src/cli/helper-launch.js';
+import { helperEnvironment, helperNodeArgs } from '../../src/cli/helper-launch.js';
 
 describe('helperEnvironment', () => {
   it("keeps the user's secrets, PATH and NODE_OPTIONS out", () => {
@@ -14,5 +14,19 @@ describe('helperEnvironment', () => {
       TSVMM_TEST_HOOK: 'probe',
       MALLOC_TRIM_THRESHOLD_: '4096',
     });
+  });
+});
+
+describe('helperNodeArgs', () => {
+  it("adds TSVMM_HELPER_NODE_ARGS's profiling flags after the helper's own", () => {
+    const args = helperNodeArgs({ TSVMM_HELPER_NODE_ARGS: ' --cpu-prof  --cpu-prof-dir=/tmp/p --perf-basic-prof ' });
+    expect(args.slice(-3)).toEqual(['--cpu-prof', '--cpu-prof-dir=/tmp/p', '--perf-basic-prof']);
+    expect(args).toContain('--expose-gc');
+    expect(helperNodeArgs({})).toEqual(args.slice(0, -3));
+  });
+
+  it('refuses flags that would load code into the helper', () => {
+    for (const flag of ['--require=/tmp/evil.js', '-r', '--import=x', '--experimental-loader=x', 'script.js'])
+      expect(() => helperNodeArgs({ TSVMM_HELPER_NODE_ARGS: `--cpu-prof ${flag}` })).toThrow(/is not a flag the helper takes/);
   });
 });
