@@ -22,6 +22,10 @@ export const eventfd = libc.func('int eventfd(unsigned int initval, int flags)')
 export const getpid = libc.func('int getpid(void)');
 export const gettid = libc.func('int gettid(void)');
 export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
+/** The calling thread's name (what ps -L and /proc/.../comm show; 15 bytes at most). Before the jail: seccomp allows no prctl. */
+const prctlName = libc.func('int prctl(int option, const char *name, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
+const PR_SET_NAME = 15;
+export const setThreadName = (name: string): number => prctlName(PR_SET_NAME, name, 0, 0, 0) as number;
 export const strerror = libc.func('const char *strerror(int errnum)');
 export const socketpair = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)');
 export const socket = libc.func('int socket(int domain, int type, int protocol)');

@@ -7,6 +7,8 @@ import type { VmExit } from '../kvm/vm-exit.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 
 export interface VcpuWorkerData {
+  /** Which vCPU (0 = the boot CPU); the thread is named after it (VCPU_THREAD_NAME). */
+  index: number;
   vcpuFd: number;
   vmFd: number;
   runAddress: number;
@@ -31,6 +33,9 @@ export interface VcpuStart {
   type: 'start';
   data: VcpuWorkerData;
 }
+
+/** What `ps -L` shows for vCPU `index`'s thread (QEMU's say "CPU 0/KVM"); benchmarks tell the guest's CPU time from the VMM's by it. */
+export const VCPU_THREAD_NAME = (index: number): string => `vcpu${index}`;
 
 export const CONTROL_COMMAND = 0;
 export const CONTROL_TID = 1;

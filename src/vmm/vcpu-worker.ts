@@ -2,7 +2,7 @@
 // the device plan gives it (through the catalog; with several vCPUs there are
 // none: shared-platform-devices.ts) and runs the exit loop until the VM ends.
 import { parentPort } from 'node:worker_threads';
-import { gettid, viewAt } from '../../ffi/libc.js';
+import { gettid, setThreadName, viewAt } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
@@ -18,7 +18,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -30,6 +30,8 @@ function main(data: VcpuWorkerData): void {
   const control = new Int32Array(data.control);
   const tid = gettid() as number;
   Atomics.store(control, CONTROL_TID, tid);
+  // Still before the jail (the helper waits for 'ready' first).
+  setThreadName(VCPU_THREAD_NAME(data.index));
 
   const memory = GuestMemory.adopt(data.memory);
   const run = new KvmRunView(data.runAddress, data.runSize);

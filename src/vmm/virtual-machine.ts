@@ -195,6 +195,7 @@ export class VirtualMachine {
       };
       for (const vcpu of this.vcpus) {
         const data: VcpuWorkerData = {
+          index: vcpu.index,
           vcpuFd: vcpu.fd,
           vmFd: this.vm.fd,
           runAddress: vcpu.run.address,
