@@ -103,7 +103,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
     const { done, deviceCpuSeconds: vmmCpu } = await runBlkDriver(setup, {
       deviceCpu: (driverTid) => {
         const snapshot = snapshotCpu(process.pid);
-        snapshot.delete(`${process.pid}/${driverTid}`);
+        snapshot.seconds.delete(`${process.pid}/${driverTid}`);
         return snapshot;
       },
     });

@@ -29,7 +29,7 @@ export async function runBlkDriver(
 ): Promise<BlkDriverRun> {
   const worker = new Worker(fileURLToPath(new URL('./blk-driver-worker.js', import.meta.url)), { workerData: setup });
   let driverTid = 0;
-  let before: CpuSnapshot = new Map();
+  let before: CpuSnapshot = { seconds: new Map(), vcpus: new Set() };
   const timeoutMs = options.timeoutMs ?? 60_000 + setup.requests;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -27,6 +27,8 @@ export function qemuAvailable(): boolean {
 export function qemuGuestArgs(guest: GuestManifest, cpus = 1): string[] {
   return [
     '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', String(cpus),
+    // Its vCPU threads named "CPU n/KVM", which vmm-cpu.ts tells from the VMM's own.
+    '-name', 'qemu,debug-threads=on',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
     '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
     '-kernel', guest.vmlinux, '-initrd', guest.initrd,

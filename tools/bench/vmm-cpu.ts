@@ -7,8 +7,19 @@ import { processTree, readProc } from './process-tree.js';
 
 const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on x86 Linux
 
-/** CPU seconds per thread ("pid/tid") at one instant. */
-export type CpuSnapshot = Map<string, number>;
+/**
+ * A vCPU thread, by its name: tsvmm names its own (vcpu-protocol.ts
+ * VCPU_THREAD_NAME), QEMU names its "CPU 0/KVM" when started with
+ * `-name debug-threads=on` (qemu-reference.ts). Not the busiest thread: in
+ * the nested L1 tsvmm's main thread can be busier than its vCPU's.
+ */
+export const VCPU_THREAD = /^vcpu\d+$|^CPU \d+\/KVM$/;
+
+/** CPU seconds per thread ("pid/tid") at one instant, and which threads are vCPUs. */
+export interface CpuSnapshot {
+  seconds: Map<string, number>;
+  vcpus: Set<string>;
+}
 
 /** Fields of /proc/.../stat after the command name (which may contain spaces). */
 function statFields(stat: string): string[] {
@@ -17,7 +28,7 @@ function statFields(stat: string): string[] {
 
 /** `skipCommands`: processes in the tree that are not the VMM's (a network backend it started, such as passt). */
 export function snapshotCpu(root: number, skipCommands: readonly string[] = []): CpuSnapshot {
-  const snapshot: CpuSnapshot = new Map();
+  const snapshot: CpuSnapshot = { seconds: new Map(), vcpus: new Set() };
   for (const pid of processTree(root)) {
     if (skipCommands.length > 0 && skipCommands.includes(readProc(`/proc/${pid}/comm`)?.trim() ?? '')) continue;
     let tids: string[];
@@ -30,19 +41,22 @@ export function snapshotCpu(root: number, skipCommands: readonly string[] = []):
       const stat = readProc(`/proc/${pid}/task/${tid}/stat`);
       if (!stat) continue;
       const f = statFields(stat); // utime, stime are fields 14 and 15 (index 11, 12 here)
-      snapshot.set(`${pid}/${tid}`, (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
+      const thread = `${pid}/${tid}`;
+      snapshot.seconds.set(thread, (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
+      if (VCPU_THREAD.test(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) snapshot.vcpus.add(thread);
     }
   }
   return snapshot;
 }
 
-/**
- * CPU seconds between two snapshots, split into the vCPU thread's and the
- * rest's. The vCPU thread is the busiest one: on this host it carries the
- * whole guest (KVM's emulator runs in it), a thousand times the VMM's work.
- */
+/** CPU seconds between two snapshots, split into the vCPU threads' (the guest's) and the rest's (the VMM's own). */
 export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { vcpu: number; rest: number } {
-  const deltas = [...after].map(([thread, seconds]) => seconds - (before.get(thread) ?? 0));
-  const vcpu = Math.max(0, ...deltas);
-  return { vcpu, rest: deltas.reduce((a, b) => a + b, 0) - vcpu };
+  let vcpu = 0;
+  let rest = 0;
+  for (const [thread, seconds] of after.seconds) {
+    const delta = seconds - (before.seconds.get(thread) ?? 0);
+    if (after.vcpus.has(thread) || before.vcpus.has(thread)) vcpu += delta;
+    else rest += delta;
+  }
+  return { vcpu, rest };
 }

@@ -1,0 +1,35 @@
+// The benchmarks' split of a VMM's CPU time into its vCPU threads' (the
+// guest) and the rest (the VMM's own cost): by thread name, read from /proc.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { gettid, setThreadName } from '../../ffi/libc.js';
+import { VCPU_THREAD_NAME } from '../../src/vmm/vcpu-protocol.js';
+import { cpuBetween, snapshotCpu, VCPU_THREAD } from '../../tools/bench/vmm-cpu.js';
+
+describe('vCPU threads, by name', () => {
+  it("knows tsvmm's and QEMU's (with debug-threads=on), and nothing else", () => {
+    for (const name of [VCPU_THREAD_NAME(0), VCPU_THREAD_NAME(15), 'CPU 0/KVM', 'CPU 3/KVM']) expect(name).toMatch(VCPU_THREAD);
+    for (const name of ['node', 'qemu-system-x86', 'CPU 0/TCG', 'IO iothread0', 'vcpu', 'libuv-worker']) expect(name).not.toMatch(VCPU_THREAD);
+  });
+
+  it('finds a thread so named in /proc, and keeps its time out of the rest', () => {
+    const tid = gettid() as number;
+    const thread = `${process.pid}/${tid}`;
+    const before = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    setThreadName(VCPU_THREAD_NAME(2));
+    try {
+      const a = snapshotCpu(process.pid);
+      const spinUntil = performance.now() + 60; // burn a few ticks on this thread
+      while (performance.now() < spinUntil);
+      const b = snapshotCpu(process.pid);
+      expect(b.vcpus.has(thread)).toBe(true);
+      expect(b.vcpus.size).toBe(1);
+      const { vcpu, rest } = cpuBetween(a, b);
+      const own = b.seconds.get(thread)! - a.seconds.get(thread)!;
+      expect(vcpu).toBeCloseTo(own, 5);
+      expect(rest).toBeGreaterThanOrEqual(0);
+    } finally {
+      setThreadName(before);
+    }
+  });
+});
