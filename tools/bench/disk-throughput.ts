@@ -5,6 +5,7 @@
 // one line per phase; around each phase the bench samples the VMM's host CPU
 // time outside its vCPU thread (vmm-cpu.ts).
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
+import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { scratchImage } from './scratch-image.js';
@@ -29,9 +30,11 @@ export type PhaseName = keyof typeof PHASES;
 export const PHASE_NAMES = Object.keys(PHASES) as PhaseName[];
 
 /**
- * Each phase between two console lines of its own, `bench-phase-start NAME.`
- * and `bench-phase-end NAME.` (spelt through a shell variable: the kernel
- * echoes its command line at boot, and the markers must not match there).
+ * One shell command line for the guest (withInitCommand: the kernel passes
+ * init at most 32 words). Each phase between two console lines of its own,
+ * `bench-phase-start NAME.` and `bench-phase-end NAME.` (spelt through a
+ * shell variable: the kernel echoes its command line at boot, and the
+ * markers must not match there).
  */
 const PHASE_MARK = 'bench-phase';
 const guestCommand = (phases: PhaseName[]) =>
@@ -86,7 +89,7 @@ export async function tsvmmDisk(image: string, diskOptions = '', names = PHASE_N
   const guest = readDefaultGuest()!;
   const { run, phases } = await runPhases(process.execPath, [
     TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
-    '--disk', `${image}${diskOptions}`, '--cmdline', `${guest.cmdline} -- ${guestCommand(names)}`,
+    '--disk', `${image}${diskOptions}`, '--cmdline', withInitCommand(guest.cmdline, ['sh', '-c', guestCommand(names)]),
   ], names);
   const disk = parseExitStats<{ disks?: Record<string, { engine: string; dma: { directBytes: number; bouncedBytes: number } }> }>(run.stderr).disks?.vda;
   return { phases, dma: disk?.dma, engine: disk?.engine };
@@ -103,7 +106,7 @@ export async function qemuDisk(image: string, names = PHASE_NAMES): Promise<Disk
   const { phases } = await runPhases(QEMU, [
     '-M', `${QEMU_MICROVM},acpi=off,auto-kernel-cmdline=off`,
     ...qemuArgs(guest, image),
-    '-append', `${guest.cmdline} ${words} ${qemuKernelWords()} -- ${guestCommand(names)}`,
+    '-append', withKernelWords(withInitCommand(guest.cmdline, ['sh', '-c', guestCommand(names)]), `${words} ${qemuKernelWords()}`),
   ], names);
   return { phases };
 }
