@@ -2,8 +2,9 @@
 // writes into a pipe the helper holds the write end of; this copies the read
 // end to tsvmm's stdout or stderr, with the stream's back-pressure (a slow
 // reader of tsvmm's output slows the guest's writes, never loses them). When
-// the reader goes away (`tsvmm exec -- yes | head -1`), a local program would
-// die of SIGPIPE: `onBrokenOutput` lets the caller end the VM the same way.
+// the reader goes away (`tsvmm exec -- yes | head -1`, `tsvmm run | head`
+// for the UART console), a local program would die of SIGPIPE:
+// `onBrokenOutput` lets the caller end the VM the same way.
 import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { OutputStream } from '../devices/device-kind.js';
@@ -26,8 +27,10 @@ export class ConsoleOutputs {
     streams: Record<OutputStream, NodeJS.WritableStream>,
     private readonly log: Logger,
     onBrokenOutput: (stream: OutputStream) => void = () => {},
+    /** Streams written by others (the UART console: helper-process.ts) whose loss also ends the VM. */
+    alsoWatched: readonly OutputStream[] = [],
   ) {
-    for (const stream of new Set(outputs.map((o) => o.stream))) {
+    for (const stream of new Set([...outputs.map((o) => o.stream), ...alsoWatched])) {
       streams[stream].on('error', (e: NodeJS.ErrnoException) => {
         if (this.broken !== undefined) return;
         this.broken = stream;

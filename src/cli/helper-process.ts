@@ -145,6 +145,16 @@ export class HelperProcess {
     this.send({ type: 'stop' });
   }
 
+  /**
+   * Nobody reads the UART console's output any more (tsvmm's stdout is
+   * closed): stop relaying it, so that the helper's next console write fails
+   * (EPIPE: console-output.ts drops the rest) instead of waiting on a full pipe.
+   */
+  dropConsole(): void {
+    this.child.stdout?.unpipe();
+    this.child.stdout?.destroy();
+  }
+
   /** The device processes serve their regions: the guest may start (HelperConfig.waitForDevices). */
   devicesReady(): void {
     this.send({ type: 'devices-ready' });

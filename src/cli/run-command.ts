@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
+import type { OutputStream } from '../devices/device-kind.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { netDevice } from '../devices/kinds/virtio-net-kind.js';
 import { shareDevice, type Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
@@ -285,8 +286,14 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
     const handover = openDeviceHandover(devicePlan, ram, log);
-    // A reader of tsvmm's output that went away ends the VM, as SIGPIPE would end a local program.
-    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log, () => helper?.stop());
+    // A reader of tsvmm's output that went away ends the VM, as SIGPIPE would
+    // end a local program: the console ports' and, on stdout, the UART's.
+    const uartOnStdout: OutputStream[] = output.console === process.stdout ? ['stdout'] : [];
+    const endOnBrokenOutput = (stream: OutputStream) => {
+      if (uartOnStdout.includes(stream)) helper?.dropConsole();
+      helper?.stop();
+    };
+    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log, endOnBrokenOutput, uartOnStdout);
     try {
       // The helper starts (Node, the kernel load, the jail) while the device
       // processes start; it waits for them before the guest's first instruction.

@@ -1,10 +1,12 @@
 // Tiny purpose-built guests (test/guests/src) run by the real CLI under KVM.
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { deadline } from '../support/deadline.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { exitStats } from '../support/exit-stats.js';
-import { GUEST_BIN, runTsvmm } from '../support/run-tsvmm.js';
+import { GUEST_BIN, TSVMM_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const TEST_MACHINE = join(PROJECT_ROOT, 'test', 'machines', 'test-devices.json');
 const payload = (name: string, ...extra: string[]) => ['run', '--raw-payload', join(GUEST_BIN, name), '--log-level', 'warn', ...extra];
@@ -33,6 +35,25 @@ describeKvm('tiny guests', () => {
     expect(r.timedOut).toBe(false);
     expect(r.stdout).toBe('R');
     expect(r.status).toBe(1); // the triple fault's KVM_EXIT_SHUTDOWN: a reset
+  });
+
+  it('ends like a local program on SIGPIPE (141) when the reader of the UART console goes away: `tsvmm run | head -c 100`', async () => {
+    // One vCPU writing to COM1 without end.
+    const child = spawn(process.execPath, [TSVMM_BIN, ...payload('real-pm-smp-forever.bin', '--cpus', '1')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const killer = setTimeout(() => child.kill('SIGKILL'), deadline(30_000));
+    try {
+      const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+      expect(first).toMatch(/^0[Aa]*$/);
+      child.stdout.destroy(); // the reader is gone
+      const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(status, err).toBe(141);
+      expect(err).not.toMatch(/EPIPE|Error:/);
+    } finally {
+      clearTimeout(killer);
+      child.kill('SIGKILL');
+    }
   });
 
   it('the CPU template reaches the guest through KVM_SET_CPUID2', async () => {
