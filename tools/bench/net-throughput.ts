@@ -93,7 +93,7 @@ export async function withTap<T>(body: () => Promise<T>): Promise<T> {
 }
 
 /** The guest's side: each phase between two marker lines carrying eth0's packet counters. */
-function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number): string {
+function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number, warmUpPort: number): string {
   const peer = backend === 'tap' ? TAP.host : '$gw';
   const counters = '$(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/statistics/tx_packets)';
   // The kernel prints its command line, which holds this script: the markers
@@ -102,6 +102,10 @@ function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number
   return [
     't=netbench',
     backend === 'tap' ? `ip addr add ${TAP.guest}/24 dev eth0; ip link set eth0 up` : 'set -- $(ip route | grep default); gw=$3',
+    // A warm-up first, not measured: small frames both ways and a short bulk
+    // stream out (the VMM's first packets carry tsvmm's JIT compiling its
+    // data path: BENCHMARKS.md, "The data path").
+    `ping -A -q -c 100 -w 60 ${peer} >/dev/null 2>&1; dd if=/dev/zero bs=64k count=32 2>/dev/null | nc ${peer} ${warmUpPort}`,
     mark('start send'),
     `dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${sinkPort}`,
     mark('end send'),
@@ -191,12 +195,13 @@ async function measure(
 ): Promise<{ run: NetRun; stderr: string }> {
   const guest = readDefaultGuest()!;
   const sink = await startSink(backend === 'tap' ? TAP.host : '127.0.0.1');
+  const warmUpSink = await startSink(backend === 'tap' ? TAP.host : '127.0.0.1');
   const forward = await freePort();
   const host: HostSide = {};
   const snapshots = new Map<string, CpuSnapshot>();
   let recv: Promise<{ seconds: number; bytes: number }> | undefined;
   try {
-    const cmdline = withInitCommand(guest.cmdline, ['sh', '-c', guestScript(backend, opts, sink.port)]);
+    const cmdline = withInitCommand(guest.cmdline, ['sh', '-c', guestScript(backend, opts, sink.port, warmUpSink.port)]);
     const { command, args } = await launch(cmdline, forward);
     const markers = NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`]);
     const r = await timedRun(command, args, {
@@ -241,6 +246,7 @@ async function measure(
     return { run: { phases }, stderr: r.stderr };
   } finally {
     sink.server.close();
+    warmUpSink.server.close();
   }
 }
 
