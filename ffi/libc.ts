@@ -122,6 +122,22 @@ export function check<T extends number | bigint>(ret: T, call: string): T {
   return ret;
 }
 
+/** Attempts before checkRetryingEintr gives up: a signal storm, not a slow call. */
+const EINTR_ATTEMPTS = 1000;
+
+/**
+ * check(), for a call the kernel may fail with EINTR whenever a signal is
+ * pending, even under SA_RESTART (e.g. KVM_CREATE_VM: registering its MMU
+ * notifier takes every lock of the address space, and gives up with EINTR on
+ * a signal): it is made again, as QEMU does.
+ */
+export function checkRetryingEintr(call: () => number, name: string): number {
+  for (let attempt = 1; ; attempt++) {
+    const ret = call();
+    if (ret >= 0 || koffi.errno() !== EINTR || attempt === EINTR_ATTEMPTS) return check(ret, name);
+  }
+}
+
 /** Adds O_NONBLOCK to a descriptor's status flags. */
 export function setNonBlocking(fd: number): void {
   check(fcntl(fd, F_SETFL, (check(fcntl(fd, F_GETFL, 0) as number, 'fcntl') | O_NONBLOCK) >>> 0) as number, 'fcntl');

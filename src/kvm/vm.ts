@@ -1,6 +1,6 @@
 // A KVM virtual machine: memory slots, the in-kernel interrupt controllers and
 // PIT, interrupt injection (irq lines, irqfds) and ioeventfds.
-import { check, ioctlBuffer, ioctlValue, close } from '../../ffi/libc.js';
+import { check, checkRetryingEintr, ioctlBuffer, ioctlValue, close } from '../../ffi/libc.js';
 import {
   KVM_IOCTL,
   KVM_IOEVENTFD_FLAG,
@@ -29,7 +29,7 @@ export class Vm {
 
   /** Creates a VM with the in-kernel IRQ chip (PIC + IOAPIC + LAPIC) and PIT. */
   static create(kvm: KvmSystem): Vm {
-    const vm = new Vm(kvm, check(ioctlValue(kvm.fd, KVM_IOCTL.KVM_CREATE_VM, 0) as number, 'KVM_CREATE_VM'));
+    const vm = new Vm(kvm, checkRetryingEintr(() => ioctlValue(kvm.fd, KVM_IOCTL.KVM_CREATE_VM, 0) as number, 'KVM_CREATE_VM'));
     check(ioctlValue(vm.fd, KVM_IOCTL.KVM_SET_TSS_ADDR, TSS_ADDRESS) as number, 'KVM_SET_TSS_ADDR');
     const identity = Buffer.alloc(8);
     identity.writeBigUInt64LE(BigInt(IDENTITY_MAP_ADDRESS));
