@@ -3,10 +3,12 @@
 // speaks it (`passt --fd N`, src/net/passt.ts), which is what `--net user` is.
 //
 // Frames move between the socket and guest buffers with one writev / readv
-// on the caller's iovecs (the length word rides along as the first iovec on
-// the way out). A stream may take or give part of a frame; the backend keeps
-// its place, and the caller passes the same iovecs again when the socket is
-// ready.
+// on the caller's iovecs: the length word rides along as the first iovec on
+// the way out, and on the way in the next frame's length word is read
+// together with the rest of this frame (a last iovec of 4 bytes), so that
+// back-to-back frames cost one readv each, not a read and a readv. A stream
+// may take or give part of a frame; the backend keeps its place, and the
+// caller passes the same iovecs again when the socket is ready.
 import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, writev } from '../../ffi/libc.js';
 import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
@@ -26,14 +28,16 @@ export class StreamBackend implements NetBackend {
   readonly offloads = NO_OFFLOADS;
   readonly lengthKnown = true;
 
-  private readonly memory = new HostBuffer(2 * IOVECS * 16 + 64);
+  /** Native memory: the outgoing iovecs, the incoming ones (one more: the next length word), the two length words. */
+  private readonly memory = new HostBuffer((2 * IOVECS + 1) * 16 + 64);
   /** The outgoing length word, and what of the current frame (word included) has gone. */
   private readonly outWord: Uint8Array;
   private readonly outWordAddress: number;
   private outSent = 0;
   private readonly outIov: IoVecArray;
-  /** The incoming length word, as far as it has come; then the frame's length and what of it has come. */
-  private readonly inWord = new Uint8Array(4);
+  /** The incoming length word, as far as it has come (perhaps with the frame before it); then the frame's length and what of it has come. */
+  private readonly inWord: Uint8Array;
+  private readonly inWordAddress: number;
   private inWordGot = 0;
   private inLength = -1;
   private inGot = 0;
@@ -45,10 +49,14 @@ export class StreamBackend implements NetBackend {
     private readonly peer = 'the network backend',
   ) {
     const bytes = this.memory.bytes;
-    this.outIov = new IoVecArray(bytes.subarray(0, IOVECS * 16), this.memory.address, IOVECS);
-    this.inIov = new IoVecArray(bytes.subarray(IOVECS * 16, 2 * IOVECS * 16), this.memory.address + IOVECS * 16, IOVECS);
-    this.outWordAddress = this.memory.address + 2 * IOVECS * 16;
-    this.outWord = bytes.subarray(2 * IOVECS * 16, 2 * IOVECS * 16 + 4);
+    const inIovAt = IOVECS * 16;
+    const wordsAt = (2 * IOVECS + 1) * 16;
+    this.outIov = new IoVecArray(bytes.subarray(0, inIovAt), this.memory.address, IOVECS);
+    this.inIov = new IoVecArray(bytes.subarray(inIovAt, wordsAt), this.memory.address + inIovAt, IOVECS + 1);
+    this.outWordAddress = this.memory.address + wordsAt;
+    this.outWord = bytes.subarray(wordsAt, wordsAt + 4);
+    this.inWordAddress = this.memory.address + wordsAt + 8;
+    this.inWord = bytes.subarray(wordsAt + 8, wordsAt + 12);
     this.readiness = new FdReadiness(fd);
   }
 
@@ -106,10 +114,14 @@ export class StreamBackend implements NetBackend {
     iov.trimEnd(iov.length - (this.inLength - this.inGot));
     if (iov.length < this.inLength - this.inGot) throw new RangeError(`receive buffers hold ${into.length} bytes, the frame has ${this.inLength}`);
     if (this.inLength > this.inGot) {
+      // The next frame's length word too, if it has come (inWordGot is 0 here: nextFrameLength took it).
+      const wanted = this.inLength - this.inGot;
+      iov.push(this.inWordAddress, 4);
       const n = this.syscall(readv(this.fd, iov.address, iov.count) as number, 'readv');
       if (n < 0) return -1;
       if (n === 0) throw new NetBackendError(`${this.peer} closed the connection in the middle of a frame`);
-      this.inGot += n;
+      this.inGot += Math.min(n, wanted);
+      this.inWordGot = Math.max(0, n - wanted);
       if (this.inGot < this.inLength) return -1;
     }
     const length = this.inLength;
