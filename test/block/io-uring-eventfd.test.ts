@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { IORING_OP_READV } from '../../ffi/block-io.js';
-import { EFD_CLOEXEC, EFD_NONBLOCK, O_CLOEXEC, check, close, eventfd, pipe2, read, write } from '../../ffi/libc.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd, read, write } from '../../ffi/libc.js';
+import { openPipe } from '../support/pipe.js';
 import { IoUring, type CqeHandler } from '../../src/block/io-uring.js';
 import { HostBuffer } from '../../src/memory/dma-host-buffer.js';
 
@@ -76,8 +77,7 @@ it('a read completed during submitQuietly() is reaped without an eventfd signal;
 
 it('a request that completes after submitQuietly() returned still signals the eventfd', () => {
   const r = ringWithEventfd();
-  const fds = new Int32Array(2);
-  check(pipe2(fds, O_CLOEXEC) as number, 'pipe2');
+  const fds = openPipe();
   try {
     // A read of an empty pipe cannot complete during the submission.
     expect(r.ring.prep(IORING_OP_READV, fds[0], 0, mem.address, 1, 0, 3)).toBe(true);

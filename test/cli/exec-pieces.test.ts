@@ -6,7 +6,7 @@ import { closeSync, writeSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { O_CLOEXEC, O_NONBLOCK, check, pipe2 } from '../../ffi/libc.js';
+import { openPipe } from '../support/pipe.js';
 import { ConsoleOutputs } from '../../src/cli/console-outputs.js';
 import { kernelParamValue } from '../../src/cli/exec-command.js';
 import { GuestConsoleLog } from '../../src/cli/guest-console-log.js';
@@ -40,11 +40,7 @@ describe('GuestConsoleLog', () => {
   });
 });
 
-function nonBlockingPipe(): number[] {
-  const fds = [-1, -1];
-  check(pipe2(fds, O_CLOEXEC | O_NONBLOCK) as number, 'pipe2');
-  return fds;
-}
+const nonBlockingPipe = () => openPipe({ nonBlocking: true });
 
 describe('ConsoleOutputs', () => {
   it("says when a stream's reader went away (EPIPE), stops copying, and still finishes", async () => {

@@ -6,7 +6,8 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { testGuestRam } from '../../support/test-guest-ram.js';
-import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFD, O_CLOEXEC, O_NONBLOCK, check, close, eventfd, fcntl, koffi, pipe2, read } from '../../../ffi/libc.js';
+import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, F_GETFD, check, close, eventfd, fcntl, koffi, read } from '../../../ffi/libc.js';
+import { openPipe } from '../../support/pipe.js';
 import { consoleDevice, virtioConsoleKind, type VirtioConsoleDefinition } from '../../../src/devices/kinds/virtio-console-kind.js';
 import { VIRTIO_CONSOLE_BAD_ID, VIRTIO_CONSOLE_EVENT as E, VIRTIO_CONSOLE_F } from '../../../src/devices/virtio/virtio-console-layout.js';
 import { VIRTIO_CONSOLE_QUEUE_SIZE, VirtioConsole, receiveQueueOf, transmitQueueOf } from '../../../src/devices/virtio/virtio-console.js';
@@ -38,9 +39,7 @@ class Pipe {
   private writerOpen = true;
 
   constructor(size?: number) {
-    const fds = [-1, -1];
-    check(pipe2(fds, O_CLOEXEC | O_NONBLOCK) as number, 'pipe2');
-    [this.r, this.w] = fds;
+    [this.r, this.w] = openPipe({ nonBlocking: true });
     if (size !== undefined) check(fcntl(this.w, F_SETPIPE_SZ, size) as number, 'fcntl(F_SETPIPE_SZ)');
     cleanups.push(() => {
       this.closeReader();
