@@ -93,7 +93,19 @@ async function runVitestNested(reports: string, extra: string[]): Promise<Counts
       frozenAfterMs: 90_000,
     });
     if (result.revived > 0) notes.push(`the L1 went silent ${result.revived} time(s) in attempt ${attempt} and a key press woke it (tools/nested/l1.ts)`);
-    if (result.status !== undefined) return merge(done, readCounts(where, report, result.status), notes);
+    if (result.status !== undefined) {
+      const counts = readCounts(where, report, result.status);
+      // vitest gives up on a file whose worker does not start within its
+      // pool's fixed 60 s, and reports no test of it: a slow L1 (one that went
+      // silent) can take longer. Such files run again, as a frozen L1's do.
+      const notRun = files?.filter((file) => !readProgress(progress).ended.has(file)) ?? [];
+      if (notRun.length === 0 || attempt === NESTED_ATTEMPTS) return merge(done, counts, notes);
+      addCounts(done, counts);
+      files = notRun;
+      notes.push(`vitest could not start ${notRun.map((file) => relative(PROJECT_ROOT, file)).join(', ')} in attempt ${attempt}; ran again in a fresh L1`);
+      console.error(`tsvmm tests: ${notes.at(-1)}.`);
+      continue;
+    }
     console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
     const finished = readProgress(progress);
     addFinished(done, finished);
@@ -140,6 +152,13 @@ function addFinished(counts: Counts, progress: ReturnType<typeof readProgress>):
     counts.failed += tests.filter((t) => t.state === 'failed').length || (entry.state === 'failed' ? 1 : 0);
     counts.skipped.push(...tests.filter((t) => t.state !== 'passed' && t.state !== 'failed').map((t) => `${relative(PROJECT_ROOT, file)}: ${t.name}`));
   }
+}
+
+/** Adds a whole attempt's counts (not its problem: the files it could not run are run again). */
+function addCounts(counts: Counts, attempt: Counts): void {
+  counts.passed += attempt.passed;
+  counts.failed += attempt.failed;
+  counts.skipped.push(...attempt.skipped);
 }
 
 function merge(done: Counts, last: Counts, notes: string[]): Counts {
