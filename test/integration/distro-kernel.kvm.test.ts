@@ -4,7 +4,8 @@
 // with its own virtio_mmio/virtio_blk modules in an initramfs
 // (tools/distro-guest, built by `.ci/run`). It must find /dev/vda, read a
 // file from it, and `poweroff -f` must end tsvmm with status 0 (ACPI S5);
-// `reboot -f` must end it as a reset does, through the FADT's reset register.
+// `reboot -f` must end it as a reset does, through the FADT's reset register,
+// and with `reboot=b` through the BIOS path (the stub at the reset vector).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -70,6 +71,25 @@ describeKvm('a stock Debian cloud kernel', () => {
       const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
       expect(r.timedOut, tail).toBe(false);
       expect(r.stderr, tail).toMatch(/reset through the ACPI reset register/);
+      expect(r.status, tail).toBe(1);
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    'reboots through the BIOS when told to (reboot=b): the stub at the reset vector ends the VM as a reset',
+    async () => {
+      if (!built) {
+        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
+        return;
+      }
+      const r = await runTsvmm(
+        ['run', '--kernel', join(GUEST_DIR, 'vmlinuz'), '--initrd', join(GUEST_DIR, 'initrd.gz'), '--cmdline', 'console=ttyS0 panic=-1 reboot=b -- reboot -f', '--log-level', 'info'],
+        { timeoutMs: BOOT_TIMEOUT_MS },
+      );
+      const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
+      expect(r.timedOut, tail).toBe(false);
+      expect(r.stderr, tail).toMatch(/KVM_EXIT_SHUTDOWN/);
       expect(r.status, tail).toBe(1);
     },
     BOOT_TIMEOUT_MS + 10_000,
