@@ -38,11 +38,16 @@ export class CoalescedRingWatch {
   /** How many times the ring was looked at (for tests). */
   looks = 0;
 
-  /** `indices`: the ring page's first two 32-bit words, first and last. */
+  /**
+   * `indices`: the ring page's first two 32-bit words, first and last.
+   * `kickCostsAnExit`: false when `kick` drains the ring on this thread (several
+   * vCPUs): then whatever is queued is drained at each look, as nothing waits on it.
+   */
   constructor(
     private readonly indices: Int32Array,
     private readonly kick: () => void,
     private readonly timing: RingWatchTiming = DEFAULT_RING_WATCH,
+    private readonly kickCostsAnExit = true,
   ) {
     this.intervalMs = timing.minMs;
   }
@@ -75,7 +80,7 @@ export class CoalescedRingWatch {
     this.firstAtLastLook = first;
     this.lastAtLastLook = last;
     if (first !== last) {
-      if (drainedSince < queuedThen) this.kick();
+      if (drainedSince < queuedThen || !this.kickCostsAnExit) this.kick();
       this.intervalMs = this.timing.minMs;
       this.emptyLooks = 0;
     } else if (++this.emptyLooks >= this.timing.emptyLooksPerStep && this.intervalMs < this.timing.maxMs) {

@@ -238,7 +238,9 @@ export class VirtualMachine {
     if (this.coalescedRingPage && !this.ringWatch) {
       const indices = new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2);
       // One vCPU drains the ring on its way out of the guest; with several, this thread does.
-      this.ringWatch = new CoalescedRingWatch(indices, this.shared ? () => this.shared!.drainRing() : () => this.kick(this.vcpus[0]));
+      this.ringWatch = this.shared
+        ? new CoalescedRingWatch(indices, () => this.shared!.drainRing(), undefined, false)
+        : new CoalescedRingWatch(indices, () => this.kick(this.vcpus[0]));
       this.ringWatch.start();
     }
     return this.result!;

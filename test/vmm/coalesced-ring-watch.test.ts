@@ -43,6 +43,19 @@ describe('CoalescedRingWatch', () => {
     watch.stop();
   });
 
+  it('drains at every look when the kick is a drain on its own thread (several vCPUs)', () => {
+    const indices = new Int32Array(2);
+    let drains = 0;
+    const watch = new CoalescedRingWatch(indices, () => ((drains += 1), (indices[0] = indices[1])), undefined, false);
+    watch.start();
+    for (let ms = 1; ms <= 20; ms++) {
+      indices[1]++;
+      vi.advanceTimersByTime(1);
+      expect(drains).toBe(ms);
+    }
+    watch.stop();
+  });
+
   it('counts across the end of the ring', () => {
     const { indices, watch, kicks } = setUp();
     indices[0] = indices[1] = COALESCED_RING_ENTRIES - 2;
