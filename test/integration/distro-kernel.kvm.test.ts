@@ -20,14 +20,32 @@ const built = existsSync(join(GUEST_DIR, 'guest.json'));
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-distro-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Whether the distro guest is there to test; under TSVMM_REQUIRE_GUEST=1 (CI) it must be. */
+function guestBuilt(): boolean {
+  if (built) return true;
+  if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
+  return false;
+}
+
+/** `reboot -f` in the guest, with `kernelWords` on its command line, ends the VM as a reset (status 1), the log saying how. */
+async function rebootsAsReset(kernelWords: string, how: RegExp): Promise<void> {
+  if (!guestBuilt()) return;
+  const cmdline = ['console=ttyS0 panic=-1', kernelWords, '-- reboot -f'].filter(Boolean).join(' ');
+  const r = await runTsvmm(
+    ['run', '--kernel', join(GUEST_DIR, 'vmlinuz'), '--initrd', join(GUEST_DIR, 'initrd.gz'), '--cmdline', cmdline, '--log-level', 'info'],
+    { timeoutMs: BOOT_TIMEOUT_MS },
+  );
+  const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
+  expect(r.timedOut, tail).toBe(false);
+  expect(r.stderr, tail).toMatch(how);
+  expect(r.status, tail).toBe(1);
+}
+
 describeKvm('a stock Debian cloud kernel', () => {
   it(
     'boots through ACPI, reads its virtio disk and powers off with status 0',
     async () => {
-      if (!built) {
-        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
-        return;
-      }
+      if (!guestBuilt()) return;
       const manifest = JSON.parse(readFileSync(join(GUEST_DIR, 'guest.json'), 'utf8')) as { kernelPackage: string };
       const root = join(dir, 'root');
       mkdirSync(root);
@@ -59,39 +77,13 @@ describeKvm('a stock Debian cloud kernel', () => {
 
   it(
     'reboots through the ACPI reset register: the VM ends as a reset (status 1)',
-    async () => {
-      if (!built) {
-        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
-        return;
-      }
-      const r = await runTsvmm(
-        ['run', '--kernel', join(GUEST_DIR, 'vmlinuz'), '--initrd', join(GUEST_DIR, 'initrd.gz'), '--cmdline', 'console=ttyS0 panic=-1 -- reboot -f', '--log-level', 'info'],
-        { timeoutMs: BOOT_TIMEOUT_MS },
-      );
-      const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
-      expect(r.timedOut, tail).toBe(false);
-      expect(r.stderr, tail).toMatch(/reset through the ACPI reset register/);
-      expect(r.status, tail).toBe(1);
-    },
+    () => rebootsAsReset('', /reset through the ACPI reset register/),
     BOOT_TIMEOUT_MS + 10_000,
   );
 
   it(
     'reboots through the BIOS when told to (reboot=b): the stub at the reset vector ends the VM as a reset',
-    async () => {
-      if (!built) {
-        if (process.env.TSVMM_REQUIRE_GUEST === '1') throw new Error('the distro guest is not built: `bash tools/distro-guest/build.sh` must run before the tests');
-        return;
-      }
-      const r = await runTsvmm(
-        ['run', '--kernel', join(GUEST_DIR, 'vmlinuz'), '--initrd', join(GUEST_DIR, 'initrd.gz'), '--cmdline', 'console=ttyS0 panic=-1 reboot=b -- reboot -f', '--log-level', 'info'],
-        { timeoutMs: BOOT_TIMEOUT_MS },
-      );
-      const tail = `status ${r.status}\n--- console, last lines:\n${r.stdout.slice(-3000)}\n--- stderr:\n${r.stderr.slice(-2000)}`;
-      expect(r.timedOut, tail).toBe(false);
-      expect(r.stderr, tail).toMatch(/KVM_EXIT_SHUTDOWN/);
-      expect(r.status, tail).toBe(1);
-    },
+    () => rebootsAsReset('reboot=b', /KVM_EXIT_SHUTDOWN/),
     BOOT_TIMEOUT_MS + 10_000,
   );
 });
