@@ -98,8 +98,8 @@ async function runVitestNested(reports: string, extra: string[]): Promise<Counts
       // vitest gives up on a file whose worker does not start within its
       // pool's fixed 60 s, and reports no test of it: a slow L1 (one that went
       // silent) can take longer. Such files run again, as a frozen L1's do.
-      const ended = files ? readProgress(progress).ended : undefined;
-      const notRun = files?.filter((file) => !ended!.has(file)) ?? [];
+      const { ended } = readProgress(progress);
+      const notRun = files?.filter((file) => !ended.has(file)) ?? [];
       if (notRun.length === 0 || attempt === NESTED_ATTEMPTS) return merge(done, counts, notes);
       addCounts(done, counts);
       files = notRun;
