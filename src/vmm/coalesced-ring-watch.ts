@@ -15,7 +15,7 @@
 // booting Linux guest used to be, ~100 times a second. A burst from a guest
 // that does not exit waits at most one long interval and one short one for
 // its first bytes, then flows at a kick every other millisecond.
-import { COALESCED_RING_ENTRIES } from '../bus/coalesced-ring.js';
+import { COALESCED_RING_ENTRIES, type RingPositions } from '../bus/coalesced-ring.js';
 
 export interface RingWatchTiming {
   /** Interval while writes are flowing. */
@@ -28,6 +28,15 @@ export interface RingWatchTiming {
 
 export const DEFAULT_RING_WATCH: RingWatchTiming = { minMs: 1, maxMs: 16, emptyLooksPerStep: 8 };
 
+export interface RingWatchOptions {
+  timing?: RingWatchTiming;
+  /**
+   * False when `kick` drains the ring on this thread (several vCPUs): then
+   * whatever is queued is drained at each look, as nothing waits on it.
+   */
+  kickCostsAnExit?: boolean;
+}
+
 export class CoalescedRingWatch {
   private timer: NodeJS.Timeout | undefined;
   private intervalMs: number;
@@ -38,22 +47,21 @@ export class CoalescedRingWatch {
   /** How many times the ring was looked at (for tests). */
   looks = 0;
 
-  /**
-   * `indices`: the ring page's first two 32-bit words, first and last.
-   * `kickCostsAnExit`: false when `kick` drains the ring on this thread (several
-   * vCPUs): then whatever is queued is drained at each look, as nothing waits on it.
-   */
+  private readonly timing: RingWatchTiming;
+  private readonly kickCostsAnExit: boolean;
+
   constructor(
-    private readonly indices: Int32Array,
+    private readonly ring: RingPositions,
     private readonly kick: () => void,
-    private readonly timing: RingWatchTiming = DEFAULT_RING_WATCH,
-    private readonly kickCostsAnExit = true,
+    options: RingWatchOptions = {},
   ) {
-    this.intervalMs = timing.minMs;
+    this.timing = options.timing ?? DEFAULT_RING_WATCH;
+    this.kickCostsAnExit = options.kickCostsAnExit ?? true;
+    this.intervalMs = this.timing.minMs;
   }
 
   start(): void {
-    this.firstAtLastLook = this.lastAtLastLook = Atomics.load(this.indices, 0);
+    this.firstAtLastLook = this.lastAtLastLook = this.ring.first;
     if (!this.timer) this.schedule();
   }
 
@@ -72,8 +80,7 @@ export class CoalescedRingWatch {
 
   private look(): void {
     this.looks++;
-    const first = Atomics.load(this.indices, 0);
-    const last = Atomics.load(this.indices, 1);
+    const { first, last } = this.ring;
     // Entries queued at the last look that are still there (ring arithmetic).
     const queuedThen = ringDistance(this.firstAtLastLook, this.lastAtLastLook);
     const drainedSince = ringDistance(this.firstAtLastLook, first);

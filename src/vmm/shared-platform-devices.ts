@@ -55,7 +55,8 @@ export class SharedPlatformDevices {
   private readonly servers: { server: IoregionServer; deviceEnd: number; vmmEnd: number }[] = [];
   private readonly pio = new IoBus('pio');
   private readonly mmio = new IoBus('mmio');
-  private ring: CoalescedRing | undefined;
+  /** The coalesced ring, once this thread consumes it. */
+  ring: CoalescedRing | undefined;
   /** The windows every vCPU thread forwards. */
   readonly regions: ForwardedRegion[] = [];
 
@@ -83,7 +84,7 @@ export class SharedPlatformDevices {
 
   /** From now on this thread replays the ring at `ringAddress` (in vCPU 0's kvm_run mapping). */
   consumeRing(ringAddress: number): void {
-    this.ring = new CoalescedRing(ringAddress, this.pio, this.mmio, this.stats);
+    this.ring = new CoalescedRing(ringAddress, this.pio, this.mmio, this.stats, { producerRunsConcurrently: true });
   }
 
   drainRing(): void {

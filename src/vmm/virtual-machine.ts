@@ -27,6 +27,7 @@ import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
+import { publishedPositions } from '../bus/coalesced-ring.js';
 import { CoalescedRingWatch } from './coalesced-ring-watch.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 import { VirtioDevices } from './virtio-devices.js';
@@ -236,11 +237,11 @@ export class VirtualMachine {
       Atomics.notify(vcpu.control, CONTROL_GO);
     }
     if (this.coalescedRingPage && !this.ringWatch) {
-      const indices = new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2);
       // One vCPU drains the ring on its way out of the guest; with several, this thread does.
-      this.ringWatch = this.shared
-        ? new CoalescedRingWatch(indices, () => this.shared!.drainRing(), undefined, false)
-        : new CoalescedRingWatch(indices, () => this.kick(this.vcpus[0]));
+      const shared = this.shared?.ring;
+      this.ringWatch = shared
+        ? new CoalescedRingWatch(shared, () => shared.drain(), { kickCostsAnExit: false })
+        : new CoalescedRingWatch(publishedPositions(new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2)), () => this.kick(this.vcpus[0]));
       this.ringWatch.start();
     }
     return this.result!;

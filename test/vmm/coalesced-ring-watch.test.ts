@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COALESCED_RING_ENTRIES } from '../../src/bus/coalesced-ring.js';
+import { COALESCED_RING_ENTRIES, publishedPositions } from '../../src/bus/coalesced-ring.js';
 import { CoalescedRingWatch } from '../../src/vmm/coalesced-ring-watch.js';
 
 describe('CoalescedRingWatch', () => {
@@ -9,7 +9,7 @@ describe('CoalescedRingWatch', () => {
   function setUp() {
     const indices = new Int32Array(2); // first, last: equal = empty
     let kicks = 0;
-    const watch = new CoalescedRingWatch(indices, () => {
+    const watch = new CoalescedRingWatch(publishedPositions(indices), () => {
       kicks++;
       indices[0] = indices[1]; // the vCPU drains the ring once kicked
     });
@@ -46,7 +46,7 @@ describe('CoalescedRingWatch', () => {
   it('drains at every look when the kick is a drain on its own thread (several vCPUs)', () => {
     const indices = new Int32Array(2);
     let drains = 0;
-    const watch = new CoalescedRingWatch(indices, () => ((drains += 1), (indices[0] = indices[1])), undefined, false);
+    const watch = new CoalescedRingWatch(publishedPositions(indices), () => ((drains += 1), (indices[0] = indices[1])), { kickCostsAnExit: false });
     watch.start();
     for (let ms = 1; ms <= 20; ms++) {
       indices[1]++;
