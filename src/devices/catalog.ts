@@ -2,14 +2,10 @@
 // of src/devices/kinds/ (see device-kind.ts for what an entry says). The
 // machine parser, the device plan, the VM assembly, the coalesced-zone
 // registry and the device processes iterate over this list; adding a kind is
-// one file and one line here.
-import type { ConfigOf, DeviceConfig, DeviceKind, PlatformDeviceKind, RegisterWindow, VirtioDeviceKind } from './device-kind.js';
-import { acpiResetKind } from './kinds/acpi-reset-kind.js';
-import { acpiSleepKind } from './kinds/acpi-sleep-kind.js';
-import { exitDeviceKind } from './kinds/exit-device-kind.js';
-import { i8042Kind } from './kinds/i8042-kind.js';
-import { testDeviceKind } from './kinds/test-device-kind.js';
-import { uart16550Kind } from './kinds/uart16550-kind.js';
+// one file and one line here (or in platform-catalog.ts for a device served
+// on a vCPU's exits).
+import type { ConfigOf, DeviceConfig, DeviceKind, RegisterWindow, VirtioDeviceKind } from './device-kind.js';
+import { PLATFORM_KINDS, UnknownDeviceKindError } from './platform-catalog.js';
 import { virtioBlkKind } from './kinds/virtio-blk-kind.js';
 import { virtioConsoleKind } from './kinds/virtio-console-kind.js';
 import { virtioMmioSlotsKind } from './kinds/virtio-mmio-slots-kind.js';
@@ -18,13 +14,8 @@ import { virtio9pKind } from './kinds/virtio-9p-kind.js';
 import { virtioRngKind } from './kinds/virtio-rng-kind.js';
 
 export const DEVICE_KINDS = [
-  uart16550Kind,
-  exitDeviceKind,
-  i8042Kind,
-  acpiSleepKind,
-  acpiResetKind,
+  ...PLATFORM_KINDS,
   virtioMmioSlotsKind,
-  testDeviceKind,
   virtioBlkKind,
   virtioRngKind,
   virtioNetKind,
@@ -35,9 +26,7 @@ export const DEVICE_KINDS = [
 /** Any parsed device entry of a kind in the catalog. */
 export type DeviceDefinition = ConfigOf<(typeof DEVICE_KINDS)[number]>;
 
-export class UnknownDeviceKindError extends Error {
-  override name = 'UnknownDeviceKindError';
-}
+export { UnknownDeviceKindError, platformKind } from './platform-catalog.js';
 
 const BY_TYPE: ReadonlyMap<string, DeviceKind> = new Map(DEVICE_KINDS.map((k) => [k.type, k]));
 
@@ -48,12 +37,6 @@ export function findDeviceKind(type: string): DeviceKind | undefined {
 export function deviceKind(type: string): DeviceKind {
   const kind = BY_TYPE.get(type);
   if (!kind) throw new UnknownDeviceKindError(`no device kind "${type}" in the catalog`);
-  return kind;
-}
-
-export function platformKind(config: DeviceConfig): PlatformDeviceKind {
-  const kind = deviceKind(config.type);
-  if (kind.family !== 'platform') throw new UnknownDeviceKindError(`${config.name}: a ${config.type} is not a platform device`);
   return kind;
 }
 

@@ -23,7 +23,7 @@ import type { BusDevice } from '../bus/device.js';
 import { IoBus } from '../bus/io-bus.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
-import { platformKind } from '../devices/catalog.js';
+import { platformKind } from '../devices/platform-catalog.js';
 import type { VcpuEnvironment } from '../devices/device-kind.js';
 import type { ExitStats } from '../kvm/exit-stats.js';
 import type { PlannedDevice } from '../machine/device-plan.js';

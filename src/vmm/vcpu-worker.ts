@@ -8,7 +8,7 @@ import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-cl
 import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { RegionLock } from '../bus/region-lock.js';
-import { platformKind } from '../devices/catalog.js';
+import { platformKind } from '../devices/platform-catalog.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
 import { ExitLoop } from '../kvm/exit-loop.js';
 import { ExitStats } from '../kvm/exit-stats.js';

@@ -94,6 +94,11 @@ describe('bundles', () => {
     }
   });
 
+  it("keep a vCPU thread's load to what its exits need: no virtio devices, backends or 9p server", () => {
+    const paths = bundledModules(join(PROJECT_ROOT, COMPILED_ENTRY_POINTS['vcpu-worker'])).map((m) => m.path);
+    expect(paths.filter((p) => /devices\/virtio\/virtio-(mmio|blk|net|console|9p|rng)\.js$|\/block\/|\/net\/|\/p9\//.test(p))).toEqual([]);
+  });
+
   it('are what the CLI, the helper, the vCPU thread and device processes run', () => {
     for (const name of ['tsvmm', 'helper', 'vcpu-worker', 'device-process'] as const) {
       expect(entryPointScript(name)).toBe(bundleFile(name));

@@ -2,6 +2,8 @@
 // and the default machine's windows apart from each other.
 import { describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, deviceKind, fixedWindows, machineFileKinds } from '../../src/devices/catalog.js';
+import type { DeviceConfig } from '../../src/devices/device-kind.js';
+import { PLATFORM_KINDS, platformKind } from '../../src/devices/platform-catalog.js';
 import { loadMachine } from '../../src/machine/machine-definition.js';
 import { planDevices } from '../../src/machine/device-plan.js';
 import { coalescedZonesFor } from '../../src/vmm/coalesced-zones.js';
@@ -15,7 +17,14 @@ describe('the device catalog', () => {
   });
 
   it('lists the machine-file kinds in the order the parser names them', () => {
-    expect(machineFileKinds().map((k) => k.type).slice(0, 7)).toEqual(['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'acpi-reset', 'virtio-mmio', 'test-device']);
+    expect(machineFileKinds().map((k) => k.type).slice(0, 7)).toEqual(['uart16550', 'exit-device', 'i8042', 'acpi-sleep', 'acpi-reset', 'test-device', 'virtio-mmio']);
+  });
+
+  it("builds a vCPU thread's devices from the platform kinds alone, and nothing else", () => {
+    expect(PLATFORM_KINDS.every((k) => k.family === 'platform')).toBe(true);
+    expect(DEVICE_KINDS.filter((k) => k.family === 'platform').map((k) => k.type)).toEqual(PLATFORM_KINDS.map((k) => k.type));
+    expect(platformKind({ type: 'uart16550', name: 'com1' } as DeviceConfig)).toBe(deviceKind('uart16550'));
+    expect(() => platformKind({ type: 'virtio-blk', name: 'disk0' } as DeviceConfig)).toThrow(/disk0: a virtio-blk is not a platform device/);
   });
 
   it('gives every kind a host it allows, and every virtio kind its queues and VERSION_1', () => {

@@ -9,7 +9,7 @@
 // served, as it always did.
 import type { BusDevice } from '../../bus/device.js';
 import { VirtioInterruptStatus } from './interrupt-status.js';
-import { VIRTIO_MMIO } from './virtio-mmio.js';
+import { VIRTIO_MMIO } from './virtio-mmio-registers.js';
 
 const REGISTER_BYTES = 4;
 
