@@ -13,7 +13,7 @@ import { type TimeSpec, UTIME_NOW, UTIME_OMIT, setTimesNoFollow, setTimesOfFd } 
 import { qidOf } from './p9-qid.js';
 import type { P9SetAttr, RequestOf } from './p9-requests.js';
 
-const { EOPNOTSUPP } = os.constants.errno;
+const { EOPNOTSUPP, EPERM } = os.constants.errno;
 const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 const NS_PER_SECOND = 1_000_000_000n;
@@ -46,8 +46,8 @@ export function getattr(ctx: P9Context, request: RequestOf<typeof c.P9_TGETATTR>
     .u64(c.P9_STATS_BASIC | (hasBirthTime ? c.P9_STATS_BTIME : 0n))
     .qid(fid.qid)
     .u32(Number(stats.mode))
-    .u32(Number(stats.uid))
-    .u32(Number(stats.gid))
+    .u32(ctx.ids.uidToGuest(Number(stats.uid)))
+    .u32(ctx.ids.gidToGuest(Number(stats.gid)))
     .u64(stats.nlink)
     .u64(stats.rdev)
     .u64(stats.size)
@@ -84,8 +84,8 @@ export function setattr(ctx: P9Context, request: RequestOf<typeof c.P9_TSETATTR>
     else truncateNoFollow(hostPath(), attr.size);
   }
   if (attr.valid & (c.P9_ATTR_UID | c.P9_ATTR_GID)) {
-    const uid = attr.valid & c.P9_ATTR_UID ? attr.uid : -1;
-    const gid = attr.valid & c.P9_ATTR_GID ? attr.gid : -1;
+    const uid = attr.valid & c.P9_ATTR_UID ? (ctx.ids.uidToHost(attr.uid) ?? refuse(EPERM, `uid ${attr.uid} has no id here`)) : -1;
+    const gid = attr.valid & c.P9_ATTR_GID ? (ctx.ids.gidToHost(attr.gid) ?? refuse(EPERM, `gid ${attr.gid} has no id here`)) : -1;
     if (fd !== undefined) fs.fchownSync(fd, uid, gid);
     else fs.lchownSync(hostPath(), uid, gid);
   }

@@ -1,6 +1,7 @@
 // What every 9P operation works with: the confined root, the fid table, the
 // negotiated msize and whether the share is read-only. One per connection.
 import os from 'node:os';
+import type { P9IdMap } from './p9-id-map.js';
 import type { ConfinedRoot } from './p9-confined-root.js';
 import type { FidTable } from './p9-fid-table.js';
 import { refuse } from './p9-errno.js';
@@ -14,6 +15,8 @@ export interface P9Context {
   readonly readOnly: boolean;
   /** The message size agreed by Tversion (the server's largest until then). */
   msize: number;
+  /** Owners between the server's user namespace and the guest (p9-id-map.ts). */
+  readonly ids: P9IdMap;
 }
 
 /** EROFS on a read-only share: the first line of every modifying operation. */

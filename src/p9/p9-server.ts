@@ -30,6 +30,7 @@ import * as attributeOps from './p9-attribute-ops.js';
 import { P9Writer } from './p9-codec.js';
 import * as c from './p9-constants.js';
 import { ConfinedRoot, walkStep } from './p9-confined-root.js';
+import { type P9IdMap, readOwnIdMap } from './p9-id-map.js';
 import type { P9Context } from './p9-context.js';
 import type { P9DataPath } from './p9-data-path.js';
 import { errnoOf, refuse } from './p9-errno.js';
@@ -48,6 +49,8 @@ export interface P9ServerOptions {
   readOnly?: boolean;
   /** The largest msize the server accepts (Tversion may agree on less). */
   maxMessageSize?: number;
+  /** Owners as the guest sees them (default: this process's user namespace, read now). */
+  ids?: P9IdMap;
 }
 
 /** Room for 512 KiB of file data per message; a client asking for more is offered this. */
@@ -70,7 +73,13 @@ export class P9Server {
   constructor(options: P9ServerOptions) {
     this.maxMessageSize = options.maxMessageSize ?? P9_DEFAULT_MAX_MESSAGE_SIZE;
     if (this.maxMessageSize < c.P9_MIN_MSIZE) throw new RangeError(`9p maxMessageSize ${this.maxMessageSize} below ${c.P9_MIN_MSIZE}`);
-    this.ctx = { root: new ConfinedRoot(options.root), fids: new FidTable(), readOnly: options.readOnly ?? false, msize: this.maxMessageSize };
+    this.ctx = {
+      root: new ConfinedRoot(options.root),
+      fids: new FidTable(),
+      readOnly: options.readOnly ?? false,
+      msize: this.maxMessageSize,
+      ids: options.ids ?? readOwnIdMap(),
+    };
     this.reply = new P9Writer(this.maxMessageSize);
   }
 

@@ -7,9 +7,9 @@
 // the working directory is open to all.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
@@ -18,6 +18,8 @@ import { deadline } from '../support/deadline.js';
 import { TSVMM_BIN, runTsvmm } from '../support/run-tsvmm.js';
 
 const BOOT_TIMEOUT_MS = 300_000;
+/** nobody's uid (and group), an ordinary user on any Debian. */
+const NOBODY = 65534;
 const cwd = mkdtempSync(join(tmpdir(), 'tsvmm-exec-'));
 const emptyRoot = mkdtempSync(join(tmpdir(), 'tsvmm-exec-root-'));
 chmodSync(cwd, 0o777);
@@ -109,6 +111,50 @@ describeKvm('tsvmm exec', () => {
       expect(r.status, r.stderr).toBe(125);
       expect(r.stderr).toMatch(/the guest kernel panicked before the command finished \(tsvmm exec: the root the command runs in has no \/bin\/sh\)/);
       expect(r.stdout).toBe('');
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
+    "runs as an ordinary user: the command gets the caller's uid and gid, and its files belong to them",
+    async () => {
+      // The test runs as root (CI, the nested L1); tsvmm runs as nobody, with
+      // /dev/kvm's group when only its group may open it (as on distributions
+      // whose udev makes it 0660 root:kvm), and a copy of the default guest
+      // that nobody can read (the root's cache is under /root, mode 0700).
+      if (process.getuid!() !== 0) throw new Error('this test runs tsvmm as another user, which needs root');
+      const kvm = statSync('/dev/kvm');
+      const gid = (kvm.mode & 0o006) === 0o006 ? NOBODY : (kvm.mode & 0o060) === 0o060 ? kvm.gid : undefined;
+      if (gid === undefined) throw new Error(`only root may open this host's /dev/kvm (mode ${(kvm.mode & 0o777).toString(8)}): no ordinary user can run a VM here`);
+      const cache = mkdtempSync(join(tmpdir(), 'tsvmm-exec-cache-'));
+      const home = mkdtempSync(join(tmpdir(), 'tsvmm-exec-user-'));
+      try {
+        chmodSync(cache, 0o755);
+        mkdirSync(join(cache, 'guest'), { mode: 0o755 });
+        const copy = (path: string) => {
+          const to = join(cache, 'guest', basename(path));
+          copyFileSync(path, to);
+          chmodSync(to, 0o644);
+          return to;
+        };
+        writeFileSync(join(cache, 'guest', 'guest.json'), JSON.stringify({ ...guest, vmlinux: copy(guest.vmlinux), bzImage: copy(guest.bzImage), initrd: copy(guest.initrd), initrdGzip: undefined, initrdUncompressed: undefined }), { mode: 0o644 });
+        chownSync(home, NOBODY, gid);
+        const r = await runTsvmm(['exec', '--', 'sh', '-c', 'id -u; id -g; echo made > mine.txt'], {
+          cwd: home,
+          user: { uid: NOBODY, gid },
+          env: { TSVMM_CACHE: cache, HOME: home },
+          timeoutMs: BOOT_TIMEOUT_MS,
+        });
+        expect(r.timedOut, r.stderr).toBe(false);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toBe(`${NOBODY}\n${gid}\n`);
+        const made = statSync(join(home, 'mine.txt'));
+        expect([made.uid, made.gid]).toEqual([NOBODY, gid]);
+        expect(readFileSync(join(home, 'mine.txt'), 'utf8')).toBe('made\n');
+      } finally {
+        rmSync(cache, { recursive: true, force: true });
+        rmSync(home, { recursive: true, force: true });
+      }
     },
     BOOT_TIMEOUT_MS + 10_000,
   );
