@@ -7,12 +7,19 @@
 // directory a fid went through into a symlink afterwards (rename it away,
 // symlink its old name to "/"). The jail the server runs in (the root IS the
 // shared directory) is the outer wall; this is the inner one.
+//
+// That check is one openat2 of the directories below the root with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: one call, however deep the path. It
+// was realpath, which reads every component from "/" down: a third of the
+// server's time per request (BENCHMARKS.md, `tsvmm exec`). Kernels before 5.6
+// have no openat2; there the realpath check remains.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { refuse } from './p9-errno.js';
+import { directoryBeneathErrno } from './p9-libc.js';
 
-const { EINVAL, ELOOP } = os.constants.errno;
+const { EINVAL, ELOOP, ENOSYS, EXDEV } = os.constants.errno;
 
 export type P9Path = readonly string[];
 
@@ -36,6 +43,10 @@ export function isSameOrBelow(candidate: P9Path, ancestor: P9Path): boolean {
 export class ConfinedRoot {
   /** The root as the kernel names it (symlinks above it resolved once, at start). */
   readonly hostRoot: string;
+  /** The root, opened at the first check (inside the jail, where the server runs); -1 until then. */
+  private rootFd = -1;
+  /** False once openat2 said ENOSYS: the realpath check from then on. */
+  private hasOpenat2 = true;
 
   constructor(root: string) {
     this.hostRoot = fs.realpathSync.native(root);
@@ -53,16 +64,38 @@ export class ConfinedRoot {
    * not followed by the caller either: lstat, O_NOFOLLOW, l* calls.
    */
   resolve(p: P9Path): string {
-    if (p.length > 1) {
-      const parent = this.hostPath(p.slice(0, -1));
-      if (fs.realpathSync.native(parent) !== parent) refuse(ELOOP, `a directory above ${parent} is a symlink`);
-    }
+    if (p.length > 1) this.checkRealDirectories(p.slice(0, -1));
     return this.hostPath(p);
   }
 
   /** The host path of directory `p`, itself not a symlink either (ELOOP). */
   resolveDirectory(p: P9Path): string {
-    const hostPath = this.hostPath(p);
+    this.checkRealDirectories(p);
+    return this.hostPath(p);
+  }
+
+  /** resolve() of entry `name` of directory `dir`, the directory itself checked too. */
+  resolveEntry(dir: P9Path, name: string): string {
+    checkEntryName(name);
+    return path.join(this.resolveDirectory(dir), name);
+  }
+
+  close(): void {
+    if (this.rootFd >= 0) fs.closeSync(this.rootFd);
+    this.rootFd = -1;
+  }
+
+  /** Refuses (ELOOP, ENOENT, ENOTDIR...) unless every name of `dirs` is a directory, not a symlink. */
+  private checkRealDirectories(dirs: P9Path): void {
+    if (dirs.length === 0) return; // the root itself
+    if (this.hasOpenat2) {
+      if (this.rootFd < 0) this.rootFd = fs.openSync(this.hostRoot, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const errno = directoryBeneathErrno(this.rootFd, dirs.join('/'));
+      if (errno === 0) return;
+      if (errno !== ENOSYS) refuse(errno === EXDEV ? ELOOP : errno, `${dirs.join('/')}: not a real directory below the root`);
+      this.hasOpenat2 = false;
+    }
+    const hostPath = this.hostPath(dirs);
     let real: string;
     try {
       real = fs.realpathSync.native(hostPath);
@@ -72,12 +105,5 @@ export class ConfinedRoot {
       throw error;
     }
     if (real !== hostPath) refuse(ELOOP, `${hostPath} is reached through a symlink`);
-    return hostPath;
-  }
-
-  /** resolve() of entry `name` of directory `dir`, the directory itself checked too. */
-  resolveEntry(dir: P9Path, name: string): string {
-    checkEntryName(name);
-    return path.join(this.resolveDirectory(dir), name);
   }
 }

@@ -110,6 +110,7 @@ export class P9Server {
   /** Closes every open file (the transport went away). */
   close(): void {
     this.ctx.fids.clear();
+    this.ctx.root.close();
   }
 
   private refusal(type: number, tag: number, errno: number, reason: string): Uint8Array {

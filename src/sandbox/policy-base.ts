@@ -199,6 +199,7 @@ export function fileServerEntries(options: PolicyOptions = {}): PolicyEntry[] {
     why('link', 'Tlink (fs.linkSync)'),
     why('linkat', 'Tlink'),
     why('readlinkat', 'Treadlink, realpath'),
+    why('openat2', 'the check that no directory above a name is a symlink (p9-confined-root.ts; no more than openat above allows)'),
     why('chmod', 'Tsetattr mode (fs.chmodSync)'),
     why('fchmod', 'Tsetattr mode on an open fid'),
     why('fchmodat', 'Tsetattr mode'),
