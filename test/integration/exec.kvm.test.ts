@@ -7,9 +7,9 @@
 // the working directory is open to all.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
@@ -122,12 +122,22 @@ describeKvm('tsvmm exec', () => {
       // /dev/kvm's group when only its group may open it (as on distributions
       // whose udev makes it 0660 root:kvm), and a copy of the default guest
       // that nobody can read (the root's cache is under /root, mode 0700).
+      // The checkout may be in a directory only root may enter (a CI clone in
+      // a private temporary directory): nobody runs it through a bind mount,
+      // made in a mount namespace of its own, at a path anyone can reach.
       if (process.getuid!() !== 0) throw new Error('this test runs tsvmm as another user, which needs root');
       const kvm = statSync('/dev/kvm');
       const gid = (kvm.mode & 0o006) === 0o006 ? NOBODY : (kvm.mode & 0o060) === 0o060 ? kvm.gid : undefined;
       if (gid === undefined) throw new Error(`only root may open this host's /dev/kvm (mode ${(kvm.mode & 0o777).toString(8)}): no ordinary user can run a VM here`);
       const cache = mkdtempSync(join(tmpdir(), 'tsvmm-exec-cache-'));
       const home = mkdtempSync(join(tmpdir(), 'tsvmm-exec-user-'));
+      const checkout = mkdtempSync(join(tmpdir(), 'tsvmm-exec-checkout-'));
+      // runTsvmm appends: node, the CLI's path (replaced by the bind mount's), tsvmm's arguments.
+      const asNobody = [
+        'unshare', '--mount', '--', 'sh', '-c',
+        `mount --bind "$0" "$1" && node=$2 && checkout=$1 && shift 3 && exec setpriv --reuid=${NOBODY} --regid=${gid} --clear-groups -- "$node" "$checkout/${relative(PROJECT_ROOT, TSVMM_BIN)}" "$@"`,
+        PROJECT_ROOT, checkout,
+      ];
       try {
         chmodSync(cache, 0o755);
         mkdirSync(join(cache, 'guest'), { mode: 0o755 });
@@ -141,7 +151,7 @@ describeKvm('tsvmm exec', () => {
         chownSync(home, NOBODY, gid);
         const r = await runTsvmm(['exec', '--', 'sh', '-c', 'id -u; id -g; echo made > mine.txt'], {
           cwd: home,
-          user: { uid: NOBODY, gid },
+          wrapper: asNobody,
           env: { TSVMM_CACHE: cache, HOME: home },
           timeoutMs: BOOT_TIMEOUT_MS,
         });
@@ -154,6 +164,8 @@ describeKvm('tsvmm exec', () => {
       } finally {
         rmSync(cache, { recursive: true, force: true });
         rmSync(home, { recursive: true, force: true });
+        // The bind mount went with its namespace; never a recursive removal here, in case it did not.
+        rmdirSync(checkout);
       }
     },
     BOOT_TIMEOUT_MS + 10_000,

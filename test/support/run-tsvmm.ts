@@ -30,8 +30,6 @@ export interface RunTsvmmOptions {
   wrapper?: string[];
   /** tsvmm's working directory (default: the test's). */
   cwd?: string;
-  /** Run tsvmm as this user instead of the test's (the test must be root; supplementary groups are dropped). */
-  user?: { uid: number; gid: number };
 }
 
 export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<TsvmmResult> {
@@ -41,8 +39,6 @@ export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<Ts
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
-      uid: opts.user?.uid,
-      gid: opts.user?.gid,
     });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let stdout = '';
