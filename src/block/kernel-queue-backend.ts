@@ -2,10 +2,11 @@
 // slots (slot number = the kernel's user data), a FIFO for requests beyond the
 // queue depth, batching of submissions into one system call per JS task (on a
 // microtask), completion batching, and noticing completions on the Node event
-// loop through an eventfd watched with koffi.node.poll. Reaping itself is the
+// loop through an eventfd watched on this thread's loop (bus/fd-watch.ts). Reaping itself is the
 // engine's: both read the kernel's completion ring in user space.
 import { EAGAIN, EBUSY, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, close, eventfd, koffi, read } from '../../ffi/libc.js';
 import type { IoVecList } from '../memory/dma-iovec.js';
+import { watchFd, type FdWatch } from '../bus/fd-watch.js';
 import { Errno, checkBlockRequest, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
 import { CompletionBatch } from './completion-batch.js';
 import type { DiskImage } from './disk-image.js';
@@ -15,13 +16,6 @@ export const OP_READ = 1;
 export const OP_WRITE = 2;
 export const OP_FLUSH = 3;
 
-interface PollHandle {
-  close(): void;
-  ref(): void;
-  unref(): void;
-}
-
-type NodePoll = (fd: number, opts: { readable: boolean }, cb: (...args: unknown[]) => void) => PollHandle;
 
 export interface EngineStats {
   submitted: number;
@@ -84,7 +78,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
   private readonly submitBound = (): void => this.submitNow();
   private retry: NodeJS.Immediate | null = null;
   protected eventfd = -1;
-  private poll: PollHandle | null = null;
+  private poll: FdWatch | null = null;
   private pollRef = false;
   private readonly efdBuf = new Uint8Array(8);
   protected closed = false;
@@ -117,8 +111,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
   }
 
   protected startPolling(): void {
-    const nodePoll = (koffi as unknown as { node: { poll: NodePoll } }).node.poll;
-    this.poll = nodePoll(this.eventfd, { readable: true }, () => this.onWake());
+    this.poll = watchFd(this.eventfd, { readable: true }, () => this.onWake());
     this.poll.unref();
   }
 

@@ -4,6 +4,7 @@
 import koffi from 'koffi';
 import { EAGAIN, read, write } from '../../ffi/libc.js';
 import type { InterruptLine } from './device.js';
+import { watchFd } from './fd-watch.js';
 
 /** Raises an edge by adding 1 to an eventfd (an irqfd on the KVM side). */
 export class EventfdInterrupt implements InterruptLine {
@@ -25,10 +26,10 @@ export class EventfdInterrupt implements InterruptLine {
 /** Calls `onRing` on this thread's event loop each time the (non-blocking) eventfd fires; batched per wake-up. */
 export function watchEventfd(fd: number, onRing: () => void): { close(): void } {
   const counter = new Uint8Array(8);
-  const handle = koffi.node.poll(fd, { readable: true }, () => {
+  const watch = watchFd(fd, { readable: true }, () => {
     if ((read(fd, counter, 8) as number) === 8) onRing();
   });
-  return { close: () => handle.close() };
+  return { close: () => watch.close() };
 }
 
 /** Watches one doorbell per virtqueue; `onRing(queue)` when that queue's eventfd fires. */

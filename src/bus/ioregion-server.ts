@@ -4,6 +4,7 @@
 import koffi from 'koffi';
 import { EAGAIN, EINTR, F_GETFL, F_SETFL, O_NONBLOCK, fcntl, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
+import { watchFd, type FdWatch } from './fd-watch.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, decodeCommand, encodeResponse } from './ioregion-wire.js';
 
 export class IoregionServer {
@@ -11,7 +12,7 @@ export class IoregionServer {
   private readonly response = new Uint8Array(IOREGION_MESSAGE_SIZE);
   private readonly responseView = new DataView(this.response.buffer);
   private readonly access = [new Uint8Array(0), new Uint8Array(1), new Uint8Array(2), new Uint8Array(0), new Uint8Array(4), ...Array(3).fill(new Uint8Array(0)), new Uint8Array(8)];
-  private handle: ReturnType<typeof koffi.node.poll> | undefined;
+  private handle: FdWatch | undefined;
   /** Gave up on the socket: onClose may have closed the fd, so it is not touched again. */
   private closed = false;
   malformed = 0;
@@ -28,7 +29,7 @@ export class IoregionServer {
   start(): void {
     // Drained until EAGAIN on each wake-up: the socket must not block.
     fcntl(this.fd, F_SETFL, (fcntl(this.fd, F_GETFL, 0) as number) | O_NONBLOCK);
-    this.handle = koffi.node.poll(this.fd, { readable: true, disconnect: true }, () => this.serveAvailable());
+    this.handle = watchFd(this.fd, { readable: true, disconnect: true }, () => this.serveAvailable());
   }
 
   stop(): void {

@@ -3,8 +3,10 @@
 // lands in a jail holding nothing but that device's fds. A virtio-blk disk
 // also maps guest RAM (a shared memfd) for DMA, and signals the guest through
 // eventfds the VMM registered with KVM (irqfd, ioeventfd).
+import { BlockingLoop } from '../bus/blocking-loop.js';
 import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
+import { useFdWatcher } from '../bus/fd-watch.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { deviceKind } from '../devices/catalog.js';
 import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
@@ -80,6 +82,9 @@ function start(config: DeviceProcessConfig): void {
     // Only the descriptors the frontend named stay open (see jail-launch.ts).
     const stray = closeStrayFds(Object.values(fds));
     if (stray.length) log.warn({ fds: stray }, 'closed descriptors the device process was not meant to get');
+    // The data path waits in a loop of its own, not a libuv turn per doorbell
+    // (bus/blocking-loop.ts); TSVMM_DEVICE_LOOP=libuv keeps Node's, to compare.
+    if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
     const regionFd = fds[plannedDescriptor(config.device, 'region').name];
     if (regionFd === undefined) throw new Error('no region descriptor was passed');
     const served = buildModel(config, fds, log);

@@ -1,27 +1,24 @@
-// Readiness of a non-blocking descriptor on this thread's event loop
-// (libuv's poll through koffi): what the network backends wait on.
-import { koffi } from '../../ffi/libc.js';
+// Readiness of a non-blocking descriptor on this thread's loop, started and
+// stopped as a backend's wishes change: what the network backends wait on.
+import { watchFd, type FdWatch, type Readiness } from '../bus/fd-watch.js';
 
 type Ready = { readable: boolean; writable: boolean };
-type PollHandle = { start(opts: Ready, cb: (ev: Ready) => void): void; stop(): void; close(): void };
-type NodePoll = (fd: number, opts: Ready, cb: (ev: Ready) => void) => PollHandle;
-const nodePoll = (koffi as unknown as { node: { poll: NodePoll } }).node.poll;
 
 export class FdReadiness {
-  private handle: PollHandle | null = null;
+  private handle: FdWatch | null = null;
   private closed = false;
 
   constructor(private readonly fd: number) {}
 
   /** Calls `onReady` whenever the wished-for readiness holds; nothing wished stops watching. */
-  watch(wants: Ready, onReady: (ready: Ready) => void): void {
+  watch(wants: Ready, onReady: (ready: Readiness) => void): void {
     if (this.closed) return;
     if (!wants.readable && !wants.writable) {
       this.handle?.stop();
       return;
     }
     const opts = { readable: wants.readable, writable: wants.writable };
-    if (this.handle === null) this.handle = nodePoll(this.fd, opts, onReady);
+    if (this.handle === null) this.handle = watchFd(this.fd, opts, onReady);
     else this.handle.start(opts, onReady);
   }
 

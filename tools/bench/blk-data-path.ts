@@ -9,12 +9,16 @@
 // cost that is tsvmm's and not the guest kernel's.
 // With --vmm qemu the same driver runs against QEMU's virtio-blk instead
 // (qemu-storage-daemon over vhost-user: blk-data-path-qemu.ts).
-//   node dist/tools/bench/blk-data-path.js [--vmm tsvmm|qemu] [--depth N] [--requests N] [--engine io_uring|aio|sync]
+// --loop says which loop the device waits in: Node's (libuv), or the blocking
+// loop a device process serves from (src/bus/blocking-loop.ts).
+//   node dist/tools/bench/blk-data-path.js [--vmm tsvmm|qemu] [--depth N] [--requests N] [--engine io_uring|aio|sync] [--loop libuv|blocking]
 import { openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { check, close, EFD_CLOEXEC, EFD_NONBLOCK, eventfd } from '../../ffi/libc.js';
 import type { BlockEngine } from '../../src/block/disk-spec.js';
+import { BlockingLoop } from '../../src/bus/blocking-loop.js';
 import { EventfdInterrupt } from '../../src/bus/eventfd-signals.js';
+import { libuvWatcher, useFdWatcher } from '../../src/bus/fd-watch.js';
 import { VIRTIO_F, VIRTIO_STATUS, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import { VirtioBlkDevice } from '../../src/devices/virtio/virtio-blk-device.js';
 import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio.js';
@@ -73,7 +77,11 @@ function initialise(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
   return queue;
 }
 
-export async function measureBlkDataPath(options: { depth: number; requests: number; engine: BlockEngine }): Promise<BlkPathResult> {
+export type DeviceLoop = 'libuv' | 'blocking';
+
+export async function measureBlkDataPath(options: { depth: number; requests: number; engine: BlockEngine; loop?: DeviceLoop }): Promise<BlkPathResult> {
+  const loop = options.loop === 'blocking' ? new BlockingLoop() : null;
+  if (loop) useFdWatcher(loop);
   const image = blkPathImage();
   const memory = GuestMemory.allocate([{ gpa: 0, size: RAM_BYTES }]);
   const doorbellFd = check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd');
@@ -112,7 +120,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
     return {
       depth: options.depth,
       requests: options.requests,
-      engine: device.backend.kind,
+      engine: device.backend.kind + (loop ? ', blocking loop' : ''),
       iops: options.requests / seconds,
       vmmCpuUsPerRequest: (vmmCpu * 1e6) / options.requests,
       vmmCpuShare: vmmCpu / seconds,
@@ -121,6 +129,10 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
     };
   } finally {
     device.close();
+    if (loop) {
+      useFdWatcher(libuvWatcher);
+      loop.close();
+    }
     memory.release();
     close(doorbellFd);
     close(interruptFd);
@@ -137,6 +149,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const result =
     vmm === 'qemu'
       ? await measureQemuBlkDataPath({ depth, requests })
-      : await measureBlkDataPath({ depth, requests, engine: arg('--engine', 'async') as BlockEngine });
+      : await measureBlkDataPath({ depth, requests, engine: arg('--engine', 'async') as BlockEngine, loop: arg('--loop', 'libuv') as DeviceLoop });
   console.log(JSON.stringify(result));
 }
