@@ -50,9 +50,10 @@ export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] 
 const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
 /**
  * All of the user's environment the helper gets (jail-launch.ts: never the
- * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts).
+ * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts),
+ * and which loop the data path waits in (bus/blocking-loop.ts; `libuv` for A/B runs).
  */
-export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK'] as const;
+export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK', 'TSVMM_DEVICE_LOOP'] as const;
 
 /** The helper's whole environment. */
 export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -82,8 +82,8 @@ function start(config: DeviceProcessConfig): void {
     // Only the descriptors the frontend named stay open (see jail-launch.ts).
     const stray = closeStrayFds(Object.values(fds));
     if (stray.length) log.warn({ fds: stray }, 'closed descriptors the device process was not meant to get');
-    // The data path waits in a loop of its own, not a libuv turn per doorbell
-    // (bus/blocking-loop.ts); TSVMM_DEVICE_LOOP=libuv keeps Node's, to compare.
+    // As in the helper: the data path waits in a loop of its own, not a libuv
+    // turn per doorbell (bus/blocking-loop.ts); TSVMM_DEVICE_LOOP=libuv keeps Node's.
     if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
     const regionFd = fds[plannedDescriptor(config.device, 'region').name];
     if (regionFd === undefined) throw new Error('no region descriptor was passed');

@@ -7,6 +7,8 @@ import { closeSync } from 'node:fs';
 import { fileSource, wholeImage } from '../boot/byte-source.js';
 import { loadRealModePayload, REAL_MODE_MAX_PAYLOAD } from '../boot/real-mode-payload.js';
 import { writeResetVector } from '../boot/reset-vector.js';
+import { BlockingLoop } from '../bus/blocking-loop.js';
+import { useFdWatcher } from '../bus/fd-watch.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
@@ -54,6 +56,8 @@ class Helper {
     let hostPid = process.pid;
     try {
       log.debug(startupRelease, 'start-up pages released (node started)');
+      // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
+      if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
       // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).

@@ -1,5 +1,6 @@
 // The helper's environment is an allow-list (security audit, issue 11): none
-// of the user's variables but the test-hook selector and malloc's threshold.
+// of the user's variables but the test-hook selector, the data-path loop
+// selector and malloc's threshold.
 import { describe, expect, it } from 'vitest';
 import { helperEnvironment, helperNodeArgs } from '../../src/cli/helper-launch.js';
 
@@ -9,9 +10,10 @@ describe('helperEnvironment', () => {
     expect(env).toEqual({ MALLOC_TRIM_THRESHOLD_: String(128 * 1024) });
   });
 
-  it('passes the test hook and a malloc threshold the user set', () => {
-    expect(helperEnvironment({ TSVMM_TEST_HOOK: 'probe', MALLOC_TRIM_THRESHOLD_: '4096' })).toEqual({
+  it('passes the test hook, the loop selector and a malloc threshold the user set', () => {
+    expect(helperEnvironment({ TSVMM_TEST_HOOK: 'probe', TSVMM_DEVICE_LOOP: 'libuv', MALLOC_TRIM_THRESHOLD_: '4096' })).toEqual({
       TSVMM_TEST_HOOK: 'probe',
+      TSVMM_DEVICE_LOOP: 'libuv',
       MALLOC_TRIM_THRESHOLD_: '4096',
     });
   });
