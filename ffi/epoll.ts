@@ -17,6 +17,8 @@ export const EPOLLOUT = 0x004;
 export const EPOLLERR = 0x008;
 export const EPOLLHUP = 0x010;
 export const EPOLLRDHUP = 0x2000;
+/** Edge-triggered: each new event is reported once (for an eventfd: every write). */
+export const EPOLLET = 0x80000000;
 
 /** struct epoll_event is packed on x86-64: a u32 event mask, then a u64 of user data at offset 4. */
 export const EPOLL_EVENT_SIZE = 12;

@@ -13,6 +13,7 @@
 import { EAGAIN, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, close, eventfd, koffi, read, write } from '../../ffi/libc.js';
 import {
   EPOLLERR,
+  EPOLLET,
   EPOLLHUP,
   EPOLLIN,
   EPOLLOUT,
@@ -111,6 +112,7 @@ export class BlockingLoop implements FdWatcher {
     };
     start(wants, onReady);
     return {
+      edgeTriggered: wants.edgeTriggered === true,
       start,
       stop,
       close: () => {
@@ -212,7 +214,7 @@ export class BlockingLoop implements FdWatcher {
 }
 
 function epollMask(wants: Wants): number {
-  return (wants.readable ? EPOLLIN : 0) | (wants.writable ? EPOLLOUT : 0) | (wants.disconnect ? EPOLLRDHUP : 0);
+  return (wants.readable ? EPOLLIN : 0) | (wants.writable ? EPOLLOUT : 0) | (wants.disconnect ? EPOLLRDHUP : 0) | (wants.edgeTriggered ? EPOLLET : 0);
 }
 
 /** As libuv reports it: an error or hang-up wakes whatever the watch wanted. */

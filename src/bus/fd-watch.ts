@@ -16,9 +16,13 @@ export interface Wants {
   readable: boolean;
   writable?: boolean;
   disconnect?: boolean;
+  /** Report each new event once, so the caller need not drain the fd; a wish (FdWatch.edgeTriggered says if granted). */
+  edgeTriggered?: boolean;
 }
 
 export interface FdWatch {
+  /** Whether readiness is reported per event (see Wants.edgeTriggered) rather than while it lasts. */
+  readonly edgeTriggered: boolean;
   /** Watches (again) for `wants`, replacing the callback. */
   start(wants: Wants, onReady: (ready: Readiness) => void): void;
   /** Stops watching until the next start(). */
@@ -44,6 +48,7 @@ export const libuvWatcher: FdWatcher = {
   watch(fd, wants, onReady) {
     const handle = nodePoll(fd, wants, fromNodePoll(onReady));
     return {
+      edgeTriggered: false,
       start: (w, cb) => handle.start(w, fromNodePoll(cb)),
       stop: () => handle.stop(),
       close: () => handle.close(),

@@ -66,6 +66,27 @@ describe('the blocking device loop', () => {
     watch.close();
   });
 
+  it('reports each write to an edge-triggered eventfd once, with nothing read', async () => {
+    loop = new BlockingLoop();
+    const fd = newEventfd();
+    let calls = 0;
+    let woken: () => void = () => {};
+    const watch = loop.watch(fd, { readable: true, edgeTriggered: true }, () => {
+      calls++;
+      woken();
+    });
+    expect(watch.edgeTriggered).toBe(true);
+    for (let i = 1; i <= 3; i++) {
+      const reported = new Promise<void>((r) => (woken = r));
+      signal(fd);
+      await reported;
+      expect(calls).toBe(i);
+    }
+    await sleep(30);
+    expect(calls).toBe(3); // still readable, but reported only per write
+    expect(consume(fd)).toBe(3);
+  });
+
   it('serves many turns in a row, draining microtasks before it waits again', async () => {
     loop = new BlockingLoop();
     const ping = newEventfd();

@@ -6,7 +6,7 @@ import { findCCompiler } from '../support/c-compiler.js';
 import { probeC, type CCheck } from '../support/c-probe.js';
 import { describeNeeding } from '../support/host-requirements.js';
 
-const names = ['EPOLL_CLOEXEC', 'EPOLL_CTL_ADD', 'EPOLL_CTL_DEL', 'EPOLL_CTL_MOD', 'EPOLLIN', 'EPOLLOUT', 'EPOLLERR', 'EPOLLHUP', 'EPOLLRDHUP'] as const;
+const names = ['EPOLL_CLOEXEC', 'EPOLL_CTL_ADD', 'EPOLL_CTL_DEL', 'EPOLL_CTL_MOD', 'EPOLLIN', 'EPOLLOUT', 'EPOLLERR', 'EPOLLHUP', 'EPOLLRDHUP', 'EPOLLET'] as const;
 const checks: CCheck[] = [
   ...names.map((name): CCheck => [name, name, epoll[name]]),
   ['EPOLL_EVENT_SIZE', 'sizeof(struct epoll_event)', epoll.EPOLL_EVENT_SIZE],
