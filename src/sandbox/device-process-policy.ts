@@ -4,8 +4,8 @@
 // terminal, so no KVM ioctl and no tty ioctl is allowed: a compromised device
 // process that got hold of a KVM or tty descriptor still could not use it.
 //
-// Its data path after the jail: the region socket (read/write, a
-// koffi.node.poll watch, fcntl O_NONBLOCK), the doorbell and interrupt
+// Its data path after the jail: the region socket (read/write, watched by
+// the data-path loop's epoll, fcntl O_NONBLOCK), the doorbell and interrupt
 // eventfds (read/write), guest RAM already mapped from the shared memfd, the
 // disk through its block engine, Node IPC with the VMM (sendmsg/recvmsg) and
 // logs on its stderr pipe. All of these are in the base or the block part.

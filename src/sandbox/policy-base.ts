@@ -127,8 +127,8 @@ export function baseEntries(options: PolicyOptions = {}): PolicyEntry[] {
 
     // ---- the event loop ------------------------------------------------------------------
     { syscall: 'epoll_create1', reason: 'one libuv loop per worker thread (measured)' },
-    { syscall: 'epoll_ctl', reason: 'libuv watching fds, koffi.node.poll on eventfds and sockets (measured)' },
-    { syscall: 'epoll_pwait', reason: 'libuv event loop wait (measured)' },
+    { syscall: 'epoll_ctl', reason: 'libuv watching fds; the data-path loop (bus/blocking-loop.ts) watching eventfds and sockets (measured)' },
+    { syscall: 'epoll_pwait', reason: "libuv event loop wait, and the data-path loop's (measured)" },
     { syscall: 'epoll_wait', reason: 'libuv event loop wait on builds that do not pass a sigmask (not measured; same semantics as epoll_pwait)' },
     { syscall: 'eventfd2', reason: 'libuv async handles (measured)' },
     { syscall: 'pipe2', reason: 'libuv signal pipe of each loop (measured)' },
