@@ -22,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { createRequire } from 'node:module';
+import { asciiSource } from './ascii-source.js';
 import { literalRequires } from './commonjs-requires.js';
 import { parseModule, type ModuleSyntax } from './module-syntax.js';
 import { isEsm, resolveImport, type Resolved } from './module-resolver.js';
@@ -277,5 +278,6 @@ export function bundle(entry: string, bundleFile: string): { text: string; modul
     `__tsvmmRequire(0);`,
     '',
   ];
-  return { text: out.join('\n'), modules: graph.modules.length, externals: graph.externals.length };
+  const text = out.join('\n');
+  return { text: asciiSource(text) ?? text, modules: graph.modules.length, externals: graph.externals.length };
 }
