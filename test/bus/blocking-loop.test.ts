@@ -147,6 +147,20 @@ describe('the blocking device loop', () => {
     }
   });
 
+  it('stops quietly a watch whose descriptor is gone, or whose loop is', () => {
+    loop = new BlockingLoop();
+    const fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number;
+    const orphan = loop.watch(fd, { readable: true }, () => {});
+    close(fd);
+    expect(() => orphan.close()).not.toThrow();
+
+    const kept = loop.watch(newEventfd(), { readable: true }, () => {});
+    loop.close();
+    expect(() => kept.stop()).not.toThrow();
+    expect(() => kept.start({ readable: true }, () => {})).not.toThrow();
+    expect(() => kept.close()).not.toThrow();
+  });
+
   it('keeps the process alive only while a referenced watch is started', () => {
     const module = join(PROJECT_ROOT, 'dist', 'src', 'bus', 'blocking-loop.js');
     const script = (body: string) =>
