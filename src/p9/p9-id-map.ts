@@ -7,6 +7,7 @@
 // Unmapped owners (someone other than the user, most often root) are shown
 // as root: the guest then grants what the host would, nothing of the owner's.
 import fs from 'node:fs';
+import { parseIdMap, type IdExtent } from '../sandbox/namespace-id-map.js';
 
 export interface P9IdMap {
   /** The uid and gid the guest sees for what the server's stat returned. */
@@ -17,22 +18,7 @@ export interface P9IdMap {
   gidToHost(id: number): number | undefined;
 }
 
-interface Extent {
-  inside: number;
-  outside: number;
-  count: number;
-}
-
-/** Lines "inside outside count" of /proc/PID/{uid,gid}_map. */
-export function parseIdMap(text: string): Extent[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/).map(Number))
-    .filter((f) => f.length === 3 && f.every((n) => Number.isSafeInteger(n) && n >= 0))
-    .map(([inside, outside, count]) => ({ inside, outside, count }));
-}
-
-function translate(extents: readonly Extent[], id: number, from: 'inside' | 'outside', to: 'inside' | 'outside'): number | undefined {
+function translate(extents: readonly IdExtent[], id: number, from: 'inside' | 'outside', to: 'inside' | 'outside'): number | undefined {
   for (const e of extents) if (id >= e[from] && id - e[from] < e.count) return e[to] + (id - e[from]);
   return undefined;
 }

@@ -24,6 +24,7 @@ import { encodeProgram, type SockFilter } from './bpf.js';
 import { helperPolicy } from './helper-policy.js';
 import { compilePolicy, type SeccompMode } from './seccomp-compiler.js';
 import type { SeccompPolicy } from './seccomp-policy.js';
+import { isInitialNamespaceMap, parseIdMap } from './namespace-id-map.js';
 
 export class JailError extends Error {
   constructor(
@@ -68,8 +69,7 @@ export function inspectProcess(): ProcessFacts {
   };
   let initialUserNamespace = true;
   try {
-    const map = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-    initialUserNamespace = map[0] === '0' && map[1] === '0' && map[2] === '4294967295';
+    initialUserNamespace = isInitialNamespaceMap(parseIdMap(fs.readFileSync('/proc/self/uid_map', 'utf8')));
   } catch {
     // no /proc: assume the worst case for the checks below (treated as real root)
   }

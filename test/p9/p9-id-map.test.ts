@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as c from '../../src/p9/p9-constants.js';
-import { IDENTITY_ID_MAP, idMapOf, parseIdMap, readOwnIdMap } from '../../src/p9/p9-id-map.js';
+import { IDENTITY_ID_MAP, idMapOf, readOwnIdMap } from '../../src/p9/p9-id-map.js';
 import { type Share, makeShare } from './p9-fixture.js';
 import { errnoFrom } from './p9-test-client.js';
 
@@ -19,14 +19,6 @@ let share: Share | undefined;
 afterEach(() => share?.cleanup());
 
 describe('P9IdMap', () => {
-  it('reads /proc/PID/uid_map lines', () => {
-    expect(parseIdMap('         0          0 4294967295\n')).toEqual([{ inside: 0, outside: 0, count: 4294967295 }]);
-    expect(parseIdMap('0 1000 1\n1 100000 65536\n\n')).toEqual([
-      { inside: 0, outside: 1000, count: 1 },
-      { inside: 1, outside: 100000, count: 65536 },
-    ]);
-  });
-
   it("shows the user's own files as theirs, and anyone else's as root's", () => {
     expect([USER_NAMESPACE.uidToGuest(0), USER_NAMESPACE.gidToGuest(0)]).toEqual([1000, 100]);
     expect([USER_NAMESPACE.uidToGuest(65534), USER_NAMESPACE.gidToGuest(65534)]).toEqual([0, 0]); // the overflow id: not the user
