@@ -9,8 +9,8 @@
 // cost that is tsvmm's and not the guest kernel's.
 // With --vmm qemu the same driver runs against QEMU's virtio-blk instead
 // (qemu-storage-daemon over vhost-user: blk-data-path-qemu.ts).
-// --loop says which loop the device waits in: Node's (libuv), or the blocking
-// loop a device process serves from (src/bus/blocking-loop.ts).
+// --loop says which loop the device waits in: the blocking loop tsvmm serves
+// devices from (src/bus/blocking-loop.ts, the default), or Node's (libuv).
 //   node dist/tools/bench/blk-data-path.js [--vmm tsvmm|qemu] [--depth N] [--requests N] [--engine io_uring|aio|sync] [--loop libuv|blocking]
 import { openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,7 @@ function initialise(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
 export type DeviceLoop = 'libuv' | 'blocking';
 
 export async function measureBlkDataPath(options: { depth: number; requests: number; engine: BlockEngine; loop?: DeviceLoop }): Promise<BlkPathResult> {
-  const loop = options.loop === 'blocking' ? new BlockingLoop() : null;
+  const loop = (options.loop ?? 'blocking') === 'blocking' ? new BlockingLoop() : null;
   if (loop) useFdWatcher(loop);
   const image = blkPathImage();
   const memory = GuestMemory.allocate([{ gpa: 0, size: RAM_BYTES }]);
@@ -120,7 +120,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
     return {
       depth: options.depth,
       requests: options.requests,
-      engine: device.backend.kind + (loop ? ', blocking loop' : ''),
+      engine: device.backend.kind + (loop ? '' : ", Node's loop"),
       iops: options.requests / seconds,
       vmmCpuUsPerRequest: (vmmCpu * 1e6) / options.requests,
       vmmCpuShare: vmmCpu / seconds,
@@ -149,6 +149,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const result =
     vmm === 'qemu'
       ? await measureQemuBlkDataPath({ depth, requests })
-      : await measureBlkDataPath({ depth, requests, engine: arg('--engine', 'async') as BlockEngine, loop: arg('--loop', 'libuv') as DeviceLoop });
+      : await measureBlkDataPath({ depth, requests, engine: arg('--engine', 'async') as BlockEngine, loop: arg('--loop', 'blocking') as DeviceLoop });
   console.log(JSON.stringify(result));
 }

@@ -25,6 +25,7 @@ import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
 import { compareBlkDataPath, summarizeBlkPath } from './blk-path-comparison.js';
+import type { BlkPathResult } from './blk-data-path.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 
@@ -225,17 +226,19 @@ async function blkPathSection(): Promise<void> {
   console.log(`## The virtio-blk data path without KVM (${requests} 4 KiB random reads from a page-cached 64 MiB image; a driver thread plays the guest through shared memory, a doorbell and an interrupt eventfd)\n`);
   console.log('| queue depth | device | IOPS | VMM host CPU per request (µs) | share of a core | interrupts per request |\n|---|---|---|---|---|---|');
   for (const row of rows) {
-    for (const [name, runs] of [['tsvmm', row.tsvmm], ['QEMU', row.qemu]] as const) {
+    for (const [name, runs] of [['tsvmm', row.tsvmm], ['tsvmm, before', row.tsvmmOnLibuv], ['QEMU', row.qemu]] as const) {
       const m = summarizeBlkPath(runs);
       console.log(`| ${row.depth} | ${name} (${m.engine}) | ${f(m.iops, 0)} | ${f(m.cpuUs, 1)} | ${f(m.share, 2)} | ${f(m.interrupts, 3)} |`);
     }
   }
   const ratio = (row: (typeof rows)[number]) => {
     const [t, q] = [summarizeBlkPath(row.tsvmm), summarizeBlkPath(row.qemu)];
-    return `QD ${row.depth}: IOPS ${f(t.iops / q.iops, 2)}, CPU per request ${f(t.cpuUs / q.cpuUs, 2)}`;
+    const before = summarizeBlkPath(row.tsvmmOnLibuv);
+    return `QD ${row.depth}: IOPS ${f(t.iops / q.iops, 2)} (${f(before.iops / q.iops, 2)} on Node's loop), CPU per request ${f(t.cpuUs / q.cpuUs, 2)} (${f(before.cpuUs / q.cpuUs, 2)})`;
   };
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 17 targets: CPU per request ≤ 1.2 at both depths, IOPS ≥ 1.0 at QD 32)`);
-  console.log(`Samples (IOPS, tsvmm / QEMU): ${rows.map((row) => `QD ${row.depth} ${row.tsvmm.map((r) => f(r.iops, 0)).join(',')} / ${row.qemu.map((r) => f(r.iops, 0)).join(',')}`).join('; ')}\n`);
+  const iops = (runs: readonly BlkPathResult[]) => runs.map((r) => f(r.iops, 0)).join(',');
+  console.log(`Samples (IOPS, tsvmm / on Node's loop / QEMU): ${rows.map((row) => `QD ${row.depth} ${iops(row.tsvmm)} / ${iops(row.tsvmmOnLibuv)} / ${iops(row.qemu)}`).join('; ')}\n`);
 }
 
 async function diskSection(): Promise<void> {
