@@ -7,8 +7,8 @@
 // kernel finishes them), and once it says it takes them (GUEST_CSUM,
 // GUEST_TSO4/6) the tap is told so with TUNSETOFFLOAD and hands it such
 // frames too. Until the guest has negotiated, the tap gives only plain ones.
-import { openSync } from 'node:fs';
-import { EAGAIN, EINTR, EINVAL, close, errnoName, ioctlBuffer, ioctlValue, koffi, O_NONBLOCK, readv, writev } from '../../ffi/libc.js';
+import { constants, openSync } from 'node:fs';
+import { EAGAIN, EINTR, EINVAL, close, errnoName, ioctlBuffer, ioctlValue, koffi, readv, writev } from '../../ffi/libc.js';
 import {
   IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, IFNAMSIZ, IFREQ_FLAGS_OFFSET, IFREQ_SIZE, TUNSETIFF, TUNSETOFFLOAD, TUNSETVNETHDRSZ,
   TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_TSO_ECN,
@@ -39,7 +39,7 @@ export class TapError extends Error {
 export function openTap(ifname: string): number {
   let fd: number;
   try {
-    fd = openSync('/dev/net/tun', 'r+', O_NONBLOCK);
+    fd = openSync('/dev/net/tun', constants.O_RDWR | constants.O_NONBLOCK);
   } catch (e) {
     throw new TapError(`cannot open /dev/net/tun for tap ${ifname}: ${(e as Error).message}`);
   }
