@@ -25,6 +25,14 @@ export const EPOLL_EVENT_SIZE = 12;
 export const EPOLL_EVENT_DATA_OFFSET = 4;
 
 /**
+ * offsetof(uv_loop_t, watcher_queue) on x86-64 (libuv 1.x keeps uv_loop_t's
+ * layout, which <uv.h> makes public): the watchers libuv has started but not
+ * yet added to its epoll set. Checked against Node's own headers by
+ * test/ffi/epoll-abi.test.ts.
+ */
+export const UV_LOOP_WATCHER_QUEUE_OFFSET = 88;
+
+/**
  * Node's own libuv loop, through the symbols the node binary exports: its
  * epoll descriptor (readable when libuv has work) and how long libuv may
  * sleep before a timer is due (-1: no timer; 0: work is pending now).
@@ -32,6 +40,12 @@ export const EPOLL_EVENT_DATA_OFFSET = 4;
 export interface LibuvLoop {
   backendFd(): number;
   backendTimeout(): number;
+  /**
+   * libuv has watchers it will add to its epoll set only when it next polls
+   * (uv__io_start queues them: a socket just opened, a pipe write that
+   * would block). Until it does, their events cannot make backendFd readable.
+   */
+  hasQueuedWatchers(): boolean;
 }
 
 let libuv: LibuvLoop | undefined;
@@ -43,6 +57,17 @@ export function nodeLibuvLoop(): LibuvLoop {
   const backendFd = self.func('int uv_backend_fd(void *loop)');
   const backendTimeout = self.func('int uv_backend_timeout(void *loop)');
   const loop = defaultLoop();
-  libuv = { backendFd: () => backendFd(loop) as number, backendTimeout: () => backendTimeout(loop) as number };
+  // The queue's head is read in place (the default loop is static): an empty
+  // queue's `next` points at the head itself. Two 32-bit halves, no BigInt.
+  const at = UV_LOOP_WATCHER_QUEUE_OFFSET / 4;
+  const words = new Uint32Array(koffi.view(loop, UV_LOOP_WATCHER_QUEUE_OFFSET + 8));
+  const head = koffi.address(loop) + BigInt(UV_LOOP_WATCHER_QUEUE_OFFSET);
+  const headLow = Number(head & 0xffffffffn);
+  const headHigh = Number(head >> 32n);
+  libuv = {
+    backendFd: () => backendFd(loop) as number,
+    backendTimeout: () => backendTimeout(loop) as number,
+    hasQueuedWatchers: () => words[at] !== headLow || words[at + 1] !== headHigh,
+  };
   return libuv;
 }

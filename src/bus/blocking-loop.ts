@@ -8,9 +8,11 @@
 // It lives inside Node's loop rather than replacing it: libuv calls it (a poll
 // on an eventfd the loop signals itself), and it hands control back whenever
 // libuv has work: libuv's own epoll descriptor is in this loop's set (IPC,
-// signals), a timer is due, or an immediate is queued. Microtasks are drained
-// after every turn, as Node does after each callback.
-import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, ENOENT, close, eventfd, koffi, read, write } from '../../ffi/libc.js';
+// signals), a timer is due, an immediate is queued, or libuv has a watcher
+// to add to its set (it adds them only when it polls, so until then their
+// events would wake nobody). Microtasks are drained after every turn, as
+// Node does after each callback.
+import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, ENOENT, close, eventfd, koffi, read, setNonBlocking, write } from '../../ffi/libc.js';
 import {
   EPOLLERR,
   EPOLLET,
@@ -95,6 +97,8 @@ export class BlockingLoop implements FdWatcher {
 
   watch(fd: number, wants: Wants, onReady: (ready: Readiness) => void): FdWatch {
     if (this.closed) throw new Error('the device loop is closed');
+    // As uv_poll_init does: a callback's read must never block the loop.
+    setNonBlocking(fd);
     const token = this.nextToken++;
     const w: Watch = { fd, wants, onReady, active: false, referenced: true };
     this.watches.set(token, w);
@@ -151,12 +155,16 @@ export class BlockingLoop implements FdWatcher {
   }
 
   private serveUntilLibuvHasWork(): void {
-    // libuv's clock stands still while we run: turn its timeout into a deadline.
-    const timeout = this.libuv.backendTimeout();
-    if (timeout === 0) return;
-    const deadline = timeout < 0 ? Infinity : Date.now() + timeout;
+    // libuv's clock stands still while we run, so its timeout counts from the
+    // session's start; asked again each turn, it sees timers a callback set.
+    const since = performance.now();
     while (!this.closed) {
-      const left = deadline === Infinity ? -1 : Math.max(0, deadline - Date.now());
+      // A watcher libuv has yet to register (a callback opened a socket, a
+      // write would block) can wake nobody until libuv polls again.
+      if (this.libuv.hasQueuedWatchers()) return;
+      const timeout = this.libuv.backendTimeout();
+      if (timeout === 0) return; // an immediate, or a timer due
+      const left = timeout < 0 ? -1 : Math.max(0, Math.ceil(since + timeout - performance.now()));
       if (left === 0) return;
       const n = epollPwait(this.epfd, this.events, MAX_EVENTS, left, null) as number;
       if (n < 0) {
@@ -182,8 +190,7 @@ export class BlockingLoop implements FdWatcher {
         w.onReady(readiness(mask, w.wants, this.ready));
       }
       drainTaskQueues();
-      // An immediate queued by a callback makes libuv's timeout 0.
-      if (libuvReady || this.libuv.backendTimeout() === 0) return;
+      if (libuvReady) return;
     }
   }
 

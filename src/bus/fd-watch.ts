@@ -34,6 +34,7 @@ export interface FdWatch {
 }
 
 export interface FdWatcher {
+  /** Watches `fd`, which it makes non-blocking (libuv's poll handles do). */
   watch(fd: number, wants: Wants, onReady: (ready: Readiness) => void): FdWatch;
 }
 

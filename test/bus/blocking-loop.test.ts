@@ -1,11 +1,11 @@
 // The device loop (src/bus/blocking-loop.ts) on real descriptors: it calls
 // back for ready fds and drains microtasks between turns, and it leaves Node's
 // own loop working (timers, immediates, libuv's descriptors, process lifetime).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EFD_CLOEXEC, EFD_NONBLOCK, close, eventfd, read, write } from '../../ffi/libc.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, O_NONBLOCK, close, eventfd, fcntl, read, write } from '../../ffi/libc.js';
 import { BlockingLoop } from '../../src/bus/blocking-loop.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
@@ -34,6 +34,20 @@ function consume(fd: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A child Node's script: `body` with the built loop from dist/ as `loop` and an eventfd `fd` at hand. */
+function childScript(body: string): string {
+  return (
+    `import { BlockingLoop } from ${JSON.stringify(join(PROJECT_ROOT, 'dist', 'src', 'bus', 'blocking-loop.js'))};\n` +
+    `import { eventfd, read, write } from ${JSON.stringify(join(PROJECT_ROOT, 'dist', 'ffi', 'libc.js'))};\n` +
+    `const loop = new BlockingLoop(); const fd = eventfd(0, 0o4000);\n${body}`
+  );
+}
+
+/** Runs childScript(body) to its end; its output. */
+function run(body: string): string {
+  return execFileSync(process.execPath, ['--input-type=module', '-e', childScript(body)], { encoding: 'utf8', timeout: 20_000 });
+}
 
 describe('the blocking device loop', () => {
   it('calls back when a descriptor is ready, and not while stopped', async () => {
@@ -64,6 +78,15 @@ describe('the blocking device loop', () => {
     await second; // level-triggered: the write made while stopped is still there
     expect(calls).toBe(2);
     watch.close();
+  });
+
+  it('makes a watched descriptor non-blocking, as libuv does', () => {
+    loop = new BlockingLoop();
+    const fd = eventfd(0, EFD_CLOEXEC) as number;
+    opened.push(fd);
+    expect((fcntl(fd, F_GETFL, 0) as number) & O_NONBLOCK).toBe(0);
+    loop.watch(fd, { readable: true }, () => {}).close();
+    expect((fcntl(fd, F_GETFL, 0) as number) & O_NONBLOCK).toBe(O_NONBLOCK);
   });
 
   it('reports each write to an edge-triggered eventfd once, with nothing read', async () => {
@@ -162,18 +185,42 @@ describe('the blocking device loop', () => {
   });
 
   it('keeps the process alive only while a referenced watch is started', () => {
-    const module = join(PROJECT_ROOT, 'dist', 'src', 'bus', 'blocking-loop.js');
-    const script = (body: string) =>
-      `import { BlockingLoop } from ${JSON.stringify(module)};\n` +
-      `import { eventfd, write } from ${JSON.stringify(join(PROJECT_ROOT, 'dist', 'ffi', 'libc.js'))};\n` +
-      `const loop = new BlockingLoop(); const fd = eventfd(0, 0o4000);\n${body}`;
-    const run = (body: string) => execFileSync(process.execPath, ['--input-type=module', '-e', script(body)], { encoding: 'utf8', timeout: 20_000 });
     // Unreferenced: Node ends as soon as its own work is done.
     expect(run(`loop.watch(fd, { readable: true }, () => {}).unref(); console.log('end');`).trim()).toBe('end');
     // Referenced: the process lives until the watch's event has come and the watch is closed.
     const out = run(`const w = loop.watch(fd, { readable: true }, () => { console.log('event'); w.close(); });
 setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`);
     expect(out.trim()).toBe('event');
+  });
+
+  it('hands control back for a timer a callback set, with nothing else to wake it', () => {
+    // No timer is pending when the loop takes over, so it waits without a
+    // deadline; the one the callback sets must end that wait, or the child
+    // hangs until execFileSync's timeout.
+    const out = run(`loop.watch(fd, { readable: true }, () => { read(fd, new Uint8Array(8), 8); setTimeout(() => { console.log('timer'); process.exit(0); }, 20); });
+setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`);
+    expect(out.trim()).toBe('timer');
+  });
+
+  it('hands control back when a callback starts a libuv watcher, with nothing else to wake it', async () => {
+    // The callback starts reading the child's stdin: libuv adds that pipe to
+    // its epoll set only when it next polls, so the loop must let it poll, or
+    // the line written after 'reading' never arrives.
+    const child = spawn(process.execPath, ['--input-type=module', '-e', childScript(`loop.watch(fd, { readable: true }, () => {
+  read(fd, new Uint8Array(8), 8);
+  process.stdin.once('data', (d) => { console.log('got ' + d.toString().trim()); process.exit(0); });
+  console.log('reading');
+});
+setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('reading\n')) setTimeout(() => child.stdin.write('hello\n'), 100);
+    });
+    await new Promise((r) => child.on('close', r));
+    clearTimeout(killer);
+    expect(out).toBe('reading\ngot hello\n');
   });
 
   it('refuses to run off the main thread', async () => {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 /** [name, C expression, the value TypeScript has] */
 export type CCheck = [name: string, expression: string, expected: number];
 
-/** `prelude`: lines before any #include (feature macros such as _GNU_SOURCE). */
-export function probeC(cc: string, headers: string[], checks: readonly CCheck[], prelude: string[] = []): Map<string, number> {
+/** `prelude`: lines before any #include (feature macros such as _GNU_SOURCE); `includeDirs`: searched for headers (-I). */
+export function probeC(cc: string, headers: string[], checks: readonly CCheck[], prelude: string[] = [], includeDirs: string[] = []): Map<string, number> {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-c-probe-'));
   try {
     const lines = [
@@ -23,7 +23,7 @@ export function probeC(cc: string, headers: string[], checks: readonly CCheck[],
       'return 0; }',
     ];
     writeFileSync(join(dir, 'probe.c'), lines.join('\n'));
-    execFileSync(cc, ['-o', join(dir, 'probe'), join(dir, 'probe.c')]);
+    execFileSync(cc, [...includeDirs.map((d) => `-I${d}`), '-o', join(dir, 'probe'), join(dir, 'probe.c')]);
     const values = new Map<string, number>();
     for (const line of execFileSync(join(dir, 'probe'), { encoding: 'utf8' }).trim().split('\n')) {
       const at = line.lastIndexOf(' ');
