@@ -12,7 +12,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 import type { BlkPathResult } from './blk-data-path.js';
 import { runBlkDriver } from './blk-driver-run.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
-import { BUFFERS, RAM_BYTES, blkPathImage, ringLayout } from './blk-path-fixture.js';
+import { BUFFERS, RAM_BYTES, WARMUP_REQUESTS, blkPathImage, ringLayout } from './blk-path-fixture.js';
 import { startStorageDaemon, type StorageDaemon } from './qemu-storage-daemon.js';
 import { VhostUserFrontend } from './vhost-user-frontend.js';
 import { snapshotCpu } from './vmm-cpu.js';
@@ -42,6 +42,7 @@ export async function measureQemuBlkDataPath(options: { depth: number; requests:
       doorbellFd: kickFd,
       interruptFd: callFd,
       depth: options.depth,
+      warmup: WARMUP_REQUESTS,
       requests: options.requests,
       diskSectors: statSync(image.path).size / 512,
     };

@@ -27,7 +27,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { measureQemuBlkDataPath } from './blk-data-path-qemu.js';
 import { runBlkDriver } from './blk-driver-run.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
-import { BUFFERS, RAM_BYTES, blkPathImage, ringLayout } from './blk-path-fixture.js';
+import { BUFFERS, RAM_BYTES, WARMUP_REQUESTS, blkPathImage, ringLayout } from './blk-path-fixture.js';
 import { snapshotCpu } from './vmm-cpu.js';
 
 export interface BlkPathResult {
@@ -104,6 +104,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
       doorbellFd,
       interruptFd,
       depth: options.depth,
+      warmup: WARMUP_REQUESTS,
       requests: options.requests,
       diskSectors: device.blk.sectors,
     };

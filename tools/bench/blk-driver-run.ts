@@ -1,7 +1,7 @@
 // One run of the guest-side driver (blk-driver-worker.ts) against whatever
 // device sits behind its eventfds, with the device side's CPU sampled
-// exactly over the driver's run: from the moment its thread reports in to
-// the moment it reports done.
+// over the driver's measured requests: from the moment it reports its
+// warm-up over to the moment it reports done.
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { write } from '../../ffi/libc.js';
@@ -30,13 +30,13 @@ export async function runBlkDriver(
   const worker = new Worker(fileURLToPath(new URL('./blk-driver-worker.js', import.meta.url)), { workerData: setup });
   let driverTid = 0;
   let before: CpuSnapshot = { seconds: new Map(), vcpus: new Set() };
-  const timeoutMs = options.timeoutMs ?? 60_000 + setup.requests;
+  const timeoutMs = options.timeoutMs ?? 60_000 + setup.warmup + setup.requests;
   let timer: NodeJS.Timeout | undefined;
   try {
     const done = await Promise.race([
       new Promise<BlkDriverDone>((resolve, reject) => {
         worker.on('message', (m: BlkDriverMessage) => {
-          if (m.type === 'tid') {
+          if (m.type === 'measuring') {
             driverTid = m.tid;
             before = options.deviceCpu(driverTid);
           } else resolve(m);

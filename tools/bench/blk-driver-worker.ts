@@ -3,7 +3,10 @@
 // virtqueue driver that keeps `depth` 4 KiB random reads in flight, rings the
 // doorbell eventfd only when the device's avail_event asks for it
 // (VIRTIO_F_EVENT_IDX, as Linux does) and sleeps in a blocking read of the
-// interrupt eventfd between completions, as a vCPU in HLT would.
+// interrupt eventfd between completions, as a vCPU in HLT would. The first
+// `warmup` requests are not measured (the JIT compiles the device's hot
+// path while they run, and QEMU's page cache and threads settle): the
+// driver reports its thread id when the measured ones start.
 import { parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
 import { gettid, read, write } from '../../ffi/libc.js';
@@ -18,11 +21,15 @@ export interface BlkDriverSetup {
   /** Blocking eventfd the device's interrupt line adds to. */
   interruptFd: number;
   depth: number;
+  /** Requests run before the measured ones. */
+  warmup: number;
+  /** Requests measured. */
   requests: number;
   diskSectors: number;
 }
 
-export type BlkDriverMessage = { type: 'tid'; tid: number } | { type: 'done'; elapsedNs: number; kicks: number; interrupts: number; errors: number };
+/** 'measuring': the warm-up is over (the device side samples its CPU now); 'done': the measured requests are. */
+export type BlkDriverMessage = { type: 'measuring'; tid: number } | { type: 'done'; elapsedNs: number; kicks: number; interrupts: number; errors: number };
 
 const BLOCK = 4096;
 const SECTOR = 512;
@@ -87,10 +94,18 @@ function run(s: BlkDriverSetup): BlkDriverMessage {
     lastKickedIdx = availIdx;
   };
 
-  const start = process.hrtime.bigint();
-  for (let slot = 0; slot < s.depth && submitted < s.requests; slot++) submit(slot);
+  const total = s.warmup + s.requests;
+  let start = 0n;
+  // Counted from the end of the warm-up.
+  const startMeasuring = () => {
+    start = process.hrtime.bigint();
+    kicks = interrupts = errors = 0;
+    parentPort!.postMessage({ type: 'measuring', tid: gettid() as number } satisfies BlkDriverMessage);
+  };
+  if (s.warmup === 0) startMeasuring();
+  for (let slot = 0; slot < s.depth && submitted < total; slot++) submit(slot);
   publish();
-  while (completed < s.requests) {
+  while (completed < total) {
     Atomics.store(index16, usedEventAt / 2, lastUsed);
     if (Atomics.load(index16, (used + 2) / 2) === lastUsed) {
       if ((read(s.interruptFd, counter, 8) as number) !== 8) throw new Error(`interrupt eventfd read failed (errno ${koffi.errno()})`);
@@ -103,8 +118,8 @@ function run(s: BlkDriverSetup): BlkDriverMessage {
       lastUsed = (lastUsed + 1) & 0xffff;
       const slot = id / DESCRIPTORS_PER_REQUEST;
       if (ram.getUint8(statusAt(slot)) !== 0) errors++;
-      completed++;
-      if (submitted < s.requests) {
+      if (++completed === s.warmup) startMeasuring();
+      if (submitted < total) {
         submit(slot);
         resubmitted = true;
       }
@@ -114,6 +129,4 @@ function run(s: BlkDriverSetup): BlkDriverMessage {
   return { type: 'done', elapsedNs: Number(process.hrtime.bigint() - start), kicks, interrupts, errors };
 }
 
-const port = parentPort!;
-port.postMessage({ type: 'tid', tid: gettid() as number } satisfies BlkDriverMessage);
-port.postMessage(run(workerData as BlkDriverSetup));
+parentPort!.postMessage(run(workerData as BlkDriverSetup));

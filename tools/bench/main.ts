@@ -26,6 +26,7 @@ import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { measureDecompression } from './decompression.js';
 import { compareBlkDataPath, summarizeBlkPath } from './blk-path-comparison.js';
 import type { BlkPathResult } from './blk-data-path.js';
+import { WARMUP_REQUESTS } from './blk-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 
@@ -223,7 +224,7 @@ async function blkPathSection(): Promise<void> {
   }
   const requests = args.includes('--blk-requests') ? Number(args[args.indexOf('--blk-requests') + 1]) : 40_000;
   const rows = await compareBlkDataPath(rounds, requests);
-  console.log(`## The virtio-blk data path without KVM (${requests} 4 KiB random reads from a page-cached 64 MiB image; a driver thread plays the guest through shared memory, a doorbell and an interrupt eventfd)\n`);
+  console.log(`## The virtio-blk data path without KVM (${requests} 4 KiB random reads from a page-cached 64 MiB image, measured after ${WARMUP_REQUESTS} unmeasured ones; a driver thread plays the guest through shared memory, a doorbell and an interrupt eventfd)\n`);
   console.log('| queue depth | device | IOPS | VMM host CPU per request (µs) | share of a core | interrupts per request |\n|---|---|---|---|---|---|');
   for (const row of rows) {
     for (const [name, runs] of [['tsvmm', row.tsvmm], ['tsvmm, before', row.tsvmmOnLibuv], ['QEMU', row.qemu]] as const) {
