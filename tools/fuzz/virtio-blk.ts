@@ -15,12 +15,13 @@
 // well-formed requests (and no errors are injected) gets status OK for every
 // one and a device that is not broken.
 import type { BlockBackend, BlockCompletion } from '../../src/block/block-backend.js';
-import { VIRTIO_F, VIRTIO_STATUS, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE, featureBit } from '../../src/devices/virtio/virtio-constants.js';
+import { VIRTIO_F, VIRTQ_DESC_F_WRITE, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_BLK_T, VirtioBlk } from '../../src/devices/virtio/virtio-blk.js';
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import type { IoVecList } from '../../src/memory/dma-iovec.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
 import { GuestRam, type Range } from './guest-ram.js';
+import { ChainPoster, applyMutations, covered, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
 
 const QUEUE_MAX = 32;
 const DISK_SECTORS = 256;
@@ -31,6 +32,7 @@ const INDIRECT = 0x13000; // 8 tables of 64 descriptors
 const HEADERS = 0x15000; // 32-byte slots
 const STATUS = 0x17000;
 const DATA_START = 0x20000;
+const RINGS: QueueRings = { desc: DESC, avail: AVAIL, used: USED, indirect: INDIRECT };
 
 interface Pending {
   op: 'read' | 'write' | 'flush' | 'discard' | 'zeroes';
@@ -133,29 +135,9 @@ class MemBackend implements BlockBackend {
   }
 }
 
-function covered(ranges: readonly Range[], gpa: number, len: number): boolean {
-  // ranges may overlap; walk forward through whatever covers the next byte
-  let at = gpa;
-  const end = gpa + len;
-  while (at < end) {
-    let next = at;
-    for (const r of ranges) if (r.gpa <= at && r.gpa + r.size > next) next = r.gpa + r.size;
-    if (next === at) return false;
-    at = next;
-  }
-  return true;
-}
-
 interface SegSpec {
   len: number;
   writable: boolean;
-}
-
-interface Mutation {
-  /** Which descriptor of the chain (modulo its length). */
-  at: number;
-  field: 'addr' | 'len' | 'flags' | 'next';
-  value: number | bigint;
 }
 
 interface ChainSpec {
@@ -167,7 +149,7 @@ interface ChainSpec {
   status: boolean;
   /** For DISCARD / WRITE_ZEROES: the segment's sector, count and flags. */
   dwz?: { sector: bigint; count: number; flags: number };
-  mutations: Mutation[];
+  mutations: DescriptorMutation[];
 }
 
 type Step =
@@ -262,12 +244,9 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
   readonly outcomes = new Outcomes();
   private readonly ram = new GuestRam();
   private readonly devices: { blk: VirtioBlk; t: VirtioMmioTransport; backend: MemBackend }[];
-  private readonly reg = new Uint8Array(4);
+  private readonly poster = new ChainPoster(this.ram, RINGS, QUEUE_MAX, HEADERS);
   // per-input driver state
-  private nextDesc = 0;
-  private availIdx = 0;
   private dataNext = DATA_START;
-  private indirectNext = 0;
   private headerNext = 0;
   private statusNext = 0;
   private writable: Range[] = [];
@@ -312,49 +291,20 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     return show(input, 6000);
   }
 
-  private write32(t: VirtioMmioTransport, offset: number, v: number): void {
-    const b = this.reg;
-    b[0] = v & 0xff;
-    b[1] = (v >>> 8) & 0xff;
-    b[2] = (v >>> 16) & 0xff;
-    b[3] = (v >>> 24) & 0xff;
-    t.write(offset, b);
-  }
-
   private init(t: VirtioMmioTransport, input: BlkInput): void {
-    const S = VIRTIO_STATUS;
-    const R = VIRTIO_MMIO;
-    this.write32(t, R.STATUS, 0);
-    this.write32(t, R.STATUS, S.ACKNOWLEDGE);
-    this.write32(t, R.STATUS, S.ACKNOWLEDGE | S.DRIVER);
-    this.write32(t, R.DRIVER_FEATURES_SEL, 0);
-    this.write32(t, R.DRIVER_FEATURES, Number(input.features & 0xffffffffn));
-    this.write32(t, R.DRIVER_FEATURES_SEL, 1);
-    this.write32(t, R.DRIVER_FEATURES, Number(input.features >> 32n));
-    this.write32(t, R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
-    this.setupQueue(t, input);
-    this.write32(t, R.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+    initDevice(t, input.features, [RINGS], [input.queueSize]);
+    this.poster.reset();
   }
 
   private setupQueue(t: VirtioMmioTransport, input: BlkInput): void {
-    const R = VIRTIO_MMIO;
-    this.write32(t, R.QUEUE_SEL, 0);
-    this.write32(t, R.QUEUE_NUM, input.queueSize);
-    this.write32(t, R.QUEUE_DESC_LOW, DESC);
-    this.write32(t, R.QUEUE_DESC_HIGH, 0);
-    this.write32(t, R.QUEUE_DRIVER_LOW, AVAIL);
-    this.write32(t, R.QUEUE_DRIVER_HIGH, 0);
-    this.write32(t, R.QUEUE_DEVICE_LOW, USED);
-    this.write32(t, R.QUEUE_DEVICE_HIGH, 0);
-    this.write32(t, R.QUEUE_READY, 1);
-    this.nextDesc = 0;
-    this.availIdx = 0;
+    setupQueue(t, 0, RINGS, input.queueSize);
+    this.poster.reset();
   }
 
   execute(input: BlkInput): void {
     const { blk, t, backend } = this.devices[input.readOnly ? 1 : 0];
     const ram = this.ram;
-    this.write32(t, VIRTIO_MMIO.STATUS, 0); // reset: drops whatever the last input left
+    write32(t, VIRTIO_MMIO.STATUS, 0); // reset: drops whatever the last input left
     check(backend.pending.length === 0 && blk.inFlight === 0, 'requests still in flight after a reset');
     ram.clear();
     backend.disk.fill(0x5a);
@@ -364,7 +314,6 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     backend.writable = this.writable;
     backend.beforeBatchEnd = () => this.scanWritable(input.queueSize);
     this.dataNext = DATA_START;
-    this.indirectNext = 0;
     this.headerNext = 0;
     this.statusNext = 0;
     this.statuses = [];
@@ -378,28 +327,27 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
           for (const c of s.chains) this.post(c, qsize);
           ram.driverWrites = false;
           this.scanWritable(qsize);
-          if (s.notify) this.write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, 0);
+          if (s.notify) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, 0);
           break;
         case 'complete':
           backend.deliver(s.n);
           break;
         case 'register':
-          this.write32(t, s.offset, s.value);
+          write32(t, s.offset, s.value);
           break;
         case 'availIdx':
-          ram.driverSetU16(AVAIL + 2, s.value);
-          this.availIdx = s.value;
+          this.poster.setAvailIdx(s.value);
           break;
         case 'queueOff':
-          this.write32(t, VIRTIO_MMIO.QUEUE_SEL, 0);
-          this.write32(t, VIRTIO_MMIO.QUEUE_READY, 0);
+          write32(t, VIRTIO_MMIO.QUEUE_SEL, 0);
+          write32(t, VIRTIO_MMIO.QUEUE_READY, 0);
           check(backend.pending.length === 0 && blk.inFlight === 0, 'requests still in flight after QueueReady=0');
           ram.clearRange(USED, 6 + 8 * QUEUE_MAX); // the driver zeroes its rings before reuse
           this.setupQueue(t, input);
-          this.write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, 0);
+          write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, 0);
           break;
         case 'reset':
-          this.write32(t, VIRTIO_MMIO.STATUS, 0);
+          write32(t, VIRTIO_MMIO.STATUS, 0);
           check(backend.pending.length === 0 && blk.inFlight === 0, 'requests still in flight after a reset');
           ram.clearRange(AVAIL, 4);
           ram.clearRange(USED, 6 + 8 * QUEUE_MAX);
@@ -424,33 +372,13 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     }
   }
 
-  /**
-   * Adds every device-writable buffer in the tables to the allowed set: the
-   * main table, the indirect area, and any table an INDIRECT descriptor points
-   * at (a mutated flag can make a data buffer an indirect table).
-   */
   private scanWritable(qsize: number): void {
-    const ram = this.ram;
-    const scan = (base: number, n: number, follow: boolean) => {
-      const v = ram.view(base, 16 * n);
-      const dv = v ? new DataView(v.buffer, v.byteOffset, v.byteLength) : null;
-      for (let i = 0; i < n; i++) {
-        const at = base + 16 * i;
-        const flags = dv ? dv.getUint16(16 * i + 12, true) : ram.getU16(at + 12);
-        const addr = dv ? dv.getUint32(16 * i, true) + dv.getUint32(16 * i + 4, true) * 2 ** 32 : ram.getU32(at) + ram.getU32(at + 4) * 2 ** 32;
-        const len = dv ? dv.getUint32(16 * i + 8, true) : ram.getU32(at + 8);
-        if (flags & VIRTQ_DESC_F_INDIRECT && follow && ram.inRamAcross(addr, len)) scan(addr, Math.min(Math.floor(len / 16), 1024), false);
-        if (flags & VIRTQ_DESC_F_WRITE && len > 0) this.writable.push({ gpa: addr, size: len });
-      }
-    };
-    scan(DESC, Math.min(Math.max(qsize, 0), QUEUE_MAX), true);
-    scan(INDIRECT, 8 * 64, true);
+    scanWritable(this.ram, RINGS, Math.min(Math.max(qsize, 0), QUEUE_MAX), this.writable);
   }
 
   private post(c: ChainSpec, qsize: number): void {
     const ram = this.ram;
-    type D = { addr: number | bigint; len: number; flags: number; xor: number; next?: number };
-    const descs: D[] = [];
+    const descs: FuzzDescriptor[] = [];
     const header = HEADERS + 32 * (this.headerNext++ % 256);
     ram.setU32(header, c.type);
     ram.setU32(header + 4, 0);
@@ -474,48 +402,12 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
       this.statuses.push(s);
       descs.push({ addr: s, len: 1, flags: VIRTQ_DESC_F_WRITE, xor: 0 });
     }
-    for (const m of c.mutations) {
-      const d = descs[m.at % descs.length];
-      if (m.field === 'addr') d.addr = m.value;
-      else if (m.field === 'len') d.len = Number(m.value);
-      else if (m.field === 'flags') d.xor ^= Number(m.value);
-      else d.next = Number(m.value);
-    }
-    const size = Math.min(Math.max(qsize, 1), QUEUE_MAX);
-    const writeDesc = (at: number, d: D, next: number, last: boolean) => {
-      // keep buffers out of the driver's own tables and rings (the device may write them)
-      const addr = typeof d.addr === 'number' && d.addr >= 0 && d.addr < HEADERS ? DATA_START : d.addr;
-      ram.setU64(at, BigInt(addr));
-      ram.setU32(at + 8, d.len >>> 0);
-      ram.setU16(at + 12, ((last ? d.flags & ~VIRTQ_DESC_F_NEXT : d.flags | VIRTQ_DESC_F_NEXT) ^ d.xor) & 0xffff);
-      ram.setU16(at + 14, d.next ?? next);
-    };
-    let head: number;
-    if (c.indirect) {
-      const table = INDIRECT + 0x400 * (this.indirectNext++ % 8);
-      const n = Math.min(descs.length, 64);
-      descs.slice(0, n).forEach((d, i) => writeDesc(table + 16 * i, d, i + 1, i === n - 1));
-      head = this.nextDesc;
-      this.nextDesc = (this.nextDesc + 1) % size;
-      ram.setU64(DESC + 16 * head, BigInt(table));
-      ram.setU32(DESC + 16 * head + 8, 16 * n);
-      ram.setU16(DESC + 16 * head + 12, VIRTQ_DESC_F_INDIRECT);
-      ram.setU16(DESC + 16 * head + 14, 0);
-    } else {
-      head = this.nextDesc;
-      descs.forEach((d, i) => {
-        const at = (head + i) % size;
-        writeDesc(DESC + 16 * at, d, (at + 1) % size, i === descs.length - 1);
-      });
-      this.nextDesc = (head + descs.length) % size;
-    }
-    ram.setU16(AVAIL + 4 + 2 * (this.availIdx % size), head);
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-    ram.setU16(AVAIL + 2, this.availIdx);
+    applyMutations(descs, c.mutations);
+    this.poster.post(descs, c.indirect, qsize);
   }
 
   close(): void {
-    for (const d of this.devices) this.write32(d.t, VIRTIO_MMIO.STATUS, 0);
+    for (const d of this.devices) write32(d.t, VIRTIO_MMIO.STATUS, 0);
     this.ram.release();
   }
 }
