@@ -11,6 +11,7 @@ const SEED = 20251211;
 const ITERATIONS: Record<string, number> = {
   virtqueue: 8000,
   'virtio-blk': 6000,
+  'virtio-net': 2000,
   'dma-mapper': 6000,
   boot: 800,
   machine: 20000,

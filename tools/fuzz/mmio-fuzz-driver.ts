@@ -5,6 +5,7 @@
 import { VIRTIO_STATUS, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, type VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import type { GuestRam, Range } from './guest-ram.js';
+import type { Prng } from './harness.js';
 
 /** Where a queue's rings sit, and its area of indirect tables (8 tables of 64 descriptors). */
 export interface QueueRings {
@@ -103,6 +104,37 @@ export interface DescriptorMutation {
   at: number;
   field: 'addr' | 'len' | 'flags' | 'next';
   value: number | bigint;
+}
+
+/** Where a hostile descriptor points, in the fuzz targets' RAM layout (guest-ram.ts); `buffers`: the driver's own data area. */
+export function hostileAddress(rng: Prng, buffers: number): number | bigint {
+  return rng.pick<() => number | bigint>([
+    () => 0x80000 - rng.below(1024), // runs from RAM into the hole
+    () => 0x80000 + rng.below(0x80000), // the hole
+    () => 0x110000 - rng.below(600), // the end of the last region
+    () => 0x3fff0 + rng.below(32), // across two adjacent regions (still RAM)
+    () => 2 ** 40 + rng.below(1000),
+    () => (1n << 64n) - BigInt(rng.range(1, 4096)),
+    () => buffers + rng.below(0x20000),
+  ])();
+}
+
+/** None, or one to three hostile changes to a chain's descriptors; `lengths`: the lengths worth trying on this device. */
+export function hostileMutations(rng: Prng, o: { lengths: readonly number[]; queueSize: number; buffers: number }): DescriptorMutation[] {
+  const out: DescriptorMutation[] = [];
+  for (let n = rng.chance(0.5) ? 0 : rng.range(1, 3); n > 0; n--) {
+    const field = rng.pick(['addr', 'len', 'flags', 'next'] as const);
+    const value =
+      field === 'addr'
+        ? hostileAddress(rng, o.buffers)
+        : field === 'len'
+          ? rng.pick([...o.lengths, 0xffffffff, 0x80000000, rng.below(70000)])
+          : field === 'flags'
+            ? rng.chance(0.8) ? 1 << rng.below(3) : rng.below(0x10000) // xor
+            : rng.chance(0.8) ? rng.below(o.queueSize) : rng.below(0x10000);
+    out.push({ at: rng.below(64), field, value });
+  }
+  return out;
 }
 
 export function applyMutations(descs: FuzzDescriptor[], mutations: readonly DescriptorMutation[]): void {

@@ -5,12 +5,14 @@ import { DmaMapperTarget } from './dma-mapper.js';
 import { MachineTarget } from './machine.js';
 import { SeccompTarget } from './seccomp.js';
 import { VirtioBlkTarget } from './virtio-blk.js';
+import { VirtioNetTarget } from './virtio-net.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
 // Each factory's input type is private to its target; the runner only passes inputs back.
 const FACTORIES: Record<string, () => unknown> = {
   virtqueue: () => new VirtqueueTarget(),
   'virtio-blk': () => new VirtioBlkTarget(),
+  'virtio-net': () => new VirtioNetTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
   boot: () => new BootTarget(),
   machine: () => new MachineTarget(),

@@ -21,7 +21,7 @@ import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virti
 import type { IoVecList } from '../../src/memory/dma-iovec.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
 import { GuestRam, type Range } from './guest-ram.js';
-import { ChainPoster, applyMutations, covered, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
+import { ChainPoster, applyMutations, covered, hostileMutations, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
 
 const QUEUE_MAX = 32;
 const DISK_SECTORS = 256;
@@ -171,18 +171,6 @@ interface BlkInput {
   steps: Step[];
 }
 
-function hostileAddress(rng: Prng): number | bigint {
-  return rng.pick<() => number | bigint>([
-    () => 0x80000 - rng.below(1024), // runs from RAM into the hole
-    () => 0x80000 + rng.below(0x80000), // the hole
-    () => 0x110000 - rng.below(600), // the end of the last region
-    () => 0x3fff0 + rng.below(32), // across two adjacent regions (still RAM)
-    () => 2 ** 40 + rng.below(1000),
-    () => (1n << 64n) - BigInt(rng.range(1, 4096)),
-    () => DATA_START + rng.below(0x20000),
-  ])();
-}
-
 function randomChain(rng: Prng, clean: boolean, discard: boolean, readOnly: boolean): ChainSpec {
   const pickType = (): number => {
     const all = [VIRTIO_BLK_T.IN, VIRTIO_BLK_T.OUT, VIRTIO_BLK_T.FLUSH, VIRTIO_BLK_T.GET_ID, VIRTIO_BLK_T.DISCARD, VIRTIO_BLK_T.WRITE_ZEROES];
@@ -221,20 +209,7 @@ function randomChain(rng: Prng, clean: boolean, discard: boolean, readOnly: bool
       flags: clean ? (type === VIRTIO_BLK_T.WRITE_ZEROES && rng.chance(0.5) ? 1 : 0) : rng.chance(0.8) ? rng.below(2) : rng.u32(),
     };
   }
-  if (!clean) {
-    for (let n = rng.chance(0.5) ? 0 : rng.range(1, 3); n > 0; n--) {
-      const field = rng.pick(['addr', 'len', 'flags', 'next'] as const);
-      const value =
-        field === 'addr'
-          ? hostileAddress(rng)
-          : field === 'len'
-            ? rng.pick([0, 1, 15, 17, 511, 513, 0xffffffff, 0x80000000, rng.below(70000)])
-            : field === 'flags'
-              ? rng.chance(0.8) ? 1 << rng.below(3) : rng.below(0x10000) // xor
-              : rng.chance(0.8) ? rng.below(QUEUE_MAX) : rng.below(0x10000);
-      chain.mutations.push({ at: rng.below(64), field, value });
-    }
-  }
+  if (!clean) chain.mutations = hostileMutations(rng, { lengths: [0, 1, 15, 17, 511, 513], queueSize: QUEUE_MAX, buffers: DATA_START });
   return chain;
 }
 

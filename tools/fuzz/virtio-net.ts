@@ -1,0 +1,453 @@
+// Fuzz target: virtio-net (src/devices/virtio/virtio-net.ts) behind its
+// virtio-mmio transport, driven by a hostile guest driver over two backends:
+// the real stream backend (passt's framing) on a socketpair whose far end the
+// fuzzer plays, frames cut mid-way, an impossible length or a hang-up among
+// them; and an in-memory backend with a tap's manners (whole frames with a
+// virtio-net header, lengths known only once read, sends that may be refused
+// until the backend says it is writable). The driver posts receive and
+// transmit chains whose descriptors are then mutated (addresses outside RAM,
+// into holes, past 2^64; lengths; flags; next indices), writes garbage avail
+// indices and random registers, disables queues and resets with frames in
+// flight.
+// Invariants: nothing throws; no guest byte changes outside the buffers the
+// driver marked device-writable and the used rings; a transmitted frame is
+// read from guest RAM only; used elements name heads inside their queue; and
+// a driver that only posts well-formed chains, with enough receive buffers,
+// gets every frame the peer sent, byte for byte and in order, and the peer
+// every frame it sent.
+import koffi from 'koffi';
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check as checkCall, close, read, socketpair, write } from '../../ffi/libc.js';
+import { VIRTIO_F, VIRTQ_DESC_F_WRITE, featureBit } from '../../src/devices/virtio/virtio-constants.js';
+import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
+import { VIRTIO_NET_F } from '../../src/devices/virtio/virtio-net-layout.js';
+import { VIRTIO_NET_FEATURES, VIRTIO_NET_QUEUE_SIZE, VirtioNet, offloadFeatures } from '../../src/devices/virtio/virtio-net.js';
+import type { IoVecList } from '../../src/memory/dma-iovec.js';
+import { SendResult, type NetBackend, type NetOffloads } from '../../src/net/net-backend.js';
+import { StreamBackend } from '../../src/net/stream-backend.js';
+import { GuestRam, type Range } from './guest-ram.js';
+import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
+import { ChainPoster, applyMutations, hostileMutations, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
+
+/** The largest queue the driver fills (clean inputs use it). */
+const QUEUE_MAX = 32;
+/** The largest the device accepts: a hostile driver may pick any size up to it, and the rings are that long. */
+const DEVICE_QUEUE_MAX = VIRTIO_NET_QUEUE_SIZE;
+const USED_RING_BYTES = 6 + 8 * DEVICE_QUEUE_MAX;
+const HEADER = 12;
+const RX = 0;
+const TX = 1;
+const RINGS: readonly QueueRings[] = [
+  { desc: 0x10000, avail: 0x11000, used: 0x12000, indirect: 0x13000 },
+  { desc: 0x15000, avail: 0x16000, used: 0x17000, indirect: 0x18000 },
+];
+const DATA_START = 0x20000;
+const DATA_END = 0x7f000;
+/** A tap-like backend's largest frame, header included (small: the device guesses receive sizes from it). */
+const FRAMES_MAX = HEADER + 14 + 4000;
+const MAC = Uint8Array.from([0x52, 0x54, 0, 0xf0, 0x22, 0x01]);
+
+/** The byte at `i` of test frame `id`: every frame is recognisable. */
+const frameByte = (id: number, i: number) => (id * 31 + i * 7 + (i >> 8)) & 0xff;
+function frameOf(id: number, length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => frameByte(id, i));
+}
+
+/** A tap's manners in memory: whole frames, each with its 12-byte header; sends refused at random until writable. */
+class FrameBackend implements NetBackend {
+  readonly kind = 'tap';
+  readonly headerBytes = HEADER;
+  readonly maxFrame = FRAMES_MAX;
+  readonly midFrame = false;
+  static readonly OFFLOADS: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
+  readonly offloads = FrameBackend.OFFLOADS;
+  readonly lengthKnown = false;
+  /** Frames waiting to be read (header included). */
+  incoming: Uint8Array[] = [];
+  /** Frames sent (header included). */
+  sent: Uint8Array[] = [];
+  busyRate = 0;
+  rng = new Prng(0);
+  wants = { readable: false, writable: false };
+  private onReady: (ready: { readable: boolean; writable: boolean }) => void = () => {};
+  private blocked = false;
+
+  constructor(private readonly ram: GuestRam) {}
+
+  setOffloads(): void {}
+
+  send(frame: IoVecList): SendResult {
+    if (this.blocked || this.rng.chance(this.busyRate)) {
+      this.blocked = true;
+      return SendResult.Busy;
+    }
+    const bytes = new Uint8Array(frame.length);
+    let at = 0;
+    for (let i = 0; i < frame.count; i++) {
+      const gpa = this.ram.gpaOfHost(frame.base(i), frame.len(i));
+      check(gpa !== undefined, `send: iovec ${i} (${frame.len(i)} bytes at host ${frame.base(i)}) is not inside guest RAM`);
+      bytes.set(this.ram.view(gpa, frame.len(i))!, at);
+      at += frame.len(i);
+    }
+    this.sent.push(bytes);
+    return SendResult.Done;
+  }
+
+  nextFrameLength(): number {
+    return this.maxFrame;
+  }
+
+  /** Copies the next frame into the iovecs (a longer one is cut, as readv on a tap cuts it). */
+  receive(into: IoVecList): number {
+    const frame = this.incoming.shift();
+    if (frame === undefined) return -1;
+    let at = 0;
+    for (let i = 0; i < into.count && at < frame.length; i++) {
+      const n = Math.min(into.len(i), frame.length - at);
+      // Host memory outside guest RAM is the device's own scratch buffer (a tap frame longer than the chains taken).
+      new Uint8Array(koffi.view(into.base(i), n) as ArrayBuffer).set(frame.subarray(at, at + n));
+      at += n;
+    }
+    return at;
+  }
+
+  watch(wants: { readable: boolean; writable: boolean }, onReady: (ready: { readable: boolean; writable: boolean }) => void): void {
+    this.wants = wants;
+    this.onReady = onReady;
+  }
+
+  /** The backend's side of the event loop: tells the device what it waits for has come. */
+  signalReady(): void {
+    this.blocked = false;
+    const readable = this.wants.readable && this.incoming.length > 0;
+    const writable = this.wants.writable;
+    if (readable || writable) this.onReady({ readable, writable });
+  }
+
+  close(): void {}
+}
+
+interface Segment {
+  len: number;
+  writable: boolean;
+}
+
+interface ChainSpec {
+  segments: Segment[];
+  indirect: boolean;
+  /** Transmit: the virtio-net header's bytes (clean: all zero). */
+  header?: number[];
+  mutations: DescriptorMutation[];
+}
+
+type Step =
+  | { step: 'post'; queue: number; chains: ChainSpec[]; notify: boolean }
+  | { step: 'incoming'; lengths: number[]; cut: number }
+  | { step: 'ready' }
+  | { step: 'peer'; what: 'bad-length' | 'hang-up' }
+  | { step: 'register'; offset: number; value: number }
+  | { step: 'availIdx'; queue: number; value: number }
+  | { step: 'queueOff'; queue: number }
+  | { step: 'reset' };
+
+interface NetInput {
+  backend: 'frames' | 'stream';
+  features: bigint;
+  sizes: [number, number];
+  /** Only well-formed chains, enough receive buffers, no hostile steps: every frame must arrive intact. */
+  clean: boolean;
+  busyRate: number;
+  backendSeed: number;
+  steps: Step[];
+}
+
+/** Hostile descriptor changes: lengths around the 12-byte header are the interesting ones here. */
+const MUTATIONS = { lengths: [0, 1, 11, 12, 13], queueSize: QUEUE_MAX, buffers: DATA_START };
+
+function rxChain(rng: Prng, clean: boolean): ChainSpec {
+  if (clean) return { segments: [{ len: 2048, writable: true }], indirect: false, mutations: [] };
+  const segments = Array.from({ length: rng.range(1, 4) }, () => ({ len: rng.pick([0, 1, 11, 12, 64, 1526, 2048, rng.below(5000)]), writable: rng.chance(0.9) }));
+  return { segments, indirect: rng.chance(0.2), mutations: hostileMutations(rng, MUTATIONS) };
+}
+
+function txChain(rng: Prng, clean: boolean, indirect: boolean): ChainSpec {
+  const length = clean ? rng.range(14, 1514) : rng.pick([0, 1, 13, 14, 60, 1514, 1515, rng.below(9000)]);
+  const pieces = Math.min(length, clean ? rng.range(1, 3) : rng.range(1, 6));
+  const segments: Segment[] = [];
+  for (let left = length, i = pieces; i > 0; i--) {
+    const n = i === 1 ? left : rng.range(1, Math.max(1, left - i + 1));
+    segments.push({ len: n, writable: !clean && rng.chance(0.05) });
+    left -= n;
+  }
+  const header = clean ? new Array<number>(HEADER).fill(0) : Array.from({ length: HEADER }, () => (rng.chance(0.7) ? 0 : rng.below(256)));
+  return { segments, indirect: clean ? indirect : rng.chance(0.3), header, mutations: clean ? [] : hostileMutations(rng, MUTATIONS) };
+}
+
+export class VirtioNetTarget implements FuzzTarget<NetInput> {
+  readonly name = 'virtio-net';
+  readonly description = 'virtio-net over virtio-mmio: hostile chains and rings; a stream peer that cuts and lies, a tap-like backend that refuses sends';
+  readonly outcomes = new Outcomes();
+  private readonly ram = new GuestRam();
+  private readonly posters = RINGS.map((r) => new ChainPoster(this.ram, r, QUEUE_MAX, DATA_START));
+  private writable: Range[] = [];
+  private dataNext = DATA_START;
+  /** TX frames posted (clean inputs), in order: what the peer must get. */
+  private txPosted: Uint8Array[] = [];
+  private nextFrameId = 0;
+
+  generate(rng: Prng): NetInput {
+    const backend = rng.chance(0.5) ? 'frames' : 'stream';
+    const clean = rng.chance(0.25);
+    const offered = VIRTIO_NET_FEATURES | (backend === 'frames' ? offloadFeatures(FrameBackend.OFFLOADS) : 0n);
+    let features = offered;
+    if (!clean && rng.chance(0.5)) features &= BigInt(rng.u32()) | (BigInt(rng.u32()) << 32n) | (rng.chance(0.9) ? featureBit(VIRTIO_F.VERSION_1) : 0n);
+    if (clean && rng.chance(0.3)) features &= ~featureBit(VIRTIO_NET_F.MRG_RXBUF);
+    if (clean && rng.chance(0.3)) features &= ~featureBit(VIRTIO_F.RING_INDIRECT_DESC);
+    const size = () => (clean ? QUEUE_MAX : rng.chance(0.95) ? rng.pick([2, 4, 8, 16, 32]) : rng.pick([0, 3, 64, 1 << 16]));
+    const sizes: [number, number] = [size(), size()];
+    const indirect = (features & featureBit(VIRTIO_F.RING_INDIRECT_DESC)) !== 0n;
+    const steps: Step[] = [];
+    if (clean) {
+      // Rounds: receive buffers first, then at most as many frames from the peer, then frames out.
+      for (let round = rng.range(1, 3); round > 0; round--) {
+        const buffers = rng.range(1, 8);
+        steps.push({ step: 'post', queue: RX, chains: Array.from({ length: buffers }, () => rxChain(rng, true)), notify: true });
+        steps.push({ step: 'incoming', lengths: Array.from({ length: rng.range(0, buffers) }, () => rng.range(14, 1514)), cut: 0 });
+        steps.push({ step: 'ready' });
+        steps.push({ step: 'post', queue: TX, chains: Array.from({ length: rng.range(0, 6) }, () => txChain(rng, true, indirect)), notify: true });
+      }
+      return { backend, features, sizes, clean, busyRate: 0, backendSeed: rng.u32(), steps };
+    }
+    for (let n = rng.range(1, 10); n > 0; n--) {
+      const k = rng.below(100);
+      const queue = rng.below(2);
+      if (k < 40) steps.push({ step: 'post', queue, chains: Array.from({ length: rng.range(1, 8) }, () => (queue === RX ? rxChain(rng, false) : txChain(rng, false, indirect))), notify: rng.chance(0.9) });
+      else if (k < 60) steps.push({ step: 'incoming', lengths: Array.from({ length: rng.range(1, 6) }, () => rng.pick([0, 1, 14, 60, 1514, rng.below(FRAMES_MAX - HEADER + 1)])), cut: rng.chance(0.3) ? rng.range(1, 20) : 0 });
+      else if (k < 72) steps.push({ step: 'ready' });
+      else if (k < 75) steps.push({ step: 'peer', what: rng.pick(['bad-length', 'hang-up'] as const) });
+      else if (k < 85) steps.push({ step: 'register', offset: 4 * rng.below(0x44), value: rng.chance(0.5) ? rng.below(4) : rng.u32() });
+      else if (k < 92) steps.push({ step: 'availIdx', queue, value: rng.below(0x10000) });
+      else steps.push(rng.chance(0.5) ? { step: 'queueOff', queue } : { step: 'reset' });
+    }
+    return { backend, features, sizes, clean, busyRate: rng.pick([0, 0, 0.2, 0.7]), backendSeed: rng.u32(), steps };
+  }
+
+  describe(input: NetInput): string {
+    return show(input, 6000);
+  }
+
+  execute(input: NetInput): void {
+    const ram = this.ram;
+    ram.clear();
+    this.writable = RINGS.map((r) => ({ gpa: r.used, size: USED_RING_BYTES }));
+    this.dataNext = DATA_START;
+    this.txPosted = [];
+    this.nextFrameId = 0;
+    const rig = this.rig(input);
+    const { t, net } = rig;
+    try {
+      ram.snapshot();
+      this.init(t, input);
+      const received: Uint8Array[] = [];
+      for (const s of input.steps) this.step(s, input, rig, received);
+      ram.checkWritesOnlyIn(this.writable, 'virtio-net');
+      input.sizes.forEach((qsize, q) => {
+        if (qsize < 1 || qsize > DEVICE_QUEUE_MAX || (qsize & (qsize - 1)) !== 0) return;
+        for (let i = 0; i < qsize; i++) {
+          const head = ram.getU32(RINGS[q].used + 4 + 8 * i);
+          check(head < qsize, `queue ${q}: used element ${i} names head ${head}`);
+        }
+      });
+      this.outcomes.add(t.broken ? 'device broken' : rig.failed.length > 0 ? 'backend failed' : 'device fine');
+      if (net.stats.rxFrames > 0) this.outcomes.add('received frames');
+      if (net.stats.txFrames > 0) this.outcomes.add('sent frames');
+      if (net.stats.rxDropped + net.stats.txDropped > 0) this.outcomes.add('dropped frames');
+      if (input.clean) this.checkClean(input, rig, received);
+    } finally {
+      net.close();
+      rig.closePeer();
+    }
+  }
+
+  /** A fresh device over the input's backend (a failed backend stays failed: no state may leak into the next input). */
+  private rig(input: NetInput) {
+    const failed: string[] = [];
+    const errors: string[] = [];
+    let backend: NetBackend;
+    let frames: FrameBackend | null = null;
+    let peer = -1;
+    if (input.backend === 'frames') {
+      frames = new FrameBackend(this.ram);
+      frames.busyRate = input.busyRate;
+      frames.rng = new Prng(input.backendSeed);
+      backend = frames;
+    } else {
+      const sv = new Int32Array(2);
+      checkCall(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
+      backend = new StreamBackend(sv[0], 'the fuzzer');
+      peer = sv[1];
+    }
+    const net = new VirtioNet('net0', backend, this.ram.memory, { mac: MAC, onError: (m) => errors.push(m), onBackendError: (m) => failed.push(m) });
+    const t = new VirtioMmioTransport(net, this.ram.memory, { trigger() {}, setLevel() {} });
+    const closePeer = () => {
+      if (peer >= 0) close(peer);
+      peer = -1;
+    };
+    /** The frames the stream's peer has been sent, read off its socket (parsed from QEMU's framing). */
+    const peerFrames =
+      peer < 0
+        ? undefined
+        : (into: Uint8Array[]) => {
+            const chunk = new Uint8Array(1 << 16);
+            let pending = new Uint8Array(0);
+            for (;;) {
+              const n = read(peer, chunk, chunk.length) as number;
+              if (n <= 0) break;
+              const both = new Uint8Array(pending.length + n);
+              both.set(pending);
+              both.set(chunk.subarray(0, n), pending.length);
+              pending = both;
+            }
+            while (pending.length >= 4) {
+              const length = new DataView(pending.buffer, pending.byteOffset).getUint32(0);
+              if (pending.length < 4 + length) break;
+              into.push(pending.slice(4, 4 + length));
+              pending = pending.slice(4 + length);
+            }
+          };
+    const sendToPeer = (bytes: Uint8Array) => {
+      if (peer < 0) return;
+      // A clean input's frames fit the socket many times over; a hostile one's may not, and are then cut short.
+      const n = write(peer, bytes, bytes.length) as number;
+      if (input.clean) check(n === bytes.length, 'the fuzzer could not write a clean input to its socket');
+    };
+    return { t, net, frames, failed, errors, closePeer, peerFrames, sendToPeer, peerFd: () => peer };
+  }
+
+  private init(t: VirtioMmioTransport, input: NetInput): void {
+    initDevice(t, input.features, RINGS, input.sizes);
+    for (const p of this.posters) p.reset();
+  }
+
+  private step(s: Step, input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, received: Uint8Array[]): void {
+    const { t, frames } = rig;
+    switch (s.step) {
+      case 'post':
+        this.ram.driverWrites = true;
+        for (const c of s.chains) this.post(c, s.queue, input.sizes[s.queue], input.clean);
+        this.ram.driverWrites = false;
+        RINGS.forEach((r, q) => scanWritable(this.ram, r, Math.min(Math.max(input.sizes[q], 0), DEVICE_QUEUE_MAX), this.writable));
+        if (s.notify) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, s.queue);
+        break;
+      case 'incoming':
+        s.lengths.forEach((length, i) => {
+          const frame = frameOf(1000 + this.nextFrameId++, length);
+          const last = i === s.lengths.length - 1;
+          if (frames) frames.incoming.push(concat(new Uint8Array(HEADER), frame));
+          else {
+            const framed = concat(u32be(length), frame);
+            rig.sendToPeer(last && s.cut > 0 ? framed.subarray(0, Math.max(0, framed.length - s.cut)) : framed);
+          }
+          if (input.clean) received.push(frame);
+        });
+        if (!frames) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX); // the stream's readiness comes from the loop: stand in for it
+        break;
+      case 'ready':
+        frames?.signalReady();
+        break;
+      case 'peer':
+        if (rig.peerFd() < 0) break;
+        if (s.what === 'bad-length') rig.sendToPeer(u32be(0x7fffffff));
+        else rig.closePeer();
+        write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX);
+        break;
+      case 'register':
+        write32(t, s.offset, s.value);
+        break;
+      case 'availIdx':
+        this.posters[s.queue].setAvailIdx(s.value);
+        break;
+      case 'queueOff':
+        write32(t, VIRTIO_MMIO.QUEUE_SEL, s.queue);
+        write32(t, VIRTIO_MMIO.QUEUE_READY, 0);
+        this.ram.clearRange(RINGS[s.queue].used, USED_RING_BYTES); // the driver zeroes its rings before reuse
+        setupQueue(t, s.queue, RINGS[s.queue], input.sizes[s.queue]);
+        this.posters[s.queue].reset();
+        break;
+      case 'reset':
+        write32(t, VIRTIO_MMIO.STATUS, 0);
+        for (const r of RINGS) {
+          this.ram.clearRange(r.avail, 4);
+          this.ram.clearRange(r.used, USED_RING_BYTES);
+        }
+        this.init(t, input);
+        break;
+    }
+  }
+
+  private post(c: ChainSpec, queue: number, qsize: number, clean: boolean): void {
+    const descs: FuzzDescriptor[] = [];
+    const take = (len: number) => {
+      const addr = this.dataNext;
+      this.dataNext += len + 64;
+      if (this.dataNext > DATA_END) this.dataNext = DATA_START;
+      return addr;
+    };
+    let frame: Uint8Array | null = null;
+    if (c.header) {
+      const at = take(HEADER);
+      c.header.forEach((b, i) => this.ram.setU8(at + i, b));
+      descs.push({ addr: at, len: HEADER, flags: 0, xor: 0 });
+      frame = frameOf(this.nextFrameId++, c.segments.reduce((n, s) => n + s.len, 0));
+    }
+    let offset = 0;
+    for (const s of c.segments) {
+      const at = take(s.len);
+      if (frame) for (let i = 0; i < s.len; i++) this.ram.setU8(at + i, frame[offset + i]);
+      offset += s.len;
+      descs.push({ addr: at, len: s.len, flags: s.writable ? VIRTQ_DESC_F_WRITE : 0, xor: 0 });
+    }
+    if (clean && frame) this.txPosted.push(frame);
+    applyMutations(descs, c.mutations);
+    this.posters[queue].post(descs, c.indirect, qsize);
+  }
+
+  /** A well-behaved driver with room for everything: every frame arrives whole, in order, both ways. */
+  private checkClean(input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, received: Uint8Array[]): void {
+    const { t, net, frames } = rig;
+    check(!t.broken, `a clean driver broke the device: ${t.brokenBecause}`);
+    check(rig.failed.length === 0 && rig.errors.length === 0, `a clean driver got errors: ${[...rig.failed, ...rig.errors].join('; ')}`);
+    const sent = frames ? frames.sent.map((f) => f.subarray(HEADER)) : [];
+    if (!frames) rig.peerFrames!(sent);
+    check(sent.length === this.txPosted.length, `${this.txPosted.length} frames posted for transmission, ${sent.length} reached the peer`);
+    sent.forEach((f, i) => check(Buffer.compare(f, this.txPosted[i]) === 0, `transmitted frame ${i} (${this.txPosted[i].length} bytes) arrived as ${f.length} different bytes`));
+    // Receive: each frame in its own 2048-byte chain (all fit), header then frame, in the order sent.
+    const rx = RINGS[RX];
+    const usedIdx = this.ram.getU16(rx.used + 2);
+    check(usedIdx === received.length, `${received.length} frames sent to the guest, ${usedIdx} chains used (rxDropped ${net.stats.rxDropped})`);
+    for (let i = 0; i < usedIdx; i++) {
+      const head = this.ram.getU32(rx.used + 4 + 8 * (i % input.sizes[RX]));
+      const len = this.ram.getU32(rx.used + 8 + 8 * (i % input.sizes[RX]));
+      const addr = this.ram.getU32(rx.desc + 16 * head);
+      check(len === HEADER + received[i].length, `received frame ${i}: used length ${len}, the frame had ${received[i].length} bytes and a ${HEADER}-byte header`);
+      const got = this.ram.view(addr + HEADER, received[i].length)!;
+      check(Buffer.compare(got, received[i]) === 0, `received frame ${i} differs from what the peer sent`);
+    }
+  }
+
+  close(): void {
+    this.ram.release();
+  }
+}
+
+function u32be(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n >>> 0);
+  return b;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
