@@ -12,7 +12,8 @@
 // Invariants: nothing throws; no guest byte changes outside the buffers the
 // driver marked device-writable and the used rings; a transmitted frame is
 // read from guest RAM only; used elements name heads inside their queue; and
-// a driver that only posts well-formed chains, with enough receive buffers,
+// a receive is handed guest RAM or the device's own scratch buffer, nothing
+// else; a driver that only posts well-formed chains, with enough receive buffers,
 // gets every frame the peer sent, byte for byte and in order, and the peer
 // every frame it sent.
 import koffi from 'koffi';
@@ -68,6 +69,10 @@ class FrameBackend implements NetBackend {
   busyRate = 0;
   rng = new Prng(0);
   wants = { readable: false, writable: false };
+  /** The device's own scratch buffer, the one host memory outside guest RAM a receive may be handed. */
+  deviceScratch: { address: number; size: number } | null = null;
+  /** Receives that went partly into that scratch buffer. */
+  scratchReceives = 0;
   private onReady: (ready: { readable: boolean; writable: boolean }) => void = () => {};
   private blocked = false;
 
@@ -103,8 +108,15 @@ class FrameBackend implements NetBackend {
     let at = 0;
     for (let i = 0; i < into.count && at < frame.length; i++) {
       const n = Math.min(into.len(i), frame.length - at);
-      // Host memory outside guest RAM is the device's own scratch buffer (a tap frame longer than the chains taken).
-      new Uint8Array(koffi.view(into.base(i), n) as ArrayBuffer).set(frame.subarray(at, at + n));
+      const base = into.base(i);
+      const gpa = this.ram.gpaOfHost(base, n);
+      if (gpa === undefined) {
+        // Outside guest RAM only the device's scratch buffer may take a frame's rest (longer than the chains taken).
+        const s = this.deviceScratch;
+        check(s !== null && base >= s.address && base + n <= s.address + s.size, `receive: iovec ${i} (${n} bytes at host ${base}) is neither guest RAM nor the device's scratch buffer`);
+        new Uint8Array(koffi.view(base, n) as ArrayBuffer).set(frame.subarray(at, at + n));
+        this.scratchReceives++;
+      } else this.ram.view(gpa, n)!.set(frame.subarray(at, at + n));
       at += n;
     }
     return at;
@@ -247,8 +259,8 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     try {
       ram.snapshot();
       this.init(t, input);
-      const received: Uint8Array[] = [];
-      for (const s of input.steps) this.step(s, input, rig, received);
+      const toGuest: Uint8Array[] = [];
+      for (const s of input.steps) this.step(s, input, rig, toGuest);
       ram.checkWritesOnlyIn(this.writable, 'virtio-net');
       input.sizes.forEach((qsize, q) => {
         if (qsize < 1 || qsize > DEVICE_QUEUE_MAX || (qsize & (qsize - 1)) !== 0) return;
@@ -261,7 +273,8 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
       if (net.stats.rxFrames > 0) this.outcomes.add('received frames');
       if (net.stats.txFrames > 0) this.outcomes.add('sent frames');
       if (net.stats.rxDropped + net.stats.txDropped > 0) this.outcomes.add('dropped frames');
-      if (input.clean) this.checkClean(input, rig, received);
+      if (rig.frames && rig.frames.scratchReceives > 0) this.outcomes.add('frame tails in the scratch buffer');
+      if (input.clean) this.checkClean(input, rig, toGuest);
     } finally {
       net.close();
       rig.closePeer();
@@ -287,6 +300,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
       peer = sv[1];
     }
     const net = new VirtioNet('net0', backend, this.ram.memory, { mac: MAC, onError: (m) => errors.push(m), onBackendError: (m) => failed.push(m) });
+    if (frames) frames.deviceScratch = (net as unknown as { scratch: { address: number; size: number } }).scratch;
     const t = new VirtioMmioTransport(net, this.ram.memory, { trigger() {}, setLevel() {} });
     const closePeer = () => {
       if (peer >= 0) close(peer);
@@ -328,7 +342,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     for (const p of this.posters) p.reset();
   }
 
-  private step(s: Step, input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, received: Uint8Array[]): void {
+  private step(s: Step, input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, toGuest: Uint8Array[]): void {
     const { t, frames } = rig;
     switch (s.step) {
       case 'post':
@@ -347,7 +361,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
             const framed = concat(u32be(length), frame);
             rig.sendToPeer(last && s.cut > 0 ? framed.subarray(0, Math.max(0, framed.length - s.cut)) : framed);
           }
-          if (input.clean) received.push(frame);
+          if (input.clean) toGuest.push(frame);
         });
         if (!frames) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX); // the stream's readiness comes from the loop: stand in for it
         break;
@@ -412,7 +426,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
   }
 
   /** A well-behaved driver with room for everything: every frame arrives whole, in order, both ways. */
-  private checkClean(input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, received: Uint8Array[]): void {
+  private checkClean(input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, toGuest: Uint8Array[]): void {
     const { t, net, frames } = rig;
     check(!t.broken, `a clean driver broke the device: ${t.brokenBecause}`);
     check(rig.failed.length === 0 && rig.errors.length === 0, `a clean driver got errors: ${[...rig.failed, ...rig.errors].join('; ')}`);
@@ -423,14 +437,14 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     // Receive: each frame in its own 2048-byte chain (all fit), header then frame, in the order sent.
     const rx = RINGS[RX];
     const usedIdx = this.ram.getU16(rx.used + 2);
-    check(usedIdx === received.length, `${received.length} frames sent to the guest, ${usedIdx} chains used (rxDropped ${net.stats.rxDropped})`);
+    check(usedIdx === toGuest.length, `${toGuest.length} frames sent to the guest, ${usedIdx} chains used (rxDropped ${net.stats.rxDropped})`);
     for (let i = 0; i < usedIdx; i++) {
       const head = this.ram.getU32(rx.used + 4 + 8 * (i % input.sizes[RX]));
       const len = this.ram.getU32(rx.used + 8 + 8 * (i % input.sizes[RX]));
       const addr = this.ram.getU32(rx.desc + 16 * head);
-      check(len === HEADER + received[i].length, `received frame ${i}: used length ${len}, the frame had ${received[i].length} bytes and a ${HEADER}-byte header`);
-      const got = this.ram.view(addr + HEADER, received[i].length)!;
-      check(Buffer.compare(got, received[i]) === 0, `received frame ${i} differs from what the peer sent`);
+      check(len === HEADER + toGuest[i].length, `received frame ${i}: used length ${len}, the frame had ${toGuest[i].length} bytes and a ${HEADER}-byte header`);
+      const got = this.ram.view(addr + HEADER, toGuest[i].length)!;
+      check(Buffer.compare(got, toGuest[i]) === 0, `received frame ${i} differs from what the peer sent`);
     }
   }
 
