@@ -12,6 +12,7 @@ const ITERATIONS: Record<string, number> = {
   virtqueue: 8000,
   'virtio-blk': 6000,
   'virtio-net': 2000,
+  'virtio-console': 1000,
   'dma-mapper': 6000,
   boot: 800,
   machine: 20000,

@@ -212,3 +212,74 @@ export class ChainPoster {
     return head;
   }
 }
+
+/** What a hostile driver does to a device's registers and rings, besides posting chains. */
+export type RingStep =
+  | { step: 'register'; offset: number; value: number }
+  | { step: 'availIdx'; queue: number; value: number }
+  | { step: 'queueOff'; queue: number }
+  | { step: 'reset' };
+
+/** A driver of several queues, each at its own rings, with a poster per queue. */
+export class QueueSet {
+  readonly posters: ChainPoster[];
+
+  constructor(
+    private readonly ram: GuestRam,
+    readonly rings: readonly QueueRings[],
+    /** The table entries the driver fills per queue. */
+    fillMax: number,
+    firstBuffer: number,
+    /** A used ring's bytes at the largest size the device accepts: what the driver zeroes before reuse. */
+    private readonly usedRingBytes: number,
+  ) {
+    this.posters = rings.map((r) => new ChainPoster(ram, r, fillMax, firstBuffer));
+  }
+
+  init(t: VirtioMmioTransport, features: bigint, sizes: readonly number[]): void {
+    initDevice(t, features, this.rings, sizes);
+    for (const p of this.posters) p.reset();
+  }
+
+  ringStep(t: VirtioMmioTransport, s: RingStep, features: bigint, sizes: readonly number[]): void {
+    switch (s.step) {
+      case 'register':
+        write32(t, s.offset, s.value);
+        break;
+      case 'availIdx':
+        this.posters[s.queue].setAvailIdx(s.value);
+        break;
+      case 'queueOff':
+        write32(t, VIRTIO_MMIO.QUEUE_SEL, s.queue);
+        write32(t, VIRTIO_MMIO.QUEUE_READY, 0);
+        this.ram.clearRange(this.rings[s.queue].used, this.usedRingBytes); // the driver zeroes its rings before reuse
+        setupQueue(t, s.queue, this.rings[s.queue], sizes[s.queue]);
+        this.posters[s.queue].reset();
+        break;
+      case 'reset':
+        write32(t, VIRTIO_MMIO.STATUS, 0);
+        for (const r of this.rings) {
+          this.ram.clearRange(r.avail, 4);
+          this.ram.clearRange(r.used, this.usedRingBytes);
+        }
+        this.init(t, features, sizes);
+        break;
+    }
+  }
+
+  /** Device-writable buffers in every queue's tables, into `into` (tables read up to `sizeMax` entries). */
+  scanWritable(sizes: readonly number[], sizeMax: number, into: Range[]): void {
+    this.rings.forEach((r, q) => scanWritable(this.ram, r, Math.min(Math.max(sizes[q], 0), sizeMax), into));
+  }
+
+  /** Every used element of a queue of a size the device accepts names a head inside it. */
+  checkUsedHeads(sizes: readonly number[], sizeMax: number, check: (cond: boolean, what: string) => void): void {
+    sizes.forEach((qsize, q) => {
+      if (qsize < 1 || qsize > sizeMax || (qsize & (qsize - 1)) !== 0) return;
+      for (let i = 0; i < qsize; i++) {
+        const head = this.ram.getU32(this.rings[q].used + 4 + 8 * i);
+        check(head < qsize, `queue ${q}: used element ${i} names head ${head}`);
+      }
+    });
+  }
+}

@@ -5,6 +5,7 @@ import { DmaMapperTarget } from './dma-mapper.js';
 import { MachineTarget } from './machine.js';
 import { SeccompTarget } from './seccomp.js';
 import { VirtioBlkTarget } from './virtio-blk.js';
+import { VirtioConsoleTarget } from './virtio-console.js';
 import { VirtioNetTarget } from './virtio-net.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
@@ -13,6 +14,7 @@ const FACTORIES: Record<string, () => unknown> = {
   virtqueue: () => new VirtqueueTarget(),
   'virtio-blk': () => new VirtioBlkTarget(),
   'virtio-net': () => new VirtioNetTarget(),
+  'virtio-console': () => new VirtioConsoleTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
   boot: () => new BootTarget(),
   machine: () => new MachineTarget(),

@@ -27,7 +27,7 @@ import { SendResult, type NetBackend, type NetOffloads } from '../../src/net/net
 import { StreamBackend } from '../../src/net/stream-backend.js';
 import { GuestRam, type Range } from './guest-ram.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
-import { ChainPoster, applyMutations, hostileMutations, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
+import { QueueSet, applyMutations, hostileMutations, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
 
 /** The largest queue the driver fills (clean inputs use it). */
 const QUEUE_MAX = 32;
@@ -156,10 +156,7 @@ type Step =
   | { step: 'incoming'; lengths: number[]; cut: number }
   | { step: 'ready' }
   | { step: 'peer'; what: 'bad-length' | 'hang-up' }
-  | { step: 'register'; offset: number; value: number }
-  | { step: 'availIdx'; queue: number; value: number }
-  | { step: 'queueOff'; queue: number }
-  | { step: 'reset' };
+  | RingStep;
 
 interface NetInput {
   backend: 'frames' | 'stream';
@@ -199,7 +196,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
   readonly description = 'virtio-net over virtio-mmio: hostile chains and rings; a stream peer that cuts and lies, a tap-like backend that refuses sends';
   readonly outcomes = new Outcomes();
   private readonly ram = new GuestRam();
-  private readonly posters = RINGS.map((r) => new ChainPoster(this.ram, r, QUEUE_MAX, DATA_START));
+  private readonly queues = new QueueSet(this.ram, RINGS, QUEUE_MAX, DATA_START, USED_RING_BYTES);
   private writable: Range[] = [];
   private dataNext = DATA_START;
   /** TX frames posted (clean inputs), in order: what the peer must get. */
@@ -258,17 +255,11 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     const { t, net } = rig;
     try {
       ram.snapshot();
-      this.init(t, input);
+      this.queues.init(t, input.features, input.sizes);
       const toGuest: Uint8Array[] = [];
       for (const s of input.steps) this.step(s, input, rig, toGuest);
       ram.checkWritesOnlyIn(this.writable, 'virtio-net');
-      input.sizes.forEach((qsize, q) => {
-        if (qsize < 1 || qsize > DEVICE_QUEUE_MAX || (qsize & (qsize - 1)) !== 0) return;
-        for (let i = 0; i < qsize; i++) {
-          const head = ram.getU32(RINGS[q].used + 4 + 8 * i);
-          check(head < qsize, `queue ${q}: used element ${i} names head ${head}`);
-        }
-      });
+      this.queues.checkUsedHeads(input.sizes, DEVICE_QUEUE_MAX, check);
       this.outcomes.add(t.broken ? 'device broken' : rig.failed.length > 0 ? 'backend failed' : 'device fine');
       if (net.stats.rxFrames > 0) this.outcomes.add('received frames');
       if (net.stats.txFrames > 0) this.outcomes.add('sent frames');
@@ -337,11 +328,6 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     return { t, net, frames, failed, errors, closePeer, peerFrames, sendToPeer, peerFd: () => peer };
   }
 
-  private init(t: VirtioMmioTransport, input: NetInput): void {
-    initDevice(t, input.features, RINGS, input.sizes);
-    for (const p of this.posters) p.reset();
-  }
-
   private step(s: Step, input: NetInput, rig: ReturnType<VirtioNetTarget['rig']>, toGuest: Uint8Array[]): void {
     const { t, frames } = rig;
     switch (s.step) {
@@ -349,7 +335,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
         this.ram.driverWrites = true;
         for (const c of s.chains) this.post(c, s.queue, input.sizes[s.queue], input.clean);
         this.ram.driverWrites = false;
-        RINGS.forEach((r, q) => scanWritable(this.ram, r, Math.min(Math.max(input.sizes[q], 0), DEVICE_QUEUE_MAX), this.writable));
+        this.queues.scanWritable(input.sizes, DEVICE_QUEUE_MAX, this.writable);
         if (s.notify) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, s.queue);
         break;
       case 'incoming':
@@ -374,27 +360,8 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
         else rig.closePeer();
         write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX);
         break;
-      case 'register':
-        write32(t, s.offset, s.value);
-        break;
-      case 'availIdx':
-        this.posters[s.queue].setAvailIdx(s.value);
-        break;
-      case 'queueOff':
-        write32(t, VIRTIO_MMIO.QUEUE_SEL, s.queue);
-        write32(t, VIRTIO_MMIO.QUEUE_READY, 0);
-        this.ram.clearRange(RINGS[s.queue].used, USED_RING_BYTES); // the driver zeroes its rings before reuse
-        setupQueue(t, s.queue, RINGS[s.queue], input.sizes[s.queue]);
-        this.posters[s.queue].reset();
-        break;
-      case 'reset':
-        write32(t, VIRTIO_MMIO.STATUS, 0);
-        for (const r of RINGS) {
-          this.ram.clearRange(r.avail, 4);
-          this.ram.clearRange(r.used, USED_RING_BYTES);
-        }
-        this.init(t, input);
-        break;
+      default:
+        this.queues.ringStep(t, s, input.features, input.sizes);
     }
   }
 
@@ -422,7 +389,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     }
     if (clean && frame) this.txPosted.push(frame);
     applyMutations(descs, c.mutations);
-    this.posters[queue].post(descs, c.indirect, qsize);
+    this.queues.posters[queue].post(descs, c.indirect, qsize);
   }
 
   /** A well-behaved driver with room for everything: every frame arrives whole, in order, both ways. */
