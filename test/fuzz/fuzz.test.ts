@@ -13,6 +13,7 @@ const ITERATIONS: Record<string, number> = {
   'virtio-blk': 6000,
   'virtio-net': 2000,
   'virtio-console': 1000,
+  'virtio-rng': 4000,
   'dma-mapper': 6000,
   boot: 800,
   machine: 20000,

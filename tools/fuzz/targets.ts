@@ -7,6 +7,7 @@ import { SeccompTarget } from './seccomp.js';
 import { VirtioBlkTarget } from './virtio-blk.js';
 import { VirtioConsoleTarget } from './virtio-console.js';
 import { VirtioNetTarget } from './virtio-net.js';
+import { VirtioRngTarget } from './virtio-rng.js';
 import { VirtqueueTarget } from './virtqueue.js';
 
 // Each factory's input type is private to its target; the runner only passes inputs back.
@@ -15,6 +16,7 @@ const FACTORIES: Record<string, () => unknown> = {
   'virtio-blk': () => new VirtioBlkTarget(),
   'virtio-net': () => new VirtioNetTarget(),
   'virtio-console': () => new VirtioConsoleTarget(),
+  'virtio-rng': () => new VirtioRngTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
   boot: () => new BootTarget(),
   machine: () => new MachineTarget(),
