@@ -109,6 +109,9 @@ export interface VirtioNetStats {
   rxWaits: number;
   /** Bytes of tap frames longer than the buffers taken for them, copied on from the scratch buffer. */
   rxCopiedBytes: number;
+  /** The longest frame sent and received (bytes, no header): above the MTU, segmentation offload was used. */
+  txLongestFrame: number;
+  rxLongestFrame: number;
 }
 
 export class VirtioNet implements VirtioDevice {
@@ -116,7 +119,7 @@ export class VirtioNet implements VirtioDevice {
   readonly deviceFeatures: bigint;
   readonly queueMaxSizes = [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE] as const;
   readonly configSize = VirtioNetConfig.size;
-  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, rxDrainedWhileDown: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0 };
+  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, rxDrainedWhileDown: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0, txLongestFrame: 0, rxLongestFrame: 0 };
   readonly mapper: DmaMapper;
 
   private readonly config = new StructView(VirtioNetConfig);
@@ -285,8 +288,10 @@ export class VirtioNet implements VirtioDevice {
           this.stats.txWaits++;
           return false;
         }
+        const sent = this.txMapping!.totalLength - this.backend.headerBytes;
         this.stats.txFrames++;
-        this.stats.txBytes += this.txMapping!.totalLength - this.backend.headerBytes;
+        this.stats.txBytes += sent;
+        if (sent > this.stats.txLongestFrame) this.stats.txLongestFrame = sent;
         this.txMapping!.release();
         this.txMapping = null;
         if (this.txEpoch === this.epoch && q !== undefined) {
@@ -487,6 +492,7 @@ export class VirtioNet implements VirtioDevice {
     }
     this.stats.rxFrames++;
     this.stats.rxBytes += got - hb;
+    if (got - hb > this.stats.rxLongestFrame) this.stats.rxLongestFrame = got - hb;
     this.releaseRx();
   }
 

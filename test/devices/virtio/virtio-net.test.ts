@@ -160,7 +160,7 @@ describe('virtio-net', () => {
     await until(() => (got = got.concat(peer.take())).length === 1);
     expect(got[0]).toEqual(frame);
     expect(tx.takeUsed()).toEqual([{ id: head, len: 0 }]);
-    expect(net.stats).toMatchObject({ txFrames: 1, txBytes: 1514, txDropped: 0 });
+    expect(net.stats).toMatchObject({ txFrames: 1, txBytes: 1514, txDropped: 0, txLongestFrame: 1514 });
   });
 
   it('receives a frame into several mergeable buffers with num_buffers in the header', async () => {
@@ -185,6 +185,7 @@ describe('virtio-net', () => {
     peer.send(frameOf(100, 3));
     await until(() => (used = rx.takeUsed()).length > 0);
     expect(used).toEqual([{ id: heads[3], len: 112 }]);
+    expect(net.stats).toMatchObject({ rxFrames: 2, rxBytes: 1500, rxLongestFrame: 1400 });
   });
 
   it('waits for receive buffers instead of dropping: a frame sent before any is posted arrives once they are', async () => {
