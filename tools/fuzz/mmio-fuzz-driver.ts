@@ -283,3 +283,37 @@ export class QueueSet {
     });
   }
 }
+
+/** Where a driver puts its buffers: one after another with a gap (never merged into one iovec), from the start again at the end. */
+export class BufferArea {
+  private next: number;
+
+  constructor(
+    private readonly start: number,
+    /** Past this the next buffer starts over at `start` (RAM ends at 0x80000: a long buffer may run into the hole). */
+    private readonly end = 0x7f000,
+  ) {
+    this.next = start;
+  }
+
+  reset(): void {
+    this.next = this.start;
+  }
+
+  /** A guest-physical address for `len` bytes. */
+  take(len: number): number {
+    const at = this.next;
+    this.next += len + 64;
+    if (this.next > this.end) this.next = this.start;
+    return at;
+  }
+}
+
+/** One of the ring steps for a device of `queues` queues: a random register write (small values half the time), a garbage avail index, a queue disabled, a reset. */
+export function randomRingStep(rng: Prng, queues: number): RingStep {
+  const queue = rng.below(queues);
+  const k = rng.below(100);
+  if (k < 50) return { step: 'register', offset: 4 * rng.below(0x44), value: rng.chance(0.5) ? rng.below(8) : rng.u32() };
+  if (k < 80) return { step: 'availIdx', queue, value: rng.below(0x10000) };
+  return rng.chance(0.5) ? { step: 'queueOff', queue } : { step: 'reset' };
+}

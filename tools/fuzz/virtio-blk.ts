@@ -21,7 +21,7 @@ import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virti
 import type { IoVecList } from '../../src/memory/dma-iovec.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
 import { GuestRam, type Range } from './guest-ram.js';
-import { ChainPoster, applyMutations, covered, hostileMutations, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
+import { BufferArea, ChainPoster, applyMutations, covered, hostileMutations, initDevice, scanWritable, setupQueue, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings } from './mmio-fuzz-driver.js';
 
 const QUEUE_MAX = 32;
 const DISK_SECTORS = 256;
@@ -221,7 +221,7 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
   private readonly devices: { blk: VirtioBlk; t: VirtioMmioTransport; backend: MemBackend }[];
   private readonly poster = new ChainPoster(this.ram, RINGS, QUEUE_MAX, HEADERS);
   // per-input driver state
-  private dataNext = DATA_START;
+  private readonly buffers = new BufferArea(DATA_START);
   private headerNext = 0;
   private statusNext = 0;
   private writable: Range[] = [];
@@ -288,7 +288,7 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     this.writable = [{ gpa: USED, size: 6 + 8 * QUEUE_MAX }];
     backend.writable = this.writable;
     backend.beforeBatchEnd = () => this.scanWritable(input.queueSize);
-    this.dataNext = DATA_START;
+    this.buffers.reset();
     this.headerNext = 0;
     this.statusNext = 0;
     this.statuses = [];
@@ -361,9 +361,7 @@ export class VirtioBlkTarget implements FuzzTarget<BlkInput> {
     if (c.split) descs.push({ addr: header, len: 7, flags: 0, xor: 0 }, { addr: header + 7, len: 9, flags: 0, xor: 0 });
     else descs.push({ addr: header, len: 16, flags: 0, xor: 0 });
     for (const s of c.segs) {
-      const addr = this.dataNext;
-      this.dataNext += s.len + 64;
-      if (this.dataNext > 0x7f000) this.dataNext = DATA_START;
+      const addr = this.buffers.take(s.len);
       if (c.dwz && !s.writable && s.len === 16) {
         ram.setU64(addr, c.dwz.sector);
         ram.setU32(addr + 8, c.dwz.count);

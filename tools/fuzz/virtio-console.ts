@@ -18,7 +18,7 @@ import { VIRTQ_DESC_F_WRITE, featureBit } from '../../src/devices/virtio/virtio-
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import { GuestRam, type Range } from './guest-ram.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
-import { QueueSet, applyMutations, hostileMutations, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
+import { BufferArea, QueueSet, applyMutations, hostileMutations, randomRingStep, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
 
 const PORTS = 3;
 const QUEUES = 2 * (PORTS + 1);
@@ -34,7 +34,6 @@ const RINGS: readonly QueueRings[] = Array.from({ length: QUEUES }, (_, q) => {
   return { desc: base, avail: base + 0x800, used: base + 0x1000, indirect: base + 0x2000 };
 });
 const DATA_START = 0x30000;
-const DATA_END = 0x7f000;
 const F_SETPIPE_SZ = 1031;
 const MUTATIONS = { lengths: [0, 1, 7, 8, 9], queueSize: QUEUE_MAX, buffers: DATA_START };
 const E = VIRTIO_CONSOLE_EVENT;
@@ -94,7 +93,7 @@ export class VirtioConsoleTarget implements FuzzTarget<ConsoleInput> {
   private readonly ram = new GuestRam();
   private readonly queues = new QueueSet(this.ram, RINGS, QUEUE_MAX, DATA_START, USED_RING_BYTES);
   private writable: Range[] = [];
-  private dataNext = DATA_START;
+  private readonly buffers = new BufferArea(DATA_START);
   /** Bytes written to each port (clean inputs), and what its pipe has given back. */
   private written: number[][] = [];
   private arrived: number[][] = [];
@@ -128,7 +127,6 @@ export class VirtioConsoleTarget implements FuzzTarget<ConsoleInput> {
     for (let n = rng.range(1, 12); n > 0; n--) {
       const k = rng.below(100);
       const port = rng.below(PORTS);
-      const queue = rng.below(QUEUES);
       if (k < 30) steps.push(write(port));
       else if (k < 40) steps.push({ step: 'controlBuffers', chains: Array.from({ length: rng.range(1, 8) }, () => writableChain(rng, false, rng.pick([0, 7, 8, 9, 64, rng.below(300)]))) });
       else if (k < 55) {
@@ -138,9 +136,7 @@ export class VirtioConsoleTarget implements FuzzTarget<ConsoleInput> {
       } else if (k < 60) steps.push({ step: 'receiveBuffers', port, chains: Array.from({ length: rng.range(1, 4) }, () => writableChain(rng, false, rng.pick([1, 64, 4096]))) });
       else if (k < 70) steps.push({ step: 'drain', port });
       else if (k < 73) steps.push({ step: 'readerGone', port });
-      else if (k < 83) steps.push({ step: 'register', offset: 4 * rng.below(0x44), value: rng.chance(0.5) ? rng.below(8) : rng.u32() });
-      else if (k < 90) steps.push({ step: 'availIdx', queue, value: rng.below(0x10000) });
-      else steps.push(rng.chance(0.5) ? { step: 'queueOff', queue } : { step: 'reset' });
+      else steps.push(randomRingStep(rng, QUEUES));
     }
     return { features, sizes, clean, pipeSize: rng.pick([4096, 65536]), steps };
   }
@@ -153,7 +149,7 @@ export class VirtioConsoleTarget implements FuzzTarget<ConsoleInput> {
     const ram = this.ram;
     ram.clear();
     this.writable = RINGS.map((r) => ({ gpa: r.used, size: USED_RING_BYTES }));
-    this.dataNext = DATA_START;
+    this.buffers.reset();
     this.written = Array.from({ length: PORTS }, () => []);
     this.arrived = Array.from({ length: PORTS }, () => []);
     this.controlBuffers.clear();
@@ -237,9 +233,7 @@ export class VirtioConsoleTarget implements FuzzTarget<ConsoleInput> {
   /** Posts one chain on `queue`; `fill` writes each device-readable buffer's bytes. */
   private post(queue: number, c: ChainSpec, qsize: number, fill?: (at: number, len: number) => void): void {
     const descs: FuzzDescriptor[] = c.segments.map((s) => {
-      const at = this.dataNext;
-      this.dataNext += s.len + 64;
-      if (this.dataNext > DATA_END) this.dataNext = DATA_START;
+      const at = this.buffers.take(s.len);
       if (!s.writable) fill?.(at, s.len);
       return { addr: at, len: s.len, flags: s.writable ? VIRTQ_DESC_F_WRITE : 0, xor: 0 };
     });

@@ -27,7 +27,7 @@ import { SendResult, type NetBackend, type NetOffloads } from '../../src/net/net
 import { StreamBackend } from '../../src/net/stream-backend.js';
 import { GuestRam, type Range } from './guest-ram.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
-import { QueueSet, applyMutations, hostileMutations, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
+import { BufferArea, QueueSet, applyMutations, hostileMutations, randomRingStep, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
 
 /** The largest queue the driver fills (clean inputs use it). */
 const QUEUE_MAX = 32;
@@ -42,7 +42,6 @@ const RINGS: readonly QueueRings[] = [
   { desc: 0x15000, avail: 0x16000, used: 0x17000, indirect: 0x18000 },
 ];
 const DATA_START = 0x20000;
-const DATA_END = 0x7f000;
 /** A tap-like backend's largest frame, header included (small: the device guesses receive sizes from it). */
 const FRAMES_MAX = HEADER + 14 + 4000;
 const MAC = Uint8Array.from([0x52, 0x54, 0, 0xf0, 0x22, 0x01]);
@@ -198,7 +197,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
   private readonly ram = new GuestRam();
   private readonly queues = new QueueSet(this.ram, RINGS, QUEUE_MAX, DATA_START, USED_RING_BYTES);
   private writable: Range[] = [];
-  private dataNext = DATA_START;
+  private readonly buffers = new BufferArea(DATA_START);
   /** TX frames posted (clean inputs), in order: what the peer must get. */
   private txPosted: Uint8Array[] = [];
   private nextFrameId = 0;
@@ -233,9 +232,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
       else if (k < 60) steps.push({ step: 'incoming', lengths: Array.from({ length: rng.range(1, 6) }, () => rng.pick([0, 1, 14, 60, 1514, rng.below(FRAMES_MAX - HEADER + 1)])), cut: rng.chance(0.3) ? rng.range(1, 20) : 0 });
       else if (k < 72) steps.push({ step: 'ready' });
       else if (k < 75) steps.push({ step: 'peer', what: rng.pick(['bad-length', 'hang-up'] as const) });
-      else if (k < 85) steps.push({ step: 'register', offset: 4 * rng.below(0x44), value: rng.chance(0.5) ? rng.below(4) : rng.u32() });
-      else if (k < 92) steps.push({ step: 'availIdx', queue, value: rng.below(0x10000) });
-      else steps.push(rng.chance(0.5) ? { step: 'queueOff', queue } : { step: 'reset' });
+      else steps.push(randomRingStep(rng, 2));
     }
     return { backend, features, sizes, clean, busyRate: rng.pick([0, 0, 0.2, 0.7]), backendSeed: rng.u32(), steps };
   }
@@ -248,7 +245,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     const ram = this.ram;
     ram.clear();
     this.writable = RINGS.map((r) => ({ gpa: r.used, size: USED_RING_BYTES }));
-    this.dataNext = DATA_START;
+    this.buffers.reset();
     this.txPosted = [];
     this.nextFrameId = 0;
     const rig = this.rig(input);
@@ -342,9 +339,9 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
         s.lengths.forEach((length, i) => {
           const frame = frameOf(1000 + this.nextFrameId++, length);
           const last = i === s.lengths.length - 1;
-          if (frames) frames.incoming.push(concat(new Uint8Array(HEADER), frame));
+          if (frames) frames.incoming.push(Buffer.concat([new Uint8Array(HEADER), frame]));
           else {
-            const framed = concat(u32be(length), frame);
+            const framed = Buffer.concat([u32be(length), frame]);
             rig.sendToPeer(last && s.cut > 0 ? framed.subarray(0, Math.max(0, framed.length - s.cut)) : framed);
           }
           if (input.clean) toGuest.push(frame);
@@ -367,22 +364,16 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
 
   private post(c: ChainSpec, queue: number, qsize: number, clean: boolean): void {
     const descs: FuzzDescriptor[] = [];
-    const take = (len: number) => {
-      const addr = this.dataNext;
-      this.dataNext += len + 64;
-      if (this.dataNext > DATA_END) this.dataNext = DATA_START;
-      return addr;
-    };
     let frame: Uint8Array | null = null;
     if (c.header) {
-      const at = take(HEADER);
+      const at = this.buffers.take(HEADER);
       c.header.forEach((b, i) => this.ram.setU8(at + i, b));
       descs.push({ addr: at, len: HEADER, flags: 0, xor: 0 });
       frame = frameOf(this.nextFrameId++, c.segments.reduce((n, s) => n + s.len, 0));
     }
     let offset = 0;
     for (const s of c.segments) {
-      const at = take(s.len);
+      const at = this.buffers.take(s.len);
       if (frame) for (let i = 0; i < s.len; i++) this.ram.setU8(at + i, frame[offset + i]);
       offset += s.len;
       descs.push({ addr: at, len: s.len, flags: s.writable ? VIRTQ_DESC_F_WRITE : 0, xor: 0 });
@@ -424,11 +415,4 @@ function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n >>> 0);
   return b;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

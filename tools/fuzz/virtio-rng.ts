@@ -15,13 +15,12 @@ import { VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import { GuestRam, type Range } from './guest-ram.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
-import { QueueSet, applyMutations, hostileMutations, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
+import { BufferArea, QueueSet, applyMutations, hostileMutations, randomRingStep, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
 
 const QUEUE_MAX = 32;
 const USED_RING_BYTES = 6 + 8 * VIRTIO_RNG_QUEUE_SIZE;
 const RINGS: readonly QueueRings[] = [{ desc: 0x10000, avail: 0x11000, used: 0x12000, indirect: 0x13000 }];
 const DATA_START = 0x20000;
-const DATA_END = 0x7f000;
 const MUTATIONS = { lengths: [0, 1, 4096, 4097], queueSize: QUEUE_MAX, buffers: DATA_START };
 
 interface ChainSpec {
@@ -80,7 +79,7 @@ export class VirtioRngTarget implements FuzzTarget<RngInput> {
   private readonly ram = new GuestRam();
   private readonly queues = new QueueSet(this.ram, RINGS, QUEUE_MAX, DATA_START, USED_RING_BYTES);
   private writable: Range[] = [];
-  private dataNext = DATA_START;
+  private readonly buffers = new BufferArea(DATA_START);
   /** Writable bytes of each posted chain, by head (clean inputs). */
   private room = new Map<number, number>();
 
@@ -102,9 +101,7 @@ export class VirtioRngTarget implements FuzzTarget<RngInput> {
       const k = rng.below(100);
       if (k < 40 || clean) steps.push({ step: 'post', chains: Array.from({ length: rng.range(1, clean ? 4 : 10) }, chain), notify: clean || rng.chance(0.9) });
       if (k < 70 || clean) steps.push({ step: 'wait', ms: rng.pick([0, 1, 5, 50, 1000]) });
-      else if (k < 80) steps.push({ step: 'register', offset: 4 * rng.below(0x44), value: rng.chance(0.5) ? rng.below(4) : rng.u32() });
-      else if (k < 88) steps.push({ step: 'availIdx', queue: 0, value: rng.below(0x10000) });
-      else steps.push(rng.chance(0.5) ? { step: 'queueOff', queue: 0 } : { step: 'reset' });
+      else steps.push(randomRingStep(rng, 1));
     }
     return { features, size, bytesPerSecond: rng.pick([1, 100, 4096, 1 << 20]), burst: rng.pick([1, 64, 4096, 65536]), clean, steps };
   }
@@ -117,7 +114,7 @@ export class VirtioRngTarget implements FuzzTarget<RngInput> {
     const ram = this.ram;
     ram.clear();
     this.writable = [{ gpa: RINGS[0].used, size: USED_RING_BYTES }];
-    this.dataNext = DATA_START;
+    this.buffers.reset();
     this.room.clear();
     const clock = new FakeClock();
     const rng = new VirtioRng('rng', ram.memory, { bytesPerSecond: input.bytesPerSecond, burstBytes: input.burst, now: () => clock.now, later: clock.later });
@@ -149,9 +146,7 @@ export class VirtioRngTarget implements FuzzTarget<RngInput> {
 
   private post(c: ChainSpec, qsize: number): void {
     const descs: FuzzDescriptor[] = c.segments.map((s) => {
-      const at = this.dataNext;
-      this.dataNext += s.len + 64;
-      if (this.dataNext > DATA_END) this.dataNext = DATA_START;
+      const at = this.buffers.take(s.len);
       return { addr: at, len: s.len, flags: s.writable ? VIRTQ_DESC_F_WRITE : 0, xor: 0 };
     });
     applyMutations(descs, c.mutations);
