@@ -490,9 +490,10 @@ export class VirtioNet implements VirtioDevice {
       q.pushUsed(this.rxHeads[i], n);
       left -= n;
     }
+    const frame = got - hb;
     this.stats.rxFrames++;
-    this.stats.rxBytes += got - hb;
-    if (got - hb > this.stats.rxLongestFrame) this.stats.rxLongestFrame = got - hb;
+    this.stats.rxBytes += frame;
+    if (frame > this.stats.rxLongestFrame) this.stats.rxLongestFrame = frame;
     this.releaseRx();
   }
 
