@@ -1,7 +1,8 @@
 // The scripts tsvmm runs as processes and threads. `npm run build` bundles
 // each into one file (tools/build/bundle.ts: Node's per-module loading cost
-// is most of tsvmm's start-up); TSVMM_NO_BUNDLE=1 runs tsc's output instead
-// (its source maps make stack traces readable).
+// is most of tsvmm's start-up) with a V8 code cache (tools/build/code-cache.ts);
+// TSVMM_NO_BUNDLE=1 runs tsc's output instead (its source maps make stack
+// traces readable).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root.js';
@@ -16,10 +17,35 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
   'device-process': 'dist/src/device-process/main.js',
 };
 
+/**
+ * Node's options in the process each entry point runs in (a vCPU thread runs
+ * in the helper's). V8 takes a code cache only under the flags it was made
+ * with, so the build makes each under these.
+ */
+export const ENTRY_POINT_NODE_ARGS: Readonly<Record<EntryPoint, readonly string[]>> = {
+  tsvmm: [],
+  // A 1 MiB young generation (the helper allocates little once the guest
+  // runs) and gc(), so that it can drop the kernel image after loading.
+  helper: ['--expose-gc', '--max-semi-space-size=1'],
+  'vcpu-worker': ['--expose-gc', '--max-semi-space-size=1'],
+  'device-process': [],
+};
+
 export const BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'bundle');
 
+/** What runs an entry point's bundle: a stub that loads the code with its cache (tools/build/run-bundle.cjs). */
 export function bundleFile(name: EntryPoint): string {
   return join(BUNDLE_DIR, `${name}.cjs`);
+}
+
+/** The bundled code itself. */
+export function bundleCodeFile(name: EntryPoint): string {
+  return join(BUNDLE_DIR, `${name}.code.cjs`);
+}
+
+/** The code cache the build made for it (tools/build/code-cache.ts). */
+export function codeCacheFile(name: EntryPoint): string {
+  return join(BUNDLE_DIR, `${name}.v8-cache`);
 }
 
 /** The file to run for an entry point: its bundle when there is one. */

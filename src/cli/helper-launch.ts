@@ -9,15 +9,9 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net';
 import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
 import { strerror } from '../../ffi/libc.js';
-import { entryPointScript } from '../entry-points.js';
+import { ENTRY_POINT_NODE_ARGS, entryPointScript } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
-
-/**
- * The helper's V8: a 1 MiB young generation (it allocates little once the
- * guest runs) and gc() so it can drop the kernel image after loading.
- */
-const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
 
 /**
  * Flags TSVMM_HELPER_NODE_ARGS may add: profiling, tracing and the V8 heap
@@ -27,7 +21,7 @@ const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
 const HELPER_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];
 
 /**
- * The helper's Node flags: HELPER_NODE_ARGS, then any in TSVMM_HELPER_NODE_ARGS
+ * The helper's Node flags: its own (entry-points.ts), then any in TSVMM_HELPER_NODE_ARGS
  * (space-separated; for profiling the helper, e.g. `--cpu-prof
  * --cpu-prof-dir=DIR` with --no-sandbox, or `--perf-basic-prof`). The user's
  * NODE_OPTIONS never reach it (jail-launch.ts); this is the explicit way.
@@ -37,7 +31,7 @@ export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] 
   const refused = extra.find((flag) => !HELPER_FLAG_PREFIXES.some((p) => flag.startsWith(p)));
   if (refused !== undefined)
     throw new HelperLaunchError(`TSVMM_HELPER_NODE_ARGS: ${refused} is not a flag the helper takes (allowed: ${HELPER_FLAG_PREFIXES.join(' ')}...)`);
-  return [...HELPER_NODE_ARGS, ...extra];
+  return [...ENTRY_POINT_NODE_ARGS.helper, ...extra];
 }
 /**
  * glibc malloc with a fixed trim threshold (its default, 128 KiB). Left
@@ -51,9 +45,10 @@ const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
 /**
  * All of the user's environment the helper gets (jail-launch.ts: never the
  * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts),
- * and which loop the data path waits in (bus/blocking-loop.ts; `libuv` for A/B runs).
+ * which loop the data path waits in (bus/blocking-loop.ts; `libuv` for A/B
+ * runs), and whether to start without the code cache (tools/build/run-bundle.cjs; for A/B runs).
  */
-export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK', 'TSVMM_DEVICE_LOOP'] as const;
+export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK', 'TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE'] as const;
 
 /** The helper's whole environment. */
 export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { asciiSource } from '../../tools/build/ascii-source.js';
-import { bundleFile } from '../../src/entry-points.js';
+import { bundleCodeFile } from '../../src/entry-points.js';
 
 const evaluate = (source: string): unknown => runInNewContext(source);
 
@@ -25,7 +25,7 @@ describe('asciiSource', () => {
 describe('the bundles npm run build made', () => {
   it('are ASCII, so that V8 keeps their source as one-byte strings', () => {
     for (const name of ['tsvmm', 'helper', 'vcpu-worker', 'device-process'] as const) {
-      expect(/[^\x00-\x7f]/.exec(readFileSync(bundleFile(name), 'utf8'))?.index, name).toBeUndefined();
+      expect(/[^\x00-\x7f]/.exec(readFileSync(bundleCodeFile(name), 'utf8'))?.index, name).toBeUndefined();
     }
   });
 });

@@ -2,7 +2,8 @@
 // instruction (the first KVM_RUN) and to its exit, for a tiny real-mode
 // guest that exits at once, next to Node's own start (`node -e 0`) in the
 // same run. Also with the helper started only after the command line is
-// parsed (TSVMM_EARLY_HELPER=0), to show what starting it first buys.
+// parsed (TSVMM_EARLY_HELPER=0), and with every process compiling its code
+// as if it had no code cache (TSVMM_NO_CODE_CACHE=1), to show what each buys.
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { median, parseExitStats, timedRun } from './process-timing.js';
@@ -10,35 +11,38 @@ import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 const HELLO = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-hello.bin');
 
-export interface StartupCosts {
-  nodeMs: number;
+/** Medians of one way of starting. */
+export interface StartupTimes {
   toFirstRunMs: number;
   toExitMs: number;
-  lateHelperToFirstRunMs: number;
-  lateHelperToExitMs: number;
 }
 
-async function tsvmmRun(env: NodeJS.ProcessEnv): Promise<{ toFirstRunMs: number; toExitMs: number }> {
+/** The environments compared with the default start. */
+const VARIANTS = { lateHelper: { TSVMM_EARLY_HELPER: '0' }, noCodeCache: { TSVMM_NO_CODE_CACHE: '1' } } as const;
+
+export interface StartupCosts {
+  nodeMs: number;
+  default: StartupTimes;
+  lateHelper: StartupTimes;
+  noCodeCache: StartupTimes;
+}
+
+async function tsvmmRun(env: NodeJS.ProcessEnv): Promise<StartupTimes> {
   const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', HELLO, '--stats', '--log-level', 'warn'], { env: { ...process.env, ...env }, timeoutMs: 120_000 });
   const stats = parseExitStats<{ firstEntryEpochMs: number }>(r.stderr);
   return { toFirstRunMs: stats.firstEntryEpochMs - r.spawnedAtEpochMs, toExitMs: r.seconds * 1000 };
 }
 
+const medians = (runs: StartupTimes[]): StartupTimes => ({ toFirstRunMs: median(runs.map((r) => r.toFirstRunMs)), toExitMs: median(runs.map((r) => r.toExitMs)) });
+
 export async function measureStartup(rounds: number): Promise<StartupCosts> {
   const node: number[] = [];
-  const early: { toFirstRunMs: number; toExitMs: number }[] = [];
-  const late: { toFirstRunMs: number; toExitMs: number }[] = [];
+  const runs: Record<'default' | keyof typeof VARIANTS, StartupTimes[]> = { default: [], lateHelper: [], noCodeCache: [] };
   await tsvmmRun({}); // warm the page cache
   for (let i = 0; i < rounds; i++) {
     node.push((await timedRun(process.execPath, ['-e', '0'])).seconds * 1000);
-    early.push(await tsvmmRun({}));
-    late.push(await tsvmmRun({ TSVMM_EARLY_HELPER: '0' }));
+    runs.default.push(await tsvmmRun({}));
+    for (const [name, env] of Object.entries(VARIANTS)) runs[name as keyof typeof VARIANTS].push(await tsvmmRun(env));
   }
-  return {
-    nodeMs: median(node),
-    toFirstRunMs: median(early.map((r) => r.toFirstRunMs)),
-    toExitMs: median(early.map((r) => r.toExitMs)),
-    lateHelperToFirstRunMs: median(late.map((r) => r.toFirstRunMs)),
-    lateHelperToExitMs: median(late.map((r) => r.toExitMs)),
-  };
+  return { nodeMs: median(node), default: medians(runs.default), lateHelper: medians(runs.lateHelper), noCodeCache: medians(runs.noCodeCache) };
 }

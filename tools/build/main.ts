@@ -1,20 +1,28 @@
-// Writes the bundle of each entry point to dist/bundle/ (bundle.ts says why).
+// Writes the bundle of each entry point to dist/bundle/ (bundle.ts says why),
+// with the stub that runs it and its code cache (code-cache.ts).
 // Usage (npm run build does it): node dist/tools/build/main.js
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BUNDLE_DIR, COMPILED_ENTRY_POINTS, bundleFile, type EntryPoint } from '../../src/entry-points.js';
+import { BUNDLE_DIR, COMPILED_ENTRY_POINTS, bundleCodeFile, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { BundleError, bundle } from './bundle.js';
+import { makeCodeCache, stampBuildId, writeStub } from './code-cache.js';
+
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 try {
   mkdirSync(BUNDLE_DIR, { recursive: true });
-  for (const [name, entry] of Object.entries(COMPILED_ENTRY_POINTS)) {
-    const file = bundleFile(name as EntryPoint);
-    const result = bundle(join(PROJECT_ROOT, entry), file);
-    writeFileSync(file, result.text);
-    process.stdout.write(`bundle ${relative(PROJECT_ROOT, file)}: ${result.modules} modules, ${result.externals} external imports, ${(result.text.length / 1024).toFixed(0)} KiB\n`);
+  const names = Object.keys(COMPILED_ENTRY_POINTS) as EntryPoint[];
+  for (const name of names) {
+    const file = bundleCodeFile(name);
+    const result = bundle(join(PROJECT_ROOT, COMPILED_ENTRY_POINTS[name]), file);
+    writeFileSync(file, stampBuildId(result.text));
+    writeStub(name);
+    process.stdout.write(`bundle ${relative(PROJECT_ROOT, file)}: ${result.modules} modules, ${result.externals} external imports, ${kib(result.text.length)}\n`);
   }
+  // Once every bundle is there: the helper's run starts a vCPU thread.
+  for (const name of names) process.stdout.write(`code cache of ${name}: ${kib(makeCodeCache(name))}\n`);
 } catch (e) {
   process.stderr.write(`bundle: ${e instanceof BundleError ? e.message : ((e as Error).stack ?? e)}\n`);
   process.exit(1);

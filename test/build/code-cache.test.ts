@@ -1,0 +1,64 @@
+// The code caches npm run build makes (tools/build/code-cache.ts, run-bundle.cjs):
+// every entry point starts with its own under the flags it runs with, and a
+// cache that is stale, damaged or made under other flags is never used
+// wrongly: the bundle then runs as it would without one. Reads dist/ (npm
+// test builds it first).
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BUNDLE_DIR, ENTRY_POINT_NODE_ARGS, bundleCodeFile, bundleFile, codeCacheFile, type EntryPoint } from '../../src/entry-points.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+
+const REPORT = { ...process.env, TSVMM_CODE_CACHE_REPORT: '1', TSVMM_NO_CODE_CACHE: '' };
+
+function runNode(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, args, { env: REPORT, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** How each entry point is started for the check: as its launcher starts it, with nothing to do. */
+function startAlone(name: EntryPoint, stub = bundleFile(name)): string[] {
+  if (name !== 'vcpu-worker') return [...ENTRY_POINT_NODE_ARGS[name], stub, ...(name === 'tsvmm' ? ['--version'] : [])];
+  // A vCPU thread is a Worker in the helper: started in a process with the
+  // helper's flags, which ends once the thread has said which cache it took.
+  const worker = `
+    const w = new (require('node:worker_threads').Worker)(${JSON.stringify(stub)}, { stderr: true });
+    w.stderr.on('data', (d) => { process.stderr.write(d); if (/code cache/.test(d)) process.exit(0); });`;
+  return [...ENTRY_POINT_NODE_ARGS[name], '-e', worker];
+}
+
+describe('code caches', () => {
+  it('are used by every entry point, under the Node flags it runs with', () => {
+    for (const name of ['tsvmm', 'helper', 'vcpu-worker', 'device-process'] as const) {
+      expect({ name, report: runNode(startAlone(name)).stderr.match(/code cache .*/g) }).toEqual({ name, report: [`code cache ${name}: used`] });
+    }
+  });
+
+  // A copy of the CLI's bundle beside dist/bundle (its relative paths to node_modules hold).
+  const copy = mkdtempSync(join(PROJECT_ROOT, 'dist', 'code-cache-test-'));
+  afterAll(() => rmSync(copy, { recursive: true, force: true }));
+  for (const file of [join(BUNDLE_DIR, 'run-bundle.cjs'), bundleFile('tsvmm'), bundleCodeFile('tsvmm')]) copyFileSync(file, join(copy, basename(file)));
+  const cache = join(copy, basename(codeCacheFile('tsvmm')));
+  const good = readFileSync(codeCacheFile('tsvmm'));
+  const runCopy = (nodeArgs: string[] = []) => runNode([...nodeArgs, join(copy, 'tsvmm.cjs'), '--version']);
+  const expected = { status: 0, stdout: `${JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version}\n` };
+
+  it('is taken only by the build it was made with, whole and under the same flags', () => {
+    const cases: [string, Buffer, string[], string][] = [
+      ['as built', good, [], 'used'],
+      ['from another build', Buffer.concat([Buffer.from('0'.repeat(64)), good.subarray(64)]), [], 'none'],
+      // V8 does not check its data: a damaged cache would abort the process.
+      ['damaged', Buffer.from(good.map((b, i) => (i > good.length / 2 && i < good.length / 2 + 64 ? b ^ 0x5a : b))), [], 'none'],
+      ['cut short', good.subarray(0, good.length >> 1), [], 'none'],
+      ['under other V8 flags', good, ['--max-semi-space-size=1'], 'rejected'],
+    ];
+    for (const [what, contents, nodeArgs, verdict] of cases) {
+      writeFileSync(cache, contents);
+      const r = runCopy(nodeArgs);
+      expect({ what, status: r.status, stdout: r.stdout, report: r.stderr.trim() }).toEqual({ what, ...expected, report: `code cache tsvmm: ${verdict}` });
+    }
+    rmSync(cache);
+    expect(runCopy()).toEqual({ ...expected, stderr: 'code cache tsvmm: none\n' });
+  });
+});

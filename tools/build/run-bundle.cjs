@@ -1,0 +1,85 @@
+// Runs one of tsvmm's bundles with the V8 code cache `npm run build` made
+// for it (tools/build/code-cache.ts). The build copies this file into
+// dist/bundle/; each entry point's file there is a two-line stub that calls it.
+//
+// A code cache holds the bytecode V8 compiled while a build-time run loaded
+// the bundle, so a process that has one skips most of its compilation: in a
+// nested L1 that is about a second per process (BENCHMARKS.md, "Start-up").
+// V8 checks the cache's V8 version and flags, but of the source only its
+// length, so the build stamps the bundle and its cache with one build id and
+// a cache from another build is never offered. A cache V8 refuses (another
+// Node, other flags) costs nothing: the bundle compiles as it would have.
+//
+// Only the build writes caches (TSVMM_WRITE_CODE_CACHE, set by it): they are
+// code, read before the jail, so no jailed process may make the next one's.
+'use strict';
+const { createHash } = require('node:crypto');
+const { readFileSync, writeFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { join } = require('node:path');
+const { Script } = require('node:vm');
+const { isMainThread } = require('node:worker_threads');
+
+/** The last line of a bundle (and the first of its cache): `//# tsvmm-build-id=` and a hash of the rest. */
+const BUILD_ID_PREFIX = '\n//# tsvmm-build-id=';
+
+function buildIdOf(source) {
+  const at = source.lastIndexOf(BUILD_ID_PREFIX);
+  return at < 0 ? undefined : source.slice(at + BUILD_ID_PREFIX.length).trim();
+}
+
+/**
+ * A cache file: a header line, `BUILD-ID SHA1-OF-DATA`, then V8's data. The
+ * hash is against damage, not attack (whoever can write the cache can write
+ * the bundle): V8 checks no checksum of its own, and deserializing damaged
+ * data aborts the process (measured: a flipped byte, V8_Fatal).
+ */
+function cacheHeader(buildId, data) {
+  return `${buildId} ${createHash('sha1').update(data).digest('hex')}\n`;
+}
+
+/** The cache's data if it was made from this very bundle and is whole, else undefined. */
+function cacheFor(cacheFile, buildId) {
+  let cache;
+  try {
+    cache = readFileSync(cacheFile);
+  } catch {
+    return undefined;
+  }
+  const headerEnd = cache.indexOf(10) + 1;
+  if (buildId === undefined || headerEnd === 0) return undefined;
+  const data = cache.subarray(headerEnd);
+  return cache.toString('latin1', 0, headerEnd) === cacheHeader(buildId, data) ? data : undefined;
+}
+
+/** Runs dist/bundle/NAME.code.cjs as a CommonJS module would run. */
+module.exports = function runBundle(name) {
+  const file = join(__dirname, `${name}.code.cjs`);
+  const cacheFile = join(__dirname, `${name}.v8-cache`);
+  const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
+  const buildId = buildIdOf(source);
+  // TSVMM_NO_CODE_CACHE=1 compiles as if there were none (for A/B runs).
+  const cachedData = process.env.TSVMM_NO_CODE_CACHE === '1' ? undefined : cacheFor(cacheFile, buildId);
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  if (process.env.TSVMM_CODE_CACHE_REPORT === '1') {
+    process.stderr.write(`code cache ${name}: ${cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used'}\n`);
+  }
+  if (process.env.TSVMM_WRITE_CODE_CACHE === name) {
+    // Made as a process ends, so that it holds what the run compiled (made
+    // earlier, it would hold little more than each module's top level). A
+    // worker thread waits for work that never comes: its cache is made once
+    // its top level has run, and the thread ends.
+    const write = () => {
+      const data = script.createCachedData();
+      writeFileSync(cacheFile, Buffer.concat([Buffer.from(cacheHeader(buildId, data), 'latin1'), data]));
+    };
+    if (isMainThread) process.on('exit', write);
+    else
+      queueMicrotask(() => {
+        write();
+        process.exit(0);
+      });
+  }
+  const module = { exports: {}, filename: file };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, __dirname);
+};
