@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bundle, bundledModules } from '../../tools/build/bundle.js';
+import { DEFERRED_MODULES, bundle, bundledModules } from '../../tools/build/bundle.js';
 import { COMPILED_ENTRY_POINTS, TSVMM_CLI, bundleFile, entryPointScript } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
@@ -79,6 +79,28 @@ describe('bundles', () => {
       const native = execFileSync(process.execPath, [join(dir, 'main.js')], { encoding: 'utf8' });
       expect(bundled).toBe(native);
       expect(bundled.split('\n')).toContain('thing thing called thing.cjs lib thing object');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('defer only modules whose every export is a function, and run them when first called', () => {
+    const deferred = [...new Set(entries.flatMap((e) => bundledModules(e).map((m) => m.path)))].filter((p) => DEFERRED_MODULES.some((d) => d.test(p)));
+    expect(deferred.length).toBeGreaterThanOrEqual(1); // the patterns still find string-width
+    const script = `
+      for (const p of JSON.parse(process.argv[1])) {
+        const ns = await import(p);
+        for (const [name, value] of Object.entries(ns)) if (typeof value !== 'function') process.stdout.write(p + ' ' + name + '\\n');
+      }`;
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(deferred)], { encoding: 'utf8', timeout: 60_000 })).toBe('');
+    // string-width builds an Intl.Segmenter as it loads: counted by a preloaded spy.
+    const dir = mkdtempSync(join(tmpdir(), 'tsvmm-deferred-'));
+    try {
+      const spy = join(dir, 'spy.cjs');
+      writeFileSync(spy, `const Real = Intl.Segmenter; let made = 0;\nIntl.Segmenter = function (...a) { made++; return new Real(...a); };\nprocess.on('exit', () => process.stderr.write('segmenters ' + made + '\\n'));\n`);
+      const made = (...args: string[]) => /segmenters (\d+)/.exec(spawnSync(process.execPath, ['-r', spy, TSVMM_CLI, ...args], { encoding: 'utf8', timeout: 60_000 }).stderr)?.[1];
+      expect(made('--version')).toBe('0');
+      expect(Number(made('run', '--help'))).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

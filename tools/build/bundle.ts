@@ -16,6 +16,11 @@
 // one still running is a function declaration (hoisted): each module's
 // exports are getters defined before its imports run. A constant or class
 // taken that early throws at start-up (a TDZ ReferenceError), never silently.
+//
+// A few modules are deferred: run when first called, not when imported
+// (DEFERRED_MODULES). Their importers get, for each export, a function that
+// runs the module and calls the real one; test/build checks that every
+// export of theirs is a plain function, which makes that safe.
 // main.ts writes them (npm run build).
 
 import { readFileSync } from 'node:fs';
@@ -49,6 +54,18 @@ type BundledModule = EsModule | CommonJsModule;
 type Target = { readonly bundled: number; readonly commonJs: boolean } | { readonly external: number };
 
 export class BundleError extends Error {}
+
+/**
+ * Modules whose loading costs more than a start can afford and which most
+ * runs never call: string-width (yargs lays out help text with it; three
+ * copies) builds an Intl.Segmenter, which loads ICU's break-iteration data,
+ * and a /v regular expression of every emoji sequence as it loads: ~20 ms
+ * of the CLI's ~200 natively, ~0.5 s of its CPU in a nested L1
+ * (BENCHMARKS.md, "Start-up"). Every export must be a function.
+ */
+export const DEFERRED_MODULES: readonly RegExp[] = [/\/node_modules\/(?:.+\/node_modules\/)?string-width\/index\.js$/];
+
+const isDeferred = (path: string) => DEFERRED_MODULES.some((pattern) => pattern.test(path));
 
 class ModuleGraph {
   readonly modules: BundledModule[] = [];
@@ -157,12 +174,17 @@ function relativeSpecifier(fromDir: string, path: string): string {
   return r.startsWith('.') ? r : `./${r}`;
 }
 
-function dependencyExpression(t: Target): string {
+function dependencyExpression(graph: ModuleGraph, t: Target): string {
   if (!('bundled' in t)) return `__tsvmmExternal(${t.external})`;
-  return t.commonJs ? `__tsvmmCommonJsNamespace(${t.bundled})` : `__tsvmmRequire(${t.bundled})`;
+  if (t.commonJs) return `__tsvmmCommonJsNamespace(${t.bundled})`;
+  const m = graph.modules[t.bundled];
+  if (!isDeferred(m.path)) return `__tsvmmRequire(${t.bundled})`;
+  const names = graph.exportNames(t.bundled);
+  if (!names) throw new BundleError(`${relative(PROJECT_ROOT, m.path)}: cannot be deferred: what it exports is not known statically`);
+  return `__tsvmmDeferred(${t.bundled}, ${JSON.stringify([...names])})`;
 }
 
-function moduleFunction(bundleDir: string, m: BundledModule): string {
+function moduleFunction(graph: ModuleGraph, bundleDir: string, m: BundledModule): string {
   const header = `// ${relative(PROJECT_ROOT, m.path)}\n`;
   if (m.kind === 'cjs') {
     const bundled = JSON.stringify(Object.fromEntries(m.bundled));
@@ -170,7 +192,7 @@ function moduleFunction(bundleDir: string, m: BundledModule): string {
   }
   const lines: string[] = [`'use strict';`];
   for (const [i, d] of m.syntax.dependencies.entries()) {
-    const source = dependencyExpression(m.targets[i]);
+    const source = dependencyExpression(graph, m.targets[i]);
     const ns = `__tsvmmDependency${i}`;
     lines.push(`const ${ns} = ${source};`);
     const named = d.bindings.filter((b) => b.imported !== '*').map((b) => (b.imported === b.local ? b.local : `${b.imported}: ${b.local}`));
@@ -205,6 +227,12 @@ function __tsvmmRequire(index) {
   if (run.commonJs) run(record);
   else run(record.exports);
   return record.exports;
+}
+// A deferred module's namespace: each export a function that runs the module first.
+function __tsvmmDeferred(index, names) {
+  const ns = Object.create(null, { [Symbol.toStringTag]: { value: 'Module' } });
+  for (const name of names) ns[name] = (...args) => __tsvmmRequire(index)[name](...args);
+  return ns;
 }
 const __tsvmmNamespaces = [];
 function __tsvmmCommonJsNamespace(index) {
@@ -274,7 +302,7 @@ export function bundle(entry: string, bundleFile: string): { text: string; modul
     // Loaded when a module first imports them, as Node would: in module order.
     `const __tsvmmExternalSpecifiers = ${JSON.stringify(graph.externals)};`,
     RUNTIME,
-    `const __tsvmmModules = [\n${graph.modules.map((m) => moduleFunction(bundleDir, m)).join(',\n')}\n];`,
+    `const __tsvmmModules = [\n${graph.modules.map((m) => moduleFunction(graph, bundleDir, m)).join(',\n')}\n];`,
     `__tsvmmRequire(0);`,
     '',
   ];
