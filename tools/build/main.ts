@@ -7,12 +7,13 @@ import { join, relative } from 'node:path';
 import { BUNDLE_DIR, COMPILED_ENTRY_POINTS, bundleCodeFile, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { BundleError, bundle } from './bundle.js';
-import { makeCodeCache, stampBuildId, writeStub } from './code-cache.js';
+import { makeCodeCache, stampBuildId, writeLoader, writeStub } from './code-cache.js';
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
 try {
   mkdirSync(BUNDLE_DIR, { recursive: true });
+  writeLoader();
   const names = Object.keys(COMPILED_ENTRY_POINTS) as EntryPoint[];
   for (const name of names) {
     const file = bundleCodeFile(name);
