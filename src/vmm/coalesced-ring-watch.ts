@@ -15,6 +15,10 @@
 // booting Linux guest used to be, ~100 times a second. A burst from a guest
 // that does not exit waits at most one long interval and one short one for
 // its first bytes, then flows at a kick every other millisecond.
+//
+// The vCPU also holds console output back for a few milliseconds
+// (console-output.ts) and numbers each batch it holds; a batch is watched
+// like a queued write: kicked out when still held a whole interval later.
 import { COALESCED_RING_ENTRIES, type RingPositions } from '../bus/coalesced-ring.js';
 
 export interface RingWatchTiming {
@@ -35,6 +39,8 @@ export interface RingWatchOptions {
    * whatever is queued is drained at each look, as nothing waits on it.
    */
   kickCostsAnExit?: boolean;
+  /** The batch of console bytes the vCPU holds until an exit (console-output.ts), 0 for none. */
+  heldOutput?: () => number;
 }
 
 export class CoalescedRingWatch {
@@ -49,6 +55,9 @@ export class CoalescedRingWatch {
 
   private readonly timing: RingWatchTiming;
   private readonly kickCostsAnExit: boolean;
+  private readonly heldOutput: () => number;
+  /** The batch held at the last look. */
+  private heldAtLastLook = 0;
 
   constructor(
     private readonly ring: RingPositions,
@@ -57,6 +66,7 @@ export class CoalescedRingWatch {
   ) {
     this.timing = options.timing ?? DEFAULT_RING_WATCH;
     this.kickCostsAnExit = options.kickCostsAnExit ?? true;
+    this.heldOutput = options.heldOutput ?? (() => 0);
     this.intervalMs = this.timing.minMs;
   }
 
@@ -86,8 +96,12 @@ export class CoalescedRingWatch {
     const drainedSince = ringDistance(this.firstAtLastLook, first);
     this.firstAtLastLook = first;
     this.lastAtLastLook = last;
-    if (first !== last) {
-      if (drainedSince < queuedThen || !this.kickCostsAnExit) this.kick();
+    // The same batch still held: the vCPU has not written it out for a whole interval.
+    const held = this.heldOutput();
+    const heldLong = held !== 0 && held === this.heldAtLastLook;
+    this.heldAtLastLook = held;
+    if (first !== last || held !== 0) {
+      if (drainedSince < queuedThen || !this.kickCostsAnExit || heldLong) this.kick();
       this.intervalMs = this.timing.minMs;
       this.emptyLooks = 0;
     } else if (++this.emptyLooks >= this.timing.emptyLooksPerStep && this.intervalMs < this.timing.maxMs) {

@@ -1,18 +1,60 @@
 // Guest console output, written straight to a file descriptor from the vCPU
-// thread. Bytes are batched per exit and flushed before the vCPU re-enters
-// the guest, so a crash never loses output the guest already produced.
+// thread, batched: bytes collect while the guest runs and go out in one write.
+//
+// Flushing at every exit costs a write per byte while Linux prints (its
+// serial driver exits once per byte, to read the line status), and a wake-up
+// of whoever reads the pipe. In a nested L1 that was ~2 s of a 5 s boot's
+// guest run (BENCHMARKS.md, "Start-up"). So with `holdMs` set the bytes wait
+// until they are that old, or the buffer is full; a guest that stops exiting
+// with bytes held is kicked out by the main thread's ring watch
+// (coalesced-ring-watch.ts), which sees which batch is held. Every path out of
+// the guest for good (its exit, a stop, a pause, a crash of the loop) flushes.
 import { writeSync } from 'node:fs';
+
+/**
+ * How long a vCPU holds console bytes: short enough that nobody sees the
+ * wait at a prompt, long enough that a booting kernel's lines go out in a
+ * few writes each, not one per byte.
+ */
+export const CONSOLE_HOLD_MS = 5;
+
+export interface ConsoleHolding {
+  /** How long bytes may wait for company before they are written. */
+  holdMs: number;
+  /** The number of the batch of bytes held, 0 while none is: for the thread that kicks a vCPU which stopped exiting. */
+  held: Int32Array;
+  /** Index of that number in `held`. */
+  heldIndex: number;
+}
 
 export class ConsoleOutput {
   private readonly buffer = Buffer.alloc(4096);
   private length = 0;
+  /** performance.now() when the oldest held byte came. */
+  private heldSince = 0;
+  private batch = 0;
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-  constructor(private readonly fd: number) {}
+  /** Without `holding`, every flushIfDue() writes what there is (one write per exit). */
+  constructor(
+    private readonly fd: number,
+    private readonly holding?: ConsoleHolding,
+  ) {}
 
   put(byte: number): void {
     if (this.length === this.buffer.length) this.flush();
+    if (this.length === 0 && this.holding) {
+      this.heldSince = performance.now();
+      this.batch = (this.batch % 0x7fff_ffff) + 1;
+      Atomics.store(this.holding.held, this.holding.heldIndex, this.batch);
+    }
     this.buffer[this.length++] = byte;
+  }
+
+  /** Before the guest runs again: writes the bytes if they have waited long enough (at once without holding). */
+  flushIfDue(): void {
+    if (this.length === 0) return;
+    if (!this.holding || performance.now() - this.heldSince >= this.holding.holdMs) this.flush();
   }
 
   flush(): void {
@@ -28,5 +70,6 @@ export class ConsoleOutput {
       }
     }
     this.length = 0;
+    if (this.holding) Atomics.store(this.holding.held, this.holding.heldIndex, 0);
   }
 }

@@ -18,7 +18,7 @@ import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_CONSOLE_HELD, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -38,7 +38,10 @@ function main(data: VcpuWorkerData): void {
   const pio = new IoBus('pio');
   const mmio = new IoBus('mmio');
   const stats = new ExitStats();
-  const consoleOut = new ConsoleOutput(data.consoleFd);
+  const consoleOut = new ConsoleOutput(
+    data.consoleFd,
+    data.consoleHoldMs > 0 ? { holdMs: data.consoleHoldMs, held: control, heldIndex: CONTROL_CONSOLE_HELD } : undefined,
+  );
   const input = new InputRing(data.input);
   let consoleInput: ConsoleReceiver | undefined;
   let loop: ExitLoop | undefined;
@@ -79,10 +82,12 @@ function main(data: VcpuWorkerData): void {
 
   loop = new ExitLoop(data.vcpuFd, run, pio, mmio, memory, stats, {
     beforeRun: () => {
-      consoleOut.flush();
+      consoleOut.flushIfDue();
       feedInput();
     },
     onInterrupt: () => {
+      // A kick may be the ring watch's, for held console bytes.
+      consoleOut.flush();
       if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_PAUSE) {
         // Everything the guest wrote is delivered before we report "paused".
         ring?.drain();
@@ -99,9 +104,14 @@ function main(data: VcpuWorkerData): void {
 
   post({ type: 'ready', tid });
   while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0);
-  const exit = loop.runUntilExit();
-  ring?.drain();
-  consoleOut.flush();
+  let exit: VmExit;
+  try {
+    exit = loop.runUntilExit();
+    ring?.drain();
+  } finally {
+    // Held bytes are written even when the loop failed.
+    consoleOut.flush();
+  }
   post({ type: 'exit', exit, stats: stats.report() });
 }
 

@@ -14,7 +14,7 @@ import { applyTopology } from '../kvm/cpu-topology.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
 import { RegionLock } from '../bus/region-lock.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
-import { ConsoleOutput } from './console-output.js';
+import { CONSOLE_HOLD_MS, ConsoleOutput } from './console-output.js';
 import { VcpuThreads } from './vcpu-threads.js';
 import { SharedPlatformDevices } from './shared-platform-devices.js';
 import type { KvmSystem } from '../kvm/kvm-system.js';
@@ -34,7 +34,7 @@ import { VirtioDevices } from './virtio-devices.js';
 import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
-import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_CONSOLE_HELD, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
 
@@ -141,7 +141,7 @@ export class VirtualMachine {
         setupFpu(fd);
         // The others wait for the boot CPU's INIT and start-up IPIs (the in-kernel LAPIC holds them).
         if (index === 0) applyBootState(fd, boot);
-        vcpus.push({ index, fd, run, control: new Int32Array(new SharedArrayBuffer(12)), ready: false, paused: false });
+        vcpus.push({ index, fd, run, control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)), ready: false, paused: false });
       }
       const forwarded = forwardOrHandToKernel(vm, deviceProcessRegions(options), log);
       const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
@@ -206,6 +206,8 @@ export class VirtualMachine {
           devices: this.shared ? [] : onVcpuThread,
           forwardedRegions: regions,
           consoleFd: options.consoleFd,
+          // Held only where the ring watch will kick a vCPU that keeps it (one vCPU, coalesced zones).
+          consoleHoldMs: !this.shared && this.coalescedRingPage ? CONSOLE_HOLD_MS : 0,
           control: vcpu.control.buffer as SharedArrayBuffer,
           input: this.input.buffer,
         };
@@ -241,7 +243,9 @@ export class VirtualMachine {
       const shared = this.shared?.ring;
       this.ringWatch = shared
         ? new CoalescedRingWatch(shared, () => shared.drain(), { kickCostsAnExit: false })
-        : new CoalescedRingWatch(publishedPositions(new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2)), () => this.kick(this.vcpus[0]));
+        : new CoalescedRingWatch(publishedPositions(new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2)), () => this.kick(this.vcpus[0]), {
+            heldOutput: () => Atomics.load(this.vcpus[0].control, CONTROL_CONSOLE_HELD),
+          });
       this.ringWatch.start();
     }
     return this.result!;

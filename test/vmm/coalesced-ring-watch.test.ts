@@ -56,6 +56,29 @@ describe('CoalescedRingWatch', () => {
     watch.stop();
   });
 
+  it('kicks a vCPU out when it holds the same batch of console bytes a whole interval, never while it writes them out itself', () => {
+    const indices = new Int32Array(2);
+    const held = new Int32Array(1);
+    let kicks = 0;
+    const watch = new CoalescedRingWatch(publishedPositions(indices), () => ((kicks += 1), (held[0] = 0)), { heldOutput: () => held[0] });
+    watch.start();
+    // A booting guest: a new batch held at every look (it writes the last one out itself every few ms).
+    for (let ms = 1; ms <= 100; ms++) {
+      held[0] = ms;
+      vi.advanceTimersByTime(1);
+    }
+    expect(kicks).toBe(0);
+    expect(watch.currentIntervalMs).toBe(1);
+    // A prompt printed, then the guest idles in its kernel: one batch stays held.
+    held[0] = 1000;
+    vi.advanceTimersByTime(1);
+    expect(kicks).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(kicks).toBe(1);
+    expect(held[0]).toBe(0);
+    watch.stop();
+  });
+
   it('counts across the end of the ring', () => {
     const { indices, watch, kicks } = setUp();
     indices[0] = indices[1] = COALESCED_RING_ENTRIES - 2;
