@@ -8,7 +8,8 @@
 // until they are that old, or the buffer is full; a guest that stops exiting
 // with bytes held is kicked out by the main thread's ring watch
 // (coalesced-ring-watch.ts), which sees which batch is held. Every path out of
-// the guest for good (its exit, a stop, a pause, a crash of the loop) flushes.
+// the guest for good (its exit, a stop, a pause, a crash of the loop) flushes;
+// only a helper killed outright loses what it held, at most the last 5 ms.
 import { writeSync } from 'node:fs';
 
 /**
