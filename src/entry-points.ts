@@ -18,16 +18,20 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
 };
 
 /**
+ * The helper's: a 1 MiB young generation (it allocates little once the guest
+ * runs) and gc(), so that it can drop the kernel image after loading.
+ */
+const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
+
+/**
  * Node's options in the process each entry point runs in (a vCPU thread runs
  * in the helper's). V8 takes a code cache only under the flags it was made
  * with, so the build makes each under these.
  */
 export const ENTRY_POINT_NODE_ARGS: Readonly<Record<EntryPoint, readonly string[]>> = {
   tsvmm: [],
-  // A 1 MiB young generation (the helper allocates little once the guest
-  // runs) and gc(), so that it can drop the kernel image after loading.
-  helper: ['--expose-gc', '--max-semi-space-size=1'],
-  'vcpu-worker': ['--expose-gc', '--max-semi-space-size=1'],
+  helper: HELPER_NODE_ARGS,
+  'vcpu-worker': HELPER_NODE_ARGS,
   'device-process': [],
 };
 

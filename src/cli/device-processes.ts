@@ -13,7 +13,8 @@ import type { Logger } from '../log.js';
 import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
 import { entryPointScript } from '../entry-points.js';
-import { buildJailLaunch, markInheritedFdsCloseOnExec } from '../sandbox/jail-launch.js';
+import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
+import { MEASUREMENT_KNOBS } from './helper-launch.js';
 import type { DeviceHandover } from './device-handover.js';
 
 
@@ -68,10 +69,7 @@ export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHan
 
 async function startOne(device: PlannedDevice, fds: Readonly<Record<string, number>>, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
   // Nothing of the user's environment (jail-launch.ts): the device process reads only these.
-  const env: NodeJS.ProcessEnv = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0' };
-  // Knobs for A/B measurements: which loop the data path waits in
-  // (device-process/main.ts), and starting without the code cache (tools/build/run-bundle.cjs).
-  for (const knob of ['TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE']) if (process.env[knob]) env[knob] = process.env[knob];
+  const env: NodeJS.ProcessEnv = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0', ...pickEnvironment(MEASUREMENT_KNOBS) };
   const launch = buildJailLaunch({ script: entryPointScript('device-process'), fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
   const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [entryPointScript('device-process')]];
   // Descriptors the frontend inherited must not follow (jail-launch.ts).

@@ -43,12 +43,18 @@ export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] 
  */
 const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
 /**
- * All of the user's environment the helper gets (jail-launch.ts: never the
- * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts),
- * which loop the data path waits in (bus/blocking-loop.ts; `libuv` for A/B
- * runs), and whether to start without the code cache (tools/build/run-bundle.cjs; for A/B runs).
+ * Knobs for A/B measurements that the helper and the device processes take
+ * from the user's environment: which loop the data path waits in
+ * (bus/blocking-loop.ts; `libuv`), and starting without the code caches
+ * (tools/build/run-bundle.cjs).
  */
-export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK', 'TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE'] as const;
+export const MEASUREMENT_KNOBS = ['TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE'] as const;
+/**
+ * All of the user's environment the helper gets (jail-launch.ts: never the
+ * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts)
+ * and the measurement knobs.
+ */
+export const HELPER_ENV_PASSED = ['TSVMM_TEST_HOOK', ...MEASUREMENT_KNOBS] as const;
 
 /** The helper's whole environment. */
 export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
