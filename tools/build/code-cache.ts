@@ -13,12 +13,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { BUNDLE_DIR, ENTRY_POINT_NODE_ARGS, bundleFile, codeCacheFile, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
-/** The bundle's last line, as run-bundle.cjs looks for it. */
-const BUILD_ID_PREFIX = '\n//# tsvmm-build-id=';
+/** The loader every stub calls (copied into dist/bundle). */
+const LOADER = join(PROJECT_ROOT, 'tools', 'build', 'run-bundle.cjs');
+/** The start of the bundle's last line, from the loader that looks for it. */
+const { BUILD_ID_PREFIX } = createRequire(import.meta.url)(LOADER) as { BUILD_ID_PREFIX: string };
 
 /** `code` with its build id (a hash of it) as its last line; a cache is used only with the code of the same id. */
 export function stampBuildId(code: string): string {
@@ -27,7 +30,7 @@ export function stampBuildId(code: string): string {
 
 /** Puts the loader every stub calls into dist/bundle. */
 export function writeLoader(): void {
-  copyFileSync(join(PROJECT_ROOT, 'tools', 'build', 'run-bundle.cjs'), join(BUNDLE_DIR, 'run-bundle.cjs'));
+  copyFileSync(LOADER, join(BUNDLE_DIR, 'run-bundle.cjs'));
 }
 
 /** Writes the stub that runs the bundle of `name` (the file every launcher names). */

@@ -66,7 +66,7 @@ function compile(name, file, cacheFile, source, buildId) {
 }
 
 /** Runs dist/bundle/NAME.code.cjs as a CommonJS module would run. */
-module.exports = function runBundle(name) {
+function runBundle(name) {
   const file = join(__dirname, `${name}.code.cjs`);
   const cacheFile = join(__dirname, `${name}.v8-cache`);
   const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
@@ -90,4 +90,8 @@ module.exports = function runBundle(name) {
   }
   const module = { exports: {}, filename: file };
   script.runInThisContext()(module.exports, createRequire(file), module, file, __dirname);
-};
+}
+
+module.exports = runBundle;
+// For the build, which stamps the bundles (tools/build/code-cache.ts).
+module.exports.BUILD_ID_PREFIX = BUILD_ID_PREFIX;
