@@ -17,15 +17,11 @@ export interface StartupTimes {
   toExitMs: number;
 }
 
-/** The environments compared with the default start. */
-const VARIANTS = { lateHelper: { TSVMM_EARLY_HELPER: '0' }, noCodeCache: { TSVMM_NO_CODE_CACHE: '1' } } as const;
+/** The ways of starting compared, by the environment each sets. */
+const WAYS = { default: {}, lateHelper: { TSVMM_EARLY_HELPER: '0' }, noCodeCache: { TSVMM_NO_CODE_CACHE: '1' } } as const;
+type Way = keyof typeof WAYS;
 
-export interface StartupCosts {
-  nodeMs: number;
-  default: StartupTimes;
-  lateHelper: StartupTimes;
-  noCodeCache: StartupTimes;
-}
+export type StartupCosts = { nodeMs: number } & Record<Way, StartupTimes>;
 
 async function tsvmmRun(env: NodeJS.ProcessEnv): Promise<StartupTimes> {
   const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', HELLO, '--stats', '--log-level', 'warn'], { env: { ...process.env, ...env }, timeoutMs: 120_000 });
@@ -37,12 +33,12 @@ const medians = (runs: StartupTimes[]): StartupTimes => ({ toFirstRunMs: median(
 
 export async function measureStartup(rounds: number): Promise<StartupCosts> {
   const node: number[] = [];
-  const runs: Record<'default' | keyof typeof VARIANTS, StartupTimes[]> = { default: [], lateHelper: [], noCodeCache: [] };
+  const ways = Object.keys(WAYS) as Way[];
+  const runs = new Map<Way, StartupTimes[]>(ways.map((way) => [way, []]));
   await tsvmmRun({}); // warm the page cache
   for (let i = 0; i < rounds; i++) {
     node.push((await timedRun(process.execPath, ['-e', '0'])).seconds * 1000);
-    runs.default.push(await tsvmmRun({}));
-    for (const [name, env] of Object.entries(VARIANTS)) runs[name as keyof typeof VARIANTS].push(await tsvmmRun(env));
+    for (const way of ways) runs.get(way)!.push(await tsvmmRun(WAYS[way]));
   }
-  return { nodeMs: median(node), default: medians(runs.default), lateHelper: medians(runs.lateHelper), noCodeCache: medians(runs.noCodeCache) };
+  return { nodeMs: median(node), ...(Object.fromEntries(ways.map((way) => [way, medians(runs.get(way)!)])) as Record<Way, StartupTimes>) };
 }
