@@ -17,8 +17,12 @@
 // its first bytes, then flows at a kick every other millisecond.
 //
 // The vCPU also holds console output back for a few milliseconds
-// (console-output.ts) and numbers each batch it holds; a batch is watched
-// like a queued write: kicked out when still held a whole interval later.
+// (console-output.ts) and numbers each batch it holds; a batch still held a
+// whole hold time later is kicked out like a queued write. While the vCPU
+// holds output, or drains the ring by itself, the watch looks once per hold
+// time instead of every millisecond: a guest printing its boot log holds a
+// batch nearly all the time and writes each out itself, and looks 1 ms apart
+// found the same batch twice and kicked the vCPU before its hold was up.
 import { COALESCED_RING_ENTRIES, type RingPositions } from '../bus/coalesced-ring.js';
 
 export interface RingWatchTiming {
@@ -39,8 +43,15 @@ export interface RingWatchOptions {
    * whatever is queued is drained at each look, as nothing waits on it.
    */
   kickCostsAnExit?: boolean;
-  /** The batch of console bytes the vCPU holds until an exit (console-output.ts), 0 for none. */
-  heldOutput?: () => number;
+  /** The console bytes the vCPU holds until an exit (console-output.ts). */
+  heldOutput?: HeldOutput;
+}
+
+export interface HeldOutput {
+  /** The number of the batch held now, 0 for none. */
+  batch: () => number;
+  /** How long the vCPU holds a batch before it writes it out at an exit. */
+  holdMs: number;
 }
 
 export class CoalescedRingWatch {
@@ -55,9 +66,14 @@ export class CoalescedRingWatch {
 
   private readonly timing: RingWatchTiming;
   private readonly kickCostsAnExit: boolean;
-  private readonly heldOutput: () => number;
-  /** The batch held at the last look. */
+  private readonly heldOutput: HeldOutput | undefined;
+  /** The batch held at the last look, and for how long the looks have seen it. */
   private heldAtLastLook = 0;
+  private heldSeenMs = 0;
+  /** The last look found writes that had waited a whole interval. */
+  private staleAtLastLook = false;
+  /** How long before this look the last one was. */
+  private lastDelayMs = 0;
 
   constructor(
     private readonly ring: RingPositions,
@@ -66,7 +82,7 @@ export class CoalescedRingWatch {
   ) {
     this.timing = options.timing ?? DEFAULT_RING_WATCH;
     this.kickCostsAnExit = options.kickCostsAnExit ?? true;
-    this.heldOutput = options.heldOutput ?? (() => 0);
+    this.heldOutput = options.heldOutput;
     this.intervalMs = this.timing.minMs;
   }
 
@@ -84,8 +100,9 @@ export class CoalescedRingWatch {
     return this.intervalMs;
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => this.look(), this.intervalMs);
+  private schedule(delayMs = this.intervalMs): void {
+    this.lastDelayMs = delayMs;
+    this.timer = setTimeout(() => this.look(), delayMs);
   }
 
   private look(): void {
@@ -96,14 +113,27 @@ export class CoalescedRingWatch {
     const drainedSince = ringDistance(this.firstAtLastLook, first);
     this.firstAtLastLook = first;
     this.lastAtLastLook = last;
-    // The same batch still held: the vCPU has not written it out for a whole interval.
-    const held = this.heldOutput();
-    const heldLong = held !== 0 && held === this.heldAtLastLook;
+    const queued = first !== last;
+    const stale = queued && (drainedSince < queuedThen || !this.kickCostsAnExit);
+    // A batch held at the last look and still held has been held since then at least.
+    const held = this.heldOutput?.batch() ?? 0;
+    this.heldSeenMs = held !== 0 && held === this.heldAtLastLook ? this.heldSeenMs + this.lastDelayMs : 0;
     this.heldAtLastLook = held;
-    if (first !== last || held !== 0) {
-      if (drainedSince < queuedThen || !this.kickCostsAnExit || heldLong) this.kick();
+    const holdMs = this.heldOutput?.holdMs ?? 0;
+    const heldLong = held !== 0 && this.heldSeenMs >= holdMs;
+    if (stale || heldLong) this.kick(); // the vCPU writes out what it holds on the way
+    // Writes flowing from a guest that does not exit by itself (kicked out at the last look too).
+    const flowing = stale || (queued && (!this.heldOutput || this.staleAtLastLook));
+    this.staleAtLastLook = stale;
+    if (flowing) {
       this.intervalMs = this.timing.minMs;
       this.emptyLooks = 0;
+    } else if (queued || (held !== 0 && !heldLong)) {
+      // Pending, but the vCPU has been exiting: it writes out by itself what
+      // it holds once the hold is up. Look again then, no sooner.
+      this.emptyLooks = 0;
+      this.schedule(Math.max(this.timing.minMs, holdMs - this.heldSeenMs));
+      return;
     } else if (++this.emptyLooks >= this.timing.emptyLooksPerStep && this.intervalMs < this.timing.maxMs) {
       this.intervalMs = Math.min(this.intervalMs * 2, this.timing.maxMs);
       this.emptyLooks = 0;

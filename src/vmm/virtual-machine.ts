@@ -244,7 +244,7 @@ export class VirtualMachine {
       this.ringWatch = shared
         ? new CoalescedRingWatch(shared, () => shared.drain(), { kickCostsAnExit: false })
         : new CoalescedRingWatch(publishedPositions(new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2)), () => this.kick(this.vcpus[0]), {
-            heldOutput: () => Atomics.load(this.vcpus[0].control, CONTROL_CONSOLE_HELD),
+            heldOutput: { batch: () => Atomics.load(this.vcpus[0].control, CONTROL_CONSOLE_HELD), holdMs: CONSOLE_HOLD_MS },
           });
       this.ringWatch.start();
     }

@@ -56,27 +56,81 @@ describe('CoalescedRingWatch', () => {
     watch.stop();
   });
 
-  it('kicks a vCPU out when it holds the same batch of console bytes a whole interval, never while it writes them out itself', () => {
-    const indices = new Int32Array(2);
-    const held = new Int32Array(1);
-    let kicks = 0;
-    const watch = new CoalescedRingWatch(publishedPositions(indices), () => ((kicks += 1), (held[0] = 0)), { heldOutput: () => held[0] });
-    watch.start();
-    // A booting guest: a new batch held at every look (it writes the last one out itself every few ms).
-    for (let ms = 1; ms <= 100; ms++) {
-      held[0] = ms;
-      vi.advanceTimersByTime(1);
+  describe('with console output held by the vCPU', () => {
+    const HOLD_MS = 5;
+    function setUpHolding() {
+      const indices = new Int32Array(2);
+      const held = new Int32Array(1);
+      let kicks = 0;
+      const watch = new CoalescedRingWatch(
+        publishedPositions(indices),
+        () => {
+          kicks++;
+          held[0] = 0; // a kicked vCPU writes out what it holds
+          indices[0] = indices[1];
+        },
+        { heldOutput: { batch: () => held[0], holdMs: HOLD_MS } },
+      );
+      return { indices, held, watch, kicks: () => kicks };
     }
-    expect(kicks).toBe(0);
-    expect(watch.currentIntervalMs).toBe(1);
-    // A prompt printed, then the guest idles in its kernel: one batch stays held.
-    held[0] = 1000;
-    vi.advanceTimersByTime(1);
-    expect(kicks).toBe(0);
-    vi.advanceTimersByTime(1);
-    expect(kicks).toBe(1);
-    expect(held[0]).toBe(0);
-    watch.stop();
+
+    it('never kicks a booting guest that writes its batches out itself, and looks once per hold time meanwhile', () => {
+      const { indices, held, watch, kicks } = setUpHolding();
+      watch.start();
+      // Linux printing its boot log: an exit every 0.25 ms drains the ring
+      // and queues the next byte; a batch is written out once HOLD_MS old.
+      let batch = 0;
+      let batchStarted = 0;
+      for (let quarterMs = 0; quarterMs < 4 * 1000; quarterMs++) {
+        const now = quarterMs / 4;
+        if (held[0] === 0 || now - batchStarted >= HOLD_MS) {
+          held[0] = ++batch;
+          batchStarted = now;
+        }
+        indices[0] = indices[1];
+        indices[1] = (indices[1] + 1) % COALESCED_RING_ENTRIES;
+        vi.advanceTimersByTime(0.25);
+      }
+      expect(kicks()).toBe(0);
+      expect(watch.looks).toBeLessThanOrEqual(1000 / HOLD_MS + 1);
+      watch.stop();
+    });
+
+    it('kicks out a batch held a whole hold time by a guest that stopped exiting', () => {
+      const { held, watch, kicks } = setUpHolding();
+      watch.start();
+      vi.advanceTimersByTime(1000); // idle: the watch has backed off
+      expect(watch.currentIntervalMs).toBe(16);
+      // A prompt printed, then the guest idles in its kernel.
+      held[0] = 7;
+      let waitedMs = 0;
+      while (kicks() === 0 && waitedMs < 100) {
+        vi.advanceTimersByTime(1);
+        waitedMs++;
+      }
+      expect(kicks()).toBe(1);
+      expect(held[0]).toBe(0);
+      expect(waitedMs).toBeGreaterThanOrEqual(HOLD_MS);
+      expect(waitedMs).toBeLessThanOrEqual(16 + HOLD_MS); // one idle interval to see it, one hold to be sure
+      vi.advanceTimersByTime(1000);
+      expect(kicks()).toBe(1); // nothing held, nothing queued: no more kicks
+      watch.stop();
+    });
+
+    it('still kicks every other millisecond when writes queue up and the guest does not exit', () => {
+      const { indices, watch, kicks } = setUpHolding();
+      watch.start();
+      indices[1] = 1;
+      vi.advanceTimersByTime(HOLD_MS + 1); // seen queued, then seen stale
+      const before = kicks();
+      expect(before).toBe(1);
+      for (let ms = 1; ms <= 20; ms++) {
+        indices[1]++;
+        vi.advanceTimersByTime(1);
+      }
+      expect(kicks() - before).toBe(10);
+      watch.stop();
+    });
   });
 
   it('counts across the end of the ring', () => {
