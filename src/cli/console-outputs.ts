@@ -27,10 +27,8 @@ export class ConsoleOutputs {
     streams: Record<OutputStream, NodeJS.WritableStream>,
     private readonly log: Logger,
     onBrokenOutput: (stream: OutputStream) => void = () => {},
-    /** Streams written by others (the UART console: helper-process.ts) whose loss also ends the VM. */
-    alsoWatched: readonly OutputStream[] = [],
   ) {
-    for (const stream of new Set([...outputs.map((o) => o.stream), ...alsoWatched])) {
+    for (const stream of new Set(outputs.map((o) => o.stream))) {
       streams[stream].on('error', (e: NodeJS.ErrnoException) => {
         if (this.broken !== undefined) return;
         this.broken = stream;

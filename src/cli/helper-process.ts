@@ -20,9 +20,14 @@ export interface HelperFiles {
   extraFds?: Record<string, number>;
 }
 
-/** Where the frontend relays the helper's console and logs. */
+/** Where the helper's console and logs go. */
 export interface HelperOutput {
-  console: NodeJS.WritableStream;
+  /**
+   * A descriptor the helper writes the guest's console to itself (tsvmm's
+   * stdout: no copy through the frontend, whose wake-up per write cost the
+   * guest), or a stream the frontend copies it to.
+   */
+  console: number | NodeJS.WritableStream;
   log: NodeJS.WritableStream;
   prettyLogs: boolean;
 }
@@ -99,6 +104,7 @@ export class HelperProcess {
     const named: Record<string, number> = { [HELPER_FILE.kvm]: kvm, [HELPER_FILE.kernel]: kernel };
     if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
     Object.assign(named, files.extraFds);
+    if (typeof output.console === 'number') named[HELPER_FILE.console] = output.console;
     let handedOver = true;
     try {
       this.launch.sendDescriptors(Object.values(named));
@@ -112,7 +118,9 @@ export class HelperProcess {
     }
     if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     this.child = this.launch.adopt();
-    this.child.stdout!.pipe(output.console);
+    // Nothing else is written to the helper's stdout; a stray write must not block it.
+    if (typeof output.console === 'number') this.child.stdout!.resume();
+    else this.child.stdout!.pipe(output.console);
     this.child.stderr!.pipe(output.log, { end: false });
 
     this.child.stdin!.on('error', () => {}); // the helper may exit with input still queued
@@ -143,16 +151,6 @@ export class HelperProcess {
 
   stop(): void {
     this.send({ type: 'stop' });
-  }
-
-  /**
-   * Nobody reads the UART console's output any more (tsvmm's stdout is
-   * closed): stop relaying it, so that the helper's next console write fails
-   * (EPIPE: console-output.ts drops the rest) instead of waiting on a full pipe.
-   */
-  dropConsole(): void {
-    this.child.stdout?.unpipe();
-    this.child.stdout?.destroy();
   }
 
   /** The device processes serve their regions: the guest may start (HelperConfig.waitForDevices). */

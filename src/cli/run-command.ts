@@ -1,11 +1,10 @@
 // `tsvmm run`: boot a guest and exit with its status.
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, createWriteStream, statSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, fstatSync, openSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
-import type { OutputStream } from '../devices/device-kind.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { netDevice } from '../devices/kinds/virtio-net-kind.js';
 import { shareDevice, type Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
@@ -14,6 +13,7 @@ import { parseNetSpec } from '../net/net-spec.js';
 import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
+import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { planDevices } from '../machine/device-plan.js';
 import { loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
@@ -53,7 +53,7 @@ export interface RunArgs {
 }
 
 /** tsvmm's status when the reader of a console port's stream went away: a shell's for a program killed by SIGPIPE. */
-export const EXIT_BROKEN_PIPE = 128 + 13;
+export const EXIT_BROKEN_PIPE = EXIT_STATUS.outputClosed;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -272,7 +272,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
-    console: profile?.console ?? process.stdout,
+    // The UART console goes to tsvmm's stdout, which the helper writes itself.
+    console: profile?.console ?? stdoutDescriptor(),
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
@@ -286,14 +287,19 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
     const handover = openDeviceHandover(devicePlan, ram, log);
-    // A reader of tsvmm's output that went away ends the VM, as SIGPIPE would
-    // end a local program: the console ports' and, on stdout, the UART's.
-    const uartOnStdout: OutputStream[] = output.console === process.stdout ? ['stdout'] : [];
-    const endOnBrokenOutput = (stream: OutputStream) => {
-      if (uartOnStdout.includes(stream)) helper?.dropConsole();
-      helper?.stop();
+    // A reader of a console port's output that went away ends the VM, as
+    // SIGPIPE would end a local program (the helper sees to the UART's).
+    // Streams are looked up only when a port uses them: Node makes a pipe or
+    // socket it opens as process.stdout non-blocking, for the helper too.
+    const streams = {
+      get stdout() {
+        return process.stdout;
+      },
+      get stderr() {
+        return process.stderr;
+      },
     };
-    outputs = new ConsoleOutputs(handover.outputs, { stdout: process.stdout, stderr: process.stderr }, log, endOnBrokenOutput, uartOnStdout);
+    outputs = new ConsoleOutputs(handover.outputs, streams, log, () => helper?.stop());
     try {
       // The helper starts (Node, the kernel load, the jail) while the device
       // processes start; it waits for them before the guest's first instruction.
@@ -376,4 +382,14 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   if (args.stats && result.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
   if (outputs.broken) return EXIT_BROKEN_PIPE;
   return profile ? profile.status(result) : result.status;
+}
+
+/** fd 1 for the helper to write the console to, or /dev/null when tsvmm was started without a stdout. */
+function stdoutDescriptor(): number {
+  try {
+    fstatSync(1);
+    return 1;
+  } catch {
+    return openSync('/dev/null', 'w');
+  }
 }

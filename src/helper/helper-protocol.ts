@@ -13,13 +13,17 @@ import type { DevicePlan } from '../machine/device-plan.js';
  * and the log stream. The VM's files arrive over the descriptor socket, in
  * the order HelperConfig.descriptors names them: these names, plus the
  * descriptors the device plan names for its devices (src/machine/handover-name.ts).
+ * `console`, when sent, is tsvmm's own stdout: the helper writes the guest's
+ * console there itself instead of into fd 1 for the frontend to copy.
  */
 export const HELPER_FILE = {
   kvm: 'kvm',
   kernel: 'kernel',
   initrd: 'initrd',
+  console: 'console',
 } as const;
 
+/** The console output when no `console` descriptor came: a pipe the frontend copies to where the console goes. */
 export const CONSOLE_OUT_FD = 1;
 /** The helper's end of the socket its descriptors arrive on (SCM_RIGHTS, before 'start'). */
 export const DESCRIPTOR_SOCKET_FD = 3;

@@ -87,7 +87,7 @@ class Helper {
         descriptors: fds,
         sharedRamFd: config.plan.sharedRam ? fd(fds, config.plan.sharedRam.name) : undefined,
         load,
-        consoleFd: CONSOLE_OUT_FD,
+        consoleFd: fds[HELPER_FILE.console] ?? CONSOLE_OUT_FD,
         log,
         vcpuThreads,
       });

@@ -9,6 +9,8 @@ export type VmExitKind =
   | 'poweroff'
   /** The VMM was asked to stop (signal, control channel). */
   | 'stopped'
+  /** Nobody reads the guest's console any more (tsvmm's stdout was closed): ended as SIGPIPE ends a program. */
+  | 'output-closed'
   /** KVM could not run the guest: internal error, failed entry, unknown exit. */
   | 'error';
 
@@ -24,5 +26,7 @@ export const EXIT_STATUS = {
   poweroff: 0,
   reset: 1,
   stopped: 130,
+  /** A shell's status for a program killed by SIGPIPE. */
+  outputClosed: 128 + 13,
   error: 2,
 } as const;

@@ -11,6 +11,7 @@
 // the guest for good (its exit, a stop, a pause, a crash of the loop) flushes;
 // only a helper killed outright loses what it held, at most the last 5 ms.
 import { writeSync } from 'node:fs';
+import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 
 /**
  * How long a vCPU holds console bytes: short enough that nobody sees the
@@ -18,6 +19,13 @@ import { writeSync } from 'node:fs';
  * few writes each, not one per byte.
  */
 export const CONSOLE_HOLD_MS = 5;
+
+/** How a VM ends when its console's reader goes away (EPIPE), as a program would end of SIGPIPE. */
+export const CONSOLE_READER_GONE: VmExit = {
+  kind: 'output-closed',
+  status: EXIT_STATUS.outputClosed,
+  message: "nobody reads the guest's console any more (tsvmm's output was closed)",
+};
 
 export interface ConsoleHolding {
   /** How long bytes may wait for company before they are written. */
@@ -35,11 +43,18 @@ export class ConsoleOutput {
   private heldSince = 0;
   private batch = 0;
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
+  /** Nobody reads the descriptor any more: what comes is dropped. */
+  private closed = false;
 
-  /** Without `holding`, every flushIfDue() writes what there is (one write per exit). */
+  /**
+   * Without `holding`, every flushIfDue() writes what there is (one write per
+   * exit). `onClosed` is called once when the reader has gone (EPIPE), as
+   * SIGPIPE would tell a program.
+   */
   constructor(
     private readonly fd: number,
     private readonly holding?: ConsoleHolding,
+    private readonly onClosed: () => void = () => {},
   ) {}
 
   put(byte: number): void {
@@ -60,14 +75,16 @@ export class ConsoleOutput {
 
   flush(): void {
     let offset = 0;
-    while (offset < this.length) {
+    while (offset < this.length && !this.closed) {
       try {
         offset += writeSync(this.fd, this.buffer, offset, this.length - offset);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') Atomics.wait(this.sleeper, 0, 0, 1); // non-blocking fd is full: back off 1 ms
-        else if (code === 'EPIPE' || code === 'EBADF') break; // nobody reads the console any more
-        else throw e;
+        else if (code === 'EPIPE' || code === 'EBADF') {
+          this.closed = true;
+          this.onClosed();
+        } else throw e;
       }
     }
     this.length = 0;

@@ -16,7 +16,7 @@ import { KvmIrqLine } from '../kvm/irq-line.js';
 import { KvmRunView } from '../kvm/kvm-run.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
-import { ConsoleOutput } from './console-output.js';
+import { CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
 import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_CONSOLE_HELD, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
@@ -38,14 +38,15 @@ function main(data: VcpuWorkerData): void {
   const pio = new IoBus('pio');
   const mmio = new IoBus('mmio');
   const stats = new ExitStats();
+  let loop: ExitLoop | undefined;
+  const end = (exit: VmExit) => loop!.requestExit(exit);
   const consoleOut = new ConsoleOutput(
     data.consoleFd,
     data.consoleHoldMs > 0 ? { holdMs: data.consoleHoldMs, held: control, heldIndex: CONTROL_CONSOLE_HELD } : undefined,
+    () => end(CONSOLE_READER_GONE),
   );
   const input = new InputRing(data.input);
   let consoleInput: ConsoleReceiver | undefined;
-  let loop: ExitLoop | undefined;
-  const end = (exit: VmExit) => loop!.requestExit(exit);
 
   // Devices served elsewhere: their accesses go over their region sockets
   // (shared by every vCPU thread under the region's lock, with several).

@@ -14,7 +14,7 @@ import { applyTopology } from '../kvm/cpu-topology.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
 import { RegionLock } from '../bus/region-lock.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
-import { CONSOLE_HOLD_MS, ConsoleOutput } from './console-output.js';
+import { CONSOLE_HOLD_MS, CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
 import { VcpuThreads } from './vcpu-threads.js';
 import { SharedPlatformDevices } from './shared-platform-devices.js';
 import type { KvmSystem } from '../kvm/kvm-system.js';
@@ -333,12 +333,12 @@ export class VirtualMachine {
 
   /** What the platform devices get when they are served on this thread (several vCPUs). */
   private sharedEnvironment(): VcpuEnvironment {
-    const output = (this.sharedConsole = new ConsoleOutput(this.options.consoleFd));
-    let flushQueued = false;
     const end = (exit: VmExit) => {
       this.requestedExit ??= exit;
       this.stopAll();
     };
+    const output = (this.sharedConsole = new ConsoleOutput(this.options.consoleFd, undefined, () => end(CONSOLE_READER_GONE)));
+    let flushQueued = false;
     return {
       irqLine: (gsi) => new KvmIrqLine(this.vm.fd, gsi),
       consoleOutput: (byte) => {

@@ -2,6 +2,7 @@
 // exit, or held a few milliseconds with its batch number published for the
 // ring watch; nothing is lost or reordered either way.
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { openPipe } from '../support/pipe.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,5 +58,19 @@ describe('ConsoleOutput', () => {
     expect(written()).toBe('x'.repeat(4096));
     out.flush();
     expect(written()).toBe(text);
+  });
+
+  it('tells once when the reader has gone (EPIPE), then drops what comes, as SIGPIPE would end a program', () => {
+    const [readEnd, writeEnd] = openPipe();
+    closeSync(readEnd);
+    fd = writeEnd; // closed after the test
+    let told = 0;
+    const out = new ConsoleOutput(writeEnd, undefined, () => told++);
+    put(out, 'lost');
+    out.flushIfDue();
+    expect(told).toBe(1);
+    put(out, 'also lost');
+    out.flush();
+    expect(told).toBe(1);
   });
 });
