@@ -28,12 +28,26 @@ export interface BootComparison {
   command: string;
 }
 
+/**
+ * A guest reset before init gets another try, at most this often: in a
+ * nested L1 an early reset hits either VMM now and then (docs/host-kvm.md).
+ */
+const ATTEMPTS = 3;
+
 async function sample(vmm: string, run: (onStart: (pid: number) => void) => Promise<TimedRun>, vmmPid: (pid: number) => number | undefined): Promise<BootSample> {
-  let launcher: number | undefined;
-  const sampler = new RssSampler(() => (launcher === undefined ? undefined : vmmPid(launcher)), GUEST_MEMORY);
-  const r = await run((pid) => (launcher = pid));
-  const rssBytes = sampler.stop();
-  if (r.markers[INIT_MARKER] === undefined) throw new Error(`the guest never reached init under ${vmm} (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  for (let attempt = 1; ; attempt++) {
+    let launcher: number | undefined;
+    const sampler = new RssSampler(() => (launcher === undefined ? undefined : vmmPid(launcher)), GUEST_MEMORY);
+    const r = await run((pid) => (launcher = pid));
+    const rssBytes = sampler.stop();
+    if (r.markers[INIT_MARKER] !== undefined) return measured(r, rssBytes);
+    const why = `the guest never reached init under ${vmm} (status ${r.status})`;
+    if (attempt === ATTEMPTS) throw new Error(`${why}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    process.stderr.write(`${why}; its last line: ${JSON.stringify(r.stdout.trimEnd().split('\n').pop())}. Once more (attempt ${attempt + 1} of ${ATTEMPTS}).\n`);
+  }
+}
+
+function measured(r: TimedRun, rssBytes: number): BootSample {
   const stats = r.stderr.includes('tsvmm exit statistics: ') ? parseExitStats<{ totalExits: number; coalescedDrained: number }>(r.stderr) : undefined;
   return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
