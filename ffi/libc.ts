@@ -90,6 +90,7 @@ export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MAP_FAILED = 2 ** 64 - 1; // (void *)-1 as an unsigned number (rounds to 2^64)
@@ -143,8 +144,8 @@ export function setNonBlocking(fd: number): void {
   check(fcntl(fd, F_SETFL, (check(fcntl(fd, F_GETFL, 0) as number, 'fcntl') | O_NONBLOCK) >>> 0) as number, 'fcntl');
 }
 
-export function mmapChecked(len: number, prot: number, flags: number, fd = -1, offset = 0): number {
-  const addr = mmap(0, len, prot, flags, fd, offset) as number;
+export function mmapChecked(len: number, prot: number, flags: number, fd = -1, offset = 0, at = 0): number {
+  const addr = mmap(at, len, prot, flags, fd, offset) as number;
   if (addr === MAP_FAILED || addr >= 2 ** 64 - 4096) throw new ErrnoError('mmap', koffi.errno());
   return addr;
 }

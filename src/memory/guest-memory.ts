@@ -3,11 +3,14 @@
 // that every guest-physical address is range-checked in one place.
 import {
   MADV_DONTFORK,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
+  MAP_FIXED,
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_CLOEXEC,
+  PROT_NONE,
   PROT_READ,
   PROT_WRITE,
   check,
@@ -39,6 +42,29 @@ export class GuestMemoryError extends Error {
   override name = 'GuestMemoryError';
 }
 
+const HUGE_PAGE = 2 << 20;
+
+/**
+ * `size` bytes of RAM mapped at a 2 MiB-aligned address (an over-sized
+ * reservation, trimmed): KVM maps a guest's 2 MiB page with one huge page
+ * only when its host address is aligned like its guest-physical one, and
+ * guest RAM starts at 2 MiB-aligned addresses.
+ */
+function mapHugeAligned(size: number, flags: number, fd = -1, offset = 0): number {
+  const reserved = mmapChecked(size + HUGE_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  const start = Math.ceil(reserved / HUGE_PAGE) * HUGE_PAGE;
+  try {
+    mmapChecked(size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE | MAP_FIXED, fd, offset, start);
+  } catch (e) {
+    munmap(reserved, size + HUGE_PAGE);
+    throw e;
+  }
+  if (start > reserved) munmap(reserved, start - reserved);
+  const end = start + size;
+  if (reserved + size + HUGE_PAGE > end) munmap(end, reserved + size + HUGE_PAGE - end);
+  return start;
+}
+
 export class GuestMemory {
   readonly regions: readonly RamRegion[];
   private mapped = true;
@@ -62,11 +88,13 @@ export class GuestMemory {
         throw new GuestMemoryError(`RAM region at ${hex(gpa)} of ${size} bytes is not page aligned`);
       if (gpa < end) throw new GuestMemoryError(`RAM region at ${hex(gpa)} overlaps the one before it`);
       end = gpa + size;
-      const hostAddress = shared
-        ? mmapChecked(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shared.memfd, fileOffset)
-        : mmapChecked(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+      const hostAddress = shared ? mapHugeAligned(size, MAP_SHARED, shared.memfd, fileOffset) : mapHugeAligned(size, MAP_PRIVATE | MAP_ANONYMOUS);
       fileOffset += size;
       madvise(hostAddress, size, MADV_DONTFORK);
+      // As QEMU does: 2 MiB pages where the host has them (THP in `madvise`
+      // mode, and for a memfd only if shmem allows): one fault per 2 MiB the
+      // guest touches instead of 512, and KVM maps them with huge pages too.
+      madvise(hostAddress, size, MADV_HUGEPAGE);
       regions.push({ gpa, size, hostAddress, bytes: new Uint8Array(viewAt(hostAddress, size)) });
     }
     return new GuestMemory(regions);
