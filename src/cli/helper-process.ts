@@ -24,8 +24,9 @@ export interface HelperFiles {
 export interface HelperOutput {
   /**
    * A descriptor the helper writes the guest's console to itself (tsvmm's
-   * stdout: no copy through the frontend, whose wake-up per write cost the
-   * guest), or a stream the frontend copies it to.
+   * stdout when a pipe, socket or terminal: no copy through the frontend,
+   * whose wake-up per write cost the guest), or a stream the frontend copies
+   * it to (a file: the jailed helper may not grow one).
    */
   console: number | NodeJS.WritableStream;
   log: NodeJS.WritableStream;
@@ -118,9 +119,18 @@ export class HelperProcess {
     }
     if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     this.child = this.launch.adopt();
-    // Nothing else is written to the helper's stdout; a stray write must not block it.
-    if (typeof output.console === 'number') this.child.stdout!.resume();
-    else this.child.stdout!.pipe(output.console);
+    const helperStdout = this.child.stdout!;
+    if (typeof output.console === 'number') {
+      helperStdout.resume(); // nothing else is written there; a stray write must not block the helper
+    } else {
+      helperStdout.pipe(output.console);
+      // A destination that fails (a full disk) ends the VM as a reader that
+      // went away does: the helper's next console write fails (EPIPE).
+      output.console.once('error', (e: Error) => {
+        log.debug({ err: e.message }, "the guest console's destination failed");
+        helperStdout.destroy();
+      });
+    }
     this.child.stderr!.pipe(output.log, { end: false });
 
     this.child.stdin!.on('error', () => {}); // the helper may exit with input still queued

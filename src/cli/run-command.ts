@@ -1,6 +1,6 @@
 // `tsvmm run`: boot a guest and exit with its status.
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, createWriteStream, fstatSync, openSync, statSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, fstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
@@ -272,8 +272,9 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
-    // The UART console goes to tsvmm's stdout, which the helper writes itself.
-    console: profile?.console ?? stdoutDescriptor(),
+    // The UART console goes to tsvmm's stdout: the helper writes a pipe, a
+    // socket or a terminal itself; this process copies to a file.
+    console: profile?.console ?? stdoutForTheHelper() ?? process.stdout,
     log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
@@ -384,12 +385,17 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   return profile ? profile.status(result) : result.status;
 }
 
-/** fd 1 for the helper to write the console to, or /dev/null when tsvmm was started without a stdout. */
-function stdoutDescriptor(): number {
+/**
+ * fd 1 for the helper to write the console to, /dev/null when tsvmm was
+ * started without a stdout, or undefined for a file: the jailed helper may
+ * write no file beyond its writable disks' size (RLIMIT_FSIZE: jail.ts).
+ */
+function stdoutForTheHelper(): number | undefined {
+  let stdout: Stats;
   try {
-    fstatSync(1);
-    return 1;
+    stdout = fstatSync(1);
   } catch {
     return openSync('/dev/null', 'w');
   }
+  return stdout.isFIFO() || stdout.isSocket() || stdout.isCharacterDevice() ? 1 : undefined;
 }

@@ -13,8 +13,9 @@ import type { DevicePlan } from '../machine/device-plan.js';
  * and the log stream. The VM's files arrive over the descriptor socket, in
  * the order HelperConfig.descriptors names them: these names, plus the
  * descriptors the device plan names for its devices (src/machine/handover-name.ts).
- * `console`, when sent, is tsvmm's own stdout: the helper writes the guest's
- * console there itself instead of into fd 1 for the frontend to copy.
+ * `console`, when sent, is tsvmm's own stdout (a pipe, socket or terminal):
+ * the helper writes the guest's console there itself instead of into fd 1
+ * for the frontend to copy.
  */
 export const HELPER_FILE = {
   kvm: 'kvm',
