@@ -126,7 +126,7 @@ export class HelperProcess {
       helperStdout.pipe(output.console);
       // A destination that fails (a full disk) ends the VM as a reader that
       // went away does: the helper's next console write fails (EPIPE).
-      output.console.once('error', (e: Error) => {
+      output.console.on('error', (e: Error) => {
         log.debug({ err: e.message }, "the guest console's destination failed");
         helperStdout.destroy();
       });
