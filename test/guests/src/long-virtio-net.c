@@ -144,8 +144,12 @@ static inline u64 rdtsc(void) {
   return ((u64)hi << 32) | lo;
 }
 
-/* TSC ticks, taking ~3 GHz: a timeout generous for a slow (nested) VMM, and a quiet spell. */
-#define TIMEOUT 20000000000ull
+/*
+ * TSC ticks, taking ~3 GHz: a timeout generous for a slow (nested) VMM (~25 s:
+ * a nested L1 that froze is woken after up to ~15 s, and its guests' TSC ran
+ * on meanwhile), and a quiet spell.
+ */
+#define TIMEOUT 75000000000ull
 #define MS(n) ((u64)(n) * 3000000ull)
 
 static void spin(u64 ticks) {
