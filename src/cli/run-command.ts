@@ -52,9 +52,6 @@ export interface RunArgs {
   controlSocket?: string;
 }
 
-/** tsvmm's status when the reader of a console port's stream went away: a shell's for a program killed by SIGPIPE. */
-export const EXIT_BROKEN_PIPE = EXIT_STATUS.outputClosed;
-
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -381,7 +378,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   log[level]({ kind: result.kind, status: result.status }, result.message);
   if (result.kind === 'error') process.stderr.write(`tsvmm: ${result.message}\n`);
   if (args.stats && result.stats) process.stderr.write(`tsvmm exit statistics: ${JSON.stringify(result.stats, null, 2)}\n`);
-  if (outputs.broken) return EXIT_BROKEN_PIPE;
+  // A console port's reader went away: the status of a program killed by SIGPIPE, as for the UART's.
+  if (outputs.broken) return EXIT_STATUS.outputClosed;
   return profile ? profile.status(result) : result.status;
 }
 

@@ -52,16 +52,17 @@ const HUGE_PAGE = 2 << 20;
  */
 function mapHugeAligned(size: number, flags: number, fd = -1, offset = 0): number {
   const reserved = mmapChecked(size + HUGE_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  const reservedEnd = reserved + size + HUGE_PAGE;
   const start = Math.ceil(reserved / HUGE_PAGE) * HUGE_PAGE;
+  const end = start + size;
   try {
     mmapChecked(size, PROT_READ | PROT_WRITE, flags | MAP_NORESERVE | MAP_FIXED, fd, offset, start);
   } catch (e) {
-    munmap(reserved, size + HUGE_PAGE);
+    munmap(reserved, reservedEnd - reserved);
     throw e;
   }
   if (start > reserved) munmap(reserved, start - reserved);
-  const end = start + size;
-  if (reserved + size + HUGE_PAGE > end) munmap(end, reserved + size + HUGE_PAGE - end);
+  munmap(end, reservedEnd - end); // at least 4 KiB: start is below reserved + HUGE_PAGE
   return start;
 }
 
