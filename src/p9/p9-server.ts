@@ -40,7 +40,7 @@ import * as namespaceOps from './p9-namespace-ops.js';
 import { isDirectoryQid, qidOf } from './p9-qid.js';
 import { type P9Request, type RequestOf, decodeRequest } from './p9-requests.js';
 
-const { EINVAL, ENOTDIR, EOPNOTSUPP, EMSGSIZE } = os.constants.errno;
+const { EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EMSGSIZE } = os.constants.errno;
 
 export interface P9ServerOptions {
   /** The directory the guest sees as "/" ("/" inside the device jail). */
@@ -219,7 +219,9 @@ export class P9Server {
       try {
         if (!isDirectoryQid(qid)) refuse(ENOTDIR);
         const next = walkStep(path, name);
-        qid = qidOf(fs.lstatSync(root.hostPath(next), { bigint: true }));
+        // A missing name is common (a search along PATH): no Node error to build for it.
+        const stats = fs.lstatSync(root.hostPath(next), { bigint: true, throwIfNoEntry: false }) ?? refuse(ENOENT);
+        qid = qidOf(stats);
         path = next;
         qids.push(qid);
       } catch (error) {
