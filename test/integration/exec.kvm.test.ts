@@ -46,6 +46,8 @@ describeKvm('tsvmm exec', () => {
         'sha256sum data.bin >&2',
         `echo overlay > ${marker} && cat ${marker} >&2`,
         'pwd > where.txt; id -u >> where.txt',
+        // One write of the whole file: a Twrite far above Linux's default msize (the guest mounts 512000).
+        'dd if=data.bin of=copy.bin bs=1M 2>/dev/null',
         'exit 7',
       ].join('; ');
       const r = await runTsvmm(['exec', '--', 'sh', '-c', script], { cwd, timeoutMs: BOOT_TIMEOUT_MS });
@@ -55,6 +57,7 @@ describeKvm('tsvmm exec', () => {
       expect(Buffer.from(r.stdout, 'latin1').equals(data), `stdout: ${r.stdout.length} bytes; ${log}`).toBe(true);
       expect(r.stderr).toBe(`${createHash('sha256').update(data).digest('hex')}  data.bin\noverlay\n`);
       expect(readFileSync(join(cwd, 'where.txt'), 'utf8')).toBe(`${cwd}\n${process.getuid!()}\n`);
+      expect(readFileSync(join(cwd, 'copy.bin')).equals(data)).toBe(true);
       expect(existsSync(marker)).toBe(false);
     },
     BOOT_TIMEOUT_MS + 10_000,
