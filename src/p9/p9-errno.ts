@@ -10,7 +10,7 @@ const { EIO, EINVAL } = os.constants.errno;
 
 /**
  * A refusal decided by the server: the reply is Rlerror(errno). Refusals are
- * answers (a name that does not exist, overlayfs probing for xattrs), not
+ * answers (a name that does not exist, an xattr the server never shares), not
  * bugs: they carry no stack trace, whose capture cost ~5 µs natively and
  * ~150 µs in a nested L1 per refused request.
  */
