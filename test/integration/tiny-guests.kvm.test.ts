@@ -1,6 +1,6 @@
 // Tiny purpose-built guests (test/guests/src) run by the real CLI under KVM.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,20 +63,13 @@ describeKvm('tiny guests', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvmm-stdout-'));
     try {
       const outFile = join(dir, 'out');
-      const out = openSync(outFile, 'w');
-      const toFile = spawn(process.execPath, [TSVMM_BIN, ...payload('real-hello.bin')], { stdio: ['ignore', out, 'pipe'] });
-      closeSync(out);
-      const closed = spawn('sh', ['-c', 'exec "$0" "$@" >&-', process.execPath, TSVMM_BIN, ...payload('real-hello.bin')], { stdio: ['ignore', 'ignore', 'pipe'] });
-      const ended = (child: typeof toFile) => {
-        let err = '';
-        child.stderr!.on('data', (d) => (err += d));
-        const killer = setTimeout(() => child.kill('SIGKILL'), deadline(60_000));
-        return new Promise<{ status: number | null; err: string }>((resolve) => child.on('close', (status) => (clearTimeout(killer), resolve({ status, err }))));
-      };
-      const [file, none] = await Promise.all([ended(toFile), ended(closed)]);
-      expect(file.status, file.err).toBe(42);
+      const [file, none] = await Promise.all([
+        runTsvmm(payload('real-hello.bin'), { wrapper: ['sh', '-c', 'exec "$0" "$@" > "$TSVMM_TEST_OUT"'], env: { TSVMM_TEST_OUT: outFile }, timeoutMs: deadline(60_000) }),
+        runTsvmm(payload('real-hello.bin'), { wrapper: ['sh', '-c', 'exec "$0" "$@" >&-'], timeoutMs: deadline(60_000) }),
+      ]);
+      expect(file.status, file.stderr).toBe(42);
       expect(readFileSync(outFile, 'latin1')).toBe('Hello from real mode\n');
-      expect(none.status, none.err).toBe(42);
+      expect(none.status, none.stderr).toBe(42);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
