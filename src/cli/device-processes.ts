@@ -14,7 +14,7 @@ import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
 import { entryPointScript } from '../entry-points.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
-import { MEASUREMENT_KNOBS } from './helper-launch.js';
+import { MEASUREMENT_KNOBS, deviceProcessNodeArgs } from './helper-launch.js';
 import type { DeviceHandover } from './device-handover.js';
 
 
@@ -70,8 +70,10 @@ export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHan
 async function startOne(device: PlannedDevice, fds: Readonly<Record<string, number>>, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
   // Nothing of the user's environment (jail-launch.ts): the device process reads only these.
   const env: NodeJS.ProcessEnv = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0', ...pickEnvironment(MEASUREMENT_KNOBS) };
-  const launch = buildJailLaunch({ script: entryPointScript('device-process'), fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
-  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [entryPointScript('device-process')]];
+  const script = entryPointScript('device-process');
+  const nodeArgs = deviceProcessNodeArgs();
+  const launch = buildJailLaunch({ script, nodeArgs, fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
+  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [...nodeArgs, script]];
   // Descriptors the frontend inherited must not follow (jail-launch.ts).
   const marked = markInheritedFdsCloseOnExec();
   if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the device process');

@@ -14,11 +14,11 @@ import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
 
 /**
- * Flags TSVMM_HELPER_NODE_ARGS may add: profiling, tracing and the V8 heap
+ * Flags TSVMM_HELPER_NODE_ARGS and TSVMM_DEVICE_NODE_ARGS may add: profiling, tracing and the V8 heap
  * and thread settings. Nothing that loads code (`--require`, `--import`,
- * loaders): the helper runs only tsvmm's own.
+ * loaders): tsvmm's processes run only tsvmm's own.
  */
-const HELPER_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];
+const PROFILING_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];
 
 /**
  * The helper's Node flags: its own (entry-points.ts), then any in TSVMM_HELPER_NODE_ARGS
@@ -27,12 +27,22 @@ const HELPER_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', 
  * NODE_OPTIONS never reach it (jail-launch.ts); this is the explicit way.
  */
 export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] {
-  const extra = (from.TSVMM_HELPER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const refused = extra.find((flag) => !HELPER_FLAG_PREFIXES.some((p) => flag.startsWith(p)));
-  if (refused !== undefined)
-    throw new HelperLaunchError(`TSVMM_HELPER_NODE_ARGS: ${refused} is not a flag the helper takes (allowed: ${HELPER_FLAG_PREFIXES.join(' ')}...)`);
-  return [...ENTRY_POINT_NODE_ARGS.helper, ...extra];
+  return [...ENTRY_POINT_NODE_ARGS.helper, ...extraNodeArgs(from, 'TSVMM_HELPER_NODE_ARGS')];
 }
+
+/** The same for device processes (disks and shares in their own process), from TSVMM_DEVICE_NODE_ARGS. */
+export function deviceProcessNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] {
+  return [...ENTRY_POINT_NODE_ARGS['device-process'], ...extraNodeArgs(from, 'TSVMM_DEVICE_NODE_ARGS')];
+}
+
+function extraNodeArgs(from: NodeJS.ProcessEnv, variable: string): string[] {
+  const extra = (from[variable] ?? '').split(' ').filter(Boolean);
+  const refused = extra.find((flag) => !PROFILING_FLAG_PREFIXES.some((p) => flag.startsWith(p)));
+  if (refused !== undefined)
+    throw new HelperLaunchError(`${variable}: ${refused} is not a flag tsvmm's processes take (allowed: ${PROFILING_FLAG_PREFIXES.join(' ')}...)`);
+  return extra;
+}
+
 /**
  * glibc malloc with a fixed trim threshold (its default, 128 KiB). Left
  * dynamic, freeing the kernel image's buffer (an mmap'ed chunk of ~14 MiB)

@@ -2,7 +2,7 @@
 // of the user's variables but the test-hook selector, the data-path loop
 // selector and malloc's threshold.
 import { describe, expect, it } from 'vitest';
-import { helperEnvironment, helperNodeArgs } from '../../src/cli/helper-launch.js';
+import { deviceProcessNodeArgs, helperEnvironment, helperNodeArgs } from '../../src/cli/helper-launch.js';
 
 describe('helperEnvironment', () => {
   it("keeps the user's secrets, PATH and NODE_OPTIONS out", () => {
@@ -19,7 +19,7 @@ describe('helperEnvironment', () => {
   });
 });
 
-describe('helperNodeArgs', () => {
+describe('helperNodeArgs and deviceProcessNodeArgs', () => {
   it("adds TSVMM_HELPER_NODE_ARGS's profiling flags after the helper's own", () => {
     const args = helperNodeArgs({ TSVMM_HELPER_NODE_ARGS: ' --cpu-prof  --cpu-prof-dir=/tmp/p --perf-basic-prof ' });
     expect(args.slice(-3)).toEqual(['--cpu-prof', '--cpu-prof-dir=/tmp/p', '--perf-basic-prof']);
@@ -27,8 +27,15 @@ describe('helperNodeArgs', () => {
     expect(helperNodeArgs({})).toEqual(args.slice(0, -3));
   });
 
+  it("adds TSVMM_DEVICE_NODE_ARGS's flags to a device process's, not the helper's", () => {
+    const env = { TSVMM_DEVICE_NODE_ARGS: '--cpu-prof --cpu-prof-dir=/tmp/d' };
+    expect(deviceProcessNodeArgs(env)).toEqual([...deviceProcessNodeArgs({}), '--cpu-prof', '--cpu-prof-dir=/tmp/d']);
+    expect(helperNodeArgs(env)).toEqual(helperNodeArgs({}));
+    expect(() => deviceProcessNodeArgs({ TSVMM_DEVICE_NODE_ARGS: '--import=x' })).toThrow(/TSVMM_DEVICE_NODE_ARGS: --import=x is not a flag/);
+  });
+
   it('refuses flags that would load code into the helper', () => {
     for (const flag of ['--require=/tmp/evil.js', '-r', '--import=x', '--experimental-loader=x', 'script.js'])
-      expect(() => helperNodeArgs({ TSVMM_HELPER_NODE_ARGS: `--cpu-prof ${flag}` })).toThrow(/is not a flag the helper takes/);
+      expect(() => helperNodeArgs({ TSVMM_HELPER_NODE_ARGS: `--cpu-prof ${flag}` })).toThrow(/TSVMM_HELPER_NODE_ARGS: .* is not a flag tsvmm's processes take/);
   });
 });
