@@ -1,6 +1,7 @@
 // eventfds as the two directions of a device's signalling: an interrupt the
 // device raises (KVM reads it as an irqfd) and a doorbell the guest rings (KVM
-// writes it as an ioeventfd). Both work across threads and processes.
+// writes it as an ioeventfd, as it does a register write it only counts).
+// Both work across threads and processes.
 import koffi from 'koffi';
 import { EAGAIN, read, write } from '../../ffi/libc.js';
 import type { InterruptLine } from './device.js';
@@ -41,4 +42,20 @@ export function watchEventfd(fd: number, onRing: () => void): { close(): void } 
 export function watchDoorbells(fds: readonly number[], onRing: (queue: number) => void): { close(): void } {
   const watches = fds.map((fd, queue) => watchEventfd(fd, () => onRing(queue)));
   return { close: () => watches.forEach((w) => w.close()) };
+}
+
+/**
+ * Guest writes KVM only counts (an ioeventfd with a datamatch), taken when
+ * wanted rather than watched.
+ */
+export class EventfdCounter {
+  private readonly counter = new BigUint64Array(1);
+  private readonly bytes = new Uint8Array(this.counter.buffer);
+
+  constructor(readonly fd: number) {}
+
+  /** The writes since the last call (the counter is reset), 0 for none; never blocks. */
+  take(): number {
+    return (read(this.fd, this.bytes, 8) as number) === 8 ? Number(this.counter[0]) : 0;
+  }
 }

@@ -1,5 +1,5 @@
-// Counters the exit loop keeps: exits by reason, accesses by device, and
-// coalesced writes drained. Shared as plain numbers; printed by `run --stats`.
+// Counters the exit loop keeps: exits by reason, accesses by device,
+// coalesced writes drained, and interrupt ACKs KVM only counted. Shared as plain numbers; printed by `run --stats`.
 import { exitReasonName } from '../../ffi/kvm-abi.js';
 
 export interface ExitStatsReport {
@@ -7,6 +7,8 @@ export interface ExitStatsReport {
   accessesByDevice: Record<string, number>;
   coalescedDrained: number;
   coalescedByDevice: Record<string, number>;
+  /** virtio-mmio InterruptACK writes KVM counted in an eventfd instead of exiting (VirtioInterruptShortcut). */
+  acksWithoutExitByDevice: Record<string, number>;
   totalExits: number;
   /** Wall time the exit loop ran, first KVM_RUN to the end. */
   runSeconds: number;
@@ -20,6 +22,7 @@ export class ExitStats {
   readonly byReason = new Float64Array(64);
   readonly byDevice = new Map<string, number>();
   readonly coalescedByDevice = new Map<string, number>();
+  readonly acksWithoutExitByDevice = new Map<string, number>();
   coalescedDrained = 0;
   startedAt = 0;
   endedAt = 0;
@@ -31,6 +34,10 @@ export class ExitStats {
   countCoalesced(name: string): void {
     this.coalescedDrained++;
     this.coalescedByDevice.set(name, (this.coalescedByDevice.get(name) ?? 0) + 1);
+  }
+
+  countAcksWithoutExit(name: string, count: number): void {
+    this.acksWithoutExitByDevice.set(name, (this.acksWithoutExitByDevice.get(name) ?? 0) + count);
   }
 
   report(): ExitStatsReport {
@@ -45,6 +52,7 @@ export class ExitStats {
       accessesByDevice: Object.fromEntries(this.byDevice),
       coalescedDrained: this.coalescedDrained,
       coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
+      acksWithoutExitByDevice: Object.fromEntries(this.acksWithoutExitByDevice),
       totalExits,
       runSeconds: (this.endedAt - this.startedAt) / 1000,
       firstEntryEpochMs: this.startedAt > 0 ? performance.timeOrigin + this.startedAt : 0,
@@ -57,11 +65,12 @@ export function mergeExitStats(reports: readonly ExitStatsReport[]): ExitStatsRe
   const add = (into: Record<string, number>, from: Record<string, number>) => {
     for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
   };
-  const merged: ExitStatsReport = { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
+  const merged: ExitStatsReport = { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, acksWithoutExitByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
   for (const r of reports) {
     add(merged.exitsByReason, r.exitsByReason);
     add(merged.accessesByDevice, r.accessesByDevice);
     add(merged.coalescedByDevice, r.coalescedByDevice);
+    add(merged.acksWithoutExitByDevice, r.acksWithoutExitByDevice);
     merged.coalescedDrained += r.coalescedDrained;
     merged.totalExits += r.totalExits;
     merged.runSeconds = Math.max(merged.runSeconds, r.runSeconds);

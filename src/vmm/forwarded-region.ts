@@ -23,4 +23,6 @@ export interface ForwardedRegion {
    * its own process.
    */
   interruptStatus?: SharedArrayBuffer | { address: number };
+  /** With interruptStatus: the eventfd KVM counts InterruptACK writes of the used-buffer reason in, instead of exiting. */
+  countedAcks?: number;
 }

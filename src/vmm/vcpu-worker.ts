@@ -5,6 +5,7 @@ import { parentPort } from 'node:worker_threads';
 import { gettid, setThreadName, viewAt } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
+import { EventfdCounter } from '../bus/eventfd-signals.js';
 import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { RegionLock } from '../bus/region-lock.js';
@@ -56,7 +57,9 @@ function main(data: VcpuWorkerData): void {
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
     const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, 4);
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioInterruptShortcut(client, word) : client);
+    const name = r.name;
+    const acks = r.countedAcks === undefined ? undefined : { counter: new EventfdCounter(r.countedAcks), applied: (count: number) => stats.countAcksWithoutExit(name, count) };
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioInterruptShortcut(client, word, acks) : client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.

@@ -7,14 +7,15 @@
 // process, whose eventfds are registered here. The interrupt status register
 // is answered by the vCPU thread itself, from shared memory
 // (VirtioInterruptShortcut; a mapped page for a device process): Linux reads
-// and acknowledges it on every interrupt.
+// and acknowledges it on every interrupt. The usual acknowledgement, of used
+// buffers alone, does not even exit: KVM counts it in an eventfd.
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { virtioKind } from '../devices/catalog.js';
 import { describeOpenedFile, type VirtioInstance } from '../devices/device-kind.js';
 import { mapInterruptStatusPage, type MappedInterruptStatus } from '../devices/virtio/interrupt-status-page.js';
-import { VIRTIO_MMIO, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
+import { VIRTIO_MMIO, VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
 import { hex } from '../hex.js';
 import { IrqfdLine } from '../kvm/irqfd-line.js';
 import type { Vm } from '../kvm/vm.js';
@@ -58,7 +59,9 @@ export class VirtioDevices {
     try {
       for (const d of planned) {
         if (!d.virtio) continue;
-        devices.push(d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log));
+        const device = d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log);
+        devices.push(device);
+        if (device.region.interruptStatus) device.region.countedAcks = countAcks(vm, device.region.base);
       }
     } catch (e) {
       for (const d of devices) release(d);
@@ -168,8 +171,24 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   return { name: d.name, group: kind.statisticsGroup, region, interruptStatusPage: page };
 }
 
+/**
+ * An eventfd KVM adds 1 to for each InterruptACK write of VIRTIO_MMIO_INT_VRING
+ * alone, instead of exiting (VirtioInterruptShortcut applies them).
+ */
+function countAcks(vm: Vm, base: number): number {
+  const fd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
+  try {
+    vm.assignIoeventfd(fd, base + VIRTIO_MMIO.INTERRUPT_ACK, 4, { datamatch: BigInt(VIRTIO_MMIO_INT_VRING) });
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return fd;
+}
+
 function release(d: AttachedDevice): void {
   d.interruptStatusPage?.unmap();
+  if (d.region.countedAcks !== undefined) close(d.region.countedAcks);
   if (!d.local) return; // a device process owns its device
   d.local.server.stop();
   d.local.instance.close();

@@ -40,6 +40,12 @@ export class VirtioInterruptStatus {
     }
   }
 
+  /** Reasons pending and not raised since the driver's last read: the ones an ACK would clear. */
+  get clearable(): number {
+    const w = Atomics.load(this.word, 0);
+    return w & PENDING & ~(w >>> RAISED_SHIFT);
+  }
+
   /** The driver reads the register: the reasons pending, which it may now acknowledge. */
   read(): number {
     for (;;) {

@@ -2,7 +2,9 @@
 // in it, and a vCPU thread's shortcut answers the driver's InterruptStatus
 // reads and InterruptACK writes from it, with the transport's own rules; every
 // other access still reaches the device.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd, write } from '../../../ffi/libc.js';
+import { EventfdCounter } from '../../../src/bus/eventfd-signals.js';
 import type { BusDevice } from '../../../src/bus/device.js';
 import { VirtioInterruptStatus } from '../../../src/devices/virtio/interrupt-status.js';
 import { VirtioInterruptShortcut } from '../../../src/devices/virtio/virtio-interrupt-shortcut.js';
@@ -104,5 +106,74 @@ describe('VirtioInterruptShortcut', () => {
     shortcut.write(VIRTIO_MMIO.INTERRUPT_ACK, new Uint8Array(2));
     shortcut.read(VIRTIO_MMIO.INTERRUPT_ACK, new Uint8Array(4));
     expect(device.accesses).toEqual(['read 70/4', 'write 50/4', 'read 60/1', 'write 64/2', 'read 64/4']);
+  });
+});
+
+describe('VirtioInterruptShortcut with ACKs KVM only counts', () => {
+  const fds: number[] = [];
+  afterEach(() => fds.splice(0).forEach((fd) => close(fd)));
+
+  /** A shortcut whose ACKs of the used-buffer reason arrive as KVM's ioeventfd delivers them: one eventfd write each. */
+  function rig() {
+    const fd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');
+    fds.push(fd);
+    const device = new RecordingDevice();
+    const status = new VirtioInterruptStatus();
+    const applied: number[] = [];
+    const shortcut = new VirtioInterruptShortcut(device, status.shared, { counter: new EventfdCounter(fd), applied: (n) => applied.push(n) });
+    const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+    const countedAck = () => expect(write(fd, one, 8)).toBe(8);
+    const readStatus = () => {
+      const data = new Uint8Array(4);
+      shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, data);
+      return data[0];
+    };
+    return { device, status, applied, countedAck, readStatus, shortcut };
+  }
+
+  it('applies a counted ACK at the next InterruptStatus read, as if it had exited', () => {
+    const { status, applied, countedAck, readStatus } = rig();
+    status.raise(VIRTIO_MMIO_INT_VRING);
+    expect(readStatus()).toBe(1);
+    countedAck(); // the guest's ACK: counted by KVM, the word not touched yet
+    expect(status.pending).toBe(1);
+    expect(readStatus()).toBe(0); // a read with nothing raised since finds it acknowledged
+    expect(applied).toEqual([1]);
+  });
+
+  it('keeps a reason raised between the read and its counted ACK, and never reads the counter when nothing could be cleared', () => {
+    const { status, applied, countedAck, readStatus } = rig();
+    status.raise(VIRTIO_MMIO_INT_VRING);
+    expect(readStatus()).toBe(1);
+    status.raise(VIRTIO_MMIO_INT_VRING); // a completion while the handler ran
+    countedAck();
+    expect(readStatus()).toBe(1); // its own interrupt finds it
+    expect(applied).toEqual([]); // raised afresh: the counter was left alone
+    countedAck();
+    expect(readStatus()).toBe(0);
+    expect(applied).toEqual([2]); // both ACKs, applied once: they clear the same bit
+  });
+
+  it('leaves the configuration reason to ACKs that exit', () => {
+    const { status, countedAck, readStatus, shortcut } = rig();
+    status.raise(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+    expect(readStatus()).toBe(3);
+    shortcut.write(VIRTIO_MMIO.INTERRUPT_ACK, Uint8Array.of(3, 0, 0, 0)); // KVM counts only a write of 1
+    expect(readStatus()).toBe(0);
+    status.raise(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+    expect(readStatus()).toBe(3);
+    countedAck(); // an ACK of 1 alone
+    expect(readStatus()).toBe(VIRTIO_MMIO_INT_CONFIG);
+  });
+
+  it('applies counted ACKs before a read goes through the device too', () => {
+    const { device, status, countedAck, readStatus } = rig();
+    status.raise(VIRTIO_MMIO_INT_VRING);
+    expect(readStatus()).toBe(1);
+    countedAck();
+    device.writesInFlight = true;
+    readStatus();
+    expect(device.accesses).toEqual(['read 60/4']);
+    expect(status.pending).toBe(0); // what the device answers from
   });
 });
