@@ -37,6 +37,7 @@ export class ExitStats {
   }
 
   countAcksWithoutExit(name: string, count: number): void {
+    if (count === 0) return;
     this.acksWithoutExitByDevice.set(name, (this.acksWithoutExitByDevice.get(name) ?? 0) + count);
   }
 

@@ -51,6 +51,7 @@ function main(data: VcpuWorkerData): void {
 
   // Devices served elsewhere: their accesses go over their region sockets
   // (shared by every vCPU thread under the region's lock, with several).
+  const ackCounters: { name: string; counter: EventfdCounter }[] = [];
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
@@ -58,7 +59,9 @@ function main(data: VcpuWorkerData): void {
     const status = r.interruptStatus;
     const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, 4);
     const name = r.name;
-    const acks = r.countedAcks === undefined ? undefined : { counter: new EventfdCounter(r.countedAcks), applied: (count: number) => stats.countAcksWithoutExit(name, count) };
+    const counter = r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks);
+    if (counter) ackCounters.push({ name, counter });
+    const acks = counter && { counter, applied: (count: number) => stats.countAcksWithoutExit(name, count) };
     (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioInterruptShortcut(client, word, acks) : client);
   }
 
@@ -116,6 +119,8 @@ function main(data: VcpuWorkerData): void {
     // Held bytes are written even when the loop failed.
     consoleOut.flush();
   }
+  // ACKs are taken from their counters only when a read needs them: count the rest.
+  for (const { name, counter } of ackCounters) stats.countAcksWithoutExit(name, counter.take());
   post({ type: 'exit', exit, stats: stats.report() });
 }
 
