@@ -19,6 +19,7 @@ export const mmap = libc.func('uintptr_t mmap(uintptr_t addr, size_t len, int pr
 export const munmap = libc.func('int munmap(uintptr_t addr, size_t len)');
 export const madvise = libc.func('int madvise(uintptr_t addr, size_t len, int advice)');
 export const eventfd = libc.func('int eventfd(unsigned int initval, int flags)');
+export const getrandom = libc.func('intptr_t getrandom(_Out_ uint8_t *buf, size_t len, unsigned int flags)');
 export const getpid = libc.func('int getpid(void)');
 export const gettid = libc.func('int gettid(void)');
 export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');

@@ -1,5 +1,4 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants, createWriteStream, fstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -27,6 +26,7 @@ import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from 
 import { takeEarlyHelper } from './early-helper.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
+import { randomHex } from '../host-random.js';
 
 export interface RunArgs {
   kernel?: string;
@@ -151,7 +151,7 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acp
   // (tools/guest patch 0005): without one, every exec waits on emulated
   // entropy extraction here (~8 s more boot). Only that kernel gets it.
   const seeded = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
-  if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomBytes(32).toString('hex')}`].filter(Boolean).join(' ');
+  if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomHex(32)}`].filter(Boolean).join(' ');
   machineCmdline = [machineCmdline, rebootWords([cmdline ?? '', machineCmdline], acpiReset)].filter(Boolean).join(' ');
   return {
     describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,

@@ -13,7 +13,7 @@
 // device-readable buffer or a buffer outside guest RAM is returned with
 // nothing written (and reported); a malformed ring marks the device
 // DEVICE_NEEDS_RESET.
-import { randomFillSync } from 'node:crypto';
+import { fillRandom } from '../../host-random.js';
 import { DmaMapper } from '../../memory/dma-mapper.js';
 import { DmaStatus } from '../../memory/dma-status.js';
 import { GuestMemoryTranslator } from '../../memory/dma-translator.js';
@@ -31,7 +31,7 @@ export interface VirtioRngOptions {
   bytesPerSecond: number;
   /** Bucket size: the most given at once after an idle spell. */
   burstBytes: number;
-  /** Fills a buffer with random bytes (default: crypto.randomFillSync). */
+  /** Fills a buffer with random bytes (default: the kernel's, host-random.ts). */
   random?: (into: Uint8Array) => void;
   /** Milliseconds, monotonic (default: performance.now). */
   now?: () => number;
@@ -76,7 +76,7 @@ export class VirtioRng implements VirtioDevice {
   ) {
     this.writer = new ChainWriter(new DmaMapper(new GuestMemoryTranslator(memory), { mappings: 1, iovecsPerMapping: 1 }));
     if (!(options.bytesPerSecond > 0) || !(options.burstBytes > 0)) throw new RangeError('virtio-rng needs a positive rate and burst');
-    this.random = options.random ?? randomFillSync;
+    this.random = options.random ?? fillRandom;
     this.now = options.now ?? (() => performance.now());
     this.later = options.later ?? ((f, ms) => {
       const t = setTimeout(f, ms);
