@@ -7,7 +7,7 @@ export interface ExitStatsReport {
   accessesByDevice: Record<string, number>;
   coalescedDrained: number;
   coalescedByDevice: Record<string, number>;
-  /** virtio-mmio InterruptACK writes KVM counted in an eventfd instead of exiting (VirtioInterruptShortcut). */
+  /** virtio-mmio InterruptACK writes KVM counted in an eventfd instead of exiting (VirtioRegisterShortcut). */
   acksWithoutExitByDevice: Record<string, number>;
   totalExits: number;
   /** Wall time the exit loop ran, first KVM_RUN to the end. */

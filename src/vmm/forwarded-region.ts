@@ -18,7 +18,7 @@ export interface ForwardedRegion {
   lock?: SharedArrayBuffer;
   /**
    * A virtio-mmio transport's InterruptStatus word: the vCPU threads answer
-   * that register themselves (VirtioInterruptShortcut). A SharedArrayBuffer
+   * that register themselves (VirtioRegisterShortcut). A SharedArrayBuffer
    * for a device on the main thread, the address of a mapped page for one in
    * its own process.
    */

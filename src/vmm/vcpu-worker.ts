@@ -6,7 +6,8 @@ import { gettid, setThreadName, viewAt } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { EventfdCounter } from '../bus/eventfd-signals.js';
-import { VirtioInterruptShortcut } from '../devices/virtio/virtio-interrupt-shortcut.js';
+import { VirtioRegisterShortcut } from '../devices/virtio/virtio-register-shortcut.js';
+import { SHARED_REGISTERS_BYTES } from '../devices/virtio/register-snapshot.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import { RegionLock } from '../bus/region-lock.js';
 import { platformKind } from '../devices/platform-catalog.js';
@@ -57,12 +58,12 @@ function main(data: VcpuWorkerData): void {
     const lock = r.lock && new RegionLock(r.lock);
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
-    const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, 4);
+    const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
     const name = r.name;
     const counter = r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks);
     if (counter) ackCounters.push({ name, counter });
     const acks = counter && { counter, applied: (count: number) => stats.countAcksWithoutExit(name, count) };
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioInterruptShortcut(client, word, acks) : client);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioRegisterShortcut(client, word, acks) : client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.

@@ -6,7 +6,7 @@
 // thread, which builds the model from the catalog, or the device's own
 // process, whose eventfds are registered here. The interrupt status register
 // is answered by the vCPU thread itself, from shared memory
-// (VirtioInterruptShortcut; a mapped page for a device process): Linux reads
+// (VirtioRegisterShortcut; a mapped page for a device process): Linux reads
 // and acknowledges it on every interrupt. The usual acknowledgement, of used
 // buffers alone, does not even exit: KVM counts it in an eventfd.
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
@@ -173,7 +173,7 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
 
 /**
  * An eventfd KVM adds 1 to for each InterruptACK write of VIRTIO_MMIO_INT_VRING
- * alone, instead of exiting (VirtioInterruptShortcut applies them).
+ * alone, instead of exiting (VirtioRegisterShortcut applies them).
  */
 function countAcks(vm: Vm, base: number): number {
   const fd = check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd');

@@ -1,9 +1,10 @@
-// A virtio-mmio transport's InterruptStatus word (interrupt-status.ts) for a
-// device in its own process: a one-page memfd the frontend creates and hands
+// A virtio-mmio transport's InterruptStatus word (interrupt-status.ts) and
+// register snapshot (register-snapshot.ts) for a device in its own process: a one-page memfd the frontend creates and hands
 // to the helper and to the device process, each of which maps it. The device
 // process raises reasons in it; the helper's vCPU threads answer the driver
-// from it (VirtioInterruptShortcut) instead of a round trip to that process on
+// from it (VirtioRegisterShortcut) instead of a round trip to that process on
 // every interrupt.
+import { SHARED_REGISTERS_BYTES } from './register-snapshot.js';
 import { MAP_SHARED, MFD_CLOEXEC, PROT_READ, PROT_WRITE, check, ftruncate, memfdCreate, mmapChecked, munmap, viewAt } from '../../../ffi/libc.js';
 
 const PAGE_BYTES = 4096;
@@ -18,12 +19,12 @@ export function createInterruptStatusPage(): number {
 export interface MappedInterruptStatus {
   /** Host address of the word, for another thread of this process (koffi views are per thread). */
   readonly address: number;
-  /** The word, for this thread. */
+  /** The word and the snapshot, for this thread. */
   readonly buffer: ArrayBuffer;
   unmap(): void;
 }
 
 export function mapInterruptStatusPage(fd: number): MappedInterruptStatus {
   const address = mmapChecked(PAGE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  return { address, buffer: viewAt(address, 4), unmap: () => munmap(address, PAGE_BYTES) };
+  return { address, buffer: viewAt(address, SHARED_REGISTERS_BYTES), unmap: () => munmap(address, PAGE_BYTES) };
 }

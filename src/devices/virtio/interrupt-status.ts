@@ -11,6 +11,8 @@
 // only reasons the driver has read: a reason raised after its read stays set
 // even when the ACK names it, so the interrupt that announced it still finds
 // it (the guest then looks at its rings once more, never once too few).
+import { SHARED_REGISTERS_BYTES } from './register-snapshot.js';
+
 const PENDING = 0xff;
 const RAISED_SHIFT = 8;
 
@@ -19,10 +21,11 @@ export class VirtioInterruptStatus {
 
   /**
    * `shared`: the word's memory (a fresh SharedArrayBuffer by default; for
-   * another process, a mapped page: interrupt-status-page.ts). Atomics work
-   * on either; hand it to whoever answers the driver.
+   * another process, a mapped page: interrupt-status-page.ts), with room
+   * after the word for the register snapshot (register-snapshot.ts). Atomics
+   * work on either; hand it to whoever answers the driver.
    */
-  constructor(readonly shared: ArrayBufferLike = new SharedArrayBuffer(4)) {
+  constructor(readonly shared: ArrayBufferLike = new SharedArrayBuffer(SHARED_REGISTERS_BYTES)) {
     this.word = new Int32Array(shared, 0, 1);
   }
 

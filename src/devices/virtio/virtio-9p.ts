@@ -84,6 +84,8 @@ export class Virtio9p implements VirtioDevice {
   readonly deviceFeatures = VIRTIO_9P_FEATURES;
   readonly queueMaxSizes = [VIRTIO_9P_QUEUE_SIZE] as const;
   readonly configSize: number;
+  /** Set once at construction. */
+  readonly configFixed = true;
   readonly stats: Virtio9pStats = { requests: 0, zeroCopyBytes: 0, tooLarge: 0 };
   readonly server: P9Server;
 

@@ -122,6 +122,8 @@ export class VirtioBlk implements VirtioDevice, BlockCompletion {
   readonly deviceFeatures: bigint;
   readonly queueMaxSizes: readonly number[];
   readonly configSize = VIRTIO_BLK_CONFIG_SIZE;
+  /** Set once at construction. */
+  readonly configFixed = true;
   readonly stats: VirtioBlkStats = {
     reads: 0,
     writes: 0,

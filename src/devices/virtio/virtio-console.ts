@@ -146,6 +146,8 @@ export class VirtioConsole implements VirtioDevice {
   readonly deviceFeatures = VIRTIO_CONSOLE_FEATURES;
   readonly queueMaxSizes: readonly number[];
   readonly configSize = VirtioConsoleConfig.size;
+  /** Set once at construction. */
+  readonly configFixed = true;
   readonly stats: VirtioConsoleStats = { controlReceived: 0, controlSent: 0, controlRefused: 0 };
   readonly ports: readonly OutputPort[];
 

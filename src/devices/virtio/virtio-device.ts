@@ -24,6 +24,11 @@ export interface VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   /** Bytes of device-specific configuration space. */
   readonly configSize: number;
+  /**
+   * The configuration space never changes while the device exists (it never
+   * signals a change): the vCPU threads may answer its reads from a copy.
+   */
+  readonly configFixed?: boolean;
   /** Fills `data` from config space at `offset` (the transport checks bounds). */
   readConfig(offset: number, data: Uint8Array): void;
   writeConfig(offset: number, data: Uint8Array): void;

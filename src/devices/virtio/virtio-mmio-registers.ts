@@ -1,6 +1,6 @@
 // The virtio-mmio register window (virtio 1.x, section 4.2.2): offsets and
 // the values a driver checks. Its own file so that a vCPU thread, which only
-// answers InterruptStatus and InterruptAck (virtio-interrupt-shortcut.ts),
+// answers InterruptStatus and InterruptAck (virtio-register-shortcut.ts),
 // does not load the transport and everything behind it.
 export const VIRTIO_MMIO = {
   MAGIC_VALUE: 0x000,

@@ -14,6 +14,7 @@ import type { BusDevice, InterruptLine } from '../../bus/device.js';
 import type { DmaTranslator } from '../../memory/dma-translator.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { VIRTIO_F, VIRTIO_STATUS, featureBit } from './virtio-constants.js';
+import { VirtioRegisterSnapshot } from './register-snapshot.js';
 import type { VirtioDevice, VirtioDeviceContext } from './virtio-device.js';
 import { VirtioInterruptStatus } from './interrupt-status.js';
 import { VirtQueue } from './virtqueue.js';
@@ -68,6 +69,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     this.name = device.name;
     this.level = options.interruptMode === 'level';
     this.queues = device.queueMaxSizes.map((max, i) => new VirtQueue(i, max, memory, options.translator));
+    if (!this.level) new VirtioRegisterSnapshot(this.interruptStatus.shared).fill(device);
   }
 
   // ---- VirtioDeviceContext ----
@@ -88,7 +90,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   /**
    * The InterruptStatus word, for threads that answer the driver's
    * InterruptStatus reads and InterruptACK writes without this one
-   * (VirtioInterruptShortcut); undefined with a level-triggered line,
+   * (VirtioRegisterShortcut); undefined with a level-triggered line,
    * whose acknowledgement must lower the line here.
    */
   get interruptStatusShared(): SharedArrayBuffer | undefined {
@@ -103,6 +105,7 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
    */
   shareInterruptStatus(status: VirtioInterruptStatus): boolean {
     if (this.level) return false;
+    new VirtioRegisterSnapshot(status.shared).fill(this.device);
     status.clear();
     status.raise(this.interruptStatus.pending);
     this.interruptStatus = status;
@@ -129,6 +132,8 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   }
 
   signalConfigChange(): void {
+    // The vCPU threads answer a fixed config from their copy (register-snapshot.ts).
+    if (this.device.configFixed) throw new Error(`${this.name}: a configuration declared fixed changed`);
     this.configGeneration = (this.configGeneration + 1) >>> 0;
     if (this.status & VIRTIO_STATUS.DRIVER_OK) this.raise(VIRTIO_MMIO_INT_CONFIG);
   }

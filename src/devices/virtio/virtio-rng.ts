@@ -55,6 +55,8 @@ export class VirtioRng implements VirtioDevice {
   readonly deviceFeatures = VIRTIO_RNG_FEATURES;
   readonly queueMaxSizes = [VIRTIO_RNG_QUEUE_SIZE] as const;
   readonly configSize = 0;
+  /** Set once at construction. */
+  readonly configFixed = true;
   readonly stats: VirtioRngStats = { requests: 0, bytes: 0, refused: 0, throttled: 0 };
 
   private readonly chain = new DescriptorChain();

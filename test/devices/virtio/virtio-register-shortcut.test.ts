@@ -7,7 +7,7 @@ import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd, write } from '../../.
 import { EventfdCounter } from '../../../src/bus/eventfd-signals.js';
 import type { BusDevice } from '../../../src/bus/device.js';
 import { VirtioInterruptStatus } from '../../../src/devices/virtio/interrupt-status.js';
-import { VirtioInterruptShortcut } from '../../../src/devices/virtio/virtio-interrupt-shortcut.js';
+import { VirtioRegisterShortcut } from '../../../src/devices/virtio/virtio-register-shortcut.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_CONFIG, VIRTIO_MMIO_INT_VRING } from '../../../src/devices/virtio/virtio-mmio.js';
 
 describe('VirtioInterruptStatus', () => {
@@ -66,11 +66,11 @@ class RecordingDevice implements BusDevice {
   }
 }
 
-describe('VirtioInterruptShortcut', () => {
+describe('VirtioRegisterShortcut', () => {
   it("answers 32-bit InterruptStatus reads and InterruptACK writes from the shared word, without the device", () => {
     const device = new RecordingDevice();
     const status = new VirtioInterruptStatus();
-    const shortcut = new VirtioInterruptShortcut(device, status.shared);
+    const shortcut = new VirtioRegisterShortcut(device, status.shared);
     expect(shortcut.name).toBe('recorder');
     status.raise(VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
     const data = new Uint8Array(4).fill(0xff);
@@ -84,7 +84,7 @@ describe('VirtioInterruptShortcut', () => {
   it('reads InterruptStatus through the device while a posted write may be unserved (a reset must show)', () => {
     const device = new RecordingDevice();
     const status = new VirtioInterruptStatus();
-    const shortcut = new VirtioInterruptShortcut(device, status.shared);
+    const shortcut = new VirtioRegisterShortcut(device, status.shared);
     status.raise(VIRTIO_MMIO_INT_VRING);
     device.writesInFlight = true;
     const data = new Uint8Array(4);
@@ -99,7 +99,7 @@ describe('VirtioInterruptShortcut', () => {
 
   it('forwards every other register, and odd-sized accesses to these two', () => {
     const device = new RecordingDevice();
-    const shortcut = new VirtioInterruptShortcut(device, new VirtioInterruptStatus().shared);
+    const shortcut = new VirtioRegisterShortcut(device, new VirtioInterruptStatus().shared);
     shortcut.read(VIRTIO_MMIO.STATUS, new Uint8Array(4));
     shortcut.write(VIRTIO_MMIO.QUEUE_NOTIFY, new Uint8Array(4));
     shortcut.read(VIRTIO_MMIO.INTERRUPT_STATUS, new Uint8Array(1));
@@ -109,7 +109,7 @@ describe('VirtioInterruptShortcut', () => {
   });
 });
 
-describe('VirtioInterruptShortcut with ACKs KVM only counts', () => {
+describe('VirtioRegisterShortcut with ACKs KVM only counts', () => {
   const fds: number[] = [];
   afterEach(() => fds.splice(0).forEach((fd) => close(fd)));
 
@@ -120,7 +120,7 @@ describe('VirtioInterruptShortcut with ACKs KVM only counts', () => {
     const device = new RecordingDevice();
     const status = new VirtioInterruptStatus();
     const applied: number[] = [];
-    const shortcut = new VirtioInterruptShortcut(device, status.shared, { counter: new EventfdCounter(fd), applied: (n) => applied.push(n) });
+    const shortcut = new VirtioRegisterShortcut(device, status.shared, { counter: new EventfdCounter(fd), applied: (n) => applied.push(n) });
     const one = new Uint8Array(new BigUint64Array([1n]).buffer);
     const countedAck = () => expect(write(fd, one, 8)).toBe(8);
     const readStatus = () => {

@@ -1,12 +1,16 @@
 // The vCPU thread's view of a virtio-mmio window whose device is served
-// elsewhere (forwarded over a socket): the driver's InterruptStatus reads and
-// InterruptACK writes, which Linux makes on every interrupt, are answered
-// here from the transport's shared word (interrupt-status.ts); every other
-// access goes to the device as before. Same rules as the transport: only
-// aligned 32-bit accesses reach the register; others are forwarded, and the
-// transport treats them as it always did. A read right after a posted write
-// (a reset, say) goes through the device too, so that it sees that write
-// served, as it always did.
+// elsewhere (forwarded over a socket): what it can answer without a round
+// trip to the device, it answers. That is the driver's InterruptStatus reads
+// and InterruptACK writes, which Linux makes on every interrupt, from the
+// transport's shared word (interrupt-status.ts), and the registers fixed for
+// the device's life, which Linux reads while it sets the device up, from the
+// snapshot beside that word (register-snapshot.ts). Every other access goes
+// to the device as before, and so does every write (the snapshot only notes
+// the selectors on their way). Same rules as the transport: only aligned
+// 32-bit accesses reach the interrupt registers; others are forwarded, and
+// the transport treats them as it always did. A read of InterruptStatus
+// right after a posted write (a reset, say) goes through the device too, so
+// that it sees that write served, as it always did.
 //
 // The common ACK, of the used-buffer reason alone, need not exit at all: KVM
 // counts it in an eventfd (an ioeventfd matching the value 1) and the next
@@ -20,13 +24,15 @@
 import type { BusDevice } from '../../bus/device.js';
 import type { EventfdCounter } from '../../bus/eventfd-signals.js';
 import { VirtioInterruptStatus } from './interrupt-status.js';
+import { VirtioRegisterSnapshot } from './register-snapshot.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_VRING } from './virtio-mmio-registers.js';
 
 const REGISTER_BYTES = 4;
 
-export class VirtioInterruptShortcut implements BusDevice {
+export class VirtioRegisterShortcut implements BusDevice {
   readonly name: string;
   private readonly status: VirtioInterruptStatus;
+  private readonly fixed: VirtioRegisterSnapshot;
 
   /**
    * `countedAcks`: where KVM counts the ACKs of VIRTIO_MMIO_INT_VRING alone
@@ -34,15 +40,19 @@ export class VirtioInterruptShortcut implements BusDevice {
    */
   constructor(
     private readonly device: BusDevice & { readonly writesInFlight?: boolean },
-    interruptStatus: ArrayBufferLike,
+    sharedRegisters: ArrayBufferLike,
     private readonly countedAcks?: { counter: EventfdCounter; applied(count: number): void },
   ) {
     this.name = device.name;
-    this.status = new VirtioInterruptStatus(interruptStatus);
+    this.status = new VirtioInterruptStatus(sharedRegisters);
+    this.fixed = new VirtioRegisterSnapshot(sharedRegisters);
   }
 
   read(offset: number, data: Uint8Array): void {
-    if (offset !== VIRTIO_MMIO.INTERRUPT_STATUS || data.length !== REGISTER_BYTES) return this.device.read(offset, data);
+    if (offset !== VIRTIO_MMIO.INTERRUPT_STATUS || data.length !== REGISTER_BYTES) {
+      if (!this.fixed.read(offset, data)) this.device.read(offset, data);
+      return;
+    }
     if (this.countedAcks !== undefined && (this.status.clearable & VIRTIO_MMIO_INT_VRING) !== 0) this.applyCountedAcks(this.countedAcks);
     if (this.device.writesInFlight) return this.device.read(offset, data);
     const v = this.status.read();
@@ -60,7 +70,10 @@ export class VirtioInterruptShortcut implements BusDevice {
   }
 
   write(offset: number, data: Uint8Array): void {
-    if (offset !== VIRTIO_MMIO.INTERRUPT_ACK || data.length !== REGISTER_BYTES) return this.device.write(offset, data);
+    if (offset !== VIRTIO_MMIO.INTERRUPT_ACK || data.length !== REGISTER_BYTES) {
+      this.fixed.observeWrite(offset, data);
+      return this.device.write(offset, data);
+    }
     this.status.acknowledge(data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24));
   }
 }
