@@ -9,6 +9,8 @@ export interface ExitStatsReport {
   coalescedByDevice: Record<string, number>;
   /** virtio-mmio InterruptACK writes KVM counted in an eventfd instead of exiting (VirtioRegisterShortcut). */
   acksWithoutExitByDevice: Record<string, number>;
+  /** Of accessesByDevice, the reads a vCPU thread answered itself, without the device's thread or process. */
+  readsAnsweredByVcpuByDevice: Record<string, number>;
   totalExits: number;
   /** Wall time the exit loop ran, first KVM_RUN to the end. */
   runSeconds: number;
@@ -23,6 +25,7 @@ export class ExitStats {
   readonly byDevice = new Map<string, number>();
   readonly coalescedByDevice = new Map<string, number>();
   readonly acksWithoutExitByDevice = new Map<string, number>();
+  readonly readsAnsweredByVcpuByDevice = new Map<string, number>();
   coalescedDrained = 0;
   startedAt = 0;
   endedAt = 0;
@@ -36,9 +39,11 @@ export class ExitStats {
     this.coalescedByDevice.set(name, (this.coalescedByDevice.get(name) ?? 0) + 1);
   }
 
-  countAcksWithoutExit(name: string, count: number): void {
-    if (count === 0) return;
-    this.acksWithoutExitByDevice.set(name, (this.acksWithoutExitByDevice.get(name) ?? 0) + count);
+  /** What a virtio-mmio window's shortcut (VirtioRegisterShortcut) spared the device and the exit loop. */
+  countShortcut(name: string, readsAnswered: number, acksWithoutExit: number): void {
+    const add = (map: Map<string, number>, n: number) => n > 0 && map.set(name, (map.get(name) ?? 0) + n);
+    add(this.readsAnsweredByVcpuByDevice, readsAnswered);
+    add(this.acksWithoutExitByDevice, acksWithoutExit);
   }
 
   report(): ExitStatsReport {
@@ -54,6 +59,7 @@ export class ExitStats {
       coalescedDrained: this.coalescedDrained,
       coalescedByDevice: Object.fromEntries(this.coalescedByDevice),
       acksWithoutExitByDevice: Object.fromEntries(this.acksWithoutExitByDevice),
+      readsAnsweredByVcpuByDevice: Object.fromEntries(this.readsAnsweredByVcpuByDevice),
       totalExits,
       runSeconds: (this.endedAt - this.startedAt) / 1000,
       firstEntryEpochMs: this.startedAt > 0 ? performance.timeOrigin + this.startedAt : 0,
@@ -66,12 +72,13 @@ export function mergeExitStats(reports: readonly ExitStatsReport[]): ExitStatsRe
   const add = (into: Record<string, number>, from: Record<string, number>) => {
     for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
   };
-  const merged: ExitStatsReport = { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, acksWithoutExitByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
+  const merged: ExitStatsReport = { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, acksWithoutExitByDevice: {}, readsAnsweredByVcpuByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
   for (const r of reports) {
     add(merged.exitsByReason, r.exitsByReason);
     add(merged.accessesByDevice, r.accessesByDevice);
     add(merged.coalescedByDevice, r.coalescedByDevice);
     add(merged.acksWithoutExitByDevice, r.acksWithoutExitByDevice);
+    add(merged.readsAnsweredByVcpuByDevice, r.readsAnsweredByVcpuByDevice);
     merged.coalescedDrained += r.coalescedDrained;
     merged.totalExits += r.totalExits;
     merged.runSeconds = Math.max(merged.runSeconds, r.runSeconds);

@@ -52,18 +52,16 @@ function main(data: VcpuWorkerData): void {
 
   // Devices served elsewhere: their accesses go over their region sockets
   // (shared by every vCPU thread under the region's lock, with several).
-  const ackCounters: { name: string; counter: EventfdCounter }[] = [];
+  const shortcuts: VirtioRegisterShortcut[] = [];
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
-    const word = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
-    const name = r.name;
-    const counter = r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks);
-    if (counter) ackCounters.push({ name, counter });
-    const acks = counter && { counter, applied: (count: number) => stats.countAcksWithoutExit(name, count) };
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, word ? new VirtioRegisterShortcut(client, word, acks) : client);
+    const shared = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
+    const shortcut = shared && new VirtioRegisterShortcut(client, shared, r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks));
+    if (shortcut) shortcuts.push(shortcut);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, shortcut ?? client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.
@@ -120,8 +118,10 @@ function main(data: VcpuWorkerData): void {
     // Held bytes are written even when the loop failed.
     consoleOut.flush();
   }
-  // ACKs are taken from their counters only when a read needs them: count the rest.
-  for (const { name, counter } of ackCounters) stats.countAcksWithoutExit(name, counter.take());
+  for (const shortcut of shortcuts) {
+    shortcut.takeUncountedAcks();
+    stats.countShortcut(shortcut.name, shortcut.readsAnswered, shortcut.acksWithoutExit);
+  }
   post({ type: 'exit', exit, stats: stats.report() });
 }
 

@@ -419,5 +419,5 @@ function forwardOrHandToKernel(vm: Vm, regions: readonly ForwardedRegion[], log:
 }
 
 function emptyStats(): ExitStatsReport {
-  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, acksWithoutExitByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
+  return { exitsByReason: {}, accessesByDevice: {}, coalescedDrained: 0, coalescedByDevice: {}, acksWithoutExitByDevice: {}, readsAnsweredByVcpuByDevice: {}, totalExits: 0, runSeconds: 0, firstEntryEpochMs: 0 };
 }

@@ -61,6 +61,7 @@ interface Stats {
   exitsByReason: Record<string, number>;
   accessesByDevice: Record<string, number>;
   acksWithoutExitByDevice: Record<string, number>;
+  readsAnsweredByVcpuByDevice: Record<string, number>;
   disks?: Record<string, { reads: number; writes: number; flushes: number; getIds: number; ioErrors: number; unsupported: number }>;
 }
 
@@ -117,6 +118,10 @@ describeKvm('virtio-blk driven by a tiny guest', () => {
         // of InterruptStatus still finds the bit cleared (its own check).
         expect(s.acksWithoutExitByDevice.vda).toBeGreaterThan(5);
         expect(s.acksWithoutExitByDevice.vdb).toBeGreaterThan(0);
+        // Its InterruptStatus reads, and the registers fixed for the disk's life
+        // (IDs, features, queue size, config), the vCPU thread answers itself.
+        expect(s.readsAnsweredByVcpuByDevice.vda).toBeGreaterThan(10);
+        expect(s.readsAnsweredByVcpuByDevice.vda).toBeLessThan(s.accessesByDevice.vda);
         expect(s.exitsByReason.KVM_EXIT_INTERNAL_ERROR ?? 0).toBe(0);
         expect(s.exitsByReason.KVM_EXIT_SHUTDOWN ?? 0).toBe(0);
         if (s.disks) {
