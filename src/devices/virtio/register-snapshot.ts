@@ -76,7 +76,9 @@ export class VirtioRegisterSnapshot {
     if (Atomics.load(w, FILLED) !== 1) return false;
     if (offset >= VIRTIO_MMIO.CONFIG) {
       const at = offset - VIRTIO_MMIO.CONFIG;
-      if (at + data.length > w[CONFIG_LENGTH]) return false; // not fixed (-1), or beyond it: the device answers
+      // Not fixed (-1), or beyond it: the device answers. (The bounds are the
+      // page's too: a device process, which writes the snapshot, is not trusted.)
+      if (at + data.length > Math.min(w[CONFIG_LENGTH], MAX_CONFIG)) return false;
       data.set(this.config.subarray(at, at + data.length));
       return true;
     }
@@ -103,7 +105,7 @@ export class VirtioRegisterSnapshot {
       case VIRTIO_MMIO.QUEUE_NUM_MAX: {
         if (w[QUEUE_COUNT] < 0) return false;
         const sel = Atomics.load(w, QUEUE_SEL) >>> 0;
-        v = sel < w[QUEUE_COUNT] ? w[QUEUE_MAX + sel] : 0;
+        v = sel < Math.min(w[QUEUE_COUNT], MAX_QUEUES) ? w[QUEUE_MAX + sel] : 0;
         break;
       }
       case VIRTIO_MMIO.CONFIG_GENERATION:

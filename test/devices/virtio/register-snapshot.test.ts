@@ -123,6 +123,21 @@ describe('the register snapshot', () => {
     expect(() => new VirtioRegisterSnapshot(new SharedArrayBuffer(64))).toThrow(/need 1024 bytes/);
   });
 
+  it('stays within its memory whatever a device process wrote there', () => {
+    const shared = new SharedArrayBuffer(SHARED_REGISTERS_BYTES);
+    const snapshot = new VirtioRegisterSnapshot(shared);
+    snapshot.fill({ deviceId: 9, deviceFeatures: 0n, queueMaxSizes: [256], configSize: 4, configFixed: true, readConfig: (_o, d) => d.fill(7) });
+    const words = new Int32Array(shared);
+    words.fill(0x7fffffff, 16 + 4, 16 + 6); // queue count and config length, as a hostile process might set them
+    const data = new Uint8Array(4).fill(0xee);
+    snapshot.observeWrite(R.QUEUE_SEL, le32(1000));
+    expect(snapshot.read(R.QUEUE_NUM_MAX, data)).toBe(true);
+    expect([...data]).toEqual([0, 0, 0, 0]); // beyond the table: no queue
+    expect(snapshot.read(R.CONFIG + 2000, data)).toBe(false); // beyond the page: the device's to answer
+    expect(snapshot.read(R.DEVICE_ID, data)).toBe(true);
+    expect(data[0]).toBe(9);
+  });
+
   it('refuses a config change of a device that declared its config fixed', () => {
     const transport = new VirtioMmioTransport(models['9p (fixed config: the tag)'].make(), mem, new CountingIrq());
     expect(() => transport.signalConfigChange()).toThrow(/declared fixed changed/);
