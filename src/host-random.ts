@@ -1,5 +1,5 @@
 // Random bytes straight from the kernel (getrandom(2)). node:crypto would do
-// the same, but loading it costs every process ~8 ms of its start natively
+// the same, but loading it costs every process ~5 ms of its start natively
 // and ~0.1 s in the nested L1, and tsvmm needs nothing else from it.
 import { EINTR, errnoName, getrandom, koffi } from '../ffi/libc.js';
 

@@ -14,8 +14,8 @@ import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
 
 /**
- * Flags TSVMM_HELPER_NODE_ARGS and TSVMM_DEVICE_NODE_ARGS may add: profiling, tracing and the V8 heap
- * and thread settings. Nothing that loads code (`--require`, `--import`,
+ * Flags TSVMM_HELPER_NODE_ARGS and TSVMM_DEVICE_NODE_ARGS may add:
+ * profiling, tracing and the V8 heap and thread settings. Nothing that loads code (`--require`, `--import`,
  * loaders): tsvmm's processes run only tsvmm's own.
  */
 const PROFILING_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
 import type { DeviceDefinition } from '../devices/catalog.js';
+import { randomHex } from '../host-random.js';
 import { diskDevice } from '../devices/kinds/virtio-blk-kind.js';
 import { netDevice } from '../devices/kinds/virtio-net-kind.js';
 import { shareDevice, type Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
@@ -26,7 +27,6 @@ import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from 
 import { takeEarlyHelper } from './early-helper.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { ConsoleTerminal } from './terminal.js';
-import { randomHex } from '../host-random.js';
 
 export interface RunArgs {
   kernel?: string;

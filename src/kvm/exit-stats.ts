@@ -1,5 +1,7 @@
 // Counters the exit loop keeps: exits by reason, accesses by device,
-// coalesced writes drained, and interrupt ACKs KVM only counted. Shared as plain numbers; printed by `run --stats`.
+// coalesced writes drained, and what the virtio-mmio shortcut spared (reads
+// answered on the vCPU thread, interrupt ACKs KVM only counted). Shared as
+// plain numbers; printed by `run --stats`.
 import { exitReasonName } from '../../ffi/kvm-abi.js';
 
 export interface ExitStatsReport {

@@ -1,9 +1,10 @@
 // A virtio-mmio transport's InterruptStatus word (interrupt-status.ts) and
-// register snapshot (register-snapshot.ts) for a device in its own process: a one-page memfd the frontend creates and hands
-// to the helper and to the device process, each of which maps it. The device
-// process raises reasons in it; the helper's vCPU threads answer the driver
-// from it (VirtioRegisterShortcut) instead of a round trip to that process on
-// every interrupt.
+// register snapshot (register-snapshot.ts) for a device in its own process:
+// a one-page memfd the frontend creates and hands to the helper and to the
+// device process, each of which maps it. The device process fills the
+// snapshot and raises reasons in the word; the helper's vCPU threads answer
+// the driver from both (VirtioRegisterShortcut) instead of a round trip to
+// that process.
 import { SHARED_REGISTERS_BYTES } from './register-snapshot.js';
 import { MAP_SHARED, MFD_CLOEXEC, PROT_READ, PROT_WRITE, check, ftruncate, memfdCreate, mmapChecked, munmap, viewAt } from '../../../ffi/libc.js';
 
