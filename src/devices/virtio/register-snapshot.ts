@@ -12,21 +12,14 @@
 // whichever thread serves the read sees the selection any thread made. A
 // reset (Status 0) clears them, as it does the transport's. Anything the
 // snapshot does not hold (an unfilled snapshot included) goes to the device.
+import type { VirtioDevice } from './virtio-device.js';
 import { TSVMM_VENDOR_ID, VIRTIO_MMIO, VIRTIO_MMIO_MAGIC } from './virtio-mmio-registers.js';
 
 /** Bytes of shared memory InterruptStatus and the snapshot need together. */
 export const SHARED_REGISTERS_BYTES = 1024;
 
-/** What the snapshot is filled from (a VirtioDevice's fixed description). */
-export interface FixedRegisters {
-  readonly deviceId: number;
-  readonly deviceFeatures: bigint;
-  readonly queueMaxSizes: readonly number[];
-  readonly configSize: number;
-  /** The configuration space never changes (no signalConfigChange): its reads may be answered from a copy. */
-  readonly configFixed?: boolean;
-  readConfig(offset: number, data: Uint8Array): void;
-}
+/** What the snapshot is filled from: a device model's fixed description. */
+export type FixedRegisters = Pick<VirtioDevice, 'deviceId' | 'deviceFeatures' | 'queueMaxSizes' | 'configSize' | 'configFixed' | 'readConfig'>;
 
 const WORDS_AT = 64; // bytes: InterruptStatus's word comes first
 const FILLED = 0;
