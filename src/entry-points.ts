@@ -3,6 +3,15 @@
 // is most of tsvmm's start-up) with a V8 code cache (tools/build/code-cache.ts);
 // TSVMM_NO_BUNDLE=1 runs tsc's output instead (its source maps make stack
 // traces readable).
+//
+// They run under no Node or V8 flag of their own. Any V8 flag changes V8's
+// flag hash, and V8 then rejects node's built-in code cache: node compiles
+// its own internal modules from source. With the helper's old `--expose-gc
+// --max-semi-space-size=1`, a Worker's start took ~67 ms natively instead of
+// ~45, and in the nested L1 a vCPU thread's start spent ~1.3 s of CPU on
+// that compilation. The helper's gc() is taken at run time instead
+// (helper/collect-garbage.ts). The profiling flags of TSVMM_HELPER_NODE_ARGS
+// (cli/helper-launch.ts) pay that price knowingly.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root.js';
@@ -15,24 +24,6 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
   helper: 'dist/src/helper/main.js',
   'vcpu-worker': 'dist/src/vmm/vcpu-worker.js',
   'device-process': 'dist/src/device-process/main.js',
-};
-
-/**
- * The helper's: a 1 MiB young generation (it allocates little once the guest
- * runs) and gc(), so that it can drop the kernel image after loading.
- */
-const HELPER_NODE_ARGS = ['--expose-gc', '--max-semi-space-size=1'];
-
-/**
- * Node's options in the process each entry point runs in (a vCPU thread runs
- * in the helper's). V8 takes a code cache only under the flags it was made
- * with, so the build makes each under these.
- */
-export const ENTRY_POINT_NODE_ARGS: Readonly<Record<EntryPoint, readonly string[]>> = {
-  tsvmm: [],
-  helper: HELPER_NODE_ARGS,
-  'vcpu-worker': HELPER_NODE_ARGS,
-  'device-process': [],
 };
 
 export const BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'bundle');

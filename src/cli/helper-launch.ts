@@ -9,7 +9,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Socket } from 'node:net';
 import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
 import { strerror } from '../../ffi/libc.js';
-import { ENTRY_POINT_NODE_ARGS, entryPointScript } from '../entry-points.js';
+import { entryPointScript } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
 import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
 
@@ -21,18 +21,19 @@ import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '.
 const PROFILING_FLAG_PREFIXES = ['--cpu-prof', '--heap-prof', '--prof', '--perf-', '--trace-', '--max-semi-space-size=', '--max-old-space-size=', '--single-threaded'];
 
 /**
- * The helper's Node flags: its own (entry-points.ts), then any in TSVMM_HELPER_NODE_ARGS
- * (space-separated; for profiling the helper, e.g. `--cpu-prof
- * --cpu-prof-dir=DIR` with --no-sandbox, or `--perf-basic-prof`). The user's
- * NODE_OPTIONS never reach it (jail-launch.ts); this is the explicit way.
+ * The helper's Node flags: none of its own (entry-points.ts says why), only
+ * any in TSVMM_HELPER_NODE_ARGS (space-separated; for profiling the helper,
+ * e.g. `--cpu-prof --cpu-prof-dir=DIR` with --no-sandbox, or
+ * `--perf-basic-prof`). The user's NODE_OPTIONS never reach it
+ * (jail-launch.ts); this is the explicit way.
  */
 export function helperNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] {
-  return [...ENTRY_POINT_NODE_ARGS.helper, ...extraNodeArgs(from, 'TSVMM_HELPER_NODE_ARGS')];
+  return extraNodeArgs(from, 'TSVMM_HELPER_NODE_ARGS');
 }
 
 /** The same for device processes (disks and shares in their own process), from TSVMM_DEVICE_NODE_ARGS. */
 export function deviceProcessNodeArgs(from: NodeJS.ProcessEnv = process.env): string[] {
-  return [...ENTRY_POINT_NODE_ARGS['device-process'], ...extraNodeArgs(from, 'TSVMM_DEVICE_NODE_ARGS')];
+  return extraNodeArgs(from, 'TSVMM_DEVICE_NODE_ARGS');
 }
 
 function extraNodeArgs(from: NodeJS.ProcessEnv, variable: string): string[] {

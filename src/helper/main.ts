@@ -23,6 +23,7 @@ import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
 import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
+import { takeGcFunction } from './collect-garbage.js';
 import { vcpuThreads } from './early-vcpu-thread.js';
 import { receiveNamedDescriptors } from './received-descriptors.js';
 import { CONSOLE_OUT_FD, DESCRIPTOR_SOCKET_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
@@ -97,7 +98,7 @@ class Helper {
       // Give back what the load allocated (a bzImage and its decompressed
       // payload: tens of MiB) now: the helper allocates little afterwards, so
       // V8 would keep it.
-      (globalThis as { gc?: () => void }).gc?.();
+      collectGarbage();
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
@@ -169,6 +170,7 @@ class Helper {
 // pages of its binary it used for that; then the first vCPU thread starts
 // loading while the frontend is still getting the VM ready.
 const startupRelease = releaseStartupPages();
+const collectGarbage = takeGcFunction();
 vcpuThreads.prestart(1);
 
 const helper = new Helper();

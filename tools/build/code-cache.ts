@@ -7,15 +7,15 @@
 // entry point is run the way that loads all its code and does nothing: the
 // CLI with --help, the helper and a device process without the parent they
 // wait for (they end at once), a vCPU thread as a Worker that stops once its
-// code has loaded. Each runs under the Node flags it runs under for real
-// (ENTRY_POINT_NODE_ARGS): V8 takes a cache only under the flags it was made with.
+// code has loaded. Each runs with no Node flag, as for real (entry-points.ts):
+// V8 takes a cache only under the flags it was made with.
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { BUNDLE_DIR, ENTRY_POINT_NODE_ARGS, bundleFile, codeCacheFile, type EntryPoint } from '../../src/entry-points.js';
+import { BUNDLE_DIR, bundleFile, codeCacheFile, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 /** The loader every stub calls (copied into dist/bundle). */
@@ -58,7 +58,7 @@ export function makeCodeCache(name: EntryPoint): number {
   rmSync(cache, { force: true });
   const env: NodeJS.ProcessEnv = { ...process.env, TSVMM_WRITE_CODE_CACHE: name };
   delete env.TSVMM_NO_BUNDLE;
-  const run = spawnSync(process.execPath, [...ENTRY_POINT_NODE_ARGS[name], ...trainingRun(name)], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 120_000 });
+  const run = spawnSync(process.execPath, trainingRun(name), { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 120_000 });
   try {
     return readFileSync(cache).length;
   } catch {
