@@ -158,7 +158,9 @@ async function main(): Promise<void> {
       console.log(`## Boot of the default guest (256 MiB, \`-- ${r.command}\`)\n`);
       console.log('| VMM | to "Run /init" (s) | to exit status (s) | RSS without guest RAM (MiB) |\n|---|---|---|---|');
       console.log(`| tsvmm | ${f(t.toInit)} | ${f(t.toExit)} | ${f(t.rssMiB, 1)} |\n| QEMU microvm | ${f(q.toInit)} | ${f(q.toExit)} | ${f(q.rssMiB, 1)} |`);
-      console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ 1.0); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ≤ 60)\n`);
+      // Issue 17's targets: the ratio ≤ 1.2 on a nested KVM, ≤ 1.0 on kvm_pvm; RSS no more than QEMU's.
+      const ratioTarget = process.env[IN_L1_ENV] ? 1.2 : 1.0;
+      console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ ${f(ratioTarget, 1)}); tsvmm RSS ${f(t.rssMiB, 1)} MiB, ${f(t.rssMiB / q.rssMiB, 2)}× QEMU's (target ≤ 1.0)\n`);
     }
   }
   if (wanted('smp')) await smpSection();
