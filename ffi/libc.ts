@@ -33,6 +33,9 @@ export const socket = libc.func('int socket(int domain, int type, int protocol)'
 export const connect = libc.func('int connect(int fd, const uint8_t *addr, unsigned int len)');
 export const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
 export const ftruncate = libc.func('int ftruncate(int fd, int64_t length)');
+export const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
+/** Copies `count` bytes of `in_fd` at `*offset` (advanced) to `out_fd` at its file position, inside the kernel. */
+export const sendfile = libc.func('intptr_t sendfile(int out_fd, int in_fd, _Inout_ int64_t *offset, size_t count)');
 export const MFD_CLOEXEC = 1;
 export const poll = libc.func('int poll(_Inout_ uint8_t *fds, unsigned long nfds, int timeout)');
 export const POLLIN = 0x1;

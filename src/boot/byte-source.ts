@@ -1,13 +1,18 @@
 // An image the loader reads from (kernel, initrd): bytes in memory, or an
 // open file read in place. A file lets a vmlinux's segments and the initrd go
-// straight into guest RAM with pread, instead of through a buffer the size
-// of the file (17 MiB for the default guest's vmlinux: it used to be most of
-// the helper's peak memory, docs/helper-memory.md).
+// straight into guest RAM (sendfile into a shared memfd, or pread), instead
+// of through a buffer the size of the file (17 MiB for the default guest's
+// vmlinux: it used to be most of the helper's peak memory,
+// docs/helper-memory.md).
 import { fstatSync, readSync } from 'node:fs';
+import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
 
 export interface ByteSource {
   readonly length: number;
+  /** The open file, for a source that is one, and what it is (for errors). */
+  readonly fd?: number;
+  readonly what?: string;
   /** `len` bytes at `offset` (the caller checked the range): a view for bytes in memory, a copy for a file. */
   bytes(offset: number, len: number): Uint8Array;
   /** Fills `target` with the bytes at `offset` (the caller checked the range). */
@@ -34,6 +39,8 @@ export function fileSource(fd: number, what: string): ByteSource {
   };
   return {
     length,
+    fd,
+    what,
     bytes: (offset, len) => {
       const out = new Uint8Array(len);
       copyTo(out, offset);
@@ -55,4 +62,20 @@ export function asByteSource(image: Uint8Array | ByteSource): ByteSource {
 export function wholeImage(image: Uint8Array | ByteSource, maxBytes: number, what: string): Uint8Array {
   if (image.length > maxBytes) throw new BootError(`${what} is ${image.length} bytes: more than the ${maxBytes} that can be read whole`);
   return image instanceof Uint8Array ? image : image.bytes(0, image.length);
+}
+
+/**
+ * Copies `length` bytes of `source` at `offset` to guest-physical `gpa`
+ * (the caller checked that both ranges exist and the guest's is in one
+ * region): file to memfd inside the kernel where it can, else through a view.
+ */
+export function copyToGuest(source: ByteSource, memory: GuestMemory, gpa: number, offset: number, length: number): void {
+  const copied = source.fd === undefined ? undefined : memory.fillFromFile(gpa, source.fd, offset, length);
+  if (copied !== undefined) {
+    if (copied < length) throw new BootError(`${source.what ?? 'the image'} shrank while it was being loaded (end of file at ${offset + copied})`);
+    return;
+  }
+  const target = memory.view(gpa, length);
+  if (!target) throw new BootError(`${length} bytes at 0x${gpa.toString(16)} are not inside guest RAM`);
+  source.copyTo(target, offset);
 }

@@ -17,27 +17,45 @@ describe('loading from files', () => {
   afterEach(() => cleanup.splice(0).forEach((f) => f()));
   const file = (bytes: Uint8Array): number => openTempFile(bytes, 'r+', cleanup);
 
-  it('puts the same bytes in guest RAM as loading from memory, and boots the same', () => {
-    const vmlinux = typicalVmlinux();
-    const initrd = patterned(3 * 4096 + 17, 7);
-    const fromMemory = withGuestRam(RAM, (m) => ({ boot: loadLinux(m, { kernel: vmlinux, initrd, cmdline: 'x' }), ram: m.read(0, 32 * MiB) }));
-    const fromFiles = withGuestRam(RAM, (m) => ({
-      boot: loadLinux(m, { kernel: fileSource(file(vmlinux), 'the kernel'), initrd: fileSource(file(initrd), 'the initrd'), cmdline: 'x' }),
-      ram: m.read(0, 32 * MiB),
-    }));
-    expect(fromFiles.boot.initrdRange).toEqual(fromMemory.boot.initrdRange);
-    expect(fromFiles.boot.entryPoint).toBe(fromMemory.boot.entryPoint);
-    expect(Buffer.compare(fromFiles.ram, fromMemory.ram)).toBe(0);
-  });
-
-  it('says so when a file shrinks while it is read', () => {
-    const vmlinux = typicalVmlinux();
-    const fd = file(vmlinux);
-    const source = fileSource(fd, 'the kernel');
-    ftruncateSync(fd, 256); // the headers are still there; the segments are not
-    withGuestRam(RAM, (m) => {
-      expect(() => loadLinux(m, { kernel: source, cmdline: '' })).toThrow(BootError);
+  // Anonymous RAM is filled through a view (pread); a shared memfd inside the kernel (sendfile).
+  for (const kind of ['anonymous', 'shared'] as const) {
+    it(`puts the same bytes in ${kind} guest RAM as loading from memory, and boots the same`, () => {
+      const vmlinux = typicalVmlinux();
+      const initrd = patterned(3 * 4096 + 17, 7);
+      const fromMemory = withGuestRam(RAM, (m) => ({ boot: loadLinux(m, { kernel: vmlinux, initrd, cmdline: 'x' }), ram: m.read(0, 32 * MiB) }));
+      const fromFiles = withGuestRam(
+        RAM,
+        (m) => ({
+          boot: loadLinux(m, { kernel: fileSource(file(vmlinux), 'the kernel'), initrd: fileSource(file(initrd), 'the initrd'), cmdline: 'x' }),
+          ram: m.read(0, 32 * MiB),
+        }),
+        kind,
+      );
+      expect(fromFiles.boot.initrdRange).toEqual(fromMemory.boot.initrdRange);
+      expect(fromFiles.boot.entryPoint).toBe(fromMemory.boot.entryPoint);
+      expect(Buffer.compare(fromFiles.ram, fromMemory.ram)).toBe(0);
     });
+
+    it(`says so when a file shrinks while it is read (${kind} RAM)`, () => {
+      const vmlinux = typicalVmlinux();
+      const fd = file(vmlinux);
+      const source = fileSource(fd, 'the kernel');
+      ftruncateSync(fd, 256); // the headers are still there; the segments are not
+      withGuestRam(RAM, (m) => expect(() => loadLinux(m, { kernel: source, cmdline: '' })).toThrow(/the kernel shrank while it was being loaded/), kind);
+    });
+  }
+
+  it('fills a shared region at its offset in the memfd, as the mapping then shows', () => {
+    const layout = [{ gpa: 0, size: 2 * MiB }, { gpa: 16 * MiB, size: 4 * MiB }];
+    const bytes = patterned(3 * 4096 + 5, 3);
+    withGuestRam(layout, (m) => {
+      expect(m.fillFromFile(16 * MiB + 4096 + 1, file(bytes), 7, bytes.length - 7)).toBe(bytes.length - 7);
+      expect(Buffer.compare(m.read(16 * MiB + 4096 + 1, bytes.length - 7), bytes.subarray(7))).toBe(0);
+      expect(m.read(16 * MiB + 4096, 1)[0]).toBe(0);
+      // Past the end of a region: not done here, the caller copies (and refuses).
+      expect(m.fillFromFile(2 * MiB - 4096, file(bytes), 0, bytes.length)).toBeUndefined();
+    }, 'shared');
+    withGuestRam(layout, (m) => expect(m.fillFromFile(0, file(bytes), 0, 16)).toBeUndefined());
   });
 });
 

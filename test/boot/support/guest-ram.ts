@@ -1,14 +1,17 @@
+import { closeSync } from 'node:fs';
 import { GuestMemory } from '../../../src/memory/guest-memory.js';
 
 export const MiB = 1 << 20;
 
-/** Runs `fn` with freshly mapped guest RAM, released afterwards. */
-export function withGuestRam<T>(layout: { gpa: number; size: number }[], fn: (m: GuestMemory) => T): T {
-  const memory = GuestMemory.allocate(layout);
+/** Runs `fn` with freshly mapped guest RAM (anonymous, or slices of a shared memfd), released afterwards. */
+export function withGuestRam<T>(layout: { gpa: number; size: number }[], fn: (m: GuestMemory) => T, kind: 'anonymous' | 'shared' = 'anonymous'): T {
+  const memfd = kind === 'shared' ? GuestMemory.createSharedRam(layout) : undefined;
+  const memory = GuestMemory.allocate(layout, memfd === undefined ? undefined : { memfd });
   try {
     return fn(memory);
   } finally {
     memory.release();
+    if (memfd !== undefined) closeSync(memfd);
   }
 }
 
