@@ -69,10 +69,7 @@ function cacheFor(cacheFile, buildId) {
 function compile(name, file, cacheFile, source, buildId) {
   // TSVMM_NO_CODE_CACHE=1 compiles as if there were none (for A/B runs).
   const cachedData = process.env.TSVMM_NO_CODE_CACHE === '1' ? undefined : cacheFor(cacheFile, buildId);
-  const eager = process.env.TSVMM_WRITE_CODE_CACHE === name && process.env.TSVMM_EAGER_CACHE === '1';
-  if (eager) require('node:v8').setFlagsFromString('--no-lazy');
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
-  if (eager) require('node:v8').setFlagsFromString('--lazy');
   if (process.env.TSVMM_CODE_CACHE_REPORT === '1') {
     process.stderr.write(`code cache ${name}: ${cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used'}\n`);
   }
