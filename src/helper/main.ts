@@ -170,6 +170,7 @@ class Helper {
 // pages of its binary it used for that; then the first vCPU thread starts
 // loading while the frontend is still getting the VM ready.
 const startupRelease = releaseStartupPages();
+// Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
 const collectGarbage = takeGcFunction();
 vcpuThreads.prestart(1);
 
