@@ -13,8 +13,12 @@ import {
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
+  EINVAL,
+  ENOSYS,
+  ErrnoError,
   check,
   ftruncate,
+  koffi,
   lseek,
   memfdCreate,
   mmapChecked,
@@ -195,8 +199,8 @@ export class GuestMemory {
    * process's mapping: a pread into the mapping faults on every 4 KiB page
    * of shmem (~40 ms for the default guest's 12 MiB natively on a kvm-pvm
    * machine, ~3 ms this way). Returns the bytes copied, fewer only where the
-   * file ended; undefined, having done nothing, for anonymous RAM (the
-   * caller copies through a view).
+   * file ended; undefined, having done nothing, for anonymous RAM or a file
+   * the kernel cannot splice from (the caller copies through a view).
    */
   fillFromFile(gpa: number, fd: number, offset: number, length: number): number | undefined {
     const r = this.memfd === undefined ? undefined : this.regionAt(gpa);
@@ -205,7 +209,13 @@ export class GuestMemory {
     const position = [BigInt(offset)]; // sendfile advances it
     let done = 0;
     while (done < length) {
-      const n = check(Number(sendfile(this.memfd!, fd, position, length - done)), 'sendfile');
+      const n = Number(sendfile(this.memfd!, fd, position, length - done));
+      if (n < 0) {
+        const errno = koffi.errno();
+        // A file system that cannot splice its files: the caller copies through the mapping.
+        if (done === 0 && (errno === EINVAL || errno === ENOSYS)) return undefined;
+        throw new ErrnoError('sendfile', errno);
+      }
       if (n === 0) break;
       done += n;
     }
