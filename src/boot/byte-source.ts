@@ -10,43 +10,52 @@ import { BootError } from './boot-error.js';
 
 export interface ByteSource {
   readonly length: number;
-  /** The open file, for a source that is one, and what it is (for errors). */
-  readonly fd?: number;
-  readonly what?: string;
   /** `len` bytes at `offset` (the caller checked the range): a view for bytes in memory, a copy for a file. */
   bytes(offset: number, len: number): Uint8Array;
   /** Fills `target` with the bytes at `offset` (the caller checked the range). */
   copyTo(target: Uint8Array, offset: number): void;
+  /**
+   * Copies `length` bytes at `offset` to guest-physical `gpa` (the caller
+   * checked that both ranges exist and the guest's is in one region).
+   */
+  copyToGuest(memory: GuestMemory, gpa: number, offset: number, length: number): void;
 }
 
 export function bufferSource(bytes: Uint8Array): ByteSource {
+  const copyTo = (target: Uint8Array, offset: number) => target.set(bytes.subarray(offset, offset + target.length));
   return {
     length: bytes.length,
     bytes: (offset, len) => bytes.subarray(offset, offset + len),
-    copyTo: (target, offset) => target.set(bytes.subarray(offset, offset + target.length)),
+    copyTo,
+    copyToGuest: (memory, gpa, offset, length) => copyTo(guestView(memory, gpa, length), offset),
   };
 }
 
 /** The file open at `fd` (a regular file: its size is taken once); `what` names it in errors. */
 export function fileSource(fd: number, what: string): ByteSource {
   const length = fstatSync(fd).size;
+  const shrank = (at: number) => new BootError(`${what} shrank while it was being loaded (end of file at ${at})`);
   const copyTo = (target: Uint8Array, offset: number) => {
     for (let done = 0; done < target.length; ) {
       const n = readSync(fd, target, done, target.length - done, offset + done);
-      if (n === 0) throw new BootError(`${what} shrank while it was being loaded (end of file at ${offset + done})`);
+      if (n === 0) throw shrank(offset + done);
       done += n;
     }
   };
   return {
     length,
-    fd,
-    what,
     bytes: (offset, len) => {
       const out = new Uint8Array(len);
       copyTo(out, offset);
       return out;
     },
     copyTo,
+    // File to memfd inside the kernel where guest RAM is one, else through a view.
+    copyToGuest: (memory, gpa, offset, len) => {
+      const copied = memory.fillFromFile(gpa, fd, offset, len);
+      if (copied === undefined) copyTo(guestView(memory, gpa, len), offset);
+      else if (copied < len) throw shrank(offset + copied);
+    },
   };
 }
 
@@ -64,18 +73,9 @@ export function wholeImage(image: Uint8Array | ByteSource, maxBytes: number, wha
   return image instanceof Uint8Array ? image : image.bytes(0, image.length);
 }
 
-/**
- * Copies `length` bytes of `source` at `offset` to guest-physical `gpa`
- * (the caller checked that both ranges exist and the guest's is in one
- * region): file to memfd inside the kernel where it can, else through a view.
- */
-export function copyToGuest(source: ByteSource, memory: GuestMemory, gpa: number, offset: number, length: number): void {
-  const copied = source.fd === undefined ? undefined : memory.fillFromFile(gpa, source.fd, offset, length);
-  if (copied !== undefined) {
-    if (copied < length) throw new BootError(`${source.what ?? 'the image'} shrank while it was being loaded (end of file at ${offset + copied})`);
-    return;
-  }
-  const target = memory.view(gpa, length);
-  if (!target) throw new BootError(`${length} bytes at 0x${gpa.toString(16)} are not inside guest RAM`);
-  source.copyTo(target, offset);
+/** [gpa, gpa+length) of guest RAM, which the caller checked. */
+function guestView(memory: GuestMemory, gpa: number, length: number): Uint8Array {
+  const view = memory.view(gpa, length);
+  if (!view) throw new BootError(`${length} bytes at 0x${gpa.toString(16)} are not inside guest RAM`);
+  return view;
 }

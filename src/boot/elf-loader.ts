@@ -2,7 +2,7 @@
 // addresses (p_paddr) and zeroes the rest of each segment (bss).
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
-import { asByteSource, copyToGuest, type ByteSource } from './byte-source.js';
+import { asByteSource, type ByteSource } from './byte-source.js';
 import type { ElfImage } from './elf-image.js';
 import { describeRange, rangesOverlap, type GuestRange } from './guest-range.js';
 
@@ -27,7 +27,7 @@ export function loadElfSegments(memory: GuestMemory, elf: ElfImage, image: Uint8
   });
   for (const { seg, view } of targets) {
     // Straight into guest RAM (from the file itself, when the image is one).
-    copyToGuest(source, memory, seg.paddr, seg.fileOffset, seg.fileSize);
+    source.copyToGuest(memory, seg.paddr, seg.fileOffset, seg.fileSize);
     view.fill(0, seg.fileSize);
   }
   return { gpa: elf.start, size: elf.end - elf.start };

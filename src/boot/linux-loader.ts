@@ -19,7 +19,7 @@ import {
 } from './boot-layout.js';
 import type { BootCpuState } from './cpu-state.js';
 import { buildE820Map, LEGACY_BIOS_AREA, type E820Entry } from './e820.js';
-import { asByteSource, copyToGuest, wholeImage, type ByteSource } from './byte-source.js';
+import { asByteSource, wholeImage, type ByteSource } from './byte-source.js';
 import { isElf, parseElfImage, type ElfImage } from './elf-image.js';
 import { describeRam, loadElfSegments } from './elf-loader.js';
 import { longModeEntryState, pvhEntryState } from './entry-state.js';
@@ -140,7 +140,7 @@ export function loadLinux(memory: GuestMemory, options: LinuxBootOptions): Loade
       initrdRange = placeInitrd({ ...request, avoid: [kernelRange] });
     }
     if (!memory.view(initrdRange.gpa, initrdRange.size)) throw new BootError(`the initrd's place ${describeRange(initrdRange)} is not in guest RAM`);
-    copyToGuest(asByteSource(options.initrd), memory, initrdRange.gpa, 0, initrdRange.size);
+    asByteSource(options.initrd).copyToGuest(memory, initrdRange.gpa, 0, initrdRange.size);
   }
 
   // 6. The boot parameters for the chosen entry, and the vCPU state.

@@ -69,7 +69,7 @@ describe('loading from files', () => {
 
 describe('wholeImage', () => {
   it('refuses an image larger than what may be read whole, with a BootError', () => {
-    const huge = { length: 2 ** 40, bytes: () => new Uint8Array(0), copyTo: () => {} };
+    const huge = { length: 2 ** 40, bytes: () => new Uint8Array(0), copyTo: () => {}, copyToGuest: () => {} };
     expect(() => wholeImage(huge, 2 ** 20, 'the kernel')).toThrow(/the kernel is 1099511627776 bytes/);
     expect(wholeImage(bufferSource(new Uint8Array(4)), 4, 'x')).toHaveLength(4);
   });
