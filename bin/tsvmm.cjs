@@ -1,4 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
+// Started without NODE_EXTRA_CA_CERTS: Node 20 reads and parses that bundle
+// (and its own root certificates) as it starts, whether TLS is used or not,
+// and tsvmm makes no TLS connection. On machines that set it, that was ~45 ms
+// of a 110 ms `node -e 0` natively and ~0.65 s in a nested L1 (BENCHMARKS.md,
+// "Start-up"). Only when run as a program (`tsvmm`, `npx tsvmm`, `npm start`):
+// `node bin/tsvmm.cjs` keeps the caller's environment.
 // Runs the CLI: its bundle (dist/bundle, one file: fast to load), or with
 // TSVMM_NO_BUNDLE=1 tsc's output. npm run build makes both. CommonJS, so
 // that Node does not start its ES module loader just for this file.

@@ -72,7 +72,7 @@ export async function tsvmmBoot(extraArgs: string[], guestCommand = '/bin/true')
 }
 
 function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, extraArgs: string[] = []): Promise<TimedRun> {
-  return timedRun(process.execPath, [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn', ...extraArgs], {
+  return timedRun(TSVMM, ['run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn', ...extraArgs], {
     markers: [INIT_MARKER],
     timeoutMs: 600_000,
     onStart,

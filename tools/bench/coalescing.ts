@@ -14,7 +14,7 @@ export interface CoalescingResult {
 }
 
 async function once(zones: boolean): Promise<{ exits: number; ms: number }> {
-  const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--machine', MACHINE, '--stats', '--log-level', 'warn', zones ? '--coalesced' : '--no-coalesced']);
+  const r = await timedRun(TSVMM, ['run', '--raw-payload', PAYLOAD, '--machine', MACHINE, '--stats', '--log-level', 'warn', zones ? '--coalesced' : '--no-coalesced']);
   if (r.status !== 0 || r.stdout !== 'mmio ok\n') throw new Error(`test-device guest failed: ${r.stdout} ${r.stderr}`);
   const stats = parseExitStats<{ totalExits: number; runSeconds: number }>(r.stderr);
   return { exits: stats.totalExits, ms: stats.runSeconds * 1000 };

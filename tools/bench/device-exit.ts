@@ -21,7 +21,7 @@ export async function measureDeviceExits(rounds: number): Promise<DeviceExitResu
   const samples: Record<1 | 2, number[]> = { 1: [], 2: [] };
   for (let i = 0; i < rounds; i++)
     for (const cpus of [1, 2] as const) {
-      const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--cpus', String(cpus), '--stats', '--log-level', 'warn']);
+      const r = await timedRun(TSVMM, ['run', '--raw-payload', PAYLOAD, '--cpus', String(cpus), '--stats', '--log-level', 'warn']);
       if (r.status !== 0) throw new Error(`device-exit payload with ${cpus} vCPUs: status ${r.status}\n${r.stderr.slice(-2000)}`);
       const stats = parseExitStats<{ totalExits: number; runSeconds: number }>(r.stderr);
       samples[cpus].push((stats.runSeconds / stats.totalExits) * 1e6);

@@ -87,8 +87,8 @@ async function runPhases(command: string, args: string[], names: PhaseName[]): P
 
 export async function tsvmmDisk(image: string, diskOptions = '', names = PHASE_NAMES): Promise<DiskRun> {
   const guest = readDefaultGuest()!;
-  const { run, phases } = await runPhases(process.execPath, [
-    TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
+  const { run, phases } = await runPhases(TSVMM, [
+    'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
     '--disk', `${image}${diskOptions}`, '--cmdline', withInitCommand(guest.cmdline, ['sh', '-c', guestCommand(names)]),
   ], names);
   const disk = parseExitStats<{ disks?: Record<string, { engine: string; dma: { directBytes: number; bouncedBytes: number } }> }>(run.stderr).disks?.vda;

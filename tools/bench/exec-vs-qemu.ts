@@ -71,7 +71,7 @@ function parseTimes(out: string, vmm: string, sizes: ExecSizes): { catMiBps: num
 }
 
 async function tsvmmExec(dir: string, command: string): Promise<{ seconds: number; stdout: string }> {
-  const r = await timedRun(process.execPath, [TSVMM, 'exec', '--mem', '256M', '--', 'sh', '-c', command], { cwd: dir, timeoutMs: 600_000 });
+  const r = await timedRun(TSVMM, ['exec', '--mem', '256M', '--', 'sh', '-c', command], { cwd: dir, timeoutMs: 600_000 });
   if (r.status !== 0) throw new Error(`tsvmm exec ended with ${r.status}:\n${r.stderr.slice(-2000)}`);
   return { seconds: r.seconds, stdout: r.stdout };
 }

@@ -9,8 +9,8 @@ import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 const ACCESSES = 20000;
 
 async function microsPerAccess(kind: 'read' | 'write', machine: string): Promise<number> {
-  const r = await timedRun(process.execPath, [
-    TSVMM, 'run', '--raw-payload', join(PROJECT_ROOT, 'test', 'guests', 'bin', `real-pm-${kind}-loop.bin`),
+  const r = await timedRun(TSVMM, [
+    'run', '--raw-payload', join(PROJECT_ROOT, 'test', 'guests', 'bin', `real-pm-${kind}-loop.bin`),
     '--machine', join(PROJECT_ROOT, 'test', 'machines', `${machine}.json`), '--no-coalesced', '--stats', '--log-level', 'warn',
   ]);
   if (r.status !== 0) throw new Error(`access-loop guest failed: ${r.stderr}`);

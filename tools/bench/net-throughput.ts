@@ -253,9 +253,9 @@ async function measure(
 export async function tsvmmNet(backend: NetBackendName, opts: NetOptions): Promise<NetRun> {
   const guest = readDefaultGuest()!;
   const { run, stderr } = await measure('tsvmm', backend, opts, async (cmdline, forward) => ({
-    command: process.execPath,
+    command: TSVMM,
     args: [
-      TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
+      'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--mem', '256M', '--stats', '--log-level', 'warn',
       '--net', backend === 'tap' ? `tap=${TAP.name},mac=${GUEST_MAC}` : `user,hostfwd=tcp:127.0.0.1:${forward}-:${GUEST_PORT},mac=${GUEST_MAC}`,
       '--cmdline', cmdline,
     ],

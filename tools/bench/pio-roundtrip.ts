@@ -28,7 +28,7 @@ export async function measurePioRoundTrip(rounds: number, extraArgs: string[] = 
   for (let i = 0; i < rounds; i++) {
     const cr = JSON.parse(execFileSync(cBinary, [PAYLOAD], { encoding: 'utf8' })) as { exits: number; runSeconds: number };
     c.push((cr.runSeconds / cr.exits) * 1e6);
-    const tr = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', PAYLOAD, '--stats', '--log-level', 'warn', ...extraArgs]);
+    const tr = await timedRun(TSVMM, ['run', '--raw-payload', PAYLOAD, '--stats', '--log-level', 'warn', ...extraArgs]);
     const stats = parseExitStats<{ totalExits: number; runSeconds: number }>(tr.stderr);
     exits = stats.totalExits;
     ts.push((stats.runSeconds / stats.totalExits) * 1e6);

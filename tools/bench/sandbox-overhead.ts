@@ -9,7 +9,7 @@ import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 const HELLO = join(PROJECT_ROOT, 'test', 'guests', 'bin', 'real-hello.bin');
 
 async function startupMs(extra: string[]): Promise<number> {
-  const r = await timedRun(process.execPath, [TSVMM, 'run', '--raw-payload', HELLO, '--stats', '--log-level', 'warn', ...extra]);
+  const r = await timedRun(TSVMM, ['run', '--raw-payload', HELLO, '--stats', '--log-level', 'warn', ...extra]);
   return (parseExitStats<{ helperStartupMs: number }>(r.stderr)).helperStartupMs;
 }
 

@@ -33,7 +33,7 @@ export async function measureParallelJob(rounds: number, loops: number): Promise
   const time = async (vmm: 'tsvmm' | 'qemu', cpus: 1 | 2) => {
     const [command, args] =
       vmm === 'tsvmm'
-        ? [process.execPath, [TSVMM, 'run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--cpus', String(cpus), '--log-level', 'warn']]
+        ? [TSVMM, ['run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--cpus', String(cpus), '--log-level', 'warn']]
         : [QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest, cpus), '-append', withKernelWords(cmdline, qemuKernelWords())]];
     const r = await timedRun(command, args, { markers: [START, END], timeoutMs: 1_200_000 });
     if (r.markers[START] === undefined || r.markers[END] === undefined) throw new Error(`${vmm} with ${cpus} vCPUs: the job did not run (status ${r.status}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
