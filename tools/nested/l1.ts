@@ -313,15 +313,24 @@ function defaultLog(line: string): void {
   process.stderr.write(`[nested] ${line}\n`);
 }
 
-/** Variables that describe this process, not the command's world. */
-const NOT_PASSED = /^(PWD|OLDPWD|SHLVL|_|NODE_CHANNEL_FD|NODE_CHANNEL_SERIALIZATION_MODE|VITEST.*)$/;
+/**
+ * Variables that describe this process, not the command's world; and
+ * NODE_EXTRA_CA_CERTS: the L1 has no network, and Node 20 parses that CA
+ * bundle at every start (~0.65 s of each Node start there, bin/tsvmm.cjs).
+ */
+const NOT_PASSED = /^(PWD|OLDPWD|SHLVL|_|NODE_CHANNEL_FD|NODE_CHANNEL_SERIALIZATION_MODE|VITEST.*|NODE_EXTRA_CA_CERTS)$/;
 
-function writeControlFolder(ctl: string, options: L1Options): void {
-  const env = { ...(options.env ?? process.env), [IN_L1_ENV]: '1' };
+/** The command's environment in the L1, as the lines of a shell script. */
+export function l1EnvironmentScript(from: NodeJS.ProcessEnv): string {
+  const env = { ...from, [IN_L1_ENV]: '1' };
   const exports = Object.entries(env)
     .filter(([name, value]) => value !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !NOT_PASSED.test(name))
     .map(([name, value]) => `export ${name}=${shellQuote(value!)}`);
-  writeFileSync(join(ctl, 'env'), exports.join('\n') + '\n');
+  return exports.join('\n') + '\n';
+}
+
+function writeControlFolder(ctl: string, options: L1Options): void {
+  writeFileSync(join(ctl, 'env'), l1EnvironmentScript(options.env ?? process.env));
   const mounts = (options.writable ?? []).map(
     (dir, i) => `mkdir -p ${shellQuote(dir)} && mount -t 9p -o trans=virtio,version=9p2000.L,msize=1048576 rw${i} ${shellQuote(dir)} || exit 125`,
   );
