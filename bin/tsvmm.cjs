@@ -12,10 +12,16 @@
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 
-const bundle = join(__dirname, '..', 'dist', 'bundle', 'tsvmm.cjs');
+const bundles = join(__dirname, '..', 'dist', 'bundle');
+const bundle = join(bundles, 'tsvmm.cjs');
 const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
-if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundle)) require(bundle);
-else if (existsSync(compiled)) import(require('node:url').pathToFileURL(compiled).href);
+if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundle)) {
+  // First the helper's early start, a small bundle of its own
+  // (src/cli/early-helper.ts says why), then the CLI.
+  const early = join(bundles, 'tsvmm-early.cjs');
+  if (existsSync(early)) require(early);
+  require(bundle);
+} else if (existsSync(compiled)) import(require('node:url').pathToFileURL(compiled).href);
 else {
   process.stderr.write('tsvmm: not built yet — run `npm run build` (or `npm ci`, which builds) first\n');
   process.exit(2);

@@ -26,15 +26,30 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
   'device-process': 'dist/src/device-process/main.js',
 };
 
+/**
+ * A bundle that is no process or thread of its own: the CLI's first act, the
+ * helper's early start (cli/early-helper.ts), which bin/tsvmm.cjs loads
+ * before the CLI's own bundle. It has no code cache: checking one loads koffi
+ * (tools/build/run-bundle.cjs), which is what it comes before.
+ */
+export const EARLY_START_BUNDLE = 'tsvmm-early';
+
+/** Every bundle `npm run build` makes, by what it is built from. */
+export const COMPILED_BUNDLES: Readonly<Record<EntryPoint | typeof EARLY_START_BUNDLE, string>> = {
+  ...COMPILED_ENTRY_POINTS,
+  [EARLY_START_BUNDLE]: 'dist/src/cli/early-helper.js',
+};
+export type BundleName = keyof typeof COMPILED_BUNDLES;
+
 export const BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'bundle');
 
-/** What runs an entry point's bundle: a stub that loads the code with its cache (tools/build/run-bundle.cjs). */
-export function bundleFile(name: EntryPoint): string {
+/** What runs a bundle: a stub that loads the code with its cache (tools/build/run-bundle.cjs). */
+export function bundleFile(name: BundleName): string {
   return join(BUNDLE_DIR, `${name}.cjs`);
 }
 
 /** The bundled code itself. */
-export function bundleCodeFile(name: EntryPoint): string {
+export function bundleCodeFile(name: BundleName): string {
   return join(BUNDLE_DIR, `${name}.code.cjs`);
 }
 

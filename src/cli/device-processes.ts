@@ -13,7 +13,8 @@ import type { Logger } from '../log.js';
 import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
 import { entryPointScript } from '../entry-points.js';
-import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
+import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
+import { buildJailLaunch, pickEnvironment } from '../sandbox/jail-launch.js';
 import { MEASUREMENT_KNOBS, deviceProcessNodeArgs } from './helper-launch.js';
 import type { DeviceHandover } from './device-handover.js';
 

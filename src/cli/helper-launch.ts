@@ -4,14 +4,13 @@
 // act (early-helper.ts), while its own code loads and it parses the command
 // line and opens the files. The VM's descriptors follow over a socket of
 // their own (SCM_RIGHTS: Node's IPC cannot carry files, /dev/kvm or memfds),
-// its configuration over the IPC channel (helper-process.ts).
+// its configuration over the IPC channel (helper-process.ts). Nothing here
+// loads native code (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
-import { strerror } from '../../ffi/libc.js';
 import { entryPointScript } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
-import { buildJailLaunch, markInheritedFdsCloseOnExec, pickEnvironment } from '../sandbox/jail-launch.js';
+import { buildJailLaunch, pickEnvironment } from '../sandbox/jail-launch.js';
 
 /**
  * Flags TSVMM_HELPER_NODE_ARGS and TSVMM_DEVICE_NODE_ARGS may add:
@@ -93,14 +92,20 @@ export class HelperLaunch {
   readonly spawnedAt: number;
   /** Resolves when it has exited and its console and log pipes are drained; seen even if that was before adoption. */
   readonly ended: Promise<HelperEnd>;
-  /** Descriptors the frontend inherited, kept from the helper (close-on-exec set before the spawn). */
-  readonly inheritedFds: readonly number[];
   private readonly descriptorSocket: Socket;
   private adopted = false;
   private readonly killUnused = () => this.discard();
 
-  /** `sandbox`: inside fresh namespaces (jail-launch.ts), or a plain node for --no-sandbox. */
-  constructor(readonly sandbox: boolean) {
+  /**
+   * `sandbox`: inside fresh namespaces (jail-launch.ts), or a plain node for
+   * --no-sandbox. The caller has marked close-on-exec the descriptors the
+   * frontend inherited (`inheritedFds`; jail-launch.ts, "Stray
+   * descriptors"), so that none follows.
+   */
+  constructor(
+    readonly sandbox: boolean,
+    readonly inheritedFds: readonly number[],
+  ) {
     const script = entryPointScript('helper');
     // Console and logs travel through pipes the frontend relays: the helper
     // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
@@ -109,8 +114,6 @@ export class HelperLaunch {
     const launch = buildJailLaunch({ script, nodeArgs, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['pipe', 'ipc'], env: helperEnvironment() });
     if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error('helper launch: the descriptor socket is not at its fd');
     const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...nodeArgs, script]];
-    // Descriptors the frontend inherited must not follow (jail-launch.ts).
-    this.inheritedFds = markInheritedFdsCloseOnExec();
     this.spawnedAt = performance.timeOrigin + performance.now();
     this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
     this.ended = new Promise((resolve) => {
@@ -126,14 +129,10 @@ export class HelperLaunch {
     process.once('exit', this.killUnused);
   }
 
-  /** Hands the helper `fds` (it gets duplicates, in this order); throws HelperLaunchError. */
-  sendDescriptors(fds: readonly number[]): void {
-    const socketFd = (this.descriptorSocket as Socket & { _handle?: { fd?: number } })._handle?.fd;
-    if (socketFd === undefined || socketFd < 0) throw new HelperLaunchError('cannot hand the helper its descriptors: it has already ended');
-    for (let at = 0; at < fds.length; at += MAX_DESCRIPTORS_PER_MESSAGE) {
-      const r = sendDescriptors(socketFd, fds.slice(at, at + MAX_DESCRIPTORS_PER_MESSAGE));
-      if (r < 0) throw new HelperLaunchError(`cannot hand the helper its descriptors: ${strerror(-r)}`);
-    }
+  /** The frontend's end of the socket the helper takes its descriptors from, or undefined once the helper has ended. */
+  descriptorSocketFd(): number | undefined {
+    const fd = (this.descriptorSocket as Socket & { _handle?: { fd?: number } })._handle?.fd;
+    return fd === undefined || fd < 0 ? undefined : fd;
   }
 
   /** The process, now the caller's: it keeps tsvmm running until it ends. */

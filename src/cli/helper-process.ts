@@ -8,9 +8,12 @@ import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
 import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
+import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
+import { strerror } from '../../ffi/libc.js';
+import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
-import { HelperLaunch } from './helper-launch.js';
+import { HelperLaunch, HelperLaunchError } from './helper-launch.js';
 
 export interface HelperFiles {
   kernel: string;
@@ -54,19 +57,18 @@ export class HelperProcess {
   private hostPid: number | undefined;
   private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
+  private readonly launch: HelperLaunch;
   readonly done: Promise<HelperOutcome>;
 
   /**
-   * Opens the VM's files and hands them and `config` to the helper `launch`
-   * (started early, or now); a launch that cannot be given them is ended.
+   * Opens the VM's files and hands them and `config` to the helper `early`
+   * (early-helper.ts) or to one started now; a helper that cannot be given
+   * them is ended.
    */
-  constructor(
-    config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>,
-    files: HelperFiles,
-    output: HelperOutput,
-    log: Logger,
-    private readonly launch: HelperLaunch = new HelperLaunch(config.sandbox),
-  ) {
+  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: HelperLaunch) {
+    // Descriptors the frontend inherited must not follow (jail-launch.ts).
+    const launch = (this.launch = early ?? new HelperLaunch(config.sandbox, markInheritedFdsCloseOnExec()));
+    if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     const fds: number[] = [];
     // O_NONBLOCK: a FIFO swapped in after run-command.ts checked the path must
     // not block the open; what was opened must be a regular file (the helper reads it whole).
@@ -108,7 +110,7 @@ export class HelperProcess {
     if (typeof output.console === 'number') named[HELPER_FILE.console] = output.console;
     let handedOver = true;
     try {
-      this.launch.sendDescriptors(Object.values(named));
+      handDescriptors(launch, Object.values(named));
     } catch (e) {
       // It has died (while loading, say): how it ended is reported below, its stderr in the log.
       log.debug({ err: (e as Error).message }, 'the helper could not be handed its descriptors');
@@ -117,7 +119,6 @@ export class HelperProcess {
       // The helper holds its own copies now (or will never need them).
       fds.forEach((fd) => closeSync(fd));
     }
-    if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     this.child = this.launch.adopt();
     const helperStdout = this.child.stdout!;
     if (typeof output.console === 'number') {
@@ -199,5 +200,15 @@ export class HelperProcess {
 
   private send(m: FrontendMessage): void {
     if (this.child.connected) this.child.send(m);
+  }
+}
+
+/** Hands the helper `fds` (it gets duplicates, in this order); throws HelperLaunchError. */
+function handDescriptors(launch: HelperLaunch, fds: readonly number[]): void {
+  const socketFd = launch.descriptorSocketFd();
+  if (socketFd === undefined) throw new HelperLaunchError('cannot hand the helper its descriptors: it has already ended');
+  for (let at = 0; at < fds.length; at += MAX_DESCRIPTORS_PER_MESSAGE) {
+    const r = sendDescriptors(socketFd, fds.slice(at, at + MAX_DESCRIPTORS_PER_MESSAGE));
+    if (r < 0) throw new HelperLaunchError(`cannot hand the helper its descriptors: ${strerror(-r)}`);
   }
 }

@@ -33,20 +33,23 @@
 //   helper, and the jailed process could read() it (checked empirically with
 //   node 20: fds 200 and 50 went through; a few low ones did not, by luck of
 //   what node's start-up does with them). Two fixes, one on each side:
-//   markInheritedFdsCloseOnExec() in the frontend before each spawn, and
-//   closeStrayFds() in the child before it jails itself. close_range(3, ~0U)
-//   cannot be used in the child: node's event loop (epoll, eventfds, signal
-//   pipes) and the IPC channel already live there, at unpredictable numbers.
+//   markInheritedFdsCloseOnExec() in the frontend before each spawn
+//   (close-on-exec.ts), and closeStrayFds() in the child before it jails
+//   itself. close_range(3, ~0U) cannot be used in the child: node's event
+//   loop (epoll, eventfds, signal pipes) and the IPC channel already live
+//   there, at unpredictable numbers.
 //   What tells them apart is the flag itself: everything node opened is
 //   close-on-exec, and a descriptor without the flag at that point came
-//   through exec, so it is either one the launch listed or a stray.
+//   through exec, so it is either one the launch listed or a stray. The flags
+//   are read from /proc, so this file loads no native code: the frontend
+//   starts the helper before koffi has loaded (cli/early-helper.ts); marking a
+//   descriptor takes fcntl (close-on-exec.ts).
 // * Environment. The children get buildJailLaunch's env (what the caller
 //   names) plus TSVMM_HELPER_FDS, never process.env: the user's secrets, and
 //   NODE_OPTIONS (--require would run code in the helper), stay outside.
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { F_GETFD, F_SETFD, FD_CLOEXEC, fcntl } from '../../ffi/libc.js';
 
 export const DEFAULT_UNSHARE = '/usr/bin/unshare';
 /** Environment variable carrying `name=fd,...` to the helper. */
@@ -172,27 +175,27 @@ export function strayFds(open: readonly OpenFd[], keep: Iterable<number> = []): 
   return open.filter(({ fd, cloexec }) => fd > 2 && !cloexec && !kept.has(fd)).map(({ fd }) => fd);
 }
 
-/** This process's open descriptors, from /proc/self/fd (the listing's own fd, closed by then, drops out). */
+/** O_CLOEXEC, which /proc/PID/fdinfo's `flags` carries for a close-on-exec descriptor (octal there). */
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * This process's open descriptors, from /proc/self/fd and each one's fdinfo
+ * (the listing's own fd, closed by then, drops out; so does one another
+ * thread closes meanwhile).
+ */
 export function openFds(): OpenFd[] {
   const out: OpenFd[] = [];
   for (const name of fs.readdirSync('/proc/self/fd')) {
-    const fd = Number(name);
-    const flags = fcntl(fd, F_GETFD, 0) as number;
-    if (flags >= 0) out.push({ fd, cloexec: (flags & FD_CLOEXEC) !== 0 });
+    let info: string;
+    try {
+      info = fs.readFileSync(`/proc/self/fdinfo/${name}`, 'latin1');
+    } catch {
+      continue;
+    }
+    const flags = /^flags:\s*([0-7]+)$/m.exec(info);
+    if (flags) out.push({ fd: Number(name), cloexec: (parseInt(flags[1], 8) & O_CLOEXEC) !== 0 });
   }
   return out;
-}
-
-/**
- * In the frontend, before spawning a helper or device process: marks
- * close-on-exec every descriptor it inherited without the flag (see the top of
- * this file), so that spawn passes only its stdio entries. The frontend keeps
- * them open for itself. Returns the fds it marked.
- */
-export function markInheritedFdsCloseOnExec(): number[] {
-  const stray = strayFds(openFds());
-  for (const fd of stray) fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return stray;
 }
 
 /**

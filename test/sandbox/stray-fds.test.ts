@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { F_GETFD, F_SETFD, FD_CLOEXEC, fcntl } from '../../ffi/libc.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { buildJailLaunch, markInheritedFdsCloseOnExec, openFds, pickEnvironment, strayFds } from '../../src/sandbox/jail-launch.js';
+import { markInheritedFdsCloseOnExec } from '../../src/sandbox/close-on-exec.js';
+import { buildJailLaunch, openFds, pickEnvironment, strayFds } from '../../src/sandbox/jail-launch.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-stray-fds-'));
 const secret = join(dir, 'secret');

@@ -57,13 +57,19 @@ export class BundleError extends Error {}
 
 /**
  * Modules whose loading costs more than a start can afford and which most
- * runs never call: string-width (yargs lays out help text with it; three
- * copies) builds an Intl.Segmenter, which loads ICU's break-iteration data,
- * and a /v regular expression of every emoji sequence as it loads: ~20 ms
- * of the CLI's ~200 natively, ~0.5 s of its CPU in a nested L1
- * (BENCHMARKS.md, "Start-up"). Every export must be a function.
+ * runs never call, or call only later. Every export must be a function.
  */
-export const DEFERRED_MODULES: readonly RegExp[] = [/\/node_modules\/(?:.+\/node_modules\/)?string-width\/index\.js$/];
+export const DEFERRED_MODULES: readonly RegExp[] = [
+  // string-width (yargs lays out help text with it; three copies) builds an
+  // Intl.Segmenter, which loads ICU's break-iteration data, and a /v regular
+  // expression of every emoji sequence as it loads: ~20 ms of the CLI's ~200
+  // natively, ~0.5 s of its CPU in a nested L1 (BENCHMARKS.md, "Start-up").
+  /\/node_modules\/(?:.+\/node_modules\/)?string-width\/index\.js$/,
+  // The frontend's fcntl, and with it koffi and the FFI declarations: the
+  // helper's early start (src/cli/early-helper.ts) comes before they load,
+  // and needs them only when the frontend inherited a descriptor to mark.
+  /\/src\/sandbox\/close-on-exec\.js$/,
+];
 
 const isDeferred = (path: string) => DEFERRED_MODULES.some((pattern) => pattern.test(path));
 
@@ -295,6 +301,24 @@ export function bundledModules(entry: string): { path: string; exports: string[]
   const graph = new ModuleGraph(dirname(entry));
   graph.add(entry);
   return graph.modules.map((m, i) => ({ path: m.path, exports: graph.exportNames(i) && [...graph.exportNames(i)!].sort() }));
+}
+
+/**
+ * The modules that run, in a bundle, when `entry` is imported: it and what
+ * it imports, transitively, but for deferred modules and what only they import.
+ */
+export function modulesRunOnImport(entry: string): string[] {
+  const graph = new ModuleGraph(dirname(entry));
+  const run = new Set<number>();
+  const visit = (index: number) => {
+    if (run.has(index)) return;
+    run.add(index);
+    const m = graph.modules[index];
+    const deps = m.kind === 'cjs' ? [...m.bundled.values()] : m.targets.flatMap((t) => ('bundled' in t ? [t.bundled] : []));
+    for (const d of deps) if (!isDeferred(graph.modules[d].path)) visit(d);
+  };
+  visit(graph.add(entry));
+  return [...run].map((i) => graph.modules[i].path);
 }
 
 /** The bundle of one entry point, as the text of a CommonJS script to be written at `bundleFile`. */

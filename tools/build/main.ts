@@ -4,7 +4,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { BUNDLE_DIR, COMPILED_ENTRY_POINTS, bundleCodeFile, type EntryPoint } from '../../src/entry-points.js';
+import { BUNDLE_DIR, COMPILED_BUNDLES, COMPILED_ENTRY_POINTS, bundleCodeFile, type BundleName, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { BundleError, bundle } from './bundle.js';
 import { makeCodeCache, stampBuildId, writeLoader, writeStub } from './code-cache.js';
@@ -14,16 +14,15 @@ const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 try {
   mkdirSync(BUNDLE_DIR, { recursive: true });
   writeLoader();
-  const names = Object.keys(COMPILED_ENTRY_POINTS) as EntryPoint[];
-  for (const name of names) {
+  for (const name of Object.keys(COMPILED_BUNDLES) as BundleName[]) {
     const file = bundleCodeFile(name);
-    const result = bundle(join(PROJECT_ROOT, COMPILED_ENTRY_POINTS[name]), file);
+    const result = bundle(join(PROJECT_ROOT, COMPILED_BUNDLES[name]), file);
     writeFileSync(file, stampBuildId(result.text));
     writeStub(name);
     process.stdout.write(`bundle ${relative(PROJECT_ROOT, file)}: ${result.modules} modules, ${result.externals} external imports, ${kib(result.text.length)}\n`);
   }
   // Once every bundle is there: the helper's run starts a vCPU thread.
-  for (const name of names) process.stdout.write(`code cache of ${name}: ${kib(makeCodeCache(name))}\n`);
+  for (const name of Object.keys(COMPILED_ENTRY_POINTS) as EntryPoint[]) process.stdout.write(`code cache of ${name}: ${kib(makeCodeCache(name))}\n`);
 } catch (e) {
   process.stderr.write(`bundle: ${e instanceof BundleError ? e.message : ((e as Error).stack ?? e)}\n`);
   process.exit(1);
