@@ -1,6 +1,6 @@
 // koffi bindings for the libc calls tsvmm uses. No policy lives here: callers
 // decide what a failure means; `check` turns a -1 return into an ErrnoError.
-import koffi from 'koffi';
+import { koffi } from './koffi.js';
 import os from 'node:os';
 
 export const libc = koffi.load('libc.so.6');

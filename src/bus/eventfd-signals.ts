@@ -2,7 +2,7 @@
 // device raises (KVM reads it as an irqfd) and a doorbell the guest rings (KVM
 // writes it as an ioeventfd, as it does a register write it only counts).
 // Both work across threads and processes.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { EAGAIN, read, write } from '../../ffi/libc.js';
 import type { InterruptLine } from './device.js';
 import { watchFd } from './fd-watch.js';

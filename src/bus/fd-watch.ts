@@ -3,7 +3,7 @@
 // wait on. By default that loop is Node's (libuv, through koffi.node.poll); a
 // device process serves its data path from a loop of its own instead
 // (blocking-loop.ts), installed here before any device model is built.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 
 export interface Readiness {
   readable: boolean;

@@ -7,7 +7,7 @@
 // process (the main thread's local disks) cannot die apart from us, and a slow
 // answer there (a long fdatasync, a drain on reset, a blocked log write) is a
 // stall to wait out, not a death that fails the disk for good.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { ECONNRESET, EINTR, EPIPE, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import type { RegionLock } from './region-lock.js';

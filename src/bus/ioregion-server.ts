@@ -1,7 +1,7 @@
 // Serves a device model's region over an ioregionfd-protocol socket, on an
 // event loop (the VMM's main thread, or a device process). Commands come from
 // an untrusted peer: malformed ones are counted and dropped, never thrown.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { EAGAIN, EINTR, F_GETFL, F_SETFL, O_NONBLOCK, fcntl, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import { watchFd, type FdWatch } from './fd-watch.js';

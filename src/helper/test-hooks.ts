@@ -2,7 +2,7 @@
 // (TSVMM_TEST_HOOK=...). They show what a guest that took over a device model
 // would meet. Each reports through the log stream, one JSON line per probe.
 import { openSync } from 'node:fs';
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { ioctlValue, libc } from '../../ffi/libc.js';
 import type { Logger } from '../log.js';
 

@@ -1,7 +1,7 @@
 // The vCPU exit loop: KVM_RUN, then dispatch the exit to a device model.
 // Runs in a worker thread (a blocking KVM_RUN would freeze an event loop).
 // Hot path: no allocation per exit, one fixed-prototype ioctl per entry.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { EAGAIN, EINTR, errnoName, ioctlValue } from '../../ffi/libc.js';
 import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_INTERNAL_ERROR, KVM_IOCTL, KVM_SYSTEM_EVENT, exitReasonName } from '../../ffi/kvm-abi.js';
 import type { IoBus } from '../bus/io-bus.js';

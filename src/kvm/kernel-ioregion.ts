@@ -4,7 +4,7 @@
 // protocol (src/bus/ioregion-client.ts). The capability number changed across
 // revisions of the proposal and collides with mainline capabilities, so the
 // probe tries the ioctl itself: mainline kernels answer ENOTTY.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { ENOTTY, ioctlBuffer } from '../../ffi/libc.js';
 
 const KVMIO = 0xae;

@@ -32,10 +32,10 @@ describe('bundles', () => {
     for (const path of compared) expect({ path, exports: statically.get(path) }).toEqual({ path, exports: actual[path] });
   }, 120_000);
 
-  it('hold the ES modules of node_modules (yargs, koffi) and the CommonJS ones they import (pino)', () => {
+  it('hold the ES modules of node_modules (yargs) and the CommonJS ones they import (pino)', () => {
+    // koffi's own JavaScript is not among them: ffi/koffi.ts loads its native module at run time.
     const paths = bundledModules(entries[0]).map((m) => m.path);
     expect(paths.some((p) => p.includes('/node_modules/yargs/'))).toBe(true);
-    expect(paths.some((p) => p.includes('/node_modules/koffi/'))).toBe(true);
     expect(paths.some((p) => p.includes('/node_modules/pino/lib/'))).toBe(true);
   });
 

@@ -8,7 +8,7 @@
 // path while they run, and QEMU's page cache and threads settle): the
 // driver reports its thread id when the measured ones start.
 import { parentPort, workerData } from 'node:worker_threads';
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { gettid, read, write } from '../../ffi/libc.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 

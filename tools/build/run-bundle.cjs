@@ -45,11 +45,24 @@ function cacheHeader(buildId, data) {
  * CRC-32 by the system's zlib, through koffi, which every bundle loads
  * anyway. (A hash from node:crypto cost each process, and each vCPU thread,
  * ~5 ms natively and ~0.1 s in the nested L1 just to load that module.)
+ * koffi's native module is loaded as ffi/koffi.ts loads it, without koffi's
+ * own loader; the bundles' code then gets the same module from Node.
  */
 let zlibCrc32;
 function crc32(data) {
-  zlibCrc32 ??= require('koffi').load('libz.so.1').func('unsigned long crc32(unsigned long crc, const uint8_t *buf, unsigned int len)');
+  zlibCrc32 ??= loadKoffi().load('libz.so.1').func('unsigned long crc32(unsigned long crc, const uint8_t *buf, unsigned int len)');
   return zlibCrc32(0, data, data.length);
+}
+
+function loadKoffi() {
+  if (process.arch === 'x64' && process.platform === 'linux') {
+    try {
+      return require('@koromix/koffi-linux-x64/linux_x64/koffi.node');
+    } catch {
+      // as in ffi/koffi.ts: koffi's loader finds another
+    }
+  }
+  return require('koffi');
 }
 
 /** The cache's data if it was made from this very bundle and is whole, else undefined. */

@@ -16,7 +16,7 @@
 // else; a driver that only posts well-formed chains, with enough receive buffers,
 // gets every frame the peer sent, byte for byte and in order, and the peer
 // every frame it sent.
-import koffi from 'koffi';
+import { koffi } from '../../ffi/koffi.js';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, check as checkCall, close, read, socketpair, write } from '../../ffi/libc.js';
 import { VIRTIO_F, VIRTQ_DESC_F_WRITE, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO, VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
