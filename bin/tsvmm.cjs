@@ -1,6 +1,6 @@
 #!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
-// Started without NODE_EXTRA_CA_CERTS: Node 20 reads and parses that bundle
-// (and its own root certificates) as it starts, whether TLS is used or not,
+// Started without NODE_EXTRA_CA_CERTS: Node 20 reads and parses the CA file
+// it names (and its own root certificates) as it starts, TLS or not,
 // and tsvmm makes no TLS connection. On machines that set it, that was ~45 ms
 // of a 110 ms `node -e 0` natively and ~0.65 s in a nested L1 (BENCHMARKS.md,
 // "Start-up"). Only when run as a program (`tsvmm`, `npx tsvmm`, `npm start`):
@@ -16,8 +16,8 @@ const bundles = join(__dirname, '..', 'dist', 'bundle');
 const bundle = join(bundles, 'tsvmm.cjs');
 const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundle)) {
-  // First the helper's early start, a small bundle of its own
-  // (src/cli/early-helper.ts says why), then the CLI.
+  // First the helper's early start, a small bundle of its own (tsvmm-early,
+  // src/cli/early-helper.ts says why), then the CLI.
   const early = join(bundles, 'tsvmm-early.cjs');
   if (existsSync(early)) require(early);
   require(bundle);
