@@ -156,6 +156,11 @@ export class HelperProcess {
     return this.child.pid;
   }
 
+  /** When its process was spawned (epoch ms). */
+  get spawnedAt(): number {
+    return this.launch.spawnedAt;
+  }
+
   sendInput(bytes: Uint8Array): void {
     this.child.stdin?.write(bytes);
   }

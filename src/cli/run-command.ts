@@ -26,6 +26,7 @@ import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { takeEarlyHelper } from './early-helper.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
+import { markStartup, startupMarks } from './startup-marks.js';
 import { ConsoleTerminal } from './terminal.js';
 
 export interface RunArgs {
@@ -247,6 +248,7 @@ function checkDiskFile(path: string): void {
 
 /** Runs the VM in a helper process; returns the process exit status. */
 export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<number> {
+  markStartup('commandParsed');
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
   const machine = loadMachine(args.machine);
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
@@ -324,6 +326,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
         log,
         takeEarlyHelper(args.sandbox),
       );
+      markStartup('helperHasItsVm');
       try {
         devices = await startDeviceProcesses(
           devicePlan,
@@ -349,6 +352,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     throw e;
   }
   control?.attach(helper);
+  markStartup('devicesServing');
+  log.debug({ msSinceStart: { helperSpawned: Math.round(helper.spawnedAt - performance.timeOrigin), ...startupMarks() } }, "the frontend's start");
   log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpus, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
   // Under `exec` the command's stdin is not the console's: no terminal input.

@@ -1,0 +1,14 @@
+// When the frontend reached each step of its start, in ms since the process
+// started (performance.now()), for the debug log: where a slow start goes
+// (BENCHMARKS.md, "Start-up"), without a profiler, whose flags make V8
+// refuse the code caches and change what they measure.
+const marks: Record<string, number> = {};
+
+export function markStartup(step: string): void {
+  marks[step] = Math.round(performance.now());
+}
+
+/** Every step marked so far, by name. */
+export function startupMarks(): Readonly<Record<string, number>> {
+  return { ...marks };
+}
