@@ -32,7 +32,8 @@ function startEarly(): HelperLaunch | undefined {
   if (words[0] !== 'run' && words[0] !== 'exec') return undefined;
   if (words.some((w) => w === '--help' || w === '-h' || w === '--version')) return undefined;
   try {
-    const inherited = strayFds(openFds()).length > 0 ? markInheritedFdsCloseOnExec() : [];
+    const stray = strayFds(openFds());
+    const inherited = stray.length > 0 ? markInheritedFdsCloseOnExec(stray) : [];
     return new HelperLaunch(!words.includes('--no-sandbox'), inherited);
   } catch {
     return undefined; // started again once the command line is known, and its error reported then

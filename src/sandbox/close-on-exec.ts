@@ -5,12 +5,12 @@ import { openFds, strayFds } from './jail-launch.js';
 
 /**
  * In the frontend, before spawning a helper or device process: marks
- * close-on-exec every descriptor it inherited without the flag, so that
- * spawn passes only its stdio entries. The frontend keeps them open for
- * itself. Returns the fds it marked.
+ * close-on-exec every descriptor it inherited without the flag (`stray`,
+ * when the caller has listed them already), so that spawn passes only its
+ * stdio entries. The frontend keeps them open for itself. Returns the fds
+ * it marked.
  */
-export function markInheritedFdsCloseOnExec(): number[] {
-  const stray = strayFds(openFds());
+export function markInheritedFdsCloseOnExec(stray: readonly number[] = strayFds(openFds())): readonly number[] {
   for (const fd of stray) fcntl(fd, F_SETFD, FD_CLOEXEC);
   return stray;
 }

@@ -3,7 +3,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { koffi } from '../../ffi/koffi.js';
+import { KOFFI_X64_GLIBC, koffi } from '../../ffi/koffi.js';
 import { COMPILED_BUNDLES } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { bundledModules } from '../../tools/build/bundle.js';
@@ -16,6 +16,7 @@ describe("koffi's native module, loaded directly", () => {
     const { version } = require(join(PROJECT_ROOT, 'node_modules', 'koffi', 'package.json')) as { version: string };
     expect(koffi.version).toBe(version);
     expect(koffi.struct).toBe(throughKoffi.struct); // one native module, not two copies
+    expect(koffi).toBe(require(KOFFI_X64_GLIBC)); // loaded directly on this x86-64 glibc host, not through the fallback
     const getpid = koffi.load('libc.so.6').func('int getpid(void)');
     expect(getpid()).toBe(process.pid);
   });
