@@ -16,8 +16,8 @@ const bundles = join(__dirname, '..', 'dist', 'bundle');
 const bundle = join(bundles, 'tsvmm.cjs');
 const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 if (process.env.TSVMM_NO_BUNDLE !== '1' && existsSync(bundle)) {
-  // First the helper's early start, a small bundle of its own (tsvmm-early,
-  // src/cli/early-helper.ts says why), then the CLI.
+  // First the early start of tsvmm's processes, a small bundle of its own
+  // (tsvmm-early, src/cli/early-start.ts says why), then the CLI.
   const early = join(bundles, 'tsvmm-early.cjs');
   if (existsSync(early)) require(early);
   require(bundle);

@@ -11,7 +11,7 @@
 // ~45, and in the nested L1 a vCPU thread's start spent ~1.3 s of CPU on
 // that compilation. The helper's gc() is taken at run time instead
 // (helper/collect-garbage.ts). The profiling flags of TSVMM_HELPER_NODE_ARGS
-// (cli/helper-launch.ts) pay that price knowingly.
+// (cli/process-launch.ts) pay that price knowingly.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root.js';
@@ -28,7 +28,7 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
 
 /**
  * A bundle that is no process or thread of its own: the CLI's first act, the
- * helper's early start (cli/early-helper.ts), which bin/tsvmm.cjs loads
+ * early start of the helper and device processes (cli/early-start.ts), which bin/tsvmm.cjs loads
  * before the CLI's own bundle. It has no code cache: checking one loads koffi
  * (tools/build/run-bundle.cjs), which is what it comes before.
  */
@@ -37,7 +37,7 @@ export const EARLY_START_BUNDLE = 'tsvmm-early';
 /** Every bundle `npm run build` makes, by what it is built from. */
 export const COMPILED_BUNDLES: Readonly<Record<EntryPoint | typeof EARLY_START_BUNDLE, string>> = {
   ...COMPILED_ENTRY_POINTS,
-  [EARLY_START_BUNDLE]: 'dist/src/cli/early-helper.js',
+  [EARLY_START_BUNDLE]: 'dist/src/cli/early-start.js',
 };
 export type BundleName = keyof typeof COMPILED_BUNDLES;
 

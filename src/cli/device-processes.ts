@@ -1,23 +1,23 @@
 // Starts the device models the device plan puts in their own jailed
 // processes (machine devices with `process: separate`, disks with
-// `process=separate`). Each gets the descriptors the plan names for it,
+// `process=separate`, shares). Each process may have been started before
+// the plan was known (early-start.ts; process-launch.ts), and gets the
+// descriptors the plan names for it over its descriptor socket,
 // already created by the frontend (device-handover.ts): one end of its
 // region socket (the helper's exit loop forwards the region's accesses over
 // the other), and for a virtio device guest RAM (a memfd the helper maps
 // too), its files and two eventfds the helper registers with KVM (doorbell →
 // ioeventfd, interrupt → irqfd).
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from '../device-process/device-process-protocol.js';
 import type { Logger } from '../log.js';
 import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
-import { entryPointScript } from '../entry-points.js';
 import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
-import { buildJailLaunch, pickEnvironment } from '../sandbox/jail-launch.js';
-import { MEASUREMENT_KNOBS, deviceProcessNodeArgs } from './helper-launch.js';
+import { handDescriptors } from './hand-descriptors.js';
+import { launchDeviceProcess, type ProcessLaunch } from './process-launch.js';
 import type { DeviceHandover } from './device-handover.js';
-
 
 export class DeviceProcessError extends Error {
   override name = 'DeviceProcessError';
@@ -43,15 +43,26 @@ export function hasDeviceProcesses(plan: DevicePlan): boolean {
 
 /**
  * Starts a process for every device the plan hosts in one, all at once (each
- * is a Node start-up); on failure, every one that started is killed.
+ * is a Node start-up), taking those in `early` first (the rest of them are
+ * ended); on failure, every one that started is killed.
  */
-export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHandover, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<DeviceProcessSet> {
-  const starting = plan.devices.filter((d) => d.host === 'device-process').map((device) => startOne(device, handover.forDeviceProcess(device.name), ram, options, log));
+export async function startDeviceProcesses(
+  plan: DevicePlan,
+  handover: DeviceHandover,
+  ram: RamLayout[],
+  options: DeviceProcessOptions,
+  log: Logger,
+  early: ProcessLaunch[] = [],
+): Promise<DeviceProcessSet> {
+  const devices = plan.devices.filter((d) => d.host === 'device-process');
+  const launches = devices.map(() => early.shift() ?? launchDeviceProcess(options.sandbox, markInherited(log)));
+  early.forEach((unused) => unused.discard());
+  const starting = devices.map((device, i) => startOne(launches[i], device, handover.forDeviceProcess(device.name), ram, options, log));
   const settled = await Promise.allSettled(starting);
   const children = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
-    children.forEach((c) => c.kill('SIGKILL'));
+    launches.forEach((l) => l.child.kill('SIGKILL'));
     throw failed.reason;
   }
   return {
@@ -68,28 +79,54 @@ export async function startDeviceProcesses(plan: DevicePlan, handover: DeviceHan
   };
 }
 
-async function startOne(device: PlannedDevice, fds: Readonly<Record<string, number>>, ram: RamLayout[], options: DeviceProcessOptions, log: Logger): Promise<ChildProcess> {
-  // Nothing of the user's environment (jail-launch.ts): the device process reads only these.
-  const env: NodeJS.ProcessEnv = { TSVMM_LOG_PRETTY: options.prettyLogs ? '1' : '0', ...pickEnvironment(MEASUREMENT_KNOBS) };
-  const script = entryPointScript('device-process');
-  const nodeArgs = deviceProcessNodeArgs();
-  const launch = buildJailLaunch({ script, nodeArgs, fds, stdio: ['ignore', 'ignore', 'pipe'], extraStdio: ['ipc'], env });
-  const [command, args] = options.sandbox ? [launch.command, launch.args] : [process.execPath, [...nodeArgs, script]];
-  // Descriptors the frontend inherited must not follow (jail-launch.ts).
+/** Descriptors the frontend inherited must not follow (jail-launch.ts). */
+function markInherited(log: Logger): readonly number[] {
   const marked = markInheritedFdsCloseOnExec();
   if (marked.length) log.debug({ fds: marked }, 'inherited descriptors kept from the device process');
-  const child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
+  return marked;
+}
+
+async function startOne(
+  launch: ProcessLaunch,
+  device: PlannedDevice,
+  fds: Readonly<Record<string, number>>,
+  ram: RamLayout[],
+  options: DeviceProcessOptions,
+  log: Logger,
+): Promise<ChildProcess> {
+  const what = `the ${device.name} device process`;
+  const child = launch.child;
   child.stderr!.pipe(options.log, { end: false });
-  const config: DeviceProcessConfig = { device, ram: device.virtio ? ram : [], logLevel: options.logLevel, sandbox: options.sandbox, seccomp: options.seccomp };
-  const hostPid = await new Promise<number>((resolve, reject) => {
+  // Seen even when it ended before this (an early start that died loading).
+  const ended = launch.ended.then(({ code, signal, spawnError }): never => {
+    throw new DeviceProcessError(spawnError ? `cannot start ${what}: ${spawnError.message}` : `${what} exited while starting (${signal ?? `code ${code}`})`);
+  });
+  ended.catch(() => {}); // awaited only while it starts: a later end is reported below
+  const config: DeviceProcessConfig = {
+    device,
+    descriptors: Object.keys(fds),
+    ram: device.virtio ? ram : [],
+    logLevel: options.logLevel,
+    prettyLogs: options.prettyLogs,
+    sandbox: options.sandbox,
+    seccomp: options.seccomp,
+  };
+  const serving = new Promise<number>((resolve, reject) => {
     child.on('message', (m: FromDeviceProcess) => {
       if (m.type === 'serving') resolve(m.hostPid);
-      else reject(new DeviceProcessError(`the ${device.name} device process failed to start: ${m.error}`));
+      else reject(new DeviceProcessError(`${what} failed to start: ${m.error}`));
     });
-    child.on('exit', (code, signal) => reject(new DeviceProcessError(`the ${device.name} device process exited while starting (${signal ?? `code ${code}`})`)));
-    child.send({ type: 'start', config } satisfies ToDeviceProcess);
   });
-  child.removeAllListeners('exit');
+  try {
+    handDescriptors(launch, Object.values(fds), what);
+  } catch (e) {
+    log.debug({ err: (e as Error).message }, `${what} could not be handed its descriptors`);
+    launch.adopt();
+    return await ended; // how it ended says why
+  }
+  launch.adopt();
+  child.send({ type: 'start', config } satisfies ToDeviceProcess);
+  const hostPid = await Promise.race([serving, ended]);
   child.on('exit', (code, signal) => {
     // Code 0 is its answer to the region closing: the helper (and the VM) ended
     // first, a race with killAll that is no failure of the device.

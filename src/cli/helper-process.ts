@@ -1,5 +1,5 @@
 // The frontend's side of the helper: open the VM's files with the user's
-// rights, hand them to the helper (started by helper-launch.ts), relay
+// rights, hand them to the helper (started by process-launch.ts), relay
 // console input, forward stop requests, and turn however the helper ends
 // into one clear result.
 import type { ChildProcess } from 'node:child_process';
@@ -8,12 +8,11 @@ import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { Logger } from '../log.js';
 import { HELPER_FILE, type VmState, type FrontendMessage, type HelperConfig, type HelperMessage } from '../helper/helper-protocol.js';
-import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
-import { strerror } from '../../ffi/libc.js';
 import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
-import { HelperLaunch, HelperLaunchError } from './helper-launch.js';
+import { handDescriptors } from './hand-descriptors.js';
+import { launchHelper, type ProcessLaunch } from './process-launch.js';
 
 export interface HelperFiles {
   kernel: string;
@@ -57,17 +56,17 @@ export class HelperProcess {
   private hostPid: number | undefined;
   private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
-  private readonly launch: HelperLaunch;
+  private readonly launch: ProcessLaunch;
   readonly done: Promise<HelperOutcome>;
 
   /**
    * Opens the VM's files and hands them and `config` to the helper `early`
-   * (early-helper.ts) or to one started now; a helper that cannot be given
+   * (early-start.ts) or to one started now; a helper that cannot be given
    * them is ended.
    */
-  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: HelperLaunch) {
+  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: ProcessLaunch) {
     // Descriptors the frontend inherited must not follow (jail-launch.ts).
-    const launch = (this.launch = early ?? new HelperLaunch(config.sandbox, markInheritedFdsCloseOnExec()));
+    const launch = (this.launch = early ?? launchHelper(config.sandbox, markInheritedFdsCloseOnExec()));
     if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     const fds: number[] = [];
     // O_NONBLOCK: a FIFO swapped in after run-command.ts checked the path must
@@ -110,7 +109,7 @@ export class HelperProcess {
     if (typeof output.console === 'number') named[HELPER_FILE.console] = output.console;
     let handedOver = true;
     try {
-      handDescriptors(launch, Object.values(named));
+      handDescriptors(launch, Object.values(named), 'the helper');
     } catch (e) {
       // It has died (while loading, say): how it ended is reported below, its stderr in the log.
       log.debug({ err: (e as Error).message }, 'the helper could not be handed its descriptors');
@@ -208,12 +207,3 @@ export class HelperProcess {
   }
 }
 
-/** Hands the helper `fds` (it gets duplicates, in this order); throws HelperLaunchError. */
-function handDescriptors(launch: HelperLaunch, fds: readonly number[]): void {
-  const socketFd = launch.descriptorSocketFd();
-  if (socketFd === undefined) throw new HelperLaunchError('cannot hand the helper its descriptors: it has already ended');
-  for (let at = 0; at < fds.length; at += MAX_DESCRIPTORS_PER_MESSAGE) {
-    const r = sendDescriptors(socketFd, fds.slice(at, at + MAX_DESCRIPTORS_PER_MESSAGE));
-    if (r < 0) throw new HelperLaunchError(`cannot hand the helper its descriptors: ${strerror(-r)}`);
-  }
-}

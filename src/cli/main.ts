@@ -1,6 +1,6 @@
 // tsvmm's command line.
-// First: for run and exec, the helper starts loading while this process does (early-helper.ts).
-import './early-helper.js';
+// First: for run and exec, the helper (and exec's share processes) start loading while this process does (early-start.ts).
+import './early-start.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { execCommand, execOptions, type ExecArgs } from './exec-command.js';

@@ -24,7 +24,7 @@ import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
-import { takeEarlyHelper } from './early-helper.js';
+import { takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { markStartup, startupMarks } from './startup-marks.js';
 import { ConsoleTerminal } from './terminal.js';
@@ -334,6 +334,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           ram,
           { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
           log,
+          takeEarlyDeviceProcesses(args.sandbox),
         );
       } catch (e) {
         helper.kill();

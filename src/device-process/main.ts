@@ -18,7 +18,9 @@ import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
-import { closeStrayFds, helperFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds } from '../sandbox/jail-launch.js';
+import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
+import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from './device-process-protocol.js';
 
 function send(m: FromDeviceProcess): void {
@@ -74,12 +76,12 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
 }
 
 function start(config: DeviceProcessConfig): void {
-  const log = createLogger({ level: config.logLevel as never, pretty: process.env.TSVMM_LOG_PRETTY === '1' }).child({ device: config.device.name });
+  const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs }).child({ device: config.device.name });
   let hostPid = process.pid;
   let server: IoregionServer;
   try {
-    const fds = helperFds();
-    // Only the descriptors the frontend named stay open (see jail-launch.ts).
+    const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
+    // Only the descriptors the frontend sent stay open (see jail-launch.ts).
     const stray = closeStrayFds(Object.values(fds));
     if (stray.length) log.warn({ fds: stray }, 'closed descriptors the device process was not meant to get');
     // As in the helper: the data path waits in a loop of its own, not a libuv

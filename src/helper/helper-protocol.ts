@@ -2,7 +2,7 @@
 // user's rights and hands the helper the descriptors over a socket
 // (SCM_RIGHTS); the two talk in JSON messages over Node's IPC channel (a
 // unix socketpair). The helper may be started before its VM is known
-// (src/cli/helper-launch.ts): everything about the VM comes with 'start'.
+// (src/cli/process-launch.ts): everything about the VM comes with 'start'.
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { MachineDefinition } from '../machine/machine-definition.js';
@@ -26,8 +26,6 @@ export const HELPER_FILE = {
 
 /** The console output when no `console` descriptor came: a pipe the frontend copies to where the console goes. */
 export const CONSOLE_OUT_FD = 1;
-/** The helper's end of the socket its descriptors arrive on (SCM_RIGHTS, before 'start'). */
-export const DESCRIPTOR_SOCKET_FD = 3;
 
 export interface HelperConfig {
   /** The names of the descriptors sent over the descriptor socket, in the order they were sent. */

@@ -1,6 +1,6 @@
 // The helper: the VMM proper. It opens nothing by path; everything arrives as
 // a file descriptor from the frontend (see helper-protocol.ts), which may
-// start it before it knows the VM (src/cli/helper-launch.ts). It builds the
+// start it before it knows the VM (src/cli/process-launch.ts). It builds the
 // VM, jails itself (src/sandbox), then runs the guest and reports how it ended.
 // Every module it needs is imported here, before the jail removes the files.
 import { closeSync } from 'node:fs';
@@ -25,8 +25,9 @@ import { GuestLog } from '../log-rate-limit.js';
 import { releaseStartupPages } from './startup-pages.js';
 import { takeGcFunction } from './collect-garbage.js';
 import { vcpuThreads } from './early-vcpu-thread.js';
-import { receiveNamedDescriptors } from './received-descriptors.js';
-import { CONSOLE_OUT_FD, DESCRIPTOR_SOCKET_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
+import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
+import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
+import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
 function send(message: HelperMessage): Promise<void> {
   return new Promise((resolve) => {

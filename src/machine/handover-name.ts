@@ -1,6 +1,6 @@
 // The one place names of descriptors that cross a process boundary are made.
 // The frontend hands the helper and the device processes their descriptors
-// by name (src/sandbox TSVMM_HELPER_FDS); the device plan records each name,
+// by name (src/sandbox/received-descriptors.ts); the device plan records each name,
 // and the receivers look names up in the plan, never build them.
 
 /** What a descriptor is for: a device's region socket, a queue's doorbell, its interrupt, its interrupt status page, guest RAM, or a file its kind asked for ("image"). */

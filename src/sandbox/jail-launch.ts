@@ -18,8 +18,9 @@
 //            namespace in which the helper is root (uid 0 inside = the user outside),
 //            which is what makes the other namespaces and pivot_root possible
 //
-// Descriptors reach the helper through spawn's stdio array: unshare execs node
-// without closing them. exit status and death signal come back through
+// Descriptors can reach the child through spawn's stdio array (`fds`):
+// unshare execs node without closing them. tsvmm's own processes take theirs
+// later, over a socket passed that way (src/cli/process-launch.ts). exit status and death signal come back through
 // unshare, which re-raises the helper's fatal signal on itself (SIGSYS stays SIGSYS).
 //
 // Only those descriptors, and only the environment the caller lists, may reach
@@ -42,10 +43,10 @@
 //   close-on-exec, and a descriptor without the flag at that point came
 //   through exec, so it is either one the launch listed or a stray. The flags
 //   are read from /proc, so this file loads no native code: the frontend
-//   starts the helper before koffi has loaded (cli/early-helper.ts); marking a
+//   starts the helper before koffi has loaded (cli/early-start.ts); marking a
 //   descriptor takes fcntl (close-on-exec.ts).
 // * Environment. The children get buildJailLaunch's env (what the caller
-//   names) plus TSVMM_HELPER_FDS, never process.env: the user's secrets, and
+//   names) plus TSVMM_HELPER_FDS for `fds`, never process.env: the user's secrets, and
 //   NODE_OPTIONS (--require would run code in the helper), stay outside.
 import { spawnSync, type StdioOptions } from 'node:child_process';
 import fs from 'node:fs';
@@ -201,7 +202,7 @@ export function openFds(): OpenFd[] {
 /**
  * In a helper or device process, before anything else opens a descriptor and
  * before the jail: closes every descriptor that came through exec but was not
- * handed over on purpose (`keep`: the named fds of TSVMM_HELPER_FDS; the IPC
+ * handed over on purpose (`keep`: the received ones; the IPC
  * channel is kept too). Node's own descriptors are close-on-exec and stay.
  * Returns the fds it closed.
  */

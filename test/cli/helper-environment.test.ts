@@ -2,7 +2,7 @@
 // of the user's variables but the test-hook selector, the data-path loop
 // selector and malloc's threshold.
 import { describe, expect, it } from 'vitest';
-import { deviceProcessNodeArgs, helperEnvironment, helperNodeArgs } from '../../src/cli/helper-launch.js';
+import { deviceProcessNodeArgs, helperEnvironment, helperNodeArgs } from '../../src/cli/process-launch.js';
 
 describe('helperEnvironment', () => {
   it("keeps the user's secrets, PATH and NODE_OPTIONS out", () => {

@@ -103,18 +103,16 @@ describeKvm('the jailed helper', () => {
           env: { ...process.env, TSVMM_TEST_HOOK: 'probe', TSVMM_AUDIT_SECRET: 'hunter2' },
         });
         const timer = setTimeout(() => child.kill('SIGKILL'), deadline(60_000));
-        let devicePid: number | undefined;
         let partial = '';
         child.stderr.on('data', (d: Buffer) => {
           stderr += d.toString();
           const lines = (partial + d.toString()).split('\n');
           partial = lines.pop()!;
           for (const line of lines) {
-            if (line.includes('device model runs in its own process')) devicePid = JSON.parse(line).pid;
-            if (!line.includes('"probe":"jail"')) continue;
-            // The helper waits inside the hook, jailed; the device process is serving.
-            seen.helper = leaks(JSON.parse(line).hostPid);
-            if (devicePid !== undefined) seen.device = leaks(devicePid);
+            // The device process says so once it is jailed and serving; the
+            // helper waits inside the hook, jailed (in either order).
+            if (line.includes('device model runs in its own process')) seen.device = leaks(JSON.parse(line).pid);
+            if (line.includes('"probe":"jail"')) seen.helper = leaks(JSON.parse(line).hostPid);
           }
         });
         child.stdin.end();

@@ -66,7 +66,7 @@ export const DEFERRED_MODULES: readonly RegExp[] = [
   // natively, ~0.5 s of its CPU in a nested L1 (BENCHMARKS.md, "Start-up").
   /\/node_modules\/(?:.+\/node_modules\/)?string-width\/index\.js$/,
   // The frontend's fcntl, and with it koffi and the FFI declarations: the
-  // helper's early start (src/cli/early-helper.ts) comes before they load,
+  // helper's early start (src/cli/early-start.ts) comes before they load,
   // and needs them only when the frontend inherited a descriptor to mark.
   /\/src\/sandbox\/close-on-exec\.js$/,
 ];

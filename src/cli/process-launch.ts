@@ -1,16 +1,17 @@
-// Starting the helper process. Node's start-up and the helper's code take
-// ~100 ms natively and over a second in a nested L1, and need nothing of
-// the VM: for `run` and `exec` the frontend starts the helper as its first
-// act (early-helper.ts), while its own code loads and it parses the command
-// line and opens the files. The VM's descriptors follow over a socket of
-// their own (SCM_RIGHTS: Node's IPC cannot carry files, /dev/kvm or memfds),
-// its configuration over the IPC channel (helper-process.ts). Nothing here
-// loads native code (koffi): the early start comes before that.
+// Starting tsvmm's own processes: the helper and the device processes.
+// Node's start-up and their code take ~100 ms natively and over a second in
+// a nested L1, and need nothing of the VM: the frontend starts them before
+// it knows the VM (for `run` and `exec` as its first act, early-start.ts),
+// while its own code loads and it parses the command line and opens the
+// files. Their descriptors follow over a socket of their own (SCM_RIGHTS:
+// Node's IPC cannot carry files, /dev/kvm or memfds; hand-descriptors.ts),
+// their configuration over the IPC channel. Nothing here loads native code
+// (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { entryPointScript } from '../entry-points.js';
-import { DESCRIPTOR_SOCKET_FD } from '../helper/helper-protocol.js';
-import { buildJailLaunch, pickEnvironment } from '../sandbox/jail-launch.js';
+import { entryPointScript, type EntryPoint } from '../entry-points.js';
+import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
+import { buildJailLaunch, pickEnvironment, type JailLaunchOptions } from '../sandbox/jail-launch.js';
 
 /**
  * Flags TSVMM_HELPER_NODE_ARGS and TSVMM_DEVICE_NODE_ARGS may add:
@@ -39,7 +40,7 @@ function extraNodeArgs(from: NodeJS.ProcessEnv, variable: string): string[] {
   const extra = (from[variable] ?? '').split(' ').filter(Boolean);
   const refused = extra.find((flag) => !PROFILING_FLAG_PREFIXES.some((p) => flag.startsWith(p)));
   if (refused !== undefined)
-    throw new HelperLaunchError(`${variable}: ${refused} is not a flag tsvmm's processes take (allowed: ${PROFILING_FLAG_PREFIXES.join(' ')}...)`);
+    throw new ProcessLaunchError(`${variable}: ${refused} is not a flag tsvmm's processes take (allowed: ${PROFILING_FLAG_PREFIXES.join(' ')}...)`);
   return extra;
 }
 
@@ -56,7 +57,7 @@ const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
  * Knobs for A/B measurements that the helper and the device processes take
  * from the user's environment: which loop the data path waits in
  * (bus/blocking-loop.ts; `libuv`), and starting without the code caches
- * (tools/build/run-bundle.cjs).
+ * (tools/build/run-bundle.cjs). The device processes get nothing else of it.
  */
 export const MEASUREMENT_KNOBS = ['TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE'] as const;
 /**
@@ -74,24 +75,31 @@ export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record
   };
 }
 
-export class HelperLaunchError extends Error {
-  override name = 'HelperError';
+/** A tsvmm process could not be started or given its work. */
+export class ProcessLaunchError extends Error {
+  override name = 'ProcessLaunchError';
 }
 
-export interface HelperEnd {
+export interface ProcessEnd {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   /** It could not be started at all (e.g. no unshare). */
   readonly spawnError?: Error;
 }
 
-/** A started helper process that has not been given its VM yet. */
-export class HelperLaunch {
+type Stdio = NonNullable<JailLaunchOptions['stdio']>;
+
+/**
+ * A started tsvmm process that has not been given its work yet: its
+ * descriptors come over the socket at its DESCRIPTOR_SOCKET_FD, then its
+ * configuration over the IPC channel (the fd after it).
+ */
+export class ProcessLaunch {
   readonly child: ChildProcess;
   /** When it was spawned (epoch ms). */
   readonly spawnedAt: number;
-  /** Resolves when it has exited and its console and log pipes are drained; seen even if that was before adoption. */
-  readonly ended: Promise<HelperEnd>;
+  /** Resolves when it has exited and its pipes are drained; seen even if that was before adoption. */
+  readonly ended: Promise<ProcessEnd>;
   private readonly descriptorSocket: Socket;
   private adopted = false;
   private readonly killUnused = () => this.discard();
@@ -103,17 +111,16 @@ export class HelperLaunch {
    * descriptors"), so that none follows.
    */
   constructor(
+    readonly entry: EntryPoint,
     readonly sandbox: boolean,
     readonly inheritedFds: readonly number[],
+    how: { stdio: Stdio; nodeArgs: string[]; env: NodeJS.ProcessEnv },
   ) {
-    const script = entryPointScript('helper');
-    // Console and logs travel through pipes the frontend relays: the helper
-    // writes to no file (and so can run with RLIMIT_FSIZE at its disks' size).
-    // fd 3 is the descriptor socket (a stdio 'pipe' is a unix socketpair).
-    const nodeArgs = helperNodeArgs();
-    const launch = buildJailLaunch({ script, nodeArgs, stdio: ['pipe', 'pipe', 'pipe'], extraStdio: ['pipe', 'ipc'], env: helperEnvironment() });
-    if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error('helper launch: the descriptor socket is not at its fd');
-    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...nodeArgs, script]];
+    const script = entryPointScript(entry);
+    const launch = buildJailLaunch({ script, nodeArgs: how.nodeArgs, stdio: how.stdio, extraStdio: ['pipe', 'ipc'], env: how.env });
+    // A stdio 'pipe' is a unix socketpair: the descriptor socket.
+    if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error(`${entry} launch: the descriptor socket is not at its fd`);
+    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...how.nodeArgs, script]];
     this.spawnedAt = performance.timeOrigin + performance.now();
     this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
     this.ended = new Promise((resolve) => {
@@ -122,14 +129,14 @@ export class HelperLaunch {
       this.child.on('close', (code, signal) => resolve({ code, signal, spawnError }));
     });
     this.descriptorSocket = this.child.stdio[DESCRIPTOR_SOCKET_FD] as Socket;
-    // Nothing is read from it; a helper that dies closes it.
+    // Nothing is read from it; a process that dies closes it.
     this.descriptorSocket.on('error', () => {});
     // Until adopted it must not keep tsvmm alive: a bad command line ends tsvmm at once.
     this.setRef(false);
     process.once('exit', this.killUnused);
   }
 
-  /** The frontend's end of the socket the helper takes its descriptors from, or undefined once the helper has ended. */
+  /** The frontend's end of the socket the process takes its descriptors from, or undefined once it has ended. */
   descriptorSocketFd(): number | undefined {
     const fd = (this.descriptorSocket as Socket & { _handle?: { fd?: number } })._handle?.fd;
     return fd === undefined || fd < 0 ? undefined : fd;
@@ -144,7 +151,7 @@ export class HelperLaunch {
     return this.child;
   }
 
-  /** Ends a helper that will not be used (the command line turned out otherwise). */
+  /** Ends a process that will not be used (the command line turned out otherwise). */
   discard(): void {
     if (this.adopted) return;
     process.off('exit', this.killUnused);
@@ -155,4 +162,22 @@ export class HelperLaunch {
     const handles = [this.child, this.child.channel, ...this.child.stdio] as ({ ref?: () => void; unref?: () => void } | null | undefined)[];
     for (const h of handles) (on ? h?.ref : h?.unref)?.call(h);
   }
+}
+
+/**
+ * The helper: console input, console output and log on pipes the frontend
+ * relays (it writes to no file, and so can run with RLIMIT_FSIZE at its
+ * disks' size).
+ */
+export function launchHelper(sandbox: boolean, inheritedFds: readonly number[]): ProcessLaunch {
+  return new ProcessLaunch('helper', sandbox, inheritedFds, { stdio: ['pipe', 'pipe', 'pipe'], nodeArgs: helperNodeArgs(), env: helperEnvironment() });
+}
+
+/** A device process (device-processes.ts): only its log, on a pipe. */
+export function launchDeviceProcess(sandbox: boolean, inheritedFds: readonly number[]): ProcessLaunch {
+  return new ProcessLaunch('device-process', sandbox, inheritedFds, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    nodeArgs: deviceProcessNodeArgs(),
+    env: pickEnvironment(MEASUREMENT_KNOBS),
+  });
 }

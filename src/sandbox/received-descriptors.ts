@@ -1,5 +1,6 @@
-// In the helper: the VM's descriptors, as the frontend sent them over the
-// descriptor socket (SCM_RIGHTS, src/cli/helper-launch.ts) before 'start'.
+// In the helper and the device processes: their descriptors, as the
+// frontend sent them over the descriptor socket (SCM_RIGHTS,
+// src/cli/hand-descriptors.ts) before 'start'.
 import { receiveDescriptors, MAX_DESCRIPTORS_PER_MESSAGE } from '../../ffi/descriptor-passing.js';
 import { close, EAGAIN, EINTR, POLLIN, poll, strerror } from '../../ffi/libc.js';
 
@@ -18,7 +19,7 @@ export function receiveNamedDescriptors(socketFd: number, names: readonly string
         poll(pollFd, 1, 1000);
         continue;
       }
-      if (typeof got === 'number') throw new Error(`receiving the VM's descriptors from the frontend: ${strerror(-got)}`);
+      if (typeof got === 'number') throw new Error(`receiving descriptors from the frontend: ${strerror(-got)}`);
       fds.push(...got);
     }
   } catch (e) {

@@ -1,0 +1,83 @@
+// Device processes as the frontend starts them (device-processes.ts): each
+// may have been started before the device plan was known (early-start.ts),
+// gets its descriptors over its descriptor socket and its configuration over
+// IPC, then serves its region. No KVM: the test reads a test device's
+// registers through the helper's end of the region socket, as a vCPU would.
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IoregionClient } from '../../src/bus/ioregion-client.js';
+import { openDeviceHandover, type DeviceHandover } from '../../src/cli/device-handover.js';
+import { startDeviceProcesses, type DeviceProcessSet } from '../../src/cli/device-processes.js';
+import { launchDeviceProcess, type ProcessLaunch } from '../../src/cli/process-launch.js';
+import { TEST_RESULT, TEST_DOORBELL, TEST_SCRATCH_SIZE_REG } from '../../src/devices/test-device.js';
+import { silentLogger } from '../../src/log.js';
+import { planDevices, plannedDescriptor, type DevicePlan } from '../../src/machine/device-plan.js';
+import { parseMachine } from '../../src/machine/machine-definition.js';
+
+/** A machine whose test device lives in a process of its own. */
+const plan: DevicePlan = planDevices(
+  parseMachine(
+    {
+      name: 't',
+      memory: { defaultSize: '16M', mmioGap: { start: '0xc0000000', end: '0x100000000' } },
+      devices: [{ type: 'test-device', name: 'testdev', base: '0xd1000000', process: 'separate' }],
+    },
+    't.json',
+  ),
+  [],
+);
+const testdev = plan.devices.find((d) => d.name === 'testdev')!;
+const options = { sandbox: false, seccomp: 'off' as const, logLevel: 'warn', log: new PassThrough(), prettyLogs: false };
+
+let handover: DeviceHandover | undefined;
+let started: DeviceProcessSet | undefined;
+afterEach(() => {
+  started?.killAll();
+  handover?.release();
+  started = handover = undefined;
+});
+
+function start(early: ProcessLaunch[]): Promise<DeviceProcessSet> {
+  handover = openDeviceHandover(plan, [], silentLogger);
+  return startDeviceProcesses(plan, handover, [], options, silentLogger, early);
+}
+
+/** The test device's register at `offset`, read over the helper's end of its region socket. */
+function readRegister(offset: number): number {
+  const regionFd = handover!.helper[plannedDescriptor(testdev, 'region').name];
+  let dead: string | undefined;
+  const client = new IoregionClient('testdev', regionFd, (why) => (dead = why));
+  client.write(TEST_DOORBELL, new Uint8Array(4));
+  const data = new Uint8Array(4);
+  client.read(offset, data);
+  expect(dead).toBeUndefined();
+  return new DataView(data.buffer).getUint32(0, true);
+}
+
+describe('device processes', () => {
+  it('started early, get their descriptors and configuration later and serve', async () => {
+    const early = launchDeviceProcess(false, []);
+    started = await start([early]);
+    expect(readRegister(TEST_SCRATCH_SIZE_REG)).toBe(0x800);
+    expect(readRegister(TEST_RESULT)).toBe(0);
+  });
+
+  it('started when the plan is known, when none was started early', async () => {
+    started = await start([]);
+    expect(readRegister(TEST_SCRATCH_SIZE_REG)).toBe(0x800);
+  });
+
+  it('an early one the plan does not need is ended', async () => {
+    const [used, unused] = [launchDeviceProcess(false, []), launchDeviceProcess(false, [])];
+    started = await start([used, unused]);
+    expect((await unused.ended).signal).toBe('SIGKILL');
+    expect(readRegister(TEST_SCRATCH_SIZE_REG)).toBe(0x800);
+  });
+
+  it('an early one that died before it was needed is a clear error, not a hang', async () => {
+    const early = launchDeviceProcess(false, []);
+    early.child.kill('SIGKILL');
+    await early.ended;
+    await expect(start([early])).rejects.toThrow(/the testdev device process (could not|exited while starting|.*already ended)/);
+  });
+});

@@ -1,0 +1,103 @@
+// The early start of the helper and exec's share processes
+// (src/cli/early-start.ts): from its own bundle, before the CLI's is read,
+// and before any FFI declaration runs unless the frontend inherited a
+// descriptor that must be marked close-on-exec first, which takes fcntl. A
+// preloaded spy in the real CLI reports the process's state at each spawn
+// of the first turn, then ends it (and with it the --no-sandbox children):
+// no KVM needed.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startsDeviceProcessesEarly } from '../../src/cli/early-start.js';
+import { bundledModules, modulesRunOnImport } from '../../tools/build/bundle.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI } from '../../src/entry-points.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-early-start-'));
+const inherited = join(dir, 'inherited');
+writeFileSync(inherited, 'x\n');
+const spy = join(dir, 'spy.cjs');
+writeFileSync(
+  spy,
+  `const cp = require('node:child_process');
+   const fs = require('node:fs');
+   const read = [];
+   const readFileSync = fs.readFileSync;
+   fs.readFileSync = function (path, ...rest) { read.push(String(path)); return readFileSync.call(this, path, ...rest); };
+   const spawn = cp.spawn;
+   const spawns = [];
+   cp.spawn = function (command, args, ...rest) {
+     const cliBundleRead = read.some((p) => p.endsWith('/tsvmm.code.cjs'));
+     let fd200 = 'closed';
+     try { fd200 = (parseInt(/^flags:\\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/fdinfo/200', 'latin1'))[1], 8) & 0o2000000) ? 'close-on-exec' : 'inheritable'; } catch {}
+     const script = String(args[args.length - 1]).split('/').pop();
+     if (spawns.push({ script, cliBundleRead, fd200 }) === 1)
+       setImmediate(() => {
+         process.stderr.write('spawns ' + JSON.stringify(spawns) + '\\n');
+         process.exit(0);
+       });
+     return spawn.call(this, command, args, ...rest);
+   };
+   // What the CLI inherited from the test runner, but for fd 200, is not under test.
+   for (const fd of fs.readdirSync('/proc/self/fd').map(Number)) {
+     let flags; try { flags = parseInt(/^flags:\\s*([0-7]+)/m.exec(fs.readFileSync('/proc/self/fdinfo/' + fd, 'latin1'))[1], 8); } catch { continue; }
+     if (fd > 2 && fd !== 200 && !(flags & 0o2000000)) fs.closeSync(fd);
+   }
+`,
+);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Spawn {
+  script: string;
+  cliBundleRead: boolean;
+  fd200: string;
+}
+
+/** The spawns of `tsvmm ARGS`'s first turn, as the spy saw them (undefined: none). */
+function firstSpawns(args: string[], inheritFd200: boolean, earlyDevices = '1'): Spawn[] | undefined {
+  const node = [process.execPath, '-r', spy, TSVMM_CLI, ...args];
+  const options = { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSVMM_EARLY_DEVICES: earlyDevices } } as const;
+  // bash opens fd 200 without close-on-exec, as a shell does for `exec 200<file`.
+  const r = inheritFd200
+    ? spawnSync('bash', ['-c', 'exec 200<"$1"; shift; exec "$@"', 'bash', inherited, ...node], options)
+    : spawnSync(node[0], node.slice(1), options);
+  const line = /^spawns (.*)$/m.exec(r.stderr);
+  return line ? JSON.parse(line[1]) : undefined;
+}
+
+const helper = { script: 'helper.cjs', cliBundleRead: false, fd200: 'closed' };
+const deviceProcess = { ...helper, script: 'device-process.cjs' };
+
+describe('the early start', () => {
+  it('runs before any FFI module in the bundle (close-on-exec.ts is deferred)', () => {
+    const early = join(PROJECT_ROOT, COMPILED_ENTRY_POINTS.tsvmm, '..', 'early-start.js');
+    const run = modulesRunOnImport(early);
+    expect(run.some((p) => p.endsWith('/sandbox/close-on-exec.js'))).toBe(false);
+    expect(run.filter((p) => /\/ffi\/|koffi/.test(p))).toEqual([]);
+    expect(bundledModules(early).some((p) => p.path.endsWith('/ffi/libc.js'))).toBe(true); // through close-on-exec.ts
+  });
+
+  it("spawns the helper for run, and also exec's two share processes for exec, before the CLI's bundle is read", () => {
+    expect(firstSpawns(['run', '--no-sandbox'], false)).toEqual([helper]);
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false)).toEqual([helper, deviceProcess, deviceProcess]);
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false, '0')).toEqual([helper]);
+  });
+
+  it("starts exec's share processes early when the frontend, the helper and each of them have a CPU", () => {
+    expect([2, 3, 4, 8].map((cpus) => startsDeviceProcessesEarly({}, cpus))).toEqual([false, false, true, true]);
+    expect(startsDeviceProcessesEarly({ TSVMM_EARLY_DEVICES: '1' }, 2)).toBe(true);
+    expect(startsDeviceProcessesEarly({ TSVMM_EARLY_DEVICES: '0' }, 8)).toBe(false);
+  });
+
+  it('first marks close-on-exec a descriptor the frontend inherited', () => {
+    const marked = { fd200: 'close-on-exec' };
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], true)).toEqual([{ ...helper, ...marked }, { ...deviceProcess, ...marked }, { ...deviceProcess, ...marked }]);
+  });
+
+  it('spawns nothing for other commands', () => {
+    expect(firstSpawns(['run', '--help'], false)).toBeUndefined();
+    expect(firstSpawns(['--version'], false)).toBeUndefined();
+  });
+});
