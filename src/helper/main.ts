@@ -57,7 +57,7 @@ class Helper {
     let sandbox = 'off (--no-sandbox)';
     let hostPid = process.pid;
     try {
-      log.debug(startupRelease, 'start-up pages released (node started)');
+      log.debug({ ...startupRelease, msSinceStart: { codeLoaded, configured: Math.round(performance.now()) } }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
       if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
@@ -170,6 +170,7 @@ class Helper {
 // Node's start-up is done (linking, bootstrap, our modules): give back the
 // pages of its binary it used for that; then the first vCPU thread starts
 // loading while the frontend is still getting the VM ready.
+const codeLoaded = Math.round(performance.now()); // ms since this process started, for the debug log
 const startupRelease = releaseStartupPages();
 // Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
 const collectGarbage = takeGcFunction();
