@@ -66,7 +66,7 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
     case 'platform':
       return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
     case 'virtio': {
-      const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram') });
+      const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram'), populateBeforeDma: true });
       const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
       const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
       // The helper's vCPU threads answer InterruptStatus from this page; it stays mapped for the process's life.

@@ -80,6 +80,7 @@ export class GuestMemoryTranslator implements DmaTranslator {
       out.length = length < avail ? length : avail;
       out.bytes = r.bytes;
       out.offset = off;
+      r.firstTouch?.prepare(off, out.length);
       return SpanKind.Direct;
     }
     out.bytes = null;

@@ -28,6 +28,7 @@ import {
   viewAt,
 } from '../../ffi/libc.js';
 import { hex } from '../hex.js';
+import { FirstTouchPopulator } from './first-touch-populator.js';
 
 export interface RamRegion {
   /** Guest-physical start. */
@@ -39,6 +40,8 @@ export interface RamRegion {
   readonly bytes: Uint8Array;
   /** Where the region starts in the shared memfd, when guest RAM is one. */
   readonly fileOffset?: number;
+  /** Maps pages ahead of their first DMA, in a process that is not KVM's (first-touch-populator.ts). */
+  readonly firstTouch?: FirstTouchPopulator;
 }
 
 export interface RamLayout {
@@ -90,8 +93,11 @@ export class GuestMemory {
    * Maps memory for each region (sorted, non-overlapping): private anonymous
    * memory, or — when another process must reach guest RAM (a device process
    * doing DMA) — consecutive slices of a shared memfd (see createSharedRam).
+   * `populateBeforeDma`: this process is not the one KVM maps the guest
+   * through, so its page tables are filled ahead of each DMA span instead of
+   * a fault per page (first-touch-populator.ts).
    */
-  static allocate(layout: readonly RamLayout[], shared?: { memfd: number }): GuestMemory {
+  static allocate(layout: readonly RamLayout[], shared?: { memfd: number; populateBeforeDma?: boolean }): GuestMemory {
     const sorted = [...layout].sort((a, b) => a.gpa - b.gpa);
     const regions: RamRegion[] = [];
     let end = 0;
@@ -109,7 +115,14 @@ export class GuestMemory {
       // mode, and for a memfd only if shmem allows): one fault per 2 MiB the
       // guest touches instead of 512, and KVM maps them with huge pages too.
       madvise(hostAddress, size, MADV_HUGEPAGE);
-      regions.push({ gpa, size, hostAddress, bytes: new Uint8Array(viewAt(hostAddress, size)), fileOffset: shared ? regionOffset : undefined });
+      regions.push({
+        gpa,
+        size,
+        hostAddress,
+        bytes: new Uint8Array(viewAt(hostAddress, size)),
+        fileOffset: shared ? regionOffset : undefined,
+        firstTouch: shared?.populateBeforeDma ? new FirstTouchPopulator(hostAddress, size) : undefined,
+      });
     }
     return new GuestMemory(regions, shared?.memfd);
   }
