@@ -22,6 +22,7 @@ import { EEXIST, errnoName, koffi } from '../../ffi/libc.js';
 import * as sys from '../../ffi/sandbox.js';
 import { encodeProgram, type SockFilter } from './bpf.js';
 import { helperPolicy } from './helper-policy.js';
+import { precompiledProgram } from './precompiled-filters.js';
 import { compilePolicy, type SeccompMode } from './seccomp-compiler.js';
 import type { SeccompPolicy } from './seccomp-policy.js';
 import { isInitialNamespaceMap, parseIdMap } from './namespace-id-map.js';
@@ -389,7 +390,7 @@ export function enterJail(options: JailOptions = {}): JailReport {
   const mode = options.seccomp ?? 'kill';
   // Compile first: a policy error should surface before anything irreversible.
   const policy = options.policy ?? helperPolicy();
-  const program = mode === 'off' ? undefined : compilePolicy(policy, mode);
+  const program = mode === 'off' ? undefined : (precompiledProgram(policy, mode) ?? compilePolicy(policy, mode));
 
   const facts = inspectProcess();
   assertOwnMountNamespace(facts);

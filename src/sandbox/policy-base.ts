@@ -80,7 +80,12 @@ export function composePolicy(name: string, part: PolicyPart, options: PolicyOpt
     reason: `${part.ioctlReason}; and libuv's fd-flag ioctls (FIONBIO, FIOCLEX, FIONCLEX); request compared as the kernel reads it (unsigned int)`,
     when: [{ arg: 1, width: 32, in: [...part.ioctls, ...(options.tapOffload ? ['TUNSETOFFLOAD'] : []), ...BASE_FILE_IOCTLS] }],
   };
-  return { name, entries: [ioctl, ...baseEntries(options), ...part.entries] };
+  return { name, entries: [ioctl, ...baseEntries(options), ...part.entries], precompiledAs: variantName(name, options) };
+}
+
+/** A policy's name with the options that change it, e.g. `device-process+9p`. */
+function variantName(name: string, options: PolicyOptions): string {
+  return `${name}${options.ioUring ? '+io_uring' : ''}${options.tapOffload ? '+tap' : ''}${options.fileServer ? '+9p' : ''}`;
 }
 
 /** What any jailed Node process needs after its start-up: memory, threads, signals, the event loop, stdio and IPC. */

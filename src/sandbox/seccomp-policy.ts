@@ -41,6 +41,11 @@ export interface PolicyEntry {
 export interface SeccompPolicy {
   readonly name: string;
   readonly entries: readonly PolicyEntry[];
+  /**
+   * The variant's name in the programs compiled ahead (seccomp-programs.ts),
+   * for the policies of tsvmm's own processes (policy-base.ts composePolicy).
+   */
+  readonly precompiledAs?: string;
 }
 
 // ---- resolved form -------------------------------------------------------
