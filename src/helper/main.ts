@@ -36,6 +36,9 @@ function send(message: HelperMessage): Promise<void> {
   });
 }
 
+/** Buffers (off V8's heap) the kernel load may leave for the collector: a bzImage's run to tens of MiB. */
+const LOAD_BUFFERS_WORTH_COLLECTING = 4 << 20;
+
 function fd(fds: Record<string, number>, name: string): number {
   const n = fds[name];
   if (n === undefined) throw new Error(`the frontend passed no "${name}" descriptor`);
@@ -98,8 +101,12 @@ class Helper {
       if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
       // Give back what the load allocated (a bzImage and its decompressed
       // payload: tens of MiB) now: the helper allocates little afterwards, so
-      // V8 would keep it.
-      collectGarbage();
+      // V8 would keep it. A vmlinux and an initrd read in place leave nothing
+      // worth a full collection, which costs 10-20 ms natively on the way to
+      // the guest's first instruction.
+      const loadBuffers = process.memoryUsage().arrayBuffers;
+      if (loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING) collectGarbage();
+      log.debug({ loadBuffers, collected: loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING }, 'buffers left by the kernel load');
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
