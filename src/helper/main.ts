@@ -99,19 +99,18 @@ class Helper {
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
       closeSync(fd(fds, HELPER_FILE.kernel));
       if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
-      const loadBuffers = process.memoryUsage().arrayBuffers;
-      // The vCPU thread starts (and loads its code) before the jail, but waits
-      // for run() before the guest's first instruction.
-      await vm.prepare();
-      vcpuThreads.discardWaiting();
       // Give back what the load allocated (a bzImage and its decompressed
       // payload: tens of MiB) now: the helper allocates little afterwards, so
       // V8 would keep it. A vmlinux and an initrd read in place leave nothing
       // worth a full collection, which costs 10-20 ms natively on the way to
-      // the guest's first instruction (and taking V8's gc() ~5 ms more).
-      const collect = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING;
-      if (collect) takeGcFunction()();
-      log.debug({ loadBuffers, collected: collect }, 'buffers left by the kernel load');
+      // the guest's first instruction.
+      const loadBuffers = process.memoryUsage().arrayBuffers;
+      if (loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING) collectGarbage();
+      log.debug({ loadBuffers, collected: loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING }, 'buffers left by the kernel load');
+      // The vCPU thread starts (and loads its code) before the jail, but waits
+      // for run() before the guest's first instruction.
+      await vm.prepare();
+      vcpuThreads.discardWaiting();
       // Again once the vCPU thread has started: what the load and its
       // isolate's start-up touched and the guest's run does not use.
       log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');
@@ -180,6 +179,8 @@ class Helper {
 // loading while the frontend is still getting the VM ready.
 const codeLoaded = Math.round(performance.now()); // ms since this process started, for the debug log
 const startupRelease = releaseStartupPages();
+// Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
+const collectGarbage = takeGcFunction();
 vcpuThreads.prestart(1);
 
 const helper = new Helper();
