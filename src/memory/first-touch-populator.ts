@@ -6,10 +6,12 @@
 // KVM maps in its page tables each page the guest touches.
 //
 // A fault is dear where the host kernel itself runs virtualized: natively on
-// a kvm-pvm machine ~10 µs a page, against ~0.35 µs a page when
-// madvise(MADV_POPULATE_WRITE) maps a run of them in one call; in the nested
-// L1 ~4–6 µs against ~3–5 (docs/host-kvm.md, "A process's first touch of a
-// page is dear"). So before a DMA span is handed out, the pages of it this
+// a kvm-pvm machine ~10 µs a page. madvise(MADV_POPULATE_WRITE) does the
+// guest kernel's part of that for a whole run of pages in one call (~0.35 µs
+// a page); the hypervisor's shadow entry, ~4.5 µs a page on first access,
+// remains. Through the DMA path, scattered single pages: 14.1–14.7 → 11.1–11.8
+// µs each; in the nested L1 no change (docs/host-kvm.md, "A process's first
+// touch of a page is dear"). So before a DMA span is handed out, the pages of it this
 // process has not touched are populated in one call per run, and remembered
 // (one bit a page). Populating writes nothing: a page the guest never
 // touched is allocated zero-filled, as the fault would have.
