@@ -28,8 +28,8 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
 
 /**
  * A bundle that is no process or thread of its own: the CLI's first act, the
- * early start of the helper and device processes (cli/early-start.ts), which bin/tsvmm.cjs loads
- * before the CLI's own bundle. It has no code cache: checking one loads koffi
+ * early start of the helper and device processes (cli/early-start.ts),
+ * which bin/tsvmm.cjs loads before the CLI's own bundle. It has no code cache: checking one loads koffi
  * (tools/build/run-bundle.cjs), which is what it comes before.
  */
 export const EARLY_START_BUNDLE = 'tsvmm-early';

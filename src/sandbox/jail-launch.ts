@@ -20,8 +20,9 @@
 //
 // Descriptors can reach the child through spawn's stdio array (`fds`):
 // unshare execs node without closing them. tsvmm's own processes take theirs
-// later, over a socket passed that way (src/cli/process-launch.ts). exit status and death signal come back through
-// unshare, which re-raises the helper's fatal signal on itself (SIGSYS stays SIGSYS).
+// later, over a socket passed that way (src/cli/process-launch.ts). Exit
+// status and death signal come back through unshare, which re-raises the
+// helper's fatal signal on itself (SIGSYS stays SIGSYS).
 //
 // Only those descriptors, and only the environment the caller lists, may reach
 // the helper and the device processes (security audit, issue 11):
