@@ -5,7 +5,7 @@
 // value again for every later compilation. Flags are the process's: take the
 // function before any other thread starts (a vCPU thread compiles node's
 // modules as it starts). Node calls a flag change after start undefined; taken
-// once the vCPU threads had started instead, 2 of 9 boots of a distribution
+// once the vCPU threads had started instead, 2 of 10 boots of a distribution
 // kernel in the nested L1 triple-faulted (2026-12-05; cause not found).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
