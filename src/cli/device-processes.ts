@@ -117,14 +117,15 @@ async function startOne(
       else reject(new DeviceProcessError(`${what} failed to start: ${m.error}`));
     });
   });
+  let handedOver = true;
   try {
     handDescriptors(launch, Object.values(fds), what);
   } catch (e) {
     log.debug({ err: (e as Error).message }, `${what} could not be handed its descriptors`);
-    launch.adopt();
-    return await ended; // how it ended says why
+    handedOver = false;
   }
   launch.adopt();
+  if (!handedOver) return await ended; // how it ended says why
   child.send({ type: 'start', config } satisfies ToDeviceProcess);
   const hostPid = await Promise.race([serving, ended]);
   child.on('exit', (code, signal) => {

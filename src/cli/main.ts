@@ -6,7 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { execCommand, execOptions, type ExecArgs } from './exec-command.js';
 import { isExpectedError } from './expected-error.js';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
-import { markStartup } from './startup-marks.js';
+import { markStartup } from '../startup-marks.js';
 
 async function main(): Promise<void> {
   markStartup('codeLoaded');

@@ -26,7 +26,7 @@ import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
-import { markStartup, startupMarks } from './startup-marks.js';
+import { markStartup, startupMarks } from '../startup-marks.js';
 import { ConsoleTerminal } from './terminal.js';
 
 export interface RunArgs {

@@ -11,6 +11,7 @@ import { IoregionServer } from '../bus/ioregion-server.js';
 import { deviceKind } from '../devices/catalog.js';
 import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
+import { markStartup, startupMarks } from '../startup-marks.js';
 import { plannedDescriptor } from '../machine/device-plan.js';
 import { INTERRUPT_STATUS_ROLE, queueNotifyRole } from '../machine/handover-name.js';
 import { VirtioInterruptStatus } from '../devices/virtio/interrupt-status.js';
@@ -23,9 +24,7 @@ import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from './device-process-protocol.js';
 
-/** When this process reached each step of its start, in ms since it started (for the debug log: where a slow start goes). */
-const startup: Record<string, number> = { codeLoaded: Math.round(performance.now()) };
-const mark = (step: string) => (startup[step] = Math.round(performance.now()));
+markStartup('codeLoaded');
 
 function send(m: FromDeviceProcess): void {
   if (process.connected) process.send!(m);
@@ -80,7 +79,7 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
 }
 
 function start(config: DeviceProcessConfig): void {
-  mark('configured');
+  markStartup('configured');
   const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs }).child({ device: config.device.name });
   let hostPid = process.pid;
   let server: IoregionServer;
@@ -94,9 +93,9 @@ function start(config: DeviceProcessConfig): void {
     if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
     const regionFd = fds[plannedDescriptor(config.device, 'region').name];
     if (regionFd === undefined) throw new Error('no region descriptor was passed');
-    mark('descriptorsReceived');
+    markStartup('descriptorsReceived');
     const served = buildModel(config, fds, log);
-    mark('modelBuilt');
+    markStartup('modelBuilt');
     server = new IoregionServer(regionFd, served.device, config.device.windows[0].size, (why) => {
       log.debug({ why }, 'region closed: the VM is gone');
       process.exit(0);
@@ -115,8 +114,8 @@ function start(config: DeviceProcessConfig): void {
     process.exit(1);
   }
   server.start();
-  mark('serving');
-  log.debug({ hostPid, msSinceStart: startup }, 'device process serving');
+  markStartup('serving');
+  log.debug({ hostPid, msSinceStart: startupMarks() }, 'device process serving');
   send({ type: 'serving', hostPid });
 }
 

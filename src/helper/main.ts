@@ -12,6 +12,7 @@ import { useFdWatcher } from '../bus/fd-watch.js';
 import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
+import { markStartup, startupMarks } from '../startup-marks.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
@@ -60,7 +61,8 @@ class Helper {
     let sandbox = 'off (--no-sandbox)';
     let hostPid = process.pid;
     try {
-      log.debug({ ...startupRelease, msSinceStart: { codeLoaded, configured: Math.round(performance.now()) } }, 'start-up pages released (node started)');
+      markStartup('configured');
+      log.debug({ ...startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
       if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
@@ -105,8 +107,9 @@ class Helper {
       // worth a full collection, which costs 10-20 ms natively on the way to
       // the guest's first instruction.
       const loadBuffers = process.memoryUsage().arrayBuffers;
-      if (loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING) collectGarbage();
-      log.debug({ loadBuffers, collected: loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING }, 'buffers left by the kernel load');
+      const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING;
+      if (collected) collectGarbage();
+      log.debug({ loadBuffers, collected }, 'buffers left by the kernel load');
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
@@ -177,7 +180,7 @@ class Helper {
 // Node's start-up is done (linking, bootstrap, our modules): give back the
 // pages of its binary it used for that; then the first vCPU thread starts
 // loading while the frontend is still getting the VM ready.
-const codeLoaded = Math.round(performance.now()); // ms since this process started, for the debug log
+markStartup('codeLoaded');
 const startupRelease = releaseStartupPages();
 // Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
 const collectGarbage = takeGcFunction();

@@ -1,5 +1,6 @@
-// When the frontend reached each step of its start, in ms since the process
-// started (performance.now()), for the debug log: where a slow start goes
+// When this process (the frontend, the helper, a device process) reached
+// each step of its start, in ms since it started (performance.now()), for
+// the debug log: where a slow start goes
 // (BENCHMARKS.md, "Start-up"), without a profiler, whose flags make V8
 // refuse the code caches and change what they measure.
 const marks: Record<string, number> = {};

@@ -1,6 +1,6 @@
-// The frontend's start-up marks (src/cli/startup-marks.ts) for the debug log.
+// The start-up marks (src/startup-marks.ts) for the debug log.
 import { describe, expect, it } from 'vitest';
-import { markStartup, startupMarks } from '../../src/cli/startup-marks.js';
+import { markStartup, startupMarks } from '../src/startup-marks.js';
 
 describe('startup marks', () => {
   it('keep when each step was reached, in ms since the process started', async () => {
