@@ -19,7 +19,7 @@ import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
 import { enterJail } from '../sandbox/jail.js';
-import { closeStrayFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from './device-process-protocol.js';

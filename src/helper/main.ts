@@ -16,7 +16,7 @@ import { markStartup, startupMarks } from '../startup-marks.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
-import { closeStrayFds } from '../sandbox/jail-launch.js';
+import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { loadKernel } from '../vmm/kernel-loading.js';

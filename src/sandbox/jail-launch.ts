@@ -36,10 +36,10 @@
 //   node 20: fds 200 and 50 went through; a few low ones did not, by luck of
 //   what node's start-up does with them). Two fixes, one on each side:
 //   markInheritedFdsCloseOnExec() in the frontend before each spawn
-//   (close-on-exec.ts), and closeStrayFds() in the child before it jails
-//   itself. close_range(3, ~0U) cannot be used in the child: node's event
-//   loop (epoll, eventfds, signal pipes) and the IPC channel already live
-//   there, at unpredictable numbers.
+//   (close-on-exec.ts), and closeStrayFds() (close-stray-fds.ts) in the
+//   child before it jails itself. close_range(3, ~0U) cannot be used in the
+//   child: node's event loop (epoll, eventfds, signal pipes) and the IPC
+//   channel already live there, at unpredictable numbers.
 //   What tells them apart is the flag itself: everything node opened is
 //   close-on-exec, and a descriptor without the flag at that point came
 //   through exec, so it is either one the launch listed or a stray. The flags
@@ -198,20 +198,6 @@ export function openFds(): OpenFd[] {
     if (flags) out.push({ fd: Number(name), cloexec: (parseInt(flags[1], 8) & O_CLOEXEC) !== 0 });
   }
   return out;
-}
-
-/**
- * In a helper or device process, before anything else opens a descriptor and
- * before the jail: closes every descriptor that came through exec but was not
- * handed over on purpose (`keep`: the received ones; the IPC
- * channel is kept too). Node's own descriptors are close-on-exec and stay.
- * Returns the fds it closed.
- */
-export function closeStrayFds(keep: Iterable<number>): number[] {
-  const channelFd = (process.channel as { fd?: number } | undefined)?.fd;
-  const stray = strayFds(openFds(), [...keep, ...(channelFd !== undefined && channelFd >= 0 ? [channelFd] : [])]);
-  for (const fd of stray) fs.closeSync(fd);
-  return stray;
 }
 
 export type JailSupport = { readonly ok: true } | { readonly ok: false; readonly reason: string };

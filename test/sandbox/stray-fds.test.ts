@@ -62,7 +62,7 @@ describe('stray descriptors', () => {
 
   it("a child closes the descriptors that came through exec unnamed, and keeps node's own and the named ones", () => {
     // Needs the compiled tree (npm test builds it first), as the helper does.
-    const module = join(PROJECT_ROOT, 'dist', 'src', 'sandbox', 'jail-launch.js');
+    const module = join(PROJECT_ROOT, 'dist', 'src', 'sandbox', 'close-stray-fds.js');
     const script = `
       const { closeStrayFds } = await import(${JSON.stringify(module)});
       const fs = await import('node:fs');
