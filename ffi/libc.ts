@@ -21,6 +21,7 @@ export const madvise = libc.func('int madvise(uintptr_t addr, size_t len, int ad
 export const eventfd = libc.func('int eventfd(unsigned int initval, int flags)');
 export const getrandom = libc.func('intptr_t getrandom(_Out_ uint8_t *buf, size_t len, unsigned int flags)');
 export const getpid = libc.func('int getpid(void)');
+export const _exit = libc.func('void _exit(int status)');
 export const gettid = libc.func('int gettid(void)');
 export const tgkill = libc.func('int tgkill(int tgid, int tid, int sig)');
 /** The calling thread's name (what ps -L and /proc/.../comm show; 15 bytes at most). Before the jail: seccomp allows no prctl. */

@@ -7,6 +7,7 @@ import { execCommand, execOptions, type ExecArgs } from './exec-command.js';
 import { isExpectedError } from './expected-error.js';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
 import { markStartup } from '../startup-marks.js';
+import { endProcess } from '../process-end.js';
 
 async function main(): Promise<void> {
   markStartup('codeLoaded');
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
       process.exit(2);
     })
     .parseAsync();
+  // The command is done and its output written: end now, not once Node has
+  // closed every handle and torn itself down (~0.1 s later in a nested L1).
+  endProcess(Number(process.exitCode ?? 0));
 }
 
 /**

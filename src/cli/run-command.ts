@@ -1,5 +1,5 @@
 // `tsvmm run`: boot a guest and exit with its status.
-import { accessSync, constants, createWriteStream, fstatSync, openSync, statSync, type Stats } from 'node:fs';
+import { accessSync, constants, fstatSync, openSync, statSync, type Stats } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { parseDiskSpec } from '../block/disk-spec.js';
@@ -27,6 +27,7 @@ import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from 
 import { takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
+import { openLogFileStream } from './log-file-stream.js';
 import { ConsoleTerminal } from './terminal.js';
 
 export interface RunArgs {
@@ -274,7 +275,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // The UART console goes to tsvmm's stdout: the helper writes a pipe, a
     // socket or a terminal itself; this process copies to a file.
     console: profile?.console ?? stdoutForTheHelper() ?? process.stdout,
-    log: args.logFile ? createWriteStream(args.logFile, { flags: 'a' }) : process.stderr,
+    log: args.logFile ? openLogFileStream(args.logFile) : process.stderr,
     prettyLogs: !args.logFile && Boolean(process.stderr.isTTY),
   };
   // Listening now refuses a bad --control-socket before anything starts.

@@ -13,6 +13,7 @@ import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
+import { endProcess } from '../process-end.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
@@ -98,6 +99,7 @@ class Helper {
         log,
         vcpuThreads,
       });
+      markStartup('vmBuilt');
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
       closeSync(fd(fds, HELPER_FILE.kernel));
       if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
@@ -113,6 +115,7 @@ class Helper {
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
       await vm.prepare();
+      markStartup('vcpuThreadReady');
       vcpuThreads.discardWaiting();
       // Again once the vCPU thread has started: what the load and its
       // isolate's start-up touched and the guest's run does not use.
@@ -131,6 +134,7 @@ class Helper {
         sandbox = `jailed (pid ${report.hostPid}, uid ${report.uid}, seccomp ${report.seccomp}${report.filterInstructions ? `, ${report.filterInstructions} BPF instructions` : ''})`;
         log.debug({ ...report }, 'helper jailed');
       }
+      markStartup('jailed');
       runTestHook(process.env.TSVMM_TEST_HOOK, fd(fds, HELPER_FILE.kvm), hostPid, log);
     } catch (e) {
       const err = e as Error;
@@ -140,6 +144,7 @@ class Helper {
     this.vm = vm;
     if (this.stopRequested) vm.stop();
     this.relayInput(vm, log);
+    log.debug({ msSinceStart: startupMarks() }, "the helper's start");
     await send({ type: 'running', hostPid, sandbox });
     if (config.waitForDevices) await this.devicesReady;
     const result = await vm.run();
@@ -147,9 +152,12 @@ class Helper {
     const consoleInput = this.input?.stats;
     const stats = { ...result.stats, ...vm.virtio.statistics(), ...(consoleInput ? { consoleInput } : {}) };
     await send({ type: 'exit', exit: { kind: result.kind, status: result.status, message: result.message }, stats });
-    await vm.destroy();
-    kvm.close();
-    process.exit(0);
+    // What the devices still have in flight finishes (a disk's queued writes
+    // reach its image); the rest (vCPU threads, guest RAM, the VM and every
+    // descriptor) the kernel releases as the process ends. Torn down one by
+    // one first, it cost ~40 ms in the nested L1, on the way to tsvmm's exit.
+    vm.virtio.close();
+    endProcess(0);
   }
 
   stop(): void {

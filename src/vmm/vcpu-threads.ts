@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { entryPointScript } from '../entry-points.js';
 import type { VcpuStart, VcpuWorkerData } from './vcpu-protocol.js';
+import { markStartup } from '../startup-marks.js';
 
 interface WaitingThread {
   readonly worker: Worker;
@@ -23,6 +24,7 @@ export class VcpuThreads {
       const thread: WaitingThread = { worker: new Worker(entryPointScript('vcpu-worker')), dead: false };
       const died = () => (thread.dead = true);
       thread.worker.once('error', died).once('exit', died);
+      if (i === 0) thread.worker.once('online', () => markStartup('vcpuThreadOnline'));
       // A waiting thread must not keep a helper that is done alive.
       thread.worker.unref();
       this.waiting.push(thread);

@@ -377,16 +377,6 @@ export class VirtualMachine {
     this.zones = new CoalescedZoneRegistry(this.vm, pioCapable);
     for (const device of devices) for (const zone of this.zones.add(device.config)) log.debug(zone, 'coalesced zone registered');
   }
-
-  async destroy(): Promise<void> {
-    await Promise.all(this.vcpus.map((v) => v.worker?.terminate()));
-    clearTimeout(this.inputRetry);
-    this.shared?.close();
-    this.virtio.close();
-    for (const v of this.vcpus) munmap(v.run.address, v.run.size);
-    this.vm.close();
-    this.memory.release();
-  }
 }
 
 function noop(): void {}
