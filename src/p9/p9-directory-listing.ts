@@ -3,11 +3,11 @@
 // resumes). Offsets index the snapshot, so they stay valid across calls while
 // the directory changes underneath: no entry is lost or doubled, and a new
 // entry appears at the next rewind, as with a local getdents.
-import fs from 'node:fs';
 import os from 'node:os';
 import type { P9Writer, Qid } from './p9-codec.js';
 import { QID_SIZE, stringSize } from './p9-codec.js';
-import { direntType, qidOf } from './p9-qid.js';
+import { DT_DIR, DT_UNKNOWN, entryTypeAndInode, readDirectory } from './p9-directory-entries.js';
+import { qidOfEntry } from './p9-qid.js';
 import { refuse } from './p9-errno.js';
 
 const { EINVAL } = os.constants.errno;
@@ -26,24 +26,33 @@ function entrySize(entry: DirectoryEntry): number {
 }
 
 /**
- * The entries of `hostDir` with '.' and '..' first (Linux expects them from
- * the file system). `hostParent` is the directory '..' names: the root for the root.
- * Entries that vanish while being listed are left out.
+ * The entries of the directory open at `dirfd` (the fid's own descriptor:
+ * the directory it opened, wherever it has moved since), with '.' and '..'
+ * first (Linux expects them from the file system); '..' of the share's root
+ * is the root. Entries that vanish while being listed are left out.
  */
-export function takeListing(hostDir: string, hostParent: string): DirectoryListing {
+export function takeListing(dirfd: number, isShareRoot: boolean): DirectoryListing {
   const entries: DirectoryEntry[] = [];
-  const add = (name: string, hostPath: string): void => {
-    let stats: fs.BigIntStats | undefined;
-    try {
-      stats = fs.lstatSync(hostPath, { bigint: true });
-    } catch {
-      return;
-    }
-    entries.push({ name, qid: qidOf(stats), type: direntType(stats) });
+  const add = (name: string, ino: bigint, type: number): void => {
+    entries.push({ name, qid: qidOfEntry(ino, type), type });
   };
-  add('.', hostDir);
-  add('..', hostParent);
-  for (const name of fs.readdirSync(hostDir)) add(name, `${hostDir}/${name}`);
+  const raw = readDirectory(dirfd);
+  const self = raw.find((e) => e.name === '.') ?? { ...entryTypeAndInode(dirfd, '.'), name: '.' };
+  const parent = isShareRoot ? self : (raw.find((e) => e.name === '..') ?? { ...entryTypeAndInode(dirfd, '..'), name: '..' });
+  add('.', self.ino, DT_DIR);
+  add('..', parent.ino, DT_DIR);
+  for (const entry of raw) {
+    if (entry.name === '.' || entry.name === '..') continue;
+    let { ino, type } = entry;
+    if (type === DT_UNKNOWN) {
+      try {
+        ({ ino, type } = entryTypeAndInode(dirfd, entry.name));
+      } catch {
+        continue;
+      }
+    }
+    add(entry.name, ino, type);
+  }
   return entries;
 }
 

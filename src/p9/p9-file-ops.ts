@@ -128,10 +128,7 @@ export function readdir(ctx: P9Context, request: RequestOf<typeof c.P9_TREADDIR>
   const open = fid.opened;
   if (!isDirectoryQid(fid.qid)) refuse(ENOTDIR);
   checkReadCount(ctx, request.count);
-  if (request.offset === 0 || open.listing === undefined) {
-    const hostDir = ctx.root.resolveDirectory(fid.path);
-    open.listing = takeListing(hostDir, ctx.root.hostPath(fid.path.slice(0, -1)));
-  }
+  if (request.offset === 0 || open.listing === undefined) open.listing = takeListing(open.fd, fid.path.length === 0);
   const countAt = reply.position;
   reply.u32(0);
   reply.patchU32(countAt, writeEntries(open.listing, request.offset, request.count, reply));

@@ -5,6 +5,7 @@
 import type { BigIntStats } from 'node:fs';
 import type { Qid } from './p9-codec.js';
 import { P9_QTDIR, P9_QTFILE, P9_QTSYMLINK } from './p9-constants.js';
+import { DT_DIR, DT_LNK } from './p9-directory-entries.js';
 
 const S_IFMT = 0o170000n;
 const S_IFDIR = 0o040000n;
@@ -21,7 +22,14 @@ export function isDirectoryQid(qid: Qid): boolean {
   return (qid.type & P9_QTDIR) !== 0;
 }
 
-/** The d_type of a directory entry (DT_* = S_IF* >> 12). */
-export function direntType(stats: BigIntStats): number {
-  return Number((stats.mode & S_IFMT) >> 12n);
+
+/**
+ * A directory entry's qid, from what getdents gives (p9-directory-entries.ts):
+ * its inode and type, version 0. Linux's client takes only the inode (and
+ * the entry's own type byte) from a Treaddir entry; QEMU's server fills in
+ * only the path, for that reason.
+ */
+export function qidOfEntry(ino: bigint, direntType: number): Qid {
+  const type = direntType === DT_DIR ? P9_QTDIR : direntType === DT_LNK ? P9_QTSYMLINK : P9_QTFILE;
+  return { type, version: 0, path: ino };
 }

@@ -216,6 +216,17 @@ describe('Treaddir', () => {
     expect(byName.get('..')!.qid.path).toBe(fs.statSync(share.root, { bigint: true }).ino);
   });
 
+  it("the share's root lists itself as its own '..', as the jail's root does", () => {
+    share = makeShare({ f: '' });
+    const { client } = share;
+    client.lopen(0, O_RDONLY | O_DIRECTORY);
+    const byName = new Map(client.readdirAll(0, 4096).map((e) => [e.name, e]));
+    const rootIno = fs.statSync(share.root, { bigint: true }).ino;
+    expect(byName.get('.')!.qid.path).toBe(rootIno);
+    expect(byName.get('..')!.qid.path).toBe(rootIno);
+    expect(byName.get('..')!.qid.type).toBe(c.P9_QTDIR);
+  });
+
   it('1,000 entries over many small reads: none lost, none doubled, stable while the directory changes', () => {
     share = makeShare({ 'big/': '' });
     const names = Array.from({ length: 1000 }, (_, i) => `entry-${String(i).padStart(4, '0')}-${'x'.repeat(i % 40)}`);
