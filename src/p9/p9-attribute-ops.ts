@@ -9,31 +9,24 @@ import * as c from './p9-constants.js';
 import { type P9Context, checkWritable } from './p9-context.js';
 import { refuse } from './p9-errno.js';
 import type { Fid } from './p9-fid-table.js';
-import { type TimeSpec, UTIME_NOW, UTIME_OMIT, setTimesNoFollow, setTimesOfFd } from './p9-libc.js';
+import { type HostStat, STATX_BTIME, type Timestamp, statFd, statPath } from './p9-host-stat.js';
+import { type TimeSpec, UTIME_NOW, UTIME_OMIT, makedev, setTimesNoFollow, setTimesOfFd } from './p9-libc.js';
 import { qidOf } from './p9-qid.js';
 import type { P9SetAttr, RequestOf } from './p9-requests.js';
 
 const { EOPNOTSUPP, EPERM } = os.constants.errno;
 const { O_WRONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
-const NS_PER_SECOND = 1_000_000_000n;
 /** Most names Linux file systems allow: statfs has no such field in Node. */
 const NAME_MAX = 255;
 
-function statOf(ctx: P9Context, fid: Fid): fs.BigIntStats {
-  if (fid.open !== undefined) return fs.fstatSync(fid.open.fd, { bigint: true });
-  return fs.lstatSync(ctx.root.resolve(fid.path), { bigint: true });
+function statOf(ctx: P9Context, fid: Fid): HostStat {
+  if (fid.open !== undefined) return statFd(fid.open.fd);
+  return statPath(ctx.root.resolve(fid.path));
 }
 
-/** sec[8] nsec[8] of a time in nanoseconds since the epoch (floored, so times before 1970 keep 0 ≤ nsec < 1e9). */
-function writeTime(reply: P9Writer, ns: bigint): void {
-  let sec = ns / NS_PER_SECOND;
-  let nsec = ns % NS_PER_SECOND;
-  if (nsec < 0n) {
-    sec -= 1n;
-    nsec += NS_PER_SECOND;
-  }
-  reply.u64(sec).u64(nsec);
+function writeTime(reply: P9Writer, time: Timestamp): void {
+  reply.u64(time.sec).u64(time.nsec);
 }
 
 /** Every basic field is returned whatever request_mask asks (the mask allows more than asked). */
@@ -41,22 +34,22 @@ export function getattr(ctx: P9Context, request: RequestOf<typeof c.P9_TGETATTR>
   const fid = ctx.fids.get(request.fid);
   const stats = statOf(ctx, fid);
   fid.qid = qidOf(stats);
-  const hasBirthTime = stats.birthtimeNs > 0n;
+  const hasBirthTime = (stats.mask & STATX_BTIME) !== 0;
   reply
     .u64(c.P9_STATS_BASIC | (hasBirthTime ? c.P9_STATS_BTIME : 0n))
     .qid(fid.qid)
-    .u32(Number(stats.mode))
-    .u32(ctx.ids.uidToGuest(Number(stats.uid)))
-    .u32(ctx.ids.gidToGuest(Number(stats.gid)))
+    .u32(stats.mode)
+    .u32(ctx.ids.uidToGuest(stats.uid))
+    .u32(ctx.ids.gidToGuest(stats.gid))
     .u64(stats.nlink)
-    .u64(stats.rdev)
+    .u64(makedev(stats.rdevMajor, stats.rdevMinor))
     .u64(stats.size)
     .u64(stats.blksize)
     .u64(stats.blocks);
-  writeTime(reply, stats.atimeNs);
-  writeTime(reply, stats.mtimeNs);
-  writeTime(reply, stats.ctimeNs);
-  writeTime(reply, hasBirthTime ? stats.birthtimeNs : 0n);
+  writeTime(reply, stats.time('stx_atime'));
+  writeTime(reply, stats.time('stx_mtime'));
+  writeTime(reply, stats.time('stx_ctime'));
+  writeTime(reply, hasBirthTime ? stats.time('stx_btime') : { sec: 0n, nsec: 0 });
   reply.u64(0).u64(0); // st_gen, st_data_version: not tracked
 }
 

@@ -7,24 +7,18 @@
 // entry, with statx relative to the directory, never through a path.
 import { koffi, libc, lseek } from '../../ffi/libc.js';
 import { P9Errno } from './p9-errno.js';
+import { statAt } from './p9-host-stat.js';
 
-/** struct linux_dirent64 (glibc's struct dirent64 on x86_64): test/p9/p9-directory-entries-abi.test.ts checks it. */
+/** struct linux_dirent64 (glibc's struct dirent64 on x86_64): test/p9/p9-directory-entries.test.ts checks it. */
 export const DIRENT64 = { d_ino: 0, d_off: 8, d_reclen: 16, d_type: 18, d_name: 19 } as const;
-/** The fields of struct statx this reads, and its size. */
-export const STATX = { size: 256, stx_mode: 28, stx_ino: 32 } as const;
 export const DT_UNKNOWN = 0;
 export const DT_DIR = 4;
 export const DT_LNK = 10;
-const STATX_TYPE = 0x1;
-const STATX_INO = 0x100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
 const SEEK_SET = 0;
 
 const getdents64Call = libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t count)');
-const statxCall = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)');
 
 const buffer = Buffer.alloc(32 * 1024);
-const statxBuffer = Buffer.alloc(STATX.size);
 
 export interface RawEntry {
   readonly name: string;
@@ -57,6 +51,6 @@ export function readDirectory(fd: number): RawEntry[] {
 
 /** The type (DT_*) and inode of entry `name` of the directory open at `dirfd`, not following a symlink. */
 export function entryTypeAndInode(dirfd: number, name: string): { type: number; ino: bigint } {
-  if ((statxCall(dirfd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO, statxBuffer) as number) < 0) throw new P9Errno(koffi.errno());
-  return { type: statxBuffer.readUInt16LE(STATX.stx_mode) >> 12, ino: statxBuffer.readBigUInt64LE(STATX.stx_ino) };
+  const stat = statAt(dirfd, name);
+  return { type: stat.mode >> 12, ino: stat.ino };
 }

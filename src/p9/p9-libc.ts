@@ -54,7 +54,7 @@ export function setTimesOfFd(fd: number, atime: TimeSpec, mtime: TimeSpec): void
 }
 
 /** glibc's makedev(). */
-function makedev(major: number, minor: number): bigint {
+export function makedev(major: number, minor: number): bigint {
   const ma = BigInt(major >>> 0);
   const mi = BigInt(minor >>> 0);
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);

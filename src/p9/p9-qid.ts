@@ -2,17 +2,24 @@
 // identity), the type says directory / symlink / file, and the version changes
 // when the file does (QEMU's mtime ^ size << 8), which is what Linux's cache
 // modes compare.
-import type { BigIntStats } from 'node:fs';
 import type { Qid } from './p9-codec.js';
 import { P9_QTDIR, P9_QTFILE, P9_QTSYMLINK } from './p9-constants.js';
 import { DT_DIR, DT_LNK } from './p9-directory-entries.js';
 
-const S_IFMT = 0o170000n;
-const S_IFDIR = 0o040000n;
-const S_IFLNK = 0o120000n;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
 
-export function qidOf(stats: BigIntStats): Qid {
-  const format = stats.mode & S_IFMT;
+/** What a qid is made of: Node's BigIntStats, or statx's (p9-host-stat.ts). */
+export interface QidSource {
+  readonly mode: number | bigint;
+  readonly ino: bigint;
+  readonly size: bigint;
+  readonly mtimeMs: bigint;
+}
+
+export function qidOf(stats: QidSource): Qid {
+  const format = Number(stats.mode) & S_IFMT;
   const type = format === S_IFDIR ? P9_QTDIR : format === S_IFLNK ? P9_QTSYMLINK : P9_QTFILE;
   const version = Number(BigInt.asUintN(32, stats.mtimeMs ^ (stats.size << 8n)));
   return { type, version, path: stats.ino };

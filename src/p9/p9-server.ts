@@ -38,9 +38,10 @@ import { Fid, FidTable } from './p9-fid-table.js';
 import * as fileOps from './p9-file-ops.js';
 import * as namespaceOps from './p9-namespace-ops.js';
 import { isDirectoryQid, qidOf } from './p9-qid.js';
+import { statPathOrErrno } from './p9-host-stat.js';
 import { type P9Request, type RequestOf, decodeRequest } from './p9-requests.js';
 
-const { EINVAL, ENOENT, ENOTDIR, EOPNOTSUPP, EMSGSIZE } = os.constants.errno;
+const { EINVAL, ENOTDIR, EOPNOTSUPP, EMSGSIZE } = os.constants.errno;
 
 export interface P9ServerOptions {
   /** The directory the guest sees as "/" ("/" inside the device jail). */
@@ -220,7 +221,8 @@ export class P9Server {
         if (!isDirectoryQid(qid)) refuse(ENOTDIR);
         const next = walkStep(path, name);
         // A missing name is common (a search along PATH): no Node error to build for it.
-        const stats = fs.lstatSync(root.hostPath(next), { bigint: true, throwIfNoEntry: false }) ?? refuse(ENOENT);
+        const stats = statPathOrErrno(root.hostPath(next));
+        if (typeof stats === 'number') refuse(-stats);
         qid = qidOf(stats);
         path = next;
         qids.push(qid);

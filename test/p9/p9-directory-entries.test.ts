@@ -1,21 +1,22 @@
-// Treaddir's source (src/p9/p9-directory-entries.ts): the struct layouts it
-// reads, checked against the C headers with a compiled probe, and what it
-// reads, checked against Node's own view of the same directory.
+// What the 9p server reads from the kernel itself: directory entries
+// (src/p9/p9-directory-entries.ts) and statx attributes (p9-host-stat.ts).
+// The struct layouts, checked against the C headers with a compiled probe,
+// and what is read, checked against Node's own view of the same files.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { DIRENT64, STATX, entryTypeAndInode, readDirectory } from '../../src/p9/p9-directory-entries.js';
+import { DIRENT64, entryTypeAndInode, readDirectory } from '../../src/p9/p9-directory-entries.js';
+import { STATX, TV_NSEC } from '../../src/p9/p9-host-stat.js';
 import { findCCompiler } from '../support/c-compiler.js';
 import { probeC, type CCheck } from '../support/c-probe.js';
 import { describeNeeding } from '../support/host-requirements.js';
 
 const checks: CCheck[] = [
   ...Object.entries(DIRENT64).map(([field, offset]): CCheck => [`dirent64.${field}`, `offsetof(struct dirent64, ${field})`, offset]),
-  ['statx.size', 'sizeof(struct statx)', STATX.size],
-  ['statx.stx_mode', 'offsetof(struct statx, stx_mode)', STATX.stx_mode],
-  ['statx.stx_ino', 'offsetof(struct statx, stx_ino)', STATX.stx_ino],
+  ...Object.entries(STATX).map(([field, offset]): CCheck => [`statx.${field}`, field === 'size' ? 'sizeof(struct statx)' : `offsetof(struct statx, ${field})`, offset]),
+  ['statx_timestamp.tv_nsec', 'offsetof(struct statx_timestamp, tv_nsec)', TV_NSEC],
 ];
 
 const cc = findCCompiler();

@@ -290,6 +290,9 @@ describe('attributes', () => {
     expect(attr.qid.path).toBe(st.ino);
     expect(attr.mtime[0] * 1_000_000_000n + attr.mtime[1]).toBe(st.mtimeNs);
     expect(attr.ctime[0] * 1_000_000_000n + attr.ctime[1]).toBe(st.ctimeNs);
+    expect(attr.rdev).toBe(st.rdev);
+    // statx's qid (walk, getattr) is the one an open file's fstat gives.
+    expect(client.lopen(1).qid).toEqual(attr.qid);
   });
 
   it('setattr: mode, size, given times with nanoseconds, times now, uid/gid unchanged', () => {
