@@ -1,7 +1,8 @@
 // File attributes: Tgetattr, Tsetattr, Tstatfs. An open fid is served through
-// its descriptor (fstat, ftruncate, fchmod, futimens), so a file unlinked while
-// open keeps answering; a fid that is not open is served by path, never
-// following a symlink in its last name (lstat, lchown, utimensat NOFOLLOW).
+// its descriptor (statx of it, ftruncate, fchmod, futimens), so a file
+// unlinked while open keeps answering; a fid that is not open is served by
+// path, never following a symlink in its last name (statx
+// AT_SYMLINK_NOFOLLOW, lchown, utimensat NOFOLLOW).
 import fs from 'node:fs';
 import os from 'node:os';
 import type { P9Writer } from './p9-codec.js';
