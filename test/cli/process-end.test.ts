@@ -1,8 +1,9 @@
 // How tsvmm's processes end (src/process-end.ts) and why nothing is lost
 // when they do: the status reaches the parent, nothing of Node's own exit
-// runs, and the log file has every line written before (log-file-stream.ts).
+// runs (unless a profiler's flag asks for it), and the log file has every
+// line written before (log-file-stream.ts).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,10 +25,16 @@ describe('endProcess', () => {
       process.on('exit', () => process.stdout.write('exit handler ran'));
       process.stdout.write('before;');
       endProcess(3);`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    const env = { ...process.env, NODE_V8_COVERAGE: undefined, NODE_OPTIONS: undefined };
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('before;');
     expect(r.status).toBe(3);
+    // Under a profiler it ends through Node's exit, which writes the profile.
+    const profiles = join(dir, 'profiles');
+    const p = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profiles}`, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, env });
+    expect(p.status).toBe(3);
+    expect(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile'))).toHaveLength(1);
   });
 });
 
