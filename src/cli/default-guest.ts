@@ -11,6 +11,8 @@ export interface GuestManifest {
   /** The same initramfs uncompressed: unpacking needs no in-guest decompression. */
   initrdUncompressed?: string;
   cmdline: string;
+  /** Whether its kernel reads ACPI tables; undefined when the build did not say. */
+  acpi?: boolean;
 }
 
 export function guestCacheDir(): string {
@@ -30,5 +32,13 @@ export function readDefaultGuest(): GuestManifest | undefined {
   // In-guest gunzip of the initramfs took 56 s of a 75 s boot on software-nested
   // KVM; the uncompressed archive unpacks in under a second (docs/host-kvm.md).
   if (m.initrdUncompressed && existsSync(m.initrdUncompressed)) m.initrd = m.initrdUncompressed;
+  m.acpi ??= kernelConfigHasAcpi(join(guestCacheDir(), 'kernel.config.full'));
   return m;
+}
+
+/** What the build's kernel configuration (tools/guest/build.sh keeps it) says of CONFIG_ACPI; undefined without one. */
+function kernelConfigHasAcpi(configPath: string): boolean | undefined {
+  if (!existsSync(configPath)) return undefined;
+  const config = readFileSync(configPath, 'utf8');
+  return /^CONFIG_ACPI=y$/m.test(config);
 }

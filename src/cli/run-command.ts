@@ -107,6 +107,8 @@ interface BootPlan {
   kernel: string;
   initrd?: string;
   cmdline: string;
+  /** Whether the helper writes ACPI tables: asked for (--acpi) and a kernel that reads them. */
+  acpi: boolean;
 }
 
 /**
@@ -133,7 +135,7 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acp
   if (args.rawPayload) {
     if (command.length) throw new UsageError('a real-mode payload takes no command after --');
     checkImageFile(args.rawPayload, 'payload');
-    return { describe: `real-mode payload ${args.rawPayload}`, kind: 'real-mode', kernel: args.rawPayload, cmdline: '' };
+    return { describe: `real-mode payload ${args.rawPayload}`, kind: 'real-mode', kernel: args.rawPayload, cmdline: '', acpi: false };
   }
   let kernel = args.kernel;
   let initrd = args.initrd;
@@ -152,15 +154,19 @@ function planBoot(args: RunArgs, machineCmdline: string, memorySize: number, acp
   // The default guest's kernel takes a boot seed from the command line
   // (tools/guest patch 0005): without one, every exec waits on emulated
   // entropy extraction here (~8 s more boot). Only that kernel gets it.
-  const seeded = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
-  if (seeded) machineCmdline = [machineCmdline, `tsvmm.seed=${randomHex(32)}`].filter(Boolean).join(' ');
-  machineCmdline = [machineCmdline, rebootWords([cmdline ?? '', machineCmdline], acpiReset)].filter(Boolean).join(' ');
+  const defaultKernel = guest !== undefined && resolve(kernel) === resolve(guest.vmlinux);
+  if (defaultKernel) machineCmdline = [machineCmdline, `tsvmm.seed=${randomHex(32)}`].filter(Boolean).join(' ');
+  // Tables for a kernel built without ACPI (the default guest's) would only
+  // cost the helper their making, on the way to the guest's first instruction.
+  const acpi = args.acpi !== false && !(defaultKernel && guest.acpi === false);
+  machineCmdline = [machineCmdline, rebootWords([cmdline ?? '', machineCmdline], acpiReset && acpi)].filter(Boolean).join(' ');
   return {
     describe: `kernel ${kernel}${initrd ? `, initrd ${initrd}` : ''}`,
     kind: 'linux',
     kernel,
     initrd,
     cmdline: withKernelWords(withInitCommand(cmdline ?? 'console=ttyS0', command), machineCmdline),
+    acpi,
   };
 }
 
@@ -315,7 +321,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           bootKind: plan.kind,
           cmdline: plan.cmdline,
           hasInitrd: plan.initrd !== undefined,
-          acpi: args.acpi,
+          acpi: plan.acpi,
           plan: devicePlan,
           logLevel: args.logLevel,
           sandbox: args.sandbox,

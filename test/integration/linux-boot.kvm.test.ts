@@ -1,7 +1,7 @@
 // A few real Linux boots of the default guest (tools/guest): only what tiny
 // guests cannot prove. Slow on software-nested KVM (docs/host-kvm.md). Its
-// kernel has no ACPI: it finds its interrupt controllers in the MP table
-// whether or not the ACPI tables are there (the panic boot leaves them out).
+// kernel has no ACPI, so tsvmm writes it no tables (run-command.ts planBoot):
+// it finds its interrupt controllers in the MP table.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
