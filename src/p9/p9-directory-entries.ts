@@ -15,6 +15,7 @@ export const DT_UNKNOWN = 0;
 export const DT_DIR = 4;
 export const DT_LNK = 10;
 const SEEK_SET = 0;
+const EIO = 5;
 
 const getdents64Call = libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t count)');
 
@@ -37,6 +38,7 @@ export function readDirectory(fd: number): RawEntry[] {
     if (n === 0) return entries;
     for (let at = 0; at < n; ) {
       const length = buffer.readUInt16LE(at + DIRENT64.d_reclen);
+      if (length <= DIRENT64.d_name || at + length > n) throw new P9Errno(EIO, `getdents64 gave a record of ${length} bytes at ${at} of ${n}`);
       const nameAt = at + DIRENT64.d_name;
       const nameEnd = buffer.indexOf(0, nameAt);
       entries.push({

@@ -29,7 +29,6 @@ export function isDirectoryQid(qid: Qid): boolean {
   return (qid.type & P9_QTDIR) !== 0;
 }
 
-
 /**
  * A directory entry's qid, from what getdents gives (p9-directory-entries.ts):
  * its inode and type, version 0. Linux's client takes only the inode (and
