@@ -1,7 +1,7 @@
 // The default guest's manifest as the CLI reads it (src/cli/default-guest.ts):
 // whether its kernel reads ACPI tables comes from the manifest, or from the
-// kernel configuration the build keeps beside it; `run` writes no tables for
-// a kernel that cannot read them.
+// kernel configuration the build keeps beside it (run-command.ts planBoot
+// then leaves the tables out for that kernel).
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
