@@ -5,9 +5,11 @@
 // entry, most of a `find`'s work in the server (QEMU's stats none either).
 // A file system that leaves the type out (DT_UNKNOWN) is asked per
 // entry, with statx relative to the directory, never through a path.
-import { koffi, libc, lseek } from '../../ffi/libc.js';
+import os from 'node:os';
+import { libc, lseek } from '../../ffi/libc.js';
 import { P9Errno } from './p9-errno.js';
 import { statAt } from './p9-host-stat.js';
+import { checked } from './p9-libc.js';
 
 /** struct linux_dirent64 (glibc's struct dirent64 on x86_64): test/p9/p9-directory-entries.test.ts checks it. */
 export const DIRENT64 = { d_ino: 0, d_off: 8, d_reclen: 16, d_type: 18, d_name: 19 } as const;
@@ -15,7 +17,7 @@ export const DT_UNKNOWN = 0;
 export const DT_DIR = 4;
 export const DT_LNK = 10;
 const SEEK_SET = 0;
-const EIO = 5;
+const { EIO } = os.constants.errno;
 
 const getdents64Call = libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t count)');
 
@@ -30,11 +32,10 @@ export interface RawEntry {
 
 /** Every entry of the directory open at `fd`, '.' and '..' included, read from its start. */
 export function readDirectory(fd: number): RawEntry[] {
-  if (Number(lseek(fd, 0, SEEK_SET)) < 0) throw new P9Errno(koffi.errno());
+  checked(Number(lseek(fd, 0, SEEK_SET)));
   const entries: RawEntry[] = [];
   for (;;) {
-    const n = Number(getdents64Call(fd, buffer, buffer.length));
-    if (n < 0) throw new P9Errno(koffi.errno());
+    const n = checked(Number(getdents64Call(fd, buffer, buffer.length)));
     if (n === 0) return entries;
     for (let at = 0; at < n; ) {
       const length = buffer.readUInt16LE(at + DIRENT64.d_reclen);

@@ -40,8 +40,10 @@ function timespecPair(atime: TimeSpec, mtime: TimeSpec): Uint8Array {
   return new Uint8Array(words.buffer);
 }
 
-function checked(ret: number): void {
+/** A libc call's result, or P9Errno with its errno when it failed (negative). */
+export function checked(ret: number): number {
   if (ret < 0) throw new P9Errno(koffi.errno());
+  return ret;
 }
 
 /** utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) */
