@@ -99,6 +99,8 @@ export const KvmCoalescedMmio = layout(24, { phys_addr: 0, len: 8, pio: 12, data
 export const KvmCoalescedMmioRing = layout(8, { first: 0, last: 4, coalesced_mmio: 8 });
 export const KvmFpu = layout(416, { fpr: 0, fcw: 128, fsw: 130, ftwx: 132, last_opcode: 134, mxcsr: 408 });
 export const KvmMpState = layout(4, { mp_state: 0 });
+/** A length (the kernel's sigset size, 8), then that many bytes of sigset. */
+export const KvmSignalMask = layout(4, { len: 0, sigset: 4 });
 
 /** Structs the ABI test checks against the C headers, by C type name. */
 export const checkedStructs: Record<string, StructLayout> = {
@@ -122,6 +124,7 @@ export const checkedStructs: Record<string, StructLayout> = {
   'struct kvm_coalesced_mmio_ring': KvmCoalescedMmioRing,
   'struct kvm_fpu': KvmFpu,
   'struct kvm_mp_state': KvmMpState,
+  'struct kvm_signal_mask': KvmSignalMask,
 };
 
 export const KVM_IOCTL = {
@@ -148,6 +151,7 @@ export const KVM_IOCTL = {
   KVM_SET_SREGS: iow(0x84, KvmSregs.size),
   KVM_GET_MSRS: iowr(0x88, KvmMsrs.size),
   KVM_SET_MSRS: iow(0x89, KvmMsrs.size),
+  KVM_SET_SIGNAL_MASK: iow(0x8b, KvmSignalMask.size),
   KVM_GET_FPU: ior(0x8c, KvmFpu.size),
   KVM_SET_FPU: iow(0x8d, KvmFpu.size),
   KVM_GET_LAPIC: ior(0x8e, KvmLapicState.size),
