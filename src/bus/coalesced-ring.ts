@@ -60,6 +60,8 @@ export class CoalescedRing implements RingPositions {
   private readonly producerRunsConcurrently: boolean;
   /** The next entry to replay: the published `first`, except while it is parked on the last slot. */
   private next: number;
+  /** How many writes the last drain() replayed. */
+  lastDrained = 0;
 
   constructor(
     ringAddress: number,
@@ -102,7 +104,7 @@ export class CoalescedRing implements RingPositions {
     const last = Atomics.load(this.words, 1);
     // `last` is untrusted in principle (the ring page is writable by us and
     // filled by KVM): an index off the ring ends the walk, which is bounded to one lap.
-    if (last < 0 || last >= COALESCED_RING_ENTRIES) return 0;
+    if (last < 0 || last >= COALESCED_RING_ENTRIES) return (this.lastDrained = 0);
     let n = 0;
     while (next !== last && n < limit && n < COALESCED_RING_ENTRIES) {
       const entry = KvmCoalescedMmioRing.offsets.coalesced_mmio + next * KvmCoalescedMmio.size;
@@ -118,6 +120,6 @@ export class CoalescedRing implements RingPositions {
       if (next !== 0 || !this.producerRunsConcurrently) Atomics.store(this.words, 0, next);
       n++;
     }
-    return n;
+    return (this.lastDrained = n);
   }
 }

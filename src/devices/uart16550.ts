@@ -63,8 +63,9 @@ export class Uart16550 implements BusDevice {
    * the guest's next UART read or any other exit, so it cannot tell. (DLL
    * shares the offset; a delayed divisor write is equally invisible.) With
    * the transmit interrupt on, a queued THR write also delays the THRE
-   * interrupt the driver waits for until the ring is drained: the VMM drains
-   * it within a millisecond (VirtualMachine's ring poller). Switching the
+   * interrupt the driver waits for until the ring is drained: the vCPU is
+   * swept out of the guest every 2 ms while that goes on (ring-sweep.ts;
+   * with several vCPUs the main thread drains). Switching the
    * zone off while THRI is on would avoid that wait, but unregistering a zone
    * costs an SRCU synchronisation in KVM: measured here, it made console
    * output 30 % slower than no zone at all (docs/host-kvm.md).

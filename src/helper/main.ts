@@ -51,6 +51,7 @@ class Helper {
   private vm: VirtualMachine | undefined;
   private stopRequested = false;
   private input: ConsoleInput | undefined;
+  private deviceLoop: BlockingLoop | undefined;
   private onDevicesReady!: () => void;
   /** Resolved when the frontend says the device processes serve (or on stop). */
   private readonly devicesReady = new Promise<void>((resolve) => (this.onDevicesReady = resolve));
@@ -65,7 +66,7 @@ class Helper {
       markStartup('configured');
       log.debug({ ...startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
-      if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
+      if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher((this.deviceLoop = new BlockingLoop()));
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
       // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
@@ -147,7 +148,10 @@ class Helper {
     log.debug({ msSinceStart: startupMarks() }, "the helper's start");
     await send({ type: 'running', hostPid, sandbox });
     if (config.waitForDevices) await this.devicesReady;
+    const runStart = performance.now();
     const result = await vm.run();
+    // What woke this thread while the guest ran: read beside per-thread CPU figures.
+    log.debug({ runMs: Math.round(performance.now() - runStart), deviceLoop: this.deviceLoop?.stats }, "the helper's main thread during the run");
     this.input?.close();
     const consoleInput = this.input?.stats;
     const stats = { ...result.stats, ...vm.virtio.statistics(), ...(consoleInput ? { consoleInput } : {}) };

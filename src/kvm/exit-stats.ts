@@ -2,7 +2,7 @@
 // coalesced writes drained, and what the virtio-mmio shortcut spared (reads
 // answered on the vCPU thread, interrupt ACKs KVM only counted). Shared as
 // plain numbers; printed by `run --stats`.
-import { exitReasonName } from '../../ffi/kvm-abi.js';
+import { KVM_EXIT, exitReasonName } from '../../ffi/kvm-abi.js';
 
 export interface ExitStatsReport {
   exitsByReason: Record<string, number>;
@@ -31,6 +31,13 @@ export class ExitStats {
   coalescedDrained = 0;
   startedAt = 0;
   endedAt = 0;
+
+  /** Exits the guest made itself: all but KVM_EXIT_INTR (a signal's, or a request to leave). */
+  guestExits(): number {
+    let n = 0;
+    for (let reason = 0; reason < this.byReason.length; reason++) if (reason !== KVM_EXIT.INTR) n += this.byReason[reason];
+    return n;
+  }
 
   countDevice(name: string): void {
     this.byDevice.set(name, (this.byDevice.get(name) ?? 0) + 1);

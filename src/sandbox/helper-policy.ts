@@ -33,6 +33,7 @@ export const HELPER_KVM_IOCTLS = [
   'KVM_GET_MP_STATE',
   'KVM_SET_MP_STATE',
   'KVM_SET_CPUID2',
+  'KVM_SET_SIGNAL_MASK',
   'KVM_GET_SUPPORTED_CPUID',
   'KVM_GET_API_VERSION',
   'KVM_CHECK_EXTENSION',
@@ -85,6 +86,9 @@ export function helperPolicy(options: PolicyOptions = {}): SeccompPolicy {
       ioctlReason: 'KVM (every vCPU exit is an ioctl(KVM_RUN)) and the console tty ioctls of libuv',
       entries: [
         { syscall: 'poll', reason: 'the vCPU thread waits, with a timeout, for a device process to answer a forwarded region read (src/bus/ioregion-client.ts); a console port waits for its pipe at shutdown (src/devices/virtio/virtio-console.ts flush)' },
+        { syscall: 'rt_sigtimedwait', reason: 'a vCPU thread takes its pending kick signal off after KVM_RUN ended with EINTR (src/kvm/vcpu-signal.ts)' },
+        { syscall: 'timer_settime', reason: "a vCPU thread's own timer, made before the jail, changes its period (src/kvm/vcpu-timer.ts)" },
+        { syscall: 'timer_delete', reason: 'a vCPU thread deletes its timer when its loop ends (src/kvm/vcpu-timer.ts)' },
         { syscall: 'shutdown', reason: 'libuv ends a stream (socket.end()) on the control socket (not measured)' },
         ...blockIoEntries(options),
         ...fileServerEntries(options),

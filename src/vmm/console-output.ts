@@ -6,10 +6,10 @@
 // of whoever reads the pipe. In a nested L1 that was ~2 s of a 5 s boot's
 // guest run (BENCHMARKS.md, "Start-up"). So with `holdMs` set the bytes wait
 // until they are that old, or the buffer is full; a guest that stops exiting
-// with bytes held is kicked out by the main thread's ring watch
-// (coalesced-ring-watch.ts), which sees which batch is held. Every path out of
-// the guest for good (its exit, a stop, a pause, a crash of the loop) flushes;
-// only a helper killed outright loses what it held, at most the last 5 ms.
+// with bytes held is taken out of KVM_RUN by the vCPU's own timer
+// (ring-sweep.ts), which writes them out. Every path out of the guest for
+// good (its exit, a stop, a pause, a crash of the loop) flushes; only a
+// helper killed outright loses what it held, at most the last ~16 ms.
 import { writeSync } from 'node:fs';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 
@@ -30,10 +30,6 @@ export const CONSOLE_READER_GONE: VmExit = {
 export interface ConsoleHolding {
   /** How long bytes may wait for company before they are written. */
   holdMs: number;
-  /** The number of the batch of bytes held, 0 while none is: for the thread that kicks a vCPU which stopped exiting. */
-  held: Int32Array;
-  /** Index of that number in `held`. */
-  heldIndex: number;
 }
 
 export class ConsoleOutput {
@@ -41,7 +37,6 @@ export class ConsoleOutput {
   private length = 0;
   /** performance.now() when the oldest held byte came. */
   private heldSince = 0;
-  private batch = 0;
   private readonly sleeper = new Int32Array(new SharedArrayBuffer(4));
   /** Nobody reads the descriptor any more: what comes is dropped. */
   private closed = false;
@@ -59,11 +54,7 @@ export class ConsoleOutput {
 
   put(byte: number): void {
     if (this.length === this.buffer.length) this.flush();
-    if (this.length === 0 && this.holding) {
-      this.heldSince = performance.now();
-      this.batch = (this.batch % 0x7fff_ffff) + 1;
-      Atomics.store(this.holding.held, this.holding.heldIndex, this.batch);
-    }
+    if (this.length === 0 && this.holding) this.heldSince = performance.now();
     this.buffer[this.length++] = byte;
   }
 
@@ -88,6 +79,5 @@ export class ConsoleOutput {
       }
     }
     this.length = 0;
-    if (this.holding) Atomics.store(this.holding.held, this.holding.heldIndex, 0);
   }
 }

@@ -22,9 +22,9 @@ export interface VcpuWorkerData {
   forwardedRegions: ForwardedRegion[];
   /** Where console output goes. */
   consoleFd: number;
-  /** How long console bytes may wait for more before they are written (console-output.ts); 0: at every exit. */
+  /** How long console bytes may wait for more before they are written (console-output.ts; the thread's ring sweep bounds the wait); 0: at every exit. */
   consoleHoldMs: number;
-  /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO, CONTROL_CONSOLE_HELD]. */
+  /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO]. */
   control: SharedArrayBuffer;
   /** InputRing buffer for console input. */
   input: SharedArrayBuffer;
@@ -43,10 +43,8 @@ export const CONTROL_COMMAND = 0;
 export const CONTROL_TID = 1;
 /** 0 until the VMM lets the guest run (the helper jails itself in between). */
 export const CONTROL_GO = 2;
-/** The batch of console bytes the thread holds unwritten, 0 for none (the ring watch kicks a vCPU that keeps one too long). */
-export const CONTROL_CONSOLE_HELD = 3;
 /** Bytes of the control buffer. */
-export const CONTROL_BYTES = 16;
+export const CONTROL_BYTES = 12;
 export const COMMAND_NONE = 0;
 export const COMMAND_STOP = 1;
 /** Stay out of the guest until the command goes back to COMMAND_NONE. */

@@ -14,13 +14,16 @@ import { platformKind } from '../devices/platform-catalog.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
 import { ExitLoop } from '../kvm/exit-loop.js';
 import { ExitStats } from '../kvm/exit-stats.js';
+import { VcpuSignal } from '../kvm/vcpu-signal.js';
+import { VcpuTimer } from '../kvm/vcpu-timer.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
 import { KvmRunView } from '../kvm/kvm-run.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
-import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_CONSOLE_HELD, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
+import { RingSweep } from './ring-sweep.js';
+import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
 
@@ -42,11 +45,7 @@ function main(data: VcpuWorkerData): void {
   const stats = new ExitStats();
   let loop: ExitLoop | undefined;
   const end = (exit: VmExit) => loop!.requestExit(exit);
-  const consoleOut = new ConsoleOutput(
-    data.consoleFd,
-    data.consoleHoldMs > 0 ? { holdMs: data.consoleHoldMs, held: control, heldIndex: CONTROL_CONSOLE_HELD } : undefined,
-    () => end(CONSOLE_READER_GONE),
-  );
+  const consoleOut = new ConsoleOutput(data.consoleFd, data.consoleHoldMs > 0 ? { holdMs: data.consoleHoldMs } : undefined, () => end(CONSOLE_READER_GONE));
   const input = new InputRing(data.input);
   let consoleInput: ConsoleReceiver | undefined;
 
@@ -79,6 +78,10 @@ function main(data: VcpuWorkerData): void {
   }
 
   const ring = data.coalescedRingPage > 0 ? new CoalescedRing(data.runAddress + data.coalescedRingPage * PAGE_SIZE, pio, mmio, stats) : undefined;
+  // Kicks and this thread's own timer end KVM_RUN with a signal no handler sees (vcpu-signal.ts).
+  const signal = new VcpuSignal(data.vcpuFd);
+  // The ring drained here (one vCPU) is swept on this thread's own timer.
+  const sweep = ring && { ring, timer: new VcpuTimer(), schedule: new RingSweep() };
   const inputChunk = new Uint8Array(64);
   const feedInput = () => {
     if (!consoleInput || input.available === 0) return;
@@ -92,8 +95,13 @@ function main(data: VcpuWorkerData): void {
       feedInput();
     },
     onInterrupt: () => {
-      // A kick may be the ring watch's, for held console bytes.
+      signal.take();
+      // A sweep or a kick: what the guest wrote is drained, what the console holds goes out.
       consoleOut.flush();
+      if (sweep) {
+        const period = sweep.schedule.next({ guestExits: stats.guestExits(), waiting: sweep.ring.lastDrained, inputWaiting: input.available > 0 });
+        if (period !== sweep.timer.periodMs) sweep.timer.setPeriod(period);
+      }
       if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_PAUSE) {
         // Everything the guest wrote is delivered before we report "paused".
         ring?.drain();
@@ -112,9 +120,11 @@ function main(data: VcpuWorkerData): void {
   while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0);
   let exit: VmExit;
   try {
+    sweep?.timer.setPeriod(sweep.schedule.periodMs);
     exit = loop.runUntilExit();
     ring?.drain();
   } finally {
+    sweep?.timer.delete();
     // Held bytes are written even when the loop failed.
     consoleOut.flush();
   }

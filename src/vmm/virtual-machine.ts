@@ -27,16 +27,14 @@ import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js
 import type { MachineDefinition } from '../machine/machine-definition.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
-import { publishedPositions } from '../bus/coalesced-ring.js';
 import { CoalescedRingWatch } from './coalesced-ring-watch.js';
+import { VCPU_SIGNAL, ignoreVcpuSignalElsewhere } from '../kvm/vcpu-signal.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 import { VirtioDevices } from './virtio-devices.js';
 import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
-import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_CONSOLE_HELD, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
-
-const KICK_SIGNAL = 12; // SIGUSR2: has a (no-op) handler, so it interrupts KVM_RUN with EINTR
+import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
@@ -166,7 +164,7 @@ export class VirtualMachine {
     if (this.ready) return this.ready;
     const { options } = this;
     this.registerCoalescedZones();
-    process.on('SIGUSR2', noop);
+    ignoreVcpuSignalElsewhere();
     const onVcpuThread = options.devices.filter((d) => d.host === 'vcpu-thread');
     let regions = this.forwardedRegions;
     if (this.vcpus.length > 1) {
@@ -191,7 +189,6 @@ export class VirtualMachine {
         clearTimeout(this.inputRetry);
         this.shared?.drainRing();
         this.sharedConsole?.flush();
-        process.off('SIGUSR2', noop);
         resolve({ ...this.outcome(), stats: this.mergedStats() });
       };
       for (const vcpu of this.vcpus) {
@@ -206,7 +203,7 @@ export class VirtualMachine {
           devices: this.shared ? [] : onVcpuThread,
           forwardedRegions: regions,
           consoleFd: options.consoleFd,
-          // Held only where the ring watch will kick a vCPU that keeps it (one vCPU, coalesced zones).
+          // Held only where the vCPU's own ring sweep bounds the wait (one vCPU, coalesced zones).
           consoleHoldMs: !this.shared && this.coalescedRingPage ? CONSOLE_HOLD_MS : 0,
           control: vcpu.control.buffer as SharedArrayBuffer,
           input: this.input.buffer,
@@ -238,14 +235,11 @@ export class VirtualMachine {
       Atomics.store(vcpu.control, CONTROL_GO, 1);
       Atomics.notify(vcpu.control, CONTROL_GO);
     }
-    if (this.coalescedRingPage && !this.ringWatch) {
-      // One vCPU drains the ring on its way out of the guest; with several, this thread does.
-      const shared = this.shared?.ring;
-      this.ringWatch = shared
-        ? new CoalescedRingWatch(shared, () => shared.drain(), { kickCostsAnExit: false })
-        : new CoalescedRingWatch(publishedPositions(new Int32Array(this.vcpus[0].run.bytes.buffer, this.coalescedRingPage * 4096, 2)), () => this.kick(this.vcpus[0]), {
-            heldOutput: { batch: () => Atomics.load(this.vcpus[0].control, CONTROL_CONSOLE_HELD), holdMs: CONSOLE_HOLD_MS },
-          });
+    // One vCPU drains the ring on its way out of the guest, and sweeps it on
+    // its own timer (ring-sweep.ts); with several, this thread drains it.
+    const shared = this.shared?.ring;
+    if (shared && !this.ringWatch) {
+      this.ringWatch = new CoalescedRingWatch(shared, () => shared.drain());
       this.ringWatch.start();
     }
     return this.result!;
@@ -305,7 +299,7 @@ export class VirtualMachine {
   private kick(vcpu: Vcpu): void {
     const tid = Atomics.load(vcpu.control, CONTROL_TID);
     vcpu.run.immediateExit = true;
-    if (tid > 0 && !vcpu.ended) tgkill(getpid(), tid, KICK_SIGNAL);
+    if (tid > 0 && !vcpu.ended) tgkill(getpid(), tid, VCPU_SIGNAL);
   }
 
   private vcpuPaused(vcpu: Vcpu, paused: boolean): void {
@@ -378,8 +372,6 @@ export class VirtualMachine {
     for (const device of devices) for (const zone of this.zones.add(device.config)) log.debug(zone, 'coalesced zone registered');
   }
 }
-
-function noop(): void {}
 
 /** The register windows of platform devices served by device processes, with the VMM's ends of their sockets. */
 function deviceProcessRegions(options: VirtualMachineOptions): ForwardedRegion[] {

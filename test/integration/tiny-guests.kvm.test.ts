@@ -14,7 +14,7 @@ const TEST_MACHINE = join(PROJECT_ROOT, 'test', 'machines', 'test-devices.json')
 const payload = (name: string, ...extra: string[]) => ['run', '--raw-payload', join(GUEST_BIN, name), '--log-level', 'warn', ...extra];
 
 const stats = (stderr: string) =>
-  exitStats<{ exitsByReason: Record<string, number>; coalescedDrained: number; coalescedByDevice: Record<string, number>; totalExits: number }>(stderr);
+  exitStats<{ exitsByReason: Record<string, number>; coalescedDrained: number; coalescedByDevice: Record<string, number>; totalExits: number; runSeconds: number }>(stderr);
 
 describeKvm('tiny guests', () => {
   it('real mode: serial output and an exit status', async () => {
@@ -124,6 +124,31 @@ describeKvm('tiny guests', () => {
       expect(sOn.coalescedByDevice.com1).toBe(8);
       expect(sOff.exitsByReason.KVM_EXIT_MMIO).toBe(2050);
       expect(sOn.totalExits * 3).toBeLessThan(sOff.totalExits);
+    });
+
+    it("reach the console from a guest that never exits again, through the vCPU's own sweeps, which back off", async () => {
+      let pid = 0;
+      let stopped = false;
+      const r = await runTsvmm(payload('real-write-spin.bin', '--stats'), {
+        onSpawn: (p) => (pid = p),
+        onStdout: (all) => {
+          // The line is out: let the sweeps run on a while with nothing to drain, then stop.
+          if (all.endsWith('\n') && !stopped) {
+            stopped = true;
+            setTimeout(() => process.kill(pid, 'SIGTERM'), 300);
+          }
+        },
+      });
+      expect(r.timedOut).toBe(false);
+      expect(r.stdout).toBe('written, now spinning\n');
+      expect(r.status).toBe(130); // stopped
+      const s = stats(r.stderr);
+      expect(s.coalescedByDevice.com1).toBe(22);
+      // The guest's only exits were the sweeps (and the stop's kick)...
+      expect(s.exitsByReason.KVM_EXIT_INTR).toBe(s.totalExits);
+      // ...which went from the shortest period back to the longest: never
+      // more than one per 16 ms, after the first few (ring-sweep.ts).
+      expect(s.exitsByReason.KVM_EXIT_INTR).toBeLessThanOrEqual(Math.ceil((s.runSeconds * 1000) / 16) + 8);
     });
   });
 });
