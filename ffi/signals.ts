@@ -47,7 +47,3 @@ export function sigset(bytes: number, ...signals: number[]): Uint8Array {
   for (const s of signals) set[(s - 1) >> 3] |= 1 << ((s - 1) & 7);
   return set;
 }
-
-export function sigsetHas(set: Uint8Array, signal: number): boolean {
-  return (set[(signal - 1) >> 3] & (1 << ((signal - 1) & 7))) !== 0;
-}

@@ -29,24 +29,11 @@ export interface RingPositions {
   readonly last: number;
 }
 
-/** The positions as published in the ring page's first two words, for a thread that only watches. */
-export function publishedPositions(words: Int32Array): RingPositions {
-  return {
-    get first() {
-      return Atomics.load(words, 0);
-    },
-    get last() {
-      return Atomics.load(words, 1);
-    },
-  };
-}
-
 export interface CoalescedRingOptions {
   /**
    * vCPUs keep writing while this thread drains (several vCPUs). With one,
    * the vCPU thread drains between two KVM_RUNs and always empties the ring,
-   * so publishing `first` = 0 is safe and the page's words tell a watching
-   * thread exactly what is queued.
+   * so publishing `first` = 0 is safe.
    */
   producerRunsConcurrently?: boolean;
 }

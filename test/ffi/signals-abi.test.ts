@@ -41,8 +41,6 @@ describe('sigset', () => {
   it('sets the bit of each signal, as sigaddset does (bit n-1)', () => {
     const set = signals.sigset(signals.KERNEL_SIGSET_BYTES, 1, 12, 64);
     expect([...set]).toEqual([0b1, 0b1000, 0, 0, 0, 0, 0, 0b1000_0000]);
-    expect(signals.sigsetHas(set, 12)).toBe(true);
-    expect(signals.sigsetHas(set, 13)).toBe(false);
   });
 });
 

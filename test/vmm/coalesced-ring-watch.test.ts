@@ -1,7 +1,7 @@
 // The main thread's watch over the coalesced ring with several vCPUs: it
 // drains what is queued at each look, and backs off while the ring is empty.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { COALESCED_RING_ENTRIES, publishedPositions } from '../../src/bus/coalesced-ring.js';
+import { COALESCED_RING_ENTRIES, type RingPositions } from '../../src/bus/coalesced-ring.js';
 import { CoalescedRingWatch } from '../../src/vmm/coalesced-ring-watch.js';
 
 describe('CoalescedRingWatch', () => {
@@ -10,7 +10,15 @@ describe('CoalescedRingWatch', () => {
 
   function setUp() {
     const indices = new Int32Array(2); // first, last: equal = empty
-    const watch = new CoalescedRingWatch(publishedPositions(indices), () => (indices[0] = indices[1]));
+    const positions: RingPositions = {
+      get first() {
+        return indices[0];
+      },
+      get last() {
+        return indices[1];
+      },
+    };
+    const watch = new CoalescedRingWatch(positions, () => (indices[0] = indices[1]));
     return { indices, watch };
   }
 
