@@ -27,9 +27,9 @@ export class VcpuTimer {
   periodMs = 0;
 
   /** On the vCPU's own thread (the signal goes to the caller). */
-  constructor(signal = VCPU_SIGNAL) {
+  constructor() {
     const event = new DataView(new ArrayBuffer(SIGEVENT_SIZE));
-    event.setInt32(SIGEVENT_SIGNO_OFFSET, signal, true);
+    event.setInt32(SIGEVENT_SIGNO_OFFSET, VCPU_SIGNAL, true);
     event.setInt32(SIGEVENT_NOTIFY_OFFSET, SIGEV_THREAD_ID, true);
     event.setInt32(SIGEVENT_THREAD_ID_OFFSET, gettid() as number, true);
     const id = new Uint8Array(8);
