@@ -132,14 +132,17 @@ export function pivotToEmptyRoot(options: RootOptions = {}): void {
   const readOnly = options.readOnlyBinds ?? [];
   const writable = options.writableBinds ?? [];
   const requested = [...readOnly.map((p) => ({ p, writable: false })), ...writable.map((p) => ({ p, writable: true }))];
-  const binds = (requested.length > 0 ? [...requested, { p: process.execPath, writable: false }] : []).map(({ p, writable }) => {
-    try {
-      const real = fs.realpathSync(p);
-      return { real, isDir: fs.statSync(real).isDirectory(), writable };
-    } catch {
-      throw new JailError(step, `${writable ? 'writable' : 'read-only'} bind source ${p} does not exist`);
-    }
-  });
+  const binds = (requested.length > 0 ? [...requested, { p: process.execPath, writable: false }] : [])
+    .map(({ p, writable }) => {
+      try {
+        const real = fs.realpathSync(p);
+        return { real, isDir: fs.statSync(real).isDirectory(), writable };
+      } catch {
+        throw new JailError(step, `${writable ? 'writable' : 'read-only'} bind source ${p} does not exist`);
+      }
+    })
+    // Outer directories first: a bind made inside another must not be hidden by it (a read-only share inside a writable one).
+    .sort((a, b) => depth(a.real) - depth(b.real));
 
   if (sys.mount(null, '/', null, sys.MS_REC | sys.MS_PRIVATE, null) < 0) {
     fail(step, 'making mounts private', {
@@ -198,6 +201,11 @@ function pivotToHostRoot(staging: string, binds: readonly { real: string; isDir:
   if (sys.umount2('.', sys.MNT_DETACH) < 0) fail(step, 'detaching the old root');
   if (sys.chdir('/') < 0) fail(step, 'chdir /');
   remountBind('/', false, '/');
+}
+
+/** How many names deep a path is ("/" is 0). */
+function depth(path: string): number {
+  return path.split('/').filter(Boolean).length;
 }
 
 /** Remounts a bind nosuid,nodev and, unless `writable`, read-only. */

@@ -310,6 +310,25 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
     }
   });
 
+  it('binds outer directories first: a read-only one inside a writable one stays read-only', async () => {
+    const writable = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-jail-rw-'));
+    const inner = path.join(writable, 'ro');
+    fs.mkdirSync(inner);
+    fs.chmodSync(writable, 0o777); // the jail drops root to nobody
+    fs.chmodSync(inner, 0o777);
+    try {
+      // Listed inner first, as a read-only share given before a writable one would be.
+      const jail = { seccomp: 'off', root: { readOnlyBinds: [inner], writableBinds: [writable] }, limits: { maxFileSize: 1 << 20 } };
+      const outer = await runJailed('write-file', { jail, args: [path.join(writable, 'x')] });
+      expect(outer.find('write')).toMatchObject({ result: 'written' });
+      const inside = await runJailed('write-file', { jail, args: [path.join(inner, 'y')] });
+      expect(inside.find('write')).toMatchObject({ result: 'EROFS' });
+      expect(fs.existsSync(path.join(inner, 'y'))).toBe(false);
+    } finally {
+      fs.rmSync(writable, { recursive: true, force: true });
+    }
+  });
+
   it('has only a loopback interface (network namespace)', async () => {
     const r = await runJailed('idle');
     expect(r.find('before')!.interfaces.filter((n: string) => n !== 'lo')).toEqual([]);
