@@ -1,6 +1,8 @@
 // Starts the device models the device plan puts in their own jailed
 // processes (machine devices with `process: separate`, disks with
-// `process=separate`, shares). Each process may have been started before
+// `process=separate`, shares), one process per name the plan gives them
+// (usually one device each; `tsvmm exec`'s two shares share one). Each
+// process may have been started before
 // the plan was known (early-start.ts; process-launch.ts), and gets the
 // descriptors the plan names for it over its descriptor socket,
 // already created by the frontend (device-handover.ts): one end of its
@@ -41,10 +43,21 @@ export function hasDeviceProcesses(plan: DevicePlan): boolean {
   return plan.devices.some((d) => d.host === 'device-process');
 }
 
+/** The plan's device processes: each one's name and the devices it serves, in plan order. */
+export function deviceProcessGroups(plan: DevicePlan): { name: string; devices: PlannedDevice[] }[] {
+  const groups = new Map<string, PlannedDevice[]>();
+  for (const d of plan.devices) {
+    if (d.host !== 'device-process') continue;
+    const name = d.process ?? d.name;
+    groups.set(name, [...(groups.get(name) ?? []), d]);
+  }
+  return [...groups].map(([name, devices]) => ({ name, devices }));
+}
+
 /**
- * Starts a process for every device the plan hosts in one, all at once (each
- * is a Node start-up), taking those in `early` first (the rest of them are
- * ended); on failure, every one that started is killed.
+ * Starts every device process the plan names, all at once (each is a Node
+ * start-up), taking those in `early` first (the rest of them are ended); on
+ * failure, every one that started is killed.
  */
 export async function startDeviceProcesses(
   plan: DevicePlan,
@@ -54,10 +67,13 @@ export async function startDeviceProcesses(
   log: Logger,
   early: ProcessLaunch[] = [],
 ): Promise<DeviceProcessSet> {
-  const devices = plan.devices.filter((d) => d.host === 'device-process');
-  const launches = devices.map(() => early.shift() ?? launchDeviceProcess(options.sandbox, markInherited(log)));
+  const groups = deviceProcessGroups(plan);
+  const launches = groups.map(() => early.shift() ?? launchDeviceProcess(options.sandbox, markInherited(log)));
   early.forEach((unused) => unused.discard());
-  const starting = devices.map((device, i) => startOne(launches[i], device, handover.forDeviceProcess(device.name), ram, options, log));
+  const starting = groups.map((group, i) => {
+    const fds = Object.assign({}, ...group.devices.map((d) => handover.forDeviceProcess(d.name))) as Record<string, number>;
+    return startOne(launches[i], group.name, group.devices, fds, ram, options, log);
+  });
   const settled = await Promise.allSettled(starting);
   const children = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -88,13 +104,14 @@ function markInherited(log: Logger): readonly number[] {
 
 async function startOne(
   launch: ProcessLaunch,
-  device: PlannedDevice,
+  name: string,
+  devices: PlannedDevice[],
   fds: Readonly<Record<string, number>>,
   ram: RamLayout[],
   options: DeviceProcessOptions,
   log: Logger,
 ): Promise<ChildProcess> {
-  const what = `the ${device.name} device process`;
+  const what = `the ${name} device process`;
   const child = launch.child;
   child.stderr!.pipe(options.log, { end: false });
   // Seen even when it ended before this (an early start that died loading).
@@ -103,9 +120,10 @@ async function startOne(
   });
   ended.catch(() => {}); // awaited only while it starts: a later end is reported below
   const config: DeviceProcessConfig = {
-    device,
+    name,
+    devices,
     descriptors: Object.keys(fds),
-    ram: device.virtio ? ram : [],
+    ram: devices.some((d) => d.virtio) ? ram : [],
     logLevel: options.logLevel,
     prettyLogs: options.prettyLogs,
     sandbox: options.sandbox,
@@ -131,9 +149,9 @@ async function startOne(
   child.on('exit', (code, signal) => {
     // Code 0 is its answer to the region closing: the helper (and the VM) ended
     // first, a race with killAll that is no failure of the device.
-    if (code === 0) log.debug({ device: device.name }, `the ${device.name} device process ended with its VM`);
-    else log.error({ device: device.name, code, signal }, `the ${device.name} device process died (${signal ?? `code ${code}`}); the guest now sees that device fail`);
+    if (code === 0) log.debug({ device: name }, `${what} ended with its VM`);
+    else log.error({ device: name, code, signal }, `${what} died (${signal ?? `code ${code}`}); the guest now sees ${devices.length > 1 ? 'those devices' : 'that device'} fail`);
   });
-  log.info({ device: device.name, pid: hostPid, sandbox: options.sandbox }, 'device model runs in its own process (ioregionfd protocol)');
+  log.info({ device: name, pid: hostPid, sandbox: options.sandbox }, `device model${devices.length > 1 ? 's run in their' : ' runs in its'} own process (ioregionfd protocol)`);
   return child;
 }

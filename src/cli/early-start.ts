@@ -13,8 +13,8 @@
 // vCPUs. With 2 vCPUs, exec's share processes started early too served
 // ~0.5 s sooner but slowed the helper and the frontend by as much: `exec --
 // true` took 6.86 s against 6.66 s (medians of 6, BENCHMARKS.md
-// "Start-up"). So they start early only when the frontend, the helper and
-// both have a CPU each.
+// "Start-up"; two processes then, one now). So exec's share process starts
+// early only when the frontend, the helper and it have a CPU each.
 //
 // How early: bin/tsvmm.cjs runs this module as a bundle of its own
 // (EARLY_START_BUNDLE in entry-points.ts), before it reads the CLI's bundle,
@@ -29,11 +29,11 @@ import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { openFds, strayFds } from '../sandbox/jail-launch.js';
 import { launchDeviceProcess, launchHelper, type ProcessLaunch } from './process-launch.js';
 
-/** Device processes `tsvmm exec` always has: its two shares (exec-command.ts). */
-export const EXEC_DEVICE_PROCESSES = 2;
+/** Device processes `tsvmm exec` always has: the one serving its two shares (exec-command.ts). */
+export const EXEC_DEVICE_PROCESSES = 1;
 
 /**
- * Whether exec's share processes start early: TSVMM_EARLY_DEVICES=1 or 0
+ * Whether exec's share process starts early: TSVMM_EARLY_DEVICES=1 or 0
  * says so (for measuring it), else when the CPUs are enough for the
  * frontend, the helper and each of them.
  */

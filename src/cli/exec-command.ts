@@ -6,8 +6,9 @@
 // stderr come back on tsvmm's own, separately (virtio-console ports), and
 // tsvmm exits with its status. The guest's init does the guest side
 // (tools/guest/init, `run_exec`). The kernel's messages go to the log.
-// Each share is served by its own jailed device process: the helper, which
-// holds KVM, never sees the host's tree.
+// The two shares are served by one jailed device process of their own: the
+// helper, which holds KVM, never sees the host's tree (docs/security.md says
+// why one process serves both).
 import { realpathSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { consoleDevice } from '../devices/kinds/virtio-console-kind.js';
@@ -107,6 +108,8 @@ export async function execCommand(args: ExecArgs): Promise<number> {
     logFile: args.logFile,
   };
   return runCommand(run, {
+    // One Node process fewer to start: in a nested L1 each is seconds of CPU (BENCHMARKS.md, "Start-up").
+    sharedProcesses: [['root', 'cwd']],
     devices: [
       share('root', root, true),
       share('cwd', cwd, false),

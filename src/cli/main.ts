@@ -1,5 +1,5 @@
 // tsvmm's command line.
-// First: for run and exec, the helper (and exec's share processes) start loading while this process does (early-start.ts).
+// First: for run and exec, the helper (and exec's share process) start loading while this process does (early-start.ts).
 import './early-start.js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';

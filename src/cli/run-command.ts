@@ -62,6 +62,8 @@ export class UsageError extends Error {
 export interface RunProfile {
   /** Devices besides the machine's and the options' (shares, console ports). */
   devices: DeviceDefinition[];
+  /** Device-process devices served together, each list by one process (device-plan.ts). */
+  sharedProcesses?: string[][];
   /** Kernel parameters for the guest's init, before its command. */
   kernelWords: string;
   /** Where the guest's serial console goes instead of tsvmm's stdout. */
@@ -269,7 +271,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   const shares = (args.share ?? []).map((s, i) => shareDevice(parseShareSpec(s), machineShares.length + i));
   const extra = profile?.devices ?? [];
   for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
-  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra]);
+  const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra], { sharedProcesses: profile?.sharedProcesses });
   const hostKvm = detectHostKvm();
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);

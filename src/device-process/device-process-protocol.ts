@@ -6,11 +6,13 @@ import type { PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
 
 export interface DeviceProcessConfig {
-  /** The device as the plan places it: its kind's entry, its window, the names of its descriptors. */
-  device: PlannedDevice;
+  /** The process's name in the plan (its device's, or its devices' joined by "+"). */
+  name: string;
+  /** The devices it serves, as the plan places them: each kind's entry, window, and the names of its descriptors. */
+  devices: PlannedDevice[];
   /** The names of the descriptors sent over the descriptor socket, in the order they were sent. */
   descriptors: string[];
-  /** For a device doing DMA: the guest RAM layout, mapped from the shared memfd exactly as the VMM maps it. */
+  /** For devices doing DMA: the guest RAM layout, mapped (once) from the shared memfd exactly as the VMM maps it. */
   ram: RamLayout[];
   logLevel: string;
   /** Format logs for a terminal. */

@@ -1,8 +1,10 @@
-// A device process: serves one device model's MMIO region over the ioregionfd
-// protocol from its own jailed process, so that a guest that breaks the model
-// lands in a jail holding nothing but that device's fds. A virtio-blk disk
-// also maps guest RAM (a shared memfd) for DMA, and signals the guest through
-// eventfds the VMM registered with KVM (irqfd, ioeventfd).
+// A device process: serves device models' MMIO regions over the ioregionfd
+// protocol from its own jailed process, so that a guest that breaks a model
+// lands in a jail holding nothing but its devices' fds. Usually one device;
+// the plan may give one process several (`tsvmm exec`'s two shares). Virtio
+// devices also map guest RAM (a shared memfd, mapped once) for DMA, and
+// signal the guest through eventfds the VMM registered with KVM (irqfd,
+// ioeventfd).
 import { BlockingLoop } from '../bus/blocking-loop.js';
 import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
@@ -12,7 +14,7 @@ import { deviceKind } from '../devices/catalog.js';
 import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
-import { plannedDescriptor } from '../machine/device-plan.js';
+import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
 import { INTERRUPT_STATUS_ROLE, queueNotifyRole } from '../machine/handover-name.js';
 import { VirtioInterruptStatus } from '../devices/virtio/interrupt-status.js';
 import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
@@ -35,6 +37,16 @@ interface Served {
   needs: DeviceNeeds;
 }
 
+/** What the jail must allow all of them together. */
+function neededByAll(served: readonly Served[]): { maxFileSize: number; ioUring: boolean; tapOffload: boolean; shares: NonNullable<DeviceNeeds['sharedDirectory']>[] } {
+  return {
+    maxFileSize: Math.max(0, ...served.map((s) => s.needs.maxFileSize)),
+    ioUring: served.some((s) => s.needs.ioUring),
+    tapOffload: served.some((s) => s.needs.tapOffload),
+    shares: served.flatMap((s) => (s.needs.sharedDirectory ? [s.needs.sharedDirectory] : [])),
+  };
+}
+
 const NO_NEEDS: DeviceNeeds = { maxFileSize: 0, ioUring: false, tapOffload: false };
 
 /** A platform device in its own process has no vCPU thread to lean on: kinds that may run here use none of this. */
@@ -51,9 +63,8 @@ function unavailable(what: string): never {
   throw new Error(`${what} is not available in a device process`);
 }
 
-/** Builds the planned device's model through the catalog, from the descriptors the plan names. */
-function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, log: Logger): Served {
-  const planned = config.device;
+/** Builds a planned device's model through the catalog, from the descriptors the plan names; `memory` maps guest RAM from its memfd (once per process). */
+function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory: (ramFd: number) => GuestMemory, log: Logger): Served {
   const fd = (role: string) => {
     const name = plannedDescriptor(planned, role).name;
     const n = fds[name];
@@ -65,9 +76,8 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
     case 'platform':
       return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
     case 'virtio': {
-      const memory = GuestMemory.allocate(config.ram, { memfd: fd('ram'), populateBeforeDma: true });
       const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
-      const instance = kind.build(planned.config, { memory, interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
+      const instance = kind.build(planned.config, { memory: memory(fd('ram')), interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log: log.child({ device: planned.name }) });
       // The helper's vCPU threads answer InterruptStatus from this page; it stays mapped for the process's life.
       if (!instance.transport.shareInterruptStatus(new VirtioInterruptStatus(mapInterruptStatusPage(fd(INTERRUPT_STATUS_ROLE)).buffer)))
         throw new Error(`${planned.name}: a level-triggered virtio device cannot run in its own process`);
@@ -80,9 +90,9 @@ function buildModel(config: DeviceProcessConfig, fds: Record<string, number>, lo
 
 function start(config: DeviceProcessConfig): void {
   markStartup('configured');
-  const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs }).child({ device: config.device.name });
+  const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs }).child({ device: config.name });
   let hostPid = process.pid;
-  let server: IoregionServer;
+  const servers: IoregionServer[] = [];
   try {
     const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
     // Only the descriptors the frontend sent stay open (see jail-launch.ts).
@@ -91,29 +101,34 @@ function start(config: DeviceProcessConfig): void {
     // As in the helper: the data path waits in a loop of its own, not a libuv
     // turn per doorbell (bus/blocking-loop.ts); TSVMM_DEVICE_LOOP=libuv keeps Node's.
     if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher(new BlockingLoop());
-    const regionFd = fds[plannedDescriptor(config.device, 'region').name];
-    if (regionFd === undefined) throw new Error('no region descriptor was passed');
     markStartup('descriptorsReceived');
-    const served = buildModel(config, fds, log);
+    let memory: GuestMemory | undefined;
+    const guestMemory = (ramFd: number) => (memory ??= GuestMemory.allocate(config.ram, { memfd: ramFd, populateBeforeDma: true }));
+    const served = config.devices.map((d) => buildModel(d, fds, guestMemory, log));
     markStartup('modelBuilt');
-    server = new IoregionServer(regionFd, served.device, config.device.windows[0].size, (why) => {
-      log.debug({ why }, 'region closed: the VM is gone');
-      process.exit(0);
-    });
-    const share = served.needs.sharedDirectory;
+    for (const [i, d] of config.devices.entries()) {
+      const regionFd = fds[plannedDescriptor(d, 'region').name];
+      if (regionFd === undefined) throw new Error(`no region descriptor was passed for ${d.name}`);
+      const closed = (why: string) => {
+        log.debug({ device: d.name, why }, 'region closed: the VM is gone');
+        process.exit(0);
+      };
+      servers.push(new IoregionServer(regionFd, served[i].device, d.windows[0].size, closed));
+    }
+    const needs = neededByAll(served);
     if (config.sandbox)
       hostPid = enterJail({
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-        policy: deviceProcessPolicy({ jit: true, ioUring: served.needs.ioUring, tapOffload: served.needs.tapOffload, fileServer: share !== undefined }),
-        limits: { maxFileSize: served.needs.maxFileSize },
-        // A share's process sees the shared directory and nothing else.
-        root: share && (share.readOnly ? { readOnlyBinds: [share.path] } : { writableBinds: [share.path] }),
+        policy: deviceProcessPolicy({ jit: true, ioUring: needs.ioUring, tapOffload: needs.tapOffload, fileServer: needs.shares.length > 0 }),
+        limits: { maxFileSize: needs.maxFileSize },
+        // A share's process sees its shared directories and nothing else.
+        root: needs.shares.length > 0 ? { readOnlyBinds: needs.shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: needs.shares.filter((s) => !s.readOnly).map((s) => s.path) } : undefined,
       }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });
     process.exit(1);
   }
-  server.start();
+  servers.forEach((s) => s.start());
   markStartup('serving');
   log.debug({ hostPid, msSinceStart: startupMarks() }, 'device process serving');
   send({ type: 'serving', hostPid });

@@ -51,6 +51,8 @@ export interface PlannedDevice {
   /** For a virtio device: its slot (index among the machine's slots) and GSI. */
   virtio?: { slot: number; irq: number };
   descriptors: PlannedDescriptor[];
+  /** For a device served in a device process: that process's name. Devices with the same name share one process; by default each has its own, named after it. */
+  process?: string;
 }
 
 export interface DevicePlan {
@@ -66,12 +68,22 @@ export class DevicePlanError extends Error {
   override name = 'DevicePlanError';
 }
 
+export interface DevicePlanOptions {
+  /**
+   * Devices served together, each list by one device process (by device
+   * name; each must be served in a device process). `tsvmm exec` serves its
+   * two shares so: a Node process fewer to start (docs/security.md says why
+   * that gives the guest nothing it did not have).
+   */
+  sharedProcesses?: readonly (readonly string[])[];
+}
+
 /**
  * Places the machine's devices and `attached` (virtio devices from the
  * command line: disks). Virtio devices take slots in this order: `attached`
  * first (disks keep the slots they always had), then the machine file's own.
  */
-export function planDevices(machine: MachineDefinition, attached: readonly DeviceDefinition[]): DevicePlan {
+export function planDevices(machine: MachineDefinition, attached: readonly DeviceDefinition[], options: DevicePlanOptions = {}): DevicePlan {
   const slots = new VirtioSlotAllocator(machine);
   const platform: PlannedDevice[] = [];
   const virtio: PlannedDevice[] = [];
@@ -115,6 +127,7 @@ export function planDevices(machine: MachineDefinition, attached: readonly Devic
     });
   }
   const devices = [...platform, ...virtio];
+  assignProcesses(devices, options.sharedProcesses ?? []);
   return {
     devices,
     kernelWords: virtio.map((d) => `virtio_mmio.device=4K@0x${d.windows[0].base.toString(16)}:${d.virtio!.irq}`).join(' '),
@@ -127,6 +140,24 @@ export function plannedDescriptor(device: PlannedDevice, role: DescriptorRole): 
   const found = device.descriptors.find((x) => x.role === role);
   if (!found) throw new DevicePlanError(`the plan gives ${device.name} no "${role}" descriptor`);
   return found;
+}
+
+/** Names each device-process device's process: its own name, or its shared process's. */
+function assignProcesses(devices: PlannedDevice[], shared: readonly (readonly string[])[]): void {
+  const byName = new Map(devices.map((d) => [d.name, d]));
+  for (const d of devices) if (d.host === 'device-process') d.process = d.name;
+  const grouped = new Set<string>();
+  for (const names of shared) {
+    const process = names.join('+');
+    for (const name of names) {
+      const d = byName.get(name);
+      if (!d) throw new DevicePlanError(`no device ${name} to serve in process ${process}`);
+      if (d.host !== 'device-process') throw new DevicePlanError(`${name}: served on the ${d.host}, not in a device process (process ${process})`);
+      if (grouped.has(name)) throw new DevicePlanError(`${name}: named for two device processes`);
+      grouped.add(name);
+      d.process = process;
+    }
+  }
 }
 
 function checkedHost(d: DeviceConfig, hosts: readonly DeviceHost[], host: DeviceHost): DeviceHost {

@@ -37,16 +37,33 @@ afterEach(() => {
   started = handover = undefined;
 });
 
-function start(early: ProcessLaunch[]): Promise<DeviceProcessSet> {
-  handover = openDeviceHandover(plan, [], silentLogger);
-  return startDeviceProcesses(plan, handover, [], options, silentLogger, early);
+function start(early: ProcessLaunch[], started = plan): Promise<DeviceProcessSet> {
+  handover = openDeviceHandover(started, [], silentLogger);
+  return startDeviceProcesses(started, handover, [], options, silentLogger, early);
 }
 
-/** The test device's register at `offset`, read over the helper's end of its region socket. */
-function readRegister(offset: number): number {
-  const regionFd = handover!.helper[plannedDescriptor(testdev, 'region').name];
+/** Two test devices the plan serves from one process. */
+const sharedPlan: DevicePlan = planDevices(
+  parseMachine(
+    {
+      name: 't',
+      memory: { defaultSize: '16M', mmioGap: { start: '0xc0000000', end: '0x100000000' } },
+      devices: [
+        { type: 'test-device', name: 'testdev', base: '0xd1000000', process: 'separate' },
+        { type: 'test-device', name: 'testdev2', base: '0xd2000000', process: 'separate' },
+      ],
+    },
+    't.json',
+  ),
+  [],
+  { sharedProcesses: [['testdev', 'testdev2']] },
+);
+
+/** A test device's register at `offset`, read over the helper's end of its region socket. */
+function readRegister(offset: number, device = testdev): number {
+  const regionFd = handover!.helper[plannedDescriptor(device, 'region').name];
   let dead: string | undefined;
-  const client = new IoregionClient('testdev', regionFd, (why) => (dead = why));
+  const client = new IoregionClient(device.name, regionFd, (why) => (dead = why));
   client.write(TEST_DOORBELL, new Uint8Array(4));
   const data = new Uint8Array(4);
   client.read(offset, data);
@@ -72,6 +89,16 @@ describe('device processes', () => {
     started = await start([used, unused]);
     expect((await unused.ended).signal).toBe('SIGKILL');
     expect(readRegister(TEST_SCRATCH_SIZE_REG)).toBe(0x800);
+  });
+
+  it('serve several devices from one process when the plan says so', async () => {
+    const [used, unused] = [launchDeviceProcess(false, []), launchDeviceProcess(false, [])];
+    started = await start([used, unused], sharedPlan);
+    expect((await unused.ended).signal).toBe('SIGKILL'); // one process for both
+    const [one, two] = sharedPlan.devices;
+    expect(readRegister(TEST_SCRATCH_SIZE_REG, one)).toBe(0x800);
+    expect(readRegister(TEST_SCRATCH_SIZE_REG, two)).toBe(0x800);
+    expect(readRegister(TEST_RESULT, two)).toBe(0);
   });
 
   it('an early one that died before it was needed is a clear error, not a hang', async () => {

@@ -79,21 +79,21 @@ describe('the early start', () => {
     expect(bundledModules(early).some((p) => p.path.endsWith('/ffi/libc.js'))).toBe(true); // through close-on-exec.ts
   });
 
-  it("spawns the helper for run, and also exec's two share processes for exec, before the CLI's bundle is read", () => {
+  it("spawns the helper for run, and also exec's share process for exec, before the CLI's bundle is read", () => {
     expect(firstSpawns(['run', '--no-sandbox'], false)).toEqual([helper]);
-    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false)).toEqual([helper, deviceProcess, deviceProcess]);
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false)).toEqual([helper, deviceProcess]);
     expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false, '0')).toEqual([helper]);
   });
 
-  it("starts exec's share processes early when the frontend, the helper and each of them have a CPU", () => {
-    expect([2, 3, 4, 8].map((cpus) => startsDeviceProcessesEarly({}, cpus))).toEqual([false, false, true, true]);
+  it("starts exec's share process early when the frontend, the helper and it have a CPU each", () => {
+    expect([2, 3, 4, 8].map((cpus) => startsDeviceProcessesEarly({}, cpus))).toEqual([false, true, true, true]);
     expect(startsDeviceProcessesEarly({ TSVMM_EARLY_DEVICES: '1' }, 2)).toBe(true);
     expect(startsDeviceProcessesEarly({ TSVMM_EARLY_DEVICES: '0' }, 8)).toBe(false);
   });
 
   it('first marks close-on-exec a descriptor the frontend inherited', () => {
     const marked = { fd200: 'close-on-exec' };
-    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], true)).toEqual([{ ...helper, ...marked }, { ...deviceProcess, ...marked }, { ...deviceProcess, ...marked }]);
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], true)).toEqual([{ ...helper, ...marked }, { ...deviceProcess, ...marked }]);
   });
 
   it('spawns nothing for other commands', () => {

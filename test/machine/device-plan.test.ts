@@ -81,6 +81,31 @@ describe('the device plan', () => {
     expect(separate.descriptors.map((x) => x.name)).toEqual(['region.testdev']);
   });
 
+  it('names each device process after its device, or one process for devices served together', () => {
+    const disks = [diskDevice(disk('/a.img', { separateProcess: true }), 0), diskDevice(disk('/b.img', { separateProcess: true }), 1)];
+    const processes = (plan: ReturnType<typeof planDevices>) => plan.devices.map((d) => [d.name, d.process]);
+    expect(processes(planDevices(testMachine('separate'), disks))).toEqual([
+      ['com1', undefined],
+      ['testdev', 'testdev'],
+      ['vda', 'vda'],
+      ['vdb', 'vdb'],
+    ]);
+    expect(processes(planDevices(testMachine('separate'), disks, { sharedProcesses: [['vda', 'testdev']] }))).toEqual([
+      ['com1', undefined],
+      ['testdev', 'vda+testdev'],
+      ['vda', 'vda+testdev'],
+      ['vdb', 'vdb'],
+    ]);
+  });
+
+  it('refuses to share a process with a device that is not there, not in a device process, or already in another', () => {
+    const disks = [diskDevice(disk('/a.img', { separateProcess: true }), 0), diskDevice(disk('/b.img'), 1)];
+    const plan = (shared: string[][]) => () => planDevices(testMachine('separate'), disks, { sharedProcesses: shared });
+    expect(plan([['vda', 'vdx']])).toThrow(/no device vdx to serve in process vda\+vdx/);
+    expect(plan([['vda', 'vdb']])).toThrow(/vdb: served on the main-thread, not in a device process/);
+    expect(plan([['vda', 'testdev'], ['testdev']])).toThrow(/testdev: named for two device processes/);
+  });
+
   it('refuses more virtio devices than slots, and a name the machine already uses', () => {
     const m = testMachine('inline');
     expect(() => planDevices(m, [0, 1, 2].map((i) => diskDevice(disk(`/${i}.img`), i)))).toThrow(VirtioSlotError);
