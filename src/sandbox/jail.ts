@@ -192,8 +192,11 @@ function pivotToHostRoot(staging: string, binds: readonly { real: string; isDir:
   if (sys.mount('/', staging, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, "binding the host's /");
   for (const { real, writable } of binds) {
     if (real === '/') continue;
+    // Bound onto itself inside the staged tree: the path on the old root may
+    // lie under the staging directory, which the staged tree now hides (a
+    // working directory in /tmp).
     const target = path.join(staging, real);
-    if (sys.mount(real, target, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, `bind ${real}`);
+    if (sys.mount(target, target, null, sys.MS_BIND | sys.MS_REC, null) < 0) fail(step, `bind ${real}`);
     remountBind(target, writable, real);
   }
   if (sys.chdir(staging) < 0) fail(step, `chdir ${staging}`);

@@ -291,8 +291,12 @@ describeNeeding(jailProblem, 'jailed helper on the real kernel', () => {
     expect(on.signal).toBe('SIGSYS');
   });
 
-  it("with the host's / shared (tsvmm exec): sees the host's files read-only, and a writable bind on them", async () => {
-    const writable = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-jail-rw-'));
+  it.each([
+    ['', os.tmpdir()],
+    // The jail stages its root on /tmp: a bind from under it must still be found.
+    [', from under the staging directory', '/tmp'],
+  ])("with the host's / shared (tsvmm exec): sees the host's files read-only, and a writable bind on them%s", async (_, parent) => {
+    const writable = fs.mkdtempSync(path.join(parent, 'tsvmm-jail-rw-'));
     fs.chmodSync(writable, 0o777); // the jail drops root to nobody
     try {
       const jail = { seccomp: 'off', root: { readOnlyBinds: ['/'], writableBinds: [writable] }, limits: { maxFileSize: 1 << 20 } };
