@@ -2,14 +2,14 @@
 // processes (machine devices with `process: separate`, disks with
 // `process=separate`, shares), one process per name the plan gives them
 // (usually one device each; `tsvmm exec`'s two shares share one). Each
-// process may have been started before
-// the plan was known (early-start.ts; process-launch.ts), and gets the
-// descriptors the plan names for it over its descriptor socket,
-// already created by the frontend (device-handover.ts): one end of its
-// region socket (the helper's exit loop forwards the region's accesses over
-// the other), and for a virtio device guest RAM (a memfd the helper maps
-// too), its files and two eventfds the helper registers with KVM (doorbell →
-// ioeventfd, interrupt → irqfd).
+// process may have been started before the plan was known (early-start.ts;
+// process-launch.ts), and gets the descriptors the plan names for its
+// devices over its descriptor socket, already created by the frontend
+// (device-handover.ts): for each device one end of its region socket (the
+// helper's exit loop forwards the region's accesses over the other), and for
+// a virtio device guest RAM (a memfd the helper maps too), its files and the
+// eventfds the helper registers with KVM (doorbells → ioeventfds, interrupt
+// → irqfd).
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from '../device-process/device-process-protocol.js';

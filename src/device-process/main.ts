@@ -20,7 +20,7 @@ import { VirtioInterruptStatus } from '../devices/virtio/interrupt-status.js';
 import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
-import { enterJail } from '../sandbox/jail.js';
+import { enterJail, type RootOptions } from '../sandbox/jail.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
@@ -37,7 +37,7 @@ interface Served {
   needs: DeviceNeeds;
 }
 
-/** What the jail must allow all of them together. */
+/** What the jail must allow them all together. */
 function neededByAll(served: readonly Served[]): { maxFileSize: number; ioUring: boolean; tapOffload: boolean; shares: NonNullable<DeviceNeeds['sharedDirectory']>[] } {
   return {
     maxFileSize: Math.max(0, ...served.map((s) => s.needs.maxFileSize)),
@@ -45,6 +45,12 @@ function neededByAll(served: readonly Served[]): { maxFileSize: number; ioUring:
     tapOffload: served.some((s) => s.needs.tapOffload),
     shares: served.flatMap((s) => (s.needs.sharedDirectory ? [s.needs.sharedDirectory] : [])),
   };
+}
+
+/** The jail's root for shares: their directories at their own paths, each as writable as its share, and nothing else. */
+function shareRoot(shares: NonNullable<DeviceNeeds['sharedDirectory']>[]): RootOptions | undefined {
+  if (shares.length === 0) return undefined;
+  return { readOnlyBinds: shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: shares.filter((s) => !s.readOnly).map((s) => s.path) };
 }
 
 const NO_NEEDS: DeviceNeeds = { maxFileSize: 0, ioUring: false, tapOffload: false };
@@ -63,7 +69,7 @@ function unavailable(what: string): never {
   throw new Error(`${what} is not available in a device process`);
 }
 
-/** Builds a planned device's model through the catalog, from the descriptors the plan names; `memory` maps guest RAM from its memfd (once per process). */
+/** Builds a planned device's model through the catalog, from the descriptors the plan names; `memory` maps guest RAM from its memfd (once per process), `log` is the device's. */
 function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory: (ramFd: number) => GuestMemory, log: Logger): Served {
   const fd = (role: string) => {
     const name = plannedDescriptor(planned, role).name;
@@ -77,7 +83,7 @@ function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory:
       return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
     case 'virtio': {
       const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
-      const instance = kind.build(planned.config, { memory: memory(fd('ram')), interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log: log.child({ device: planned.name }) });
+      const instance = kind.build(planned.config, { memory: memory(fd('ram')), interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
       // The helper's vCPU threads answer InterruptStatus from this page; it stays mapped for the process's life.
       if (!instance.transport.shareInterruptStatus(new VirtioInterruptStatus(mapInterruptStatusPage(fd(INTERRUPT_STATUS_ROLE)).buffer)))
         throw new Error(`${planned.name}: a level-triggered virtio device cannot run in its own process`);
@@ -90,7 +96,8 @@ function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory:
 
 function start(config: DeviceProcessConfig): void {
   markStartup('configured');
-  const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs }).child({ device: config.name });
+  const logger = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs });
+  const log = logger.child({ device: config.name });
   let hostPid = process.pid;
   const servers: IoregionServer[] = [];
   try {
@@ -104,7 +111,7 @@ function start(config: DeviceProcessConfig): void {
     markStartup('descriptorsReceived');
     let memory: GuestMemory | undefined;
     const guestMemory = (ramFd: number) => (memory ??= GuestMemory.allocate(config.ram, { memfd: ramFd, populateBeforeDma: true }));
-    const served = config.devices.map((d) => buildModel(d, fds, guestMemory, log));
+    const served = config.devices.map((d) => buildModel(d, fds, guestMemory, logger.child({ device: d.name })));
     markStartup('modelBuilt');
     for (const [i, d] of config.devices.entries()) {
       const regionFd = fds[plannedDescriptor(d, 'region').name];
@@ -121,8 +128,7 @@ function start(config: DeviceProcessConfig): void {
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
         policy: deviceProcessPolicy({ jit: true, ioUring: needs.ioUring, tapOffload: needs.tapOffload, fileServer: needs.shares.length > 0 }),
         limits: { maxFileSize: needs.maxFileSize },
-        // A share's process sees its shared directories and nothing else.
-        root: needs.shares.length > 0 ? { readOnlyBinds: needs.shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: needs.shares.filter((s) => !s.readOnly).map((s) => s.path) } : undefined,
+        root: shareRoot(needs.shares),
       }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });

@@ -148,14 +148,14 @@ function assignProcesses(devices: PlannedDevice[], shared: readonly (readonly st
   for (const d of devices) if (d.host === 'device-process') d.process = d.name;
   const grouped = new Set<string>();
   for (const names of shared) {
-    const process = names.join('+');
+    const processName = names.join('+');
     for (const name of names) {
       const d = byName.get(name);
-      if (!d) throw new DevicePlanError(`no device ${name} to serve in process ${process}`);
-      if (d.host !== 'device-process') throw new DevicePlanError(`${name}: served on the ${d.host}, not in a device process (process ${process})`);
+      if (!d) throw new DevicePlanError(`no device ${name} to serve in process ${processName}`);
+      if (d.host !== 'device-process') throw new DevicePlanError(`${name}: served on the ${d.host}, not in a device process (process ${processName})`);
       if (grouped.has(name)) throw new DevicePlanError(`${name}: named for two device processes`);
       grouped.add(name);
-      d.process = process;
+      d.process = processName;
     }
   }
 }
