@@ -6,10 +6,11 @@
 // stderr come back on tsvmm's own, separately (virtio-console ports), and
 // tsvmm exits with its status. The guest's init does the guest side
 // (tools/guest/init, `run_exec`). The kernel's messages go to the log.
-// The two shares are served by one jailed device process of their own: the
-// helper, which holds KVM, never sees the host's tree (docs/security.md says
-// why one process serves both).
-import { realpathSync } from 'node:fs';
+// The two shares are served by jailed device processes of their own, one for
+// both where it can reach the working directory (docs/security.md says why):
+// the helper, which holds KVM, never sees the host's tree.
+import { realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
 import { consoleDevice } from '../devices/kinds/virtio-console-kind.js';
 import type { Virtio9pDefinition } from '../devices/kinds/virtio-9p-kind.js';
@@ -67,6 +68,23 @@ export function kernelParamValue(text: string): string {
   }, '');
 }
 
+/**
+ * Whether one device process may serve both shares. Its jail shows the host's
+ * own directories above the working directory (a share's process of its own
+ * had them made afresh, open to all), and whoever serves the shares must get
+ * through them: as root that is nobody, for whom a 0700 /root is a wall. So
+ * as root every directory above must let others through; `modeOf` gives a
+ * directory's mode.
+ */
+export function oneShareProcess(cwd: string, uid: number, modeOf: (dir: string) => number = (dir) => statSync(dir).mode): boolean {
+  if (uid !== 0) return true;
+  for (let dir = cwd; dir !== '/'; ) {
+    dir = dirname(dir);
+    if ((modeOf(dir) & 0o001) === 0) return false;
+  }
+  return true;
+}
+
 function directory(path: string, what: string): string {
   try {
     return realpathSync(path);
@@ -109,7 +127,7 @@ export async function execCommand(args: ExecArgs): Promise<number> {
   };
   return runCommand(run, {
     // One Node process fewer to start: in a nested L1 each is seconds of CPU (BENCHMARKS.md, "Start-up").
-    sharedProcesses: [['root', 'cwd']],
+    sharedProcesses: oneShareProcess(cwd, uid) ? [['root', 'cwd']] : undefined,
     devices: [
       share('root', root, true),
       share('cwd', cwd, false),

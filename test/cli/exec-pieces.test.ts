@@ -8,7 +8,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { openPipe } from '../support/pipe.js';
 import { ConsoleOutputs } from '../../src/cli/console-outputs.js';
-import { kernelParamValue } from '../../src/cli/exec-command.js';
+import { kernelParamValue, oneShareProcess } from '../../src/cli/exec-command.js';
 import { GuestConsoleLog } from '../../src/cli/guest-console-log.js';
 
 const quietLog = pino({ level: 'silent' });
@@ -21,6 +21,19 @@ describe('kernelParamValue', () => {
     expect(escaped).toMatch(/^[A-Za-z0-9_@%+=:,./\\-]+$/); // one word, no quotes
     // What the guest's /init does with it: printf %b (here the host's, same semantics).
     expect(execFileSync('sh', ['-c', 'printf "%b" "$1"', 'sh', escaped]).toString('utf8')).toBe(odd);
+  });
+});
+
+describe('oneShareProcess', () => {
+  const modes: Record<string, number> = { '/': 0o755, '/root': 0o700, '/root/src': 0o755, '/home': 0o755, '/home/ci': 0o751 };
+  const modeOf = (dir: string) => modes[dir];
+
+  it('serves both shares from one process unless, as root, a directory above the working directory keeps others out', () => {
+    expect(oneShareProcess('/home/ci/src', 0, modeOf)).toBe(true);
+    expect(oneShareProcess('/root/src/app', 0, modeOf)).toBe(false);
+    expect(oneShareProcess('/', 0, modeOf)).toBe(true);
+    // An ordinary user passes the directories above its own working directory.
+    expect(oneShareProcess('/root/src/app', 1000, modeOf)).toBe(true);
   });
 });
 

@@ -34,6 +34,26 @@ describeKvm('tsvmm exec', () => {
   if (!guest) return;
 
   it(
+    'runs from a working directory below one only its owner may enter (a 0700 /root), where the shares are served as nobody when tsvmm runs as root',
+    async () => {
+      const closed = mkdtempSync(join(tmpdir(), 'tsvmm-exec-closed-')); // 0700
+      const inner = join(closed, 'work');
+      mkdirSync(inner, { mode: 0o777 });
+      chmodSync(inner, 0o777);
+      try {
+        const r = await runTsvmm(['exec', '--', 'sh', '-c', 'pwd; echo made > made.txt'], { cwd: inner, timeoutMs: BOOT_TIMEOUT_MS });
+        expect(r.timedOut, r.stderr).toBe(false);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toBe(`${inner}\n`);
+        expect(readFileSync(join(inner, 'made.txt'), 'utf8')).toBe('made\n');
+      } finally {
+        rmSync(closed, { recursive: true, force: true });
+      }
+    },
+    BOOT_TIMEOUT_MS + 10_000,
+  );
+
+  it(
     "runs a command in the host's tree: its stdout and stderr apart and exact, its status, its files in the working directory",
     async () => {
       const data = randomBytes(300 * 1024 + 17);
