@@ -1,10 +1,6 @@
 // The VM's virtio devices, as the device plan places them: each sits in its
 // virtio-mmio slot, takes queue notifications through a KVM ioeventfd and
-// raises interrupts without a vCPU exit: a device on this thread with
-// KVM_IRQ_LINE, a device process through a KVM irqfd (it holds no VM
-// descriptor). KVM injects an irqfd's IOAPIC line from a workqueue, one
-// more thread woken per interrupt; KVM_IRQ_LINE injects in the ioctl, as
-// QEMU's virtio-mmio does.
+// raises interrupts through a KVM irqfd, so neither costs a vCPU exit.
 // Register accesses (setup) do exit; the vCPU thread forwards them over an
 // ioregionfd-protocol socket to whoever serves the device: this (main)
 // thread, which builds the model from the catalog, or the device's own
@@ -21,7 +17,7 @@ import { describeOpenedFile, type VirtioInstance } from '../devices/device-kind.
 import { mapInterruptStatusPage, type MappedInterruptStatus } from '../devices/virtio/interrupt-status-page.js';
 import { VIRTIO_MMIO, VIRTIO_MMIO_INT_VRING, VIRTIO_MMIO_WINDOW } from '../devices/virtio/virtio-mmio.js';
 import { hex } from '../hex.js';
-import { KvmIrqLine } from '../kvm/irq-line.js';
+import { IrqfdLine } from '../kvm/irqfd-line.js';
 import type { Vm } from '../kvm/vm.js';
 import type { Logger } from '../log.js';
 import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js';
@@ -31,6 +27,7 @@ import type { ForwardedRegion } from './forwarded-region.js';
 
 interface LocalDevice {
   instance: VirtioInstance;
+  irq: IrqfdLine;
   notifyFds: number[];
   server: IoregionServer;
   /** The server's socket end; -1 once closed. */
@@ -118,7 +115,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const kind = virtioKind(d.config);
   const { base } = d.windows[0];
   const gsi = d.virtio!.irq;
-  const irq = new KvmIrqLine(vm.fd, gsi);
+  const irq = new IrqfdLine(vm, gsi);
   const notifyFds: number[] = [];
   let instance: VirtioInstance;
   try {
@@ -135,6 +132,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
       log: log.child({ base: hex(base), irq: gsi }),
     });
   } catch (e) {
+    irq.close();
     notifyFds.forEach((n) => close(n));
     throw e;
   }
@@ -144,7 +142,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   // A server that gave up closes its end: the vCPU thread then sees the device
   // gone instead of waiting for an answer that will not come.
   const server = new IoregionServer(deviceEnd, instance.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
-  const local: LocalDevice = { instance, notifyFds, server, serverFd: deviceEnd };
+  const local: LocalDevice = { instance, irq, notifyFds, server, serverFd: deviceEnd };
   server.start();
   const interruptStatus = instance.transport.interruptStatusShared;
   const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true, ...(interruptStatus ? { interruptStatus } : {}) };
@@ -194,6 +192,7 @@ function release(d: AttachedDevice): void {
   if (!d.local) return; // a device process owns its device
   d.local.server.stop();
   d.local.instance.close();
+  d.local.irq.close();
   d.local.notifyFds.forEach((n) => close(n));
   closeServerEnd(d.local);
   close(d.region.fd);
