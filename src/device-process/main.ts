@@ -20,7 +20,7 @@ import { VirtioInterruptStatus } from '../devices/virtio/interrupt-status.js';
 import { mapInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { deviceProcessPolicy } from '../sandbox/device-process-policy.js';
-import { enterJail, type RootOptions } from '../sandbox/jail.js';
+import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
@@ -45,12 +45,6 @@ function neededByAll(served: readonly Served[]): { maxFileSize: number; ioUring:
     tapOffload: served.some((s) => s.needs.tapOffload),
     shares: served.flatMap((s) => (s.needs.sharedDirectory ? [s.needs.sharedDirectory] : [])),
   };
-}
-
-/** The jail's root for shares: their directories at their own paths, each as writable as its share, and nothing else. */
-function shareRoot(shares: NonNullable<DeviceNeeds['sharedDirectory']>[]): RootOptions | undefined {
-  if (shares.length === 0) return undefined;
-  return { readOnlyBinds: shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: shares.filter((s) => !s.readOnly).map((s) => s.path) };
 }
 
 const NO_NEEDS: DeviceNeeds = { maxFileSize: 0, ioUring: false, tapOffload: false };
@@ -128,7 +122,7 @@ function start(config: DeviceProcessConfig): void {
         seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
         policy: deviceProcessPolicy({ jit: true, ioUring: needs.ioUring, tapOffload: needs.tapOffload, fileServer: needs.shares.length > 0 }),
         limits: { maxFileSize: needs.maxFileSize },
-        root: shareRoot(needs.shares),
+        root: sharedDirectoryRoot(needs.shares),
       }).hostPid;
   } catch (e) {
     send({ type: 'failed', error: (e as Error).message });

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../log.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
 import { endProcess } from '../process-end.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { enterJail } from '../sandbox/jail.js';
+import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { VirtualMachine } from '../vmm/virtual-machine.js';
@@ -126,8 +126,7 @@ class Helper {
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
           policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring, tapOffload: vm.virtio.setsTapOffloads, fileServer: shares.length > 0 }),
-          // Shared directories (virtio-9p) at the same paths, read-only ones read-only.
-          root: { readOnlyBinds: shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: shares.filter((s) => !s.readOnly).map((s) => s.path) },
+          root: sharedDirectoryRoot(shares),
           // Writes may reach the end of the largest writable disk, and no further.
           limits: { maxFileSize: vm.virtio.largestWritableImage },
         });

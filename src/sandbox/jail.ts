@@ -116,6 +116,11 @@ export interface RootOptions {
   readonly stagingDir?: string;
 }
 
+/** A root holding shared directories (virtio-9p) at their own paths, read-only ones read-only, and nothing else. */
+export function sharedDirectoryRoot(shares: readonly { path: string; readOnly: boolean }[]): RootOptions {
+  return { readOnlyBinds: shares.filter((s) => s.readOnly).map((s) => s.path), writableBinds: shares.filter((s) => !s.readOnly).map((s) => s.path) };
+}
+
 const OLD_ROOT = '.old-root';
 
 /**
