@@ -35,6 +35,7 @@ import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
+import { markStartup } from '../startup-marks.js';
 
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
@@ -115,13 +116,17 @@ export class VirtualMachine {
     const count = options.cpus ?? machine.cpu.count;
     const layout = ramLayout(machine, options.memorySize);
     const memory = GuestMemory.allocate(layout, options.sharedRamFd === undefined ? undefined : { memfd: options.sharedRamFd });
+    markStartup('ramMapped');
     const vm = Vm.create(kvm);
+    markStartup('vmCreated');
     const cleanup: (() => void)[] = [];
     try {
       const limit = kvm.checkExtension(KVM_CAP.MAX_VCPUS) || kvm.checkExtension(KVM_CAP.NR_VCPUS) || 4;
       if (count > limit) throw new VmConfigError(`${count} vCPUs: this host's KVM allows at most ${limit} per VM (KVM_CAP_MAX_VCPUS)`);
       vm.addMemory(memory);
+      markStartup('ramAdded');
       const boot = options.load(memory);
+      markStartup('guestLoaded');
       const runSize = kvm.vcpuMmapSize();
       const template = cpuTemplate(options.cpuTemplate ?? machine.cpu.template);
       const supported = kvm.supportedCpuid();
@@ -141,6 +146,7 @@ export class VirtualMachine {
         if (index === 0) applyBootState(fd, boot);
         vcpus.push({ index, fd, run, control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)), ready: false, paused: false });
       }
+      markStartup('vcpusCreated');
       const forwarded = forwardOrHandToKernel(vm, deviceProcessRegions(options), log);
       const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
       cleanup.push(() => virtio.close());
