@@ -14,6 +14,7 @@ const ITERATIONS: Record<string, number> = {
   'virtio-net': 2000,
   'virtio-console': 1000,
   'virtio-rng': 4000,
+  'virtio-9p': 500,
   'dma-mapper': 6000,
   boot: 800,
   machine: 20000,

@@ -4,6 +4,7 @@ import { BootTarget } from './boot.js';
 import { DmaMapperTarget } from './dma-mapper.js';
 import { MachineTarget } from './machine.js';
 import { SeccompTarget } from './seccomp.js';
+import { Virtio9pTarget } from './virtio-9p.js';
 import { VirtioBlkTarget } from './virtio-blk.js';
 import { VirtioConsoleTarget } from './virtio-console.js';
 import { VirtioNetTarget } from './virtio-net.js';
@@ -17,6 +18,7 @@ const FACTORIES: Record<string, () => unknown> = {
   'virtio-net': () => new VirtioNetTarget(),
   'virtio-console': () => new VirtioConsoleTarget(),
   'virtio-rng': () => new VirtioRngTarget(),
+  'virtio-9p': () => new Virtio9pTarget(),
   'dma-mapper': () => new DmaMapperTarget(),
   boot: () => new BootTarget(),
   machine: () => new MachineTarget(),
