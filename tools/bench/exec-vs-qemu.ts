@@ -8,7 +8,11 @@
 //  * boot to command: wall time of `exec -- true`, from the VMM's start to its exit;
 //  * 9p data: `cat` of a 100 MiB file in the working directory to /dev/null;
 //  * 9p metadata: `find` stat-ing a tree of 10,000 files;
-// the last two timed inside the guest (`date +%s%N` around each). In the
+//  * the same `cat` again, once the share's server has served the two
+//    above: tsvmm's device process is then past most of V8's warm-up,
+//    which in the nested L1 is much of the first `cat`'s time
+//    (docs/host-kvm.md); the targets are the first `cat`'s;
+// the last three timed inside the guest (`date +%s%N` around each). In the
 // nested L1 every 9p request costs milliseconds under either VMM, so the
 // sizes there are smaller (ExecSizes; the report names them).
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,9 +25,9 @@ import { median, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
-/** Prints the nanoseconds `cat` and `find` took, one line each (host binaries, GNU date). */
+/** Prints the nanoseconds `cat`, `find` and `cat` again took, one line each (host binaries, GNU date). */
 const DATA_COMMAND =
-  's=$(date +%s%N); cat big.bin >/dev/null; m=$(date +%s%N); find tree -printf "%s\\n" >/dev/null; e=$(date +%s%N); echo "cat $((m - s))"; echo "find $((e - m))"';
+  's=$(date +%s%N); cat big.bin >/dev/null; m=$(date +%s%N); find tree -printf "%s\\n" >/dev/null; e=$(date +%s%N); cat big.bin >/dev/null; a=$(date +%s%N); echo "cat $((m - s))"; echo "find $((e - m))"; echo "again $((a - e))"';
 
 export interface ExecSizes {
   bigFileMiB: number;
@@ -40,6 +44,8 @@ export interface ExecSample {
   bootToExit: number;
   /** MiB/s of cat over 9p. */
   catMiBps: number;
+  /** MiB/s of the same cat once `cat` and `find` have been served. */
+  catAgainMiBps: number;
   /** Files per second stat-ed by find over 9p. */
   findFilesPerSecond: number;
 }
@@ -63,11 +69,13 @@ function makeScratch(sizes: ExecSizes): string {
   return dir;
 }
 
-function parseTimes(out: string, vmm: string, sizes: ExecSizes): { catMiBps: number; findFilesPerSecond: number } {
+function parseTimes(out: string, vmm: string, sizes: ExecSizes): { catMiBps: number; findFilesPerSecond: number; catAgainMiBps: number } {
   const cat = /cat (\d+)/.exec(out);
   const find = /find (\d+)/.exec(out);
-  if (!cat || !find) throw new Error(`${vmm}: the guest printed no timings:\n${out.slice(-1500)}`);
-  return { catMiBps: sizes.bigFileMiB / (Number(cat[1]) / 1e9), findFilesPerSecond: sizes.treeFiles / (Number(find[1]) / 1e9) };
+  const again = /again (\d+)/.exec(out);
+  if (!cat || !find || !again) throw new Error(`${vmm}: the guest printed no timings:\n${out.slice(-1500)}`);
+  const mibps = (ns: string) => sizes.bigFileMiB / (Number(ns) / 1e9);
+  return { catMiBps: mibps(cat[1]), findFilesPerSecond: sizes.treeFiles / (Number(find[1]) / 1e9), catAgainMiBps: mibps(again[1]) };
 }
 
 async function tsvmmExec(dir: string, command: string): Promise<{ seconds: number; stdout: string }> {
@@ -132,6 +140,7 @@ export function summarizeExec(samples: ExecSample[]): ExecSample {
   return {
     bootToExit: median(samples.map((s) => s.bootToExit)),
     catMiBps: median(samples.map((s) => s.catMiBps)),
+    catAgainMiBps: median(samples.map((s) => s.catAgainMiBps)),
     findFilesPerSecond: median(samples.map((s) => s.findFilesPerSecond)),
   };
 }

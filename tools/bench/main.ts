@@ -181,11 +181,11 @@ async function execSection(): Promise<void> {
   const t = summarizeExec(r.tsvmm);
   const q = summarizeExec(r.qemu);
   console.log('## `tsvmm exec` vs QEMU (default guest in exec mode, 256 MiB, host / and a working directory over virtio-9p)\n');
-  console.log(`| VMM | \`exec -- true\`, start to exit (s) | \`cat\` ${sizes.bigFileMiB} MiB (MiB/s) | \`find\` stat-ing ${sizes.treeFiles} files (files/s) |\n|---|---|---|---|`);
-  console.log(`| tsvmm exec (shares in jailed device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} |`);
-  console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} |`);
-  console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**`);
-  console.log(`Samples (tsvmm / QEMU): boot ${r.tsvmm.map((s) => f(s.bootToExit)).join(',')} / ${r.qemu.map((s) => f(s.bootToExit)).join(',')}; cat ${r.tsvmm.map((s) => f(s.catMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catMiBps, 1)).join(',')}; find ${r.tsvmm.map((s) => f(s.findFilesPerSecond, 0)).join(',')} / ${r.qemu.map((s) => f(s.findFilesPerSecond, 0)).join(',')}\n`);
+  console.log(`| VMM | \`exec -- true\`, start to exit (s) | \`cat\` ${sizes.bigFileMiB} MiB (MiB/s) | \`find\` stat-ing ${sizes.treeFiles} files (files/s) | the same \`cat\` again (MiB/s) |\n|---|---|---|---|---|`);
+  console.log(`| tsvmm exec (shares in jailed device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} | ${f(t.catAgainMiBps, 1)} |`);
+  console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} | ${f(q.catAgainMiBps, 1)} |`);
+  console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**; the same cat again ${f(t.catAgainMiBps / q.catAgainMiBps, 3)}`);
+  console.log(`Samples (tsvmm / QEMU): boot ${r.tsvmm.map((s) => f(s.bootToExit)).join(',')} / ${r.qemu.map((s) => f(s.bootToExit)).join(',')}; cat ${r.tsvmm.map((s) => f(s.catMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catMiBps, 1)).join(',')}; find ${r.tsvmm.map((s) => f(s.findFilesPerSecond, 0)).join(',')} / ${r.qemu.map((s) => f(s.findFilesPerSecond, 0)).join(',')}; cat again ${r.tsvmm.map((s) => f(s.catAgainMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catAgainMiBps, 1)).join(',')}\n`);
 }
 
 async function smpSection(): Promise<void> {
