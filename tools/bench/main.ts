@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { measureParallelJob } from './smp-scaling.js';
-import { compareExec, defaultExecSizes, summarizeExec } from './exec-vs-qemu.js';
+import { compareExec, defaultExecSizes, summarizeExec, type ExecSample } from './exec-vs-qemu.js';
 import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureStartup } from './startup.js';
@@ -185,7 +185,8 @@ async function execSection(): Promise<void> {
   console.log(`| tsvmm exec (shares in jailed device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} | ${f(t.catAgainMiBps, 1)} |`);
   console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} | ${f(q.catAgainMiBps, 1)} |`);
   console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**; the same cat again ${f(t.catAgainMiBps / q.catAgainMiBps, 3)}`);
-  console.log(`Samples (tsvmm / QEMU): boot ${r.tsvmm.map((s) => f(s.bootToExit)).join(',')} / ${r.qemu.map((s) => f(s.bootToExit)).join(',')}; cat ${r.tsvmm.map((s) => f(s.catMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catMiBps, 1)).join(',')}; find ${r.tsvmm.map((s) => f(s.findFilesPerSecond, 0)).join(',')} / ${r.qemu.map((s) => f(s.findFilesPerSecond, 0)).join(',')}; cat again ${r.tsvmm.map((s) => f(s.catAgainMiBps, 1)).join(',')} / ${r.qemu.map((s) => f(s.catAgainMiBps, 1)).join(',')}\n`);
+  const samples = (key: keyof ExecSample, digits: number) => `${r.tsvmm.map((s) => f(s[key], digits)).join(',')} / ${r.qemu.map((s) => f(s[key], digits)).join(',')}`;
+  console.log(`Samples (tsvmm / QEMU): boot ${samples('bootToExit', 2)}; cat ${samples('catMiBps', 1)}; find ${samples('findFilesPerSecond', 0)}; cat again ${samples('catAgainMiBps', 1)}\n`);
 }
 
 async function smpSection(): Promise<void> {
