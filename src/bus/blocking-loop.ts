@@ -162,10 +162,11 @@ export class BlockingLoop implements FdWatcher {
       // A watcher libuv has yet to register (a callback opened a socket, a
       // write would block) can wake nobody until libuv polls again.
       if (this.libuv.hasQueuedWatchers()) return;
+      // With an immediate queued or a timer due, libuv has work now: what is
+      // ready here is served first, without waiting, then libuv has its turn
+      // (else a chain of immediates would starve these descriptors).
       const timeout = this.libuv.backendTimeout();
-      if (timeout === 0) return; // an immediate, or a timer due
       const left = timeout < 0 ? -1 : Math.max(0, Math.ceil(since + timeout - performance.now()));
-      if (left === 0) return;
       const n = epollPwait(this.epfd, this.events, MAX_EVENTS, left, null) as number;
       if (n < 0) {
         const errno = koffi.errno();
@@ -190,7 +191,7 @@ export class BlockingLoop implements FdWatcher {
         w.onReady(readiness(mask, w.wants, this.ready));
       }
       drainTaskQueues();
-      if (libuvReady) return;
+      if (libuvReady || left === 0) return;
     }
   }
 

@@ -202,6 +202,17 @@ setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`)
     expect(out.trim()).toBe('timer');
   });
 
+  it('serves its descriptors between immediates: a chain of them starves nothing', () => {
+    // Each turn has an immediate queued, so libuv never waits; the ready
+    // eventfd must still be served within a few turns (p9-warm-up.ts runs in
+    // such a chain while a guest's doorbell may ring).
+    const out = run(`loop.watch(fd, { readable: true }, () => { read(fd, new Uint8Array(8), 8); console.log('served after ' + turns + ' turns'); process.exit(0); });
+let turns = 0;
+const chain = () => { if (++turns > 2000) { console.log('starved'); process.exit(0); } setImmediate(chain); };
+setImmediate(() => { write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8); chain(); });`);
+    expect(out.trim()).toMatch(/^served after [1-3] turns$/);
+  });
+
   it('hands control back when a callback starts a libuv watcher, with nothing else to wake it', async () => {
     // The callback starts reading the child's stdin: libuv adds that pipe to
     // its epoll set only when it next polls, so the loop must let it poll, or
