@@ -17,10 +17,11 @@
 // the queue) and a used length no larger than that chain's writable bytes;
 // nothing outside the share is created, removed or changed (the directory
 // holding the share, the outside directory, the secret's mode, owner and
-// content); a read-only share is left as it was; and a driver that posts only
-// well-formed messages in buffers that hold them gets a reply to every one
-// from a device that is not broken, each with size field = used length, its
-// request's tag, and type = request type + 1 or Rlerror.
+// content); a read-only share is left as it was, and an Rread from it
+// carries the bytes at its offset of one of the share's files; and a driver
+// that posts only well-formed messages in buffers that hold them gets a
+// reply to every one from a device that is not broken, each with size field
+// = used length, its request's tag, and type = request type + 1 or Rlerror.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -45,6 +46,10 @@ const CLEAN_QUEUE_SIZE = 32;
 const CLEAN_CHAINS = 4;
 const SECRET = 'host secret';
 const FILE_CONTENT = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 13) & 0xff));
+const SMALL_CONTENT = Buffer.from('hello');
+const NESTED_CONTENT = Buffer.from('nested');
+/** The contents of the files a share holds when built: a read-only one's for good. */
+const READ_ONLY_FILES = [FILE_CONTENT, SMALL_CONTENT, NESTED_CONTENT];
 /** Rread's and Rwrite's header (size type tag count): all Linux gives a zero-copy reply besides the pages. */
 const REPLY_HEADER = c.P9_RREAD_HEADER_SIZE;
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY, S_IFIFO, S_IFREG, S_IFSOCK, S_IFCHR } = fs.constants;
@@ -173,6 +178,8 @@ class RequestMaker {
     private readonly clean: boolean,
     /** The msize the driver believes was agreed. */
     private readonly msize: number,
+    /** The share is read-only: files are mostly opened for reading, as a client of a read-only mount does. */
+    private readonly readOnly = false,
   ) {}
 
   version(asked: number): ChainSpec {
@@ -205,7 +212,7 @@ class RequestMaker {
         return [where, this.plain('lcreate', [d(fid), s(name), d(r.pick(FILE_OPEN_FLAGS) | O_CREAT), d(0o644), d(0)]), ...times(() => r.pick(FILE_OPS)), ...clunk];
       }
       default:
-        return [this.walk(0, fid, r.pick(PATHS)), this.plain('lopen', [d(fid), d(r.pick(FILE_OPEN_FLAGS))]), ...times(() => r.pick(FILE_OPS)), ...clunk];
+        return [this.walk(0, fid, r.pick(PATHS)), this.plain('lopen', [d(fid), d(this.readOnly && r.chance(0.8) ? O_RDONLY : r.pick(FILE_OPEN_FLAGS))]), ...times(() => r.pick(FILE_OPS)), ...clunk];
     }
   }
 
@@ -439,7 +446,7 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
     const maxMessageSize = rng.pick([c.P9_MIN_MSIZE, 8192 + c.P9_TWRITE_HEADER_SIZE, 65536 + c.P9_TWRITE_HEADER_SIZE, P9_DEFAULT_MAX_MESSAGE_SIZE]);
     // At most 32 KiB: a clean post's messages and reply rooms then fit the buffer area without wrapping.
     const asked = rng.pick([c.P9_MIN_MSIZE, 8192 + c.P9_TWRITE_HEADER_SIZE, 32768 + c.P9_TWRITE_HEADER_SIZE]);
-    const maker = new RequestMaker(rng, clean, Math.min(asked, maxMessageSize));
+    const maker = new RequestMaker(rng, clean, Math.min(asked, maxMessageSize), readOnly);
     const features = clean || rng.chance(0.5) ? VIRTIO_9P_FEATURES : VIRTIO_9P_FEATURES & (BigInt(rng.u32()) | (BigInt(rng.u32()) << 32n));
     const size = clean ? CLEAN_QUEUE_SIZE : rng.chance(0.95) ? rng.pick([1, 2, 4, 8, 16, 32, 64, 128]) : rng.pick([0, 3, 256]);
     const steps: Step[] = [];
@@ -468,7 +475,7 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
     const shareBefore = input.readOnly ? tree(this.share) : [];
     const dev = new Virtio9p('fuzz', ram.memory, { root: this.share, tag: 'fuzz', readOnly: input.readOnly, maxMessageSize: input.maxMessageSize });
     const t = new WatchedTransport(dev, ram.memory, { trigger() {}, setLevel() {} });
-    t.around = (write) => this.served(t, input.clean, write);
+    t.around = (write) => this.served(t, input, write);
     const sizes = [input.size];
     try {
       ram.snapshot();
@@ -496,8 +503,8 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
     fs.writeFileSync(path.join(this.outside, 'hostdir', 'inner'), 'host inner');
     fs.mkdirSync(path.join(this.share, 'dir'), { recursive: true });
     fs.writeFileSync(path.join(this.share, 'file'), FILE_CONTENT);
-    fs.writeFileSync(path.join(this.share, 'small'), 'hello');
-    fs.writeFileSync(path.join(this.share, 'dir', 'nested'), 'nested');
+    fs.writeFileSync(path.join(this.share, 'small'), SMALL_CONTENT);
+    fs.writeFileSync(path.join(this.share, 'dir', 'nested'), NESTED_CONTENT);
     fs.symlinkSync(path.join(this.outside, 'secret'), path.join(this.share, 'out-abs'));
     fs.symlinkSync('../outside/secret', path.join(this.share, 'out-rel'));
     fs.symlinkSync('../outside/hostdir', path.join(this.share, 'out-dir'));
@@ -568,7 +575,7 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
    * more bytes than that chain can take, and a clean driver's reply is
    * well-formed. The chains the device took become writable for it.
    */
-  private served(t: VirtioMmioTransport, clean: boolean, write: () => void): void {
+  private served(t: VirtioMmioTransport, input: NinepInput, write: () => void): void {
     const q = t.queues[0];
     const wasReady = q.ready;
     const wasBroken = t.broken;
@@ -592,7 +599,7 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
       check(head === o.head, `used element ${(before + i) & 0xffff} names head ${head}, the avail ring offered ${o.head}`);
       check(typeof chain !== 'string', `head ${head} was served, but pop() refuses its chain (${chain})`);
       check(len <= chain.writableBytes, `head ${head}: used length ${len}, the chain has ${chain.writableBytes} writable bytes`);
-      this.reply(o, chain, len, clean);
+      this.reply(o, chain, len, input);
     }
   }
 
@@ -610,8 +617,12 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
     });
   }
 
-  /** Counts the reply's kind; a clean driver's must be well-formed: size field = used length, its request's tag, type = request type + 1 or Rlerror. */
-  private reply(o: Offered, chain: WalkedChain, len: number, clean: boolean): void {
+  /**
+   * Counts the reply's kind; a clean driver's must be well-formed: size
+   * field = used length, its request's tag, type = request type + 1 or
+   * Rlerror. An Rread from a read-only share must carry the file's own bytes.
+   */
+  private reply(o: Offered, chain: WalkedChain, len: number, { clean, readOnly }: NinepInput): void {
     const r = gather(this.ram, chain.writable, REPLY_HEADER);
     const v = new DataView(r.buffer);
     const size = v.getUint32(0, true);
@@ -632,7 +643,23 @@ export class Virtio9pTarget implements FuzzTarget<NinepInput> {
     this.outcomes.add(`R${OP_NAMES.get(o.requestType)}`);
     // Zero-copy: the data went to (or came from) buffers past the one the header is in.
     if (type === c.P9_TREAD + 1 && word > 0 && size > chain.writable[0].size) this.outcomes.add('zero-copy read');
+    if (type === c.P9_TREAD + 1 && word > 0 && readOnly) this.checkReadData(chain, word);
     if (type === c.P9_TWRITE + 1 && word > 0 && c.P9_TWRITE_HEADER_SIZE + word > chain.readable[0].size) this.outcomes.add('zero-copy write');
+  }
+
+  /**
+   * The `count` bytes after an Rread's header, in the chain's writable
+   * buffers wherever they were cut, are the bytes at the request's offset of
+   * one of the files a read-only share holds (nothing changes them there):
+   * the right data, in the right place, never more than the file has.
+   */
+  private checkReadData(chain: WalkedChain, count: number): void {
+    const request = gather(this.ram, chain.readable, c.P9_HEADER_SIZE + 16);
+    const offset = new DataView(request.buffer).getBigUint64(c.P9_HEADER_SIZE + 4, true);
+    const data = gather(this.ram, chain.writable, REPLY_HEADER + count).subarray(REPLY_HEADER);
+    const from = READ_ONLY_FILES.filter((content) => offset + BigInt(count) <= BigInt(content.length) && Buffer.compare(content.subarray(Number(offset), Number(offset) + count), data) === 0);
+    check(from.length > 0, `an Rread of ${count} bytes at offset ${offset} from the read-only share carries bytes of none of its files`);
+    this.outcomes.add('read data checked');
   }
 
   close(): void {
