@@ -204,8 +204,9 @@ setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`)
 
   it('serves its descriptors between immediates: a chain of them starves nothing', () => {
     // Each turn has an immediate queued, so libuv never waits; the ready
-    // eventfd must still be served within a few turns (p9-warm-up.ts runs in
-    // such a chain while a guest's doorbell may ring).
+    // eventfd must still be served within a few turns (a share answering
+    // more than a turn's requests queues such a chain, while another
+    // device of its process may have a doorbell ringing).
     const out = run(`loop.watch(fd, { readable: true }, () => { read(fd, new Uint8Array(8), 8); console.log('served after ' + turns + ' turns'); process.exit(0); });
 let turns = 0;
 const chain = () => { if (++turns > 2000) { console.log('starved'); process.exit(0); } setImmediate(chain); };
