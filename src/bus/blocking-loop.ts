@@ -43,8 +43,9 @@ interface Watch {
   fd: number;
   wants: Wants;
   onReady: (ready: Readiness) => void;
-  /** Registered with epoll (started and not stopped). */
+  /** Registered with epoll (started and not stopped), and with which mask. */
   active: boolean;
+  mask: number;
   referenced: boolean;
 }
 
@@ -100,13 +101,18 @@ export class BlockingLoop implements FdWatcher {
     // As uv_poll_init does: a callback's read must never block the loop.
     setNonBlocking(fd);
     const token = this.nextToken++;
-    const w: Watch = { fd, wants, onReady, active: false, referenced: true };
+    const w: Watch = { fd, wants, onReady, active: false, mask: 0, referenced: true };
     this.watches.set(token, w);
     const start = (next: Wants, cb: (ready: Readiness) => void) => {
       if (this.closed || !this.watches.has(token)) return;
       w.wants = next;
       w.onReady = cb;
-      this.epollControl(w.active ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, epollMask(next), token);
+      const mask = epollMask(next);
+      // A backend asks again after every turn it serves; as libuv does, only
+      // a change reaches the kernel (edge-triggered ones re-arm by asking).
+      if (w.active && mask === w.mask && !next.edgeTriggered) return;
+      this.epollControl(w.active ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, mask, token);
+      w.mask = mask;
       this.setActive(w, true);
     };
     const stop = () => {
