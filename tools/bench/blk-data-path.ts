@@ -103,6 +103,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
       buffers: BUFFERS,
       doorbellFd,
       interruptFd,
+      interruptStatus: device.transport.interruptStatusShared,
       depth: options.depth,
       warmup: WARMUP_REQUESTS,
       requests: options.requests,

@@ -3,14 +3,18 @@
 // virtqueue driver that keeps `depth` 4 KiB random reads in flight, rings the
 // doorbell eventfd only when the device's avail_event asks for it
 // (VIRTIO_F_EVENT_IDX, as Linux does) and sleeps in a blocking read of the
-// interrupt eventfd between completions, as a vCPU in HLT would. The first
+// interrupt eventfd between completions, as a vCPU in HLT would, then reads
+// and acknowledges InterruptStatus where the device has one in shared
+// memory (tsvmm's, answered there by the vCPU thread). The first
 // `warmup` requests are not measured (the JIT compiles the device's hot
 // path while they run, and QEMU's page cache and threads settle): the
 // driver reports its thread id when the measured ones start.
 import { parentPort, workerData } from 'node:worker_threads';
 import { koffi } from '../../ffi/koffi.js';
 import { gettid, read, write } from '../../ffi/libc.js';
+import { VirtioInterruptStatus } from '../../src/devices/virtio/interrupt-status.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
+import { VIRTIO_MMIO_INT_VRING } from '../../src/devices/virtio/virtio-mmio-registers.js';
 
 export interface BlkDriverSetup {
   ram: { hostAddress: number; size: number };
@@ -20,6 +24,8 @@ export interface BlkDriverSetup {
   doorbellFd: number;
   /** Blocking eventfd the device's interrupt line adds to. */
   interruptFd: number;
+  /** The transport's InterruptStatus word (virtio-mmio), which Linux reads and acknowledges on every interrupt; none for vhost-user. */
+  interruptStatus?: SharedArrayBuffer;
   depth: number;
   /** Requests run before the measured ones. */
   warmup: number;
@@ -72,6 +78,7 @@ function run(s: BlkDriverSetup): BlkDriverMessage {
   let completed = 0;
   let kicks = 0;
   let interrupts = 0;
+  const status = s.interruptStatus === undefined ? undefined : new VirtioInterruptStatus(s.interruptStatus);
   let errors = 0;
 
   const submit = (slot: number) => {
@@ -110,6 +117,7 @@ function run(s: BlkDriverSetup): BlkDriverMessage {
     if (Atomics.load(index16, (used + 2) / 2) === lastUsed) {
       if ((read(s.interruptFd, counter, 8) as number) !== 8) throw new Error(`interrupt eventfd read failed (errno ${koffi.errno()})`);
       interrupts++;
+      if (status !== undefined) status.acknowledge(status.read() & VIRTIO_MMIO_INT_VRING);
     }
     const usedIdx = Atomics.load(index16, (used + 2) / 2);
     let resubmitted = false;

@@ -15,6 +15,7 @@ import { SHARED_REGISTERS_BYTES } from './register-snapshot.js';
 
 const PENDING = 0xff;
 const RAISED_SHIFT = 8;
+const SIGNALLED = 1 << 16;
 
 export class VirtioInterruptStatus {
   private readonly word: Int32Array;
@@ -41,6 +42,24 @@ export class VirtioInterruptStatus {
       const old = Atomics.load(this.word, 0);
       if (Atomics.compareExchange(this.word, 0, old, old | bits | (bits << RAISED_SHIFT)) === old) return;
     }
+  }
+
+  /**
+   * The device raises `reasons` after publishing what they announce, and
+   * sends an interrupt only if this says so: false while one sent earlier
+   * has not been answered by the driver's read of the register.
+   */
+  raiseNeedsSignal(reasons: number): boolean {
+    const bits = reasons & PENDING;
+    for (;;) {
+      const old = Atomics.load(this.word, 0);
+      if (Atomics.compareExchange(this.word, 0, old, old | bits | (bits << RAISED_SHIFT) | SIGNALLED) === old) return (old & SIGNALLED) === 0;
+    }
+  }
+
+  /** An interrupt goes out for reasons raised before their news was published (raise()): it is always sent, and counts as sent. */
+  markSignalled(): void {
+    Atomics.or(this.word, 0, SIGNALLED);
   }
 
   /** Reasons pending and not raised since the driver's last read: the ones an ACK would clear. */

@@ -127,8 +127,11 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
     if (raisedEarly) this.interruptStatus.raise(VIRTIO_MMIO_INT_VRING);
     queue.publishUsed();
     if (!queue.needsNotification()) return;
-    if (raisedEarly) this.assertInterrupt();
-    else this.raise(VIRTIO_MMIO_INT_VRING);
+    if (raisedEarly) {
+      // The driver may have read the reason before the index moved: this interrupt is owed.
+      if (!this.level) this.interruptStatus.markSignalled();
+      this.assertInterrupt();
+    } else this.raise(VIRTIO_MMIO_INT_VRING);
   }
 
   signalConfigChange(): void {
@@ -439,8 +442,10 @@ export class VirtioMmioTransport implements BusDevice, VirtioDeviceContext {
   }
 
   private raise(bit: number): void {
-    this.interruptStatus.raise(bit);
-    this.assertInterrupt();
+    if (this.level) {
+      this.interruptStatus.raise(bit);
+      this.updateLevel();
+    } else if (this.interruptStatus.raiseNeedsSignal(bit)) this.irq.trigger();
   }
 
   /** Signals what InterruptStatus holds: an edge, or the level line up. */

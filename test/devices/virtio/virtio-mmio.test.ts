@@ -235,6 +235,32 @@ describe('virtio-mmio registers', () => {
     expect(level.irq.edges).toBe(0);
   });
 
+  it('one interrupt covers what is raised before the driver reads InterruptStatus; after the read, the next reason sends one', () => {
+    const { d, t, irq } = make('edge');
+    d.init({ queues: 2 });
+    const [rx, tx] = t.queues;
+    tx.pushUsed(0, 0);
+    t.signalUsed(tx);
+    expect(irq.edges).toBe(1);
+    // The handler that edge runs has yet to read the register: it will find both queues' news.
+    rx.pushUsed(0, 0);
+    t.signalUsed(rx);
+    t.signalConfigChange();
+    expect(irq.edges).toBe(1);
+    expect(d.ackInterrupts()).toBe(3);
+    t.signalConfigChange();
+    expect(irq.edges).toBe(2);
+    // A read, even with nothing acknowledged, lets the next reason interrupt again.
+    expect(d.read32(R.INTERRUPT_STATUS)).toBe(2);
+    t.signalConfigChange();
+    expect(irq.edges).toBe(3);
+    // A reset forgets the interrupt sent.
+    d.init({ queues: 2 });
+    t.queues[0].pushUsed(0, 0);
+    t.signalUsed(t.queues[0]);
+    expect(irq.edges).toBe(4);
+  });
+
   it('an ACK clears only what the driver read: a completion raised in between survives a late (posted) ACK', () => {
     const noEventIdx = { accept: (f: bigint) => f & ~featureBit(VIRTIO_F.RING_EVENT_IDX) }; // every completion interrupts
     const { d, t, irq } = make('edge');
