@@ -6,7 +6,9 @@
 // on the caller's iovecs: the length word rides along as the first iovec on
 // the way out, and on the way in the next frame's length word is read
 // together with the rest of this frame (a last iovec of 4 bytes), so that
-// back-to-back frames cost one readv each, not a read and a readv. A stream
+// back-to-back frames cost one readv each, not a read and a readv. A readv
+// that came back short found the socket empty: the next frame is then waited
+// for, not asked for with a read that would fail with EAGAIN. A stream
 // may take or give part of a frame; the backend keeps its place, and the
 // caller passes the same iovecs again when the socket is ready.
 import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, writev } from '../../ffi/libc.js';
@@ -42,7 +44,14 @@ export class StreamBackend implements NetBackend {
   private inLength = -1;
   private inGot = 0;
   private readonly inIov: IoVecArray;
+  /** The last readv emptied the socket: nothing to read until it is readable again. */
+  private drained = false;
   private readonly readiness: FdReadiness;
+  private onReady: (ready: { readable: boolean; writable: boolean }) => void = () => {};
+  private readonly notice = (ready: { readable: boolean; writable: boolean }): void => {
+    if (ready.readable) this.drained = false;
+    this.onReady(ready);
+  };
 
   constructor(
     private readonly fd: number,
@@ -91,6 +100,7 @@ export class StreamBackend implements NetBackend {
 
   nextFrameLength(): number {
     if (this.inLength >= 0) return this.inLength;
+    if (this.drained) return -1;
     while (this.inWordGot < 4) {
       const n = this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
       if (n < 0) return -1;
@@ -123,6 +133,7 @@ export class StreamBackend implements NetBackend {
       this.inGot += Math.min(n, wanted);
       this.inWordGot = Math.max(0, n - wanted);
       if (this.inGot < this.inLength) return -1;
+      this.drained = this.inWordGot < 4;
     }
     const length = this.inLength;
     this.inLength = -1;
@@ -130,7 +141,8 @@ export class StreamBackend implements NetBackend {
   }
 
   watch(wants: { readable: boolean; writable: boolean }, onReady: (ready: { readable: boolean; writable: boolean }) => void): void {
-    this.readiness.watch(wants, onReady);
+    this.onReady = onReady;
+    this.readiness.watch(wants, this.notice);
   }
 
   close(): void {

@@ -12,6 +12,16 @@ const framed = (...frames: Uint8Array[]) =>
   Buffer.concat(frames.flatMap((f) => [Buffer.from([f.length >>> 24, (f.length >>> 16) & 0xff, (f.length >>> 8) & 0xff, f.length & 0xff]), Buffer.from(f)]));
 const frameOf = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
 
+/** Resolves when the backend's socket is next readable (on Node's loop), as a device waits for it. */
+const readable = (backend: StreamBackend) =>
+  new Promise<void>((resolve) =>
+    backend.watch({ readable: true, writable: false }, (ready) => {
+      if (!ready.readable) return;
+      backend.watch({ readable: false, writable: false }, () => {});
+      resolve();
+    }),
+  );
+
 describe('StreamBackend receiving', () => {
   const cleanup: (() => void)[] = [];
   afterEach(() => cleanup.splice(0).forEach((f) => f()));
@@ -48,7 +58,7 @@ describe('StreamBackend receiving', () => {
     expect(left.subarray(0, 200)).toEqual(b);
   });
 
-  it('keeps a length word that came in part, and completes it from the stream', () => {
+  it('keeps a length word that came in part, and completes it from the stream', async () => {
     const { backend, peerFd, into, received } = rig();
     const a = frameOf(50, 3);
     const b = frameOf(70, 4);
@@ -59,8 +69,28 @@ describe('StreamBackend receiving', () => {
     expect(received(50)).toEqual(a);
     expect(backend.nextFrameLength()).toBe(-1); // two bytes of the word still to come
     expect(write(peerFd, stream.subarray(56), stream.length - 56)).toBe(stream.length - 56);
+    await readable(backend);
     expect(backend.nextFrameLength()).toBe(70);
     expect(backend.receive(into(70))).toBe(70);
     expect(received(70)).toEqual(b);
+  });
+
+  it('after a readv that emptied the socket, waits for it to be readable instead of reading again', async () => {
+    const { backend, peerFd, into, received } = rig();
+    const a = frameOf(40, 5);
+    const b = frameOf(60, 6);
+    let stream = framed(a);
+    expect(write(peerFd, stream, stream.length)).toBe(stream.length);
+    expect(backend.nextFrameLength()).toBe(40);
+    expect(backend.receive(into(40))).toBe(40);
+    expect(received(40)).toEqual(a);
+    stream = framed(b);
+    expect(write(peerFd, stream, stream.length)).toBe(stream.length);
+    // The readv came back short: the backend does not look again until the loop says the socket is readable.
+    expect(backend.nextFrameLength()).toBe(-1);
+    await readable(backend);
+    expect(backend.nextFrameLength()).toBe(60);
+    expect(backend.receive(into(60))).toBe(60);
+    expect(received(60)).toEqual(b);
   });
 });
