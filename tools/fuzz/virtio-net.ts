@@ -25,7 +25,9 @@ import { VIRTIO_NET_FEATURES, VIRTIO_NET_QUEUE_SIZE, VirtioNet, offloadFeatures 
 import type { IoVecList } from '../../src/memory/dma-iovec.js';
 import { SendResult, type NetBackend, type NetOffloads } from '../../src/net/net-backend.js';
 import { StreamBackend } from '../../src/net/stream-backend.js';
+import { libuvWatcher, useFdWatcher } from '../../src/bus/fd-watch.js';
 import { GuestRam, type Range } from './guest-ram.js';
+import { SteppedLoop } from './stepped-loop.js';
 import { Outcomes, Prng, check, show, type FuzzTarget } from './harness.js';
 import { BufferArea, QueueSet, applyMutations, hostileMutations, randomRingStep, write32, type DescriptorMutation, type FuzzDescriptor, type QueueRings, type RingStep } from './mmio-fuzz-driver.js';
 
@@ -198,6 +200,8 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
   private readonly queues = new QueueSet(this.ram, RINGS, QUEUE_MAX, DATA_START, USED_RING_BYTES);
   private writable: Range[] = [];
   private readonly buffers = new BufferArea(DATA_START);
+  /** What the stream backend's socket waits on, turned when the input says. */
+  private readonly loop = new SteppedLoop();
   /** TX frames posted (clean inputs), in order: what the peer must get. */
   private txPosted: Uint8Array[] = [];
   private nextFrameId = 0;
@@ -248,6 +252,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     this.buffers.reset();
     this.txPosted = [];
     this.nextFrameId = 0;
+    useFdWatcher(this.loop);
     const rig = this.rig(input);
     const { t, net } = rig;
     try {
@@ -266,6 +271,7 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
     } finally {
       net.close();
       rig.closePeer();
+      useFdWatcher(libuvWatcher);
     }
   }
 
@@ -346,16 +352,17 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
           }
           if (input.clean) toGuest.push(frame);
         });
-        if (!frames) write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX); // the stream's readiness comes from the loop: stand in for it
+        if (!frames) this.loop.turn(); // the stream's readiness comes from the loop
         break;
       case 'ready':
-        frames?.signalReady();
+        if (frames) frames.signalReady();
+        else this.loop.turn();
         break;
       case 'peer':
         if (rig.peerFd() < 0) break;
         if (s.what === 'bad-length') rig.sendToPeer(u32be(0x7fffffff));
         else rig.closePeer();
-        write32(t, VIRTIO_MMIO.QUEUE_NOTIFY, RX);
+        this.loop.turn();
         break;
       default:
         this.queues.ringStep(t, s, input.features, input.sizes);
