@@ -1,10 +1,8 @@
 #!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
-// Started without NODE_EXTRA_CA_CERTS: Node 20 reads and parses the CA file
-// it names (and its own root certificates) as it starts, TLS or not,
-// and tsvmm makes no TLS connection. On machines that set it, that was ~45 ms
-// of a 110 ms `node -e 0` natively and ~0.65 s in a nested L1 (BENCHMARKS.md,
-// "Start-up"). Only when run as a program (`tsvmm`, `npx tsvmm`, `npm start`):
-// `node bin/tsvmm.cjs` keeps the caller's environment.
+// The CLI as a Node script. tsvmm's program is bin/tsvmm, which starts Node
+// from the CLI's startup snapshot and comes here when there is none; run as a
+// program itself, this file too starts Node without NODE_EXTRA_CA_CERTS
+// (bin/tsvmm says why); `node bin/tsvmm.cjs` keeps the caller's environment.
 // Runs the CLI: its bundle (dist/bundle, one file: fast to load), or with
 // TSVMM_NO_BUNDLE=1 tsc's output. npm run build makes both. CommonJS, so
 // that Node does not start its ES module loader just for this file.

@@ -6,8 +6,14 @@
 // dependency of the same version; that native module is the whole API koffi
 // exports (its wrapper only adds deprecation warnings to it), so it is
 // loaded straight away. Where it does not load (musl), koffi's loader.
+//
+// While a startup snapshot is written, koffi is not loaded: declarations
+// are recorded and made real as each process starts from it
+// (deferred-koffi.ts, src/startup-snapshot.ts).
 import { createRequire } from 'node:module';
 import type KoffiApi from 'koffi';
+import { atProcessStart, isBuildingSnapshot } from '../src/startup-snapshot.js';
+import { deferredKoffi } from './deferred-koffi.js';
 
 type Koffi = typeof KoffiApi;
 
@@ -27,4 +33,11 @@ function load(): Koffi {
   return require('koffi') as Koffi;
 }
 
-export const koffi: Koffi = load();
+function koffiForThisStart(): Koffi {
+  if (!isBuildingSnapshot()) return load();
+  const deferred = deferredKoffi();
+  atProcessStart(() => deferred.bind(load));
+  return deferred.koffi;
+}
+
+export const koffi: Koffi = koffiForThisStart();

@@ -12,7 +12,7 @@
 // that compilation. The helper's gc() is taken at run time instead
 // (helper/collect-garbage.ts). The profiling flags of TSVMM_HELPER_NODE_ARGS
 // (cli/process-launch.ts) pay that price knowingly.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root.js';
 
@@ -58,6 +58,50 @@ export function codeCacheFile(name: EntryPoint): string {
   return join(BUNDLE_DIR, `${name}.v8-cache`);
 }
 
+/**
+ * The processes that start from a V8 startup snapshot of their bundle
+ * (src/startup-snapshot.ts): the CLI when run as a program (bin/tsvmm), and
+ * the processes it spawns. Not a vCPU thread: a Worker starts from Node's own.
+ */
+export const SNAPSHOT_ENTRY_POINTS = ['tsvmm', 'helper', 'device-process'] as const satisfies readonly EntryPoint[];
+export type SnapshotEntryPoint = (typeof SNAPSHOT_ENTRY_POINTS)[number];
+
+/** The startup snapshot the build made of an entry point's bundle (tools/build/startup-snapshot.ts). */
+export function startupSnapshotFile(name: SnapshotEntryPoint): string {
+  return join(BUNDLE_DIR, `${name}.snapshot.blob`);
+}
+
+/**
+ * Where the build that made the startup snapshots ran (the real path of the
+ * project's root): they hold its paths, and are used only there. A checkout
+ * reached another way (moved, bind-mounted) runs its scripts instead.
+ */
+export const SNAPSHOT_ROOT_FILE = join(BUNDLE_DIR, 'snapshot-root');
+
+let snapshotsUsable: boolean | undefined;
+function snapshotsBuiltHere(): boolean {
+  if (snapshotsUsable === undefined) {
+    try {
+      snapshotsUsable = readFileSync(SNAPSHOT_ROOT_FILE, 'utf8').trim() === realpathSync(PROJECT_ROOT);
+    } catch {
+      snapshotsUsable = false;
+    }
+  }
+  return snapshotsUsable;
+}
+
+/**
+ * node's arguments for a process of an entry point: its startup snapshot
+ * when the build made one here, else `nodeFlags` (a profiler's, which want
+ * the code itself: no snapshot then) and its script. TSVMM_NO_SNAPSHOT=1
+ * runs the script, for measuring.
+ */
+export function entryPointArgs(name: SnapshotEntryPoint, nodeFlags: readonly string[] = []): string[] {
+  const snapshot = startupSnapshotFile(name);
+  const fromSnapshot = nodeFlags.length === 0 && process.env.TSVMM_NO_SNAPSHOT !== '1' && process.env.TSVMM_NO_BUNDLE !== '1' && snapshotsBuiltHere() && existsSync(snapshot);
+  return fromSnapshot ? ['--snapshot-blob', snapshot] : [...nodeFlags, entryPointScript(name)];
+}
+
 /** The file to run for an entry point: its bundle when there is one. */
 export function entryPointScript(name: EntryPoint): string {
   const bundled = bundleFile(name);
@@ -65,5 +109,7 @@ export function entryPointScript(name: EntryPoint): string {
   return join(PROJECT_ROOT, COMPILED_ENTRY_POINTS[name]);
 }
 
-/** The CLI's launcher, for tools and tests that run tsvmm as a user would. */
-export const TSVMM_CLI = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');
+/** The CLI as a program (a shell launcher: from its startup snapshot), for tools and tests that run tsvmm as a user would. */
+export const TSVMM_CLI = join(PROJECT_ROOT, 'bin', 'tsvmm');
+/** The CLI as a Node script (`node bin/tsvmm.cjs`: from its bundle and code cache), for tests that preload code into it. */
+export const TSVMM_CLI_SCRIPT = join(PROJECT_ROOT, 'bin', 'tsvmm.cjs');

@@ -28,6 +28,7 @@ import { availableParallelism } from 'node:os';
 import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { openFds, strayFds } from '../sandbox/jail-launch.js';
 import { launchDeviceProcess, launchHelper, type ProcessLaunch } from './process-launch.js';
+import { atProcessStart } from '../startup-snapshot.js';
 
 /** Device processes `tsvmm exec` always has: the one serving its two shares (exec-command.ts). */
 export const EXEC_DEVICE_PROCESSES = 1;
@@ -76,7 +77,9 @@ function startEarly(): Started {
 
 /** Where the first run of this module leaves what it started, for the CLI's bundle. */
 const STARTED = Symbol.for('tsvmm.early-start');
-const started: Started = ((globalThis as unknown as Record<symbol, Started | undefined>)[STARTED] ??= startEarly());
+let started!: Started;
+// As the process starts: from the CLI's startup snapshot, right after koffi's binding (src/startup-snapshot.ts).
+atProcessStart(() => (started = (globalThis as unknown as Record<symbol, Started | undefined>)[STARTED] ??= startEarly()));
 
 /** The helper started early, if it was started for this mode; otherwise none (and an unsuitable one is ended). */
 export function takeEarlyHelper(sandbox: boolean): ProcessLaunch | undefined {

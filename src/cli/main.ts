@@ -8,6 +8,7 @@ import { isExpectedError } from './expected-error.js';
 import { runCommand, runOptions, type RunArgs } from './run-command.js';
 import { markStartup } from '../startup-marks.js';
 import { endProcess } from '../process-end.js';
+import { runMain } from '../startup-snapshot.js';
 
 async function main(): Promise<void> {
   markStartup('codeLoaded');
@@ -51,8 +52,11 @@ function skipHelpLayoutAfterCommands(cli: object): void {
   if (typeof usage?.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
-main().catch((e: Error) => {
-  // Expected failures get one clear line; anything else is a bug and shows its stack (expected-error.ts).
-  process.stderr.write(isExpectedError(e) ? `tsvmm: ${e.message}\n` : `tsvmm: internal error: ${e.stack ?? e}\n`);
-  process.exitCode = 2;
-});
+// Run as the process starts (from the CLI's startup snapshot, or after loading every module: src/startup-snapshot.ts).
+runMain(() =>
+  void main().catch((e: Error) => {
+    // Expected failures get one clear line; anything else is a bug and shows its stack (expected-error.ts).
+    process.stderr.write(isExpectedError(e) ? `tsvmm: ${e.message}\n` : `tsvmm: internal error: ${e.stack ?? e}\n`);
+    process.exitCode = 2;
+  }),
+);

@@ -9,7 +9,7 @@
 // (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { entryPointScript, type EntryPoint } from '../entry-points.js';
+import { entryPointArgs, type SnapshotEntryPoint } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { buildJailLaunch, pickEnvironment, type JailLaunchOptions } from '../sandbox/jail-launch.js';
 
@@ -111,16 +111,16 @@ export class ProcessLaunch {
    * descriptors"), so that none follows.
    */
   constructor(
-    readonly entry: EntryPoint,
+    readonly entry: Exclude<SnapshotEntryPoint, 'tsvmm'>,
     readonly sandbox: boolean,
     readonly inheritedFds: readonly number[],
     how: { stdio: Stdio; nodeArgs: string[]; env: NodeJS.ProcessEnv },
   ) {
-    const script = entryPointScript(entry);
-    const launch = buildJailLaunch({ script, nodeArgs: how.nodeArgs, stdio: how.stdio, extraStdio: ['pipe', 'ipc'], env: how.env });
+    const nodeArgs = entryPointArgs(entry, how.nodeArgs);
+    const launch = buildJailLaunch({ nodeArgs, stdio: how.stdio, extraStdio: ['pipe', 'ipc'], env: how.env });
     // A stdio 'pipe' is a unix socketpair: the descriptor socket.
     if (launch.stdio.indexOf('ipc') !== DESCRIPTOR_SOCKET_FD + 1) throw new Error(`${entry} launch: the descriptor socket is not at its fd`);
-    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, [...how.nodeArgs, script]];
+    const [command, args] = sandbox ? [launch.command, launch.args] : [process.execPath, nodeArgs];
     this.spawnedAt = performance.timeOrigin + performance.now();
     this.child = spawn(command, args, { stdio: launch.stdio as StdioOptions, env: launch.env });
     this.ended = new Promise((resolve) => {

@@ -25,8 +25,7 @@ import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
 import type { DeviceProcessConfig, FromDeviceProcess, ToDeviceProcess } from './device-process-protocol.js';
-
-markStartup('codeLoaded');
+import { runMain } from '../startup-snapshot.js';
 
 function send(m: FromDeviceProcess): void {
   if (process.connected) process.send!(m);
@@ -134,9 +133,14 @@ function start(config: DeviceProcessConfig): void {
   send({ type: 'serving', hostPid });
 }
 
-process.on('message', (m: ToDeviceProcess) => {
-  if (m.type === 'start') start(m.config);
+// Run as the process starts (from the build's startup snapshot, or after
+// loading every module: src/startup-snapshot.ts).
+runMain(() => {
+  markStartup('codeLoaded');
+  process.on('message', (m: ToDeviceProcess) => {
+    if (m.type === 'start') start(m.config);
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+  process.on('SIGINT', () => process.exit(0));
 });
-process.on('disconnect', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
-process.on('SIGINT', () => process.exit(0));

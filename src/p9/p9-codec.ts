@@ -8,6 +8,7 @@
 // server answers with. Nothing else is ever thrown by it.
 import os from 'node:os';
 import { P9_HEADER_SIZE } from './p9-constants.js';
+import { atProcessStart } from '../startup-snapshot.js';
 
 const { EPROTO, EINVAL } = os.constants.errno;
 
@@ -31,7 +32,10 @@ export interface Qid {
 
 export const QID_SIZE = 13;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// A decoder holds a native (ICU) converter, which a startup snapshot cannot
+// keep: each process makes its own (src/startup-snapshot.ts).
+let utf8!: TextDecoder;
+atProcessStart(() => (utf8 = new TextDecoder('utf-8', { fatal: true })));
 const utf8Encoder = new TextEncoder();
 
 export class P9Reader {

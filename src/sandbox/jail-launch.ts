@@ -60,8 +60,8 @@ export const HELPER_FDS_ENV = 'TSVMM_HELPER_FDS';
 type StdioEntry = 'pipe' | 'inherit' | 'ignore' | 'ipc' | number;
 
 export interface JailLaunchOptions {
-  /** The helper's entry script (absolute path). */
-  readonly script: string;
+  /** The helper's entry script (absolute path); none when nodeArgs name what to run (a startup snapshot, or the script itself). */
+  readonly script?: string;
   readonly scriptArgs?: readonly string[];
   /** Default: the running node (process.execPath). */
   readonly nodePath?: string;
@@ -129,7 +129,7 @@ export function buildJailLaunch(options: JailLaunchOptions): JailLaunch {
       '--',
       options.nodePath ?? process.execPath,
       ...(options.nodeArgs ?? []),
-      options.script,
+      ...(options.script === undefined ? [] : [options.script]),
       ...(options.scriptArgs ?? []),
     ],
     stdio,

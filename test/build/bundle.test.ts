@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFERRED_MODULES, bundle, bundledModules } from '../../tools/build/bundle.js';
-import { COMPILED_ENTRY_POINTS, TSVMM_CLI, bundleFile, entryPointScript } from '../../src/entry-points.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI_SCRIPT, bundleFile, entryPointScript } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const entries = Object.values(COMPILED_ENTRY_POINTS).map((e) => join(PROJECT_ROOT, e));
@@ -98,7 +98,7 @@ describe('bundles', () => {
     try {
       const spy = join(dir, 'spy.cjs');
       writeFileSync(spy, `const Real = Intl.Segmenter; let made = 0;\nIntl.Segmenter = function (...a) { made++; return new Real(...a); };\nprocess.on('exit', () => process.stderr.write('segmenters ' + made + '\\n'));\n`);
-      const made = (...args: string[]) => /segmenters (\d+)/.exec(spawnSync(process.execPath, ['-r', spy, TSVMM_CLI, ...args], { encoding: 'utf8', timeout: 60_000 }).stderr)?.[1];
+      const made = (...args: string[]) => /segmenters (\d+)/.exec(spawnSync(process.execPath, ['-r', spy, TSVMM_CLI_SCRIPT, ...args], { encoding: 'utf8', timeout: 60_000 }).stderr)?.[1];
       expect(made('--version')).toBe('0');
       expect(Number(made('run', '--help'))).toBeGreaterThan(0);
     } finally {
@@ -107,7 +107,7 @@ describe('bundles', () => {
   });
 
   it('run the CLI as the unbundled modules do', () => {
-    const cli = TSVMM_CLI;
+    const cli = TSVMM_CLI_SCRIPT;
     const run = (env: NodeJS.ProcessEnv, ...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
     for (const args of [['--help'], ['run', '--help'], ['run', '--memory', 'lots']]) {
       const bundled = run({}, ...args);

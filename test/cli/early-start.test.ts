@@ -8,11 +8,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startsDeviceProcessesEarly } from '../../src/cli/early-start.js';
 import { bundledModules, modulesRunOnImport } from '../../tools/build/bundle.js';
-import { COMPILED_ENTRY_POINTS, TSVMM_CLI } from '../../src/entry-points.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI_SCRIPT, entryPointArgs, type SnapshotEntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-early-start-'));
@@ -57,7 +57,7 @@ interface Spawn {
 
 /** The spawns of `tsvmm ARGS`'s first turn, as the spy saw them (undefined: none). */
 function firstSpawns(args: string[], inheritFd200: boolean, earlyDevices = '1'): Spawn[] | undefined {
-  const node = [process.execPath, '-r', spy, TSVMM_CLI, ...args];
+  const node = [process.execPath, '-r', spy, TSVMM_CLI_SCRIPT, ...args];
   const options = { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSVMM_EARLY_DEVICES: earlyDevices } } as const;
   // bash opens fd 200 without close-on-exec, as a shell does for `exec 200<file`.
   const r = inheritFd200
@@ -67,8 +67,10 @@ function firstSpawns(args: string[], inheritFd200: boolean, earlyDevices = '1'):
   return line ? JSON.parse(line[1]) : undefined;
 }
 
-const helper = { script: 'helper.cjs', cliBundleRead: false, fd200: 'closed' };
-const deviceProcess = { ...helper, script: 'device-process.cjs' };
+/** What names the process last in its command line: its startup snapshot, or its script. */
+const started = (name: SnapshotEntryPoint) => basename(entryPointArgs(name).at(-1)!);
+const helper = { script: started('helper'), cliBundleRead: false, fd200: 'closed' };
+const deviceProcess = { ...helper, script: started('device-process') };
 
 describe('the early start', () => {
   it('runs before any FFI module in the bundle (close-on-exec.ts is deferred)', () => {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TSVMM_CLI } from '../../src/entry-points.js';
+import { TSVMM_CLI, TSVMM_CLI_SCRIPT } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const VERSION = `${JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version}\n`;
@@ -19,7 +19,7 @@ describe('the launcher', () => {
   });
 
   it('is what drops it: Node itself reads it (the check above can fail)', () => {
-    const r = spawnSync(process.execPath, [TSVMM_CLI, '--version'], { encoding: 'utf8', env, timeout: 60_000 });
+    const r = spawnSync(process.execPath, [TSVMM_CLI_SCRIPT, '--version'], { encoding: 'utf8', env, timeout: 60_000 });
     expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: VERSION });
     expect(r.stderr).toMatch(WARNING);
   });

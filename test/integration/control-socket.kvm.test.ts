@@ -13,7 +13,7 @@ import { ask, sleep, waitFor } from '../support/control-client.js';
 describeKvm('control socket', () => {
   it('pauses, resumes, reports status and stops the VM', async () => {
     const socket = join(mkdtempSync(join(tmpdir(), 'tsvmm-ctl-')), 'ctl.sock');
-    const child = spawn(process.execPath, [TSVMM_BIN, 'run', '--raw-payload', join(GUEST_BIN, 'real-echo.bin'), '--control-socket', socket, '--log-level', 'warn']);
+    const child = spawn(TSVMM_BIN, ['run', '--raw-payload', join(GUEST_BIN, 'real-echo.bin'), '--control-socket', socket, '--log-level', 'warn']);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('close', r));

@@ -16,6 +16,7 @@ import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { deadline } from '../support/deadline.js';
 import { TSVMM_BIN, runTsvmm } from '../support/run-tsvmm.js';
+import { TSVMM_CLI_SCRIPT } from '../../src/entry-points.js';
 
 const BOOT_TIMEOUT_MS = 300_000;
 /** nobody's uid (and group), an ordinary user on any Debian. */
@@ -108,7 +109,7 @@ describeKvm('tsvmm exec', () => {
   it(
     'ends like a local program on SIGPIPE (141) when the reader of its stdout goes away: `tsvmm exec -- yes | head -1`',
     async () => {
-      const child = spawn(process.execPath, [TSVMM_BIN, 'exec', '--', 'yes'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(TSVMM_BIN, ['exec', '--', 'yes'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       child.stderr.on('data', (d) => (err += d));
       const killer = setTimeout(() => child.kill('SIGKILL'), deadline(BOOT_TIMEOUT_MS));
@@ -155,10 +156,11 @@ describeKvm('tsvmm exec', () => {
       const cache = mkdtempSync(join(tmpdir(), 'tsvmm-exec-cache-'));
       const home = mkdtempSync(join(tmpdir(), 'tsvmm-exec-user-'));
       const checkout = mkdtempSync(join(tmpdir(), 'tsvmm-exec-checkout-'));
-      // runTsvmm appends: node, the CLI's path (replaced by the bind mount's), tsvmm's arguments.
+      // runTsvmm appends the CLI's path (replaced by the bind mount's script, run by this node) and tsvmm's arguments.
+      // Found at another path, the build's startup snapshots are not used (entry-points.ts).
       const asNobody = [
         'unshare', '--mount', '--', 'sh', '-c',
-        `mount --bind "$0" "$1" && node=$2 && checkout=$1 && shift 3 && exec setpriv --reuid=${NOBODY} --regid=${gid} --clear-groups -- "$node" "$checkout/${relative(PROJECT_ROOT, TSVMM_BIN)}" "$@"`,
+        `mount --bind "$0" "$1" && checkout=$1 && shift 2 && exec setpriv --reuid=${NOBODY} --regid=${gid} --clear-groups -- "${process.execPath}" "$checkout/${relative(PROJECT_ROOT, TSVMM_CLI_SCRIPT)}" "$@"`,
         PROJECT_ROOT, checkout,
       ];
       try {

@@ -98,7 +98,7 @@ describeKvm('the jailed helper', () => {
       let stderr = '';
       const args = [TSVMM_BIN, 'run', '--raw-payload', payload, '--disk', `${disk},process=separate`, '--log-level', 'info'];
       const status = await new Promise<number | null>((resolve, reject) => {
-        const child = spawn('bash', ['-c', 'exec 200<"$1"; shift; exec "$@"', 'bash', secret, process.execPath, ...args], {
+        const child = spawn('bash', ['-c', 'exec 200<"$1"; shift; exec "$@"', 'bash', secret, ...args], {
           stdio: ['pipe', 'pipe', 'pipe'],
           env: { ...process.env, TSVMM_TEST_HOOK: 'probe', TSVMM_AUDIT_SECRET: 'hunter2' },
         });

@@ -50,7 +50,7 @@ describeKvm('several vCPUs', () => {
   it('pause, resume and stop hold every vCPU while all of them write', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvmm-smp-'));
     const socket = join(dir, 'ctl.sock');
-    const child = spawn(process.execPath, [TSVMM_BIN, 'run', '--raw-payload', join(GUEST_BIN, 'real-pm-smp-forever.bin'), '--cpus', '2', '--control-socket', socket, '--log-level', 'warn']);
+    const child = spawn(TSVMM_BIN, ['run', '--raw-payload', join(GUEST_BIN, 'real-pm-smp-forever.bin'), '--cpus', '2', '--control-socket', socket, '--log-level', 'warn']);
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));

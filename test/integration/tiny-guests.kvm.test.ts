@@ -41,7 +41,7 @@ describeKvm('tiny guests', () => {
 
   it('ends like a local program on SIGPIPE (141) when the reader of the UART console goes away: `tsvmm run | head -c 100`', async () => {
     // One vCPU writing to COM1 without end.
-    const child = spawn(process.execPath, [TSVMM_BIN, ...payload('real-pm-smp-forever.bin', '--cpus', '1')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSVMM_BIN, [...payload('real-pm-smp-forever.bin', '--cpus', '1')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const killer = setTimeout(() => child.kill('SIGKILL'), deadline(30_000));

@@ -16,6 +16,7 @@ export interface TsvmmResult {
   timedOut: boolean;
 }
 
+/** tsvmm as its users run it: the program (from the CLI's startup snapshot). */
 export const TSVMM_BIN = TSVMM_CLI;
 export const GUEST_BIN = join(PROJECT_ROOT, 'test', 'guests', 'bin');
 
@@ -34,7 +35,7 @@ export interface RunTsvmmOptions {
 
 export function runTsvmm(args: string[], opts: RunTsvmmOptions = {}): Promise<TsvmmResult> {
   return new Promise((resolve, reject) => {
-    const argv = [...(opts.wrapper ?? []), process.execPath, TSVMM_BIN, ...args];
+    const argv = [...(opts.wrapper ?? []), TSVMM_BIN, ...args];
     const child = spawn(argv[0], argv.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: opts.cwd,

@@ -1,0 +1,96 @@
+// koffi as a startup snapshot sees it (src/startup-snapshot.ts). A native
+// module cannot be in a snapshot: its handles would point into a process
+// that is gone. tsvmm declares its native functions as its FFI modules
+// load, so while a snapshot is written those declarations are recorded
+// instead: each function is a stand-in that calls the real one, and each
+// type a token; every process that starts from the snapshot loads koffi
+// and makes them real before anything else runs. Ordinary starts never
+// see this file's objects (ffi/koffi.ts).
+//
+// Only what tsvmm uses is here. A type's size or offset cannot be known
+// without koffi: asking while the snapshot is written fails the build.
+import type KoffiApi from 'koffi';
+
+type Koffi = typeof KoffiApi;
+type NativeFunction = (...args: unknown[]) => unknown;
+
+/** A type declared while the snapshot was written, made when the process starts. */
+class DeferredType {
+  private made: unknown;
+  constructor(private readonly make: (koffi: Koffi) => unknown) {}
+  real(koffi: Koffi): unknown {
+    return (this.made ??= this.make(koffi));
+  }
+}
+
+/** `value` with every deferred type in it (arrays, struct members) made real. */
+function realTypes(value: unknown, koffi: Koffi): unknown {
+  if (value instanceof DeferredType) return value.real(koffi);
+  if (Array.isArray(value)) return value.map((v) => realTypes(v, koffi));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, realTypes(v, koffi)]));
+  return value;
+}
+
+/**
+ * koffi for a snapshot being written: `bind(load)` is to be called as each
+ * process starts from it, with what loads the real koffi.
+ */
+export function deferredKoffi(): { koffi: Koffi; bind(load: () => Koffi): void } {
+  let real: Koffi | undefined;
+  const bindings: ((koffi: Koffi) => void)[] = [];
+  const realKoffi = (): Koffi => real ?? unbound();
+  const forward =
+    <K extends keyof Koffi>(name: K): NativeFunction =>
+    (...args) =>
+      (realKoffi()[name] as NativeFunction)(...args);
+  const type =
+    <K extends keyof Koffi>(name: K) =>
+    (...args: unknown[]): unknown =>
+      real ? (real[name] as NativeFunction)(...args) : new DeferredType((k) => (k[name] as NativeFunction)(...realTypes(args, k) as unknown[]));
+
+  const facade = {
+    load(...args: unknown[]) {
+      if (real) return (real.load as NativeFunction)(...args);
+      let library: ReturnType<Koffi['load']> | undefined;
+      bindings.push((k) => (library = (k.load as NativeFunction)(...args) as ReturnType<Koffi['load']>));
+      return {
+        func(...declaration: unknown[]): NativeFunction {
+          // Declared as the process runs (in a function), after the binding: straight away.
+          if (library) return (library.func as NativeFunction)(...(realTypes(declaration, realKoffi()) as unknown[])) as NativeFunction;
+          let fn: NativeFunction | undefined;
+          bindings.push((k) => (fn = (library!.func as NativeFunction)(...(realTypes(declaration, k) as unknown[])) as NativeFunction));
+          return (...callArgs) => (fn ?? unbound())(...callArgs);
+        },
+      };
+    },
+    struct: type('struct'),
+    pointer: type('pointer'),
+    proto: type('proto'),
+    array: type('array'),
+    errno: forward('errno'),
+    address: forward('address'),
+    view: forward('view'),
+    decode: forward('decode'),
+    alloc: forward('alloc'),
+    free: forward('free'),
+    register: forward('register'),
+    unregister: forward('unregister'),
+    sizeof: (...args: unknown[]) => (real ? (real.sizeof as NativeFunction)(...args) : notWhileWriting('koffi.sizeof')),
+    node: { poll: (...args: unknown[]) => ((realKoffi() as unknown as { node: { poll: NativeFunction } }).node.poll)(...args) },
+  };
+  return {
+    koffi: facade as unknown as Koffi,
+    bind(load) {
+      real = load();
+      for (const binding of bindings) binding(real);
+    },
+  };
+}
+
+function unbound(): never {
+  throw new Error('a native function was called before koffi was bound in this process (a startup snapshot without its binding step)');
+}
+
+function notWhileWriting(what: string): never {
+  throw new Error(`${what} while a startup snapshot is written: koffi is not loaded then (declare it where it is used)`);
+}

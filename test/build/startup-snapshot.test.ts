@@ -1,0 +1,53 @@
+// The startup snapshots npm run build makes of the processes tsvmm spawns
+// (tools/build/startup-snapshot.ts, src/startup-snapshot.ts): each is there
+// and used, a process started from one runs its main function with its native
+// calls bound (ffi/deferred-koffi.ts), and one moved away from the bundle it
+// was made with refuses to start. Reads dist/ (npm test builds it first).
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { DeviceProcessConfig, FromDeviceProcess } from '../../src/device-process/device-process-protocol.js';
+import { SNAPSHOT_ENTRY_POINTS, entryPointArgs, entryPointScript, startupSnapshotFile } from '../../src/entry-points.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snapshot-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('startup snapshots', () => {
+  it('exist for the helper and device processes, which start from them', () => {
+    for (const name of SNAPSHOT_ENTRY_POINTS) {
+      expect(existsSync(startupSnapshotFile(name))).toBe(true);
+      expect(entryPointArgs(name)).toEqual(['--snapshot-blob', startupSnapshotFile(name)]);
+      // Node flags of the caller's own (a profiler) run the script instead.
+      expect(entryPointArgs(name, ['--cpu-prof'])).toEqual(['--cpu-prof', entryPointScript(name)]);
+    }
+  });
+
+  it('start a device process that serves: its main function runs and its native calls are bound', async () => {
+    // Its descriptor socket at fd 3 and the IPC channel at fd 4, as process-launch.ts gives them.
+    const child = spawn(process.execPath, entryPointArgs('device-process'), { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'ipc'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    try {
+      const config: DeviceProcessConfig = { name: 'none', devices: [], descriptors: [], ram: [], logLevel: 'silent', prettyLogs: false, sandbox: false, seccomp: 'off' };
+      const answer = new Promise<FromDeviceProcess>((resolve, reject) => {
+        child.once('message', (m) => resolve(m as FromDeviceProcess));
+        child.once('exit', (code) => reject(new Error(`the device process exited (${code}): ${stderr}`)));
+      });
+      child.send({ type: 'start', config });
+      // Serving means it closed its descriptor socket, listed its descriptors and made its device loop: koffi calls all.
+      expect(await answer).toEqual({ type: 'serving', hostPid: child.pid });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuse to start away from the bundle they were made with', () => {
+    const moved = join(dir, 'helper.snapshot.blob');
+    copyFileSync(startupSnapshotFile('helper'), moved);
+    const r = spawnSync(process.execPath, ['--snapshot-blob', moved], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${moved} was built at ${startupSnapshotFile('helper')}: run \`npm run build\` again`);
+  });
+});
