@@ -61,9 +61,12 @@ export function codeCacheFile(name: EntryPoint): string {
 /**
  * The processes that start from a V8 startup snapshot of their bundle
  * (src/startup-snapshot.ts): the CLI when run as a program (bin/tsvmm), and
- * the processes it spawns. Not a vCPU thread: a Worker starts from Node's own.
+ * device processes. Not the helper: started from one, it held ~9 MiB more
+ * through a guest's run (the blob Node keeps, a heap deserialized whole;
+ * BENCHMARKS.md, "Start-up"), and its RSS is held against QEMU's. Not a vCPU
+ * thread: a Worker starts from Node's own.
  */
-export const SNAPSHOT_ENTRY_POINTS = ['tsvmm', 'helper', 'device-process'] as const satisfies readonly EntryPoint[];
+export const SNAPSHOT_ENTRY_POINTS = ['tsvmm', 'device-process'] as const satisfies readonly EntryPoint[];
 export type SnapshotEntryPoint = (typeof SNAPSHOT_ENTRY_POINTS)[number];
 
 /** The startup snapshot the build made of an entry point's bundle (tools/build/startup-snapshot.ts). */
@@ -96,9 +99,9 @@ function snapshotsBuiltHere(): boolean {
  * the code itself: no snapshot then) and its script. TSVMM_NO_SNAPSHOT=1
  * runs the script, for measuring.
  */
-export function entryPointArgs(name: SnapshotEntryPoint, nodeFlags: readonly string[] = []): string[] {
-  const snapshot = startupSnapshotFile(name);
-  const fromSnapshot = nodeFlags.length === 0 && process.env.TSVMM_NO_SNAPSHOT !== '1' && process.env.TSVMM_NO_BUNDLE !== '1' && snapshotsBuiltHere() && existsSync(snapshot);
+export function entryPointArgs(name: EntryPoint, nodeFlags: readonly string[] = []): string[] {
+  const snapshot = (SNAPSHOT_ENTRY_POINTS as readonly string[]).includes(name) ? startupSnapshotFile(name as SnapshotEntryPoint) : undefined;
+  const fromSnapshot = snapshot !== undefined && nodeFlags.length === 0 && process.env.TSVMM_NO_SNAPSHOT !== '1' && process.env.TSVMM_NO_BUNDLE !== '1' && snapshotsBuiltHere() && existsSync(snapshot);
   return fromSnapshot ? ['--snapshot-blob', snapshot] : [...nodeFlags, entryPointScript(name)];
 }
 

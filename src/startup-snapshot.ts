@@ -1,5 +1,5 @@
-// tsvmm's helper and device processes start from a V8 startup snapshot
-// that `npm run build` makes of their bundle once its modules have loaded
+// tsvmm's CLI and device processes start from a V8 startup snapshot that
+// `npm run build` makes of their bundle once its modules have loaded
 // (tools/build/startup-snapshot.ts): Node deserializes the heap as it was,
 // instead of running every module's top level again. In a nested L1, where
 // V8's own code runs ~7x slower than natively and C ~1.3x, that turns

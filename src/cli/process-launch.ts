@@ -9,7 +9,7 @@
 // (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { entryPointArgs, type SnapshotEntryPoint } from '../entry-points.js';
+import { entryPointArgs } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { buildJailLaunch, pickEnvironment, type JailLaunchOptions } from '../sandbox/jail-launch.js';
 
@@ -111,7 +111,7 @@ export class ProcessLaunch {
    * descriptors"), so that none follows.
    */
   constructor(
-    readonly entry: Exclude<SnapshotEntryPoint, 'tsvmm'>,
+    readonly entry: 'helper' | 'device-process',
     readonly sandbox: boolean,
     readonly inheritedFds: readonly number[],
     how: { stdio: Stdio; nodeArgs: string[]; env: NodeJS.ProcessEnv },

@@ -1,6 +1,6 @@
-// The startup snapshots npm run build makes of the processes tsvmm spawns
-// (tools/build/startup-snapshot.ts, src/startup-snapshot.ts): each is there
-// and used, a process started from one runs its main function with its native
+// The startup snapshots npm run build makes (tools/build/startup-snapshot.ts,
+// src/startup-snapshot.ts): each is there and used where the build ran (by
+// bin/tsvmm for the CLI), a process started from one runs its main function with its native
 // calls bound (ffi/deferred-koffi.ts), and one moved away from the bundle it
 // was made with refuses to start. Reads dist/ (npm test builds it first).
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +15,8 @@ const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snapshot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('startup snapshots', () => {
-  it('exist for the helper and device processes, which start from them', () => {
+  it('exist for the CLI and device processes, which start from them; the helper starts from its script', () => {
+    expect(entryPointArgs('helper')).toEqual([entryPointScript('helper')]);
     for (const name of SNAPSHOT_ENTRY_POINTS) {
       expect(existsSync(startupSnapshotFile(name))).toBe(true);
       expect(entryPointArgs(name)).toEqual(['--snapshot-blob', startupSnapshotFile(name)]);
@@ -44,10 +45,10 @@ describe('startup snapshots', () => {
   });
 
   it('refuse to start away from the bundle they were made with', () => {
-    const moved = join(dir, 'helper.snapshot.blob');
-    copyFileSync(startupSnapshotFile('helper'), moved);
+    const moved = join(dir, 'device-process.snapshot.blob');
+    copyFileSync(startupSnapshotFile('device-process'), moved);
     const r = spawnSync(process.execPath, ['--snapshot-blob', moved], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`${moved} was built at ${startupSnapshotFile('helper')}: run \`npm run build\` again`);
+    expect(r.stderr).toContain(`${moved} was built at ${startupSnapshotFile('device-process')}: run \`npm run build\` again`);
   });
 });

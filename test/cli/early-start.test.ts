@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startsDeviceProcessesEarly } from '../../src/cli/early-start.js';
 import { bundledModules, modulesRunOnImport } from '../../tools/build/bundle.js';
-import { COMPILED_ENTRY_POINTS, TSVMM_CLI_SCRIPT, entryPointArgs, type SnapshotEntryPoint } from '../../src/entry-points.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI_SCRIPT, entryPointArgs } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-early-start-'));
@@ -68,7 +68,7 @@ function firstSpawns(args: string[], inheritFd200: boolean, earlyDevices = '1'):
 }
 
 /** What names the process last in its command line: its startup snapshot, or its script. */
-const started = (name: SnapshotEntryPoint) => basename(entryPointArgs(name).at(-1)!);
+const started = (name: 'helper' | 'device-process') => basename(entryPointArgs(name).at(-1)!);
 const helper = { script: started('helper'), cliBundleRead: false, fd200: 'closed' };
 const deviceProcess = { ...helper, script: started('device-process') };
 

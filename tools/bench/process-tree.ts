@@ -1,7 +1,7 @@
 // A measured VMM as a tree of processes (tsvmm: frontend → unshare → helper,
 // device processes; QEMU: one process), read from /proc.
 import { readFileSync } from 'node:fs';
-import { entryPointScript, startupSnapshotFile } from '../../src/entry-points.js';
+import { entryPointScript } from '../../src/entry-points.js';
 import { childPids } from '../../src/sandbox/jail-launch.js';
 
 /** `root` and every process below it. */
@@ -20,8 +20,8 @@ export function readProc(path: string): string | undefined {
   }
 }
 
-/** The tsvmm helper below a frontend: the node process running the helper's script or snapshot (unshare's command line names it too). */
+/** The tsvmm helper below a frontend: the node process running the helper's script (unshare's command line names it too). */
 export function helperBelow(frontend: number): number | undefined {
-  const marks = [entryPointScript('helper'), startupSnapshotFile('helper')];
-  return processTree(frontend).find((pid) => readProc(`/proc/${pid}/comm`)?.trim() === 'node' && marks.some((m) => readProc(`/proc/${pid}/cmdline`)?.includes(m)));
+  const script = entryPointScript('helper');
+  return processTree(frontend).find((pid) => readProc(`/proc/${pid}/comm`)?.trim() === 'node' && readProc(`/proc/${pid}/cmdline`)?.includes(script));
 }

@@ -1,6 +1,6 @@
 // Writes the bundle of each entry point to dist/bundle/ (bundle.ts says why),
 // with the stub that runs it and its code cache (code-cache.ts), and the
-// startup snapshot of each process tsvmm spawns (startup-snapshot.ts).
+// startup snapshots of the CLI and device processes (startup-snapshot.ts).
 // Usage (npm run build does it): node dist/tools/build/main.js
 
 import { mkdirSync, writeFileSync } from 'node:fs';

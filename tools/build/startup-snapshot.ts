@@ -1,7 +1,8 @@
-// The V8 startup snapshot of each process tsvmm spawns (src/startup-snapshot.ts
-// says what it buys and what it asks of the code). The build writes a small
-// script per entry point that runs its bundle's modules, as a process's
-// start would, and node --build-snapshot keeps the heap they leave.
+// The V8 startup snapshots of the CLI and the device processes
+// (src/startup-snapshot.ts says what they buy and what they ask of the code;
+// entry-points.ts, which processes). The build writes a small script per
+// entry point that runs its bundle's modules, as a process's start would,
+// and node --build-snapshot keeps the heap they leave.
 //
 // Node 20 does not carry node:worker_threads through a user-land snapshot:
 // loaded while one is written, its main-thread state (the counter a Worker's
@@ -16,7 +17,7 @@
 // anywhere else says so and ends. A snapshot is made from the bundle of the
 // same build, with which it is deleted and made again.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUNDLE_DIR, SNAPSHOT_ENTRY_POINTS, SNAPSHOT_ROOT_FILE, bundleCodeFile, startupSnapshotFile, type SnapshotEntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
@@ -64,10 +65,10 @@ run(module.exports, bundleRequire, module, file, ${JSON.stringify(BUNDLE_DIR)});
 `;
 }
 
-/** Deletes every snapshot: the bundles are about to change. */
+/** Deletes every snapshot, an earlier build's too: the bundles are about to change. */
 export function removeStartupSnapshots(): void {
   rmSync(SNAPSHOT_ROOT_FILE, { force: true });
-  for (const name of SNAPSHOT_ENTRY_POINTS) rmSync(startupSnapshotFile(name), { force: true });
+  for (const file of readdirSync(BUNDLE_DIR)) if (file.endsWith('.snapshot.blob')) rmSync(join(BUNDLE_DIR, file), { force: true });
 }
 
 /** Once every snapshot is made: says where (entry-points.ts, bin/tsvmm use them only there). */
