@@ -12,7 +12,7 @@
 // that compilation. The helper's gc() is taken at run time instead
 // (helper/collect-garbage.ts). The profiling flags of TSVMM_HELPER_NODE_ARGS
 // (cli/process-launch.ts) pay that price knowingly.
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from './project-root.js';
 
@@ -76,8 +76,10 @@ export function startupSnapshotFile(name: SnapshotEntryPoint): string {
 
 /**
  * Where the build that made the startup snapshots ran (the real path of the
- * project's root): they hold its paths, and are used only there. A checkout
- * reached another way (moved, bind-mounted) runs its scripts instead.
+ * project's root) and with which node: a snapshot holds the build's paths
+ * and starts only under the node that made it. Used only from there and
+ * with that node, not newer than the file; a checkout reached another way
+ * (moved, bind-mounted) or another node runs the scripts instead.
  */
 export const SNAPSHOT_ROOT_FILE = join(BUNDLE_DIR, 'snapshot-root');
 
@@ -85,7 +87,9 @@ let snapshotsUsable: boolean | undefined;
 function snapshotsBuiltHere(): boolean {
   if (snapshotsUsable === undefined) {
     try {
-      snapshotsUsable = readFileSync(SNAPSHOT_ROOT_FILE, 'utf8').trim() === realpathSync(PROJECT_ROOT);
+      const [root, node] = readFileSync(SNAPSHOT_ROOT_FILE, 'utf8').split('\n');
+      snapshotsUsable =
+        root === realpathSync(PROJECT_ROOT) && node === process.execPath && statSync(node).mtimeMs <= statSync(SNAPSHOT_ROOT_FILE).mtimeMs;
     } catch {
       snapshotsUsable = false;
     }

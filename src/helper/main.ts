@@ -13,7 +13,6 @@ import { KvmSystem } from '../kvm/kvm-system.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { createLogger, type Logger } from '../log.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
-import { runMain } from '../startup-snapshot.js';
 import { endProcess } from '../process-end.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
@@ -49,12 +48,6 @@ function fd(fds: Record<string, number>, name: string): number {
 }
 
 class Helper {
-  constructor(
-    /** What giving back Node's start-up pages found (startup-pages.ts), for the log. */
-    private readonly startupRelease: ReturnType<typeof releaseStartupPages>,
-    private readonly collectGarbage: () => void,
-  ) {}
-
   private vm: VirtualMachine | undefined;
   private stopRequested = false;
   private input: ConsoleInput | undefined;
@@ -71,7 +64,7 @@ class Helper {
     let hostPid = process.pid;
     try {
       markStartup('configured');
-      log.debug({ ...this.startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
+      log.debug({ ...startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
       if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher((this.deviceLoop = new BlockingLoop()));
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
@@ -118,7 +111,7 @@ class Helper {
       // the guest's first instruction.
       const loadBuffers = process.memoryUsage().arrayBuffers;
       const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING;
-      if (collected) this.collectGarbage();
+      if (collected) collectGarbage();
       log.debug({ loadBuffers, collected }, 'buffers left by the kernel load');
       // The vCPU thread starts (and loads its code) before the jail, but waits
       // for run() before the guest's first instruction.
@@ -195,32 +188,28 @@ class Helper {
   }
 }
 
-// Run as the process starts (from the build's startup snapshot, or after
-// loading every module: src/startup-snapshot.ts).
-runMain(() => {
-  // Node's start-up is done (linking, bootstrap, our modules): give back the
-  // pages of its binary it used for that; then the first vCPU thread starts
-  // loading while the frontend is still getting the VM ready.
-  markStartup('codeLoaded');
-  const startupRelease = releaseStartupPages();
-  // Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
-  const collectGarbage = takeGcFunction();
-  vcpuThreads.prestart(1);
+// Node's start-up is done (linking, bootstrap, our modules): give back the
+// pages of its binary it used for that; then the first vCPU thread starts
+// loading while the frontend is still getting the VM ready.
+markStartup('codeLoaded');
+const startupRelease = releaseStartupPages();
+// Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
+const collectGarbage = takeGcFunction();
+vcpuThreads.prestart(1);
 
-  const helper = new Helper(startupRelease, collectGarbage);
-  process.on('message', (m: FrontendMessage) => {
-    if (m.type === 'start') void helper.start(m.config);
-    else if (m.type === 'stop') helper.stop();
-    else if (m.type === 'devices-ready') helper.devicesStarted();
-    else void helper.control(m.type);
-  });
-  // The frontend is gone: nobody can see the guest or collect its status. Stop.
-  process.on('disconnect', () => {
-    helper.stop();
-    setTimeout(() => process.exit(EXIT_STATUS.stopped), 2000).unref();
-  });
-  // As pid 1 of its PID namespace the helper ignores signals it has no handler for.
-  process.on('SIGINT', () => helper.stop());
-  process.on('SIGTERM', () => helper.stop());
-  process.on('SIGHUP', () => helper.stop());
+const helper = new Helper();
+process.on('message', (m: FrontendMessage) => {
+  if (m.type === 'start') void helper.start(m.config);
+  else if (m.type === 'stop') helper.stop();
+  else if (m.type === 'devices-ready') helper.devicesStarted();
+  else void helper.control(m.type);
 });
+// The frontend is gone: nobody can see the guest or collect its status. Stop.
+process.on('disconnect', () => {
+  helper.stop();
+  setTimeout(() => process.exit(EXIT_STATUS.stopped), 2000).unref();
+});
+// As pid 1 of its PID namespace the helper ignores signals it has no handler for.
+process.on('SIGINT', () => helper.stop());
+process.on('SIGTERM', () => helper.stop());
+process.on('SIGHUP', () => helper.stop());

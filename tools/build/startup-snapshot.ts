@@ -71,9 +71,9 @@ export function removeStartupSnapshots(): void {
   for (const file of readdirSync(BUNDLE_DIR)) if (file.endsWith('.snapshot.blob')) rmSync(join(BUNDLE_DIR, file), { force: true });
 }
 
-/** Once every snapshot is made: says where (entry-points.ts, bin/tsvmm use them only there). */
+/** Once every snapshot is made: says where, and with which node (entry-points.ts, bin/tsvmm use them only so). */
 export function recordSnapshotRoot(): void {
-  writeFileSync(SNAPSHOT_ROOT_FILE, `${realpathSync(PROJECT_ROOT)}\n`);
+  writeFileSync(SNAPSHOT_ROOT_FILE, `${realpathSync(PROJECT_ROOT)}\n${process.execPath}\n`);
 }
 
 /** Makes the startup snapshot of `name`'s bundle; returns its size in bytes. */
