@@ -231,12 +231,13 @@ export class BlockingLoop implements FdWatcher {
   }
 }
 
-function epollMask(wants: Wants): number {
+/** epoll's events for `wants` (poll(2) takes the same bits for the level-triggered ones: Linux defines them alike). */
+export function epollMask(wants: Wants): number {
   return (wants.readable ? EPOLLIN : 0) | (wants.writable ? EPOLLOUT : 0) | (wants.disconnect ? EPOLLRDHUP : 0) | (wants.edgeTriggered ? EPOLLET : 0);
 }
 
 /** As libuv reports it: an error or hang-up wakes whatever the watch wanted. */
-function readiness(mask: number, wants: Wants, into: Readiness): Readiness {
+export function readiness(mask: number, wants: Wants, into: Readiness): Readiness {
   const failed = (mask & (EPOLLERR | EPOLLHUP)) !== 0;
   into.readable = (mask & EPOLLIN) !== 0 || (failed && wants.readable);
   into.writable = (mask & EPOLLOUT) !== 0 || (failed && wants.writable === true);

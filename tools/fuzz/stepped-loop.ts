@@ -2,13 +2,13 @@
 // (src/bus/fd-watch.ts) is reported when the input says the loop turns, from
 // the descriptors' real readiness (poll(2)), as the helper's loop would
 // report it, never in between. Installed for one case at a time.
-import { POLLHUP, POLLIN, poll } from '../../ffi/libc.js';
+import { poll } from '../../ffi/libc.js';
+import { epollMask, readiness } from '../../src/bus/blocking-loop.js';
 import type { FdWatch, FdWatcher, Readiness, Wants } from '../../src/bus/fd-watch.js';
 
-const POLLOUT = 0x4;
-const POLLERR = 0x8;
-const POLLRDHUP = 0x2000;
 const POLLFD_BYTES = 8;
+/** The events poll(2) shares with epoll (epollMask adds EPOLLET, bit 31, for edge-triggered wishes). */
+const POLL_EVENTS = 0xffff;
 
 interface Watched {
   fd: number;
@@ -47,18 +47,12 @@ export class SteppedLoop implements FdWatcher {
     }
   }
 
+  /** What poll(2) says of the descriptor now, reported as the device loop reports epoll's events (blocking-loop.ts). */
   private readiness(w: Watched): Readiness {
-    const events = (w.wants.readable ? POLLIN : 0) | (w.wants.writable ? POLLOUT : 0) | (w.wants.disconnect ? POLLRDHUP : 0);
     this.view.setInt32(0, w.fd, true);
-    this.view.setInt16(4, events, true);
+    this.view.setInt16(4, epollMask(w.wants) & POLL_EVENTS, true);
     this.view.setInt16(6, 0, true);
-    const got = (poll(this.pollfd, 1, 0) as number) === 1 ? this.view.getInt16(6, true) : 0;
-    // As the loops report it (blocking-loop.ts): an error or hang-up wakes whatever the watch wanted.
-    const failed = (got & (POLLERR | POLLHUP)) !== 0;
-    return {
-      readable: (got & POLLIN) !== 0 || (failed && w.wants.readable),
-      writable: (got & POLLOUT) !== 0 || (failed && w.wants.writable === true),
-      disconnect: (got & POLLRDHUP) !== 0 || ((got & POLLHUP) !== 0 && w.wants.disconnect === true),
-    };
+    const got = (poll(this.pollfd, 1, 0) as number) === 1 ? this.view.getUint16(6, true) : 0;
+    return readiness(got, w.wants, { readable: false, writable: false, disconnect: false });
   }
 }
