@@ -15,7 +15,6 @@
 // have no openat2; there the realpath check remains.
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { refuse } from './p9-errno.js';
 import { directoryBeneathErrno } from './p9-libc.js';
 
@@ -43,6 +42,8 @@ export function isSameOrBelow(candidate: P9Path, ancestor: P9Path): boolean {
 export class ConfinedRoot {
   /** The root as the kernel names it (symlinks above it resolved once, at start). */
   readonly hostRoot: string;
+  /** What a path below the root starts with: the root and a slash ('/' alone for the host's root). */
+  private readonly prefix: string;
   /** The root, opened at the first check (inside the jail, where the server runs); -1 until then. */
   private rootFd = -1;
   /** False once openat2 said ENOSYS: the realpath check from then on. */
@@ -51,11 +52,16 @@ export class ConfinedRoot {
   constructor(root: string) {
     this.hostRoot = fs.realpathSync.native(root);
     if (!fs.statSync(this.hostRoot).isDirectory()) throw new Error(`9p root ${root} is not a directory`);
+    this.prefix = this.hostRoot === '/' ? '/' : `${this.hostRoot}/`;
   }
 
-  /** The host path of `p`, without any check. */
+  /**
+   * The host path of `p`, without any check. Its names are entries (never
+   * empty, '.', '..' or holding a '/': walkStep), so they are joined as they
+   * are; path.join would normalize them again, on every request.
+   */
   hostPath(p: P9Path): string {
-    return p.length === 0 ? this.hostRoot : path.join(this.hostRoot, ...p);
+    return p.length === 0 ? this.hostRoot : this.prefix + p.join('/');
   }
 
   /**
@@ -77,7 +83,8 @@ export class ConfinedRoot {
   /** resolve() of entry `name` of directory `dir`, the directory itself checked too. */
   resolveEntry(dir: P9Path, name: string): string {
     checkEntryName(name);
-    return path.join(this.resolveDirectory(dir), name);
+    this.checkRealDirectories(dir);
+    return this.hostPath([...dir, name]);
   }
 
   close(): void {

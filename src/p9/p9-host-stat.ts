@@ -34,7 +34,10 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_EMPTY_PATH = 0x1000;
 
 const statxCall = libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, _Out_ uint8_t *buf)');
-const buffer = Buffer.alloc(STATX.size);
+const buffer = new Uint8Array(STATX.size);
+// Read through a DataView, whose getters are V8 builtins: Buffer's readUInt32LE
+// and friends are JavaScript, which a fresh process runs in the interpreter.
+const fields = new DataView(buffer.buffer);
 
 export interface Timestamp {
   readonly sec: bigint;
@@ -44,40 +47,40 @@ export interface Timestamp {
 /** The last statx's result, read field by field. */
 class HostStat {
   get mask(): number {
-    return buffer.readUInt32LE(STATX.stx_mask);
+    return fields.getUint32(STATX.stx_mask, true);
   }
   get mode(): number {
-    return buffer.readUInt16LE(STATX.stx_mode);
+    return fields.getUint16(STATX.stx_mode, true);
   }
   get ino(): bigint {
-    return buffer.readBigUInt64LE(STATX.stx_ino);
+    return fields.getBigUint64(STATX.stx_ino, true);
   }
   get size(): bigint {
-    return buffer.readBigUInt64LE(STATX.stx_size);
+    return fields.getBigUint64(STATX.stx_size, true);
   }
   get uid(): number {
-    return buffer.readUInt32LE(STATX.stx_uid);
+    return fields.getUint32(STATX.stx_uid, true);
   }
   get gid(): number {
-    return buffer.readUInt32LE(STATX.stx_gid);
+    return fields.getUint32(STATX.stx_gid, true);
   }
   get nlink(): number {
-    return buffer.readUInt32LE(STATX.stx_nlink);
+    return fields.getUint32(STATX.stx_nlink, true);
   }
   get blksize(): number {
-    return buffer.readUInt32LE(STATX.stx_blksize);
+    return fields.getUint32(STATX.stx_blksize, true);
   }
   get blocks(): bigint {
-    return buffer.readBigUInt64LE(STATX.stx_blocks);
+    return fields.getBigUint64(STATX.stx_blocks, true);
   }
   get rdevMajor(): number {
-    return buffer.readUInt32LE(STATX.stx_rdev_major);
+    return fields.getUint32(STATX.stx_rdev_major, true);
   }
   get rdevMinor(): number {
-    return buffer.readUInt32LE(STATX.stx_rdev_minor);
+    return fields.getUint32(STATX.stx_rdev_minor, true);
   }
   time(field: 'stx_atime' | 'stx_btime' | 'stx_ctime' | 'stx_mtime'): Timestamp {
-    return { sec: buffer.readBigInt64LE(STATX[field]), nsec: buffer.readUInt32LE(STATX[field] + TV_NSEC) };
+    return { sec: fields.getBigInt64(STATX[field], true), nsec: fields.getUint32(STATX[field] + TV_NSEC, true) };
   }
   /** Milliseconds of the modification time, as Node's BigIntStats.mtimeMs. */
   get mtimeMs(): bigint {
