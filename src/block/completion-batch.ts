@@ -2,6 +2,7 @@
 // completion target once that its batch ended. Arrays grow to the peak number
 // of completions per batch and are reused: steady state allocates nothing.
 import type { BlockCompletion } from './block-backend.js';
+import { runSoon } from '../microtask.js';
 
 export class CompletionBatch {
   private targets: (BlockCompletion | null)[] = [];
@@ -34,7 +35,7 @@ export class CompletionBatch {
   schedule(): void {
     if (this.scheduled || this.delivering) return;
     this.scheduled = true;
-    queueMicrotask(this.deliverBound);
+    runSoon(this.deliverBound);
   }
 
   get pending(): number {

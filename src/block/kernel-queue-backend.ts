@@ -11,6 +11,7 @@ import { Errno, checkBlockRequest, type BlockBackend, type BlockCompletion, type
 import { CompletionBatch } from './completion-batch.js';
 import type { DiskImage } from './disk-image.js';
 import { SyncIo } from './sync-io.js';
+import { runSoon } from '../microtask.js';
 
 export const OP_READ = 1;
 export const OP_WRITE = 2;
@@ -203,7 +204,7 @@ export abstract class KernelQueueBackend implements BlockBackend {
     this.stats.submitted++;
     if (!this.submitScheduled) {
       this.submitScheduled = true;
-      queueMicrotask(this.submitBound);
+      runSoon(this.submitBound);
     }
   }
 
