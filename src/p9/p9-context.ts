@@ -29,6 +29,11 @@ export function checkReadCount(ctx: P9Context, count: number): void {
   if (count > ctx.msize - P9_RREAD_HEADER_SIZE) refuse(EINVAL, `count ${count} above msize ${ctx.msize}`);
 }
 
+/** The most file data one Tread or Twrite carries (Rlopen's and Rlcreate's iounit). */
+export function iounit(ctx: P9Context): number {
+  return ctx.msize - P9_TWRITE_HEADER_SIZE;
+}
+
 /** EINVAL when a Twrite of `count` bytes could not have fit in msize. */
 export function checkWriteCount(ctx: P9Context, count: number): void {
   if (count > ctx.msize - P9_TWRITE_HEADER_SIZE) refuse(EINVAL, `count ${count} above msize ${ctx.msize}`);

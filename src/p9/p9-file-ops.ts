@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { P9Writer } from './p9-codec.js';
 import * as c from './p9-constants.js';
-import { type P9Context, checkReadCount, checkWritable, checkWriteCount } from './p9-context.js';
+import { type P9Context, checkReadCount, checkWritable, checkWriteCount, iounit } from './p9-context.js';
 import { checkEntryName } from './p9-confined-root.js';
 import type { P9DataPath } from './p9-data-path.js';
 import { takeListing, writeEntries } from './p9-directory-listing.js';
@@ -28,10 +28,6 @@ function hostOpenFlags(ctx: P9Context, guestFlags: number): { flags: number; rea
   const writable = access !== c.P9_DOTL_RDONLY;
   if (writable || guestFlags & c.P9_DOTL_TRUNC) checkWritable(ctx);
   return { flags: (guestFlags & PASSED_FLAGS) | O_NOFOLLOW | O_NONBLOCK, readable: access !== c.P9_DOTL_WRONLY, writable };
-}
-
-function iounit(ctx: P9Context): number {
-  return ctx.msize - c.P9_TWRITE_HEADER_SIZE;
 }
 
 /** Makes `fid` the open file `fd` (its qid from the descriptor itself); closes `fd` if that fails. */
