@@ -24,6 +24,7 @@ import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { median, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
+import { sectionProgress } from './progress.js';
 
 /** Prints the nanoseconds `cat`, `find` and `cat` again took, one line each (host binaries, GNU date). */
 const DATA_COMMAND =
@@ -115,7 +116,7 @@ export async function compareExec(rounds: number, sizes: ExecSizes): Promise<Exe
   const guest = readDefaultGuest();
   if (!guest) throw new Error('the default guest is not built: run `npm run guest`');
   if (process.getuid?.() !== 0) throw new Error('needs root: QEMU serves the host\'s / with security_model=none');
-  const progress = (what: string) => process.stderr.write(`[bench exec] ${new Date().toISOString().slice(11, 19)} ${what}\n`);
+  const progress = sectionProgress('exec');
   progress(`making the scratch tree: ${sizes.bigFileMiB} MiB file, ${sizes.treeFiles} small files`);
   const dir = makeScratch(sizes);
   try {

@@ -29,6 +29,7 @@ import type { BlkPathResult } from './blk-data-path.js';
 import { WARMUP_REQUESTS } from './blk-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
+import { sectionProgress } from './progress.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -311,12 +312,14 @@ async function netSection(): Promise<void> {
     return;
   }
   const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
-  const opts = { mib: option('--net-mib', 16), pings: option('--net-pings', 500) };
+  const progress = sectionProgress('net');
+  const opts = { mib: option('--net-mib', 16), pings: option('--net-pings', 500), progress };
   const runs = new Map<string, NetRun[]>();
   const measure = async (backend: NetBackendName) => {
     for (let i = 0; i < rounds; i++)
       for (const [vmm, run] of [['tsvmm', tsvmmNet], ['QEMU', qemuNet]] as const) {
         const key = `${vmm} ${backend}`;
+        progress(`round ${i + 1}/${rounds}: ${key}`);
         runs.set(key, [...(runs.get(key) ?? []), await run(backend, opts)]);
       }
   };

@@ -24,6 +24,7 @@ import { parseExitStats, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
+import type { Progress } from './progress.js';
 
 export const NET_PHASES = ['send', 'recv', 'ping'] as const;
 export type NetPhase = (typeof NET_PHASES)[number];
@@ -44,6 +45,8 @@ export interface NetOptions {
   /** MiB each TCP phase moves. */
   mib: number;
   pings: number;
+  /** Told as each phase starts and ends in the guest (a guest that stalls shows where). */
+  progress?: Progress;
 }
 
 export interface NetPhaseResult {
@@ -209,6 +212,7 @@ async function measure(
       timeoutMs: Number(process.env.TSVMM_NET_BENCH_TIMEOUT_MS ?? 1_800_000),
       onMarker: (m, pid) => {
         snapshots.set(m, snapshotCpu(pid, ['passt']));
+        opts.progress?.(`${vmm} over ${backend}: ${m.replace('netbench ', '')}`);
         if (m === 'netbench start recv') {
           recv = sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, opts.mib << 20);
           recv.catch(() => {}); // awaited after the run
@@ -221,6 +225,9 @@ async function measure(
     const counts = new Map([...r.stdout.matchAll(MARKER)].map((m) => [`${m[1]} ${m[2]}`, Number(m[3]) + Number(m[4])]));
     const got = /netbench got (\d+)/.exec(r.stdout);
     const pings = /(\d+) packets transmitted, (\d+) packets received/.exec(r.stdout);
+    // A guest that stopped (or was reset) part way says so first: its missing pings would mislead.
+    const missing = markers.find((m) => r.markers[m] === undefined);
+    if (missing !== undefined) throw new Error(`${vmm} over ${backend}: the guest never printed "${missing}" (exit status ${r.status ?? r.signal}):\n${output}`);
     if (Number(pings?.[2]) !== opts.pings)
       throw new Error(`${vmm} over ${backend}: ${pings?.[2] ?? 'no'} of ${opts.pings} pings answered (passt answers ICMP through ping sockets: net.ipv4.ping_group_range must include its group):\n${output}`);
     if (Number(got?.[1]) !== opts.mib << 20) throw new Error(`${vmm} over ${backend}: the guest received ${got?.[1]} bytes, not ${opts.mib << 20}:\n${output}`);
