@@ -43,7 +43,13 @@ export class IoVecDataPath implements P9DataPath {
     this.memory.release();
   }
 
-  /** `list` limited to `count` bytes; undefined when it has too many entries, or too few bytes and `exact`. */
+  /**
+   * `list` limited to `count` bytes: itself when it holds no more, else a
+   * copy cut short. Undefined when it has too few bytes and `exact`, or when
+   * the copy would need more entries than fit (a list used as it is has its
+   * entry count checked by the kernel: preadv and pwritev refuse more than
+   * IOV_MAX with EINVAL, what this path answers then too).
+   */
   private cutTo(list: IoVecList | undefined, count: number, exact: boolean): IoVecList | undefined {
     if (list === undefined) return undefined;
     if (list.length < count && exact) return undefined;
