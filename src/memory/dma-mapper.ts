@@ -121,23 +121,32 @@ export class DmaMapper {
   map(sg: DmaSgList, access: DmaAccess, m: DmaMapping): DmaStatus {
     if (!m.inUse || m.owner !== this) return DmaStatus.InvalidState;
     m.clear();
-    const status = this.validate(sg, access);
+    const status = this.validate(sg, access, m.iov);
     if (status !== DmaStatus.Ok) {
+      m.iov.reset();
       this.stats.rejected++;
       return status;
     }
-    m.load(sg, access, this.validatedTotal);
+    m.load(sg, access, this.validatedTotal, this.validatedWhole);
     this.stats.mappings++;
     return DmaStatus.Ok;
   }
 
   private validatedTotal = 0;
+  private validatedWhole = false;
 
-  private validate(sg: DmaSgList, access: DmaAccess): DmaStatus {
+  /**
+   * Checks every element and translates every byte. The usual transfer, all
+   * RAM and within one mapping's iovecs, is one piece: its iovecs are filled
+   * here as the spans are translated (`validatedWhole`), so that nextPiece
+   * need not translate each page again.
+   */
+  private validate(sg: DmaSgList, access: DmaAccess, iov: IoVecArray): DmaStatus {
     const n = sg.count;
     if (!Number.isInteger(n) || n < 0 || n > sg.capacity) return DmaStatus.InvalidState;
     if (n > this.maxSegments) return DmaStatus.TooManySegments;
     let total = 0;
+    let whole = true;
     const span = this.span;
     for (let i = 0; i < n; i++) {
       const a = sg.addr[i];
@@ -154,11 +163,14 @@ export class DmaMapper {
       while (rem > 0) {
         const k = this.translator.translate(pos, rem, access, span);
         if (k === SpanKind.Fault || !(span.length > 0) || span.length > rem) return DmaStatus.Fault;
+        if (whole && (k !== SpanKind.Direct || !iov.push(span.host, span.length))) whole = false;
         pos += span.length;
         rem -= span.length;
       }
     }
+    if (!whole) iov.reset();
     this.validatedTotal = total;
+    this.validatedWhole = whole;
     return DmaStatus.Ok;
   }
 
@@ -268,6 +280,8 @@ export class DmaMapping {
 
   private mapped = false;
   private pieceOpen = false;
+  /** map() left the whole transfer in `iov` (all RAM, one piece). */
+  private wholeInIov = false;
   private sg: DmaSgList | null = null;
   private segIdx = 0;
   private segOff = 0;
@@ -298,6 +312,7 @@ export class DmaMapping {
   clear(): void {
     this.mapped = false;
     this.pieceOpen = false;
+    this.wholeInIov = false;
     this.sg = null;
     this.totalLength = 0;
     this.pieceOffset = 0;
@@ -308,7 +323,8 @@ export class DmaMapping {
   }
 
   /** @internal */
-  load(sg: DmaSgList, access: DmaAccess, total: number): void {
+  load(sg: DmaSgList, access: DmaAccess, total: number, wholeInIov: boolean): void {
+    this.wholeInIov = wholeInIov;
     this.sg = sg;
     this.access = access;
     this.totalLength = total;
@@ -331,6 +347,7 @@ export class DmaMapping {
   nextPiece(): DmaStatus {
     if (!this.mapped || this.pieceOpen || this.sg === null) return DmaStatus.InvalidState;
     if (this.pos >= this.totalLength) return DmaStatus.Done;
+    if (this.wholeInIov) return this.openWholePiece();
     const owner = this.owner;
     const tr = owner.translator;
     const sg = this.sg;
@@ -444,6 +461,21 @@ export class DmaMapping {
         }
       }
     }
+    return DmaStatus.Ok;
+  }
+
+  /** The one piece map() already put in `iov`: the whole transfer, nothing bounced. */
+  private openWholePiece(): DmaStatus {
+    this.wholeInIov = false;
+    this.pos = this.totalLength;
+    this.pieceOffset = 0;
+    this.pieceLength = this.totalLength;
+    this.pieceBounced = 0;
+    this.recCount = 0;
+    this.pieceOpen = true;
+    const stats = this.owner.stats;
+    stats.pieces++;
+    stats.directBytes += this.totalLength;
     return DmaStatus.Ok;
   }
 

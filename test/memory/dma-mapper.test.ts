@@ -531,6 +531,29 @@ describe('DmaMapper: pieces, bounce buffers, pool', () => {
     mapper.release();
   });
 
+  it('a transfer all in RAM is one piece, its iovecs made as map() checks it; a failed map leaves none behind', () => {
+    const mapper = new DmaMapper(tr, { mappings: 1, iovecsPerMapping: 4 });
+    const sg = new DmaSgList(8);
+    sg.push(R0.gpa + 4096, 4096, DmaAccess.Write);
+    sg.push(R0.gpa + 8192, 100, DmaAccess.Write); // contiguous with the first: one iovec
+    sg.push(R1.gpa - 50, 100, DmaAccess.Write); // across R0/R1: two iovecs
+    const m = mapper.acquire()!;
+    expect(mapper.map(sg, DmaAccess.Write, m)).toBe(DmaStatus.Ok);
+    expect(m.nextPiece()).toBe(DmaStatus.Ok);
+    expect([m.pieceOffset, m.pieceLength, m.pieceBounced, m.iov.count, m.iov.length]).toEqual([0, 4296, 0, 3, 4296]);
+    expect(m.iov.len(0)).toBe(4196);
+    expect(m.finishPiece(4296)).toBe(DmaStatus.Ok);
+    expect(m.nextPiece()).toBe(DmaStatus.Done);
+    expect(mapper.stats.directBytes).toBe(4296);
+    // the same mapping, a list whose last element faults: an error, no iovecs left in it
+    sg.push(64 * MiB, 10, DmaAccess.Write);
+    expect(mapper.map(sg, DmaAccess.Write, m)).toBe(DmaStatus.Fault);
+    expect(m.iov.count).toBe(0);
+    expect(m.nextPiece()).toBe(DmaStatus.InvalidState);
+    m.release();
+    mapper.release();
+  });
+
   it('a failing slow path is an error value', () => {
     const mapper = new DmaMapper(tr, { mappings: 1 });
     const sg = new DmaSgList(1);
