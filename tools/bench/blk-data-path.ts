@@ -19,15 +19,15 @@ import type { BlockEngine } from '../../src/block/disk-spec.js';
 import { BlockingLoop } from '../../src/bus/blocking-loop.js';
 import { EventfdInterrupt } from '../../src/bus/eventfd-signals.js';
 import { libuvWatcher, useFdWatcher } from '../../src/bus/fd-watch.js';
-import { VIRTIO_F, VIRTIO_STATUS, featureBit } from '../../src/devices/virtio/virtio-constants.js';
+import { VIRTIO_F, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import { VirtioBlkDevice } from '../../src/devices/virtio/virtio-blk-device.js';
-import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio.js';
 import { silentLogger } from '../../src/log.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { measureQemuBlkDataPath } from './blk-data-path-qemu.js';
 import { runBlkDriver } from './blk-driver-run.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
 import { BUFFERS, RAM_BYTES, WARMUP_REQUESTS, blkPathImage, ringLayout } from './blk-path-fixture.js';
+import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
 import { snapshotCpu } from './vmm-cpu.js';
 
 export interface BlkPathResult {
@@ -43,37 +43,10 @@ export interface BlkPathResult {
   interruptsPerRequest: number;
 }
 
-/** Linux's virtio-mmio probe, through the transport's registers: features, one queue, DRIVER_OK. */
-function initialise(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
-  const t = device.transport;
-  const reg = new Uint8Array(4);
-  const write32 = (offset: number, value: number) => {
-    new DataView(reg.buffer).setUint32(0, value, true);
-    t.write(offset, reg);
-  };
-  const read32 = (offset: number) => {
-    t.read(offset, reg);
-    return new DataView(reg.buffer).getUint32(0, true);
-  };
-  const S = VIRTIO_STATUS;
-  write32(VIRTIO_MMIO.STATUS, 0);
-  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER);
-  const features = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX);
-  write32(VIRTIO_MMIO.DRIVER_FEATURES_SEL, 0);
-  write32(VIRTIO_MMIO.DRIVER_FEATURES, Number(features & 0xffff_ffffn));
-  write32(VIRTIO_MMIO.DRIVER_FEATURES_SEL, 1);
-  write32(VIRTIO_MMIO.DRIVER_FEATURES, Number(features >> 32n));
-  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
-  if (!(read32(VIRTIO_MMIO.STATUS) & S.FEATURES_OK)) throw new Error('virtio-blk refused EVENT_IDX');
+/** Linux's probe through the transport's registers; the queue's layout. */
+function initialiseQueue(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
   const queue = ringLayout();
-  const { desc, avail, used } = queue;
-  write32(VIRTIO_MMIO.QUEUE_SEL, 0);
-  write32(VIRTIO_MMIO.QUEUE_NUM, queue.size);
-  write32(VIRTIO_MMIO.QUEUE_DESC_LOW, desc);
-  write32(VIRTIO_MMIO.QUEUE_DRIVER_LOW, avail);
-  write32(VIRTIO_MMIO.QUEUE_DEVICE_LOW, used);
-  write32(VIRTIO_MMIO.QUEUE_READY, 1);
-  write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
+  initialiseVirtioMmio(inProcessRegisters(device.transport), featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX), queue, 'virtio-blk');
   return queue;
 }
 
@@ -99,7 +72,7 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
   try {
     const setup: BlkDriverSetup = {
       ram: { hostAddress: memory.regions[0].hostAddress, size: RAM_BYTES },
-      queue: initialise(device),
+      queue: initialiseQueue(device),
       buffers: BUFFERS,
       doorbellFd,
       interruptFd,

@@ -15,10 +15,11 @@ import { gettid, read, write } from '../../ffi/libc.js';
 import { VirtioInterruptStatus } from '../../src/devices/virtio/interrupt-status.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO_INT_VRING } from '../../src/devices/virtio/virtio-mmio-registers.js';
+import type { QueueLayout } from './virtio-mmio-setup.js';
 
 export interface BlkDriverSetup {
   ram: { hostAddress: number; size: number };
-  queue: { size: number; desc: number; avail: number; used: number };
+  queue: QueueLayout;
   /** Guest-physical scratch for the requests' headers, data and status bytes. */
   buffers: number;
   doorbellFd: number;

@@ -5,6 +5,7 @@
 // that only the device differs.
 import type { BlkDriverSetup } from './blk-driver-worker.js';
 import { scratchImage } from './scratch-image.js';
+import { ringLayout as ringLayoutAt } from './virtio-mmio-setup.js';
 
 export const RAM_BYTES = 16 << 20;
 export const QUEUE_SIZE = 256;
@@ -19,12 +20,9 @@ export const WARMUP_REQUESTS = 20_000;
 const QUEUE_BASE = 0x10000;
 const IMAGE_MIB = 64;
 
-/** The split virtqueue's guest-physical addresses: descriptors, the avail ring right after them, the used ring on the next page. */
+/** The split virtqueue's guest-physical addresses. */
 export function ringLayout(): BlkDriverSetup['queue'] {
-  const desc = QUEUE_BASE;
-  const avail = desc + 16 * QUEUE_SIZE;
-  const used = Math.ceil((avail + 6 + 2 * QUEUE_SIZE) / 4096) * 4096;
-  return { size: QUEUE_SIZE, desc, avail, used };
+  return ringLayoutAt(QUEUE_BASE, QUEUE_SIZE);
 }
 
 /** A 64 MiB image of non-zero data (page-cached after the first pass: the VMM's cost, not the disk's, is measured). */

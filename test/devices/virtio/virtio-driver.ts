@@ -4,6 +4,7 @@
 // endian, zeroed rings, free-list of descriptors.
 import type { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/devices/virtio/virtio-constants.js';
+import type { QueueLayout } from '../../../tools/bench/virtio-mmio-setup.js';
 
 export interface Buf {
   gpa: number;
@@ -11,19 +12,8 @@ export interface Buf {
   writable: boolean;
 }
 
-export interface QueueLayout {
-  desc: number;
-  avail: number;
-  used: number;
-}
-
-/** Standard layout: desc table, then avail ring, then used ring at the next 4 KiB page. */
-export function layoutAt(base: number, size: number): QueueLayout {
-  const desc = base;
-  const avail = desc + 16 * size;
-  const used = Math.ceil((avail + 6 + 2 * size) / 4096) * 4096;
-  return { desc, avail, used };
-}
+// The benchmarks' drivers lay their queues out alike.
+export { ringLayout as layoutAt, type QueueLayout } from '../../../tools/bench/virtio-mmio-setup.js';
 
 export class DriverQueue {
   readonly dv: DataView;
