@@ -4,7 +4,7 @@
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread-qd1,randread,randread-qd32,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N] [--blk-requests N]
-//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path)
+//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path, p9-path)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
@@ -27,6 +27,8 @@ import { measureDecompression } from './decompression.js';
 import { compareBlkDataPath, summarizeBlkPath } from './blk-path-comparison.js';
 import type { BlkPathResult } from './blk-data-path.js';
 import { WARMUP_REQUESTS } from './blk-path-fixture.js';
+import { compareP9DataPath, summarizeP9Path } from './p9-path-comparison.js';
+import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 import { sectionProgress } from './progress.js';
@@ -44,7 +46,7 @@ const f = (n: number, digits = 2) => n.toFixed(digits);
 /** Sections that need KVM (nested where the host has none). */
 const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
 /** Sections that need no KVM: they run on this host, never nested. */
-const HOST_SECTIONS = ['decompress', 'blk-path'];
+const HOST_SECTIONS = ['decompress', 'blk-path', 'p9-path'];
 
 /** A group of sections runs again in a fresh L1 when its L1 froze (QEMU's nested SVM sometimes does: docs/host-kvm.md), at most this often. */
 const NESTED_ATTEMPTS = 3;
@@ -229,6 +231,7 @@ async function hostSections(): Promise<void> {
     console.log(`Samples (ms, tsvmm / CLI): ${r.rows.map((row) => `${row.format} ${row.samples.tsvmm.map((x) => f(x, 0)).join(',')} / ${row.samples.cli.map((x) => f(x, 0)).join(',')}`).join('; ')}\n`);
   }
   if (wanted('blk-path')) await blkPathSection();
+  if (wanted('p9-path')) await p9PathSection();
 }
 
 async function blkPathSection(): Promise<void> {
@@ -254,6 +257,29 @@ async function blkPathSection(): Promise<void> {
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 17 targets: CPU per request ≤ 1.2 at both depths, IOPS ≥ 1.0 at QD 32)`);
   const iops = (runs: readonly BlkPathResult[]) => runs.map((r) => f(r.iops, 0)).join(',');
   console.log(`Samples (IOPS, tsvmm / on Node's loop / QEMU): ${rows.map((row) => `QD ${row.depth} ${iops(row.tsvmm)} / ${iops(row.tsvmmOnLibuv)} / ${iops(row.qemu)}`).join('; ')}\n`);
+}
+
+async function p9PathSection(): Promise<void> {
+  if (!qemuAvailable()) {
+    console.log('## The virtio-9p data path without KVM\n\nskipped: needs qemu-system-x86_64 for the reference\n');
+    return;
+  }
+  const rows = await compareP9DataPath(rounds, sectionProgress('p9-path'));
+  const about = { walk: `\`find\`: Twalk, Tgetattr, Tclunk per file over 1,000 files in 10 directories; ${P9_REQUESTS.walk} requests after ${P9_WARMUP.walk}`, read: `\`cat\`: 496 KiB Treads of a page-cached 64 MiB file into 124 scattered pages (zero copy); ${P9_REQUESTS.read} after ${P9_WARMUP.read}` };
+  console.log(`## The virtio-9p data path without KVM (one request in flight; a driver thread plays Linux's 9p client through shared memory, indirect descriptors and EVENT_IDX; QEMU 7.2's virtio-9p with its \`local\` backend, reached through qtest, its cost per qtest command measured and taken out)\n`);
+  console.log('| workload | server | requests/s | VMM host CPU per request (µs) | share of a core | QEMU: as measured, of it qtest (µs) |\n|---|---|---|---|---|---|');
+  for (const row of rows) {
+    const [t, q] = [summarizeP9Path(row.tsvmm), summarizeP9Path(row.qemu)];
+    console.log(`| ${about[row.workload]} | tsvmm | ${f(t.rate, 0)} | ${f(t.cpuUs, 1)} | ${f(t.share, 2)} | |`);
+    console.log(`| | QEMU | ${f(q.rate, 0)} | ${f(q.cpuUs, 1)} | ${f(q.share, 2)} | ${f(q.measuredCpuUs ?? NaN, 1)}, ${f(q.qtestCpuUs ?? NaN, 1)} |`);
+  }
+  const ratio = (row: (typeof rows)[number]) => {
+    const [t, q] = [summarizeP9Path(row.tsvmm), summarizeP9Path(row.qemu)];
+    return `${row.workload}: CPU per request ${f(t.cpuUs / q.cpuUs, 2)}, requests/s ${f(t.rate / q.rate, 2)}`;
+  };
+  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (QEMU's rate includes qtest's round trip per request, so its ratio flatters tsvmm; the CPU ratio does not)`);
+  const samples = (runs: readonly { vmmCpuUsPerRequest: number }[]) => runs.map((r) => f(r.vmmCpuUsPerRequest, 1)).join(',');
+  console.log(`Samples (CPU per request, µs, tsvmm / QEMU): ${rows.map((row) => `${row.workload} ${samples(row.tsvmm)} / ${samples(row.qemu)}`).join('; ')}\n`);
 }
 
 async function diskSection(): Promise<void> {
