@@ -34,14 +34,14 @@ export interface P9PathResult {
   /** Share of one core the device side used. */
   vmmCpuShare: number;
   kicksPerRequest: number;
-  /** QEMU only: CPU per request as measured, before qtest's own cost was taken out, and that cost. */
+  /** QEMU only: CPU per request and requests per second as measured, before qtest's own cost and round trips were taken out, and that cost. */
   measuredCpuUsPerRequest?: number;
+  measuredRequestsPerSecond?: number;
   qtestCpuUsPerRequest?: number;
 }
 
-/** What a driver's run comes to. */
-export function p9PathResult(workload: P9Workload, requests: number, done: P9DriverDone, cpuSeconds: number): P9PathResult {
-  const seconds = done.elapsedNs / 1e9;
+/** What a driver's run comes to; `seconds`: the run's wall time, where it is not the driver's. */
+export function p9PathResult(workload: P9Workload, requests: number, done: P9DriverDone, cpuSeconds: number, seconds = done.elapsedNs / 1e9): P9PathResult {
   return {
     workload,
     requests,

@@ -33,13 +33,20 @@ export async function compareP9DataPath(rounds: number, progress: (what: string)
 }
 
 /** Medians of one side's runs. */
-export function summarizeP9Path(runs: readonly P9PathResult[]): { rate: number; cpuUs: number; share: number; measuredCpuUs?: number; qtestCpuUs?: number } {
-  const measured = runs.map((r) => r.measuredCpuUsPerRequest).filter((x) => x !== undefined);
-  const qtest = runs.map((r) => r.qtestCpuUsPerRequest).filter((x) => x !== undefined);
+export function summarizeP9Path(runs: readonly P9PathResult[]): { rate: number; cpuUs: number; share: number; measured?: { rate: number; cpuUs: number; qtestCpuUs: number } } {
+  const qemu = runs.every((r) => r.measuredCpuUsPerRequest !== undefined);
   return {
     rate: median(runs.map((r) => r.requestsPerSecond)),
     cpuUs: median(runs.map((r) => r.vmmCpuUsPerRequest)),
     share: median(runs.map((r) => r.vmmCpuShare)),
-    ...(measured.length ? { measuredCpuUs: median(measured), qtestCpuUs: median(qtest) } : {}),
+    ...(qemu
+      ? {
+          measured: {
+            rate: median(runs.map((r) => r.measuredRequestsPerSecond!)),
+            cpuUs: median(runs.map((r) => r.measuredCpuUsPerRequest!)),
+            qtestCpuUs: median(runs.map((r) => r.qtestCpuUsPerRequest!)),
+          },
+        }
+      : {}),
   };
 }
