@@ -46,7 +46,7 @@ export interface BlkPathResult {
 /** Linux's probe through the transport's registers; the queue's layout. */
 function initialiseQueue(device: VirtioBlkDevice): BlkDriverSetup['queue'] {
   const queue = ringLayout();
-  initialiseVirtioMmio(inProcessRegisters(device.transport), featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX), queue, 'virtio-blk');
+  initialiseVirtioMmio(inProcessRegisters(device.transport), featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX), [queue], 'virtio-blk');
   return queue;
 }
 

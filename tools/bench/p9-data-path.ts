@@ -67,7 +67,7 @@ export async function measureP9DataPath(options: { workload: P9Workload; request
   const transport = new VirtioMmioTransport(share, memory, new EventfdInterrupt(interruptFd), { interruptMode: 'edge' });
   const doorbell = watchEventfd(doorbellFd, () => transport.notifyQueue(0));
   try {
-    initialiseVirtioMmio(inProcessRegisters(transport), P9_PATH_FEATURES, p9QueueLayout(), 'virtio-9p');
+    initialiseVirtioMmio(inProcessRegisters(transport), P9_PATH_FEATURES, [p9QueueLayout()], 'virtio-9p');
     const setup = p9DriverSetup(tree, { hostAddress: memory.regions[0].hostAddress, size: RAM_BYTES }, workload, requests, { kind: 'eventfd', doorbellFd });
     // No vCPU here: every thread of this process but the driver's is the VMM's.
     const { done, deviceCpuSeconds } = await runDriverThread<P9DriverDone>(new URL('./p9-driver-worker.js', import.meta.url), setup, {

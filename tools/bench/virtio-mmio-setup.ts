@@ -1,5 +1,5 @@
 // Linux's virtio-mmio probe as the data-path benchmarks' driver needs it:
-// features, one queue, DRIVER_OK, through whatever reaches the device's
+// features, its queues, DRIVER_OK, through whatever reaches the device's
 // registers (tsvmm's transport called in process, QEMU's through qtest).
 import type { BusDevice } from '../../src/bus/device.js';
 import { VIRTIO_STATUS } from '../../src/devices/virtio/virtio-constants.js';
@@ -42,7 +42,8 @@ export function inProcessRegisters(device: BusDevice): MmioRegisters {
   };
 }
 
-export function initialiseVirtioMmio(regs: MmioRegisters, features: bigint, queue: QueueLayout, device: string): void {
+/** `queues[i]` is queue i's layout. */
+export function initialiseVirtioMmio(regs: MmioRegisters, features: bigint, queues: readonly QueueLayout[], device: string): void {
   const S = VIRTIO_STATUS;
   regs.write32(VIRTIO_MMIO.STATUS, 0);
   regs.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER);
@@ -52,12 +53,14 @@ export function initialiseVirtioMmio(regs: MmioRegisters, features: bigint, queu
   regs.write32(VIRTIO_MMIO.DRIVER_FEATURES, Number(features >> 32n));
   regs.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK);
   if (!(regs.read32(VIRTIO_MMIO.STATUS) & S.FEATURES_OK)) throw new Error(`${device} refused features 0x${features.toString(16)}`);
-  regs.write32(VIRTIO_MMIO.QUEUE_SEL, 0);
-  if (regs.read32(VIRTIO_MMIO.QUEUE_NUM_MAX) < queue.size) throw new Error(`${device}'s queue holds fewer than ${queue.size} entries`);
-  regs.write32(VIRTIO_MMIO.QUEUE_NUM, queue.size);
-  regs.write32(VIRTIO_MMIO.QUEUE_DESC_LOW, queue.desc);
-  regs.write32(VIRTIO_MMIO.QUEUE_DRIVER_LOW, queue.avail);
-  regs.write32(VIRTIO_MMIO.QUEUE_DEVICE_LOW, queue.used);
-  regs.write32(VIRTIO_MMIO.QUEUE_READY, 1);
+  queues.forEach((queue, i) => {
+    regs.write32(VIRTIO_MMIO.QUEUE_SEL, i);
+    if (regs.read32(VIRTIO_MMIO.QUEUE_NUM_MAX) < queue.size) throw new Error(`${device}'s queue ${i} holds fewer than ${queue.size} entries`);
+    regs.write32(VIRTIO_MMIO.QUEUE_NUM, queue.size);
+    regs.write32(VIRTIO_MMIO.QUEUE_DESC_LOW, queue.desc);
+    regs.write32(VIRTIO_MMIO.QUEUE_DRIVER_LOW, queue.avail);
+    regs.write32(VIRTIO_MMIO.QUEUE_DEVICE_LOW, queue.used);
+    regs.write32(VIRTIO_MMIO.QUEUE_READY, 1);
+  });
   regs.write32(VIRTIO_MMIO.STATUS, S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
 }

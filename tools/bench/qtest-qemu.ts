@@ -1,0 +1,134 @@
+// QEMU's own virtio devices outside a guest, for the data-path benchmarks:
+// a `qemu-system-x86_64 -M microvm -S` with no KVM and no running CPU, its
+// guest RAM a memfd this process maps too, one virtio-mmio device (modern),
+// and its qtest server (a unix socket) as the way to the device's registers.
+// QEMU has no other way to run its 9p or net device models apart from a
+// guest.
+//
+// qtest's text protocol is work a guest would not give QEMU: there a
+// doorbell is an ioeventfd. So `calibrate` measures QEMU's CPU and the
+// round trip's wall time per qtest command (a register read: a main-loop
+// wake-up, a parse, a reply), for the benchmark to take one such command's
+// cost out per doorbell it rang through qtest. An ioeventfd would still
+// have cost QEMU a wake-up: the figures left are, if anything, better than
+// QEMU's in a guest.
+import { check, close, F_GETFL, F_SETFL, fcntl, O_NONBLOCK } from '../../ffi/libc.js';
+import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
+import { connectUnixStream } from '../../src/net/unix-socket.js';
+import { startListeningProcess, type ListeningProcess } from './listening-process.js';
+import { QEMU } from './qemu-reference.js';
+import { QtestChannel } from './qtest-channel.js';
+import type { MmioRegisters } from './virtio-mmio-setup.js';
+import { cpuBetween, snapshotCpu } from './vmm-cpu.js';
+
+/** microvm's virtio-mmio slots: 512 bytes apart from here, 24 of them (QEMU's hw/i386/microvm.c). */
+const MICROVM_VIRTIO_MMIO_BASE = 0xfeb0_0000;
+const MICROVM_VIRTIO_MMIO_SLOTS = 24;
+/** qtest commands timed to learn what one costs QEMU. */
+const CALIBRATION_COMMANDS = 20_000;
+
+export interface QtestQemu {
+  readonly process: ListeningProcess;
+  /** Guest RAM, mapped here too. */
+  readonly memory: GuestMemory;
+  /** The qtest socket, blocking. */
+  readonly socketFd: number;
+  readonly channel: QtestChannel;
+  /** The device's virtio-mmio window. */
+  readonly mmioBase: number;
+  readonly registers: MmioRegisters;
+  /** What one qtest command costs: QEMU's CPU seconds, and its round trip's wall time. */
+  calibrate(): { cpuSeconds: number; wallSeconds: number };
+  /** Ends QEMU and frees what was made for it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts QEMU with `deviceArgs` (its -device and backend options) and finds
+ * the virtio-mmio device with `deviceId`. `workDir`: the process's
+ * temporary directory, for backends' sockets.
+ */
+export async function startQtestQemu(options: { ramBytes: number; deviceId: number; deviceArgs: (workDir: string) => string[] }): Promise<QtestQemu> {
+  const layout = [{ gpa: 0, size: options.ramBytes }];
+  const memfd = GuestMemory.createSharedRam(layout);
+  const memory = GuestMemory.allocate(layout, { memfd });
+  const mib = options.ramBytes >> 20;
+  let qemu: ListeningProcess | undefined;
+  let socketFd = -1;
+  const stop = async () => {
+    if (socketFd >= 0) close(socketFd);
+    socketFd = -1;
+    await qemu?.stop();
+    memory.release();
+    close(memfd);
+  };
+  try {
+    qemu = await startListeningProcess({
+      program: QEMU,
+      label: `${QEMU} (qtest)`,
+      socketName: 'qtest.sock',
+      passFds: [memfd], // its descriptor 3
+      args: (socketPath) => [
+        '-M', 'microvm,x-option-roms=off,rtc=off,pit=off,pic=off,isa-serial=off,ioapic2=off',
+        '-S', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
+        '-m', `${mib}M`,
+        '-object', `memory-backend-file,id=ram,size=${mib}M,mem-path=/proc/self/fd/3,share=on`,
+        '-machine', 'memory-backend=ram',
+        '-global', 'virtio-mmio.force-legacy=false',
+        ...options.deviceArgs(socketPath.slice(0, socketPath.lastIndexOf('/'))),
+        '-qtest', `unix:${socketPath},server=on,wait=off`,
+        '-qtest-log', '/dev/null',
+      ],
+      timeoutMs: 10_000,
+    });
+    socketFd = connectUnixStream(qemu.socketPath);
+    // The driver waits for QEMU's replies in blocking reads.
+    check(fcntl(socketFd, F_SETFL, check(fcntl(socketFd, F_GETFL, 0) as number, 'fcntl') & ~O_NONBLOCK) as number, 'fcntl');
+    const channel = new QtestChannel(socketFd);
+    const mmioBase = findDevice(channel, options.deviceId);
+    const registers = qtestRegisters(channel, mmioBase);
+    const pid = qemu.pid;
+    return {
+      process: qemu,
+      memory,
+      socketFd,
+      channel,
+      mmioBase,
+      registers,
+      calibrate: () => calibrate(registers, pid),
+      stop,
+    };
+  } catch (e) {
+    const error = qemu ? qemu.withLog(e) : e; // whatever failed once QEMU ran, its stderr may say why
+    await stop();
+    throw error;
+  }
+}
+
+function qtestRegisters(channel: QtestChannel, base: number): MmioRegisters {
+  const at = (offset: number) => `0x${(base + offset).toString(16)}`;
+  return {
+    read32: (offset) => Number(channel.command(`readl ${at(offset)}`)),
+    write32: (offset, value) => void channel.command(`writel ${at(offset)} 0x${value.toString(16)}`),
+  };
+}
+
+/** The virtio-mmio window of the first device with this ID. */
+function findDevice(channel: QtestChannel, deviceId: number): number {
+  for (let slot = 0; slot < MICROVM_VIRTIO_MMIO_SLOTS; slot++) {
+    const base = MICROVM_VIRTIO_MMIO_BASE + 512 * slot;
+    if (qtestRegisters(channel, base).read32(VIRTIO_MMIO.DEVICE_ID) === deviceId) return base;
+  }
+  throw new Error(`no virtio-mmio device with ID ${deviceId} on QEMU's microvm`);
+}
+
+/** Reads of a register that does nothing, timed. */
+function calibrate(registers: MmioRegisters, pid: number): { cpuSeconds: number; wallSeconds: number } {
+  const before = snapshotCpu(pid);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < CALIBRATION_COMMANDS; i++) registers.read32(VIRTIO_MMIO.MAGIC_VALUE);
+  const wallSeconds = Number(process.hrtime.bigint() - start) / 1e9 / CALIBRATION_COMMANDS;
+  const { vcpu, rest } = cpuBetween(before, snapshotCpu(pid));
+  return { cpuSeconds: (vcpu + rest) / CALIBRATION_COMMANDS, wallSeconds };
+}
