@@ -10,6 +10,7 @@ export const open = libc.func('int open(const char *path, int flags, int mode)')
 export const close = libc.func('int close(int fd)');
 export const read = libc.func('intptr_t read(int fd, _Out_ uint8_t *buf, size_t len)');
 export const write = libc.func('intptr_t write(int fd, const uint8_t *buf, size_t len)');
+export const recv = libc.func('intptr_t recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)');
 /** ioctl whose argument is a plain integer (or a raw host address as a BigInt/number). */
 export const ioctlValue = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
 /** ioctl whose argument points into a Buffer/TypedArray (passed by address, no copy). */
@@ -50,6 +51,8 @@ export const SOCK_STREAM = 1;
 export const SOCK_SEQPACKET = 5;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
+/** recv(2): this call alone does not block. */
+export const MSG_DONTWAIT = 0x40;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const F_GETFD = 1;

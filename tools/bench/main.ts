@@ -4,7 +4,7 @@
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread-qd1,randread,randread-qd32,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N] [--blk-requests N]
-//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path, p9-path)
+//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path, p9-path, net-path)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
@@ -29,6 +29,8 @@ import type { BlkPathResult } from './blk-data-path.js';
 import { WARMUP_REQUESTS } from './blk-path-fixture.js';
 import { compareP9DataPath, summarizeP9Path } from './p9-path-comparison.js';
 import type { P9PathResult } from './p9-data-path.js';
+import { compareNetDataPath, summarizeNetPath } from './net-path-comparison.js';
+import type { NetPathResult } from './net-data-path.js';
 import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
@@ -47,7 +49,7 @@ const f = (n: number, digits = 2) => n.toFixed(digits);
 /** Sections that need KVM (nested where the host has none). */
 const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
 /** Sections that need no KVM: they run on this host, never nested. */
-const HOST_SECTIONS = ['decompress', 'blk-path', 'p9-path'];
+const HOST_SECTIONS = ['decompress', 'blk-path', 'p9-path', 'net-path'];
 
 /** A group of sections runs again in a fresh L1 when its L1 froze (QEMU's nested SVM sometimes does: docs/host-kvm.md), at most this often. */
 const NESTED_ATTEMPTS = 3;
@@ -233,6 +235,7 @@ async function hostSections(): Promise<void> {
   }
   if (wanted('blk-path')) await blkPathSection();
   if (wanted('p9-path')) await p9PathSection();
+  if (wanted('net-path')) await netPathSection();
 }
 
 async function blkPathSection(): Promise<void> {
@@ -281,6 +284,29 @@ async function p9PathSection(): Promise<void> {
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 15: throughput ≥ 1.0; issue 17: CPU per request ≤ 1.2)`);
   const samples = (runs: readonly P9PathResult[]) => runs.map((r) => `${f(r.requestsPerSecond, 0)}/${f(r.vmmCpuUsPerRequest, 1)}`).join(', ');
   console.log(`Samples (requests/s / CPU µs per request, tsvmm; QEMU): ${rows.map((row) => `${row.workload} ${samples(row.tsvmm)}; ${samples(row.qemu)}`).join(' — ')}\n`);
+}
+
+async function netPathSection(): Promise<void> {
+  if (!qemuAvailable()) {
+    console.log('## The virtio-net data path without KVM\n\nskipped: needs qemu-system-x86_64 for the reference\n');
+    return;
+  }
+  const rows = await compareNetDataPath(rounds, sectionProgress('net-path'));
+  console.log(`## The virtio-net data path without KVM (a driver thread plays Linux's driver, MRG_RXBUF and EVENT_IDX, and holds the stream's far end, where passt would be; tsvmm's stream backend against QEMU 7.2's \`-netdev stream\`, its NIC reached through qtest)\n`);
+  console.log('| direction | frame (bytes) | NIC | frames/s | MB/s | VMM host CPU per frame (µs) | share of a core |\n|---|---|---|---|---|---|---|');
+  for (const row of rows) {
+    for (const [name, runs] of [['tsvmm', row.tsvmm], ['QEMU', row.qemu]] as const) {
+      const m = summarizeNetPath(runs);
+      console.log(`| ${row.workload} | ${row.frameBytes} | ${name} | ${f(m.rate, 0)} | ${f((m.rate * row.frameBytes) / 1e6, 0)} | ${f(m.cpuUs, 2)} | ${f(m.share, 2)} |`);
+    }
+  }
+  const ratio = (row: (typeof rows)[number]) => {
+    const [t, q] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu)];
+    return `${row.workload} ${row.frameBytes}: throughput ${f(t.rate / q.rate, 2)}, CPU per frame ${f(t.cpuUs / q.cpuUs, 2)}`;
+  };
+  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 14 targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`);
+  const samples = (runs: readonly NetPathResult[]) => runs.map((r) => `${f(r.framesPerSecond / 1000, 0)}k/${f(r.vmmCpuUsPerFrame, 1)}`).join(', ');
+  console.log(`Samples (frames/s / CPU µs per frame, tsvmm; QEMU): ${rows.map((row) => `${row.workload} ${row.frameBytes} ${samples(row.tsvmm)}; ${samples(row.qemu)}`).join(' — ')}\n`);
 }
 
 async function diskSection(): Promise<void> {

@@ -1,9 +1,12 @@
 // QEMU's own virtio devices outside a guest, for the data-path benchmarks:
-// a `qemu-system-x86_64 -M microvm -S` with no KVM and no running CPU, its
-// guest RAM a memfd this process maps too, one virtio-mmio device (modern),
-// and its qtest server (a unix socket) as the way to the device's registers.
-// QEMU has no other way to run its 9p or net device models apart from a
-// guest.
+// a `qemu-system-x86_64 -M microvm` with no KVM, its guest RAM a memfd this
+// process maps too, one virtio-mmio device (modern), and its qtest server (a
+// unix socket) as the way to the device's registers. QEMU has no other way
+// to run its 9p or net device models apart from a guest. The machine runs
+// (virtio-net serves its queues only then, -S would stop it) but its one
+// CPU halts at once: the firmware is nothing but HLT instructions, and with
+// interrupts off from reset nothing wakes it (Debian's QEMU has no qtest
+// accelerator, which would run no CPU at all).
 //
 // qtest's text protocol is work a guest would not give QEMU: there a
 // doorbell is an ioeventfd. So `calibrate` measures QEMU's CPU and the
@@ -12,6 +15,8 @@
 // cost out per doorbell it rang through qtest. An ioeventfd would still
 // have cost QEMU a wake-up: the figures left are, if anything, better than
 // QEMU's in a guest.
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { check, close, F_GETFL, F_SETFL, fcntl, O_NONBLOCK } from '../../ffi/libc.js';
 import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
@@ -25,6 +30,8 @@ import { cpuBetween, snapshotCpu } from './vmm-cpu.js';
 /** microvm's virtio-mmio slots: 512 bytes apart from here, 24 of them (QEMU's hw/i386/microvm.c). */
 const MICROVM_VIRTIO_MMIO_BASE = 0xfeb0_0000;
 const MICROVM_VIRTIO_MMIO_SLOTS = 24;
+/** The firmware: 64 KiB (a size QEMU takes) of HLT, the reset vector among them. */
+const HALTING_FIRMWARE = Buffer.alloc(64 * 1024, 0xf4);
 /** qtest commands timed to learn what one costs QEMU. */
 const CALIBRATION_COMMANDS = 20_000;
 
@@ -69,17 +76,21 @@ export async function startQtestQemu(options: { ramBytes: number; deviceId: numb
       label: `${QEMU} (qtest)`,
       socketName: 'qtest.sock',
       passFds: [memfd], // its descriptor 3
-      args: (socketPath) => [
+      args: (socketPath) => {
+        const firmware = join(dirname(socketPath), 'halt.bin');
+        writeFileSync(firmware, HALTING_FIRMWARE);
+        return [
         '-M', 'microvm,x-option-roms=off,rtc=off,pit=off,pic=off,isa-serial=off,ioapic2=off',
-        '-S', '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
+        '-bios', firmware, '-accel', 'tcg', '-display', 'none', '-nodefaults', '-no-user-config',
         '-m', `${mib}M`,
         '-object', `memory-backend-file,id=ram,size=${mib}M,mem-path=/proc/self/fd/3,share=on`,
         '-machine', 'memory-backend=ram',
         '-global', 'virtio-mmio.force-legacy=false',
-        ...options.deviceArgs(socketPath.slice(0, socketPath.lastIndexOf('/'))),
+        ...options.deviceArgs(dirname(socketPath)),
         '-qtest', `unix:${socketPath},server=on,wait=off`,
         '-qtest-log', '/dev/null',
-      ],
+        ];
+      },
       timeoutMs: 10_000,
     });
     socketFd = connectUnixStream(qemu.socketPath);

@@ -1,0 +1,66 @@
+// The reference for net-data-path.ts: the same driver thread and far end,
+// but QEMU's virtio-net with `-netdev stream` (the backend QEMU reaches
+// passt through) as the NIC, in a QEMU driven through qtest (qtest-qemu.ts),
+// with one qtest command's cost taken out per doorbell.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { close } from '../../ffi/libc.js';
+import { VIRTIO_ID } from '../../src/devices/virtio/virtio-constants.js';
+import { connectUnixStream } from '../../src/net/unix-socket.js';
+import { runDriverThread } from './driver-thread.js';
+import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
+import { netDriverTimeoutMs, netPathResult, type NetPathResult } from './net-data-path.js';
+import { NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, netDriverSetup } from './net-path-fixture.js';
+import { startQtestQemu, type QtestQemu } from './qtest-qemu.js';
+import { initialiseVirtioMmio } from './virtio-mmio-setup.js';
+import { snapshotCpu } from './vmm-cpu.js';
+
+const STREAM_SOCKET = 'net.sock';
+
+export async function measureQemuNetDataPath(options: { workload: NetWorkload; frameBytes: number; frames: number }): Promise<NetPathResult> {
+  const { workload, frames } = options;
+  let qemu: QtestQemu | undefined;
+  let peerFd = -1;
+  try {
+    qemu = await startQtestQemu({
+      ramBytes: NET_RAM_BYTES,
+      deviceId: VIRTIO_ID.NET,
+      deviceArgs: (dir) => [
+        '-netdev', `stream,id=net0,server=on,addr.type=unix,addr.path=${join(dir, STREAM_SOCKET)}`,
+        '-device', 'virtio-net-device,netdev=net0,mac=52:54:00:12:34:56',
+      ],
+    });
+    const streamPath = join(dirname(qemu.process.socketPath), STREAM_SOCKET);
+    for (let tries = 0; !existsSync(streamPath); tries++) {
+      if (tries === 500) throw new Error(`QEMU did not create ${streamPath}`);
+      await sleep(10);
+    }
+    peerFd = connectUnixStream(streamPath); // non-blocking, as the driver wants it
+    initialiseVirtioMmio(qemu.registers, NET_PATH_FEATURES, NET_QUEUES, "QEMU's virtio-net");
+    const command = qemu.calibrate();
+    const setup = netDriverSetup({ hostAddress: qemu.memory.regions[0].hostAddress, size: NET_RAM_BYTES }, options, { kind: 'qtest', socketFd: qemu.socketFd, mmioBase: qemu.mmioBase }, peerFd);
+    const running = qemu.process;
+    const { done, deviceCpuSeconds } = await runDriverThread<NetDriverDone>(new URL('./net-driver-worker.js', import.meta.url), setup, {
+      deviceCpu: () => snapshotCpu(running.pid),
+      timeoutMs: netDriverTimeoutMs(setup.warmup + frames),
+      deviceFailure: running.exited(),
+      // A driver blocked reading the qtest socket returns once QEMU is gone.
+      unblock: () => process.kill(running.pid, 'SIGKILL'),
+    });
+    if (done.errors > 0) throw new Error(`${done.errors} of ${frames} frames arrived wrong`);
+    const qtestSeconds = done.qtestCommands * command.cpuSeconds;
+    const measuredSeconds = done.elapsedNs / 1e9;
+    return {
+      ...netPathResult(options, done, deviceCpuSeconds - qtestSeconds, measuredSeconds - done.qtestCommands * command.wallSeconds),
+      measuredCpuUsPerFrame: (deviceCpuSeconds * 1e6) / frames,
+      measuredFramesPerSecond: frames / measuredSeconds,
+      qtestCpuUsPerFrame: (qtestSeconds * 1e6) / frames,
+    };
+  } catch (e) {
+    throw qemu ? qemu.process.withLog(e) : e;
+  } finally {
+    if (peerFd >= 0) close(peerFd);
+    await qemu?.stop();
+  }
+}

@@ -1,0 +1,106 @@
+// The virtio-net data path alone, without KVM: tsvmm's NIC as the helper
+// runs it (virtio-mmio transport, VirtioNet, the stream backend passt is
+// reached through, the doorbell eventfds on the blocking loop), driven by a
+// guest-side driver in another thread (net-driver-worker.ts) that also
+// holds the stream's far end. It measures the VMM's host CPU per frame
+// (every thread of this process but the driver's) and frames per second,
+// guest → far end (send) and far end → guest (receive).
+// With --vmm qemu the same driver runs against QEMU's virtio-net with
+// `-netdev stream` (net-data-path-qemu.ts).
+//   node dist/tools/bench/net-data-path.js [--vmm tsvmm|qemu] [--workload send|receive] [--frame-bytes N] [--frames N]
+import { fileURLToPath } from 'node:url';
+import { AF_UNIX, check, close, EFD_CLOEXEC, EFD_NONBLOCK, eventfd, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, socketpair } from '../../ffi/libc.js';
+import { BlockingLoop } from '../../src/bus/blocking-loop.js';
+import { EventfdInterrupt, watchEventfd } from '../../src/bus/eventfd-signals.js';
+import { libuvWatcher, useFdWatcher } from '../../src/bus/fd-watch.js';
+import { VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
+import { VirtioNet } from '../../src/devices/virtio/virtio-net.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
+import { StreamBackend } from '../../src/net/stream-backend.js';
+import { runDriverThread } from './driver-thread.js';
+import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
+import { measureQemuNetDataPath } from './net-data-path-qemu.js';
+import { NET_FRAMES, NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, netDriverSetup } from './net-path-fixture.js';
+import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
+import { snapshotCpu } from './vmm-cpu.js';
+
+export interface NetPathResult {
+  workload: NetWorkload;
+  frameBytes: number;
+  frames: number;
+  framesPerSecond: number;
+  /** Host CPU of the device side per frame (QEMU: with what qtest itself cost taken out). */
+  vmmCpuUsPerFrame: number;
+  vmmCpuShare: number;
+  kicksPerFrame: number;
+  /** QEMU only: as measured, before qtest's cost was taken out, and that cost. */
+  measuredCpuUsPerFrame?: number;
+  measuredFramesPerSecond?: number;
+  qtestCpuUsPerFrame?: number;
+}
+
+/** What a driver's run comes to; `seconds`: the run's wall time, where it is not the driver's. */
+export function netPathResult(load: { workload: NetWorkload; frameBytes: number; frames: number }, done: NetDriverDone, cpuSeconds: number, seconds = done.elapsedNs / 1e9): NetPathResult {
+  const { frames } = load;
+  return {
+    ...load,
+    framesPerSecond: frames / seconds,
+    vmmCpuUsPerFrame: (cpuSeconds * 1e6) / frames,
+    vmmCpuShare: cpuSeconds / seconds,
+    kicksPerFrame: done.kicks / frames,
+  };
+}
+
+/** The driver's time limit: a minute plus a millisecond a frame, far beyond either device's pace. */
+export const netDriverTimeoutMs = (frames: number) => 60_000 + frames;
+
+export async function measureNetDataPath(options: { workload: NetWorkload; frameBytes: number; frames: number }): Promise<NetPathResult> {
+  const { workload, frames } = options;
+  const loop = new BlockingLoop();
+  useFdWatcher(loop);
+  const memory = GuestMemory.allocate([{ gpa: 0, size: NET_RAM_BYTES }]);
+  const sockets = new Int32Array(2);
+  check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sockets) as number, 'socketpair');
+  const doorbellFds = [0, 1].map(() => check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd'));
+  const interruptFd = check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd'); // nobody waits on it
+  const nic = new VirtioNet('bench', new StreamBackend(sockets[0], 'the benchmark'), memory, { mac: Uint8Array.from([0x52, 0x54, 0, 0x12, 0x34, 0x56]) });
+  const transport = new VirtioMmioTransport(nic, memory, new EventfdInterrupt(interruptFd), { interruptMode: 'edge' });
+  const doorbells = doorbellFds.map((fd, queue) => watchEventfd(fd, () => transport.notifyQueue(queue)));
+  try {
+    initialiseVirtioMmio(inProcessRegisters(transport), NET_PATH_FEATURES, NET_QUEUES, 'virtio-net');
+    const setup = netDriverSetup({ hostAddress: memory.regions[0].hostAddress, size: NET_RAM_BYTES }, options, { kind: 'eventfd', rxFd: doorbellFds[0], txFd: doorbellFds[1] }, sockets[1]);
+    // No vCPU here: every thread of this process but the driver's is the VMM's.
+    const { done, deviceCpuSeconds } = await runDriverThread<NetDriverDone>(new URL('./net-driver-worker.js', import.meta.url), setup, {
+      deviceCpu: (driverTid) => {
+        const snapshot = snapshotCpu(process.pid);
+        snapshot.seconds.delete(`${process.pid}/${driverTid}`);
+        return snapshot;
+      },
+      timeoutMs: netDriverTimeoutMs(setup.warmup + frames),
+      unblock: () => {}, // the driver never blocks
+    });
+    if (done.errors > 0) throw new Error(`${done.errors} of ${frames} frames arrived wrong`);
+    return netPathResult(options, done, deviceCpuSeconds);
+  } finally {
+    for (const d of doorbells) d.close();
+    transport.reset();
+    nic.close(); // and its end of the stream
+    useFdWatcher(libuvWatcher);
+    loop.close();
+    memory.release();
+    close(sockets[1]);
+    for (const fd of [...doorbellFds, interruptFd]) close(fd);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const arg = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
+  const workload = arg('--workload', 'send');
+  if (workload !== 'send' && workload !== 'receive') throw new Error(`--workload ${workload}: send or receive`);
+  const frameBytes = Number(arg('--frame-bytes', '1514'));
+  const frames = Number(arg('--frames', String(NET_FRAMES(frameBytes))));
+  const vmm = arg('--vmm', 'tsvmm');
+  if (vmm !== 'tsvmm' && vmm !== 'qemu') throw new Error(`--vmm ${vmm}: tsvmm or qemu`);
+  const result = vmm === 'qemu' ? await measureQemuNetDataPath({ workload, frameBytes, frames }) : await measureNetDataPath({ workload, frameBytes, frames });
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,249 @@
+// The guest side of the virtio-net data-path benchmark (net-data-path.ts),
+// in a thread of its own so that its work is not counted as the VMM's:
+// Linux's virtio-net driver reduced to a stream of full-size frames, with
+// MRG_RXBUF and EVENT_IDX (no offloads: a stream backend carries none), and
+// the backend's far end (the socket passt would hold) in the same thread.
+//
+// - send: up to `inFlight` frames posted on the TX queue at a time, each
+//   header and frame in one buffer; the far end reads the stream and counts
+//   whole frames.
+// - receive: the far end writes framed frames as fast as the socket takes
+//   them; every RX buffer (2 KiB, as Linux's mergeable buffers are for
+//   small frames) is posted, each taken back and posted again as the device
+//   returns it; a large frame spans several (num_buffers).
+//
+// Doorbells as the 9p driver rings them (p9-driver-worker.ts): an eventfd
+// per queue for tsvmm, a qtest `writel` for QEMU, counted, its reply
+// collected later (QEMU's main loop blocks writing to a full stream socket:
+// waiting for the reply before draining the socket would deadlock). No
+// interrupts are taken: the driver watches the used rings.
+import { parentPort, workerData } from 'node:worker_threads';
+import { koffi } from '../../ffi/koffi.js';
+import { EAGAIN, gettid, read, write } from '../../ffi/libc.js';
+import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
+import { VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
+import { TX_AREA } from './net-path-fixture.js';
+import { QtestChannel } from './qtest-channel.js';
+import type { QueueLayout } from './virtio-mmio-setup.js';
+
+export type NetWorkload = 'send' | 'receive';
+
+export type NetDriverDoorbells = { kind: 'eventfd'; rxFd: number; txFd: number } | { kind: 'qtest'; socketFd: number; mmioBase: number };
+
+export interface NetDriverSetup {
+  ram: { hostAddress: number; size: number };
+  rx: QueueLayout;
+  tx: QueueLayout;
+  doorbells: NetDriverDoorbells;
+  /** The far end of the backend's stream socket (non-blocking), in QEMU's stream framing. */
+  peerFd: number;
+  workload: NetWorkload;
+  /** Ethernet frame bytes (without the virtio-net header). */
+  frameBytes: number;
+  /** send: TX frames posted at a time. */
+  inFlight: number;
+  warmup: number;
+  frames: number;
+}
+
+export type NetDriverDone = { type: 'done'; elapsedNs: number; kicks: number; qtestCommands: number; errors: number };
+export type NetDriverMessage = { type: 'measuring'; tid: number } | NetDriverDone;
+
+/** virtio_net_hdr_v1 (with VERSION_1 or MRG_RXBUF): 12 bytes. */
+const HEADER = 12;
+const RX_BUFFER = 2048;
+const RX_BUFFERS = 0x100000;
+const TX_BUFFERS = 0x200000;
+
+const RX = 0;
+const TX = 1;
+const PEER_CHUNK = 1 << 20;
+
+interface Doorbells {
+  ring(queue: number): void;
+  /** Takes what the device has answered to the doorbells so far. */
+  collect(): void;
+  qtestCommands(): number;
+}
+
+function doorbellsOf(d: NetDriverDoorbells): Doorbells {
+  if (d.kind === 'eventfd') {
+    const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+    return { ring: (queue) => write(queue === RX ? d.rxFd : d.txFd, one, 8), collect: () => {}, qtestCommands: () => 0 };
+  }
+  const channel = new QtestChannel(d.socketFd);
+  const notify = `writel 0x${(d.mmioBase + VIRTIO_MMIO.QUEUE_NOTIFY).toString(16)}`;
+  return { ring: (queue) => channel.post(`${notify} 0x${queue}`), collect: () => channel.collect(), qtestCommands: () => channel.commands };
+}
+
+/** One split virtqueue as the driver sees it: post buffers, publish, kick when the device asks (EVENT_IDX), take used ones. */
+class DriverRing {
+  private availIdx = 0;
+  private published = 0;
+  private lastUsed = 0;
+  private readonly index16: Uint16Array;
+
+  constructor(
+    private readonly ram: DataView,
+    readonly q: QueueLayout,
+    private readonly queueIndex: number,
+    private readonly doorbells: Doorbells,
+    private readonly onKick: () => void,
+  ) {
+    this.index16 = new Uint16Array(ram.buffer);
+  }
+
+  describe(i: number, addr: number, len: number, flags: number): void {
+    const o = this.q.desc + 16 * i;
+    this.ram.setUint32(o, addr, true);
+    this.ram.setUint32(o + 4, 0, true);
+    this.ram.setUint32(o + 8, len, true);
+    this.ram.setUint16(o + 12, flags, true);
+    this.ram.setUint16(o + 14, 0, true);
+  }
+
+  post(head: number): void {
+    this.ram.setUint16(this.q.avail + 4 + 2 * (this.availIdx % this.q.size), head, true);
+    this.availIdx = (this.availIdx + 1) & 0xffff;
+  }
+
+  /** Publishes what was posted; kicks if the device asked to be told (vring_need_event). */
+  publish(): void {
+    if (this.availIdx === this.published) return;
+    const old = this.published;
+    this.published = this.availIdx;
+    Atomics.store(this.index16, (this.q.avail + 2) / 2, this.availIdx);
+    const event = Atomics.load(this.index16, (this.q.used + 4 + 8 * this.q.size) / 2);
+    if (((this.availIdx - event - 1) & 0xffff) < ((this.availIdx - old) & 0xffff)) {
+      this.doorbells.ring(this.queueIndex);
+      this.onKick();
+    }
+  }
+
+  /** Calls `each(id, length)` for every buffer the device has returned. */
+  takeUsed(each: (id: number, length: number) => void): void {
+    const usedIdx = Atomics.load(this.index16, (this.q.used + 2) / 2);
+    while (this.lastUsed !== usedIdx) {
+      const o = this.q.used + 4 + 8 * (this.lastUsed % this.q.size);
+      each(this.ram.getUint32(o, true), this.ram.getUint32(o + 4, true));
+      this.lastUsed = (this.lastUsed + 1) & 0xffff;
+    }
+  }
+}
+
+function run(s: NetDriverSetup): NetDriverDone {
+  const memory = koffi.view(s.ram.hostAddress, s.ram.size) as ArrayBuffer;
+  const ram = new DataView(memory);
+  const bytes = new Uint8Array(memory);
+  const doorbells = doorbellsOf(s.doorbells);
+  let kicks = 0;
+  const rx = new DriverRing(ram, s.rx, RX, doorbells, () => kicks++);
+  const tx = new DriverRing(ram, s.tx, TX, doorbells, () => kicks++);
+  const total = s.warmup + s.frames;
+  const frame = Uint8Array.from({ length: s.frameBytes }, (_, i) => (i < 12 ? 0x02 : i * 7) & 0xff);
+  let done = 0;
+  let errors = 0;
+  let start = 0n;
+  let qtestBefore = 0;
+  const count = (n: number) => {
+    for (let i = 0; i < n && done < total; i++) {
+      if (++done === s.warmup) {
+        start = process.hrtime.bigint();
+        kicks = errors = 0;
+        qtestBefore = doorbells.qtestCommands();
+        parentPort!.postMessage({ type: 'measuring', tid: gettid() as number } satisfies NetDriverMessage);
+      }
+    }
+  };
+  const peer = new Uint8Array(PEER_CHUNK);
+  if (s.warmup === 0) count(0);
+
+  if (s.workload === 'send') {
+    const stride = Math.ceil((HEADER + s.frameBytes) / 4096) * 4096;
+    if (s.inFlight * stride > TX_AREA) throw new RangeError(`${s.inFlight} TX buffers of ${stride} bytes do not fit`);
+    for (let i = 0; i < s.inFlight; i++) {
+      const at = TX_BUFFERS + i * stride;
+      bytes.fill(0, at, at + HEADER);
+      bytes.set(frame, at + HEADER);
+      tx.describe(i, at, HEADER + s.frameBytes, 0);
+      tx.post(i);
+    }
+    tx.publish();
+    // The far end's parse of the stream: a 4-byte big-endian length, then the frame.
+    let header = 0;
+    let headerBytes = 0;
+    let frameLeft = 0;
+    while (done < total) {
+      const n = read(s.peerFd, peer, PEER_CHUNK) as number;
+      if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
+      for (let at = 0; at < n; ) {
+        if (frameLeft > 0) {
+          const take = Math.min(frameLeft, n - at);
+          frameLeft -= take;
+          at += take;
+          if (frameLeft === 0) count(1);
+          continue;
+        }
+        header = header * 256 + peer[at++];
+        if (++headerBytes === 4) {
+          if (header !== s.frameBytes) errors++;
+          frameLeft = header;
+          header = headerBytes = 0;
+          if (frameLeft === 0) count(1);
+        }
+      }
+      tx.takeUsed((id) => tx.post(id));
+      tx.publish();
+      doorbells.collect();
+    }
+  } else {
+    for (let i = 0; i < s.rx.size; i++) {
+      rx.describe(i, RX_BUFFERS + i * RX_BUFFER, RX_BUFFER, VIRTQ_DESC_F_WRITE);
+      rx.post(i);
+    }
+    rx.publish();
+    // The far end's stream: framed frames back to back, the chunk written round and round.
+    const framed = 4 + s.frameBytes;
+    const perChunk = Math.floor(PEER_CHUNK / framed);
+    for (let i = 0; i < perChunk; i++) {
+      new DataView(peer.buffer).setUint32(i * framed, s.frameBytes);
+      peer.set(frame, i * framed + 4);
+    }
+    const chunk = perChunk * framed;
+    let offset = 0;
+    let written = 0;
+    // The frame being taken back: buffers still to come, bytes so far.
+    let buffersLeft = 0;
+    let frameLength = 0;
+    while (done < total) {
+      if (written < total) {
+        const n = write(s.peerFd, peer.subarray(offset), chunk - offset) as number;
+        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer write failed (errno ${koffi.errno()})`);
+        if (n > 0) {
+          const before = Math.floor(offset / framed);
+          offset += n;
+          written += Math.floor(offset / framed) - before;
+          if (offset === chunk) offset = 0;
+        }
+      }
+      rx.takeUsed((id, length) => {
+        if (buffersLeft === 0) {
+          buffersLeft = ram.getUint16(RX_BUFFERS + id * RX_BUFFER + 10, true); // num_buffers
+          frameLength = 0;
+        }
+        frameLength += length;
+        if (--buffersLeft <= 0) {
+          if (frameLength !== HEADER + s.frameBytes) errors++;
+          buffersLeft = 0;
+          count(1);
+        }
+        rx.post(id);
+      });
+      rx.publish();
+      doorbells.collect();
+    }
+  }
+  return { type: 'done', elapsedNs: Number(process.hrtime.bigint() - start), kicks, qtestCommands: doorbells.qtestCommands() - qtestBefore, errors };
+}
+
+parentPort!.postMessage(run(workerData as NetDriverSetup));

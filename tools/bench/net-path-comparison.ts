@@ -1,0 +1,44 @@
+// The `net-path` benchmark section: tsvmm's virtio-net data path against
+// QEMU's, both over a stream backend (what passt is reached through), driven
+// by the same guest-side driver thread, without KVM (net-data-path.ts): each
+// direction, with full-size frames at the default MTU and at passt's, the
+// two NICs alternating round by round.
+import { measureNetDataPath, type NetPathResult } from './net-data-path.js';
+import { measureQemuNetDataPath } from './net-data-path-qemu.js';
+import type { NetWorkload } from './net-driver-worker.js';
+import { NET_FRAMES, NET_FRAME_SIZES } from './net-path-fixture.js';
+import { median } from './process-timing.js';
+
+export interface NetPathComparison {
+  workload: NetWorkload;
+  frameBytes: number;
+  tsvmm: NetPathResult[];
+  qemu: NetPathResult[];
+}
+
+export async function compareNetDataPath(rounds: number, progress: (what: string) => void): Promise<NetPathComparison[]> {
+  const out: NetPathComparison[] = [];
+  for (const frameBytes of NET_FRAME_SIZES) {
+    for (const workload of ['send', 'receive'] as const) {
+      const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [] };
+      const load = { workload, frameBytes, frames: NET_FRAMES(frameBytes) };
+      for (let i = 0; i < rounds; i++) {
+        progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
+        row.tsvmm.push(await measureNetDataPath(load));
+        progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
+        row.qemu.push(await measureQemuNetDataPath(load));
+      }
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+/** Medians of one side's runs. */
+export function summarizeNetPath(runs: readonly NetPathResult[]): { rate: number; cpuUs: number; share: number } {
+  return {
+    rate: median(runs.map((r) => r.framesPerSecond)),
+    cpuUs: median(runs.map((r) => r.vmmCpuUsPerFrame)),
+    share: median(runs.map((r) => r.vmmCpuShare)),
+  };
+}
