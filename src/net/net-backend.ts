@@ -46,6 +46,8 @@ export interface NetBackend {
   nextFrameLength(): number;
   /** nextFrameLength() is the frame's own length (a framed stream), not only the most it can be (tap). */
   readonly lengthKnown: boolean;
+  /** Bytes of received frames the backend read into a buffer of its own first and copied into the guest's (a stream's read-ahead). */
+  readonly copiedIn: number;
   /**
    * Reads the next frame into `into` (room for nextFrameLength() bytes):
    * its length once complete, -1 while (part of) it is still to come; the

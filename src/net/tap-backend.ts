@@ -69,6 +69,8 @@ export class TapBackend implements NetBackend {
   /** Checksum and TCP segmentation both ways (UFO is obsolete: Linux no longer offers it). */
   readonly offloads: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
   readonly lengthKnown = false;
+  /** Each read takes one frame, straight into the guest's buffers. */
+  readonly copiedIn = 0;
   private readonly readiness: FdReadiness;
 
   constructor(

@@ -24,7 +24,8 @@ const readable = (backend: StreamBackend) =>
 
 describe('StreamBackend receiving', () => {
   const cleanup: (() => void)[] = [];
-  afterEach(() => cleanup.splice(0).forEach((f) => f()));
+  const cleanupNow = () => cleanup.splice(0).forEach((f) => f());
+  afterEach(cleanupNow);
 
   function rig() {
     const sv = new Int32Array(2);
@@ -43,19 +44,89 @@ describe('StreamBackend receiving', () => {
     return { backend, peerFd: sv[1], ownFd: sv[0], into, received: (n: number) => buffer.bytes.slice(0, n) };
   }
 
-  it('reads the next frame length with the rest of a frame: one readv per frame back to back', () => {
+  it('reads the next frame length with the rest of a large frame, and nothing more: the next frame goes straight into its buffers too', () => {
     const { backend, peerFd, ownFd, into, received } = rig();
-    const a = frameOf(300, 1);
+    const a = frameOf(5000, 1);
     const b = frameOf(200, 2);
     const stream = framed(a, b);
     expect(write(peerFd, stream, stream.length)).toBe(stream.length);
-    expect(backend.nextFrameLength()).toBe(300);
-    expect(backend.receive(into(300))).toBe(300);
-    expect(received(300)).toEqual(a);
+    expect(backend.nextFrameLength()).toBe(5000);
+    expect(backend.receive(into(5000))).toBe(5000);
+    expect(received(5000)).toEqual(a);
     // B's length word came with A: what is left in the socket is B's body alone.
     const left = new Uint8Array(1024);
     expect(read(ownFd, left, left.length)).toBe(200);
     expect(left.subarray(0, 200)).toEqual(b);
+    expect(backend.copiedIn).toBe(0);
+  });
+
+  it('reads ahead after a small frame: small frames back to back cost one readv, the ones read ahead copied (and counted)', () => {
+    const { backend, peerFd, ownFd, into, received } = rig();
+    const frames = [frameOf(300, 1), frameOf(200, 2), frameOf(100, 3)];
+    const stream = framed(...frames);
+    expect(write(peerFd, stream, stream.length)).toBe(stream.length);
+    expect(backend.nextFrameLength()).toBe(300);
+    expect(backend.receive(into(300))).toBe(300);
+    expect(received(300)).toEqual(frames[0]);
+    // One readv took all three: the socket is empty.
+    expect(read(ownFd, new Uint8Array(16), 16)).toBe(-1);
+    for (const f of frames.slice(1)) {
+      expect(backend.nextFrameLength()).toBe(f.length);
+      expect(backend.receive(into(f.length))).toBe(f.length);
+      expect(received(f.length)).toEqual(f);
+    }
+    expect(backend.copiedIn).toBe(300);
+    expect(backend.nextFrameLength()).toBe(-1);
+  });
+
+  it('a large frame whose start was read ahead: the start copied, the rest read straight into its buffers', async () => {
+    const { backend, peerFd, ownFd, into, received } = rig();
+    const a = frameOf(300, 4);
+    const b = frameOf(6000, 5);
+    const stream = framed(a, b);
+    const firstPart = 4 + 300 + 4 + 1000;
+    expect(write(peerFd, stream, firstPart)).toBe(firstPart);
+    expect(backend.nextFrameLength()).toBe(300);
+    expect(backend.receive(into(300))).toBe(300);
+    expect(backend.nextFrameLength()).toBe(6000);
+    expect(backend.receive(into(6000))).toBe(-1); // the read-ahead's 1,000 bytes taken, the socket empty
+    expect(write(peerFd, stream.subarray(firstPart), stream.length - firstPart)).toBe(stream.length - firstPart);
+    await readable(backend);
+    expect(backend.receive(into(6000))).toBe(6000);
+    expect(received(6000)).toEqual(b);
+    expect(backend.copiedIn).toBe(1000);
+    expect(read(ownFd, new Uint8Array(16), 16)).toBe(-1);
+  });
+
+  it('any mix of frame sizes, written in any pieces, comes out whole and in order (random, 3 seeds)', async () => {
+    for (const seed of [1, 2, 3]) {
+      const { backend, peerFd, into, received } = rig();
+      let x = seed * 0x9e3779b1;
+      const random = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
+      const frames = Array.from({ length: 150 }, (_, i) => frameOf([0, 1, 60, 1514, 4096, 4097, 8000][random(7)] || random(8000), i)); // 0: any size
+      const stream = framed(...frames);
+      let written = 0;
+      const writeSome = () => {
+        const n = Math.min(stream.length - written, 1 + random(20_000));
+        expect(write(peerFd, stream.subarray(written), n)).toBe(n);
+        written += n;
+      };
+      const waitForMore = async () => {
+        if (written === stream.length) throw new Error('the backend waits for bytes that were all written');
+        writeSome();
+        await readable(backend);
+      };
+      writeSome();
+      for (const frame of frames) {
+        let length: number;
+        while ((length = backend.nextFrameLength()) < 0) await waitForMore();
+        expect(length).toBe(frame.length);
+        while (backend.receive(into(length)) < 0) await waitForMore();
+        expect(received(length)).toEqual(frame);
+      }
+      expect(written).toBe(stream.length);
+      cleanupNow();
+    }
   });
 
   it('keeps a length word that came in part, and completes it from the stream', async () => {

@@ -63,6 +63,7 @@ class FrameBackend implements NetBackend {
   static readonly OFFLOADS: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
   readonly offloads = FrameBackend.OFFLOADS;
   readonly lengthKnown = false;
+  readonly copiedIn = 0;
   /** Frames waiting to be read (header included). */
   incoming: Uint8Array[] = [];
   /** Frames sent (header included). */

@@ -107,7 +107,7 @@ export interface VirtioNetStats {
   txWaits: number;
   /** Times RX waited for the guest to post buffers. */
   rxWaits: number;
-  /** Bytes of tap frames longer than the buffers taken for them, copied on from the scratch buffer. */
+  /** Bytes of received frames copied, not read straight into the guest's buffers: a tap frame's part beyond the buffers taken for it (from the scratch buffer), a stream's small frames read ahead. */
   rxCopiedBytes: number;
   /** The longest frame sent and received (bytes, no header): above the MTU, segmentation offload was used. */
   txLongestFrame: number;
@@ -149,6 +149,8 @@ export class VirtioNet implements VirtioDevice {
   private rxGuess = RX_GUESS_MIN;
   private readonly rxIov: IoVecArray;
   private rxWaitingForBuffers = false;
+  /** The backend's copiedIn as last added to the stats. */
+  private backendCopiedIn = 0;
   /** A frame nobody can take is read into this and dropped. */
   private readonly scratch: HostBuffer;
   private readonly scratchIov: IoVecArray;
@@ -491,6 +493,8 @@ export class VirtioNet implements VirtioDevice {
       left -= n;
     }
     const frame = got - hb;
+    this.stats.rxCopiedBytes += this.backend.copiedIn - this.backendCopiedIn;
+    this.backendCopiedIn = this.backend.copiedIn;
     this.stats.rxFrames++;
     this.stats.rxBytes += frame;
     if (frame > this.stats.rxLongestFrame) this.stats.rxLongestFrame = frame;
