@@ -124,9 +124,19 @@ export class VirtioNet implements VirtioDevice {
 
   private readonly config = new StructView(VirtioNetConfig);
   private readonly header = new StructView(VirtioNetHdr);
+  /** The header of a frame that came without one (a stream's): no checksum or segmentation to report. */
+  private readonly plainHeader = new StructView(VirtioNetHdr)
+    .set('flags', 0)
+    .set('gso_type', VIRTIO_NET_HDR_GSO_NONE)
+    .set('hdr_len', 0)
+    .set('gso_size', 0)
+    .set('csum_start', 0)
+    .set('csum_offset', 0).bytes;
   private readonly chain = new DescriptorChain();
   private readonly reader: ChainReader;
   private ctx: VirtioDeviceContext | null = null;
+  /** The guest took MRG_RXBUF (set at activation: the features are BigInts, dear to test per frame). */
+  private mergeable = false;
   private backendFailed = false;
   private resume: NodeJS.Immediate | null = null;
 
@@ -194,6 +204,7 @@ export class VirtioNet implements VirtioDevice {
 
   activate(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
+    this.mergeable = (ctx.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
     this.dropping = false;
     try {
       this.backend.setOffloads(guestTakes(ctx.features));
@@ -393,7 +404,7 @@ export class VirtioNet implements VirtioDevice {
     const ctx = this.ctx!;
     const hb = this.backend.headerBytes;
     const needed = HEADER + length - hb;
-    const mergeable = (ctx.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
+    const mergeable = this.mergeable;
     const target = this.backend.lengthKnown ? needed : mergeable ? Math.min(needed, this.rxGuess) : 1;
     this.rxSg.reset();
     this.rxChains = 0;
@@ -483,7 +494,7 @@ export class VirtioNet implements VirtioDevice {
     let chains = 0;
     for (let left = total; left > 0; chains++) left -= Math.min(left, this.rxRoom[chains]);
     if (chains < this.rxChains) q.unpop(this.rxChains - chains);
-    if (hb === 0) this.header.set('flags', 0).set('gso_type', VIRTIO_NET_HDR_GSO_NONE).set('hdr_len', 0).set('gso_size', 0).set('csum_start', 0).set('csum_offset', 0);
+    if (hb === 0) this.header.bytes.set(this.plainHeader);
     else this.copyRxHead(this.header.bytes, HEADER, false);
     this.header.set('num_buffers', chains);
     this.copyRxHead(this.header.bytes, HEADER, true);
@@ -507,7 +518,7 @@ export class VirtioNet implements VirtioDevice {
    * chains all given back, the frame to drop) when it cannot be.
    */
   private copyRxOverflow(q: VirtQueue, total: number): boolean {
-    const mergeable = (this.ctx!.features & featureBit(VIRTIO_NET_F.MRG_RXBUF)) !== 0n;
+    const mergeable = this.mergeable;
     let copied = 0;
     let why = mergeable ? '' : 'does not fit the receive buffer (no MRG_RXBUF)';
     while (!why && this.rxRoomTotal + copied < total) {
