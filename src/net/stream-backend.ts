@@ -46,7 +46,7 @@ export class StreamBackend implements NetBackend {
   /** Bytes of received frames copied from the read-ahead into the guest's buffers (the rest went straight in). */
   copiedIn = 0;
 
-  /** Native memory: the outgoing iovecs, the incoming ones (one more: the next length word), the two length words. */
+  /** Native memory: the outgoing iovecs, the incoming ones (two more: the next length word, the read-ahead), the two length words. */
   private readonly memory = new HostBuffer((2 * IOVECS + 2) * 16 + 64);
   /** The outgoing length word, and what of the current frame (word included) has gone. */
   private readonly outWord: Uint8Array;
