@@ -65,6 +65,8 @@ export interface NetRun {
   phases: Record<NetPhase, NetPhaseResult>;
   /** tsvmm only (--stats): frame bytes the DMA API mapped straight from/into guest RAM vs bounced. */
   dma?: { directBytes: number; bouncedBytes: number };
+  /** tsvmm only (--stats): bytes of received frames copied into their mapped buffers, not read straight in (a stream's read-ahead). */
+  rxCopiedBytes?: number;
 }
 
 /**
@@ -267,8 +269,8 @@ export async function tsvmmNet(backend: NetBackendName, opts: NetOptions): Promi
       '--cmdline', cmdline,
     ],
   }));
-  const nic = parseExitStats<{ nics?: Record<string, { dma: { directBytes: number; bouncedBytes: number } }> }>(stderr).nics?.net0;
-  return { ...run, dma: nic?.dma };
+  const nic = parseExitStats<{ nics?: Record<string, { dma: { directBytes: number; bouncedBytes: number }; rxCopiedBytes: number }> }>(stderr).nics?.net0;
+  return { ...run, dma: nic?.dma, rxCopiedBytes: nic?.rxCopiedBytes };
 }
 
 export async function qemuNet(backend: NetBackendName, opts: NetOptions): Promise<NetRun> {
