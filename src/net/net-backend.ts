@@ -39,6 +39,16 @@ export interface NetBackend {
    */
   send(frame: IoVecList): SendResult;
   /**
+   * Writes out what send() queued instead of writing (a stream's small
+   * frames, copied): true when nothing is left queued, false when the rest
+   * waits for the descriptor to be writable.
+   */
+  flush(): boolean;
+  /** send() has queued bytes that flush() has not written yet. */
+  readonly pendingOutput: boolean;
+  /** Bytes of sent frames the backend copied into a buffer of its own (to write several with one call). */
+  readonly copiedOut: number;
+  /**
    * The length of the next frame to receive: exact for framed streams, the
    * most it can be (maxFrame) where frames come whole (tap); -1 when none is
    * waiting yet. Throws a NetBackendError when the peer is gone.

@@ -19,9 +19,13 @@
 // the frames found there are copied into the guest's buffers (counted in
 // `copiedIn`) and the socket is not read again until they are used up. A
 // large frame is read straight into the guest's buffers, with nothing read
-// ahead: copying it would cost more than the system call it saves.
+// ahead: copying it would cost more than the system call it saves. Likewise
+// small frames going out are copied, framed, into a write buffer that
+// flush() writes with one call (the device flushes after each turn of
+// frames, counted in `copiedOut`); a large one goes straight from the
+// guest's buffers once what was queued before it is out.
 import { memcpyAddr } from '../../ffi/block-io.js';
-import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, writev } from '../../ffi/libc.js';
+import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, write, writev } from '../../ffi/libc.js';
 import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
 import { FdReadiness } from './fd-readiness.js';
@@ -35,6 +39,9 @@ const IOVECS = 260;
 const READ_AHEAD_BELOW = 4096;
 /** The read-ahead buffer: QEMU's stream backend reads 68 KiB at a time. */
 const READ_AHEAD_BYTES = 64 * 1024;
+/** Frames up to this size are queued in the write buffer, which holds this much. */
+const WRITE_BEHIND_BELOW = 4096;
+const WRITE_BEHIND_BYTES = 64 * 1024;
 
 export class StreamBackend implements NetBackend {
   readonly kind = 'stream';
@@ -45,6 +52,8 @@ export class StreamBackend implements NetBackend {
   readonly lengthKnown = true;
   /** Bytes of received frames copied from the read-ahead into the guest's buffers (the rest went straight in). */
   copiedIn = 0;
+  /** Bytes of sent frames copied into the write buffer (the rest went straight from the guest's buffers). */
+  copiedOut = 0;
 
   /** Native memory: the outgoing iovecs, the incoming ones (two more: the next length word, the read-ahead), the two length words. */
   private readonly memory = new HostBuffer((2 * IOVECS + 2) * 16 + 64);
@@ -53,6 +62,10 @@ export class StreamBackend implements NetBackend {
   private readonly outWordAddress: number;
   private outSent = 0;
   private readonly outIov: IoVecArray;
+  /** Small frames queued, framed: [behindStart, behindEnd) of `behind`. */
+  private readonly behind = new HostBuffer(WRITE_BEHIND_BYTES);
+  private behindStart = 0;
+  private behindEnd = 0;
   /** The incoming length word, as far as it has come (perhaps with the frame before it); then the frame's length and what of it has come. */
   private readonly inWord: Uint8Array;
   private readonly inWordAddress: number;
@@ -95,8 +108,15 @@ export class StreamBackend implements NetBackend {
 
   setOffloads(): void {}
 
+  get pendingOutput(): boolean {
+    return this.behindStart < this.behindEnd;
+  }
+
   send(frame: IoVecList): SendResult {
     if (frame.length > STREAM_MAX_FRAME) throw new RangeError(`frame of ${frame.length} bytes is longer than ${STREAM_MAX_FRAME}`);
+    if (this.outSent === 0 && frame.length <= WRITE_BEHIND_BELOW) return this.queue(frame);
+    // A large frame (or the rest of one): what was queued before it goes first.
+    if (!this.flush()) return SendResult.Busy;
     if (this.outSent === 0) {
       const n = frame.length;
       this.outWord[0] = n >>> 24;
@@ -116,6 +136,45 @@ export class StreamBackend implements NetBackend {
     if (this.outSent < 4 + frame.length) return SendResult.Busy;
     this.outSent = 0;
     return SendResult.Done;
+  }
+
+  /** Copies a small frame, framed, into the write buffer; Busy while it has no room (the flush that would make some found the socket full). */
+  private queue(frame: IoVecList): SendResult {
+    const n = frame.length;
+    if (this.behindEnd + 4 + n > WRITE_BEHIND_BYTES) {
+      this.flush();
+      if (this.behindStart > 0) {
+        this.behind.bytes.copyWithin(0, this.behindStart, this.behindEnd);
+        this.behindEnd -= this.behindStart;
+        this.behindStart = 0;
+      }
+      if (this.behindEnd + 4 + n > WRITE_BEHIND_BYTES) return SendResult.Busy;
+    }
+    const bytes = this.behind.bytes;
+    let at = this.behindEnd;
+    bytes[at] = n >>> 24;
+    bytes[at + 1] = (n >>> 16) & 0xff;
+    bytes[at + 2] = (n >>> 8) & 0xff;
+    bytes[at + 3] = n & 0xff;
+    at += 4;
+    for (let i = 0; i < frame.count; i++) {
+      const len = frame.len(i);
+      memcpyAddr(this.behind.address + at, frame.base(i), len);
+      at += len;
+    }
+    this.behindEnd = at;
+    this.copiedOut += n;
+    return SendResult.Done;
+  }
+
+  flush(): boolean {
+    while (this.behindStart < this.behindEnd) {
+      const n = this.syscall(write(this.fd, this.behind.bytes.subarray(this.behindStart, this.behindEnd), this.behindEnd - this.behindStart) as number, 'write');
+      if (n < 0) return false;
+      this.behindStart += n;
+    }
+    this.behindStart = this.behindEnd = 0;
+    return true;
   }
 
   nextFrameLength(): number {
@@ -199,6 +258,7 @@ export class StreamBackend implements NetBackend {
     close(this.fd);
     this.memory.release();
     this.ahead.release();
+    this.behind.release();
   }
 
   /** A call's result; -1 for "try again later"; throws when the peer is gone or the call failed. */

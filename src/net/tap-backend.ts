@@ -66,6 +66,12 @@ export class TapBackend implements NetBackend {
   readonly headerBytes = VNET_HEADER;
   readonly maxFrame = TAP_MAX_FRAME;
   readonly midFrame = false;
+  /** Each frame goes out with a write of its own, as send() is called. */
+  readonly pendingOutput = false;
+  readonly copiedOut = 0;
+  flush(): boolean {
+    return true;
+  }
   /** Checksum and TCP segmentation both ways (UFO is obsolete: Linux no longer offers it). */
   readonly offloads: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
   readonly lengthKnown = false;

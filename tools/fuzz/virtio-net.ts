@@ -60,6 +60,12 @@ class FrameBackend implements NetBackend {
   readonly headerBytes = HEADER;
   readonly maxFrame = FRAMES_MAX;
   readonly midFrame = false;
+  /** Each frame goes out with a write of its own, as send() is called. */
+  readonly pendingOutput = false;
+  readonly copiedOut = 0;
+  flush(): boolean {
+    return true;
+  }
   static readonly OFFLOADS: NetOffloads = { checksum: true, tso4: true, tso6: true, tsoEcn: true };
   readonly offloads = FrameBackend.OFFLOADS;
   readonly lengthKnown = false;

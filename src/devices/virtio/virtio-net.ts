@@ -109,6 +109,8 @@ export interface VirtioNetStats {
   rxWaits: number;
   /** Bytes of received frames copied, not read straight into the guest's buffers: a tap frame's part beyond the buffers taken for it (from the scratch buffer), a stream's small frames read ahead. */
   rxCopiedBytes: number;
+  /** Bytes of sent frames the backend copied to write several with one call (a stream's small frames). */
+  txCopiedBytes: number;
   /** The longest frame sent and received (bytes, no header): above the MTU, segmentation offload was used. */
   txLongestFrame: number;
   rxLongestFrame: number;
@@ -119,7 +121,7 @@ export class VirtioNet implements VirtioDevice {
   readonly deviceFeatures: bigint;
   readonly queueMaxSizes = [VIRTIO_NET_QUEUE_SIZE, VIRTIO_NET_QUEUE_SIZE] as const;
   readonly configSize = VirtioNetConfig.size;
-  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, rxDrainedWhileDown: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0, txLongestFrame: 0, rxLongestFrame: 0 };
+  readonly stats: VirtioNetStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, txDropped: 0, rxDropped: 0, rxDrainedWhileDown: 0, txWaits: 0, rxWaits: 0, rxCopiedBytes: 0, txCopiedBytes: 0, txLongestFrame: 0, rxLongestFrame: 0 };
   readonly mapper: DmaMapper;
 
   private readonly config = new StructView(VirtioNetConfig);
@@ -263,6 +265,8 @@ export class VirtioNet implements VirtioDevice {
     if (this.backendFailed) return this.returnTxUnsent();
     try {
       const txLeft = this.transmit();
+      this.backend.flush();
+      this.stats.txCopiedBytes = this.backend.copiedOut;
       const rxLeft = this.receive();
       if (txLeft || rxLeft) this.resume = setImmediate(() => ((this.resume = null), this.serve()));
     } catch (e) {
@@ -614,7 +618,7 @@ export class VirtioNet implements VirtioDevice {
     }
     const rxReady = this.ctx !== null && this.ctx.queues[RX].ready && !this.rxWaitingForBuffers;
     const readable = rxReady || this.dropping || this.rxMapping !== null || this.ctx === null;
-    const writable = this.txMapping !== null;
+    const writable = this.txMapping !== null || this.backend.pendingOutput;
     this.backend.watch({ readable, writable }, () => this.serve());
   }
 }
