@@ -17,7 +17,9 @@
 // copies every frame). So a readv that completes a small frame also reads
 // ahead, into a buffer of the backend's own, whatever follows in the socket;
 // the frames found there are copied into the guest's buffers (counted in
-// `copiedIn`) and the socket is not read again until they are used up. A
+// `copiedIn`) and the socket is not read again until they are used up; and
+// after a small frame, the next length word is read with the read-ahead
+// behind it, so that a small frame arriving alone costs one call too. A
 // large frame is read straight into the guest's buffers, with nothing read
 // ahead: copying it would cost more than the system call it saves. Likewise
 // small frames going out are copied, framed, into a write buffer that
@@ -79,6 +81,8 @@ export class StreamBackend implements NetBackend {
   private aheadEnd = 0;
   /** The last readv emptied the socket: nothing to read until it is readable again. */
   private drained = false;
+  /** The last frame was small: the next one's length word is read with the read-ahead behind it (likely small too, and all in one call). */
+  private lastSmall = false;
   private readonly readiness: FdReadiness;
   private onReady: (ready: { readable: boolean; writable: boolean }) => void = () => {};
   private readonly notice = (ready: { readable: boolean; writable: boolean }): void => {
@@ -183,10 +187,10 @@ export class StreamBackend implements NetBackend {
     while (this.inWordGot < 4 && this.aheadStart < this.aheadEnd) this.inWord[this.inWordGot++] = ahead[this.aheadStart++];
     if (this.inWordGot < 4 && this.drained) return -1;
     while (this.inWordGot < 4) {
-      const n = this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
+      const n = this.lastSmall ? this.readWordAndAhead() : this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
       if (n < 0) return -1;
       if (n === 0) throw new NetBackendError(`${this.peer} closed the connection`);
-      this.inWordGot += n;
+      if (!this.lastSmall) this.inWordGot += n;
     }
     const w = this.inWord;
     const length = ((w[0] << 24) | (w[1] << 16) | (w[2] << 8) | w[3]) >>> 0;
@@ -224,7 +228,24 @@ export class StreamBackend implements NetBackend {
     }
     const length = this.inLength;
     this.inLength = -1;
+    this.lastSmall = length <= READ_AHEAD_BELOW;
     return length;
+  }
+
+  /** Reads the rest of the length word and, behind it, into the (empty) read-ahead; the bytes read, -1 for none yet. */
+  private readWordAndAhead(): number {
+    const iov = this.inIov;
+    iov.reset();
+    iov.push(this.inWordAddress + this.inWordGot, 4 - this.inWordGot);
+    iov.push(this.ahead.address, READ_AHEAD_BYTES);
+    const n = this.syscall(readv(this.fd, iov.address, iov.count) as number, 'readv');
+    if (n <= 0) return n;
+    const word = Math.min(n, 4 - this.inWordGot);
+    this.inWordGot += word;
+    this.aheadStart = 0;
+    this.aheadEnd = n - word;
+    this.drained = n < iov.length;
+    return n;
   }
 
   /** Copies what the read-ahead holds of the current frame into `into`, at the frame's offset `inGot`. */

@@ -79,6 +79,24 @@ describe('StreamBackend receiving', () => {
     expect(backend.nextFrameLength()).toBe(-1);
   });
 
+  it('after a small frame, a small frame arriving alone is read with one call: its length word with the read-ahead behind it', async () => {
+    const { backend, peerFd, ownFd, into, received } = rig();
+    const a = frameOf(100, 6);
+    const b = frameOf(200, 7);
+    let stream = framed(a);
+    expect(write(peerFd, stream, stream.length)).toBe(stream.length);
+    expect(backend.nextFrameLength()).toBe(100);
+    expect(backend.receive(into(100))).toBe(100);
+    stream = framed(b);
+    expect(write(peerFd, stream, stream.length)).toBe(stream.length);
+    await readable(backend);
+    expect(backend.nextFrameLength()).toBe(200);
+    expect(read(ownFd, new Uint8Array(16), 16)).toBe(-1); // B's body came with its length word
+    expect(backend.receive(into(200))).toBe(200);
+    expect(received(200)).toEqual(b);
+    expect(backend.copiedIn).toBe(200);
+  });
+
   it('a large frame whose start was read ahead: the start copied, the rest read straight into its buffers', async () => {
     const { backend, peerFd, ownFd, into, received } = rig();
     const a = frameOf(300, 4);
