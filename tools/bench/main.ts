@@ -292,8 +292,8 @@ async function netPathSection(): Promise<void> {
     return;
   }
   const rows = await compareNetDataPath(rounds, sectionProgress('net-path'));
-  console.log(`## The virtio-net data path without KVM (a driver thread plays Linux's driver, MRG_RXBUF and EVENT_IDX, and holds the stream's far end, where passt would be; tsvmm's stream backend against QEMU 7.2's \`-netdev stream\`, its NIC reached through qtest)\n`);
-  console.log('| direction | frame (bytes) | NIC | frames/s | MB/s | VMM host CPU per frame (µs) | share of a core |\n|---|---|---|---|---|---|---|');
+  console.log(`## The virtio-net data path without KVM (a driver thread plays Linux's driver, MRG_RXBUF and EVENT_IDX, and holds the stream's far end, where passt would be, which in ping echoes each frame; tsvmm's stream backend against QEMU 7.2's \`-netdev stream\`, its NIC reached through qtest: one qtest command's CPU and round trip, measured in the same run, taken out per doorbell)\n`);
+  console.log('| direction | frame (bytes) | NIC | frames/s (ping: round trips/s) | MB/s | VMM host CPU per frame (ping: per round trip, µs) | share of a core |\n|---|---|---|---|---|---|---|');
   for (const row of rows) {
     for (const [name, runs] of [['tsvmm', row.tsvmm], ['QEMU', row.qemu]] as const) {
       const m = summarizeNetPath(runs);

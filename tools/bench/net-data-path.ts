@@ -4,10 +4,11 @@
 // guest-side driver in another thread (net-driver-worker.ts) that also
 // holds the stream's far end. It measures the VMM's host CPU per frame
 // (every thread of this process but the driver's) and frames per second,
-// guest → far end (send) and far end → guest (receive).
+// guest → far end (send), far end → guest (receive), and round trips one at
+// a time (ping).
 // With --vmm qemu the same driver runs against QEMU's virtio-net with
 // `-netdev stream` (net-data-path-qemu.ts).
-//   node dist/tools/bench/net-data-path.js [--vmm tsvmm|qemu] [--workload send|receive] [--frame-bytes N] [--frames N]
+//   node dist/tools/bench/net-data-path.js [--vmm tsvmm|qemu] [--workload send|receive|ping] [--frame-bytes N] [--frames N]
 import { fileURLToPath } from 'node:url';
 import { AF_UNIX, check, close, EFD_CLOEXEC, EFD_NONBLOCK, eventfd, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, socketpair } from '../../ffi/libc.js';
 import { BlockingLoop } from '../../src/bus/blocking-loop.js';
@@ -20,7 +21,7 @@ import { StreamBackend } from '../../src/net/stream-backend.js';
 import { runDriverThread } from './driver-thread.js';
 import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
-import { NET_FRAMES, NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, netDriverSetup } from './net-path-fixture.js';
+import { NET_FRAMES, NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, PING_FRAME_BYTES, PINGS, netDriverSetup } from './net-path-fixture.js';
 import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
 import { snapshotCpu } from './vmm-cpu.js';
 
@@ -96,9 +97,9 @@ export async function measureNetDataPath(options: { workload: NetWorkload; frame
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const arg = (name: string, fallback: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : fallback);
   const workload = arg('--workload', 'send');
-  if (workload !== 'send' && workload !== 'receive') throw new Error(`--workload ${workload}: send or receive`);
-  const frameBytes = Number(arg('--frame-bytes', '1514'));
-  const frames = Number(arg('--frames', String(NET_FRAMES(frameBytes))));
+  if (workload !== 'send' && workload !== 'receive' && workload !== 'ping') throw new Error(`--workload ${workload}: send, receive or ping`);
+  const frameBytes = Number(arg('--frame-bytes', workload === 'ping' ? String(PING_FRAME_BYTES) : '1514'));
+  const frames = Number(arg('--frames', String(workload === 'ping' ? PINGS : NET_FRAMES(frameBytes))));
   const vmm = arg('--vmm', 'tsvmm');
   if (vmm !== 'tsvmm' && vmm !== 'qemu') throw new Error(`--vmm ${vmm}: tsvmm or qemu`);
   const result = vmm === 'qemu' ? await measureQemuNetDataPath({ workload, frameBytes, frames }) : await measureNetDataPath({ workload, frameBytes, frames });

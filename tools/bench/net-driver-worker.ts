@@ -11,6 +11,9 @@
 //   them; every RX buffer (2 KiB, as Linux's mergeable buffers are for
 //   small frames) is posted, each taken back and posted again as the device
 //   returns it; a large frame spans several (num_buffers).
+// - ping: one frame out, which the far end writes back as soon as it has
+//   it, and the next once that is in: a round trip at a time, what `ping
+//   -A` measures (each counted frame is a round trip).
 //
 // Doorbells as the 9p driver rings them (p9-driver-worker.ts): an eventfd
 // per queue for tsvmm, a qtest `writel` for QEMU, counted, its reply
@@ -26,7 +29,7 @@ import { TX_AREA } from './net-path-fixture.js';
 import { QtestChannel } from './qtest-channel.js';
 import type { QueueLayout } from './virtio-mmio-setup.js';
 
-export type NetWorkload = 'send' | 'receive';
+export type NetWorkload = 'send' | 'receive' | 'ping';
 
 export type NetDriverDoorbells = { kind: 'eventfd'; rxFd: number; txFd: number } | { kind: 'qtest'; socketFd: number; mmioBase: number };
 
@@ -158,7 +161,45 @@ function run(s: NetDriverSetup): NetDriverDone {
   const peer = new Uint8Array(PEER_CHUNK);
   if (s.warmup === 0) count(0);
 
-  if (s.workload === 'send') {
+  if (s.workload === 'ping') {
+    for (let i = 0; i < s.rx.size; i++) {
+      rx.describe(i, RX_BUFFERS + i * RX_BUFFER, RX_BUFFER, VIRTQ_DESC_F_WRITE);
+      rx.post(i);
+    }
+    rx.publish();
+    bytes.fill(0, TX_BUFFERS, TX_BUFFERS + HEADER);
+    bytes.set(frame, TX_BUFFERS + HEADER);
+    tx.describe(0, TX_BUFFERS, HEADER + s.frameBytes, 0);
+    const framed = 4 + s.frameBytes;
+    while (done < total) {
+      tx.post(0);
+      tx.publish();
+      // The far end: the whole frame in, then back out.
+      for (let got = 0; got < framed; ) {
+        const n = read(s.peerFd, peer.subarray(got), framed - got) as number;
+        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
+        if (n > 0) got += n;
+        doorbells.collect();
+      }
+      for (let sent = 0; sent < framed; ) {
+        const n = write(s.peerFd, peer.subarray(sent), framed - sent) as number;
+        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer write failed (errno ${koffi.errno()})`);
+        if (n > 0) sent += n;
+      }
+      let back = false;
+      while (!back) {
+        rx.takeUsed((id, length) => {
+          if (length !== HEADER + s.frameBytes) errors++;
+          rx.post(id);
+          back = true;
+        });
+        doorbells.collect();
+      }
+      rx.publish();
+      tx.takeUsed(() => {});
+      count(1);
+    }
+  } else if (s.workload === 'send') {
     const stride = Math.ceil((HEADER + s.frameBytes) / 4096) * 4096;
     if (s.inFlight * stride > TX_AREA) throw new RangeError(`${s.inFlight} TX buffers of ${stride} bytes do not fit`);
     for (let i = 0; i < s.inFlight; i++) {

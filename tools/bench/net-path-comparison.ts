@@ -6,7 +6,7 @@
 import { measureNetDataPath, type NetPathResult } from './net-data-path.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
 import type { NetWorkload } from './net-driver-worker.js';
-import { NET_FRAMES, NET_FRAME_SIZES } from './net-path-fixture.js';
+import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS } from './net-path-fixture.js';
 import { median } from './process-timing.js';
 
 export interface NetPathComparison {
@@ -18,18 +18,20 @@ export interface NetPathComparison {
 
 export async function compareNetDataPath(rounds: number, progress: (what: string) => void): Promise<NetPathComparison[]> {
   const out: NetPathComparison[] = [];
-  for (const frameBytes of NET_FRAME_SIZES) {
-    for (const workload of ['send', 'receive'] as const) {
-      const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [] };
-      const load = { workload, frameBytes, frames: NET_FRAMES(frameBytes) };
-      for (let i = 0; i < rounds; i++) {
-        progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
-        row.tsvmm.push(await measureNetDataPath(load));
-        progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
-        row.qemu.push(await measureQemuNetDataPath(load));
-      }
-      out.push(row);
+  const loads = [
+    ...NET_FRAME_SIZES.flatMap((frameBytes) => (['send', 'receive'] as const).map((workload) => ({ workload, frameBytes, frames: NET_FRAMES(frameBytes) }))),
+    { workload: 'ping' as const, frameBytes: PING_FRAME_BYTES, frames: PINGS },
+  ];
+  for (const load of loads) {
+    const { workload, frameBytes } = load;
+    const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [] };
+    for (let i = 0; i < rounds; i++) {
+      progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
+      row.tsvmm.push(await measureNetDataPath(load));
+      progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
+      row.qemu.push(await measureQemuNetDataPath(load));
     }
+    out.push(row);
   }
   return out;
 }

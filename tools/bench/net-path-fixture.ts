@@ -15,6 +15,11 @@ export const NET_QUEUES = [ringLayout(0x10000, QUEUE_SIZE), ringLayout(0x20000, 
 export const NET_PATH_FEATURES = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT_IDX) | featureBit(VIRTIO_NET_F.MRG_RXBUF);
 /** Frame sizes: a full one at the default MTU, and one at passt's (65520: what a TCP stream through passt moves). */
 export const NET_FRAME_SIZES = [1514, 65520] as const;
+/** An ICMP echo of ping's default 56 bytes, as a frame. */
+export const PING_FRAME_BYTES = 98;
+/** Round trips before the measured ones, and measured. */
+export const PING_WARMUP = 10_000;
+export const PINGS = 20_000;
 /** Frames before the measured ones, for both devices (tsvmm's hot path is compiled meanwhile), and measured, by size. */
 export const NET_WARMUP = (frameBytes: number) => (frameBytes > 4096 ? 5_000 : 50_000);
 export const NET_FRAMES = (frameBytes: number) => (frameBytes > 4096 ? 20_000 : 100_000);
@@ -35,7 +40,7 @@ export function netDriverSetup(
     workload: load.workload,
     frameBytes: load.frameBytes,
     inFlight: Math.min(QUEUE_SIZE, Math.floor(TX_AREA / txBuffer)),
-    warmup: NET_WARMUP(load.frameBytes),
+    warmup: load.workload === 'ping' ? PING_WARMUP : NET_WARMUP(load.frameBytes),
     frames: load.frames,
   };
 }
