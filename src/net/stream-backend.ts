@@ -187,10 +187,9 @@ export class StreamBackend implements NetBackend {
     while (this.inWordGot < 4 && this.aheadStart < this.aheadEnd) this.inWord[this.inWordGot++] = ahead[this.aheadStart++];
     if (this.inWordGot < 4 && this.drained) return -1;
     while (this.inWordGot < 4) {
-      const n = this.lastSmall ? this.readWordAndAhead() : this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
+      const n = this.lastSmall ? this.readWordAndAhead() : this.readWord();
       if (n < 0) return -1;
       if (n === 0) throw new NetBackendError(`${this.peer} closed the connection`);
-      if (!this.lastSmall) this.inWordGot += n;
     }
     const w = this.inWord;
     const length = ((w[0] << 24) | (w[1] << 16) | (w[2] << 8) | w[3]) >>> 0;
@@ -230,6 +229,13 @@ export class StreamBackend implements NetBackend {
     this.inLength = -1;
     this.lastSmall = length <= READ_AHEAD_BELOW;
     return length;
+  }
+
+  /** Reads the rest of the length word; the bytes read, -1 for none yet. */
+  private readWord(): number {
+    const n = this.syscall(read(this.fd, this.inWord.subarray(this.inWordGot), 4 - this.inWordGot) as number, 'read');
+    if (n > 0) this.inWordGot += n;
+    return n;
   }
 
   /** Reads the rest of the length word and, behind it, into the (empty) read-ahead; the bytes read, -1 for none yet. */
