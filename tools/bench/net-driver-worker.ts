@@ -1,6 +1,6 @@
 // The guest side of the virtio-net data-path benchmark (net-data-path.ts),
 // in a thread of its own so that its work is not counted as the VMM's:
-// Linux's virtio-net driver reduced to a stream of full-size frames, with
+// Linux's virtio-net driver reduced to streams of frames and a ping, with
 // MRG_RXBUF and EVENT_IDX (no offloads: a stream backend carries none), and
 // the backend's far end (the socket passt would hold) in the same thread.
 //
