@@ -19,7 +19,7 @@ import { snapshotCpu } from './vmm-cpu.js';
 const STREAM_SOCKET = 'net.sock';
 
 export async function measureQemuNetDataPath(options: { workload: NetWorkload; frameBytes: number; frames: number }): Promise<NetPathResult> {
-  const { workload, frames } = options;
+  const { frames } = options;
   let qemu: QtestQemu | undefined;
   let peerFd = -1;
   try {

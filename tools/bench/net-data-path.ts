@@ -56,7 +56,7 @@ export function netPathResult(load: { workload: NetWorkload; frameBytes: number;
 export const netDriverTimeoutMs = (frames: number) => 60_000 + frames;
 
 export async function measureNetDataPath(options: { workload: NetWorkload; frameBytes: number; frames: number }): Promise<NetPathResult> {
-  const { workload, frames } = options;
+  const { frames } = options;
   const loop = new BlockingLoop();
   useFdWatcher(loop);
   const memory = GuestMemory.allocate([{ gpa: 0, size: NET_RAM_BYTES }]);
