@@ -6,9 +6,8 @@
 // length is not block-aligned read-modify-write the covering blocks. Bounced
 // requests run one at a time (two read-modify-writes of one block must not
 // interleave) in chunks of at most `chunkSize` bytes.
-import { memcpyAddr } from '../../ffi/block-io.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
-import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
+import { IoVecArray, copyIoVecs, type IoVecList } from '../memory/dma-iovec.js';
 import { Errno, type BlockBackend, type BlockCompletion, type BlockEngineKind } from './block-backend.js';
 import { CompletionBatch } from './completion-batch.js';
 
@@ -176,25 +175,9 @@ export class AlignedBlockBackend implements BlockBackend, BlockCompletion {
 
   /** Copies [pos, min(end, chunkEnd)) of the request between the user iovecs and the bounce buffer. */
   private copy(toUser: boolean): number {
-    const iov = this.qIov[0]!;
     const stop = Math.min(this.end, this.chunkEnd);
-    let skip = this.pos - this.qOffset[0]; // bytes of the request before pos
-    let bufAt = this.buffer!.address + (this.pos - this.chunkStart);
-    let left = stop - this.pos;
-    for (let i = 0; i < iov.count && left > 0; i++) {
-      const len = iov.len(i);
-      if (skip >= len) {
-        skip -= len;
-        continue;
-      }
-      const n = Math.min(len - skip, left);
-      const user = iov.base(i) + skip;
-      if (toUser) memcpyAddr(user, bufAt, n);
-      else memcpyAddr(bufAt, user, n);
-      bufAt += n;
-      left -= n;
-      skip = 0;
-    }
+    const skip = this.pos - this.qOffset[0]; // bytes of the request before pos
+    copyIoVecs(this.qIov[0]!, skip, this.buffer!.address + (this.pos - this.chunkStart), stop - this.pos, toUser);
     return stop;
   }
 

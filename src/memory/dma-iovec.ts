@@ -4,7 +4,7 @@
 //
 // 64-bit fields are written as two 32-bit halves (no BigInt on the hot path);
 // host addresses and lengths are below 2^53, so numbers represent them exactly.
-import { IOVEC_SIZE } from '../../ffi/block-io.js';
+import { IOVEC_SIZE, memcpyAddr } from '../../ffi/block-io.js';
 
 const TWO32 = 0x1_0000_0000;
 
@@ -113,5 +113,27 @@ export class IoVecArray implements IoVecList {
   private setLen(i: number, len: number): void {
     this.words[i * 4 + 2] = len % TWO32;
     this.words[i * 4 + 3] = Math.floor(len / TWO32);
+  }
+}
+
+/**
+ * Copies `n` bytes between host memory at `host` and the bytes of `list`
+ * from its byte `skip` on: into the list when `intoList`, else out of it
+ * (a bounce buffer, a backend's own buffer).
+ */
+export function copyIoVecs(list: IoVecList, skip: number, host: number, n: number, intoList: boolean): void {
+  for (let i = 0; i < list.count && n > 0; i++) {
+    const len = list.len(i);
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    const k = Math.min(len - skip, n);
+    const at = list.base(i) + skip;
+    if (intoList) memcpyAddr(at, host, k);
+    else memcpyAddr(host, at, k);
+    host += k;
+    n -= k;
+    skip = 0;
   }
 }

@@ -26,9 +26,8 @@
 // flush() writes with one call (the device flushes after each turn of
 // frames, counted in `copiedOut`); a large one goes straight from the
 // guest's buffers once what was queued before it is out.
-import { memcpyAddr } from '../../ffi/block-io.js';
 import { EAGAIN, ECONNRESET, EINTR, EPIPE, close, errnoName, koffi, read, readv, write, writev } from '../../ffi/libc.js';
-import { IoVecArray, type IoVecList } from '../memory/dma-iovec.js';
+import { IoVecArray, copyIoVecs, type IoVecList } from '../memory/dma-iovec.js';
 import { HostBuffer } from '../memory/dma-host-buffer.js';
 import { FdReadiness } from './fd-readiness.js';
 import { NO_OFFLOADS, NetBackendError, SendResult, type NetBackend } from './net-backend.js';
@@ -155,18 +154,13 @@ export class StreamBackend implements NetBackend {
       if (this.behindEnd + 4 + n > WRITE_BEHIND_BYTES) return SendResult.Busy;
     }
     const bytes = this.behind.bytes;
-    let at = this.behindEnd;
+    const at = this.behindEnd;
     bytes[at] = n >>> 24;
     bytes[at + 1] = (n >>> 16) & 0xff;
     bytes[at + 2] = (n >>> 8) & 0xff;
     bytes[at + 3] = n & 0xff;
-    at += 4;
-    for (let i = 0; i < frame.count; i++) {
-      const len = frame.len(i);
-      memcpyAddr(this.behind.address + at, frame.base(i), len);
-      at += len;
-    }
-    this.behindEnd = at;
+    copyIoVecs(frame, 0, this.behind.address + at + 4, n, false);
+    this.behindEnd = at + 4 + n;
     this.copiedOut += n;
     return SendResult.Done;
   }
@@ -256,22 +250,11 @@ export class StreamBackend implements NetBackend {
 
   /** Copies what the read-ahead holds of the current frame into `into`, at the frame's offset `inGot`. */
   private copyAhead(into: IoVecList): void {
-    let n = Math.min(this.aheadEnd - this.aheadStart, this.inLength - this.inGot);
+    const n = Math.min(this.aheadEnd - this.aheadStart, this.inLength - this.inGot);
+    copyIoVecs(into, this.inGot, this.ahead.address + this.aheadStart, n, true);
     this.copiedIn += n;
-    let skip = this.inGot;
-    for (let i = 0; i < into.count && n > 0; i++) {
-      const len = into.len(i);
-      if (skip >= len) {
-        skip -= len;
-        continue;
-      }
-      const k = Math.min(len - skip, n);
-      memcpyAddr(into.base(i) + skip, this.ahead.address + this.aheadStart, k);
-      this.aheadStart += k;
-      this.inGot += k;
-      n -= k;
-      skip = 0;
-    }
+    this.aheadStart += n;
+    this.inGot += n;
     if (this.aheadStart === this.aheadEnd) this.aheadStart = this.aheadEnd = 0;
   }
 
