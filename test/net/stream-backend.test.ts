@@ -22,30 +22,35 @@ const readable = (backend: StreamBackend) =>
     }),
   );
 
-describe('StreamBackend receiving', () => {
-  const cleanup: (() => void)[] = [];
-  const cleanupNow = () => cleanup.splice(0).forEach((f) => f());
-  afterEach(cleanupNow);
+const cleanup: (() => void)[] = [];
+const cleanupNow = () => cleanup.splice(0).forEach((f) => f());
+afterEach(cleanupNow);
 
-  function rig() {
-    const sv = new Int32Array(2);
-    check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
-    const backend = new StreamBackend(sv[0], 'the test peer');
-    const buffer = new HostBuffer(8192 + 16 * 4);
-    const iov = new IoVecArray(buffer.bytes.subarray(8192), buffer.address + 8192, 4);
-    cleanup.push(() => (backend.close(), close(sv[1]), buffer.release()));
-    /** Receive buffers: two pieces, to span a frame over more than one. */
-    const into = (length: number) => {
-      iov.reset();
-      iov.push(buffer.address, Math.min(length, 100));
-      if (length > 100) iov.push(buffer.address + 100, length - 100);
-      return iov;
-    };
-    return { backend, peerFd: sv[1], ownFd: sv[0], into, received: (n: number) => buffer.bytes.slice(0, n) };
+/** A backend over a socketpair; `guestBuffers` lays 8 KiB of guest buffers out in two pieces, to span a frame over more than one. */
+function rig() {
+  const sv = new Int32Array(2);
+  check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
+  const backend = new StreamBackend(sv[0], 'the test peer');
+  const buffer = new HostBuffer(8192 + 16 * 4);
+  const iov = new IoVecArray(buffer.bytes.subarray(8192), buffer.address + 8192, 4);
+  cleanup.push(() => (backend.close(), close(sv[1]), buffer.release()));
+  const guestBuffers = (length: number) => {
+    iov.reset();
+    iov.push(buffer.address, Math.min(length, 100));
+    if (length > 100) iov.push(buffer.address + 100, length - 100);
+    return iov;
+  };
+  return { backend, peerFd: sv[1], ownFd: sv[0], buffer, guestBuffers };
+}
+
+describe('StreamBackend receiving', () => {
+  function receiving() {
+    const { backend, peerFd, ownFd, buffer, guestBuffers } = rig();
+    return { backend, peerFd, ownFd, into: guestBuffers, received: (n: number) => buffer.bytes.slice(0, n) };
   }
 
   it('reads the next frame length with the rest of a large frame, and nothing more: the next frame goes straight into its buffers too', () => {
-    const { backend, peerFd, ownFd, into, received } = rig();
+    const { backend, peerFd, ownFd, into, received } = receiving();
     const a = frameOf(5000, 1);
     const b = frameOf(200, 2);
     const stream = framed(a, b);
@@ -61,7 +66,7 @@ describe('StreamBackend receiving', () => {
   });
 
   it('reads ahead after a small frame: small frames back to back cost one readv, the ones read ahead copied (and counted)', () => {
-    const { backend, peerFd, ownFd, into, received } = rig();
+    const { backend, peerFd, ownFd, into, received } = receiving();
     const frames = [frameOf(300, 1), frameOf(200, 2), frameOf(100, 3)];
     const stream = framed(...frames);
     expect(write(peerFd, stream, stream.length)).toBe(stream.length);
@@ -80,7 +85,7 @@ describe('StreamBackend receiving', () => {
   });
 
   it('after a small frame, a small frame arriving alone is read with one call: its length word with the read-ahead behind it', async () => {
-    const { backend, peerFd, ownFd, into, received } = rig();
+    const { backend, peerFd, ownFd, into, received } = receiving();
     const a = frameOf(100, 6);
     const b = frameOf(200, 7);
     let stream = framed(a);
@@ -98,7 +103,7 @@ describe('StreamBackend receiving', () => {
   });
 
   it('a large frame whose start was read ahead: the start copied, the rest read straight into its buffers', async () => {
-    const { backend, peerFd, ownFd, into, received } = rig();
+    const { backend, peerFd, ownFd, into, received } = receiving();
     const a = frameOf(300, 4);
     const b = frameOf(6000, 5);
     const stream = framed(a, b);
@@ -118,7 +123,7 @@ describe('StreamBackend receiving', () => {
 
   it('any mix of frame sizes, written in any pieces, comes out whole and in order (random, 3 seeds)', async () => {
     for (const seed of [1, 2, 3]) {
-      const { backend, peerFd, into, received } = rig();
+      const { backend, peerFd, into, received } = receiving();
       let x = seed * 0x9e3779b1;
       const random = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
       const frames = Array.from({ length: 150 }, (_, i) => frameOf([0, 1, 60, 1514, 4096, 4097, 8000][random(7)] || random(8000), i)); // 0: any size
@@ -148,7 +153,7 @@ describe('StreamBackend receiving', () => {
   });
 
   it('keeps a length word that came in part, and completes it from the stream', async () => {
-    const { backend, peerFd, into, received } = rig();
+    const { backend, peerFd, into, received } = receiving();
     const a = frameOf(50, 3);
     const b = frameOf(70, 4);
     const stream = framed(a, b);
@@ -165,7 +170,7 @@ describe('StreamBackend receiving', () => {
   });
 
   it('after a readv that emptied the socket, waits for it to be readable instead of reading again', async () => {
-    const { backend, peerFd, into, received } = rig();
+    const { backend, peerFd, into, received } = receiving();
     const a = frameOf(40, 5);
     const b = frameOf(60, 6);
     let stream = framed(a);
@@ -185,35 +190,24 @@ describe('StreamBackend receiving', () => {
 });
 
 describe('StreamBackend sending', () => {
-  const cleanup: (() => void)[] = [];
-  afterEach(() => cleanup.splice(0).forEach((f) => f()));
-
-  function rig() {
-    const sv = new Int32Array(2);
-    check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) as number, 'socketpair');
-    const backend = new StreamBackend(sv[0], 'the test peer');
-    const buffer = new HostBuffer(8192 + 16 * 4);
-    const iov = new IoVecArray(buffer.bytes.subarray(8192), buffer.address + 8192, 4);
-    cleanup.push(() => (backend.close(), close(sv[1]), buffer.release()));
-    /** A frame in the guest's buffers: two pieces when it is longer than 100 bytes. */
+  function sending() {
+    const { backend, peerFd, buffer, guestBuffers } = rig();
+    /** A frame in the guest's buffers. */
     const out = (frame: Uint8Array) => {
       buffer.bytes.set(frame);
-      iov.reset();
-      iov.push(buffer.address, Math.min(frame.length, 100));
-      if (frame.length > 100) iov.push(buffer.address + 100, frame.length - 100);
-      return iov;
+      return guestBuffers(frame.length);
     };
     /** Everything the peer can read now. */
     const drain = (most = 1 << 20) => {
       const got = new Uint8Array(most);
-      const n = read(sv[1], got, most) as number;
+      const n = read(peerFd, got, most) as number;
       return n > 0 ? got.subarray(0, n) : new Uint8Array(0);
     };
     return { backend, out, drain };
   }
 
   it('queues small frames and writes them with one call when flushed; a large frame waits for them, then goes straight out', () => {
-    const { backend, out, drain } = rig();
+    const { backend, out, drain } = sending();
     const small = [frameOf(60, 1), frameOf(1514, 2)];
     for (const f of small) expect(backend.send(out(f))).toBe(0); // SendResult.Done
     expect(drain().length).toBe(0); // queued, not written
@@ -230,7 +224,7 @@ describe('StreamBackend sending', () => {
 
   it('any mix of frame sizes, sent while the peer reads in any pieces, arrives whole and in order (random, 3 seeds)', () => {
     for (const seed of [1, 2, 3]) {
-      const { backend, out, drain } = rig();
+      const { backend, out, drain } = sending();
       let x = seed * 0x85ebca6b;
       const random = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) % n;
       const frames = Array.from({ length: 200 }, (_, i) => frameOf([0, 1, 60, 1514, 4096, 4097, 8000][random(7)] || random(8000), i)); // 0: any size
@@ -243,7 +237,7 @@ describe('StreamBackend sending', () => {
       while (!backend.flush()) chunks.push(drain());
       chunks.push(drain());
       expect(Buffer.compare(Buffer.concat(chunks), framed(...frames))).toBe(0);
-      cleanup.splice(0).forEach((f) => f());
+      cleanupNow();
     }
   });
 });
