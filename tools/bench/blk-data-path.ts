@@ -25,10 +25,10 @@ import { silentLogger } from '../../src/log.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { measureQemuBlkDataPath } from './blk-data-path-qemu.js';
 import { runBlkDriver } from './blk-driver-run.js';
+import { cpuOfThisProcessBut } from './driver-thread.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
 import { BUFFERS, RAM_BYTES, WARMUP_REQUESTS, blkPathImage, ringLayout } from './blk-path-fixture.js';
 import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
-import { snapshotCpu } from './vmm-cpu.js';
 
 export interface BlkPathResult {
   depth: number;
@@ -82,13 +82,8 @@ export async function measureBlkDataPath(options: { depth: number; requests: num
       requests: options.requests,
       diskSectors: device.blk.sectors,
     };
-    // No vCPU here: every thread of this process but the driver's is the VMM's.
     const { done, deviceCpuSeconds: vmmCpu } = await runBlkDriver(setup, {
-      deviceCpu: (driverTid) => {
-        const snapshot = snapshotCpu(process.pid);
-        snapshot.seconds.delete(`${process.pid}/${driverTid}`);
-        return snapshot;
-      },
+      deviceCpu: cpuOfThisProcessBut,
     });
     if (done.errors > 0) throw new Error(`${done.errors} requests failed`);
     const seconds = done.elapsedNs / 1e9;

@@ -4,7 +4,7 @@
 // requests: from the moment it reports its warm-up over to the moment it
 // reports done.
 import { Worker } from 'node:worker_threads';
-import { cpuBetween, type CpuSnapshot } from './vmm-cpu.js';
+import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
 /** What a driver thread posts: its thread id once the measured requests start, then its result. */
 export type DriverMessage<Done extends { type: 'done' }> = { type: 'measuring'; tid: number } | Done;
@@ -13,6 +13,13 @@ export interface DriverRun<Done> {
   done: Done;
   /** CPU seconds of every thread `deviceCpu` sampled. */
   deviceCpuSeconds: number;
+}
+
+/** The device side where it runs in this process, beside the driver: every thread but the driver's (there is no vCPU). */
+export function cpuOfThisProcessBut(driverTid: number): CpuSnapshot {
+  const snapshot = snapshotCpu(process.pid);
+  snapshot.seconds.delete(`${process.pid}/${driverTid}`);
+  return snapshot;
 }
 
 export interface DriverRunOptions {

@@ -18,12 +18,11 @@ import { VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import { VirtioNet } from '../../src/devices/virtio/virtio-net.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { StreamBackend } from '../../src/net/stream-backend.js';
-import { runDriverThread } from './driver-thread.js';
+import { cpuOfThisProcessBut, runDriverThread } from './driver-thread.js';
 import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
 import { NET_FRAMES, NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, PING_FRAME_BYTES, PINGS, netDriverSetup } from './net-path-fixture.js';
 import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
-import { snapshotCpu } from './vmm-cpu.js';
 
 export interface NetPathResult {
   workload: NetWorkload;
@@ -70,13 +69,8 @@ export async function measureNetDataPath(options: { workload: NetWorkload; frame
   try {
     initialiseVirtioMmio(inProcessRegisters(transport), NET_PATH_FEATURES, NET_QUEUES, 'virtio-net');
     const setup = netDriverSetup({ hostAddress: memory.regions[0].hostAddress, size: NET_RAM_BYTES }, options, { kind: 'eventfd', rxFd: doorbellFds[0], txFd: doorbellFds[1] }, sockets[1]);
-    // No vCPU here: every thread of this process but the driver's is the VMM's.
     const { done, deviceCpuSeconds } = await runDriverThread<NetDriverDone>(new URL('./net-driver-worker.js', import.meta.url), setup, {
-      deviceCpu: (driverTid) => {
-        const snapshot = snapshotCpu(process.pid);
-        snapshot.seconds.delete(`${process.pid}/${driverTid}`);
-        return snapshot;
-      },
+      deviceCpu: cpuOfThisProcessBut,
       timeoutMs: netDriverTimeoutMs(setup.warmup + frames),
       unblock: () => {}, // the driver never blocks
     });

@@ -18,12 +18,11 @@ import { libuvWatcher, useFdWatcher } from '../../src/bus/fd-watch.js';
 import { VirtioMmioTransport } from '../../src/devices/virtio/virtio-mmio.js';
 import { Virtio9p } from '../../src/devices/virtio/virtio-9p.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
-import { runDriverThread } from './driver-thread.js';
+import { cpuOfThisProcessBut, runDriverThread } from './driver-thread.js';
 import type { P9DriverDone, P9Workload } from './p9-driver-worker.js';
 import { measureQemuP9DataPath } from './p9-data-path-qemu.js';
 import { P9_PATH_FEATURES, P9_REQUESTS, RAM_BYTES, p9DriverSetup, p9PathTree, p9QueueLayout } from './p9-path-fixture.js';
 import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
-import { snapshotCpu } from './vmm-cpu.js';
 
 export interface P9PathResult {
   workload: P9Workload;
@@ -69,13 +68,8 @@ export async function measureP9DataPath(options: { workload: P9Workload; request
   try {
     initialiseVirtioMmio(inProcessRegisters(transport), P9_PATH_FEATURES, [p9QueueLayout()], 'virtio-9p');
     const setup = p9DriverSetup(tree, { hostAddress: memory.regions[0].hostAddress, size: RAM_BYTES }, workload, requests, { kind: 'eventfd', doorbellFd });
-    // No vCPU here: every thread of this process but the driver's is the VMM's.
     const { done, deviceCpuSeconds } = await runDriverThread<P9DriverDone>(new URL('./p9-driver-worker.js', import.meta.url), setup, {
-      deviceCpu: (driverTid) => {
-        const snapshot = snapshotCpu(process.pid);
-        snapshot.seconds.delete(`${process.pid}/${driverTid}`);
-        return snapshot;
-      },
+      deviceCpu: cpuOfThisProcessBut,
       timeoutMs: p9DriverTimeoutMs(setup.warmup + requests),
       unblock: () => {}, // the driver spins: terminating it is enough
     });
