@@ -8,13 +8,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { close } from '../../ffi/libc.js';
 import { VIRTIO_ID } from '../../src/devices/virtio/virtio-constants.js';
 import { connectUnixStream } from '../../src/net/unix-socket.js';
-import { runDriverThread } from './driver-thread.js';
 import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
 import { netDriverTimeoutMs, netPathResult, type NetPathResult } from './net-data-path.js';
 import { NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, netDriverSetup } from './net-path-fixture.js';
-import { startQtestQemu, type QtestQemu } from './qtest-qemu.js';
+import { runDriverAgainstQemu, startQtestQemu, type QtestQemu } from './qtest-qemu.js';
 import { initialiseVirtioMmio } from './virtio-mmio-setup.js';
-import { snapshotCpu } from './vmm-cpu.js';
 
 const STREAM_SOCKET = 'net.sock';
 
@@ -38,24 +36,14 @@ export async function measureQemuNetDataPath(options: { workload: NetWorkload; f
     }
     peerFd = connectUnixStream(streamPath); // non-blocking, as the driver wants it
     initialiseVirtioMmio(qemu.registers, NET_PATH_FEATURES, NET_QUEUES, "QEMU's virtio-net");
-    const command = qemu.calibrate();
     const setup = netDriverSetup({ hostAddress: qemu.memory.regions[0].hostAddress, size: NET_RAM_BYTES }, options, { kind: 'qtest', socketFd: qemu.socketFd, mmioBase: qemu.mmioBase }, peerFd);
-    const running = qemu.process;
-    const { done, deviceCpuSeconds } = await runDriverThread<NetDriverDone>(new URL('./net-driver-worker.js', import.meta.url), setup, {
-      deviceCpu: () => snapshotCpu(running.pid),
-      timeoutMs: netDriverTimeoutMs(setup.warmup + frames),
-      deviceFailure: running.exited(),
-      // A driver blocked reading the qtest socket returns once QEMU is gone.
-      unblock: () => process.kill(running.pid, 'SIGKILL'),
-    });
-    if (done.errors > 0) throw new Error(`${done.errors} of ${frames} frames arrived wrong`);
-    const qtestSeconds = done.qtestCommands * command.cpuSeconds;
-    const measuredSeconds = done.elapsedNs / 1e9;
+    const run = await runDriverAgainstQemu<NetDriverDone>(qemu, new URL('./net-driver-worker.js', import.meta.url), setup, netDriverTimeoutMs(setup.warmup + frames));
+    if (run.done.errors > 0) throw new Error(`${run.done.errors} of ${frames} frames arrived wrong`);
     return {
-      ...netPathResult(options, done, deviceCpuSeconds - qtestSeconds, measuredSeconds - done.qtestCommands * command.wallSeconds),
-      measuredCpuUsPerFrame: (deviceCpuSeconds * 1e6) / frames,
-      measuredFramesPerSecond: frames / measuredSeconds,
-      qtestCpuUsPerFrame: (qtestSeconds * 1e6) / frames,
+      ...netPathResult(options, run.done, run.cpuSeconds, run.seconds),
+      measuredCpuUsPerFrame: (run.measuredCpuSeconds * 1e6) / frames,
+      measuredFramesPerSecond: frames / run.measuredSeconds,
+      qtestCpuUsPerFrame: (run.qtestCpuSeconds * 1e6) / frames,
     };
   } catch (e) {
     throw qemu ? qemu.process.withLog(e) : e;

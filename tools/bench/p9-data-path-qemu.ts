@@ -3,13 +3,11 @@
 // as the server, in a QEMU driven through qtest (qtest-qemu.ts), with one
 // qtest command's cost taken out per doorbell.
 import { VIRTIO_ID } from '../../src/devices/virtio/virtio-constants.js';
-import { runDriverThread } from './driver-thread.js';
 import type { P9DriverDone, P9Workload } from './p9-driver-worker.js';
 import { p9DriverTimeoutMs, p9PathResult, type P9PathResult } from './p9-data-path.js';
 import { P9_PATH_FEATURES, RAM_BYTES, p9DriverSetup, p9PathTree, p9QueueLayout } from './p9-path-fixture.js';
-import { startQtestQemu, type QtestQemu } from './qtest-qemu.js';
+import { runDriverAgainstQemu, startQtestQemu, type QtestQemu } from './qtest-qemu.js';
 import { initialiseVirtioMmio } from './virtio-mmio-setup.js';
-import { snapshotCpu } from './vmm-cpu.js';
 
 export async function measureQemuP9DataPath(options: { workload: P9Workload; requests: number }): Promise<P9PathResult> {
   const { workload, requests } = options;
@@ -22,28 +20,18 @@ export async function measureQemuP9DataPath(options: { workload: P9Workload; req
       deviceArgs: () => ['-fsdev', `local,id=share,path=${tree.root},security_model=none`, '-device', 'virtio-9p-device,fsdev=share,mount_tag=bench'],
     });
     initialiseVirtioMmio(qemu.registers, P9_PATH_FEATURES, [p9QueueLayout()], "QEMU's virtio-9p");
-    const command = qemu.calibrate();
     const setup = p9DriverSetup(tree, { hostAddress: qemu.memory.regions[0].hostAddress, size: RAM_BYTES }, workload, requests, {
       kind: 'qtest',
       socketFd: qemu.socketFd,
       mmioBase: qemu.mmioBase,
     });
-    const running = qemu.process;
-    const { done, deviceCpuSeconds } = await runDriverThread<P9DriverDone>(new URL('./p9-driver-worker.js', import.meta.url), setup, {
-      deviceCpu: () => snapshotCpu(running.pid),
-      timeoutMs: p9DriverTimeoutMs(setup.warmup + requests),
-      deviceFailure: running.exited(),
-      // A driver blocked reading the socket returns once QEMU is gone.
-      unblock: () => process.kill(running.pid, 'SIGKILL'),
-    });
-    if (done.errors > 0) throw new Error(`${done.errors} of ${requests} 9p requests failed`);
-    const qtestSeconds = done.qtestCommands * command.cpuSeconds;
-    const measuredSeconds = done.elapsedNs / 1e9;
+    const run = await runDriverAgainstQemu<P9DriverDone>(qemu, new URL('./p9-driver-worker.js', import.meta.url), setup, p9DriverTimeoutMs(setup.warmup + requests));
+    if (run.done.errors > 0) throw new Error(`${run.done.errors} of ${requests} 9p requests failed`);
     return {
-      ...p9PathResult(workload, requests, done, deviceCpuSeconds - qtestSeconds, measuredSeconds - done.qtestCommands * command.wallSeconds),
-      measuredCpuUsPerRequest: (deviceCpuSeconds * 1e6) / requests,
-      measuredRequestsPerSecond: requests / measuredSeconds,
-      qtestCpuUsPerRequest: (qtestSeconds * 1e6) / requests,
+      ...p9PathResult(workload, requests, run.done, run.cpuSeconds, run.seconds),
+      measuredCpuUsPerRequest: (run.measuredCpuSeconds * 1e6) / requests,
+      measuredRequestsPerSecond: requests / run.measuredSeconds,
+      qtestCpuUsPerRequest: (run.qtestCpuSeconds * 1e6) / requests,
     };
   } catch (e) {
     throw qemu ? qemu.process.withLog(e) : e;

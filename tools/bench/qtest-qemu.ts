@@ -23,6 +23,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { connectUnixStream } from '../../src/net/unix-socket.js';
 import { startListeningProcess, type ListeningProcess } from './listening-process.js';
 import { QEMU } from './qemu-reference.js';
+import { runDriverThread } from './driver-thread.js';
 import { QtestChannel } from './qtest-channel.js';
 import type { MmioRegisters } from './virtio-mmio-setup.js';
 import { cpuBetween, snapshotCpu } from './vmm-cpu.js';
@@ -49,6 +50,49 @@ export interface QtestQemu {
   calibrate(): { cpuSeconds: number; wallSeconds: number };
   /** Ends QEMU and frees what was made for it. */
   stop(): Promise<void>;
+}
+
+/** A driver's run against QEMU: its figures as measured, and with qtest's cost taken out. */
+export interface QtestDriverRun<Done> {
+  done: Done;
+  measuredCpuSeconds: number;
+  measuredSeconds: number;
+  /** QEMU's CPU and the run's wall time with one qtest command's cost and round trip taken out per command the driver sent. */
+  cpuSeconds: number;
+  seconds: number;
+  qtestCpuSeconds: number;
+}
+
+/**
+ * Times what a qtest command costs QEMU, then runs the driver thread in
+ * `workerFile` against the device (set up and initialised), its CPU
+ * measured over QEMU's threads; the driver reports how many commands it sent.
+ */
+export async function runDriverAgainstQemu<Done extends { type: 'done'; elapsedNs: number; qtestCommands: number }>(
+  qemu: QtestQemu,
+  workerFile: URL,
+  setup: unknown,
+  timeoutMs: number,
+): Promise<QtestDriverRun<Done>> {
+  const command = qemu.calibrate();
+  const running = qemu.process;
+  const { done, deviceCpuSeconds } = await runDriverThread<Done>(workerFile, setup, {
+    deviceCpu: () => snapshotCpu(running.pid),
+    timeoutMs,
+    deviceFailure: running.exited(),
+    // A driver blocked reading the qtest socket returns once QEMU is gone.
+    unblock: () => process.kill(running.pid, 'SIGKILL'),
+  });
+  const measuredSeconds = done.elapsedNs / 1e9;
+  const qtestCpuSeconds = done.qtestCommands * command.cpuSeconds;
+  return {
+    done,
+    measuredCpuSeconds: deviceCpuSeconds,
+    measuredSeconds,
+    cpuSeconds: deviceCpuSeconds - qtestCpuSeconds,
+    seconds: measuredSeconds - done.qtestCommands * command.wallSeconds,
+    qtestCpuSeconds,
+  };
 }
 
 /**
