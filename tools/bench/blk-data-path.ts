@@ -28,7 +28,7 @@ import { runBlkDriver } from './blk-driver-run.js';
 import { cpuOfThisProcessBut } from './driver-thread.js';
 import type { BlkDriverSetup } from './blk-driver-worker.js';
 import { BUFFERS, RAM_BYTES, WARMUP_REQUESTS, blkPathImage, ringLayout } from './blk-path-fixture.js';
-import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
+import { initialiseVirtioMmio, inProcessRegisters } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export interface BlkPathResult {
   depth: number;

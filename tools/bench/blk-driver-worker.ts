@@ -15,7 +15,7 @@ import { gettid, read, write } from '../../ffi/libc.js';
 import { VirtioInterruptStatus } from '../../src/devices/virtio/interrupt-status.js';
 import { VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_MMIO_INT_VRING } from '../../src/devices/virtio/virtio-mmio-registers.js';
-import type { QueueLayout } from './virtio-mmio-setup.js';
+import type { QueueLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export interface BlkDriverSetup {
   ram: { hostAddress: number; size: number };

@@ -5,7 +5,7 @@
 // that only the device differs.
 import type { BlkDriverSetup } from './blk-driver-worker.js';
 import { scratchImage } from './scratch-image.js';
-import { ringLayout as ringLayoutAt } from './virtio-mmio-setup.js';
+import { ringLayout as ringLayoutAt } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export const RAM_BYTES = 16 << 20;
 export const QUEUE_SIZE = 256;

@@ -12,7 +12,7 @@ import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
 import { netDriverTimeoutMs, netPathResult, type NetPathResult } from './net-data-path.js';
 import { NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, netDriverSetup } from './net-path-fixture.js';
 import { runDriverAgainstQemu, startQtestQemu, type QtestQemu } from './qtest-qemu.js';
-import { initialiseVirtioMmio } from './virtio-mmio-setup.js';
+import { initialiseVirtioMmio } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 const STREAM_SOCKET = 'net.sock';
 

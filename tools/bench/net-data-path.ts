@@ -22,7 +22,7 @@ import { cpuOfThisProcessBut, runDriverThread } from './driver-thread.js';
 import type { NetDriverDone, NetWorkload } from './net-driver-worker.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
 import { NET_FRAMES, NET_PATH_FEATURES, NET_QUEUES, NET_RAM_BYTES, PING_FRAME_BYTES, PINGS, netDriverSetup } from './net-path-fixture.js';
-import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
+import { initialiseVirtioMmio, inProcessRegisters } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export interface NetPathResult {
   workload: NetWorkload;

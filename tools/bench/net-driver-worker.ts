@@ -27,7 +27,7 @@ import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
 import { VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 import { TX_AREA } from './net-path-fixture.js';
 import { QtestChannel } from './qtest-channel.js';
-import type { QueueLayout } from './virtio-mmio-setup.js';
+import type { QueueLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export type NetWorkload = 'send' | 'receive' | 'ping';
 

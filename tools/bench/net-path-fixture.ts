@@ -4,7 +4,7 @@
 import { VIRTIO_F, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import { VIRTIO_NET_F } from '../../src/devices/virtio/virtio-net-layout.js';
 import type { NetDriverDoorbells, NetDriverSetup, NetWorkload } from './net-driver-worker.js';
-import { ringLayout } from './virtio-mmio-setup.js';
+import { ringLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export const NET_RAM_BYTES = 32 << 20;
 /** Room for the driver's TX buffers (from 2 MiB on, net-driver-worker.ts). */

@@ -7,7 +7,7 @@ import type { P9DriverDone, P9Workload } from './p9-driver-worker.js';
 import { p9DriverTimeoutMs, p9PathResult, type P9PathResult } from './p9-data-path.js';
 import { P9_PATH_FEATURES, RAM_BYTES, p9DriverSetup, p9PathTree, p9QueueLayout } from './p9-path-fixture.js';
 import { runDriverAgainstQemu, startQtestQemu, type QtestQemu } from './qtest-qemu.js';
-import { initialiseVirtioMmio } from './virtio-mmio-setup.js';
+import { initialiseVirtioMmio } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export async function measureQemuP9DataPath(options: { workload: P9Workload; requests: number }): Promise<P9PathResult> {
   const { workload, requests } = options;

@@ -22,7 +22,7 @@ import { cpuOfThisProcessBut, runDriverThread } from './driver-thread.js';
 import type { P9DriverDone, P9Workload } from './p9-driver-worker.js';
 import { measureQemuP9DataPath } from './p9-data-path-qemu.js';
 import { P9_PATH_FEATURES, P9_REQUESTS, RAM_BYTES, p9DriverSetup, p9PathTree, p9QueueLayout } from './p9-path-fixture.js';
-import { initialiseVirtioMmio, inProcessRegisters } from './virtio-mmio-setup.js';
+import { initialiseVirtioMmio, inProcessRegisters } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export interface P9PathResult {
   workload: P9Workload;

@@ -20,12 +20,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { koffi } from '../../ffi/koffi.js';
 import { gettid, write } from '../../ffi/libc.js';
-import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
+import { Virtio9pClient } from '../../src/devices/virtio/virtio-9p-client.js';
 import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
 import { P9Writer } from '../../src/p9/p9-codec.js';
 import * as p9 from '../../src/p9/p9-constants.js';
 import { QtestChannel } from './qtest-channel.js';
-import type { QueueLayout } from './virtio-mmio-setup.js';
+import type { QueueLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export type P9Workload = 'walk' | 'read';
 
@@ -92,46 +92,16 @@ function qtestDoorbell(s: Extract<P9DriverSignals, { kind: 'qtest' }>): Doorbell
 
 function run(s: P9DriverSetup): P9DriverDone {
   const memory = koffi.view(s.ram.hostAddress, s.ram.size) as ArrayBuffer;
-  const ram = new DataView(memory);
-  const bytes = new Uint8Array(memory);
-  const index16 = new Uint16Array(memory);
-  const { size, desc, avail, used } = s.queue;
-  const availEventAt = used + 4 + 8 * size;
   const doorbell = s.signals.kind === 'eventfd' ? eventfdDoorbell(s.signals) : qtestDoorbell(s.signals);
+  const client = new Virtio9pClient(memory, { queue: s.queue, indirectTable: INDIRECT_TABLE, request: REQUEST, reply: REPLY, replyBytes: REPLY_BYTES, data: DATA }, () => doorbell.ring());
   const writer = new P9Writer(REPLY_BYTES);
-  let availIdx = 0;
-  let lastUsed = 0;
   let kicks = 0;
 
-  const setDesc = (table: number, i: number, addr: number, len: number, flags: number, next: number) => {
-    const o = table + 16 * i;
-    ram.setUint32(o, addr, true);
-    ram.setUint32(o + 4, 0, true);
-    ram.setUint32(o + 8, len, true);
-    ram.setUint16(o + 12, flags, true);
-    ram.setUint16(o + 14, next, true);
-  };
   /** One request in flight at a time; returns the reply's message type. */
   const request = (message: Uint8Array, dataPages: number): number => {
-    bytes.set(message, REQUEST);
-    const n = 2 + dataPages;
-    setDesc(INDIRECT_TABLE, 0, REQUEST, message.length, VIRTQ_DESC_F_NEXT, 1);
-    const replyLength = dataPages > 0 ? p9.P9_RREAD_HEADER_SIZE : REPLY_BYTES;
-    setDesc(INDIRECT_TABLE, 1, REPLY, replyLength, VIRTQ_DESC_F_WRITE | (dataPages > 0 ? VIRTQ_DESC_F_NEXT : 0), 2);
-    for (let p = 0; p < dataPages; p++) setDesc(INDIRECT_TABLE, 2 + p, DATA + 2 * p * PAGE, PAGE, VIRTQ_DESC_F_WRITE | (p + 1 < dataPages ? VIRTQ_DESC_F_NEXT : 0), 3 + p);
-    setDesc(desc, 0, INDIRECT_TABLE, 16 * n, VIRTQ_DESC_F_INDIRECT, 0);
-    ram.setUint16(avail + 4 + 2 * (availIdx % size), 0, true);
-    const old = availIdx;
-    availIdx = (availIdx + 1) & 0xffff;
-    Atomics.store(index16, (avail + 2) / 2, availIdx);
-    const event = Atomics.load(index16, availEventAt / 2);
-    if (((availIdx - event - 1) & 0xffff) < ((availIdx - old) & 0xffff)) {
-      doorbell.ring();
-      kicks++;
-    }
-    while (Atomics.load(index16, (used + 2) / 2) === lastUsed);
-    lastUsed = (lastUsed + 1) & 0xffff;
-    return bytes[REPLY + 4];
+    if (client.submit(message, dataPages)) kicks++;
+    while (!client.answered());
+    return client.replyType;
   };
   let tag = 0;
   const message = (type: number, body: (w: P9Writer) => void): Uint8Array => {
@@ -141,7 +111,7 @@ function run(s: P9DriverSetup): P9DriverDone {
   };
   const setUp = (type: number, body: (w: P9Writer) => void) => {
     const reply = request(message(type, body), 0);
-    if (reply !== type + 1) throw new Error(`9p set-up: request ${type} answered ${reply === p9.P9_RLERROR ? `Rlerror ${ram.getUint32(REPLY + p9.P9_HEADER_SIZE, true)}` : reply}`);
+    if (reply !== type + 1) throw new Error(`9p set-up: request ${type} answered ${reply === p9.P9_RLERROR ? `Rlerror ${client.replyErrno}` : reply}`);
   };
 
   setUp(p9.P9_TVERSION, (w) => w.u32(s.msize).string(p9.P9_VERSION_L));

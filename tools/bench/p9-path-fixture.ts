@@ -7,7 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { VIRTIO_F, featureBit } from '../../src/devices/virtio/virtio-constants.js';
 import type { P9DriverSetup, P9Workload } from './p9-driver-worker.js';
 import { scratchImage } from './scratch-image.js';
-import { ringLayout, type QueueLayout } from './virtio-mmio-setup.js';
+import { ringLayout, type QueueLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export const RAM_BYTES = 16 << 20;
 /** QEMU's virtio-9p queue holds 128 requests (MAX_REQ); one is in flight at a time here. */

@@ -25,7 +25,7 @@ import { startListeningProcess, type ListeningProcess } from './listening-proces
 import { QEMU } from './qemu-reference.js';
 import { runDriverThread } from './driver-thread.js';
 import { QtestChannel } from './qtest-channel.js';
-import type { MmioRegisters } from './virtio-mmio-setup.js';
+import type { MmioRegisters } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
 import { cpuBetween, snapshotCpu } from './vmm-cpu.js';
 
 /** microvm's virtio-mmio slots: 512 bytes apart from here, 24 of them (QEMU's hw/i386/microvm.c). */

@@ -4,7 +4,7 @@
 // endian, zeroed rings, free-list of descriptors.
 import type { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from '../../../src/devices/virtio/virtio-constants.js';
-import type { QueueLayout } from '../../../tools/bench/virtio-mmio-setup.js';
+import type { QueueLayout } from '../../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export interface Buf {
   gpa: number;
@@ -13,7 +13,7 @@ export interface Buf {
 }
 
 // The benchmarks' drivers lay their queues out alike.
-export { ringLayout as layoutAt, type QueueLayout } from '../../../tools/bench/virtio-mmio-setup.js';
+export { ringLayout as layoutAt, type QueueLayout } from '../../../src/devices/virtio/virtio-mmio-driver-setup.js';
 
 export class DriverQueue {
   readonly dv: DataView;

@@ -1,9 +1,10 @@
-// Linux's virtio-mmio probe as the data-path benchmarks' driver needs it:
-// features, its queues, DRIVER_OK, through whatever reaches the device's
-// registers (tsvmm's transport called in process, QEMU's through qtest).
-import type { BusDevice } from '../../src/bus/device.js';
-import { VIRTIO_STATUS } from '../../src/devices/virtio/virtio-constants.js';
-import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
+// Linux's virtio-mmio probe, as a driver tsvmm runs itself needs it (the
+// data-path warm-up, the data-path benchmarks): features, its queues,
+// DRIVER_OK, through whatever reaches the device's registers (tsvmm's
+// transport called in process, QEMU's through qtest).
+import type { BusDevice } from '../../bus/device.js';
+import { VIRTIO_STATUS } from './virtio-constants.js';
+import { VIRTIO_MMIO } from './virtio-mmio-registers.js';
 
 export interface MmioRegisters {
   read32(offset: number): number;
