@@ -29,7 +29,7 @@ import type { BlkPathResult } from './blk-data-path.js';
 import { WARMUP_REQUESTS } from './blk-path-fixture.js';
 import { compareP9DataPath, summarizeP9Path } from './p9-path-comparison.js';
 import type { P9PathResult } from './p9-data-path.js';
-import { compareNetDataPath, summarizeNetPath } from './net-path-comparison.js';
+import { compareNetDataPath, summarizeNetPath, summarizePingFloor } from './net-path-comparison.js';
 import type { NetPathResult } from './net-data-path.js';
 import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
@@ -305,6 +305,13 @@ async function netPathSection(): Promise<void> {
     return `${row.workload} ${row.frameBytes}: throughput ${f(t.rate / q.rate, 2)}, CPU per frame ${f(t.cpuUs / q.cpuUs, 2)}`;
   };
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 14 targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`);
+  for (const row of rows.filter((r) => r.floor.length > 0)) {
+    const [t, q, c] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu), summarizePingFloor(row.floor)];
+    console.log(
+      `The floor under ping (net-ping-floor.c: the device thread's system calls from C, the same far end): ${f(c.rate, 0)} round trips/s at ${f(c.cpuUs, 2)} µs of CPU each. ` +
+        `**tsvmm / floor: rate ${f(t.rate / c.rate, 2)}, CPU ${f(t.cpuUs / c.cpuUs, 2)}; QEMU / floor: rate ${f(q.rate / c.rate, 2)}, CPU ${f(q.cpuUs / c.cpuUs, 2)}** (QEMU's corrected figures below the floor mean the correction took out more than qtest cost it)`,
+    );
+  }
   const samples = (runs: readonly NetPathResult[]) => runs.map((r) => `${f(r.framesPerSecond / 1000, 0)}k/${f(r.vmmCpuUsPerFrame, 1)}`).join(', ');
   console.log(`Samples (frames/s / CPU µs per frame, tsvmm; QEMU): ${rows.map((row) => `${row.workload} ${row.frameBytes} ${samples(row.tsvmm)}; ${samples(row.qemu)}`).join(' — ')}\n`);
 }

@@ -7,6 +7,7 @@ import { measureNetDataPath, type NetPathResult } from './net-data-path.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
 import type { NetWorkload } from './net-driver-worker.js';
 import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS } from './net-path-fixture.js';
+import { measurePingFloor, type PingFloorResult } from './net-ping-floor.js';
 import { median } from './process-timing.js';
 
 export interface NetPathComparison {
@@ -14,6 +15,8 @@ export interface NetPathComparison {
   frameBytes: number;
   tsvmm: NetPathResult[];
   qemu: NetPathResult[];
+  /** ping only: the same system calls from C (net-ping-floor.c), a run per round. */
+  floor: PingFloorResult[];
 }
 
 export async function compareNetDataPath(rounds: number, progress: (what: string) => void): Promise<NetPathComparison[]> {
@@ -24,12 +27,16 @@ export async function compareNetDataPath(rounds: number, progress: (what: string
   ];
   for (const load of loads) {
     const { workload, frameBytes } = load;
-    const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [] };
+    const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [], floor: [] };
     for (let i = 0; i < rounds; i++) {
       progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
       row.tsvmm.push(await measureNetDataPath(load));
       progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
       row.qemu.push(await measureQemuNetDataPath(load));
+      if (workload === 'ping') {
+        progress(`ping, round ${i + 1} of ${rounds}: the C floor`);
+        row.floor.push(measurePingFloor());
+      }
     }
     out.push(row);
   }
@@ -42,5 +49,13 @@ export function summarizeNetPath(runs: readonly NetPathResult[]): { rate: number
     rate: median(runs.map((r) => r.framesPerSecond)),
     cpuUs: median(runs.map((r) => r.vmmCpuUsPerFrame)),
     share: median(runs.map((r) => r.vmmCpuShare)),
+  };
+}
+
+/** Medians of the C floor's runs. */
+export function summarizePingFloor(runs: readonly PingFloorResult[]): { rate: number; cpuUs: number } {
+  return {
+    rate: median(runs.map((r) => r.roundTripsPerSecond)),
+    cpuUs: median(runs.map((r) => r.deviceUserUsPerRoundTrip + r.deviceSystemUsPerRoundTrip)),
   };
 }
