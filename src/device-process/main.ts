@@ -4,13 +4,15 @@
 // the plan may give one process several (`tsvmm exec`'s two shares). Virtio
 // devices also map guest RAM (a shared memfd, mapped once) for DMA, and
 // signal the guest through eventfds the VMM registered with KVM (irqfd,
-// ioeventfd).
+// ioeventfd). Once serving, it warms its data path up while the guest boots
+// (devices/data-path-warm-up.ts).
 import { BlockingLoop } from '../bus/blocking-loop.js';
 import type { BusDevice } from '../bus/device.js';
 import { EventfdInterrupt } from '../bus/eventfd-signals.js';
 import { useFdWatcher } from '../bus/fd-watch.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
 import { deviceKind } from '../devices/catalog.js';
+import { warmUpWhileIdle, type DataPathWarmUp } from '../devices/data-path-warm-up.js';
 import type { DeviceNeeds, VcpuEnvironment } from '../devices/device-kind.js';
 import { createLogger, type Logger } from '../log.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
@@ -34,6 +36,9 @@ function send(m: FromDeviceProcess): void {
 interface Served {
   device: BusDevice;
   needs: DeviceNeeds;
+  /** The device's kind, and its data path's warm-up if it has one. */
+  type: string;
+  warmUp?: () => DataPathWarmUp;
 }
 
 /** What the jail must allow them all together. */
@@ -73,18 +78,26 @@ function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory:
   const kind = deviceKind(planned.type);
   switch (kind.family) {
     case 'platform':
-      return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS };
+      return { device: kind.build(planned.config, NO_VCPU), needs: NO_NEEDS, type: planned.type };
     case 'virtio': {
       const notifyFds = Array.from({ length: kind.queueCount(planned.config) }, (_, q) => fd(queueNotifyRole(q)));
       const instance = kind.build(planned.config, { memory: memory(fd('ram')), interrupt: new EventfdInterrupt(fd('irq')), notifyFds, file: fd, log });
       // The helper's vCPU threads answer InterruptStatus from this page; it stays mapped for the process's life.
       if (!instance.transport.shareInterruptStatus(new VirtioInterruptStatus(mapInterruptStatusPage(fd(INTERRUPT_STATUS_ROLE)).buffer)))
         throw new Error(`${planned.name}: a level-triggered virtio device cannot run in its own process`);
-      return { device: instance.transport, needs: instance.needs };
+      return { device: instance.transport, needs: instance.needs, type: planned.type, warmUp: instance.warmUp?.bind(instance) };
     }
     case 'virtio-slots':
       throw new Error(`${planned.name}: a ${planned.type} has no model to serve`);
   }
+}
+
+/** One warm-up per kind of device served (the rest share its code), made before the jail; none with TSVMM_NO_WARM_UP=1. */
+function warmUpsOf(served: readonly Served[]): DataPathWarmUp[] {
+  if (process.env.TSVMM_NO_WARM_UP === '1') return [];
+  const kinds = new Map<string, DataPathWarmUp>();
+  for (const s of served) if (s.warmUp !== undefined && !kinds.has(s.type)) kinds.set(s.type, s.warmUp());
+  return [...kinds.values()];
 }
 
 function start(config: DeviceProcessConfig): void {
@@ -93,6 +106,7 @@ function start(config: DeviceProcessConfig): void {
   const log = logger.child({ device: config.name });
   let hostPid = process.pid;
   const servers: IoregionServer[] = [];
+  let warmUps: DataPathWarmUp[] = [];
   try {
     const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
     // Only the descriptors the frontend sent stay open (see jail-launch.ts).
@@ -115,6 +129,7 @@ function start(config: DeviceProcessConfig): void {
       };
       servers.push(new IoregionServer(regionFd, served[i].device, d.windows[0].size, closed));
     }
+    warmUps = warmUpsOf(served);
     const needs = neededByAll(served);
     if (config.sandbox)
       hostPid = enterJail({
@@ -131,6 +146,7 @@ function start(config: DeviceProcessConfig): void {
   markStartup('serving');
   log.debug({ hostPid, msSinceStart: startupMarks() }, 'device process serving');
   send({ type: 'serving', hostPid });
+  warmUpWhileIdle(warmUps, (w, outcome) => log.debug({ warmUp: w.name, ...outcome }, 'data path warmed up'));
 }
 
 // Run as the process starts (from the build's startup snapshot, or after

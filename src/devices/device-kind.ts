@@ -8,6 +8,7 @@
 //
 // Kinds never see KVM: whoever builds a model hands it an environment
 // (interrupt lines, console, the VM's end) made of plain callbacks and fds.
+import type { DataPathWarmUp } from './data-path-warm-up.js';
 import type { CacheMode } from '../block/disk-image.js';
 import type { BusDevice, InterruptLine } from '../bus/device.js';
 import type { Logger } from '../log.js';
@@ -168,6 +169,8 @@ export interface VirtioInstance {
   /** What the jail must allow it: file size for writes, io_uring. */
   readonly needs: DeviceNeeds;
   statistics(): Record<string, unknown>;
+  /** A warm-up of its data path for its process to run while the guest boots (data-path-warm-up.ts); made before the jail. */
+  warmUp?(): DataPathWarmUp;
   /** Finishes work in flight (guest memory still mapped), then closes its files. */
   close(): void;
 }

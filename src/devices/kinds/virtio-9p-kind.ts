@@ -18,6 +18,7 @@ import type { VirtioDeviceKind } from '../device-kind.js';
 import { VIRTIO_ID } from '../virtio/virtio-constants.js';
 import { VirtioMmioTransport } from '../virtio/virtio-mmio.js';
 import { VIRTIO_9P_FEATURES, Virtio9p } from '../virtio/virtio-9p.js';
+import { Virtio9pWarmUp } from '../virtio/virtio-9p-warm-up.js';
 
 export interface Virtio9pDefinition {
   type: 'virtio-9p';
@@ -74,6 +75,7 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
       transport,
       needs: { maxFileSize: d.spec.readOnly ? 0 : Number.MAX_SAFE_INTEGER, ioUring: false, tapOffload: false, sharedDirectory: { path: root, readOnly: d.spec.readOnly } },
       statistics: () => ({ ...share.stats, guestErrors: guestLog.counts() }),
+      warmUp: () => new Virtio9pWarmUp(d.name, root, () => share.stats.requests > 0),
       close() {
         doorbell.close();
         transport.reset();
