@@ -2,7 +2,11 @@
 // may have been started before the device plan was known (early-start.ts),
 // gets its descriptors over its descriptor socket and its configuration over
 // IPC, then serves its region. No KVM: the test reads a test device's
-// registers through the helper's end of the region socket, as a vCPU would.
+// registers through the helper's end of the region socket, as a vCPU would,
+// and reads a share process's log for its data-path warm-up.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoregionClient } from '../../src/bus/ioregion-client.js';
@@ -13,6 +17,8 @@ import { TEST_RESULT, TEST_DOORBELL, TEST_SCRATCH_SIZE_REG } from '../../src/dev
 import { silentLogger } from '../../src/log.js';
 import { planDevices, plannedDescriptor, type DevicePlan } from '../../src/machine/device-plan.js';
 import { parseMachine } from '../../src/machine/machine-definition.js';
+import { shareDevice } from '../../src/devices/kinds/virtio-9p-kind.js';
+import { parseShareSpec } from '../../src/p9/share-spec.js';
 
 /** A machine whose test device lives in a process of its own. */
 const plan: DevicePlan = planDevices(
@@ -37,9 +43,31 @@ afterEach(() => {
   started = handover = undefined;
 });
 
-function start(early: ProcessLaunch[], started = plan): Promise<DeviceProcessSet> {
-  handover = openDeviceHandover(started, [], silentLogger);
-  return startDeviceProcesses(started, handover, [], options, silentLogger, early);
+function start(early: ProcessLaunch[], started = plan, ram: { gpa: number; size: number }[] = [], withOptions = options): Promise<DeviceProcessSet> {
+  handover = openDeviceHandover(started, ram, silentLogger);
+  return startDeviceProcesses(started, handover, ram, withOptions, silentLogger, early);
+}
+
+/** A machine with a share of `dir` served by its own process. */
+function sharePlan(dir: string): DevicePlan {
+  return planDevices(
+    parseMachine(
+      {
+        name: 't',
+        memory: { defaultSize: '16M', mmioGap: { start: '0xc0000000', end: '0x100000000' } },
+        devices: [{ type: 'virtio-mmio', name: 'virtio', base: '0xd0000000', slotSize: '0x1000', irqs: [5] }],
+      },
+      't.json',
+    ),
+    [shareDevice(parseShareSpec(`${dir},process=separate`), 0)],
+  );
+}
+
+/** The JSON lines written to a log stream, collected as they come. */
+function collectLog(log: PassThrough): { saying(msg: string): Record<string, unknown>[] } {
+  let text = '';
+  log.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return { saying: (msg) => text.split('\n').filter((line) => line.includes(msg)).map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
 
 /** Two test devices the plan serves from one process. */
@@ -99,6 +127,28 @@ describe('device processes', () => {
     expect(readRegister(TEST_SCRATCH_SIZE_REG, one)).toBe(0x800);
     expect(readRegister(TEST_SCRATCH_SIZE_REG, two)).toBe(0x800);
     expect(readRegister(TEST_RESULT, two)).toBe(0);
+  });
+
+  it("a share's process warms its data path up once serving, and says so; the share unchanged", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-warm-up-'));
+    const knob = process.env.TSVMM_NO_WARM_UP;
+    delete process.env.TSVMM_NO_WARM_UP;
+    try {
+      fs.writeFileSync(path.join(dir, 'file'), 'contents');
+      const listing = () => fs.readdirSync(dir).map((n) => `${n} ${fs.statSync(path.join(dir, n)).mtimeMs}`);
+      const before = listing();
+      const log = new PassThrough();
+      const lines = collectLog(log);
+      started = await start([], sharePlan(dir), [{ gpa: 0, size: 16 << 20 }], { ...options, logLevel: 'debug', log });
+      const deadline = Date.now() + 30_000;
+      while (lines.saying('data path warmed up').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // No guest used the share: the whole budget, every Tread (of the directory) refused.
+      expect(lines.saying('data path warmed up')).toEqual([expect.objectContaining({ warmUp: 'share0', requests: 200, refused: 20 })]);
+      expect(listing()).toEqual(before);
+    } finally {
+      if (knob !== undefined) process.env.TSVMM_NO_WARM_UP = knob;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an early one that died before it was needed is a clear error, not a hang', async () => {
