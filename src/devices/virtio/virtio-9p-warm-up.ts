@@ -7,6 +7,7 @@
 // Tread goes to the directory itself, which the server refuses (EISDIR) once
 // the device has mapped the pages and the preadv has been made. Nothing
 // reaches the guest: no interrupt line, no memory of the guest's.
+import { close } from '../../../ffi/libc.js';
 import type { InterruptLine } from '../../bus/device.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { P9Writer } from '../../p9/p9-codec.js';
@@ -62,7 +63,16 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
     private readonly guestStarted: () => boolean,
     private readonly budget = WARM_UP_REQUESTS,
   ) {
-    this.memory = GuestMemory.allocate([{ gpa: 0, size: RAM_BYTES }]);
+    // Memory of the guest's kind in a device process (a shared memfd, its
+    // pages populated before DMA): the code compiled here is the code the
+    // guest's requests take, with the same shapes.
+    const ram = [{ gpa: 0, size: RAM_BYTES }];
+    const memfd = GuestMemory.createSharedRam(ram);
+    try {
+      this.memory = GuestMemory.allocate(ram, { memfd, populateBeforeDma: true });
+    } finally {
+      close(memfd); // the mapping keeps the pages
+    }
     this.device = new Virtio9p(`${name} (warm-up)`, this.memory, { root, tag: 'warm-up', readOnly: true });
     this.transport = new VirtioMmioTransport(this.device, this.memory, NO_INTERRUPT, { interruptMode: 'edge' });
     const transport = this.transport;
