@@ -92,11 +92,22 @@ function buildModel(planned: PlannedDevice, fds: Record<string, number>, memory:
   }
 }
 
-/** One warm-up per kind of device served (the rest share its code), made before the jail; none with TSVMM_NO_WARM_UP=1. */
-function warmUpsOf(served: readonly Served[]): DataPathWarmUp[] {
+/**
+ * One warm-up per kind of device served (the rest share its code), made
+ * before the jail; none with TSVMM_NO_WARM_UP=1. One that cannot be made is
+ * left out: the devices serve as well without.
+ */
+function warmUpsOf(served: readonly Served[], log: Logger): DataPathWarmUp[] {
   if (process.env.TSVMM_NO_WARM_UP === '1') return [];
   const kinds = new Map<string, DataPathWarmUp>();
-  for (const s of served) if (s.warmUp !== undefined && !kinds.has(s.type)) kinds.set(s.type, s.warmUp());
+  for (const s of served) {
+    if (s.warmUp === undefined || kinds.has(s.type)) continue;
+    try {
+      kinds.set(s.type, s.warmUp());
+    } catch (e) {
+      log.debug({ type: s.type, error: (e as Error).message }, 'no data-path warm-up');
+    }
+  }
   return [...kinds.values()];
 }
 
@@ -129,7 +140,7 @@ function start(config: DeviceProcessConfig): void {
       };
       servers.push(new IoregionServer(regionFd, served[i].device, d.windows[0].size, closed));
     }
-    warmUps = warmUpsOf(served);
+    warmUps = warmUpsOf(served, log);
     const needs = neededByAll(served);
     if (config.sandbox)
       hostPid = enterJail({
