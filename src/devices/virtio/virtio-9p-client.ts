@@ -72,6 +72,12 @@ export class Virtio9pClient {
     return this.bytes[this.layout.reply + 4];
   }
 
+  /** The last reply, as long as its size field says (within the reply buffer). */
+  reply(): Uint8Array {
+    const { reply, replyBytes } = this.layout;
+    return this.bytes.subarray(reply, reply + Math.min(this.view.getUint32(reply, true), replyBytes));
+  }
+
   /** The last reply's errno, when it is an Rlerror. */
   get replyErrno(): number {
     return this.view.getUint32(this.layout.reply + p9.P9_HEADER_SIZE, true);

@@ -3,14 +3,15 @@
 // same directory), driven through what a Linux client sends at mount, for
 // `find` and for `cat`: walks, getattr, clunk, statfs, a directory opened and
 // listed, and a zero-copy Tread into 124 scattered pages. It reads nothing
-// but the share's root directory: its attributes, its listing, statfs; the
+// but the share's root directory: its attributes, its listing, statfs, and
+// the attributes of one of its entries (lstat: a walk follows no link); the
 // Tread goes to the directory itself, which the server refuses (EISDIR) once
 // the device has mapped the pages and the preadv has been made. Nothing
 // reaches the guest: no interrupt line, no memory of the guest's.
 import { close } from '../../../ffi/libc.js';
 import type { InterruptLine } from '../../bus/device.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { P9Writer } from '../../p9/p9-codec.js';
+import { P9ProtocolError, P9Reader, P9Writer } from '../../p9/p9-codec.js';
 import * as p9 from '../../p9/p9-constants.js';
 import { P9_DEFAULT_MAX_MESSAGE_SIZE } from '../../p9/p9-server.js';
 import type { DataPathWarmUp } from '../data-path-warm-up.js';
@@ -35,6 +36,9 @@ const REPLY_BYTES = 8192;
 const DATA = 0x10000;
 /** A Tread as `cat` makes them with Linux's largest msize: 124 pages. */
 const READ_PAGES = 124;
+/** Where the cycle lists the root, and where it walks a name. */
+const READDIR_AT = 3;
+const NAME_WALK_AT = 6;
 const ROOT_FID = 0;
 const OPENED_FID = 1;
 const WALKED_FID = 2;
@@ -55,6 +59,8 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
   /** Requests answered with Rlerror (one per cycle is expected: the Tread of a directory). */
   private refused = 0;
   private failed = false;
+  /** Whether the cycle walks an entry of the root yet (`..` until the first listing). */
+  private walksAnEntry = false;
 
   /** `root`: the share's directory; `guestStarted`: true once the guest's own device has had a request. */
   constructor(
@@ -79,16 +85,15 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
     this.client = new Virtio9pClient(this.memory.regions[0].bytes.buffer as ArrayBuffer, { queue: QUEUE, indirectTable: INDIRECT_TABLE, request: REQUEST, reply: REPLY, replyBytes: REPLY_BYTES, data: DATA }, () =>
       transport.notifyQueue(0),
     );
-    // Messages are copied into the ring as they are sent: each is built once.
-    const m = (type: number, body: (w: P9Writer) => void, dataPages = 0) => ({ message: this.message(type, body).slice(), dataPages });
+    const m = (type: number, body: (w: P9Writer) => void, dataPages = 0) => this.prepared(type, body, dataPages);
     this.cycle = [
       m(p9.P9_TWALK, (w) => w.u32(ROOT_FID).u32(OPENED_FID).u16(0)),
       m(p9.P9_TGETATTR, (w) => w.u32(OPENED_FID).u64(p9.P9_STATS_BASIC)),
       m(p9.P9_TLOPEN, (w) => w.u32(OPENED_FID).u32(p9.P9_DOTL_RDONLY)),
-      m(p9.P9_TREADDIR, (w) => w.u32(OPENED_FID).u64(0).u32(REPLY_BYTES - p9.P9_RREAD_HEADER_SIZE)),
+      m(p9.P9_TREADDIR, (w) => w.u32(OPENED_FID).u64(0).u32(REPLY_BYTES - p9.P9_RREAD_HEADER_SIZE)), // READDIR_AT
       m(p9.P9_TREAD, (w) => w.u32(OPENED_FID).u64(0).u32(READ_PAGES * 4096), READ_PAGES),
       m(p9.P9_TCLUNK, (w) => w.u32(OPENED_FID)),
-      m(p9.P9_TWALK, (w) => w.u32(ROOT_FID).u32(WALKED_FID).u16(1).string('..')),
+      this.nameWalk('..'), // NAME_WALK_AT: an entry of the root once the listing has named one (`find`'s walk)
       m(p9.P9_TGETATTR, (w) => w.u32(WALKED_FID).u64(p9.P9_STATS_BASIC)),
       m(p9.P9_TCLUNK, (w) => w.u32(WALKED_FID)),
       m(p9.P9_TSTATFS, (w) => w.u32(ROOT_FID)),
@@ -104,9 +109,12 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
       this.send(this.message(p9.P9_TATTACH, (w) => w.u32(ROOT_FID).u32(p9.P9_NOFID).string('root').string('').u32(0)), 0);
       return !this.failed;
     }
-    const { message, dataPages } = this.cycle[this.next];
-    this.next = (this.next + 1) % this.cycle.length;
-    return this.send(message, dataPages) && this.served < this.budget;
+    const at = this.next;
+    const { message, dataPages } = this.cycle[at];
+    this.next = (at + 1) % this.cycle.length;
+    if (!this.send(message, dataPages)) return false;
+    if (at === READDIR_AT && !this.walksAnEntry) this.walkAnEntryOfTheListing();
+    return this.served < this.budget;
   }
 
   close(): { requests: number; refused: number } {
@@ -123,6 +131,36 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
     this.served++;
     if (this.client.replyType === p9.P9_RLERROR) this.refused++;
     return true;
+  }
+
+  /** The root's first entry but `.` and `..`, from the Rreaddir just answered, becomes the cycle's walk. */
+  private walkAnEntryOfTheListing(): void {
+    this.walksAnEntry = true;
+    if (this.client.replyType !== p9.P9_TREADDIR + 1) return;
+    const reply = this.client.reply();
+    try {
+      const r = new P9Reader(reply, p9.P9_HEADER_SIZE, reply.length);
+      const end = p9.P9_HEADER_SIZE + 4 + r.u32();
+      while (r.remaining > 0 && reply.length - r.remaining < end) {
+        r.data(13 + 8 + 1); // qid, offset, type
+        const name = r.string();
+        if (name !== '.' && name !== '..') {
+          this.cycle[NAME_WALK_AT] = this.nameWalk(name);
+          return;
+        }
+      }
+    } catch (e) {
+      if (!(e instanceof P9ProtocolError)) throw e; // a listing it cannot read: `..` it stays
+    }
+  }
+
+  private nameWalk(name: string): { message: Uint8Array; dataPages: number } {
+    return this.prepared(p9.P9_TWALK, (w) => w.u32(ROOT_FID).u32(WALKED_FID).u16(1).string(name), 0);
+  }
+
+  /** A request built once (it is copied into the ring as it is sent). */
+  private prepared(type: number, body: (w: P9Writer) => void, dataPages: number): { message: Uint8Array; dataPages: number } {
+    return { message: this.message(type, body).slice(), dataPages };
   }
 
   private message(type: number, body: (w: P9Writer) => void): Uint8Array {

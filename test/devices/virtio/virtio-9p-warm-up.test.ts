@@ -3,6 +3,7 @@
 // directory refused), leaves the directory as it was, and stops as soon as
 // the guest's own device is in use; a share gone from under it refuses it. warmUpWhileIdle runs warm-ups a step per
 // event-loop turn and survives one that throws.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,30 @@ describe('virtio-9p warm-up', () => {
     runToEnd(w);
     w.close();
     expect(snapshot(dir)).toEqual(before);
+  });
+
+  it("walks an entry of the root, as find does, without opening it: a FIFO there is only looked at", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-warm-up-'));
+    dirs.push(dir);
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    const before = snapshot(dir);
+    const w = new Virtio9pWarmUp('share0', dir, () => false, 40);
+    runToEnd(w);
+    // Only the Treads (of the directory) refused: the walk to the FIFO and its getattr succeeded.
+    expect(w.close()).toEqual({ requests: 40, refused: 4 });
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('walks the entry the listing named: gone after the listing, its walk, getattr and clunk are refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsvmm-warm-up-'));
+    dirs.push(dir);
+    fs.writeFileSync(path.join(dir, 'only'), '');
+    const w = new Virtio9pWarmUp('share0', dir, () => false, SET_UP + 4 * CYCLE);
+    for (let step = 0; step < 5; step++) w.step(); // set-up, walk, getattr, lopen, readdir
+    fs.rmSync(path.join(dir, 'only'));
+    runToEnd(w);
+    // Per cycle: the Tread of the directory, and the walk to the entry with the getattr and clunk of its fid.
+    expect(w.close()).toEqual({ requests: SET_UP + 4 * CYCLE, refused: 4 * 4 });
   });
 
   it('does nothing once the guest has used its device, and stops when it starts to', () => {
