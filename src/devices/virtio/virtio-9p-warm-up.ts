@@ -11,7 +11,7 @@
 import { close } from '../../../ffi/libc.js';
 import type { InterruptLine } from '../../bus/device.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
-import { P9ProtocolError, P9Reader, P9Writer } from '../../p9/p9-codec.js';
+import { P9ProtocolError, P9Reader, P9Writer, QID_SIZE } from '../../p9/p9-codec.js';
 import * as p9 from '../../p9/p9-constants.js';
 import { P9_DEFAULT_MAX_MESSAGE_SIZE } from '../../p9/p9-server.js';
 import type { DataPathWarmUp } from '../data-path-warm-up.js';
@@ -142,7 +142,7 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
       const r = new P9Reader(reply, p9.P9_HEADER_SIZE, reply.length);
       const end = p9.P9_HEADER_SIZE + 4 + r.u32();
       while (r.remaining > 0 && reply.length - r.remaining < end) {
-        r.data(13 + 8 + 1); // qid, offset, type
+        r.data(QID_SIZE + 8 + 1); // qid[13] offset[8] type[1], then name[s]
         const name = r.string();
         if (name !== '.' && name !== '..') {
           this.cycle[NAME_WALK_AT] = this.nameWalk(name);
