@@ -25,6 +25,7 @@ import { koffi } from '../../ffi/koffi.js';
 import { EAGAIN, gettid, read, write } from '../../ffi/libc.js';
 import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
 import { VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
+import { VirtioDriverRing } from '../../src/devices/virtio/virtio-driver-ring.js';
 import { TX_AREA } from './net-path-fixture.js';
 import { QtestChannel } from './qtest-channel.js';
 import type { QueueLayout } from '../../src/devices/virtio/virtio-mmio-driver-setup.js';
@@ -79,69 +80,18 @@ function doorbellsOf(d: NetDriverDoorbells): Doorbells {
   return { ring: (queue) => channel.post(`${notify} 0x${queue}`), collect: () => channel.collect(), qtestCommands: () => channel.commands };
 }
 
-/** One split virtqueue as the driver sees it: post buffers, publish, kick when the device asks (EVENT_IDX), take used ones. */
-class DriverRing {
-  private availIdx = 0;
-  private published = 0;
-  private lastUsed = 0;
-  private readonly index16: Uint16Array;
-
-  constructor(
-    private readonly ram: DataView,
-    readonly q: QueueLayout,
-    private readonly queueIndex: number,
-    private readonly doorbells: Doorbells,
-    private readonly onKick: () => void,
-  ) {
-    this.index16 = new Uint16Array(ram.buffer);
-  }
-
-  describe(i: number, addr: number, len: number, flags: number): void {
-    const o = this.q.desc + 16 * i;
-    this.ram.setUint32(o, addr, true);
-    this.ram.setUint32(o + 4, 0, true);
-    this.ram.setUint32(o + 8, len, true);
-    this.ram.setUint16(o + 12, flags, true);
-    this.ram.setUint16(o + 14, 0, true);
-  }
-
-  post(head: number): void {
-    this.ram.setUint16(this.q.avail + 4 + 2 * (this.availIdx % this.q.size), head, true);
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-  }
-
-  /** Publishes what was posted; kicks if the device asked to be told (vring_need_event). */
-  publish(): void {
-    if (this.availIdx === this.published) return;
-    const old = this.published;
-    this.published = this.availIdx;
-    Atomics.store(this.index16, (this.q.avail + 2) / 2, this.availIdx);
-    const event = Atomics.load(this.index16, (this.q.used + 4 + 8 * this.q.size) / 2);
-    if (((this.availIdx - event - 1) & 0xffff) < ((this.availIdx - old) & 0xffff)) {
-      this.doorbells.ring(this.queueIndex);
-      this.onKick();
-    }
-  }
-
-  /** Calls `each(id, length)` for every buffer the device has returned. */
-  takeUsed(each: (id: number, length: number) => void): void {
-    const usedIdx = Atomics.load(this.index16, (this.q.used + 2) / 2);
-    while (this.lastUsed !== usedIdx) {
-      const o = this.q.used + 4 + 8 * (this.lastUsed % this.q.size);
-      each(this.ram.getUint32(o, true), this.ram.getUint32(o + 4, true));
-      this.lastUsed = (this.lastUsed + 1) & 0xffff;
-    }
-  }
-}
-
 function run(s: NetDriverSetup): NetDriverDone {
   const memory = koffi.view(s.ram.hostAddress, s.ram.size) as ArrayBuffer;
   const ram = new DataView(memory);
   const bytes = new Uint8Array(memory);
   const doorbells = doorbellsOf(s.doorbells);
   let kicks = 0;
-  const rx = new DriverRing(ram, s.rx, RX, doorbells, () => kicks++);
-  const tx = new DriverRing(ram, s.tx, TX, doorbells, () => kicks++);
+  const ringing = (queue: number) => () => {
+    doorbells.ring(queue);
+    kicks++;
+  };
+  const rx = new VirtioDriverRing(memory, s.rx, ringing(RX));
+  const tx = new VirtioDriverRing(memory, s.tx, ringing(TX));
   const total = s.warmup + s.frames;
   const frame = Uint8Array.from({ length: s.frameBytes }, (_, i) => (i < 12 ? 0x02 : i * 7) & 0xff);
   let done = 0;

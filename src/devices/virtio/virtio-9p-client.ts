@@ -2,12 +2,13 @@
 // request an indirect chain as Linux's client lays it out (the T-message, room
 // for the reply, and for a zero-copy Tread the 11-byte reply header apart
 // from the data pages, every other page as a user buffer's are scattered),
-// published with EVENT_IDX. tsvmm drives its own device with it to warm up
-// the data path (virtio-9p-warm-up.ts); the data-path benchmark drives
-// tsvmm's and QEMU's (tools/bench/p9-driver-worker.ts).
+// published with EVENT_IDX (virtio-driver-ring.ts). tsvmm drives its own
+// device with it to warm up the data path (virtio-9p-warm-up.ts); the
+// data-path benchmark drives tsvmm's and QEMU's (tools/bench/p9-driver-worker.ts).
 import * as p9 from '../../p9/p9-constants.js';
 import { VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE } from './virtio-constants.js';
 import type { QueueLayout } from './virtio-mmio-driver-setup.js';
+import { VirtioDriverRing } from './virtio-driver-ring.js';
 
 const PAGE = 4096;
 
@@ -26,45 +27,36 @@ export interface Virtio9pClientLayout {
 export class Virtio9pClient {
   private readonly bytes: Uint8Array;
   private readonly view: DataView;
-  private readonly index16: Uint16Array;
-  private availIdx = 0;
-  private lastUsed = 0;
+  private readonly ringSide: VirtioDriverRing;
+  private readonly ignore = (): void => {};
 
   /** `ram`: guest RAM from guest-physical 0; `ring`: the doorbell (QueueNotify of queue 0). */
   constructor(
     ram: ArrayBuffer,
     private readonly layout: Virtio9pClientLayout,
-    private readonly ring: () => void,
+    ring: () => void,
   ) {
     this.bytes = new Uint8Array(ram);
     this.view = new DataView(ram);
-    this.index16 = new Uint16Array(ram, 0, ram.byteLength >>> 1);
+    this.ringSide = new VirtioDriverRing(ram, layout.queue, ring);
   }
 
   /** Makes `message` available, its reply to come into `dataPages` pages past the header (0: a plain reply); true when the doorbell rang. */
   submit(message: Uint8Array, dataPages: number): boolean {
-    const { queue, indirectTable, request, reply, replyBytes, data } = this.layout;
+    const { indirectTable: table, request, reply, replyBytes, data } = this.layout;
+    const q = this.ringSide;
     this.bytes.set(message, request);
-    this.describe(indirectTable, 0, request, message.length, VIRTQ_DESC_F_NEXT, 1);
-    this.describe(indirectTable, 1, reply, dataPages > 0 ? p9.P9_RREAD_HEADER_SIZE : replyBytes, VIRTQ_DESC_F_WRITE | (dataPages > 0 ? VIRTQ_DESC_F_NEXT : 0), 2);
-    for (let p = 0; p < dataPages; p++) this.describe(indirectTable, 2 + p, data + 2 * p * PAGE, PAGE, VIRTQ_DESC_F_WRITE | (p + 1 < dataPages ? VIRTQ_DESC_F_NEXT : 0), 3 + p);
-    this.describe(queue.desc, 0, indirectTable, 16 * (2 + dataPages), VIRTQ_DESC_F_INDIRECT, 0);
-    this.view.setUint16(queue.avail + 4 + 2 * (this.availIdx % queue.size), 0, true);
-    const old = this.availIdx;
-    this.availIdx = (this.availIdx + 1) & 0xffff;
-    Atomics.store(this.index16, (queue.avail + 2) / 2, this.availIdx);
-    // vring_need_event against the device's avail_event (after the used ring).
-    const event = Atomics.load(this.index16, (queue.used + 4 + 8 * queue.size) / 2);
-    if (((this.availIdx - event - 1) & 0xffff) >= ((this.availIdx - old) & 0xffff)) return false;
-    this.ring();
-    return true;
+    q.describe(0, request, message.length, VIRTQ_DESC_F_NEXT, 1, table);
+    q.describe(1, reply, dataPages > 0 ? p9.P9_RREAD_HEADER_SIZE : replyBytes, VIRTQ_DESC_F_WRITE | (dataPages > 0 ? VIRTQ_DESC_F_NEXT : 0), 2, table);
+    for (let p = 0; p < dataPages; p++) q.describe(2 + p, data + 2 * p * PAGE, PAGE, VIRTQ_DESC_F_WRITE | (p + 1 < dataPages ? VIRTQ_DESC_F_NEXT : 0), 3 + p, table);
+    q.describe(0, table, 16 * (2 + dataPages), VIRTQ_DESC_F_INDIRECT);
+    q.post(0);
+    return q.publish();
   }
 
   /** Whether the device has answered the request submitted last (and if so, takes the answer). */
   answered(): boolean {
-    if (Atomics.load(this.index16, (this.layout.queue.used + 2) / 2) === this.lastUsed) return false;
-    this.lastUsed = (this.lastUsed + 1) & 0xffff;
-    return true;
+    return this.ringSide.takeUsed(this.ignore) > 0;
   }
 
   /** The last reply's message type (Rlerror: P9_RLERROR). */
@@ -81,14 +73,5 @@ export class Virtio9pClient {
   /** The last reply's errno, when it is an Rlerror. */
   get replyErrno(): number {
     return this.view.getUint32(this.layout.reply + p9.P9_HEADER_SIZE, true);
-  }
-
-  private describe(table: number, i: number, addr: number, len: number, flags: number, next: number): void {
-    const o = table + 16 * i;
-    this.view.setUint32(o, addr, true);
-    this.view.setUint32(o + 4, 0, true);
-    this.view.setUint32(o + 8, len, true);
-    this.view.setUint16(o + 12, flags, true);
-    this.view.setUint16(o + 14, next, true);
   }
 }
