@@ -3,7 +3,8 @@
 // driver drains until LSR.DR clears, so a deeper one only means fewer receive
 // interrupts per burst of input), instant transmission, loopback, and the IIR
 // interrupt-priority scheme. Registers per the National PC16550D data sheet.
-import type { BusDevice, InterruptLine } from '../bus/device.js';
+import type { InterruptLine } from '../bus/device.js';
+import { NOT_MIRRORED, type MirrorsRegisters, type RegisterMirror } from '../bus/register-mirror.js';
 
 const RBR_THR = 0; // DLL when DLAB
 const IER = 1; // DLM when DLAB
@@ -43,7 +44,7 @@ const MSR_DCD = 0x80;
 
 export const UART_RX_FIFO_SIZE = 64;
 
-export class Uart16550 implements BusDevice {
+export class Uart16550 implements MirrorsRegisters {
   private ier = 0;
   private lcr = 0x03; // 8N1
   private mcr = MCR_OUT2;
@@ -57,6 +58,7 @@ export class Uart16550 implements BusDevice {
   private readonly rx = new Uint8Array(UART_RX_FIFO_SIZE);
   private rxHead = 0;
   private rxCount = 0;
+  private mirror: RegisterMirror | undefined;
 
   /**
    * THR (offset 0) may be coalesced: queued bytes are replayed in order before
@@ -89,7 +91,41 @@ export class Uart16550 implements BusDevice {
     const n = Math.min(bytes.length, this.rxSpace);
     for (let i = 0; i < n; i++) this.pushRx(bytes[i]);
     if (n > 0) this.updateInterrupt();
+    this.publishMirror();
     return n;
+  }
+
+  /**
+   * With several vCPUs: keeps LSR and MSR in `mirror` for the vCPU threads
+   * to read without asking (register-mirror.ts). Linux's console reads LSR
+   * before every byte it prints.
+   */
+  mirrorRegisters(mirror: RegisterMirror): void {
+    this.mirror = mirror;
+    this.publishMirror();
+  }
+
+  private publishMirror(): void {
+    const mirror = this.mirror;
+    if (!mirror) return;
+    // Reading LSR clears OE; in loopback, transmit writes still queued in the
+    // coalesced ring would set DR once replayed. Either way the UART must answer.
+    const quiet = (this.lsr & LSR_OE) === 0 && (this.mcr & MCR_LOOP) === 0;
+    mirror.publish(LSR, quiet ? this.lineStatus() : NOT_MIRRORED);
+    mirror.publish(MSR, this.modemStatus());
+  }
+
+  private lineStatus(): number {
+    return this.lsr | (this.rxCount > 0 ? LSR_DR : 0);
+  }
+
+  private modemStatus(): number {
+    if (this.mcr & MCR_LOOP) {
+      // Loopback: DTR→DSR, RTS→CTS, OUT1→RI, OUT2→DCD
+      const m = this.mcr;
+      return ((m & 0x02) << 3) | ((m & 0x01) << 5) | ((m & 0x04) << 4) | ((m & 0x08) << 4);
+    }
+    return MSR_DCD | MSR_DSR | MSR_CTS;
   }
 
   private pushRx(byte: number): void {
@@ -104,10 +140,12 @@ export class Uart16550 implements BusDevice {
   read(offset: number, data: Uint8Array): void {
     data[0] = this.readRegister(offset);
     for (let i = 1; i < data.length; i++) data[i] = 0;
+    this.publishMirror();
   }
 
   write(offset: number, data: Uint8Array): void {
     this.writeRegister(offset, data[0]);
+    this.publishMirror();
   }
 
   private readRegister(offset: number): number {
@@ -138,17 +176,12 @@ export class Uart16550 implements BusDevice {
       case MCR:
         return this.mcr;
       case LSR: {
-        const lsr = this.lsr | (this.rxCount > 0 ? LSR_DR : 0);
+        const lsr = this.lineStatus();
         this.lsr &= ~LSR_OE; // overrun is cleared by reading LSR
         return lsr;
       }
       case MSR:
-        if (this.mcr & MCR_LOOP) {
-          // Loopback: DTR→DSR, RTS→CTS, OUT1→RI, OUT2→DCD
-          const m = this.mcr;
-          return ((m & 0x02) << 3) | ((m & 0x01) << 5) | ((m & 0x04) << 4) | ((m & 0x08) << 4);
-        }
-        return MSR_DCD | MSR_DSR | MSR_CTS;
+        return this.modemStatus();
       case SCR:
         return this.scr;
       default:

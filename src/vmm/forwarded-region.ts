@@ -23,6 +23,8 @@ export interface ForwardedRegion {
    * its own process.
    */
   interruptStatus?: SharedArrayBuffer | { address: number };
+  /** Registers the device keeps in a RegisterMirror's memory: the vCPU threads read those themselves (MirroredReads). */
+  mirror?: SharedArrayBuffer;
   /** With interruptStatus: the eventfd KVM counts InterruptACK writes of the used-buffer reason in, instead of exiting. */
   countedAcks?: number;
 }

@@ -17,12 +17,16 @@
 // be replayed before it, and when the ring is full (KVM then exits on the
 // transmit register instead) a vCPU's own later bytes would overtake its
 // earlier one.
+//
+// What a device can answer without being asked (the UART's line and modem
+// status) it keeps in a RegisterMirror, and the vCPU threads read it there.
 import { close } from '../../ffi/libc.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
 import type { BusDevice } from '../bus/device.js';
 import { IoBus } from '../bus/io-bus.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
+import { mirrorsRegisters, RegisterMirror } from '../bus/register-mirror.js';
 import { platformKind } from '../devices/platform-catalog.js';
 import type { VcpuEnvironment } from '../devices/device-kind.js';
 import type { ExitStats } from '../kvm/exit-stats.js';
@@ -51,6 +55,14 @@ class AfterQueuedWrites implements BusDevice {
   }
 }
 
+/** A mirror the device keeps of its window, when it can (one window only). */
+function mirrorOf(device: BusDevice, planned: PlannedDevice): RegisterMirror | undefined {
+  if (!mirrorsRegisters(device) || planned.windows.length !== 1) return undefined;
+  const mirror = RegisterMirror.create(planned.windows[0].size);
+  device.mirrorRegisters(mirror);
+  return mirror;
+}
+
 export class SharedPlatformDevices {
   private readonly servers: { server: IoregionServer; deviceEnd: number; vmmEnd: number }[] = [];
   private readonly pio = new IoBus('pio');
@@ -67,13 +79,14 @@ export class SharedPlatformDevices {
       for (const d of devices) {
         const device = platformKind(d.config).build(d.config, env);
         const served = new AfterQueuedWrites(device, drain);
+        const mirror = mirrorOf(device, d);
         for (const w of d.windows) {
           (w.space === 'pio' ? this.pio : this.mmio).add(w.base, w.size, device);
           const { vmmEnd, deviceEnd } = createRegionSockets();
           const server = new IoregionServer(deviceEnd, served, w.size);
           this.servers.push({ server, deviceEnd, vmmEnd });
           server.start();
-          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true, writesWait: true });
+          this.regions.push({ name: d.name, space: w.space, base: w.base, size: w.size, fd: vmmEnd, inProcess: true, writesWait: true, ...(mirror ? { mirror: mirror.shared } : {}) });
         }
       }
     } catch (e) {

@@ -6,6 +6,7 @@ import { gettid, setThreadName, viewAt } from '../../ffi/libc.js';
 import { IoBus } from '../bus/io-bus.js';
 import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
 import { EventfdCounter } from '../bus/eventfd-signals.js';
+import { MirroredReads } from '../bus/mirrored-reads.js';
 import { VirtioRegisterShortcut } from '../devices/virtio/virtio-register-shortcut.js';
 import { SHARED_REGISTERS_BYTES } from '../devices/virtio/register-snapshot.js';
 import { CoalescedRing } from '../bus/coalesced-ring.js';
@@ -51,14 +52,16 @@ function main(data: VcpuWorkerData): void {
 
   // Devices served elsewhere: their accesses go over their region sockets
   // (shared by every vCPU thread under the region's lock, with several).
-  const shortcuts: VirtioRegisterShortcut[] = [];
+  const shortcuts: (VirtioRegisterShortcut | MirroredReads)[] = [];
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
     const shared = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
-    const shortcut = shared && new VirtioRegisterShortcut(client, shared, r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks));
+    const shortcut = shared
+      ? new VirtioRegisterShortcut(client, shared, r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks))
+      : r.mirror && new MirroredReads(client, r.mirror);
     if (shortcut) shortcuts.push(shortcut);
     (r.space === 'pio' ? pio : mmio).add(r.base, r.size, shortcut ?? client);
   }
@@ -129,8 +132,11 @@ function main(data: VcpuWorkerData): void {
     consoleOut.flush();
   }
   for (const shortcut of shortcuts) {
-    shortcut.takeUncountedAcks();
-    stats.countShortcut(shortcut.name, shortcut.readsAnswered, shortcut.acksWithoutExit);
+    if (shortcut instanceof MirroredReads) stats.countShortcut(shortcut.name, shortcut.readsAnswered, 0);
+    else {
+      shortcut.takeUncountedAcks();
+      stats.countShortcut(shortcut.name, shortcut.readsAnswered, shortcut.acksWithoutExit);
+    }
   }
   post({ type: 'exit', exit, stats: stats.report() });
 }

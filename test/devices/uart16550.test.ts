@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { NOT_MIRRORED, RegisterMirror } from '../../src/bus/register-mirror.js';
 import { Uart16550, UART_RX_FIFO_SIZE } from '../../src/devices/uart16550.js';
 
 function uart() {
@@ -76,6 +77,76 @@ describe('Uart16550', () => {
       const data = new Uint8Array(1 + (rand() % 8)).map(() => rand() & 0xff);
       if (rand() & 1) u.write(off, data);
       else u.read(off, data);
+    }
+  });
+});
+
+describe('Uart16550 with a register mirror (several vCPUs)', () => {
+  const LSR = 5;
+  const MSR = 6;
+
+  it('publishes LSR and MSR as a read would return them, after every access', () => {
+    const { u, rd, wr } = uart();
+    const mirror = RegisterMirror.create(8);
+    u.mirrorRegisters(mirror);
+    expect([mirror.lookup(LSR), mirror.lookup(MSR)]).toEqual([0x60, 0xb0]);
+    u.receive(Uint8Array.of(0x61));
+    expect(mirror.lookup(LSR)).toBe(0x61);
+    rd(0);
+    expect(mirror.lookup(LSR)).toBe(0x60);
+    wr(4, 0x0b); // DTR, RTS, OUT2: MSR stays what a line with a peer says
+    expect(mirror.lookup(MSR)).toBe(0xb0);
+    // Every other register goes to the UART.
+    for (const offset of [0, 1, 2, 3, 4, 7]) expect(mirror.lookup(offset)).toBe(NOT_MIRRORED);
+    expect([rd(LSR), rd(MSR)]).toEqual([mirror.lookup(LSR), mirror.lookup(MSR)]);
+  });
+
+  it('mirrors no LSR in loopback, where queued transmit bytes still become input', () => {
+    const { u, rd, wr } = uart();
+    const mirror = RegisterMirror.create(8);
+    u.mirrorRegisters(mirror);
+    wr(4, 0x18); // LOOP | OUT2
+    expect(mirror.lookup(LSR)).toBe(NOT_MIRRORED);
+    expect(mirror.lookup(MSR)).toBe(rd(MSR)); // loopback's MSR follows MCR, which is never queued
+    wr(0, 0x78);
+    expect(rd(LSR) & 1).toBe(1);
+    expect(rd(0)).toBe(0x78);
+    wr(4, 0x08);
+    expect(mirror.lookup(LSR)).toBe(0x60);
+  });
+
+  it('mirrors no LSR while an overrun is pending: reading it clears the overrun', () => {
+    const { u, rd, wr } = uart();
+    const mirror = RegisterMirror.create(8);
+    u.mirrorRegisters(mirror);
+    wr(4, 0x18);
+    for (let i = 0; i <= UART_RX_FIFO_SIZE; i++) wr(0, i); // one byte more than the FIFO holds
+    wr(4, 0x08);
+    expect(mirror.lookup(LSR)).toBe(NOT_MIRRORED);
+    expect(rd(LSR) & 0x02).toBe(0x02);
+    expect(mirror.lookup(LSR)).toBe(0x61);
+    expect(rd(LSR)).toBe(0x61);
+  });
+
+  it('agrees with the UART after any sequence of accesses', () => {
+    const { u, rd, wr } = uart();
+    const mirror = RegisterMirror.create(8);
+    u.mirrorRegisters(mirror);
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let i = 0; i < 20_000; i++) {
+      const op = next(4);
+      if (op === 0) wr(next(8), next(256));
+      else if (op === 1) rd(next(8));
+      else if (op === 2) u.receive(new Uint8Array(next(5)).fill(next(256)));
+      else wr(4, next(2) ? 0x18 : 0x08);
+      for (const offset of [LSR, MSR]) {
+        const mirrored = mirror.lookup(offset);
+        if (mirrored === NOT_MIRRORED) continue;
+        // A mirrored read returns what the UART returns, and changes nothing the mirror shows.
+        expect(rd(offset)).toBe(mirrored);
+        expect(mirror.lookup(offset)).toBe(mirrored);
+      }
     }
   });
 });

@@ -47,6 +47,19 @@ describeKvm('several vCPUs', () => {
     });
   }
 
+  for (const cpus of [1, 2]) {
+    it(`${cpus} vCPU(s): COM1's line and modem status read as Linux's console reads them, in loopback too`, async () => {
+      const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-uart-status.bin'), '--cpus', String(cpus), '--stats', '--log-level', 'warn']);
+      expect(r.timedOut).toBe(false);
+      expect(r.stdout, r.stderr).toBe('uart status ok\n');
+      expect(r.status).toBe(0);
+      const stats = exitStats<{ readsAnsweredByVcpuByDevice: Record<string, number> }>(r.stderr);
+      // One vCPU serves the UART in its own thread; with several, the vCPU
+      // threads answer its idle status reads from the UART's register mirror.
+      if (cpus > 1) expect(stats.readsAnsweredByVcpuByDevice.com1).toBeGreaterThanOrEqual(5_002);
+    });
+  }
+
   it('pause, resume and stop hold every vCPU while all of them write', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tsvmm-smp-'));
     const socket = join(dir, 'ctl.sock');
