@@ -24,6 +24,18 @@ export interface CoalescedDrainCounter {
 }
 
 /** Where the ring's consumer is (`first`: the next entry to replay) and where KVM writes next (`last`). */
+/**
+ * A device whose guest may wait for writes still queued in the ring: the
+ * device learns of them only when they are replayed (coalesced-ring-watch.ts).
+ */
+export interface AwaitsQueuedWrites {
+  readonly awaitsQueuedWrites: boolean;
+}
+
+export function awaitsQueuedWrites(device: object): device is AwaitsQueuedWrites {
+  return 'awaitsQueuedWrites' in device;
+}
+
 export interface RingPositions {
   readonly first: number;
   readonly last: number;

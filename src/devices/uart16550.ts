@@ -3,6 +3,7 @@
 // driver drains until LSR.DR clears, so a deeper one only means fewer receive
 // interrupts per burst of input), instant transmission, loopback, and the IIR
 // interrupt-priority scheme. Registers per the National PC16550D data sheet.
+import type { AwaitsQueuedWrites } from '../bus/coalesced-ring.js';
 import type { InterruptLine } from '../bus/device.js';
 import { NOT_MIRRORED, type MirrorsRegisters, type RegisterMirror } from '../bus/register-mirror.js';
 
@@ -44,7 +45,7 @@ const MSR_DCD = 0x80;
 
 export const UART_RX_FIFO_SIZE = 64;
 
-export class Uart16550 implements MirrorsRegisters {
+export class Uart16550 implements MirrorsRegisters, AwaitsQueuedWrites {
   private ier = 0;
   private lcr = 0x03; // 8N1
   private mcr = MCR_OUT2;
@@ -80,6 +81,15 @@ export class Uart16550 implements MirrorsRegisters {
     /** Receives each transmitted byte. */
     private readonly transmit: (byte: number) => void,
   ) {}
+
+  /**
+   * With the transmit interrupt on, the driver waits for it after filling the
+   * FIFO, and THRE comes only once its bytes queued in the coalesced ring are
+   * replayed here.
+   */
+  get awaitsQueuedWrites(): boolean {
+    return (this.ier & IER_THRI) !== 0;
+  }
 
   /** Free space in the receive FIFO: how many input bytes to offer now. */
   get rxSpace(): number {

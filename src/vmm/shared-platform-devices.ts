@@ -21,7 +21,7 @@
 // What a device can answer without being asked (the UART's line and modem
 // status) it keeps in a RegisterMirror, and the vCPU threads read it there.
 import { close } from '../../ffi/libc.js';
-import { CoalescedRing } from '../bus/coalesced-ring.js';
+import { awaitsQueuedWrites, CoalescedRing, type AwaitsQueuedWrites } from '../bus/coalesced-ring.js';
 import type { BusDevice } from '../bus/device.js';
 import { IoBus } from '../bus/io-bus.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
@@ -71,6 +71,7 @@ export class SharedPlatformDevices {
   ring: CoalescedRing | undefined;
   /** The windows every vCPU thread forwards. */
   readonly regions: ForwardedRegion[] = [];
+  private readonly awaiting: AwaitsQueuedWrites[] = [];
 
   /** Builds the plan's vCPU-thread devices here and a forwarded region for each of their windows. */
   constructor(devices: readonly PlannedDevice[], env: VcpuEnvironment, private readonly stats: ExitStats) {
@@ -79,6 +80,7 @@ export class SharedPlatformDevices {
       for (const d of devices) {
         const device = platformKind(d.config).build(d.config, env);
         const served = new AfterQueuedWrites(device, drain);
+        if (awaitsQueuedWrites(device)) this.awaiting.push(device);
         const mirror = mirrorOf(device, d);
         for (const w of d.windows) {
           (w.space === 'pio' ? this.pio : this.mmio).add(w.base, w.size, device);
@@ -98,6 +100,11 @@ export class SharedPlatformDevices {
   /** From now on this thread replays the ring at `ringAddress` (in vCPU 0's kvm_run mapping). */
   consumeRing(ringAddress: number): void {
     this.ring = new CoalescedRing(ringAddress, this.pio, this.mmio, this.stats, { producerRunsConcurrently: true });
+  }
+
+  /** Whether a device waits for writes queued in the ring (the ring watch then looks sooner). */
+  get drainAwaited(): boolean {
+    return this.awaiting.some((d) => d.awaitsQueuedWrites);
   }
 
   drainRing(): void {

@@ -243,9 +243,10 @@ export class VirtualMachine {
     }
     // One vCPU drains the ring on its way out of the guest, and sweeps it on
     // its own timer (ring-sweep.ts); with several, this thread drains it.
-    const shared = this.shared?.ring;
-    if (shared && !this.ringWatch) {
-      this.ringWatch = new CoalescedRingWatch(shared, () => shared.drain());
+    const devices = this.shared;
+    const ring = devices?.ring;
+    if (devices && ring && !this.ringWatch) {
+      this.ringWatch = new CoalescedRingWatch(ring, () => ring.drain(), () => devices.drainAwaited);
       this.ringWatch.start();
     }
     return this.result!;

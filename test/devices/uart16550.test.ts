@@ -54,6 +54,15 @@ describe('Uart16550', () => {
     expect(rd(5) & 1).toBe(0);
   });
 
+  it('waits for its queued transmit bytes while the transmit interrupt is on', () => {
+    const { u, wr } = uart();
+    expect(u.awaitsQueuedWrites).toBe(false);
+    wr(1, 0x02);
+    expect(u.awaitsQueuedWrites).toBe(true);
+    wr(1, 0x01);
+    expect(u.awaitsQueuedWrites).toBe(false);
+  });
+
   it('accepts no more input than the FIFO holds', () => {
     const { u } = uart();
     expect(u.receive(new Uint8Array(UART_RX_FIFO_SIZE + 10))).toBe(UART_RX_FIFO_SIZE);
