@@ -11,9 +11,9 @@
 // happened first.
 //
 // Why: Linux's 8250 console driver reads the UART's line status before every
-// byte it prints. Forwarded to the main thread that read cost ~214 µs more
+// byte it prints. Forwarded to the main thread that read cost 210-350 µs more
 // than one answered in the vCPU thread in the nested L1 (BENCHMARKS.md, "A
-// device exit with several vCPUs").
+// device exit with several vCPUs"); answered from the mirror it costs the same.
 
 import type { BusDevice } from './device.js';
 
