@@ -9,6 +9,16 @@ export function markStartup(step: string): void {
   marks[step] = Math.round(performance.now());
 }
 
+/** A step another thread timed: `epochMs` is its `performance.timeOrigin + performance.now()`. */
+export function markStartupAt(step: string, epochMs: number): void {
+  marks[step] = Math.round(epochMs - performance.timeOrigin);
+}
+
+/** Now, on a clock every thread of the process shares (for markStartupAt). */
+export function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** Every step marked so far, by name. */
 export function startupMarks(): Readonly<Record<string, number>> {
   return { ...marks };

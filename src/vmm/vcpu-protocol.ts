@@ -50,8 +50,18 @@ export const COMMAND_STOP = 1;
 /** Stay out of the guest until the command goes back to COMMAND_NONE. */
 export const COMMAND_PAUSE = 2;
 
+/** When the thread's start reached each step (epoch ms: startup-marks.ts epochNow), for the helper's start-up marks. */
+export interface VcpuStartMarks {
+  /** Its code loaded (the bundle run to its end). */
+  codeLoaded: number;
+  /** Given its vCPU. */
+  started: number;
+  /** Its devices and exit loop built, about to say 'ready'. */
+  ready: number;
+}
+
 export type VcpuMessage =
-  | { type: 'ready'; tid: number }
+  | { type: 'ready'; tid: number; startMarks: VcpuStartMarks }
   /** A device served elsewhere stopped answering; its region now fails. */
   | { type: 'device-failed'; device: string; why: string }
   /** The vCPU is out of the guest (pause) or back in it (resume). */

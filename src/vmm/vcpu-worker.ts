@@ -24,6 +24,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
 import { InputRing } from './input-ring.js';
 import { RingSweep } from './ring-sweep.js';
+import { epochNow } from '../startup-marks.js';
 import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
@@ -32,7 +33,7 @@ function post(message: VcpuMessage): void {
   parentPort!.postMessage(message);
 }
 
-function main(data: VcpuWorkerData): void {
+function main(data: VcpuWorkerData, codeLoaded: number, started: number): void {
   const control = new Int32Array(data.control);
   const tid = gettid() as number;
   Atomics.store(control, CONTROL_TID, tid);
@@ -119,7 +120,7 @@ function main(data: VcpuWorkerData): void {
     },
   }, ring);
 
-  post({ type: 'ready', tid });
+  post({ type: 'ready', tid, startMarks: { codeLoaded, started, ready: epochNow() } });
   while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0);
   let exit: VmExit;
   try {
@@ -142,9 +143,10 @@ function main(data: VcpuWorkerData): void {
 }
 
 // The thread may start before its vCPU exists (vcpu-threads.ts): it waits for it.
+const codeLoaded = epochNow();
 parentPort!.once('message', (m: VcpuStart) => {
   try {
-    main(m.data);
+    main(m.data, codeLoaded, epochNow());
   } catch (e) {
     post({ type: 'fatal', message: (e as Error).stack ?? String(e) });
   }

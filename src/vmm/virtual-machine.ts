@@ -35,7 +35,7 @@ import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
-import { markStartup } from '../startup-marks.js';
+import { markStartup, markStartupAt } from '../startup-marks.js';
 
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
@@ -222,6 +222,11 @@ export class VirtualMachine {
           else if (m.type === 'paused') this.vcpuPaused(vcpu, m.paused);
           else if (m.type === 'ready') {
             options.log.debug({ tid: m.tid }, `vCPU ${vcpu.index} thread ready`);
+            if (vcpu.index === 0) {
+              markStartupAt('vcpuCodeLoaded', m.startMarks.codeLoaded);
+              markStartupAt('vcpuStarted', m.startMarks.started);
+              markStartupAt('vcpuBuilt', m.startMarks.ready);
+            }
             vcpu.ready = true;
             if (this.vcpus.every((v) => v.ready)) onReady();
           } else if (m.type === 'exit') ended(vcpu, m.exit, m.stats);

@@ -24,6 +24,19 @@ describeKvm('tiny guests', () => {
     expect(r.status).toBe(42);
   });
 
+  it("the debug log says where the start went, the vCPU thread's steps on the helper's clock", async () => {
+    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin'), '--log-level', 'debug']);
+    expect(r.status, r.stderr.slice(-3000)).toBe(42);
+    const line = r.stderr.split('\n').find((l) => l.includes("the helper's start"));
+    expect(line, r.stderr.slice(-3000)).toBeDefined();
+    const m = (JSON.parse(line!) as { msSinceStart: Record<string, number> }).msSinceStart;
+    // In the order they happen (1 ms for rounding across threads).
+    const steps = ['codeLoaded', 'configured', 'vmBuilt', 'vcpuStarted', 'vcpuBuilt', 'vcpuThreadReady', 'jailed'];
+    for (const step of steps) expect(m[step], `${step} in ${JSON.stringify(m)}`).toBeGreaterThan(0);
+    for (let i = 1; i < steps.length; i++) expect(m[steps[i]] + 1, `${steps[i - 1]} before ${steps[i]}: ${JSON.stringify(m)}`).toBeGreaterThanOrEqual(m[steps[i - 1]]);
+    expect(m.vcpuCodeLoaded).toBeLessThanOrEqual(m.vcpuStarted);
+  });
+
   it('long mode through the Linux 64-bit boot protocol: the zero page carries the command line', async () => {
     const r = await runTsvmm(['run', '--kernel', join(GUEST_BIN, 'long-hello.elf'), '--cmdline', 'hello there', '--log-level', 'warn']);
     // The VMM appends its virtio-mmio declarations (the default machine has virtio-rng) after the user's
