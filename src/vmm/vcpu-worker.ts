@@ -53,18 +53,19 @@ function main(data: VcpuWorkerData, codeLoaded: number, started: number): void {
 
   // Devices served elsewhere: their accesses go over their region sockets
   // (shared by every vCPU thread under the region's lock, with several).
-  const shortcuts: (VirtioRegisterShortcut | MirroredReads)[] = [];
+  const shortcuts: VirtioRegisterShortcut[] = [];
+  const mirrored: MirroredReads[] = [];
   for (const r of data.forwardedRegions) {
     const onDead = (why: string) => post({ type: 'device-failed', device: r.name, why });
     const lock = r.lock && new RegionLock(r.lock);
     const client = new IoregionClient(r.name, r.fd, onDead, !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
     const shared = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
-    const shortcut = shared
-      ? new VirtioRegisterShortcut(client, shared, r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks))
-      : r.mirror && new MirroredReads(client, r.mirror);
+    const shortcut = shared && new VirtioRegisterShortcut(client, shared, r.countedAcks === undefined ? undefined : new EventfdCounter(r.countedAcks));
     if (shortcut) shortcuts.push(shortcut);
-    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, shortcut ?? client);
+    const mirror = r.mirror && new MirroredReads(client, r.mirror);
+    if (mirror) mirrored.push(mirror);
+    (r.space === 'pio' ? pio : mmio).add(r.base, r.size, shortcut || mirror || client);
   }
 
   // Exit-serviced devices, as the plan places them; the catalog builds each.
@@ -133,12 +134,10 @@ function main(data: VcpuWorkerData, codeLoaded: number, started: number): void {
     consoleOut.flush();
   }
   for (const shortcut of shortcuts) {
-    if (shortcut instanceof MirroredReads) stats.countShortcut(shortcut.name, shortcut.readsAnswered, 0);
-    else {
-      shortcut.takeUncountedAcks();
-      stats.countShortcut(shortcut.name, shortcut.readsAnswered, shortcut.acksWithoutExit);
-    }
+    shortcut.takeUncountedAcks();
+    stats.countShortcut(shortcut.name, shortcut.readsAnswered, shortcut.acksWithoutExit);
   }
+  for (const m of mirrored) stats.countShortcut(m.name, m.readsAnswered, 0);
   post({ type: 'exit', exit, stats: stats.report() });
 }
 
