@@ -108,7 +108,10 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       '-smp', String(options.cpus ?? 2), '-m', options.memory ?? '8G',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-kernel', join(L1_DIR, 'vmlinuz'), '-initrd', join(L1_DIR, 'initrd.gz'),
-      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off',
+      // tsc=reliable: the L1's kernel distrusts TCG's TSC (the host's own) and
+      // would read the clock from the emulated HPET, a system call and an MMIO
+      // exit per read (docs/host-kvm.md, "The L1's clock").
+      '-append', 'console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable',
       // Each stream is a unix socket we listen on; QEMU connects as it starts.
       '-chardev', `socket,id=console,path=${streams.console.path}`, '-serial', 'chardev:console',
       '-device', 'virtio-serial-pci',
