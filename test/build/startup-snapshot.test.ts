@@ -1,8 +1,9 @@
 // The startup snapshots npm run build makes (tools/build/startup-snapshot.ts,
 // src/startup-snapshot.ts): each is there and used where the build ran (by
 // bin/tsvmm for the CLI), a process started from one runs its main function with its native
-// calls bound (ffi/deferred-koffi.ts), and one moved away from the bundle it
-// was made with refuses to start. Reads dist/ (npm test builds it first).
+// calls bound (ffi/deferred-koffi.ts), the CLI's parser, compiled into its
+// snapshot by the build, works as from the script, and one moved away from
+// the bundle it was made with refuses to start. Reads dist/ (npm test builds it first).
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DeviceProcessConfig, FromDeviceProcess } from '../../src/device-process/device-process-protocol.js';
 import { SNAPSHOT_ENTRY_POINTS, entryPointArgs, entryPointScript, startupSnapshotFile } from '../../src/entry-points.js';
+import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snapshot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +43,21 @@ describe('startup snapshots', () => {
       expect(await answer).toEqual({ type: 'serving', hostPid: child.pid });
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it("start a CLI whose parser works as from its script, after the build parsed command lines in it (main.ts compileTheParser)", () => {
+    for (const noSnapshot of ['0', '1']) {
+      const tsvmm = (...args: string[]) =>
+        spawnSync(join(PROJECT_ROOT, 'bin', 'tsvmm'), args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSVMM_NO_SNAPSHOT: noSnapshot } });
+      const badChoice = tsvmm('run', '--seccomp', 'bogus', '--', 'true');
+      expect(badChoice.status).toBe(2);
+      expect(badChoice.stderr).toContain('Argument: seccomp, Given: "bogus"');
+      // Parsed, and run: the command reads its kernel first.
+      const parsed = tsvmm('run', '--mem', '256M', '--kernel', join(dir, 'no-such-kernel'), '--', 'true');
+      expect(parsed.status).toBe(2);
+      expect(parsed.stderr).toBe(`tsvmm: cannot read the kernel ${join(dir, 'no-such-kernel')}: no such file\n`);
+      expect(tsvmm('exec', '--machine', 'microvm', '--', 'true').stderr).toBe('tsvmm: Unknown argument: machine\n');
     }
   });
 
