@@ -110,8 +110,10 @@ describeKvm('a NIC on a tap device', () => {
         const nic = stats.nics.net0;
         // Linux reads InterruptStatus and acknowledges it on every interrupt; the
         // acknowledgements KVM only counts: far fewer of the NIC's register accesses exit.
+        // (How many interrupts the transfer takes depends on the machine: in a
+        // 2-vCPU L1 they coalesced down to 83, where one vCPU takes hundreds.)
         const acks = stats.acksWithoutExitByDevice.net0 ?? 0;
-        expect(acks, JSON.stringify(stats.accessesByDevice)).toBeGreaterThan(100);
+        expect(acks, JSON.stringify(stats.accessesByDevice)).toBeGreaterThan(20);
         expect(acks * 2, JSON.stringify(stats.accessesByDevice)).toBeGreaterThan(stats.accessesByDevice.net0);
         expect(nic.txLongestFrame, JSON.stringify(nic)).toBeGreaterThan(1514);
         expect(nic.rxLongestFrame, JSON.stringify(nic)).toBeGreaterThan(1514);
