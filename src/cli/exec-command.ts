@@ -19,6 +19,7 @@ import { createLogger } from '../log.js';
 import { GuestConsoleLog } from './guest-console-log.js';
 import type { HelperOutcome } from './helper-process.js';
 import { UsageError, runCommand, type RunArgs } from './run-command.js';
+import { DEFAULT_MACHINE } from '../machine/machine-definition.js';
 
 /** tsvmm's status when the VM failed before the command could report one (as `docker run` does). */
 export const EXEC_VM_FAILED = 125;
@@ -116,7 +117,7 @@ export async function execCommand(args: ExecArgs): Promise<number> {
     net: args.net,
     share: args.share,
     '--': command,
-    machine: 'microvm',
+    machine: DEFAULT_MACHINE,
     stats: args.stats,
     coalesced: true,
     acpi: true,

@@ -9,6 +9,8 @@ import { runCommand, runOptions, type RunArgs } from './run-command.js';
 import { markStartup } from '../startup-marks.js';
 import { endProcess } from '../process-end.js';
 import { isBuildingSnapshot, runMain } from '../startup-snapshot.js';
+import { planDevices } from '../machine/device-plan.js';
+import { DEFAULT_MACHINE, loadMachine } from '../machine/machine-definition.js';
 
 async function main(): Promise<void> {
   markStartup('codeLoaded');
@@ -51,13 +53,15 @@ function commandLine(argv: string[], handlers: CommandHandlers) {
 
 /**
  * While the CLI's startup snapshot is written: command lines like users'
- * parsed, their commands not run. V8 compiles a function when it first runs
- * and the snapshot keeps what was compiled, so a process started from it
- * parses its own command line at once instead of compiling yargs's parser
- * first: natively 177 -> 169 ms for `run` up to opening /dev/kvm, in the
- * nested L1 the parse ~290 -> ~150 ms (BENCHMARKS.md, "Start-up").
+ * parsed, their commands not run, and the default machine read and planned.
+ * V8 compiles a function when it first runs and the snapshot keeps what was
+ * compiled, so a process started from it parses its command line and plans
+ * its machine at once instead of compiling yargs's parser and the machine
+ * file's reader first: natively 177 -> 169 ms for `run` up to opening
+ * /dev/kvm with the parser alone, in the nested L1 the parse ~290 -> ~150 ms
+ * (BENCHMARKS.md, "Start-up").
  */
-function compileTheParser(): void {
+function compileTheCommonPaths(): void {
   const ignore = () => {};
   for (const argv of [
     ['run', '--mem', '256M', '--', 'true'],
@@ -65,6 +69,7 @@ function compileTheParser(): void {
     ['exec', '--log-level', 'debug', '--', 'sh', '-c', 'true'],
   ])
     commandLine(argv, { run: ignore, exec: ignore }).parseSync();
+  planDevices(loadMachine(DEFAULT_MACHINE), []);
 }
 
 /**
@@ -81,7 +86,7 @@ function skipHelpLayoutAfterCommands(cli: object): void {
   if (typeof usage?.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }
 
-if (isBuildingSnapshot()) compileTheParser();
+if (isBuildingSnapshot()) compileTheCommonPaths();
 
 // Run as the process starts (from the CLI's startup snapshot, or after loading every module: src/startup-snapshot.ts).
 runMain(() =>

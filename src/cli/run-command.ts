@@ -15,7 +15,7 @@ import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
 import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { planDevices } from '../machine/device-plan.js';
-import { loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
+import { DEFAULT_MACHINE, loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
@@ -89,7 +89,7 @@ export function runOptions(y: Argv): Argv<RunArgs> {
     })
     .option('disk', { type: 'string', array: true, describe: 'attach a raw disk image as virtio-blk: PATH[,ro][,cache=none|writeback][,engine=sync|async|io_uring|aio][,serial=ID][,process=separate] (repeatable)' })
     .option('mem', { type: 'string', describe: 'guest RAM, e.g. 256M or 1G (default: the machine\'s)' })
-    .option('machine', { type: 'string', default: 'microvm', describe: 'machine name (machines/NAME.json) or path to a machine file' })
+    .option('machine', { type: 'string', default: DEFAULT_MACHINE, describe: 'machine name (machines/NAME.json) or path to a machine file' })
     .option('cpus', { type: 'string', describe: 'vCPUs (default: the machine\'s cpu.count, 1)' })
     .option('cpu-template', { type: 'string', describe: 'CPUID template: auto (default: host on hardware KVM, nested-safe on kvm_pvm), host or nested-safe' })
     .option('raw-payload', { type: 'string', describe: 'a flat 16-bit real-mode binary to run instead of a kernel (test payloads)', hidden: true })

@@ -46,6 +46,8 @@ export interface MachineDefinition {
 }
 
 export const MACHINES_DIR = join(PROJECT_ROOT, 'machines');
+/** The machine `run` boots without --machine, and `exec` always. */
+export const DEFAULT_MACHINE = 'microvm';
 
 /** Finds a machine by name (machines/NAME.json) or path. */
 export function resolveMachinePath(nameOrPath: string): string {

@@ -46,7 +46,7 @@ describe('startup snapshots', () => {
     }
   });
 
-  it("start a CLI whose parser works as from its script, after the build parsed command lines in it (main.ts compileTheParser)", () => {
+  it("start a CLI whose parser works as from its script, after the build parsed command lines in it (main.ts compileTheCommonPaths)", () => {
     for (const noSnapshot of ['0', '1']) {
       const tsvmm = (...args: string[]) =>
         spawnSync(join(PROJECT_ROOT, 'bin', 'tsvmm'), args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, TSVMM_NO_SNAPSHOT: noSnapshot } });
