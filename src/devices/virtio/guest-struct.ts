@@ -35,6 +35,8 @@ export function guestStruct<F extends string>(name: string, size: number, fields
 /** 2^53 / 2^32: a u64 whose high half reaches this is beyond exact numbers. */
 const HIGH_LIMIT = 0x20_0000;
 const TWO32 = 0x1_0000_0000;
+/** The first value too large for a field, by its size (u64s are bounded by safe integers): a table, not `2 ** (8 * size)`, which V8 computes with a call to pow() on every set. */
+const FIELD_LIMIT = [0, 0x100, 0x1_0000, 0, TWO32, 0, 0, 0, Number.MAX_SAFE_INTEGER + 1];
 
 /**
  * One structure's bytes with named access; make one per buffer and reuse it
@@ -74,7 +76,7 @@ export class StructView<F extends string> {
 
   set(name: F, value: number): this {
     const { offset, size } = this.struct.fields[name];
-    if (!Number.isSafeInteger(value) || value < 0 || (size < 8 && value >= 2 ** (8 * size)))
+    if (!Number.isSafeInteger(value) || value < 0 || value >= FIELD_LIMIT[size])
       throw new RangeError(`${this.struct.name}.${name}: ${value} does not fit in ${size} byte(s)`);
     const v = this.view;
     switch (size) {

@@ -25,6 +25,17 @@ describe('guest structures', () => {
     expect(() => v.set('d', 2 ** 53)).toThrow(RangeError);
   });
 
+  it("takes each size's largest value and refuses the next", () => {
+    const v = new StructView(Example);
+    for (const [field, size] of [['a', 1], ['b', 2], ['c', 4]] as const) {
+      const largest = 2 ** (8 * size) - 1;
+      expect(v.set(field, largest).get(field)).toBe(largest);
+      expect(() => v.set(field, largest + 1)).toThrow(RangeError);
+    }
+    expect(v.set('d', Number.MAX_SAFE_INTEGER).get('d')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(() => v.set('d', 1.5)).toThrow(RangeError);
+  });
+
   it('works over part of a larger buffer', () => {
     const buffer = new Uint8Array(40);
     const v = new StructView(Example, buffer.subarray(8));
