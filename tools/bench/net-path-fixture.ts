@@ -19,10 +19,15 @@ export const NET_FRAME_SIZES = [1514, 65520] as const;
 export const PING_FRAME_BYTES = 98;
 /** Round trips before the measured ones, and measured. */
 export const PING_WARMUP = 10_000;
-export const PINGS = 20_000;
-/** Frames before the measured ones, for both devices (tsvmm's hot path is compiled meanwhile), and measured, by size. */
-export const NET_WARMUP = (frameBytes: number) => (frameBytes > 4096 ? 5_000 : 50_000);
-export const NET_FRAMES = (frameBytes: number) => (frameBytes > 4096 ? 20_000 : 100_000);
+export const PINGS = 40_000;
+/**
+ * Frames before the measured ones, for both devices (tsvmm's hot path is
+ * compiled meanwhile), and measured, by size: each measured run lasts ~0.5 s
+ * or more, as the CPU figures come from 10 ms ticks (100,000 small frames,
+ * ~0.1 s, had left them ±10 %).
+ */
+export const NET_WARMUP = (frameBytes: number) => (frameBytes > 4096 ? 10_000 : 200_000);
+export const NET_FRAMES = (frameBytes: number) => (frameBytes > 4096 ? 60_000 : 500_000);
 
 export function netDriverSetup(
   ram: NetDriverSetup['ram'],
