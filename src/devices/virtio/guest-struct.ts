@@ -35,7 +35,11 @@ export function guestStruct<F extends string>(name: string, size: number, fields
 /** 2^53 / 2^32: a u64 whose high half reaches this is beyond exact numbers. */
 const HIGH_LIMIT = 0x20_0000;
 const TWO32 = 0x1_0000_0000;
-/** The first value too large for a field, by its size (u64s are bounded by safe integers): a table, not `2 ** (8 * size)`, which V8 computes with a call to pow() on every set. */
+/**
+ * The first value too large for a field, by its size (a u64 is bounded by
+ * the safe integers). A table: V8 computes `2 ** (8 * size)` with a call to
+ * pow(), 5 % of a NIC's CPU per received frame (BENCHMARKS.md).
+ */
 const FIELD_LIMIT = [0, 0x100, 0x1_0000, 0, TWO32, 0, 0, 0, Number.MAX_SAFE_INTEGER + 1];
 
 /**
