@@ -35,6 +35,7 @@ import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 import { sectionProgress } from './progress.js';
+import { TargetLedger } from './target-ledger.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -45,6 +46,8 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',
 const rounds = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) : 3;
 const wanted = (name: string) => !only || only.includes(name);
 const f = (n: number, digits = 2) => n.toFixed(digits);
+/** The targets this run measured: a table of them ends its report. */
+const targets = new TargetLedger();
 
 /** Sections that need KVM (nested where the host has none). */
 const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
@@ -76,6 +79,13 @@ async function mainNested(): Promise<void> {
 async function main(): Promise<void> {
   const unknown = (only ?? []).filter((s) => !KVM_SECTIONS.includes(s) && !HOST_SECTIONS.includes(s));
   if (unknown.length) throw new Error(`--only: unknown ${unknown.join(', ')} (sections: ${[...KVM_SECTIONS, ...HOST_SECTIONS].join(', ')})`);
+  await sections();
+  // Nested, the L1's run prints its own table (above) and this one has the sections without KVM.
+  const report = targets.report();
+  if (report) console.log(report);
+}
+
+async function sections(): Promise<void> {
   if (!process.env[IN_L1_ENV]) await hostSections();
   if (kvmDeviceProblem() && !process.env[IN_L1_ENV]) return mainNested();
   if (!KVM_SECTIONS.some(wanted)) return;
@@ -88,6 +98,7 @@ async function main(): Promise<void> {
     console.log('| loop | µs per exit |\n|---|---|');
     console.log(`| C (tools/bench/pio-loop.c) | ${f(r.cMicros)} |\n| tsvmm (TypeScript, worker thread) | ${f(r.tsMicros)} |`);
     console.log(`\n**ratio tsvmm / C: ${f(r.ratio, 3)}** (target ≤ 1.10)\n`);
+    targets.atMost('2, 17', 'PIO exit round trip, tsvmm / C loop', r.ratio, 1.1);
     const d = await measureDeviceExits(rounds * 3);
     console.log('## A device exit with one vCPU and with two (real-mode guest: 100k OUTs to COM1\'s scratch register, 100k INs from its line status register)\n');
     console.log('| access | vCPUs | where it is served | µs per exit |\n|---|---|---|---|');
@@ -109,6 +120,7 @@ async function main(): Promise<void> {
     console.log(`| the same without the code caches (TSVMM_NO_CODE_CACHE=1): → first KVM_RUN | ${f(r.noCodeCache.toFirstRunMs, 0)} |`);
     console.log(`| … → exit | ${f(r.noCodeCache.toExitMs, 0)} |`);
     console.log(`\n**command start → first KVM_RUN: ${f(r.default.toFirstRunMs, 0)} ms, ${f(r.default.toFirstRunMs / r.nodeMs, 2)}× Node's own start** (target ≤ 150 ms natively)\n`);
+    if (!process.env[IN_L1_ENV]) targets.atMost('17', 'command start → first KVM_RUN (ms)', r.default.toFirstRunMs, 150);
   }
   if (wanted('coalescing')) {
     const r = await measureCoalescing(rounds);
@@ -116,6 +128,7 @@ async function main(): Promise<void> {
     console.log('| zones | exits | run time (ms) |\n|---|---|---|');
     console.log(`| off | ${r.off.exits} | ${f(r.off.ms, 1)} |\n| on | ${r.on.exits} | ${f(r.on.ms, 1)} |`);
     console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ≥ 3× fewer exits)\n`);
+    targets.atLeast('4', 'exits without / with coalesced zones (test device)', r.off.exits / r.on.exits, 3);
   }
   if (wanted('coalescing') && bootable()) {
     const runs = { on: [] as BootSample[], off: [] as BootSample[] };
@@ -145,7 +158,8 @@ async function main(): Promise<void> {
         bootOff.push((await tsvmmBoot(['--no-sandbox'])).toInit);
       }
       console.log(`| default guest to "Run /init" (s) | ${f(median(bootOn))} | ${f(median(bootOff))} | ${f(median(bootOn) / median(bootOff), 3)} |`);
-    }
+      targets.atMost('5', 'default guest to init, jailed / unjailed', median(bootOn) / median(bootOff), 1.05);
+    } else targets.atMost('5', 'PIO exit round trip, jailed / unjailed', r.pioOnMicros / r.pioOffMicros, 1.05);
     console.log('\n(target: overhead ≤ 5 %)\n');
   }
   if (wanted('ioregion')) {
@@ -170,6 +184,10 @@ async function main(): Promise<void> {
       // Issue 17's targets: the ratio ≤ 1.2 on a nested KVM, ≤ 1.0 on kvm_pvm; RSS no more than QEMU's.
       const ratioTarget = process.env[IN_L1_ENV] ? 1.2 : 1.0;
       console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ ${f(ratioTarget, 1)}); tsvmm RSS ${f(t.rssMiB, 1)} MiB, ${f(t.rssMiB / q.rssMiB, 2)}× QEMU's (target ≤ 1.0)\n`);
+      targets.atMost('2, 17', 'default guest to init, tsvmm / QEMU', t.toInit / q.toInit, ratioTarget);
+      targets.atMost('2, 17', 'default guest to exit, tsvmm / QEMU', t.toExit / q.toExit, ratioTarget);
+      targets.atMost('2', 'helper RSS without guest RAM (MiB)', t.rssMiB, 60);
+      targets.atMost('17', "helper RSS, tsvmm / QEMU's", t.rssMiB / q.rssMiB, 1);
     }
   }
   if (wanted('smp')) await smpSection();
@@ -194,6 +212,9 @@ async function execSection(): Promise<void> {
   console.log(`| tsvmm exec (shares in jailed device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} | ${f(t.catAgainMiBps, 1)} |`);
   console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} | ${f(q.catAgainMiBps, 1)} |`);
   console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**; the same cat again ${f(t.catAgainMiBps / q.catAgainMiBps, 3)}`);
+  targets.atMost('15', '`exec -- true`, start to exit, tsvmm / QEMU', t.bootToExit / q.bootToExit, 1);
+  targets.atLeast('15', '`cat` over 9p, tsvmm / QEMU', t.catMiBps / q.catMiBps, 1);
+  targets.atLeast('15', '`find` over 9p, tsvmm / QEMU', t.findFilesPerSecond / q.findFilesPerSecond, 1);
   const samples = (key: keyof ExecSample, digits: number) => `${r.tsvmm.map((s) => f(s[key], digits)).join(',')} / ${r.qemu.map((s) => f(s[key], digits)).join(',')}`;
   console.log(`Samples (tsvmm / QEMU): boot ${samples('bootToExit', 2)}; cat ${samples('catMiBps', 1)}; find ${samples('findFilesPerSecond', 0)}; cat again ${samples('catAgainMiBps', 1)}\n`);
 }
@@ -234,6 +255,7 @@ async function hostSections(): Promise<void> {
     for (const row of r.rows) console.log(`| ${row.format} | ${f(row.streamBytes / 2 ** 20, 1)} | ${f(row.tsvmmMs, 0)} | ${f(row.firstMs, 0)} | ${f(row.cliMs, 0)} | ${f(row.ratio, 2)} |`);
     const worst = r.rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     console.log(`\n**worst ratio tsvmm / CLI: ${f(worst.ratio, 2)} (${worst.format})** (target ≤ 1.0 for every format)`);
+    targets.atMost('13', `decompression, tsvmm / CLI, the worst format (${worst.format})`, worst.ratio, 1);
     console.log(`Samples (ms, tsvmm / CLI): ${r.rows.map((row) => `${row.format} ${row.samples.tsvmm.map((x) => f(x, 0)).join(',')} / ${row.samples.cli.map((x) => f(x, 0)).join(',')}`).join('; ')}\n`);
   }
   if (wanted('blk-path')) await blkPathSection();
@@ -262,6 +284,11 @@ async function blkPathSection(): Promise<void> {
     return `QD ${row.depth}: IOPS ${f(t.iops / q.iops, 2)} (${f(before.iops / q.iops, 2)} on Node's loop), CPU per request ${f(t.cpuUs / q.cpuUs, 2)} (${f(before.cpuUs / q.cpuUs, 2)})`;
   };
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 17 targets: CPU per request ≤ 1.2 at both depths, IOPS ≥ 1.0 at QD 32)`);
+  for (const row of rows) {
+    const [t, q] = [summarizeBlkPath(row.tsvmm), summarizeBlkPath(row.qemu)];
+    targets.atMost('17', `virtio-blk without KVM, QD ${row.depth}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.2);
+    if (row.depth >= 32) targets.atLeast('17', `virtio-blk without KVM, QD ${row.depth}: IOPS, tsvmm / QEMU`, t.iops / q.iops, 1);
+  }
   const iops = (runs: readonly BlkPathResult[]) => runs.map((r) => f(r.iops, 0)).join(',');
   console.log(`Samples (IOPS, tsvmm / on Node's loop / QEMU): ${rows.map((row) => `QD ${row.depth} ${iops(row.tsvmm)} / ${iops(row.tsvmmOnLibuv)} / ${iops(row.qemu)}`).join('; ')}\n`);
 }
@@ -285,6 +312,11 @@ async function p9PathSection(): Promise<void> {
     return `${row.workload}: requests/s ${f(t.rate / q.rate, 2)}, CPU per request ${f(t.cpuUs / q.cpuUs, 2)}`;
   };
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 15: throughput ≥ 1.0; issue 17: CPU per request ≤ 1.2)`);
+  for (const row of rows) {
+    const [t, q] = [summarizeP9Path(row.tsvmm), summarizeP9Path(row.qemu)];
+    targets.atLeast('15', `virtio-9p without KVM, ${row.workload}: requests/s, tsvmm / QEMU`, t.rate / q.rate, 1);
+    targets.atMost('17', `virtio-9p without KVM, ${row.workload}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.2);
+  }
   const samples = (runs: readonly P9PathResult[]) => runs.map((r) => `${f(r.requestsPerSecond, 0)}/${f(r.vmmCpuUsPerRequest, 1)}`).join(', ');
   console.log(`Samples (requests/s / CPU µs per request, tsvmm; QEMU): ${rows.map((row) => `${row.workload} ${samples(row.tsvmm)}; ${samples(row.qemu)}`).join(' — ')}\n`);
 }
@@ -308,6 +340,12 @@ async function netPathSection(): Promise<void> {
     return `${row.workload} ${row.frameBytes}: throughput ${f(t.rate / q.rate, 2)}, CPU per frame ${f(t.cpuUs / q.cpuUs, 2)}`;
   };
   console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 14 targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`);
+  for (const row of rows) {
+    const [t, q] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu)];
+    const what = `virtio-net without KVM, ${row.workload} ${row.frameBytes}-byte frames${row.workload === 'ping' ? " (QEMU's figures corrected for qtest)" : ''}`;
+    targets.atLeast('14', `${what}: throughput, tsvmm / QEMU`, t.rate / q.rate, 1);
+    targets.atMost('14', `${what}: CPU per frame, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.5);
+  }
   for (const row of rows.filter((r) => r.floor.length > 0)) {
     const [t, q, c] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu), summarizePingFloor(row.floor)];
     console.log(
@@ -361,6 +399,17 @@ async function diskSection(): Promise<void> {
   }
   const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(at(a, p).value / at(b, p).value, 3)}`).join(', ');
   console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ≥ 0.9, read and write ≥ 1.0; issue 17: IOPS at QD 32 ≥ 1.0, VMM CPU per request ≤ 1.2× QEMU's at QD 1 and 32); separate process / in the VMM: ${ratios(runs.separate, runs.inline)}`);
+  const ratioOf = (a: DiskRun[], b: DiskRun[], p: PhaseName) => at(a, p).value / at(b, p).value;
+  const minimum: Partial<Record<PhaseName, number>> = { randread: 0.9, read: 1, write: 1 };
+  for (const p of phases) {
+    const least = minimum[p];
+    if (least === undefined) continue;
+    targets.atLeast('3', `disk in the guest, ${p}: tsvmm / QEMU`, ratioOf(runs.inline, runs.qemu, p), least);
+    targets.atLeast('6', `disk in the guest, ${p}: in its own process / in the VMM`, ratioOf(runs.separate, runs.inline, p), 0.8);
+  }
+  if (phases.includes('randread-qd32')) targets.atLeast('17', 'disk in the guest, QD 32 IOPS: tsvmm / QEMU', ratioOf(runs.inline, runs.qemu, 'randread-qd32'), 1);
+  for (const p of ['randread-qd1', 'randread-qd32'] as const)
+    if (phases.includes(p)) targets.atMost('17', `disk in the guest, ${p}: VMM CPU per request, tsvmm / QEMU`, at(runs.inline, p).cpu / at(runs.qemu, p).cpu, 1.2);
   const dma = runs.inline.map((r) => r.dma).filter((d) => d !== undefined); // a device process keeps its own statistics
   const sum = (k: 'directBytes' | 'bouncedBytes') => dma.reduce((a, d) => a + d![k], 0);
   console.log(`\nZero copy (tsvmm --stats, the disk-in-the-VMM runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
@@ -399,7 +448,12 @@ async function netSection(): Promise<void> {
     console.log(`| ${key} | ${f(at(key, (r) => r.phases.send.MBps))} | ${f(at(key, (r) => r.phases.recv.MBps))} | ${f(at(key, (r) => r.phases.ping.pps), 0)} | ${cpu} |`);
   }
   for (const backend of noTap ? ['passt'] : ['passt', 'tap']) {
-    const ratio = (pick: (r: NetRun) => number) => f(at(`tsvmm ${backend}`, pick) / at(`QEMU ${backend}`, pick), 3);
+    const of = (pick: (r: NetRun) => number) => at(`tsvmm ${backend}`, pick) / at(`QEMU ${backend}`, pick);
+    const ratio = (pick: (r: NetRun) => number) => f(of(pick), 3);
+    for (const p of NET_PHASES) {
+      targets.atLeast('14', `guest network over ${backend}, ${p}: ${p === 'ping' ? 'packets/s' : 'MB/s'}, tsvmm / QEMU`, of((r) => (p === 'ping' ? r.phases.ping.pps : r.phases[p].MBps)), 1);
+      targets.atMost('14', `guest network over ${backend}, ${p}: VMM CPU per packet, tsvmm / QEMU`, of((r) => r.phases[p].vmmCpuMicrosPerPacket), 1.5);
+    }
     console.log(
       `\n**${backend}, tsvmm / QEMU: throughput send ${ratio((r) => r.phases.send.MBps)}, recv ${ratio((r) => r.phases.recv.MBps)}, ping rate ${ratio((r) => r.phases.ping.pps)}; ` +
         `CPU per packet send ${ratio((r) => r.phases.send.vmmCpuMicrosPerPacket)}, recv ${ratio((r) => r.phases.recv.vmmCpuMicrosPerPacket)}, ping ${ratio((r) => r.phases.ping.vmmCpuMicrosPerPacket)}** (targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`,
