@@ -397,9 +397,9 @@ async function diskSection(): Promise<void> {
     const cells = phases.map((p) => at(rs, p));
     console.log(`| ${name} | ${cells.map((c) => f(c.value, 2)).join(' | ')} | ${cells.map((c) => `${f(c.cpu, 0)} (${f(c.cpuPercent, 1)} %)`).join(' / ')} |`);
   }
-  const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(at(a, p).value / at(b, p).value, 3)}`).join(', ');
-  console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ≥ 0.9, read and write ≥ 1.0; issue 17: IOPS at QD 32 ≥ 1.0, VMM CPU per request ≤ 1.2× QEMU's at QD 1 and 32); separate process / in the VMM: ${ratios(runs.separate, runs.inline)}`);
   const ratioOf = (a: DiskRun[], b: DiskRun[], p: PhaseName) => at(a, p).value / at(b, p).value;
+  const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(ratioOf(a, b, p), 3)}`).join(', ');
+  console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ≥ 0.9, read and write ≥ 1.0; issue 17: IOPS at QD 32 ≥ 1.0, VMM CPU per request ≤ 1.2× QEMU's at QD 1 and 32); separate process / in the VMM: ${ratios(runs.separate, runs.inline)}`);
   const minimum: Partial<Record<PhaseName, number>> = { randread: 0.9, read: 1, write: 1 };
   for (const p of phases) {
     const least = minimum[p];
