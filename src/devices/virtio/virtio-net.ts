@@ -48,8 +48,15 @@ const TX = 1;
 const HEADER = VirtioNetHdr.size;
 /** Ethernet header: the shortest frame worth sending. */
 const MIN_FRAME = 14;
-/** Frames handled before yielding to the event loop. */
-const FRAMES_PER_TURN = 128;
+/**
+ * Frames handled before yielding to the event loop: twice a ring's worth,
+ * so that a ring full of small frames (and what the guest posts meanwhile)
+ * is served in one turn. A yield is a libuv round trip (an immediate, a
+ * poll, the blocking loop's wake-up): at 128 it came every 128 frames
+ * received, ~10 % of a 1514-byte frame's CPU (BENCHMARKS.md, "The
+ * virtio-net data path natively"). 512 of those frames take ~0.4 ms.
+ */
+const FRAMES_PER_TURN = 2 * VIRTIO_NET_QUEUE_SIZE;
 /** iovecs one frame may take (merged where guest buffers touch). */
 const IOVECS = 258;
 /** The scratch buffer: iovec arrays first, then room for a whole frame. */
