@@ -36,6 +36,7 @@ import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
 import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 import { sectionProgress } from './progress.js';
 import { TargetLedger } from './target-ledger.js';
+import { TARGETS, bound, type Target } from './targets.js';
 
 const bootable = () => readDefaultGuest() !== undefined;
 /** Userspace console output goes through the UART's transmit interrupt, printk's through polling. */
@@ -97,8 +98,8 @@ async function sections(): Promise<void> {
     console.log('## PIO exit round trip (real-mode guest, 100k OUTs)\n');
     console.log('| loop | µs per exit |\n|---|---|');
     console.log(`| C (tools/bench/pio-loop.c) | ${f(r.cMicros)} |\n| tsvmm (TypeScript, worker thread) | ${f(r.tsMicros)} |`);
-    console.log(`\n**ratio tsvmm / C: ${f(r.ratio, 3)}** (target ≤ 1.10)\n`);
-    targets.atMost('2, 17', 'PIO exit round trip, tsvmm / C loop', r.ratio, 1.1);
+    console.log(`\n**ratio tsvmm / C: ${f(r.ratio, 3)}** (target ${bound(TARGETS.pioRoundTrip)})\n`);
+    targets.check(TARGETS.pioRoundTrip, 'PIO exit round trip, tsvmm / C loop', r.ratio);
     const d = await measureDeviceExits(rounds * 3);
     console.log('## A device exit with one vCPU and with two (real-mode guest: 100k OUTs to COM1\'s scratch register, 100k INs from its line status register)\n');
     console.log('| access | vCPUs | where it is served | µs per exit |\n|---|---|---|---|');
@@ -119,16 +120,16 @@ async function sections(): Promise<void> {
     console.log(`| … → exit | ${f(r.lateHelper.toExitMs, 0)} |`);
     console.log(`| the same without the code caches (TSVMM_NO_CODE_CACHE=1): → first KVM_RUN | ${f(r.noCodeCache.toFirstRunMs, 0)} |`);
     console.log(`| … → exit | ${f(r.noCodeCache.toExitMs, 0)} |`);
-    console.log(`\n**command start → first KVM_RUN: ${f(r.default.toFirstRunMs, 0)} ms, ${f(r.default.toFirstRunMs / r.nodeMs, 2)}× Node's own start** (target ≤ 150 ms natively)\n`);
-    if (!process.env[IN_L1_ENV]) targets.atMost('17', 'command start → first KVM_RUN (ms)', r.default.toFirstRunMs, 150);
+    console.log(`\n**command start → first KVM_RUN: ${f(r.default.toFirstRunMs, 0)} ms, ${f(r.default.toFirstRunMs / r.nodeMs, 2)}× Node's own start** (target ${bound(TARGETS.firstKvmRunMs)} ms natively)\n`);
+    if (!process.env[IN_L1_ENV]) targets.check(TARGETS.firstKvmRunMs, 'command start → first KVM_RUN (ms)', r.default.toFirstRunMs);
   }
   if (wanted('coalescing')) {
     const r = await measureCoalescing(rounds);
     console.log('## Coalesced zones (test device: 2048 MMIO byte writes + console bytes)\n');
     console.log('| zones | exits | run time (ms) |\n|---|---|---|');
     console.log(`| off | ${r.off.exits} | ${f(r.off.ms, 1)} |\n| on | ${r.on.exits} | ${f(r.on.ms, 1)} |`);
-    console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ≥ 3× fewer exits)\n`);
-    targets.atLeast('4', 'exits without / with coalesced zones (test device)', r.off.exits / r.on.exits, 3);
+    console.log(`\n**exits off / on: ${f(r.off.exits / r.on.exits, 1)}×**, time off / on: ${f(r.off.ms / r.on.ms, 2)}× (target ${bound(TARGETS.coalescedExits)}× fewer exits)\n`);
+    targets.check(TARGETS.coalescedExits, 'exits without / with coalesced zones (test device)', r.off.exits / r.on.exits);
   }
   if (wanted('coalescing') && bootable()) {
     const runs = { on: [] as BootSample[], off: [] as BootSample[] };
@@ -158,9 +159,9 @@ async function sections(): Promise<void> {
         bootOff.push((await tsvmmBoot(['--no-sandbox'])).toInit);
       }
       console.log(`| default guest to "Run /init" (s) | ${f(median(bootOn))} | ${f(median(bootOff))} | ${f(median(bootOn) / median(bootOff), 3)} |`);
-      targets.atMost('5', 'default guest to init, jailed / unjailed', median(bootOn) / median(bootOff), 1.05);
-    } else targets.atMost('5', 'PIO exit round trip, jailed / unjailed', r.pioOnMicros / r.pioOffMicros, 1.05);
-    console.log('\n(target: overhead ≤ 5 %)\n');
+      targets.check(TARGETS.sandboxOverhead, 'default guest to init, jailed / unjailed', median(bootOn) / median(bootOff));
+    } else targets.check(TARGETS.sandboxOverhead, 'PIO exit round trip, jailed / unjailed', r.pioOnMicros / r.pioOffMicros);
+    console.log(`\n(target: jailed / unjailed ${bound(TARGETS.sandboxOverhead)})\n`);
   }
   if (wanted('ioregion')) {
     const r = await measureAccessCosts(rounds);
@@ -181,13 +182,12 @@ async function sections(): Promise<void> {
       console.log(`## Boot of the default guest (256 MiB, \`-- ${r.command}\`)\n`);
       console.log('| VMM | to "Run /init" (s) | to exit status (s) | RSS without guest RAM (MiB) |\n|---|---|---|---|');
       console.log(`| tsvmm | ${f(t.toInit)} | ${f(t.toExit)} | ${f(t.rssMiB, 1)} |\n| QEMU microvm | ${f(q.toInit)} | ${f(q.toExit)} | ${f(q.rssMiB, 1)} |`);
-      // Issue 17's targets: the ratio ≤ 1.2 on a nested KVM, ≤ 1.0 on kvm_pvm; RSS no more than QEMU's.
-      const ratioTarget = process.env[IN_L1_ENV] ? 1.2 : 1.0;
-      console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ≤ ${f(ratioTarget, 1)}); tsvmm RSS ${f(t.rssMiB, 1)} MiB, ${f(t.rssMiB / q.rssMiB, 2)}× QEMU's (target ≤ 1.0)\n`);
-      targets.atMost('2, 17', 'default guest to init, tsvmm / QEMU', t.toInit / q.toInit, ratioTarget);
-      targets.atMost('2, 17', 'default guest to exit, tsvmm / QEMU', t.toExit / q.toExit, ratioTarget);
-      targets.atMost('2', 'helper RSS without guest RAM (MiB)', t.rssMiB, 60);
-      targets.atMost('17', "helper RSS, tsvmm / QEMU's", t.rssMiB / q.rssMiB, 1);
+      const bootTarget = process.env[IN_L1_ENV] ? TARGETS.bootNested : TARGETS.boot;
+      console.log(`\n**ratio tsvmm / QEMU: to init ${f(t.toInit / q.toInit, 3)}, to exit ${f(t.toExit / q.toExit, 3)}** (target ${bound(bootTarget)}); tsvmm RSS ${f(t.rssMiB, 1)} MiB (target ${bound(TARGETS.helperRssMiB)}), ${f(t.rssMiB / q.rssMiB, 2)}× QEMU's (target ${bound(TARGETS.helperRssVsQemu)})\n`);
+      targets.check(bootTarget, 'default guest to init, tsvmm / QEMU', t.toInit / q.toInit);
+      targets.check(bootTarget, 'default guest to exit, tsvmm / QEMU', t.toExit / q.toExit);
+      targets.check(TARGETS.helperRssMiB, 'helper RSS without guest RAM (MiB)', t.rssMiB);
+      targets.check(TARGETS.helperRssVsQemu, "helper RSS, tsvmm / QEMU's", t.rssMiB / q.rssMiB);
     }
   }
   if (wanted('smp')) await smpSection();
@@ -211,10 +211,10 @@ async function execSection(): Promise<void> {
   console.log(`| VMM | \`exec -- true\`, start to exit (s) | \`cat\` ${sizes.bigFileMiB} MiB (MiB/s) | \`find\` stat-ing ${sizes.treeFiles} files (files/s) | the same \`cat\` again (MiB/s) |\n|---|---|---|---|---|`);
   console.log(`| tsvmm exec (shares in jailed device processes) | ${f(t.bootToExit)} | ${f(t.catMiBps, 1)} | ${f(t.findFilesPerSecond, 0)} | ${f(t.catAgainMiBps, 1)} |`);
   console.log(`| QEMU microvm (virtio-9p, virtio-serial) | ${f(q.bootToExit)} | ${f(q.catMiBps, 1)} | ${f(q.findFilesPerSecond, 0)} | ${f(q.catAgainMiBps, 1)} |`);
-  console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ≤ 1.0), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ≥ 1.0)**; the same cat again ${f(t.catAgainMiBps / q.catAgainMiBps, 3)}`);
-  targets.atMost('15', '`exec -- true`, start to exit, tsvmm / QEMU', t.bootToExit / q.bootToExit, 1);
-  targets.atLeast('15', '`cat` over 9p, tsvmm / QEMU', t.catMiBps / q.catMiBps, 1);
-  targets.atLeast('15', '`find` over 9p, tsvmm / QEMU', t.findFilesPerSecond / q.findFilesPerSecond, 1);
+  console.log(`\n**tsvmm / QEMU: boot to command ${f(t.bootToExit / q.bootToExit, 3)} (target ${bound(TARGETS.execBoot)}), cat throughput ${f(t.catMiBps / q.catMiBps, 3)}, find rate ${f(t.findFilesPerSecond / q.findFilesPerSecond, 3)} (targets ${bound(TARGETS.p9Throughput)})**; the same cat again ${f(t.catAgainMiBps / q.catAgainMiBps, 3)}`);
+  targets.check(TARGETS.execBoot, '`exec -- true`, start to exit, tsvmm / QEMU', t.bootToExit / q.bootToExit);
+  targets.check(TARGETS.p9Throughput, '`cat` over 9p, tsvmm / QEMU', t.catMiBps / q.catMiBps);
+  targets.check(TARGETS.p9Throughput, '`find` over 9p, tsvmm / QEMU', t.findFilesPerSecond / q.findFilesPerSecond);
   const samples = (key: keyof ExecSample, digits: number) => `${r.tsvmm.map((s) => f(s[key], digits)).join(',')} / ${r.qemu.map((s) => f(s[key], digits)).join(',')}`;
   console.log(`Samples (tsvmm / QEMU): boot ${samples('bootToExit', 2)}; cat ${samples('catMiBps', 1)}; find ${samples('findFilesPerSecond', 0)}; cat again ${samples('catAgainMiBps', 1)}\n`);
 }
@@ -254,8 +254,8 @@ async function hostSections(): Promise<void> {
     console.log('| format | stream (MiB) | tsvmm decompress() (ms) | its first call in the process (ms) | CLI `-dc` to /dev/null, process start included (ms) | tsvmm / CLI |\n|---|---|---|---|---|---|');
     for (const row of r.rows) console.log(`| ${row.format} | ${f(row.streamBytes / 2 ** 20, 1)} | ${f(row.tsvmmMs, 0)} | ${f(row.firstMs, 0)} | ${f(row.cliMs, 0)} | ${f(row.ratio, 2)} |`);
     const worst = r.rows.reduce((a, b) => (b.ratio > a.ratio ? b : a));
-    console.log(`\n**worst ratio tsvmm / CLI: ${f(worst.ratio, 2)} (${worst.format})** (target ≤ 1.0 for every format)`);
-    targets.atMost('13', `decompression, tsvmm / CLI, the worst format (${worst.format})`, worst.ratio, 1);
+    console.log(`\n**worst ratio tsvmm / CLI: ${f(worst.ratio, 2)} (${worst.format})** (target ${bound(TARGETS.decompression)} for every format)`);
+    targets.check(TARGETS.decompression, `decompression, tsvmm / CLI, the worst format (${worst.format})`, worst.ratio);
     console.log(`Samples (ms, tsvmm / CLI): ${r.rows.map((row) => `${row.format} ${row.samples.tsvmm.map((x) => f(x, 0)).join(',')} / ${row.samples.cli.map((x) => f(x, 0)).join(',')}`).join('; ')}\n`);
   }
   if (wanted('blk-path')) await blkPathSection();
@@ -283,11 +283,11 @@ async function blkPathSection(): Promise<void> {
     const before = summarizeBlkPath(row.tsvmmOnLibuv);
     return `QD ${row.depth}: IOPS ${f(t.iops / q.iops, 2)} (${f(before.iops / q.iops, 2)} on Node's loop), CPU per request ${f(t.cpuUs / q.cpuUs, 2)} (${f(before.cpuUs / q.cpuUs, 2)})`;
   };
-  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 17 targets: CPU per request ≤ 1.2 at both depths, IOPS ≥ 1.0 at QD 32)`);
+  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 17 targets: CPU per request ${bound(TARGETS.blkCpu)} at both depths, IOPS ${bound(TARGETS.blkIopsQd32)} at QD 32)`);
   for (const row of rows) {
     const [t, q] = [summarizeBlkPath(row.tsvmm), summarizeBlkPath(row.qemu)];
-    targets.atMost('17', `virtio-blk without KVM, QD ${row.depth}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.2);
-    if (row.depth >= 32) targets.atLeast('17', `virtio-blk without KVM, QD ${row.depth}: IOPS, tsvmm / QEMU`, t.iops / q.iops, 1);
+    targets.check(TARGETS.blkCpu, `virtio-blk without KVM, QD ${row.depth}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs);
+    if (row.depth >= 32) targets.check(TARGETS.blkIopsQd32, `virtio-blk without KVM, QD ${row.depth}: IOPS, tsvmm / QEMU`, t.iops / q.iops);
   }
   const iops = (runs: readonly BlkPathResult[]) => runs.map((r) => f(r.iops, 0)).join(',');
   console.log(`Samples (IOPS, tsvmm / on Node's loop / QEMU): ${rows.map((row) => `QD ${row.depth} ${iops(row.tsvmm)} / ${iops(row.tsvmmOnLibuv)} / ${iops(row.qemu)}`).join('; ')}\n`);
@@ -311,11 +311,11 @@ async function p9PathSection(): Promise<void> {
     const [t, q] = [summarizeP9Path(row.tsvmm), summarizeP9Path(row.qemu)];
     return `${row.workload}: requests/s ${f(t.rate / q.rate, 2)}, CPU per request ${f(t.cpuUs / q.cpuUs, 2)}`;
   };
-  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 15: throughput ≥ 1.0; issue 17: CPU per request ≤ 1.2)`);
+  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 15: throughput ${bound(TARGETS.p9Throughput)}; issue 17: CPU per request ${bound(TARGETS.p9Cpu)})`);
   for (const row of rows) {
     const [t, q] = [summarizeP9Path(row.tsvmm), summarizeP9Path(row.qemu)];
-    targets.atLeast('15', `virtio-9p without KVM, ${row.workload}: requests/s, tsvmm / QEMU`, t.rate / q.rate, 1);
-    targets.atMost('17', `virtio-9p without KVM, ${row.workload}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.2);
+    targets.check(TARGETS.p9Throughput, `virtio-9p without KVM, ${row.workload}: requests/s, tsvmm / QEMU`, t.rate / q.rate);
+    targets.check(TARGETS.p9Cpu, `virtio-9p without KVM, ${row.workload}: CPU per request, tsvmm / QEMU`, t.cpuUs / q.cpuUs);
   }
   const samples = (runs: readonly P9PathResult[]) => runs.map((r) => `${f(r.requestsPerSecond, 0)}/${f(r.vmmCpuUsPerRequest, 1)}`).join(', ');
   console.log(`Samples (requests/s / CPU µs per request, tsvmm; QEMU): ${rows.map((row) => `${row.workload} ${samples(row.tsvmm)}; ${samples(row.qemu)}`).join(' — ')}\n`);
@@ -339,12 +339,12 @@ async function netPathSection(): Promise<void> {
     const [t, q] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu)];
     return `${row.workload} ${row.frameBytes}: throughput ${f(t.rate / q.rate, 2)}, CPU per frame ${f(t.cpuUs / q.cpuUs, 2)}`;
   };
-  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 14 targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`);
+  console.log(`\n**tsvmm / QEMU: ${rows.map(ratio).join('; ')}** (issue 14 targets: throughput ${bound(TARGETS.netThroughput)}, CPU per packet ${bound(TARGETS.netCpu)})`);
   for (const row of rows) {
     const [t, q] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu)];
     const what = `virtio-net without KVM, ${row.workload} ${row.frameBytes}-byte frames${row.workload === 'ping' ? " (QEMU's figures corrected for qtest)" : ''}`;
-    targets.atLeast('14', `${what}: throughput, tsvmm / QEMU`, t.rate / q.rate, 1);
-    targets.atMost('14', `${what}: CPU per frame, tsvmm / QEMU`, t.cpuUs / q.cpuUs, 1.5);
+    targets.check(TARGETS.netThroughput, `${what}: throughput, tsvmm / QEMU`, t.rate / q.rate);
+    targets.check(TARGETS.netCpu, `${what}: CPU per frame, tsvmm / QEMU`, t.cpuUs / q.cpuUs);
   }
   for (const row of rows.filter((r) => r.floor.length > 0)) {
     const [t, q, c] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu), summarizePingFloor(row.floor)];
@@ -399,17 +399,17 @@ async function diskSection(): Promise<void> {
   }
   const ratioOf = (a: DiskRun[], b: DiskRun[], p: PhaseName) => at(a, p).value / at(b, p).value;
   const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(ratioOf(a, b, p), 3)}`).join(', ');
-  console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ≥ 0.9, read and write ≥ 1.0; issue 17: IOPS at QD 32 ≥ 1.0, VMM CPU per request ≤ 1.2× QEMU's at QD 1 and 32); separate process / in the VMM: ${ratios(runs.separate, runs.inline)}`);
-  const minimum: Partial<Record<PhaseName, number>> = { randread: 0.9, read: 1, write: 1 };
+  console.log(`\n**tsvmm / QEMU: ${ratios(runs.inline, runs.qemu)}** (targets: randread ${bound(TARGETS.diskRandomRead)}, read and write ${bound(TARGETS.diskSequential)}; issue 17: IOPS at QD 32 ${bound(TARGETS.blkIopsQd32)}, VMM CPU per request ${bound(TARGETS.blkCpu)}× QEMU's at QD 1 and 32); separate process / in the VMM: ${ratios(runs.separate, runs.inline)} (target ${bound(TARGETS.diskOwnProcess)})`);
+  const phaseTargets: Partial<Record<PhaseName, Target>> = { randread: TARGETS.diskRandomRead, read: TARGETS.diskSequential, write: TARGETS.diskSequential };
   for (const p of phases) {
-    const least = minimum[p];
-    if (least === undefined) continue;
-    targets.atLeast('3', `disk in the guest, ${p}: tsvmm / QEMU`, ratioOf(runs.inline, runs.qemu, p), least);
-    targets.atLeast('6', `disk in the guest, ${p}: in its own process / in the VMM`, ratioOf(runs.separate, runs.inline, p), 0.8);
+    const target = phaseTargets[p];
+    if (target === undefined) continue;
+    targets.check(target, `disk in the guest, ${p}: tsvmm / QEMU`, ratioOf(runs.inline, runs.qemu, p));
+    targets.check(TARGETS.diskOwnProcess, `disk in the guest, ${p}: in its own process / in the VMM`, ratioOf(runs.separate, runs.inline, p));
   }
-  if (phases.includes('randread-qd32')) targets.atLeast('17', 'disk in the guest, QD 32 IOPS: tsvmm / QEMU', ratioOf(runs.inline, runs.qemu, 'randread-qd32'), 1);
+  if (phases.includes('randread-qd32')) targets.check(TARGETS.blkIopsQd32, 'disk in the guest, QD 32 IOPS: tsvmm / QEMU', ratioOf(runs.inline, runs.qemu, 'randread-qd32'));
   for (const p of ['randread-qd1', 'randread-qd32'] as const)
-    if (phases.includes(p)) targets.atMost('17', `disk in the guest, ${p}: VMM CPU per request, tsvmm / QEMU`, at(runs.inline, p).cpu / at(runs.qemu, p).cpu, 1.2);
+    if (phases.includes(p)) targets.check(TARGETS.blkCpu, `disk in the guest, ${p}: VMM CPU per request, tsvmm / QEMU`, at(runs.inline, p).cpu / at(runs.qemu, p).cpu);
   const dma = runs.inline.map((r) => r.dma).filter((d) => d !== undefined); // a device process keeps its own statistics
   const sum = (k: 'directBytes' | 'bouncedBytes') => dma.reduce((a, d) => a + d![k], 0);
   console.log(`\nZero copy (tsvmm --stats, the disk-in-the-VMM runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
@@ -451,12 +451,12 @@ async function netSection(): Promise<void> {
     const of = (pick: (r: NetRun) => number) => at(`tsvmm ${backend}`, pick) / at(`QEMU ${backend}`, pick);
     const ratio = (pick: (r: NetRun) => number) => f(of(pick), 3);
     for (const p of NET_PHASES) {
-      targets.atLeast('14', `guest network over ${backend}, ${p}: ${p === 'ping' ? 'packets/s' : 'MB/s'}, tsvmm / QEMU`, of((r) => (p === 'ping' ? r.phases.ping.pps : r.phases[p].MBps)), 1);
-      targets.atMost('14', `guest network over ${backend}, ${p}: VMM CPU per packet, tsvmm / QEMU`, of((r) => r.phases[p].vmmCpuMicrosPerPacket), 1.5);
+      targets.check(TARGETS.netThroughput, `guest network over ${backend}, ${p}: ${p === 'ping' ? 'packets/s' : 'MB/s'}, tsvmm / QEMU`, of((r) => (p === 'ping' ? r.phases.ping.pps : r.phases[p].MBps)));
+      targets.check(TARGETS.netCpu, `guest network over ${backend}, ${p}: VMM CPU per packet, tsvmm / QEMU`, of((r) => r.phases[p].vmmCpuMicrosPerPacket));
     }
     console.log(
       `\n**${backend}, tsvmm / QEMU: throughput send ${ratio((r) => r.phases.send.MBps)}, recv ${ratio((r) => r.phases.recv.MBps)}, ping rate ${ratio((r) => r.phases.ping.pps)}; ` +
-        `CPU per packet send ${ratio((r) => r.phases.send.vmmCpuMicrosPerPacket)}, recv ${ratio((r) => r.phases.recv.vmmCpuMicrosPerPacket)}, ping ${ratio((r) => r.phases.ping.vmmCpuMicrosPerPacket)}** (targets: throughput ≥ 1.0, CPU per packet ≤ 1.5)`,
+        `CPU per packet send ${ratio((r) => r.phases.send.vmmCpuMicrosPerPacket)}, recv ${ratio((r) => r.phases.recv.vmmCpuMicrosPerPacket)}, ping ${ratio((r) => r.phases.ping.vmmCpuMicrosPerPacket)}** (targets: throughput ${bound(TARGETS.netThroughput)}, CPU per packet ${bound(TARGETS.netCpu)})`,
     );
   }
   if (noTap) console.log(`\ntap rows skipped: ${noTap}`);
