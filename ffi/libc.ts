@@ -79,6 +79,7 @@ export const EPIPE = 32;
 export const ENOSYS = 38;
 export const ELOOP = 40;
 export const EOPNOTSUPP = 95;
+export const ENOBUFS = 105;
 export const ECONNRESET = 104;
 export const ECONNREFUSED = 111;
 export const EPROTO = 71;

@@ -15,6 +15,11 @@
 //   it, and the next once that is in: a round trip at a time, what `ping
 //   -A` measures (each counted frame is a round trip).
 //
+// The far end is either a stream socket in QEMU's stream framing (a 4-byte
+// big-endian length before each frame: where passt would be) or a raw packet
+// socket on a tap's host side (a frame a call: where the host's network stack
+// would be, tap-far-end.ts).
+//
 // Doorbells as the 9p driver rings them (p9-driver-worker.ts): an eventfd
 // per queue for tsvmm, a qtest `writel` for QEMU, counted, its reply
 // collected later (QEMU's main loop blocks writing to a full stream socket:
@@ -22,7 +27,7 @@
 // interrupts are taken: the driver watches the used rings.
 import { parentPort, workerData } from 'node:worker_threads';
 import { koffi } from '../../ffi/koffi.js';
-import { EAGAIN, gettid, read, write } from '../../ffi/libc.js';
+import { EAGAIN, ENOBUFS, gettid, read, write } from '../../ffi/libc.js';
 import { VIRTIO_MMIO } from '../../src/devices/virtio/virtio-mmio-registers.js';
 import { VIRTQ_DESC_F_WRITE } from '../../src/devices/virtio/virtio-constants.js';
 import { VirtioDriverRing } from '../../src/devices/virtio/virtio-driver-ring.js';
@@ -39,8 +44,9 @@ export interface NetDriverSetup {
   rx: QueueLayout;
   tx: QueueLayout;
   doorbells: NetDriverDoorbells;
-  /** The far end of the backend's stream socket (non-blocking), in QEMU's stream framing. */
+  /** The far end (non-blocking): the backend's stream socket, or a packet socket on the tap's host side. */
   peerFd: number;
+  peer: 'stream' | 'packet';
   workload: NetWorkload;
   /** Ethernet frame bytes (without the virtio-net header). */
   frameBytes: number;
@@ -62,6 +68,8 @@ const TX_BUFFERS = 0x200000;
 const RX = 0;
 const TX = 1;
 const PEER_CHUNK = 1 << 20;
+/** receive over a tap: frames sent and not yet taken back, at most (a tap drops what its queue of 1,000 cannot hold). */
+const PACKET_IN_FLIGHT = 512;
 
 interface Doorbells {
   ring(queue: number): void;
@@ -115,6 +123,12 @@ function run(s: NetDriverSetup): NetDriverDone {
   let fromView = peer;
   const from = (at: number): Uint8Array => (at === fromAt ? fromView : ((fromAt = at), (fromView = peer.subarray(at))));
   if (s.warmup === 0) count(0);
+  /** A packet socket's send: the whole frame or, its queue full, nothing yet. */
+  const writeFrame = (bytes: Uint8Array): boolean => {
+    const n = write(s.peerFd, bytes, s.frameBytes) as number;
+    if (n < 0 && koffi.errno() !== EAGAIN && koffi.errno() !== ENOBUFS) throw new Error(`peer write failed (errno ${koffi.errno()})`);
+    return n === s.frameBytes;
+  };
 
   if (s.workload === 'ping') {
     for (let i = 0; i < s.rx.size; i++) {
@@ -137,16 +151,28 @@ function run(s: NetDriverSetup): NetDriverDone {
       tx.post(0);
       tx.publish();
       // The far end: the whole frame in, then back out.
-      for (let got = 0; got < framed; ) {
-        const n = read(s.peerFd, from(got), framed - got) as number;
-        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
-        if (n > 0) got += n;
-        doorbells.collect();
-      }
-      for (let sent = 0; sent < framed; ) {
-        const n = write(s.peerFd, from(sent), framed - sent) as number;
-        if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer write failed (errno ${koffi.errno()})`);
-        if (n > 0) sent += n;
+      if (s.peer === 'packet') {
+        for (;;) {
+          const n = read(s.peerFd, peer, PEER_CHUNK) as number;
+          if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
+          doorbells.collect();
+          if (n < 0) continue;
+          if (n !== s.frameBytes) errors++;
+          break;
+        }
+        while (!writeFrame(peer)) {}
+      } else {
+        for (let got = 0; got < framed; ) {
+          const n = read(s.peerFd, from(got), framed - got) as number;
+          if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
+          if (n > 0) got += n;
+          doorbells.collect();
+        }
+        for (let sent = 0; sent < framed; ) {
+          const n = write(s.peerFd, from(sent), framed - sent) as number;
+          if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer write failed (errno ${koffi.errno()})`);
+          if (n > 0) sent += n;
+        }
       }
       back = false;
       while (!back) {
@@ -176,7 +202,11 @@ function run(s: NetDriverSetup): NetDriverDone {
     while (done < total) {
       const n = read(s.peerFd, peer, PEER_CHUNK) as number;
       if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
-      for (let at = 0; at < n; ) {
+      if (s.peer === 'packet' && n > 0) {
+        if (n !== s.frameBytes) errors++;
+        count(1);
+      }
+      for (let at = 0; s.peer === 'stream' && at < n; ) {
         if (frameLeft > 0) {
           const take = Math.min(frameLeft, n - at);
           frameLeft -= take;
@@ -229,7 +259,9 @@ function run(s: NetDriverSetup): NetDriverDone {
       rx.post(id);
     };
     while (done < total) {
-      if (written < total) {
+      if (s.peer === 'packet') {
+        if (written < total && written - done < PACKET_IN_FLIGHT && writeFrame(frame)) written++;
+      } else if (written < total) {
         const n = write(s.peerFd, from(offset), chunk - offset) as number;
         if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer write failed (errno ${koffi.errno()})`);
         if (n > 0) {

@@ -1,16 +1,18 @@
 // The `net-path` benchmark section: tsvmm's virtio-net data path against
-// QEMU's, both over a stream backend (what passt is reached through), driven
-// by the same guest-side driver thread, without KVM (net-data-path.ts): each
-// direction, with full-size frames at the default MTU and at passt's, the
-// two NICs alternating round by round.
+// QEMU's, both over a stream backend (what passt is reached through) and,
+// as root, both over a tap, driven by the same guest-side driver thread,
+// without KVM (net-data-path.ts): each direction, with full-size frames at
+// the default MTU and at passt's, and ping; the two NICs alternating round
+// by round.
 import { measureNetDataPath, type NetPathResult } from './net-data-path.js';
 import { measureQemuNetDataPath } from './net-data-path-qemu.js';
 import type { NetWorkload } from './net-driver-worker.js';
-import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS } from './net-path-fixture.js';
+import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS, type NetPathBackend } from './net-path-fixture.js';
 import { measurePingFloor, type PingFloorResult } from './net-ping-floor.js';
 import { median } from './process-timing.js';
 
 export interface NetPathComparison {
+  backend: NetPathBackend;
   workload: NetWorkload;
   frameBytes: number;
   tsvmm: NetPathResult[];
@@ -19,21 +21,22 @@ export interface NetPathComparison {
   floor: PingFloorResult[];
 }
 
-export async function compareNetDataPath(rounds: number, progress: (what: string) => void): Promise<NetPathComparison[]> {
+/** `backends`: stream always; tap only where the run may make one (tap-far-end.ts). */
+export async function compareNetDataPath(rounds: number, backends: readonly NetPathBackend[], progress: (what: string) => void): Promise<NetPathComparison[]> {
   const out: NetPathComparison[] = [];
-  const loads = [
-    ...NET_FRAME_SIZES.flatMap((frameBytes) => (['send', 'receive'] as const).map((workload) => ({ workload, frameBytes, frames: NET_FRAMES(frameBytes) }))),
-    { workload: 'ping' as const, frameBytes: PING_FRAME_BYTES, frames: PINGS },
-  ];
+  const loads = backends.flatMap((backend) => [
+    ...NET_FRAME_SIZES.flatMap((frameBytes) => (['send', 'receive'] as const).map((workload) => ({ backend, workload, frameBytes, frames: NET_FRAMES(frameBytes) }))),
+    { backend, workload: 'ping' as const, frameBytes: PING_FRAME_BYTES, frames: PINGS },
+  ]);
   for (const load of loads) {
-    const { workload, frameBytes } = load;
-    const row: NetPathComparison = { workload, frameBytes, tsvmm: [], qemu: [], floor: [] };
+    const { backend, workload, frameBytes } = load;
+    const row: NetPathComparison = { backend, workload, frameBytes, tsvmm: [], qemu: [], floor: [] };
     for (let i = 0; i < rounds; i++) {
-      progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
+      progress(`${backend}, ${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: tsvmm`);
       row.tsvmm.push(await measureNetDataPath(load));
-      progress(`${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
+      progress(`${backend}, ${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
       row.qemu.push(await measureQemuNetDataPath(load));
-      if (workload === 'ping') {
+      if (workload === 'ping' && backend === 'stream') {
         progress(`ping, round ${i + 1} of ${rounds}: the C floor`);
         row.floor.push(measurePingFloor());
       }

@@ -29,12 +29,17 @@ export const PINGS = 40_000;
 export const NET_WARMUP = (frameBytes: number) => (frameBytes > 4096 ? 10_000 : 200_000);
 export const NET_FRAMES = (frameBytes: number) => (frameBytes > 4096 ? 60_000 : 500_000);
 
-export function netDriverSetup(
-  ram: NetDriverSetup['ram'],
-  load: { workload: NetWorkload; frameBytes: number; frames: number },
-  doorbells: NetDriverDoorbells,
-  peerFd: number,
-): NetDriverSetup {
+/** The NIC's backend: a stream socket (`--net user`'s, passt's) or a tap. */
+export type NetPathBackend = 'stream' | 'tap';
+
+export interface NetPathLoad {
+  backend: NetPathBackend;
+  workload: NetWorkload;
+  frameBytes: number;
+  frames: number;
+}
+
+export function netDriverSetup(ram: NetDriverSetup['ram'], load: NetPathLoad, doorbells: NetDriverDoorbells, peerFd: number): NetDriverSetup {
   const txBuffer = Math.ceil((12 + load.frameBytes) / 4096) * 4096;
   return {
     ram,
@@ -42,6 +47,7 @@ export function netDriverSetup(
     tx: NET_QUEUES[1],
     doorbells,
     peerFd,
+    peer: load.backend === 'tap' ? 'packet' : 'stream',
     workload: load.workload,
     frameBytes: load.frameBytes,
     inFlight: Math.min(QUEUE_SIZE, Math.floor(TX_AREA / txBuffer)),
