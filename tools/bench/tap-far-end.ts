@@ -4,7 +4,7 @@
 // address and no IPv6, so that the host sends nothing of its own into it
 // (router solicitations, MLD reports) to be counted as the benchmark's.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { SOCK_CLOEXEC, SOCK_NONBLOCK, close, koffi, socket } from '../../ffi/libc.js';
 import {
   AF_PACKET, ETH_P_ALL, PACKET_IGNORE_OUTGOING, SLL_IFINDEX_OFFSET, SLL_PROTOCOL_OFFSET, SOCKADDR_LL_SIZE, SOCK_RAW, SOL_PACKET, bind, ifNameToIndex, setsockopt,
@@ -17,7 +17,9 @@ const TAP_MTU = 65_521;
 
 /** Why this host cannot run the tap rows, if it cannot. */
 export function tapFarEndProblem(): string | undefined {
-  return process.getuid?.() === 0 ? undefined : 'needs root (it makes a tap device and a raw packet socket)';
+  if (process.getuid?.() !== 0) return 'needs root (it makes a tap device and a raw packet socket)';
+  if (!existsSync('/dev/net/tun')) return 'needs /dev/net/tun (the tun module)';
+  return undefined;
 }
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
