@@ -352,7 +352,7 @@ async function netPathSection(): Promise<void> {
   for (const row of rows.filter((r) => r.floor.length > 0)) {
     const [t, q, c] = [summarizeNetPath(row.tsvmm), summarizeNetPath(row.qemu), summarizePingFloor(row.floor)];
     console.log(
-      `The floor under ping (net-ping-floor.c: the device thread's system calls from C, the same far end): ${f(c.rate, 0)} round trips/s at ${f(c.cpuUs, 2)} µs of CPU each. ` +
+      `The floor under ping over ${row.backend} (net-ping-floor.c: the device thread's system calls from C, the same far end): ${f(c.rate, 0)} round trips/s at ${f(c.cpuUs, 2)} µs of CPU each. ` +
         `**tsvmm / floor: rate ${f(t.rate / c.rate, 2)}, CPU ${f(t.cpuUs / c.cpuUs, 2)}; QEMU / floor: rate ${f(q.rate / c.rate, 2)}, CPU ${f(q.cpuUs / c.cpuUs, 2)}** (QEMU's corrected figures below the floor mean the correction took out more than qtest cost it)`,
     );
   }

@@ -10,6 +10,7 @@ import type { NetWorkload } from './net-driver-worker.js';
 import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS, type NetPathBackend } from './net-path-fixture.js';
 import { measurePingFloor, type PingFloorResult } from './net-ping-floor.js';
 import { median } from './process-timing.js';
+import { BENCH_TAP, withTapFarEnd } from './tap-far-end.js';
 
 export interface NetPathComparison {
   backend: NetPathBackend;
@@ -36,9 +37,9 @@ export async function compareNetDataPath(rounds: number, backends: readonly NetP
       row.tsvmm.push(await measureNetDataPath(load));
       progress(`${backend}, ${workload}, ${frameBytes}-byte frames, round ${i + 1} of ${rounds}: QEMU`);
       row.qemu.push(await measureQemuNetDataPath(load));
-      if (workload === 'ping' && backend === 'stream') {
-        progress(`ping, round ${i + 1} of ${rounds}: the C floor`);
-        row.floor.push(measurePingFloor());
+      if (workload === 'ping') {
+        progress(`${backend}, ping, round ${i + 1} of ${rounds}: the C floor`);
+        row.floor.push(backend === 'tap' ? await withTapFarEnd(async () => measurePingFloor(BENCH_TAP)) : measurePingFloor());
       }
     }
     out.push(row);

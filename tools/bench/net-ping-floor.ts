@@ -1,6 +1,6 @@
 // The floor under the net-path ping: the system calls a device thread makes
-// per round trip over a stream backend, from C (net-ping-floor.c, compiled
-// here once per run). QEMU's ping figures are corrected for qtest and so
+// per round trip over a stream backend or a tap, from C (net-ping-floor.c,
+// compiled here once per run). QEMU's ping figures are corrected for qtest and so
 // uncertain; this one is not, and neither VMM can go below it.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +26,8 @@ function compiled(): string {
   return (binary = out);
 }
 
-export function measurePingFloor(): PingFloorResult {
-  return JSON.parse(execFileSync(compiled(), [String(PING_WARMUP), String(PINGS), String(PING_FRAME_BYTES)], { encoding: 'utf8' })) as PingFloorResult;
+/** Over a stream, or over the tap named `tap` (which must exist, made with a virtio-net header). */
+export function measurePingFloor(tap?: string): PingFloorResult {
+  const args = [String(PING_WARMUP), String(PINGS), String(PING_FRAME_BYTES), ...(tap === undefined ? [] : [tap])];
+  return JSON.parse(execFileSync(compiled(), args, { encoding: 'utf8' })) as PingFloorResult;
 }
