@@ -30,11 +30,11 @@ import { WARMUP_REQUESTS } from './blk-path-fixture.js';
 import { compareP9DataPath, summarizeP9Path } from './p9-path-comparison.js';
 import type { P9PathResult } from './p9-data-path.js';
 import { compareNetDataPath, summarizeNetPath, summarizePingFloor } from './net-path-comparison.js';
-import { tapFarEndProblem } from './tap-far-end.js';
+import { tapProblem } from './bench-tap.js';
 import type { NetPathResult } from './net-data-path.js';
 import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
-import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tapProblem, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
+import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 import { sectionProgress } from './progress.js';
 import { TargetLedger } from './target-ledger.js';
 import { TARGETS, bound, type Target } from './targets.js';
@@ -327,7 +327,7 @@ async function netPathSection(): Promise<void> {
     console.log('## The virtio-net data path without KVM\n\nskipped: needs qemu-system-x86_64 for the reference\n');
     return;
   }
-  const noTap = tapFarEndProblem();
+  const noTap = tapProblem();
   const rows = await compareNetDataPath(rounds, noTap ? ['stream'] : ['stream', 'tap'], sectionProgress('net-path'));
   console.log(`## The virtio-net data path without KVM (a driver thread plays Linux's driver, MRG_RXBUF and EVENT_IDX, and holds the far end, which in ping echoes each frame: the stream's other socket, where passt would be, against QEMU 7.2's \`-netdev stream\`; a raw packet socket on a tap's host side, against \`-netdev tap\`; QEMU's NIC reached through qtest: one qtest command's CPU and round trip, measured in the same run, taken out per doorbell)\n`);
   console.log('| backend | direction | frame (bytes) | NIC | frames/s (ping: round trips/s) | MB/s | VMM host CPU per frame (ping: per round trip, µs) | share of a core |\n|---|---|---|---|---|---|---|---|');

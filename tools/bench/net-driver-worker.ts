@@ -202,24 +202,28 @@ function run(s: NetDriverSetup): NetDriverDone {
     while (done < total) {
       const n = read(s.peerFd, peer, PEER_CHUNK) as number;
       if (n < 0 && koffi.errno() !== EAGAIN) throw new Error(`peer read failed (errno ${koffi.errno()})`);
-      if (s.peer === 'packet' && n > 0) {
-        if (n !== s.frameBytes) errors++;
-        count(1);
-      }
-      for (let at = 0; s.peer === 'stream' && at < n; ) {
-        if (frameLeft > 0) {
-          const take = Math.min(frameLeft, n - at);
-          frameLeft -= take;
-          at += take;
-          if (frameLeft === 0) count(1);
-          continue;
+      if (s.peer === 'packet') {
+        // A read is one whole frame.
+        if (n > 0) {
+          if (n !== s.frameBytes) errors++;
+          count(1);
         }
-        header = header * 256 + peer[at++];
-        if (++headerBytes === 4) {
-          if (header !== s.frameBytes) errors++;
-          frameLeft = header;
-          header = headerBytes = 0;
-          if (frameLeft === 0) count(1);
+      } else {
+        for (let at = 0; at < n; ) {
+          if (frameLeft > 0) {
+            const take = Math.min(frameLeft, n - at);
+            frameLeft -= take;
+            at += take;
+            if (frameLeft === 0) count(1);
+            continue;
+          }
+          header = header * 256 + peer[at++];
+          if (++headerBytes === 4) {
+            if (header !== s.frameBytes) errors++;
+            frameLeft = header;
+            header = headerBytes = 0;
+            if (frameLeft === 0) count(1);
+          }
         }
       }
       tx.takeUsed(repost);

@@ -10,7 +10,7 @@ import type { NetWorkload } from './net-driver-worker.js';
 import { NET_FRAMES, NET_FRAME_SIZES, PING_FRAME_BYTES, PINGS, type NetPathBackend } from './net-path-fixture.js';
 import { measurePingFloor, type PingFloorResult } from './net-ping-floor.js';
 import { median } from './process-timing.js';
-import { BENCH_TAP, withTapFarEnd } from './tap-far-end.js';
+import { BENCH_TAP, withBenchTap } from './tap-far-end.js';
 
 export interface NetPathComparison {
   backend: NetPathBackend;
@@ -22,7 +22,7 @@ export interface NetPathComparison {
   floor: PingFloorResult[];
 }
 
-/** `backends`: stream always; tap only where the run may make one (tap-far-end.ts). */
+/** `backends`: stream always; tap only where the run may make one (bench-tap.ts). */
 export async function compareNetDataPath(rounds: number, backends: readonly NetPathBackend[], progress: (what: string) => void): Promise<NetPathComparison[]> {
   const out: NetPathComparison[] = [];
   const loads = backends.flatMap((backend) => [
@@ -39,7 +39,7 @@ export async function compareNetDataPath(rounds: number, backends: readonly NetP
       row.qemu.push(await measureQemuNetDataPath(load));
       if (workload === 'ping') {
         progress(`${backend}, ping, round ${i + 1} of ${rounds}: the C floor`);
-        row.floor.push(backend === 'tap' ? await withTapFarEnd(async () => measurePingFloor(BENCH_TAP)) : measurePingFloor());
+        row.floor.push(backend === 'tap' ? await withBenchTap(async () => measurePingFloor(BENCH_TAP)) : measurePingFloor());
       }
     }
     out.push(row);

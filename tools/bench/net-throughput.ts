@@ -11,7 +11,7 @@
 // as each phase starts and ends; the VMM's host CPU outside its vCPU thread
 // (vmm-cpu.ts, passt not counted) over the phase, divided by those packets,
 // is its CPU per packet.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { readDefaultGuest } from '../../src/cli/default-guest.js';
 import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { findPasst } from '../../src/net/passt.js';
 import { IN_L1_ENV } from '../nested/l1.js';
+import { ip, withTapDevice } from './bench-tap.js';
 import { parseExitStats, timedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
@@ -79,22 +80,13 @@ export function allowPingSocketsInL1(): void {
   if (process.env[IN_L1_ENV] && process.getuid?.() === 0) writeFileSync('/proc/sys/net/ipv4/ping_group_range', '0 2147483647');
 }
 
-/** Whether this host can run the tap rows (root: tap devices), and why not. */
-export function tapProblem(): string | undefined {
-  return process.getuid?.() === 0 ? undefined : 'needs root (it makes a tap device)';
-}
-
 /** A tap with an address on the host's side, for the duration of `body`. */
-export async function withTap<T>(body: () => Promise<T>): Promise<T> {
-  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  ip('tuntap', 'add', 'dev', TAP.name, 'mode', 'tap', 'vnet_hdr');
-  try {
+export function withTap<T>(body: () => Promise<T>): Promise<T> {
+  const configure = () => {
     ip('addr', 'add', `${TAP.host}/24`, 'dev', TAP.name);
     ip('link', 'set', TAP.name, 'up');
-    return await body();
-  } finally {
-    ip('link', 'delete', TAP.name);
-  }
+  };
+  return withTapDevice(TAP.name, configure, body);
 }
 
 /** The guest's side: each phase between two marker lines carrying eth0's packet counters. */
