@@ -51,6 +51,8 @@ export interface PhaseResult {
   /** Host CPU of the VMM outside its vCPU thread: per request (µs), and as a share of one core over the phase (%). */
   vmmCpuMicrosPerOp: number;
   vmmCpuPercent: number;
+  /** The share of that CPU spent in the kernel (%): the rest is the VMM's own code. */
+  vmmKernelPercent: number;
 }
 
 export interface DiskRun {
@@ -79,8 +81,17 @@ async function runPhases(command: string, args: string[], names: PhaseName[]): P
     if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
     const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
     const seconds = ns / 1e9;
-    const { rest } = cpuBetween(before, after);
-    phases[p] = { ops, bytes, seconds, iops: ops / seconds, MBps: bytes / 1e6 / seconds, vmmCpuMicrosPerOp: (rest / ops) * 1e6, vmmCpuPercent: (rest / seconds) * 100 };
+    const { rest, restInKernel } = cpuBetween(before, after);
+    phases[p] = {
+      ops,
+      bytes,
+      seconds,
+      iops: ops / seconds,
+      MBps: bytes / 1e6 / seconds,
+      vmmCpuMicrosPerOp: (rest / ops) * 1e6,
+      vmmCpuPercent: (rest / seconds) * 100,
+      vmmKernelPercent: (restInKernel / rest) * 100,
+    };
   }
   return { run, phases };
 }

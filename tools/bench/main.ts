@@ -386,6 +386,7 @@ async function diskSection(): Promise<void> {
     value: median(rs.map((r) => r.phases[p]![figure[p]])),
     cpu: median(rs.map((r) => r.phases[p]!.vmmCpuMicrosPerOp)),
     cpuPercent: median(rs.map((r) => r.phases[p]!.vmmCpuPercent)),
+    kernelPercent: median(rs.map((r) => r.phases[p]!.vmmKernelPercent)),
   });
   const rows: [string, DiskRun[]][] = [
     [`tsvmm, disk in the VMM (${runs.inline[0].engine})`, runs.inline],
@@ -394,11 +395,11 @@ async function diskSection(): Promise<void> {
   ];
   console.log(`## Disk I/O in the default guest (${DISK_MIB} MiB raw image, cache=writeback, tools/guest/blkbench: O_DIRECT + Linux AIO)\n`);
   for (const p of phases) console.log(`- **${p}**: ${PHASES[p].about}`);
-  console.log(`\n| VMM | ${phases.map((p) => `${p} ${unit[figure[p]]}`).join(' | ')} | VMM host CPU outside the vCPU thread, µs per request (% of a core): ${phases.join(' / ')} |`);
+  console.log(`\n| VMM | ${phases.map((p) => `${p} ${unit[figure[p]]}`).join(' | ')} | VMM host CPU outside the vCPU thread, µs per request (% of a core, % of it in the kernel): ${phases.join(' / ')} |`);
   console.log(`|---|${phases.map(() => '---|').join('')}---|`);
   for (const [name, rs] of rows) {
     const cells = phases.map((p) => at(rs, p));
-    console.log(`| ${name} | ${cells.map((c) => f(c.value, 2)).join(' | ')} | ${cells.map((c) => `${f(c.cpu, 0)} (${f(c.cpuPercent, 1)} %)`).join(' / ')} |`);
+    console.log(`| ${name} | ${cells.map((c) => f(c.value, 2)).join(' | ')} | ${cells.map((c) => `${f(c.cpu, 0)} (${f(c.cpuPercent, 1)} %, ${f(c.kernelPercent, 0)} %)`).join(' / ')} |`);
   }
   const ratioOf = (a: DiskRun[], b: DiskRun[], p: PhaseName) => at(a, p).value / at(b, p).value;
   const ratios = (a: DiskRun[], b: DiskRun[]) => phases.map((p) => `${p} ${f(ratioOf(a, b, p), 3)}`).join(', ');
@@ -445,9 +446,11 @@ async function netSection(): Promise<void> {
   const at = (key: string, pick: (r: NetRun) => number) => median(runs.get(key)!.map(pick));
   console.log(`## Networking in the default guest (virtio-net; ${opts.mib} MiB each way over TCP, ${opts.pings} pings)\n`);
   for (const p of NET_PHASES) console.log(`- **${p}**: ${NET_PHASE_ABOUT[p]}`);
-  console.log('\n| VMM, backend | send MB/s | recv MB/s | ping packets/s | VMM host CPU outside the vCPU thread, µs per packet (% of a core): send / recv / ping |\n|---|---|---|---|---|');
+  console.log('\n| VMM, backend | send MB/s | recv MB/s | ping packets/s | VMM host CPU outside the vCPU thread, µs per packet (% of a core, % of it in the kernel): send / recv / ping |\n|---|---|---|---|---|');
   for (const key of runs.keys()) {
-    const cpu = NET_PHASES.map((p) => `${f(at(key, (r) => r.phases[p].vmmCpuMicrosPerPacket), 1)} (${f(at(key, (r) => r.phases[p].vmmCpuPercent), 1)} %)`).join(' / ');
+    const cpu = NET_PHASES.map(
+      (p) => `${f(at(key, (r) => r.phases[p].vmmCpuMicrosPerPacket), 1)} (${f(at(key, (r) => r.phases[p].vmmCpuPercent), 1)} %, ${f(at(key, (r) => r.phases[p].vmmKernelPercent), 0)} %)`,
+    ).join(' / ');
     console.log(`| ${key} | ${f(at(key, (r) => r.phases.send.MBps))} | ${f(at(key, (r) => r.phases.recv.MBps))} | ${f(at(key, (r) => r.phases.ping.pps), 0)} | ${cpu} |`);
   }
   for (const backend of noTap ? ['passt'] : ['passt', 'tap']) {

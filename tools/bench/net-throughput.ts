@@ -60,6 +60,8 @@ export interface NetPhaseResult {
   /** Host CPU of the VMM outside its vCPU thread per packet (µs), and as a share of one core (%). */
   vmmCpuMicrosPerPacket: number;
   vmmCpuPercent: number;
+  /** The share of that CPU spent in the kernel (%): the rest is the VMM's own code. */
+  vmmKernelPercent: number;
 }
 
 export interface NetRun {
@@ -233,7 +235,7 @@ async function measure(
       const packets = (counts.get(`end ${p}`) ?? NaN) - (counts.get(`start ${p}`) ?? NaN);
       if (!before || !after || !(packets > 0)) throw new Error(`${vmm} over ${backend}: no ${p} phase (status ${r.status}):\n${output}`);
       const timed = p === 'ping' ? { seconds: r.markers[`netbench end ${p}`] - r.markers[`netbench start ${p}`], bytes: 0 } : host[p]!;
-      const { rest } = cpuBetween(before, after);
+      const { rest, restInKernel } = cpuBetween(before, after);
       phases[p] = {
         seconds: timed.seconds,
         bytes: timed.bytes,
@@ -242,6 +244,7 @@ async function measure(
         pps: packets / timed.seconds,
         vmmCpuMicrosPerPacket: (rest / packets) * 1e6,
         vmmCpuPercent: (rest / timed.seconds) * 100,
+        vmmKernelPercent: (restInKernel / rest) * 100,
       };
     }
     return { run: { phases }, stderr: r.stderr };

@@ -15,9 +15,10 @@ const TICKS_PER_SECOND = 100; // USER_HZ, fixed at 100 on x86 Linux
  */
 export const VCPU_THREAD = /^vcpu\d+$|^CPU \d+\/KVM$/;
 
-/** CPU seconds per thread ("pid/tid") at one instant, and which threads are vCPUs. */
+/** CPU seconds per thread ("pid/tid") at one instant, all and in the kernel, and which threads are vCPUs. */
 export interface CpuSnapshot {
   seconds: Map<string, number>;
+  systemSeconds: Map<string, number>;
   vcpus: Set<string>;
 }
 
@@ -28,7 +29,7 @@ function statFields(stat: string): string[] {
 
 /** `skipCommands`: processes in the tree that are not the VMM's (a network backend it started, such as passt). */
 export function snapshotCpu(root: number, skipCommands: readonly string[] = []): CpuSnapshot {
-  const snapshot: CpuSnapshot = { seconds: new Map(), vcpus: new Set() };
+  const snapshot: CpuSnapshot = { seconds: new Map(), systemSeconds: new Map(), vcpus: new Set() };
   for (const pid of processTree(root)) {
     if (skipCommands.length > 0 && skipCommands.includes(readProc(`/proc/${pid}/comm`)?.trim() ?? '')) continue;
     let tids: string[];
@@ -43,20 +44,30 @@ export function snapshotCpu(root: number, skipCommands: readonly string[] = []):
       const f = statFields(stat); // utime, stime are fields 14 and 15 (index 11, 12 here)
       const thread = `${pid}/${tid}`;
       snapshot.seconds.set(thread, (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
+      snapshot.systemSeconds.set(thread, Number(f[12]) / TICKS_PER_SECOND);
       if (VCPU_THREAD.test(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) snapshot.vcpus.add(thread);
     }
   }
   return snapshot;
 }
 
-/** CPU seconds between two snapshots, split into the vCPU threads' (the guest's) and the rest's (the VMM's own). */
-export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { vcpu: number; rest: number } {
+/**
+ * CPU seconds between two snapshots, split into the vCPU threads' (the
+ * guest's) and the rest's (the VMM's own), and how much of the rest was
+ * spent in the kernel (system calls, the copies they make, interrupts):
+ * what is left of it is the VMM's own code.
+ */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { vcpu: number; rest: number; restInKernel: number } {
   let vcpu = 0;
   let rest = 0;
+  let restInKernel = 0;
   for (const [thread, seconds] of after.seconds) {
     const delta = seconds - (before.seconds.get(thread) ?? 0);
     if (after.vcpus.has(thread) || before.vcpus.has(thread)) vcpu += delta;
-    else rest += delta;
+    else {
+      rest += delta;
+      restInKernel += (after.systemSeconds.get(thread) ?? 0) - (before.systemSeconds.get(thread) ?? 0);
+    }
   }
-  return { vcpu, rest };
+  return { vcpu, rest, restInKernel };
 }
