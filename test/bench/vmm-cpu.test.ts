@@ -1,6 +1,6 @@
 // The benchmarks' split of a VMM's CPU time into its vCPU threads' (the
 // guest) and the rest (the VMM's own cost): by thread name, read from /proc.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gettid, setThreadName } from '../../ffi/libc.js';
 import { VCPU_THREAD_NAME } from '../../src/vmm/vcpu-protocol.js';
@@ -30,6 +30,22 @@ describe('vCPU threads, by name', () => {
       expect(rest).toBeGreaterThanOrEqual(0);
     } finally {
       setThreadName(before);
+    }
+  });
+
+  it("says how much of the rest's time was spent in the kernel", () => {
+    const zero = openSync('/dev/zero', 'r');
+    const buffer = Buffer.alloc(1 << 20);
+    try {
+      const a = snapshotCpu(process.pid);
+      const until = performance.now() + 200; // system calls that clear a MiB each: mostly kernel time
+      while (performance.now() < until) readSync(zero, buffer);
+      const b = snapshotCpu(process.pid);
+      const { rest, restInKernel } = cpuBetween(a, b);
+      expect(restInKernel).toBeGreaterThan(0);
+      expect(restInKernel).toBeLessThanOrEqual(rest + 1e-9);
+    } finally {
+      closeSync(zero);
     }
   });
 });

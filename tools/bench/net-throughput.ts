@@ -91,6 +91,20 @@ export function withTap<T>(body: () => Promise<T>): Promise<T> {
   return withTapDevice(TAP.name, configure, body);
 }
 
+/**
+ * The guest listens for the host's stream into `sink` in the background,
+ * (printing "$t `label` N" with `sink`'s output if `label` is given), once
+ * nc listens: the host connects on the next marker. nc's stdin is a FIFO it
+ * never sees the end of: at the end of its stdin it would half-close the
+ * connection, and passt (2025-05-03) then cut the host's stream short (2 and
+ * 11 of 16 MiB delivered in two runs).
+ */
+function listen(sink: string, label?: string): string {
+  const nc = `nc -l -p ${GUEST_PORT} <&3 ${sink}`;
+  const listening = `:${GUEST_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`; // its socket in /proc/net/tcp, state LISTEN
+  return `(exec 3<>/nc.in; ${label ? `echo "$t ${label} $(${nc})"` : nc}) & until grep -q "${listening}" /proc/net/tcp; do sleep 0.1; done`;
+}
+
 /** The guest's side: each phase between two marker lines carrying eth0's packet counters. */
 function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number, warmUpPort: number): string {
   const peer = backend === 'tap' ? TAP.host : '$gw';
@@ -101,18 +115,21 @@ function guestScript(backend: NetBackendName, opts: NetOptions, sinkPort: number
   return [
     't=netbench',
     backend === 'tap' ? `ip addr add ${TAP.guest}/24 dev eth0; ip link set eth0 up` : 'set -- $(ip route | grep default); gw=$3',
-    // A warm-up first, not measured: small frames both ways and a short bulk
-    // stream out (the VMM's first packets carry tsvmm's JIT compiling its
-    // data path: BENCHMARKS.md, "The data path").
-    `ping -A -q -c 100 -w 60 ${peer} >/dev/null 2>&1; dd if=/dev/zero bs=64k count=32 2>/dev/null | nc ${peer} ${warmUpPort}`,
+    // A warm-up first, not measured, as long as the measured phases: pings,
+    // and a stream each way. The VMM's first packets carry tsvmm's JIT
+    // compiling its data path (BENCHMARKS.md, "The data path"): V8
+    // optimizes what runs per buffer within a few MiB, what runs per frame
+    // later (in a nested L1, after a 6 MiB stream in, seven of the receive
+    // path's functions were still being optimized in the 16 MiB after it),
+    // and a stream in takes another path than the acknowledgements of a
+    // stream out.
+    `ping -A -q -c ${opts.pings} -w 120 ${peer} >/dev/null 2>&1; dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${warmUpPort}`,
+    `mkfifo /nc.in; ${listen('>/dev/null')}`,
+    `echo "$t ${WARM_UP_IN}"; wait`,
     mark('start send'),
     `dd if=/dev/zero bs=64k count=${opts.mib * 16} 2>/dev/null | nc ${peer} ${sinkPort}`,
     mark('end send'),
-    // The host connects on "start recv", once nc listens (its socket in /proc/net/tcp, state 0A).
-    // nc's stdin is a FIFO it never sees the end of: at the end of its stdin
-    // it would half-close the connection, and passt (2025-05-03) then cut the
-    // host's stream short (2 and 11 of 16 MiB delivered in two runs).
-    `mkfifo /nc.in; (exec 3<>/nc.in; echo "$t got $(nc -l -p ${GUEST_PORT} <&3 | wc -c)") & until grep -q ":${GUEST_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A" /proc/net/tcp; do sleep 0.1; done`,
+    listen('| wc -c', 'got'),
     mark('start recv'),
     'wait',
     mark('end recv'),
@@ -184,6 +201,8 @@ async function freePort(): Promise<number> {
 }
 
 const MARKER = /netbench (start|end) (send|recv|ping) (\d+) (\d+)/g;
+/** The guest listens for the warm-up's stream in (as long as the measured one, not measured). */
+const WARM_UP_IN = 'warm-up in';
 
 /** Boots the guest under a VMM (`launch(cmdline)`), plays the host's side of each phase, and measures. */
 async function measure(
@@ -202,15 +221,17 @@ async function measure(
   try {
     const cmdline = withInitCommand(guest.cmdline, ['sh', '-c', guestScript(backend, opts, sink.port, warmUpSink.port)]);
     const { command, args } = await launch(cmdline, forward);
-    const markers = NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`]);
+    const markers = [`netbench ${WARM_UP_IN}`, ...NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`])];
     const r = await timedRun(command, args, {
       markers,
       timeoutMs: Number(process.env.TSVMM_NET_BENCH_TIMEOUT_MS ?? 1_800_000),
       onMarker: (m, pid) => {
         snapshots.set(m, snapshotCpu(pid, ['passt']));
         opts.progress?.(`${vmm} over ${backend}: ${m.replace('netbench ', '')}`);
+        const toGuest = (bytes: number) => sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, bytes);
+        if (m === `netbench ${WARM_UP_IN}`) toGuest(opts.mib << 20).catch(() => {}); // a warm-up cut short shows in the phases after it
         if (m === 'netbench start recv') {
-          recv = sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, opts.mib << 20);
+          recv = toGuest(opts.mib << 20);
           recv.catch(() => {}); // awaited after the run
         }
       },
