@@ -34,7 +34,7 @@ import { tapProblem } from './bench-tap.js';
 import type { NetPathResult } from './net-data-path.js';
 import { P9_REQUESTS, P9_WARMUP } from './p9-path-fixture.js';
 import { QEMU_STORAGE_DAEMON } from './qemu-storage-daemon.js';
-import { NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
+import { NET_MAX_MIB, NET_PHASES, NET_PHASE_ABOUT, allowPingSocketsInL1, netBenchAvailable, qemuNet, tsvmmNet, withTap, type NetBackendName, type NetRun } from './net-throughput.js';
 import { sectionProgress } from './progress.js';
 import { TargetLedger } from './target-ledger.js';
 import { TARGETS, bound, type Target } from './targets.js';
@@ -430,6 +430,7 @@ async function netSection(): Promise<void> {
   const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
   const progress = sectionProgress('net');
   const opts = { mib: option('--net-mib', 16), pings: option('--net-pings', 500), progress };
+  if (!(opts.mib >= 1 && opts.mib <= NET_MAX_MIB)) throw new Error(`--net-mib: from 1 to ${NET_MAX_MIB} (the guest holds what it sends in its RAM)`);
   const runs = new Map<string, NetRun[]>();
   const measure = async (backend: NetBackendName) => {
     for (let i = 0; i < rounds; i++)
