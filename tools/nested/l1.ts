@@ -21,6 +21,10 @@ export const QEMU = 'qemu-system-x86_64';
 const CACHE_ROOT = process.env.TSVMM_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'tsvmm');
 export const L1_DIR = join(CACHE_ROOT, 'l1');
 const BUILD_SCRIPT = join(PROJECT_ROOT, 'tools', 'nested', 'build-l1.sh');
+const QEMU_BUILD_SCRIPT = join(PROJECT_ROOT, 'tools', 'nested', 'build-qemu.sh');
+const L1_QEMU_MANIFEST = join(CACHE_ROOT, 'l1-qemu', 'qemu.json');
+/** `host`: run the L1 under the host's own QEMU, not the one build-qemu.sh fetches (for comparisons). */
+const L1_QEMU_ENV = 'TSVMM_L1_QEMU';
 /** Set inside the L1, so that code there knows it is nested (and does not nest again). */
 export const IN_L1_ENV = 'TSVMM_IN_L1';
 
@@ -68,7 +72,11 @@ export function nestedKvmProblem(): string | undefined {
   return undefined;
 }
 
-/** Builds the L1 kernel and initramfs, or finds them in the cache. Throws with the build's own message. */
+/**
+ * Builds the L1 kernel and initramfs and fetches its emulator, or finds them
+ * in the cache. Throws with the build's own message; an emulator that cannot
+ * be fetched leaves the host's QEMU in its place, with a warning.
+ */
 export function ensureL1(log: (line: string) => void = defaultLog): void {
   const problem = nestedKvmProblem();
   if (problem) throw new Error(`cannot run KVM nested: ${problem}`);
@@ -77,6 +85,19 @@ export function ensureL1(log: (line: string) => void = defaultLog): void {
   if (build.status !== 0) {
     throw new Error(`building the L1 failed:\n${build.stderr.split('\n').slice(-15).join('\n')}`);
   }
+  if (process.env[L1_QEMU_ENV] === 'host') return;
+  const qemu = spawnSync('bash', [QEMU_BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  for (const line of qemu.stderr.split('\n')) if (/^\[l1-qemu /.test(line)) log(line);
+  if (qemu.status !== 0) log(`warning: the L1 runs under the host's ${QEMU}, which can freeze it (docs/host-kvm.md): ${qemu.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+}
+
+/** The QEMU the L1 runs under: build-qemu.sh's (QEMU 10), unless it is missing or TSVMM_L1_QEMU=host; then the host's (Debian 12's 7.2). */
+export function l1Emulator(): { command: string; firmware: string[]; version: string } {
+  if (process.env[L1_QEMU_ENV] !== 'host' && existsSync(L1_QEMU_MANIFEST)) {
+    const manifest = JSON.parse(readFileSync(L1_QEMU_MANIFEST, 'utf8')) as { qemu: string; firmware: string[]; version: string };
+    if (existsSync(manifest.qemu)) return { command: manifest.qemu, firmware: manifest.firmware, version: manifest.version };
+  }
+  return { command: QEMU, firmware: [], version: `the host's ${QEMU}` };
 }
 
 export async function runInL1(options: L1Options): Promise<L1Result> {
@@ -103,7 +124,9 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
     execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=1,lazy_journal_init=1', scratch], { stdio: 'ignore' });
     writeControlFolder(ctl, options);
 
+    const emulator = l1Emulator();
     const qemuArgs = [
+      ...emulator.firmware.flatMap((dir) => ['-L', dir]),
       '-accel', 'tcg,thread=multi', '-M', 'q35', '-cpu', 'EPYC-Rome,+svm,+npt',
       '-smp', String(options.cpus ?? 2), '-m', options.memory ?? '8G',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
@@ -125,8 +148,8 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
       // For diagnosis: where the L1's CPUs are when it has to be killed.
       '-monitor', `unix:${monitorPath},server=on,wait=off`,
     ];
-    log(`booting the L1 (QEMU TCG, SVM; ${options.cpus ?? 2} vCPUs) for: ${options.command.join(' ')}`);
-    const qemu = spawn(QEMU, qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    log(`booting the L1 (${emulator.version.replace(/^QEMU emulator version /, 'QEMU ')}: TCG, SVM; ${options.cpus ?? 2} vCPUs) for: ${options.command.join(' ')}`);
+    const qemu = spawn(emulator.command, qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     const killQemu = () => qemu.kill('SIGKILL');
     // The L1 ends with us: at exit, and on a signal, which is then delivered again as if unhandled.
     const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -204,7 +227,7 @@ export async function runInL1(options: L1Options): Promise<L1Result> {
     const statusText = read('status');
     const result: L1Result = { timedOut, froze, revived, consoleTail, wallMs: Date.now() - started };
     if (statusText !== undefined && /^\d+$/.test(statusText)) result.status = Number(statusText);
-    else if (exit.error) result.problem = `cannot start ${QEMU}: ${exit.error.message}`;
+    else if (exit.error) result.problem = `cannot start ${emulator.command}: ${exit.error.message}`;
     else if (read('problem')) result.problem = `the L1 could not run the command: ${read('problem')}`;
     else if (froze) result.problem = `the L1 froze (no heartbeat for ${Math.round(frozenAfterMs / 1000)} s) and was killed`;
     else if (timedOut) result.problem = `timed out after ${Math.round(timeoutMs / 1000)} s`;
