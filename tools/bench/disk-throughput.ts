@@ -90,7 +90,7 @@ async function runPhases(command: string, args: string[], names: PhaseName[]): P
       MBps: bytes / 1e6 / seconds,
       vmmCpuMicrosPerOp: (rest / ops) * 1e6,
       vmmCpuPercent: (rest / seconds) * 100,
-      vmmKernelPercent: (restInKernel / rest) * 100,
+      vmmKernelPercent: rest > 0 ? (restInKernel / rest) * 100 : 0,
     };
   }
   return { run, phases };

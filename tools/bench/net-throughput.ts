@@ -274,7 +274,7 @@ async function measure(
         pps: packets / timed.seconds,
         vmmCpuMicrosPerPacket: (rest / packets) * 1e6,
         vmmCpuPercent: (rest / timed.seconds) * 100,
-        vmmKernelPercent: (restInKernel / rest) * 100,
+        vmmKernelPercent: rest > 0 ? (restInKernel / rest) * 100 : 0,
       };
     }
     return { run: { phases }, stderr: r.stderr };

@@ -68,6 +68,7 @@ missing=$(ldd "$OUT/root/usr/bin/qemu-system-x86_64" | awk '/not found/{print $1
 version=$("$OUT/root/usr/bin/qemu-system-x86_64" --version | head -1)
 # Its firmware: the BIOS in seabios's folder, the rest in QEMU's (their links point into /usr/share, not into $OUT/root).
 printf '{"qemu":"%s","firmware":["%s","%s"],"version":"%s","key":"%s"}\n' \
-  "$OUT/root/usr/bin/qemu-system-x86_64" "$OUT/root/usr/share/seabios" "$OUT/root/usr/share/qemu" "$version" "$key" > "$MANIFEST"
+  "$OUT/root/usr/bin/qemu-system-x86_64" "$OUT/root/usr/share/seabios" "$OUT/root/usr/share/qemu" "$version" "$key" > "$MANIFEST.tmp"
+mv "$MANIFEST.tmp" "$MANIFEST"
 echo "$key" > "$OUT/.key"
 stage "built: $version in $OUT"

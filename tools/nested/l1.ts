@@ -94,8 +94,12 @@ export function ensureL1(log: (line: string) => void = defaultLog): void {
 /** The QEMU the L1 runs under: build-qemu.sh's (QEMU 10), unless it is missing or TSVMM_L1_QEMU=host; then the host's (Debian 12's 7.2). */
 export function l1Emulator(): { command: string; firmware: string[]; version: string } {
   if (process.env[L1_QEMU_ENV] !== 'host' && existsSync(L1_QEMU_MANIFEST)) {
-    const manifest = JSON.parse(readFileSync(L1_QEMU_MANIFEST, 'utf8')) as { qemu: string; firmware: string[]; version: string };
-    if (existsSync(manifest.qemu)) return { command: manifest.qemu, firmware: manifest.firmware, version: manifest.version };
+    try {
+      const manifest = JSON.parse(readFileSync(L1_QEMU_MANIFEST, 'utf8')) as { qemu: string; firmware: string[]; version: string };
+      if (existsSync(manifest.qemu)) return { command: manifest.qemu, firmware: manifest.firmware, version: manifest.version };
+    } catch {
+      // a manifest cut short: build-qemu.sh --force remakes it; the host's QEMU meanwhile
+    }
   }
   return { command: QEMU, firmware: [], version: `the host's ${QEMU}` };
 }
