@@ -4,7 +4,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { gettid, setThreadName } from '../../ffi/libc.js';
 import { VCPU_THREAD_NAME } from '../../src/vmm/vcpu-protocol.js';
-import { cpuBetween, snapshotCpu, VCPU_THREAD } from '../../tools/bench/vmm-cpu.js';
+import { cpuBetween, kernelPercent, snapshotCpu, VCPU_THREAD } from '../../tools/bench/vmm-cpu.js';
 
 describe('vCPU threads, by name', () => {
   it("knows tsvmm's and QEMU's (with debug-threads=on), and nothing else", () => {
@@ -41,9 +41,13 @@ describe('vCPU threads, by name', () => {
       const until = performance.now() + 200; // system calls that clear a MiB each: mostly kernel time
       while (performance.now() < until) readSync(zero, buffer);
       const b = snapshotCpu(process.pid);
-      const { rest, restInKernel } = cpuBetween(a, b);
+      const cpu = cpuBetween(a, b);
+      const { rest, restInKernel } = cpu;
       expect(restInKernel).toBeGreaterThan(0);
       expect(restInKernel).toBeLessThanOrEqual(rest + 1e-9);
+      expect(kernelPercent(cpu)).toBeGreaterThan(0);
+      expect(kernelPercent(cpu)).toBeLessThanOrEqual(100 + 1e-6);
+      expect(kernelPercent({ rest: 0, restInKernel: 0 })).toBe(0);
     } finally {
       closeSync(zero);
     }

@@ -9,7 +9,7 @@ import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { scratchImage } from './scratch-image.js';
-import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
+import { cpuBetween, kernelPercent, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 export const DISK_MIB = 256;
@@ -81,7 +81,8 @@ async function runPhases(command: string, args: string[], names: PhaseName[]): P
     if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
     const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
     const seconds = ns / 1e9;
-    const { rest, restInKernel } = cpuBetween(before, after);
+    const cpu = cpuBetween(before, after);
+    const { rest } = cpu;
     phases[p] = {
       ops,
       bytes,
@@ -90,7 +91,7 @@ async function runPhases(command: string, args: string[], names: PhaseName[]): P
       MBps: bytes / 1e6 / seconds,
       vmmCpuMicrosPerOp: (rest / ops) * 1e6,
       vmmCpuPercent: (rest / seconds) * 100,
-      vmmKernelPercent: rest > 0 ? (restInKernel / rest) * 100 : 0,
+      vmmKernelPercent: kernelPercent(cpu),
     };
   }
   return { run, phases };

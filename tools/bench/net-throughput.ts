@@ -23,7 +23,7 @@ import { IN_L1_ENV } from '../nested/l1.js';
 import { ip, withTapDevice } from './bench-tap.js';
 import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
-import { cpuBetween, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
+import { cpuBetween, kernelPercent, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 import type { Progress } from './progress.js';
 
@@ -232,10 +232,10 @@ async function measure(
   try {
     const cmdline = withInitCommand(guest.cmdline, ['sh', '-c', guestScript(backend, opts, sink.port, warmUpSink.port)]);
     const markers = [`netbench ${WARM_UP_IN}`, ...NET_PHASES.flatMap((p) => [`netbench start ${p}`, `netbench end ${p}`])];
+    const toGuest = (bytes: number) => sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, bytes);
     const onMarker = (m: string, pid: number) => {
       snapshots.set(m, snapshotCpu(pid, ['passt']));
       opts.progress?.(`${vmm} over ${backend}: ${m.replace('netbench ', '')}`);
-      const toGuest = (bytes: number) => sendToGuest(backend === 'tap' ? TAP.guest : '127.0.0.1', backend === 'tap' ? GUEST_PORT : forward, bytes);
       if (m === `netbench ${WARM_UP_IN}`) toGuest(opts.mib << 20).catch(() => {}); // a warm-up cut short shows in the phases after it
       if (m === 'netbench start recv') {
         recv = toGuest(opts.mib << 20);
@@ -273,7 +273,8 @@ async function measure(
       const packets = (counts.get(`end ${p}`) ?? NaN) - (counts.get(`start ${p}`) ?? NaN);
       if (!before || !after || !(packets > 0)) throw new Error(`${vmm} over ${backend}: no ${p} phase (status ${r.status}):\n${output}`);
       const timed = p === 'ping' ? { seconds: r.markers[`netbench end ${p}`] - r.markers[`netbench start ${p}`], bytes: 0 } : host[p]!;
-      const { rest, restInKernel } = cpuBetween(before, after);
+      const cpu = cpuBetween(before, after);
+      const { rest } = cpu;
       phases[p] = {
         seconds: timed.seconds,
         bytes: timed.bytes,
@@ -282,7 +283,7 @@ async function measure(
         pps: packets / timed.seconds,
         vmmCpuMicrosPerPacket: (rest / packets) * 1e6,
         vmmCpuPercent: (rest / timed.seconds) * 100,
-        vmmKernelPercent: rest > 0 ? (restInKernel / rest) * 100 : 0,
+        vmmKernelPercent: kernelPercent(cpu),
       };
     }
     return { run: { phases }, stderr: r.stderr };

@@ -71,3 +71,8 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { vcpu: num
   }
   return { vcpu, rest, restInKernel };
 }
+
+/** The share of the VMM's own CPU (cpuBetween's rest) spent in the kernel, in %; 0 when it had none. */
+export function kernelPercent(cpu: { rest: number; restInKernel: number }): number {
+  return cpu.rest > 0 ? (cpu.restInKernel / cpu.rest) * 100 : 0;
+}
