@@ -1,5 +1,7 @@
 // The vCPU exit loop: KVM_RUN, then dispatch the exit to a device model.
-// Runs in a worker thread (a blocking KVM_RUN would freeze an event loop).
+// Runs in a worker thread (a blocking KVM_RUN would freeze an event loop), or
+// in slices on the helper's main thread when the VM has one vCPU
+// (main-thread-vcpu.ts): an interruption then hands the thread back.
 // Hot path: no allocation per exit, one fixed-prototype ioctl per entry.
 import { koffi } from '../../ffi/koffi.js';
 import { EAGAIN, EINTR, errnoName, ioctlValue } from '../../ffi/libc.js';
@@ -20,9 +22,16 @@ const SUBERROR_NAMES: Record<number, string> = {
   [KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON]: 'unexpected exit reason',
 };
 
+/** What onInterrupt answers to end a slice (runSlice) without ending the VM. */
+export const YIELD = 'yield';
+
 export interface ExitLoopHooks {
-  /** Called when KVM_RUN was interrupted (a kick): handle input, control requests. */
-  onInterrupt(): VmExit | undefined;
+  /**
+   * Called when KVM_RUN was interrupted (a kick, a timer, a descriptor's
+   * wake-up): handle input, control requests. A VmExit ends the VM; YIELD
+   * ends the slice (runSlice only); undefined goes back into the guest.
+   */
+  onInterrupt(): VmExit | typeof YIELD | undefined;
   /** Called before each KVM_RUN (flush console output, feed input). */
   beforeRun(): void;
 }
@@ -47,20 +56,37 @@ export class ExitLoop {
     this.pendingExit ??= exit;
   }
 
+  /** Runs the vCPU until the VM ends (on a thread of its own: its hooks never yield). */
   runUntilExit(): VmExit {
     this.stats.startedAt = performance.now();
     try {
-      return this.loop();
+      const exit = this.loop();
+      if (exit === undefined) throw new Error('the exit loop yielded where it runs to the end');
+      return exit;
     } finally {
       this.stats.endedAt = performance.now();
     }
   }
 
-  private loop(): VmExit {
+  /**
+   * Runs the vCPU until the VM ends (its VmExit) or onInterrupt yields
+   * (undefined): a thread that has other work calls it again later.
+   */
+  runSlice(): VmExit | undefined {
+    if (this.stats.startedAt === 0) this.stats.startedAt = performance.now();
+    const exit = this.loop();
+    if (exit) this.stats.endedAt = performance.now();
+    return exit;
+  }
+
+  private loop(): VmExit | undefined {
     const run = this.run;
     const fd = this.vcpuFd;
     const kvmRun = KVM_IOCTL.KVM_RUN;
     const byReason = this.stats.byReason;
+    // Asked for between two slices (by a device served on the same thread).
+    const asked = this.takePendingExit();
+    if (asked) return asked;
     for (;;) {
       this.hooks.beforeRun();
       const ret = ioctlValue(fd, kvmRun, 0) as number;
@@ -72,6 +98,7 @@ export class ExitLoop {
           byReason[KVM_EXIT.INTR]++;
           run.immediateExit = false;
           const exit = this.hooks.onInterrupt() ?? this.takePendingExit();
+          if (exit === YIELD) return this.takePendingExit();
           if (exit) return exit;
           continue;
         }
@@ -90,6 +117,7 @@ export class ExitLoop {
           run.immediateExit = false;
           {
             const exit = this.hooks.onInterrupt();
+            if (exit === YIELD) return this.takePendingExit();
             if (exit) return exit;
           }
           break;

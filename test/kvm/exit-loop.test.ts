@@ -10,7 +10,7 @@ import { EAGAIN, EINTR, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmapC
 import type { CoalescedRing } from '../../src/bus/coalesced-ring.js';
 import type { BusDevice } from '../../src/bus/device.js';
 import { IoBus } from '../../src/bus/io-bus.js';
-import { ExitLoop, type ExitLoopHooks } from '../../src/kvm/exit-loop.js';
+import { ExitLoop, YIELD, type ExitLoopHooks } from '../../src/kvm/exit-loop.js';
 import { ExitStats } from '../../src/kvm/exit-stats.js';
 import { KvmRunView } from '../../src/kvm/kvm-run.js';
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
@@ -304,6 +304,34 @@ describe('ExitLoop: interruptions and failures', () => {
     const { loop, script } = vm({ onInterrupt: () => stop });
     script.exit(KVM_EXIT.INTR);
     expect(loop.runUntilExit()).toEqual(stop);
+  });
+
+  it('runs in slices: an interruption the hook yields on hands the thread back, the next slice goes on', () => {
+    const { loop, mmio, stats, script } = vm({ onInterrupt: () => YIELD });
+    const { device, log } = recorder('dev');
+    mmio.add(0xd0000000, 0x100, device);
+    script.mmio(true, 0xd0000000n, 4, [1, 2, 3, 4]);
+    script.fail(EINTR);
+    script.exit(KVM_EXIT.INTR); // immediate_exit as KVM reports it with a zero return
+    script.halt();
+    expect(loop.runSlice()).toBeUndefined();
+    expect(log).toEqual(['w 0 1 2 3 4']);
+    expect(loop.runSlice()).toBeUndefined();
+    expect(loop.runSlice()?.kind).toBe('poweroff');
+    expect(kvmRun.calls).toBe(4);
+    const report = stats.report();
+    expect(report.exitsByReason).toEqual({ KVM_EXIT_MMIO: 1, KVM_EXIT_INTR: 2, KVM_EXIT_HLT: 1 });
+    expect(report.runSeconds).toBeGreaterThanOrEqual(0);
+  });
+
+  it('ends a slice before KVM_RUN when the VM was ended between slices, and with runUntilExit a hook may not yield', () => {
+    const { loop, script } = vm({ onInterrupt: () => YIELD });
+    const stop = { kind: 'stopped', status: 130, message: 'stopped' } as const;
+    loop.requestExit(stop);
+    expect(loop.runSlice()).toEqual(stop);
+    expect(kvmRun.calls).toBe(0);
+    script.fail(EINTR);
+    expect(() => loop.runUntilExit()).toThrow(/yielded/);
   });
 
   it('ends with an error naming the errno when KVM_RUN fails otherwise', () => {
