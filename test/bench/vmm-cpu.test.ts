@@ -33,6 +33,23 @@ describe('vCPU threads, by name', () => {
     }
   });
 
+  it("reads every thread's guest time, and counts a thread's time in guest mode as the guest's wherever it runs", () => {
+    const a = snapshotCpu(process.pid);
+    // No thread here runs a guest: all of them read, all 0.
+    expect(a.guestSeconds.size).toBe(a.seconds.size);
+    for (const seconds of a.guestSeconds.values()) expect(seconds).toBe(0);
+    // A main thread that ran a guest for 0.3 s of its 0.5 (main-thread-vcpu.ts), and a vCPU thread.
+    const snapshot = (main: number, mainGuest: number, vcpu: number) => ({
+      seconds: new Map([['1/1', main], ['1/2', vcpu]]),
+      systemSeconds: new Map([['1/1', 0.05], ['1/2', 0]]),
+      guestSeconds: new Map([['1/1', mainGuest], ['1/2', vcpu]]),
+      vcpus: new Set(['1/2']),
+    });
+    const cpu = cpuBetween(snapshot(1, 0.5, 2), snapshot(1.5, 0.8, 2.25));
+    expect(cpu.vcpu).toBeCloseTo(0.3 + 0.25, 9);
+    expect(cpu.rest).toBeCloseTo(0.2, 9);
+  });
+
   it("says how much of the rest's time was spent in the kernel", () => {
     const zero = openSync('/dev/zero', 'r');
     const buffer = Buffer.alloc(1 << 20);

@@ -35,7 +35,7 @@ export interface DriverRunOptions {
 export async function runDriverThread<Done extends { type: 'done' }>(workerFile: URL, setup: unknown, options: DriverRunOptions): Promise<DriverRun<Done>> {
   const worker = new Worker(workerFile, { workerData: setup });
   let driverTid = 0;
-  let before: CpuSnapshot = { seconds: new Map(), systemSeconds: new Map(), vcpus: new Set() };
+  let before: CpuSnapshot = { seconds: new Map(), systemSeconds: new Map(), guestSeconds: new Map(), vcpus: new Set() };
   let timer: NodeJS.Timeout | undefined;
   try {
     const done = await Promise.race([

@@ -2,6 +2,12 @@
 // block backend, event loops — the VMM's own cost, apart from running the
 // guest. Summed over the VMM's whole process tree (tsvmm: frontend, helper,
 // device processes; QEMU: one process), sampled from /proc.
+//
+// A thread that runs a vCPU and serves devices too (tsvmm's main thread with
+// a lone vCPU: src/vmm/main-thread-vcpu.ts) is split by the kernel's own
+// account of it: its guest time (/proc's guest_time, the time in guest mode)
+// is the guest's, the rest the VMM's. A thread named as a vCPU thread counts
+// whole as the guest's, as before, in either VMM.
 import { readdirSync } from 'node:fs';
 import { processTree, readProc } from './process-tree.js';
 
@@ -19,6 +25,8 @@ export const VCPU_THREAD = /^vcpu\d+$|^CPU \d+\/KVM$/;
 export interface CpuSnapshot {
   seconds: Map<string, number>;
   systemSeconds: Map<string, number>;
+  /** Time in guest mode (part of the thread's user time). */
+  guestSeconds: Map<string, number>;
   vcpus: Set<string>;
 }
 
@@ -29,7 +37,7 @@ function statFields(stat: string): string[] {
 
 /** `skipCommands`: processes in the tree that are not the VMM's (a network backend it started, such as passt). */
 export function snapshotCpu(root: number, skipCommands: readonly string[] = []): CpuSnapshot {
-  const snapshot: CpuSnapshot = { seconds: new Map(), systemSeconds: new Map(), vcpus: new Set() };
+  const snapshot: CpuSnapshot = { seconds: new Map(), systemSeconds: new Map(), guestSeconds: new Map(), vcpus: new Set() };
   for (const pid of processTree(root)) {
     if (skipCommands.length > 0 && skipCommands.includes(readProc(`/proc/${pid}/comm`)?.trim() ?? '')) continue;
     let tids: string[];
@@ -41,10 +49,11 @@ export function snapshotCpu(root: number, skipCommands: readonly string[] = []):
     for (const tid of tids) {
       const stat = readProc(`/proc/${pid}/task/${tid}/stat`);
       if (!stat) continue;
-      const f = statFields(stat); // utime, stime are fields 14 and 15 (index 11, 12 here)
+      const f = statFields(stat); // utime, stime, guest_time are fields 14, 15 and 43 (index 11, 12, 40 here)
       const thread = `${pid}/${tid}`;
       snapshot.seconds.set(thread, (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
       snapshot.systemSeconds.set(thread, Number(f[12]) / TICKS_PER_SECOND);
+      snapshot.guestSeconds.set(thread, Number(f[40] ?? 0) / TICKS_PER_SECOND);
       if (VCPU_THREAD.test(stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')))) snapshot.vcpus.add(thread);
     }
   }
@@ -65,7 +74,9 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): { vcpu: num
     const delta = seconds - (before.seconds.get(thread) ?? 0);
     if (after.vcpus.has(thread) || before.vcpus.has(thread)) vcpu += delta;
     else {
-      rest += delta;
+      const guest = Math.min(delta, (after.guestSeconds.get(thread) ?? 0) - (before.guestSeconds.get(thread) ?? 0));
+      vcpu += guest;
+      rest += delta - guest;
       restInKernel += (after.systemSeconds.get(thread) ?? 0) - (before.systemSeconds.get(thread) ?? 0);
     }
   }
