@@ -145,6 +145,8 @@ export const IORING_OP_NOP = 0;
 export const IORING_OP_READV = 1;
 export const IORING_OP_WRITEV = 2;
 export const IORING_OP_FSYNC = 3;
+/** Completes once the descriptor is ready for the poll(2) events in the SQE's op flags (one shot). */
+export const IORING_OP_POLL_ADD = 6;
 export const IORING_OP_FALLOCATE = 17;
 export const IORING_OP_OPENAT = 18;
 export const IORING_FSYNC_DATASYNC = 1;

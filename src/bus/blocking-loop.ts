@@ -12,6 +12,12 @@
 // to add to its set (it adds them only when it polls, so until then their
 // events would wake nobody). Microtasks are drained after every turn, as
 // Node does after each callback.
+//
+// In the helper, a VM's lone vCPU runs where this loop would wait
+// (GuestSlices, src/vmm/main-thread-vcpu.ts): KVM_RUN in place of
+// epoll_pwait, ended when this loop's epoll descriptor becomes readable or
+// libuv's timeout passes; then the loop serves what is ready as it would
+// have after its wait.
 import { EAGAIN, EBADF, EFD_CLOEXEC, EFD_NONBLOCK, EINTR, ENOENT, close, eventfd, koffi, read, setNonBlocking, write } from '../../ffi/libc.js';
 import {
   EPOLLERR,
@@ -49,6 +55,18 @@ interface Watch {
   referenced: boolean;
 }
 
+/**
+ * A guest run on this thread where the loop would wait
+ * (src/vmm/main-thread-vcpu.ts): its KVM_RUN ends when this loop's epoll
+ * descriptor (`BlockingLoop.descriptor`) becomes readable.
+ */
+export interface GuestSlices {
+  /** It can run now (started, not paused, not ended). */
+  readonly runnable: boolean;
+  /** Runs the guest until a descriptor here is ready, `timeoutMs` has passed (-1: no limit), or it cannot run on. */
+  runUntilWoken(timeoutMs: number): void;
+}
+
 export interface BlockingLoopStats {
   /** Times libuv handed control to this loop. */
   sessions: number;
@@ -56,13 +74,15 @@ export interface BlockingLoopStats {
   turns: number;
   /** Readiness callbacks made. */
   callbacks: number;
+  /** Times the guest ran in place of a wait. */
+  guestSlices: number;
 }
 
 /** Node's microtask and nextTick queues, drained now (what Node does after each callback it makes). */
 const drainTaskQueues = (process as unknown as { _tickCallback(): void })._tickCallback;
 
 export class BlockingLoop implements FdWatcher {
-  readonly stats: BlockingLoopStats = { sessions: 0, turns: 0, callbacks: 0 };
+  readonly stats: BlockingLoopStats = { sessions: 0, turns: 0, callbacks: 0, guestSlices: 0 };
   private readonly epfd: number;
   private readonly events = new Uint8Array(MAX_EVENTS * EPOLL_EVENT_SIZE);
   private readonly eventsView = new DataView(this.events.buffer);
@@ -79,6 +99,7 @@ export class BlockingLoop implements FdWatcher {
   private readonly ready: Readiness = { readable: false, writable: false, disconnect: false };
   private referenced = 0;
   private closed = false;
+  private guest: GuestSlices | undefined;
   private readonly closeOnExit = (): void => this.close();
 
   constructor(private readonly libuv: LibuvLoop = nodeLibuvLoop()) {
@@ -136,6 +157,16 @@ export class BlockingLoop implements FdWatcher {
     };
   }
 
+  /** The epoll descriptor every watch (and libuv's own) is in: readable when something here is ready. */
+  get descriptor(): number {
+    return this.epfd;
+  }
+
+  /** Runs `guest` where the loop would wait, while it is runnable; undefined: none. */
+  setGuest(guest: GuestSlices | undefined): void {
+    this.guest = guest;
+  }
+
   /** Stops serving: every watch is dropped, libuv no longer calls this loop. */
   close(): void {
     if (this.closed) return;
@@ -173,12 +204,22 @@ export class BlockingLoop implements FdWatcher {
       // (else a chain of immediates would starve these descriptors).
       const timeout = this.libuv.backendTimeout();
       const left = timeout < 0 ? -1 : Math.max(0, Math.ceil(since + timeout - performance.now()));
-      const n = epollPwait(this.epfd, this.events, MAX_EVENTS, left, null) as number;
+      const guest = this.guest;
+      const guestRuns = guest !== undefined && guest.runnable && left !== 0;
+      if (guestRuns) {
+        this.stats.guestSlices++;
+        guest.runUntilWoken(left);
+        // The guest's end resolves promises: their reactions run now, as after a callback.
+        drainTaskQueues();
+      }
+      const n = epollPwait(this.epfd, this.events, MAX_EVENTS, guestRuns ? 0 : left, null) as number;
       if (n < 0) {
         const errno = koffi.errno();
         if (errno === EINTR || errno === EAGAIN) return; // a signal: libuv's handler has news
         throw new Error(`epoll_pwait failed (errno ${errno})`);
       }
+      // After a slice with nothing ready (a timer, a pause, the end): look again.
+      if (n === 0 && guestRuns) continue;
       if (n === 0) return;
       this.stats.turns++;
       let libuvReady = false;

@@ -192,6 +192,12 @@ export interface VirtioDeviceKind<C extends DeviceConfig = DeviceConfig> extends
   readonly label: string;
   /** Where `run --stats` groups its statistics ("disks"). */
   readonly statisticsGroup: string;
+  /**
+   * It moves bulk data (blocks, frames, files). Served in the helper, it
+   * keeps a lone vCPU on a thread of its own, so that the guest runs on while
+   * the helper moves its data (virtual-machine.ts `runsVcpuOnMainThread`).
+   */
+  readonly bulkData: boolean;
   /** Files the frontend opens for it, by role. */
   files(config: C): { role: string; file: OpenedFile }[];
   build(config: C, env: VirtioEnvironment): VirtioInstance;

@@ -18,7 +18,7 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
-import { VirtualMachine } from '../vmm/virtual-machine.js';
+import { VirtualMachine, runsVcpuOnMainThread, type VcpuThreadChoice } from '../vmm/virtual-machine.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
 import { runTestHook } from './test-hooks.js';
@@ -67,6 +67,9 @@ class Helper {
       log.debug({ ...startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
       if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher((this.deviceLoop = new BlockingLoop()));
+      // vCPU threads this VM needs load their code while it is built (one taken early, below, is one fewer).
+      if (!runsVcpuOnMainThread({ deviceLoop: this.deviceLoop, vcpuThread: VCPU_THREAD, devices: config.plan.devices }, config.cpus))
+        vcpuThreads.prestart(config.cpus - vcpuThreads.waitingCount);
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
       // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
@@ -99,6 +102,8 @@ class Helper {
         consoleFd: fds[HELPER_FILE.console] ?? CONSOLE_OUT_FD,
         log,
         vcpuThreads,
+        deviceLoop: this.deviceLoop,
+        vcpuThread: VCPU_THREAD,
       });
       markStartup('vmBuilt');
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
@@ -113,8 +118,9 @@ class Helper {
       const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING;
       if (collected) collectGarbage();
       log.debug({ loadBuffers, collected }, 'buffers left by the kernel load');
-      // The vCPU thread starts (and loads its code) before the jail, but waits
-      // for run() before the guest's first instruction.
+      // The vCPU threads start (and load their code) before the jail, but wait
+      // for run() before the guest's first instruction; a vCPU on this thread
+      // is built now and runs from run() on.
       await vm.prepare();
       markStartup('vcpuThreadReady');
       vcpuThreads.discardWaiting();
@@ -125,7 +131,7 @@ class Helper {
         const shares = vm.virtio.sharedDirectories;
         const report = enterJail({
           seccomp: config.seccomp === 'enforce' ? 'kill' : config.seccomp,
-          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring, tapOffload: vm.virtio.setsTapOffloads, fileServer: shares.length > 0 }),
+          policy: helperPolicy({ jit: true, ioUring: vm.virtio.usesIoUring || vm.vcpuOnMainThread, tapOffload: vm.virtio.setsTapOffloads, fileServer: shares.length > 0 }),
           root: sharedDirectoryRoot(shares),
           // Writes may reach the end of the largest writable disk, and no further.
           limits: { maxFileSize: vm.virtio.largestWritableImage },
@@ -188,14 +194,23 @@ class Helper {
   }
 }
 
+/**
+ * Where a lone vCPU runs (virtual-machine.ts `runsVcpuOnMainThread`): on
+ * this thread unless the helper serves a disk, NIC or share.
+ * TSVMM_VCPU_THREAD=worker gives it a worker thread, started early, as every
+ * vCPU had until 2026-12-07; `main` keeps it here whatever the devices (both
+ * for A/B runs).
+ */
+const VCPU_THREAD: VcpuThreadChoice = process.env.TSVMM_VCPU_THREAD === 'worker' || process.env.TSVMM_VCPU_THREAD === 'main' ? process.env.TSVMM_VCPU_THREAD : 'auto';
+
 // Node's start-up is done (linking, bootstrap, our modules): give back the
-// pages of its binary it used for that; then the first vCPU thread starts
-// loading while the frontend is still getting the VM ready.
+// pages of its binary it used for that; then a vCPU worker, if one is
+// wanted, starts loading while the frontend is still getting the VM ready.
 markStartup('codeLoaded');
 const startupRelease = releaseStartupPages();
 // Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
 const collectGarbage = takeGcFunction();
-vcpuThreads.prestart(1);
+if (VCPU_THREAD === 'worker') vcpuThreads.prestart(1);
 
 const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {

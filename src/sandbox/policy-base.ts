@@ -236,7 +236,7 @@ export function blockIoEntries(options: PolicyOptions = {}): PolicyEntry[] {
   if (options.ioUring ?? false) {
     entries.push({
       syscall: 'io_uring_enter',
-      reason: 'io_uring block backend: submits to and waits on the rings made before the jail, each restricted to READV/WRITEV/FSYNC (src/block/io-uring-backend.ts)',
+      reason: 'io_uring: the block backend submits to and waits on its rings, restricted to READV/WRITEV/FSYNC (src/block/io-uring-backend.ts); a vCPU on the main thread arms its wake, restricted to POLL_ADD (src/kvm/kvm-run-wake.ts); every ring made before the jail',
     });
   }
   // io_uring_setup and io_uring_register are deliberately absent (kill): a new

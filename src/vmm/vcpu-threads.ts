@@ -31,6 +31,11 @@ export class VcpuThreads {
     }
   }
 
+  /** Threads started and not yet given a vCPU. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
   /** A thread running the vCPU `data` describes: a waiting one, or a new one. */
   start(data: VcpuWorkerData): Worker {
     let thread = this.waiting.shift();

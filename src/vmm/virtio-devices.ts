@@ -1,10 +1,11 @@
 // The VM's virtio devices, as the device plan places them: each sits in its
 // virtio-mmio slot, takes queue notifications through a KVM ioeventfd and
 // raises interrupts through a KVM irqfd, so neither costs a vCPU exit.
-// Register accesses (setup) do exit; the vCPU thread forwards them over an
-// ioregionfd-protocol socket to whoever serves the device: this (main)
-// thread, which builds the model from the catalog, or the device's own
-// process, whose eventfds are registered here. The interrupt status register
+// Register accesses (setup) do exit; a vCPU on a worker thread forwards them
+// over an ioregionfd-protocol socket to whoever serves the device: this
+// (main) thread, which builds the model from the catalog, or the device's own
+// process, whose eventfds are registered here. A vCPU on this thread
+// (main-thread-vcpu.ts) calls the transports built here directly. The interrupt status register
 // is answered by the vCPU thread itself, from shared memory
 // (VirtioRegisterShortcut; a mapped page for a device process): Linux reads
 // and acknowledges it on every interrupt. The usual acknowledgement, of used
@@ -24,13 +25,15 @@ import { plannedDescriptor, type PlannedDevice } from '../machine/device-plan.js
 import { INTERRUPT_STATUS_ROLE, queueNotifyRole } from '../machine/handover-name.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ForwardedRegion } from './forwarded-region.js';
+import type { LocalRegion } from './vcpu-buses.js';
 
 interface LocalDevice {
   instance: VirtioInstance;
   irq: IrqfdLine;
   notifyFds: number[];
-  server: IoregionServer;
-  /** The server's socket end; -1 once closed. */
+  /** Serves the register socket a vCPU worker forwards to; none when the vCPU is on this thread. */
+  server?: IoregionServer;
+  /** The server's socket end; -1 once closed or when there is none. */
   serverFd: number;
 }
 
@@ -38,6 +41,7 @@ interface AttachedDevice {
   name: string;
   /** Where `run --stats` groups it. */
   group: string;
+  /** The register window; its fd is -1 for a transport called directly (`direct`). */
   region: ForwardedRegion;
   /** Served on this thread; undefined for a device-process device. */
   local?: LocalDevice;
@@ -48,8 +52,12 @@ interface AttachedDevice {
 export class VirtioDevices {
   private constructor(private readonly devices: AttachedDevice[]) {}
 
-  /** Attaches the plan's virtio devices; `fds`: the descriptors the frontend passed, by plan name. */
-  static attach(vm: Vm, memory: GuestMemory, planned: readonly PlannedDevice[], fds: Readonly<Record<string, number>>, log: Logger): VirtioDevices {
+  /**
+   * Attaches the plan's virtio devices; `fds`: the descriptors the frontend
+   * passed, by plan name. `direct`: the vCPU runs on this thread and calls
+   * the transports served here (localRegions) instead of forwarding to them.
+   */
+  static attach(vm: Vm, memory: GuestMemory, planned: readonly PlannedDevice[], fds: Readonly<Record<string, number>>, log: Logger, direct = false): VirtioDevices {
     const devices: AttachedDevice[] = [];
     const fd = (name: string) => {
       const n = fds[name];
@@ -59,7 +67,7 @@ export class VirtioDevices {
     try {
       for (const d of planned) {
         if (!d.virtio) continue;
-        const device = d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log);
+        const device = d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log, direct);
         devices.push(device);
         if (device.region.interruptStatus) device.region.countedAcks = countAcks(vm, device.region.base);
       }
@@ -74,9 +82,19 @@ export class VirtioDevices {
     return this.devices.length;
   }
 
-  /** The register windows the vCPU thread must forward. */
+  /** The register windows a vCPU must forward (over their sockets). */
   get regions(): ForwardedRegion[] {
-    return this.devices.map((d) => d.region);
+    return this.devices.filter((d) => d.region.fd >= 0).map((d) => d.region);
+  }
+
+  /** The transports served here that a vCPU on this thread calls directly (`direct`). */
+  get localRegions(): LocalRegion[] {
+    return this.devices.flatMap((d) => {
+      if (!d.local || d.region.fd >= 0) return [];
+      const { name, base, size, countedAcks } = d.region;
+      const interruptStatus = d.local.instance.transport.interruptStatusShared;
+      return [{ name, base, size, device: d.local.instance.transport, ...(interruptStatus ? { interruptStatus, countedAcks } : {}) }];
+    });
   }
 
   /** The largest file a device served here may write to: the helper's RLIMIT_FSIZE must allow writes up to it. */
@@ -111,7 +129,7 @@ export class VirtioDevices {
   }
 }
 
-function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: string) => number, log: Logger): AttachedDevice {
+function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: string) => number, log: Logger, direct: boolean): AttachedDevice {
   const kind = virtioKind(d.config);
   const { base } = d.windows[0];
   const gsi = d.virtio!.irq;
@@ -136,6 +154,12 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
     notifyFds.forEach((n) => close(n));
     throw e;
   }
+  const interruptStatus = instance.transport.interruptStatusShared;
+  if (direct) {
+    const local: LocalDevice = { instance, irq, notifyFds, serverFd: -1 };
+    const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: -1, ...(interruptStatus ? { interruptStatus } : {}) };
+    return { name: d.name, group: kind.statisticsGroup, region, local };
+  }
   // Register accesses: the vCPU thread forwards them over this socket pair,
   // waiting as long as this thread takes (inProcess: no response timeout).
   const { vmmEnd, deviceEnd } = createRegionSockets();
@@ -144,7 +168,6 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const server = new IoregionServer(deviceEnd, instance.transport, VIRTIO_MMIO_WINDOW, () => closeServerEnd(local));
   const local: LocalDevice = { instance, irq, notifyFds, server, serverFd: deviceEnd };
   server.start();
-  const interruptStatus = instance.transport.interruptStatusShared;
   const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true, ...(interruptStatus ? { interruptStatus } : {}) };
   return { name: d.name, group: kind.statisticsGroup, region, local };
 }
@@ -190,10 +213,10 @@ function release(d: AttachedDevice): void {
   d.interruptStatusPage?.unmap();
   if (d.region.countedAcks !== undefined) close(d.region.countedAcks);
   if (!d.local) return; // a device process owns its device
-  d.local.server.stop();
+  d.local.server?.stop();
   d.local.instance.close();
   d.local.irq.close();
   d.local.notifyFds.forEach((n) => close(n));
   closeServerEnd(d.local);
-  close(d.region.fd);
+  if (d.region.fd >= 0) close(d.region.fd);
 }

@@ -1,9 +1,11 @@
 // Assembles a VM on the VMM's main thread: KVM objects, guest RAM, the boot
-// state, and one worker thread per vCPU running its exit loop. The main thread
-// stays free for the event loop: console input, control requests, virtio
-// devices, and with several vCPUs the platform devices too
-// (shared-platform-devices.ts). One vCPU out of the guest for good (an exit
-// status, a reset, a failure) ends the VM: the others are stopped.
+// state, and the vCPUs' exit loops. A lone vCPU runs on the main thread
+// itself, between the turns of its device loop (main-thread-vcpu.ts); with
+// several, each has a worker thread, and the main thread stays free for the
+// event loop: console input, control requests, virtio devices, and the
+// platform devices (shared-platform-devices.ts). One vCPU out of the guest
+// for good (an exit status, a reset, a failure) ends the VM: the others are
+// stopped.
 import type { Worker } from 'node:worker_threads';
 import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap } from '../../ffi/libc.js';
 import { KVM_CAP } from '../../ffi/kvm-abi.js';
@@ -31,11 +33,15 @@ import { CoalescedRingWatch } from './coalesced-ring-watch.js';
 import { VCPU_SIGNAL, ignoreVcpuSignalElsewhere } from '../kvm/vcpu-signal.js';
 import type { ForwardedRegion } from './forwarded-region.js';
 import { VirtioDevices } from './virtio-devices.js';
+import { virtioKind } from '../devices/catalog.js';
 import { CoalescedZoneRegistry } from './coalesced-zones.js';
 import { kernelHasIoregionfd, registerKernelIoregion } from '../kvm/kernel-ioregion.js';
 import { ramLayout } from './memory-layout.js';
 import { COMMAND_NONE, COMMAND_PAUSE, COMMAND_STOP, CONTROL_BYTES, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, type VcpuMessage, type VcpuWorkerData } from './vcpu-protocol.js';
 import { markStartup, markStartupAt } from '../startup-marks.js';
+import type { BlockingLoop } from '../bus/blocking-loop.js';
+import { MainThreadVcpu } from './main-thread-vcpu.js';
+import { KvmRunWake } from '../kvm/kvm-run-wake.js';
 
 export interface VirtualMachineOptions {
   kvm: KvmSystem;
@@ -56,8 +62,28 @@ export interface VirtualMachineOptions {
   load(memory: GuestMemory): BootCpuState;
   consoleFd: number;
   log: Logger;
-  /** Where the vCPU threads come from (the helper starts one early); default: started when needed. */
+  /** Where the vCPU threads come from (the helper may start one early); default: started when needed. */
   vcpuThreads?: VcpuThreads;
+  /** The main thread's device loop: a lone vCPU may run there (main-thread-vcpu.ts). */
+  deviceLoop?: BlockingLoop;
+  /** Where a lone vCPU runs: 'auto' (default: runsVcpuOnMainThread), or always on the 'main' thread, or a 'worker' of its own. */
+  vcpuThread?: VcpuThreadChoice;
+}
+
+export type VcpuThreadChoice = 'auto' | 'main' | 'worker';
+
+/**
+ * Whether a VM runs its vCPU on the main thread: it has one, the main thread
+ * has a device loop to run it from, and no device served there moves bulk
+ * data. Such a device is served while the guest runs on (its used buffers
+ * and interrupts in parallel with the guest's next requests); on one thread
+ * each doorbell would stop the guest instead: a guest's 1 MiB over a tap
+ * took 6-12 s instead of under 1 in a nested L1, its TCP sending ~1 KiB
+ * frames where it had coalesced them (2026-12-07).
+ */
+export function runsVcpuOnMainThread(options: Pick<VirtualMachineOptions, 'deviceLoop' | 'vcpuThread' | 'devices'>, count: number): boolean {
+  if (count !== 1 || options.deviceLoop === undefined || options.vcpuThread === 'worker') return false;
+  return options.vcpuThread === 'main' || !options.devices.some((d) => d.virtio && d.host !== 'device-process' && virtioKind(d.config).bulkData);
 }
 
 /** A VM the host's KVM cannot make as asked (e.g. more vCPUs than it allows). */
@@ -100,6 +126,8 @@ export class VirtualMachine {
   private inputRetry: NodeJS.Timeout | undefined;
   /** How a device on this thread ended the VM (guest exit, power-off, reset). */
   private requestedExit: VmExit | undefined;
+  /** The lone vCPU, when it runs on this thread. */
+  private mainThreadVcpu: MainThreadVcpu | undefined;
 
   private constructor(
     readonly vm: Vm,
@@ -109,6 +137,8 @@ export class VirtualMachine {
     private readonly coalescedRingPage: number,
     private readonly forwardedRegions: ForwardedRegion[],
     readonly virtio: VirtioDevices,
+    /** Set when the lone vCPU runs on this thread (main-thread-vcpu.ts). */
+    private readonly wake: KvmRunWake | undefined,
   ) {}
 
   static create(options: VirtualMachineOptions): VirtualMachine {
@@ -148,12 +178,14 @@ export class VirtualMachine {
       }
       markStartup('vcpusCreated');
       const forwarded = forwardOrHandToKernel(vm, deviceProcessRegions(options), log);
-      const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log);
+      const wake = runsVcpuOnMainThread(options, count) ? wakeOnDescriptors(options.deviceLoop!, log) : undefined;
+      if (wake) cleanup.push(() => wake.close());
+      const virtio = VirtioDevices.attach(vm, memory, options.devices, options.descriptors, log, wake !== undefined);
       cleanup.push(() => virtio.close());
       forwarded.push(...virtio.regions);
       const ringPage = kvm.checkExtension(KVM_CAP.COALESCED_MMIO);
       log.debug({ vcpus: count, cpuTemplate: template.name, ringPage, memory: memory.describe().map((r) => `${r.gpa.toString(16)}+${r.size.toString(16)}`) }, 'VM created');
-      return new VirtualMachine(vm, memory, vcpus, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio);
+      return new VirtualMachine(vm, memory, vcpus, options, ringPage > 0 && ringPage * 4096 < runSize ? ringPage : 0, forwarded, virtio, wake);
     } catch (e) {
       cleanup.reverse().forEach((f) => f());
       vm.close();
@@ -172,6 +204,7 @@ export class VirtualMachine {
     this.registerCoalescedZones();
     ignoreVcpuSignalElsewhere();
     const onVcpuThread = options.devices.filter((d) => d.host === 'vcpu-thread');
+    if (this.wake) return (this.ready = this.prepareMainThreadVcpu(onVcpuThread, this.wake));
     let regions = this.forwardedRegions;
     if (this.vcpus.length > 1) {
       this.shared = new SharedPlatformDevices(onVcpuThread, this.sharedEnvironment(), this.sharedStats);
@@ -218,7 +251,7 @@ export class VirtualMachine {
         const worker = (options.vcpuThreads ?? new VcpuThreads()).start(data);
         vcpu.worker = worker;
         worker.on('message', (m: VcpuMessage) => {
-          if (m.type === 'device-failed') options.log.error({ device: m.device, why: m.why }, `device ${m.device} failed: ${m.why}; the guest sees its accesses fail (reads return all ones)`);
+          if (m.type === 'device-failed') this.deviceFailed(m.device, m.why);
           else if (m.type === 'paused') this.vcpuPaused(vcpu, m.paused);
           else if (m.type === 'ready') {
             options.log.debug({ tid: m.tid }, `vCPU ${vcpu.index} thread ready`);
@@ -239,9 +272,49 @@ export class VirtualMachine {
     return this.ready;
   }
 
+  /** The lone vCPU on this thread: built now (before the jail), run by the device loop from run() on. */
+  private prepareMainThreadVcpu(devices: PlannedDevice[], wake: KvmRunWake): Promise<void> {
+    const { options } = this;
+    const [vcpu] = this.vcpus;
+    let resolve!: (result: VmResult) => void;
+    this.result = new Promise<VmResult>((r) => (resolve = r));
+    // Thrown here (a device that cannot be built), the helper's start fails as a whole.
+    this.mainThreadVcpu = new MainThreadVcpu({
+      vcpuFd: vcpu.fd,
+      vmFd: this.vm.fd,
+      run: vcpu.run,
+      memory: this.memory,
+      buses: {
+        devices,
+        forwarded: this.forwardedRegions,
+        local: this.virtio.localRegions,
+        onDeviceDead: (device, why) => this.deviceFailed(device, why),
+      },
+      consoleFd: options.consoleFd,
+      // The vCPU's timer, always running here, bounds the hold.
+      consoleHoldMs: CONSOLE_HOLD_MS,
+      input: this.input,
+      ringAddress: this.coalescedRingPage ? vcpu.run.address + this.coalescedRingPage * 4096 : 0,
+      wake,
+      onEnd: (exit, stats) => {
+        this.finished = true;
+        options.deviceLoop!.setGuest(undefined);
+        resolve({ ...exit, stats });
+      },
+    });
+    markStartup('vcpuBuilt');
+    return Promise.resolve();
+  }
+
   /** Runs the guest to its end. Resolves with how it ended; never rejects for guest behaviour. */
   async run(): Promise<VmResult> {
     await this.prepare();
+    const mainThreadVcpu = this.mainThreadVcpu;
+    if (mainThreadVcpu) {
+      mainThreadVcpu.go();
+      this.options.deviceLoop!.setGuest(mainThreadVcpu);
+      return this.result!;
+    }
     for (const vcpu of this.vcpus) {
       Atomics.store(vcpu.control, CONTROL_GO, 1);
       Atomics.notify(vcpu.control, CONTROL_GO);
@@ -261,6 +334,8 @@ export class VirtualMachine {
   sendInput(bytes: Uint8Array): number {
     const n = this.input.push(bytes);
     if (n === 0) return 0;
+    // On this thread the vCPU is not in KVM_RUN now: it feeds the UART before it enters again.
+    if (this.mainThreadVcpu) return n;
     if (this.shared) this.feedSharedInput();
     else this.kick(this.vcpus[0]);
     return n;
@@ -268,6 +343,11 @@ export class VirtualMachine {
 
   /** Takes every vCPU out of the guest and keeps it out; resolves once all are (coalesced writes delivered). */
   pause(): Promise<void> {
+    if (this.mainThreadVcpu) {
+      if (!this.finished) this.mainThreadVcpu.pause();
+      this.isPaused = !this.finished;
+      return Promise.resolve();
+    }
     if (this.finished || this.vcpus.some((v) => Atomics.load(v.control, CONTROL_COMMAND) !== COMMAND_NONE)) return Promise.resolve();
     const paused = new Promise<void>((resolve) => (this.onPaused = resolve));
     for (const vcpu of this.vcpus) {
@@ -278,6 +358,11 @@ export class VirtualMachine {
   }
 
   resume(): void {
+    if (this.mainThreadVcpu) {
+      this.mainThreadVcpu.resume();
+      this.isPaused = false;
+      return;
+    }
     let resumed = false;
     for (const vcpu of this.vcpus)
       if (Atomics.compareExchange(vcpu.control, CONTROL_COMMAND, COMMAND_PAUSE, COMMAND_NONE) === COMMAND_PAUSE) {
@@ -285,6 +370,11 @@ export class VirtualMachine {
         resumed = true;
       }
     if (resumed) this.isPaused = false;
+  }
+
+  /** The lone vCPU runs on this thread (its wake polls through io_uring: the jail must allow io_uring_enter). */
+  get vcpuOnMainThread(): boolean {
+    return this.mainThreadVcpu !== undefined;
   }
 
   get state(): 'running' | 'paused' | 'ended' {
@@ -297,6 +387,7 @@ export class VirtualMachine {
   }
 
   private stopAll(): void {
+    if (this.mainThreadVcpu) return this.mainThreadVcpu.stop();
     for (const vcpu of this.vcpus) {
       if (vcpu.ended) continue;
       Atomics.store(vcpu.control, CONTROL_COMMAND, COMMAND_STOP);
@@ -312,6 +403,11 @@ export class VirtualMachine {
     const tid = Atomics.load(vcpu.control, CONTROL_TID);
     vcpu.run.immediateExit = true;
     if (tid > 0 && !vcpu.ended) tgkill(getpid(), tid, VCPU_SIGNAL);
+  }
+
+  /** A device served elsewhere stopped answering; its region now fails. */
+  private deviceFailed(device: string, why: string): void {
+    this.options.log.error({ device, why }, `device ${device} failed: ${why}; the guest sees its accesses fail (reads return all ones)`);
   }
 
   private vcpuPaused(vcpu: Vcpu, paused: boolean): void {
@@ -383,6 +479,14 @@ export class VirtualMachine {
     this.zones = new CoalescedZoneRegistry(this.vm, pioCapable);
     for (const device of devices) for (const zone of this.zones.add(device.config)) log.debug(zone, 'coalesced zone registered');
   }
+}
+
+/** What ends a main-thread vCPU's KVM_RUN when the device loop has work; undefined (a worker then) where the host has no io_uring for it. */
+function wakeOnDescriptors(loop: BlockingLoop, log: Logger): KvmRunWake | undefined {
+  const wake = KvmRunWake.create(loop.descriptor);
+  if (typeof wake !== 'number') return wake;
+  log.info({ errno: -wake }, 'no restricted io_uring on this host: the vCPU runs on a thread of its own');
+  return undefined;
 }
 
 /** The register windows of platform devices served by device processes, with the VMM's ends of their sockets. */

@@ -5,8 +5,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, O_NONBLOCK, close, eventfd, fcntl, read, write } from '../../ffi/libc.js';
-import { BlockingLoop } from '../../src/bus/blocking-loop.js';
+import { EFD_CLOEXEC, EFD_NONBLOCK, F_GETFL, O_NONBLOCK, close, eventfd, fcntl, poll, read, write } from '../../ffi/libc.js';
+import { BlockingLoop, type GuestSlices } from '../../src/bus/blocking-loop.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const opened: number[] = [];
@@ -233,6 +233,65 @@ setTimeout(() => write(fd, new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), 8), 100);`)
     await new Promise((r) => child.on('close', r));
     clearTimeout(killer);
     expect(out).toBe('reading\ngot hello\n');
+  });
+
+  describe('with a guest run where it would wait (main-thread-vcpu.ts)', () => {
+    /**
+     * A stand-in for a vCPU on this thread: its "KVM_RUN" ends when the
+     * loop's descriptor is readable or the timeout passes, as the real one's
+     * wake and timer end it (kvm-run-wake.ts). It records each slice's timeout.
+     */
+    function guest(target: BlockingLoop): GuestSlices & { slices: number[]; runnable: boolean } {
+      const pollfd = new Uint8Array(8);
+      const view = new DataView(pollfd.buffer);
+      return {
+        slices: [],
+        runnable: true,
+        runUntilWoken(timeoutMs: number) {
+          this.slices.push(timeoutMs);
+          view.setInt32(0, target.descriptor, true);
+          view.setInt16(4, 1, true); // POLLIN
+          poll(pollfd, 1, timeoutMs);
+        },
+      };
+    }
+
+    it('gives the guest the thread instead of waiting, bounded by timers, and serves descriptors between slices', async () => {
+      loop = new BlockingLoop();
+      const g = guest(loop);
+      loop.setGuest(g);
+      const fd = newEventfd();
+      let calls = 0;
+      loop.watch(fd, { readable: true }, () => (calls += consume(fd)));
+      // A timer due in 50 ms: every slice meanwhile ends by then, and the timer fires.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(g.slices.length).toBeGreaterThan(0);
+      expect(loop.stats.guestSlices).toBe(g.slices.length);
+      for (const t of g.slices) expect(t).toBeGreaterThanOrEqual(0);
+      // A descriptor made ready by a timer's callback ends the slice and is served.
+      setTimeout(() => signal(fd), 10);
+      await sleep(60);
+      expect(calls).toBe(1);
+    });
+
+    it('waits in epoll again once the guest cannot run (paused or ended)', async () => {
+      loop = new BlockingLoop();
+      const g = guest(loop);
+      g.runnable = false;
+      loop.setGuest(g);
+      const fd = newEventfd();
+      let calls = 0;
+      loop.watch(fd, { readable: true }, () => (calls += consume(fd)));
+      setTimeout(() => signal(fd), 10);
+      await sleep(50);
+      expect(calls).toBe(1);
+      expect(g.slices).toEqual([]);
+      g.runnable = true;
+      setTimeout(() => signal(fd), 10);
+      await sleep(50);
+      expect(calls).toBe(2);
+      expect(g.slices.length).toBeGreaterThan(0);
+    });
   });
 
   it('refuses to run off the main thread', async () => {

@@ -24,16 +24,31 @@ describeKvm('tiny guests', () => {
     expect(r.status).toBe(42);
   });
 
-  it("the debug log says where the start went, the vCPU thread's steps on the helper's clock", async () => {
-    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin'), '--log-level', 'debug']);
+  /** The helper's start-up marks from the debug log of a run of the tiny guest (ms since its start). */
+  async function helperStartMarks(env?: NodeJS.ProcessEnv): Promise<Record<string, number>> {
+    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin'), '--log-level', 'debug'], { env });
     expect(r.status, r.stderr.slice(-3000)).toBe(42);
     const line = r.stderr.split('\n').find((l) => l.includes("the helper's start"));
     expect(line, r.stderr.slice(-3000)).toBeDefined();
-    const m = (JSON.parse(line!) as { msSinceStart: Record<string, number> }).msSinceStart;
-    // In the order they happen (1 ms for rounding across threads).
-    const steps = ['codeLoaded', 'configured', 'vmBuilt', 'vcpuStarted', 'vcpuBuilt', 'vcpuThreadReady', 'jailed'];
+    return (JSON.parse(line!) as { msSinceStart: Record<string, number> }).msSinceStart;
+  }
+
+  /** The marks `steps` are all there, in that order (1 ms for rounding across threads). */
+  function expectInOrder(m: Record<string, number>, steps: string[]): void {
     for (const step of steps) expect(m[step], `${step} in ${JSON.stringify(m)}`).toBeGreaterThan(0);
     for (let i = 1; i < steps.length; i++) expect(m[steps[i]] + 1, `${steps[i - 1]} before ${steps[i]}: ${JSON.stringify(m)}`).toBeGreaterThanOrEqual(m[steps[i - 1]]);
+  }
+
+  it('the debug log says where the start went; a lone vCPU is built on the main thread, no worker started', async () => {
+    const m = await helperStartMarks();
+    expectInOrder(m, ['codeLoaded', 'configured', 'vmBuilt', 'vcpuBuilt', 'vcpuThreadReady', 'jailed']);
+    expect(m.vcpuThreadOnline, JSON.stringify(m)).toBeUndefined();
+    expect(m.vcpuCodeLoaded, JSON.stringify(m)).toBeUndefined();
+  });
+
+  it("with TSVMM_VCPU_THREAD=worker the vCPU gets a worker thread: its steps on the helper's clock", async () => {
+    const m = await helperStartMarks({ TSVMM_VCPU_THREAD: 'worker' });
+    expectInOrder(m, ['codeLoaded', 'configured', 'vmBuilt', 'vcpuStarted', 'vcpuBuilt', 'vcpuThreadReady', 'jailed']);
     expect(m.vcpuCodeLoaded).toBeLessThanOrEqual(m.vcpuStarted);
   });
 

@@ -55,6 +55,7 @@ export const virtio9pKind: VirtioDeviceKind<Virtio9pDefinition> = {
   queueCount: () => 1,
   label: 'share',
   statisticsGroup: 'shares',
+  bulkData: true,
   files: () => [],
   build(d, env) {
     const tag = d.tag || d.name;

@@ -50,6 +50,7 @@ export const virtioBlkKind: VirtioDeviceKind<VirtioBlkDefinition> = {
   queueCount: () => 1,
   label: 'disk',
   statisticsGroup: 'disks',
+  bulkData: true,
   files: (d) => [{ role: IMAGE, file: { kind: 'disk-image', path: d.spec.path, readOnly: d.spec.readOnly, cache: d.spec.cache } }],
   build(d, env) {
     const disk = new VirtioBlkDevice(d.name, d.spec, env.file(IMAGE), env.memory, env.interrupt, env.notifyFds[0], env.log);

@@ -68,6 +68,7 @@ export const virtioConsoleKind: VirtioDeviceKind<VirtioConsoleDefinition> = {
   queueCount: (d) => consoleQueueSizes(d.ports.length).length,
   label: 'console',
   statisticsGroup: 'consoles',
+  bulkData: false,
   files: (d) => d.ports.map((p, i) => ({ role: portRole(i), file: { kind: 'output-pipe', stream: p.output } })),
   build(d, env) {
     const guestLog = new GuestLog(env.log.child({ console: d.name }));

@@ -82,6 +82,7 @@ export const virtioNetKind: VirtioDeviceKind<VirtioNetDefinition> = {
   queueCount: () => 2, // RX and TX
   label: 'NIC',
   statisticsGroup: 'nics',
+  bulkData: true,
   files: (d) => [
     {
       role: BACKEND,

@@ -42,6 +42,7 @@ export const virtioRngKind: VirtioDeviceKind<VirtioRngDefinition> = {
   queueCount: () => 1,
   label: 'entropy device',
   statisticsGroup: 'entropy',
+  bulkData: false,
   files: () => [],
   build(d, env) {
     const guestLog = new GuestLog(env.log.child({ rng: d.name }));
