@@ -5,11 +5,12 @@
 // over an ioregionfd-protocol socket to whoever serves the device: this
 // (main) thread, which builds the model from the catalog, or the device's own
 // process, whose eventfds are registered here. A vCPU on this thread
-// (main-thread-vcpu.ts) calls the transports built here directly. The interrupt status register
-// is answered by the vCPU thread itself, from shared memory
-// (VirtioRegisterShortcut; a mapped page for a device process): Linux reads
-// and acknowledges it on every interrupt. The usual acknowledgement, of used
-// buffers alone, does not even exit: KVM counts it in an eventfd.
+// (main-thread-vcpu.ts) calls the transports built here directly. The
+// interrupt status register is answered by the vCPU's thread itself, from
+// shared memory (VirtioRegisterShortcut; a mapped page for a device process):
+// Linux reads and acknowledges it on every interrupt. The usual
+// acknowledgement, of used buffers alone, does not even exit: KVM counts it
+// in an eventfd.
 import { EFD_CLOEXEC, EFD_NONBLOCK, check, close, eventfd } from '../../ffi/libc.js';
 import { createRegionSockets } from '../bus/ioregion-socket.js';
 import { IoregionServer } from '../bus/ioregion-server.js';
