@@ -2,8 +2,8 @@
 // device loop (src/bus/blocking-loop.ts), instead of on a worker thread of its
 // own. A worker is a second V8 isolate: in a nested L1 its start took
 // ~0.7-0.85 s of CPU on the way to the guest's first instruction, and its
-// heap, stacks and arenas ~8 MiB of the helper's resident memory, as much as
-// the helper then lacked to be as small as QEMU (docs/helper-memory.md).
+// heap, stacks and arenas ~10 MiB of the helper's resident memory while the
+// guest ran (docs/helper-memory.md, "Without the vCPU isolate").
 //
 // The thread runs the guest where the loop would otherwise wait in
 // epoll_pwait: KVM_RUN ends when one of the loop's descriptors becomes ready
@@ -16,7 +16,6 @@
 // (vcpu-worker.ts): they must run at once.
 import { YIELD } from '../kvm/exit-loop.js';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
-import type { KvmRunView } from '../kvm/kvm-run.js';
 import type { KvmRunWake } from '../kvm/kvm-run-wake.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
 import type { GuestSlices } from '../bus/blocking-loop.js';
@@ -25,7 +24,6 @@ import { VcpuCore, type VcpuCoreOptions } from './vcpu-core.js';
 const STOPPED: VmExit = { kind: 'stopped', status: EXIT_STATUS.stopped, message: 'the VMM was asked to stop' };
 
 export interface MainThreadVcpuOptions extends Omit<VcpuCoreOptions, 'onInterrupt' | 'beforeRun' | 'timerAlways'> {
-  run: KvmRunView;
   /** Watches the device loop's epoll descriptor: KVM_RUN ends when it is readable. Closed at the end. */
   wake: KvmRunWake;
   /** The VM ended, however (an exit status, a reset, a failure, a stop). */
