@@ -9,6 +9,8 @@ import { EINTR, close, ioctlValue, koffi, pipe2, write } from '../../ffi/libc.js
 import { loadRealModePayload } from '../../src/boot/real-mode-payload.js';
 import { KvmRunWake } from '../../src/kvm/kvm-run-wake.js';
 import { KvmSystem } from '../../src/kvm/kvm-system.js';
+import { VcpuSignal } from '../../src/kvm/vcpu-signal.js';
+import { VcpuTimer } from '../../src/kvm/vcpu-timer.js';
 import { applyBootState } from '../../src/kvm/vcpu-setup.js';
 import { Vm } from '../../src/kvm/vm.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
@@ -55,10 +57,15 @@ describeKvm('KvmRunWake', () => {
   ] as const) {
     it(`ends KVM_RUN of a vCPU that ${what} once the watched descriptor is readable`, () => {
       const vcpu = vcpuRunning([...code]);
+      // A safety net, not the thing tested: a wake that did not work would
+      // leave KVM_RUN only at this timer, and the test fails instead of hanging.
+      const signal = new VcpuSignal(vcpu);
+      const timer = new VcpuTimer();
+      cleanups.push(() => (timer.delete(), signal.take()));
+      timer.setPeriod(20_000);
       const wake = wakeOn(pipeWrittenLater(200));
       expect(wake.arm()).toBe(false); // nothing written yet
       expect(wake.fired).toBe(false);
-      // Nothing else ends this KVM_RUN: a wake that did not work hangs the test until its timeout.
       expect(ioctlValue(vcpu, KVM_IOCTL.KVM_RUN, 0)).toBe(-1);
       expect(koffi.errno()).toBe(EINTR);
       expect(wake.fired).toBe(true);
