@@ -96,9 +96,7 @@ export class MainThreadVcpu implements GuestSlices {
     // A descriptor ready already: served first.
     if (this.wake.arm()) return;
     this.deadline = timeoutMs < 0 ? Infinity : performance.now() + timeoutMs;
-    const timer = this.core.timer!;
-    const period = Math.max(1, Math.min(this.core.sweepPeriodMs, timeoutMs < 0 ? Infinity : timeoutMs));
-    if (period !== timer.periodMs) timer.setPeriod(period);
+    this.core.interruptWithin(timeoutMs);
     let exit: VmExit | undefined;
     try {
       exit = this.core.loop.runSlice();

@@ -44,8 +44,8 @@ export interface VcpuCoreOptions {
 export class VcpuCore {
   readonly stats = new ExitStats();
   readonly loop: ExitLoop;
-  readonly ring: CoalescedRing | undefined;
-  readonly timer: VcpuTimer | undefined;
+  private readonly ring: CoalescedRing | undefined;
+  private readonly timer: VcpuTimer | undefined;
   private readonly sweep = new RingSweep();
   private readonly buses: VcpuBuses;
   private readonly console: ConsoleOutput;
@@ -93,9 +93,14 @@ export class VcpuCore {
     }, this.ring);
   }
 
-  /** The sweep period the timer runs at. */
-  get sweepPeriodMs(): number {
-    return this.sweep.periodMs;
+  /**
+   * The timer fires within `limitMs` (at least 1 ms; -1: at the sweep's
+   * period); the next interruption sets the sweep's period again.
+   */
+  interruptWithin(limitMs: number): void {
+    if (!this.timer) return;
+    const period = limitMs < 0 ? this.sweep.periodMs : Math.max(1, Math.min(this.sweep.periodMs, limitMs));
+    if (period !== this.timer.periodMs) this.timer.setPeriod(period);
   }
 
   /** Before the guest's first instruction. */
