@@ -34,12 +34,25 @@ export const COMPILED_ENTRY_POINTS: Readonly<Record<EntryPoint, string>> = {
  */
 export const EARLY_START_BUNDLE = 'tsvmm-early';
 
+/**
+ * A bundle the helper's stub runs before the helper's own: it gives back
+ * node's start-up pages before the big bundle's load touches more
+ * (helper/early-release.ts). No code cache, as for the CLI's early start.
+ */
+export const HELPER_EARLY_BUNDLE = 'helper-early';
+
 /** Every bundle `npm run build` makes, by what it is built from. */
-export const COMPILED_BUNDLES: Readonly<Record<EntryPoint | typeof EARLY_START_BUNDLE, string>> = {
+export const COMPILED_BUNDLES: Readonly<Record<EntryPoint | typeof EARLY_START_BUNDLE | typeof HELPER_EARLY_BUNDLE, string>> = {
   ...COMPILED_ENTRY_POINTS,
   [EARLY_START_BUNDLE]: 'dist/src/cli/early-start.js',
+  [HELPER_EARLY_BUNDLE]: 'dist/src/helper/early-release.js',
 };
 export type BundleName = keyof typeof COMPILED_BUNDLES;
+
+/** A bundle whose stub runs another one first. */
+export const BUNDLES_RUN_FIRST: Readonly<Partial<Record<BundleName, BundleName>>> = {
+  helper: HELPER_EARLY_BUNDLE,
+};
 
 export const BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'bundle');
 

@@ -58,10 +58,11 @@ const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
  * from the user's environment: which loop the data path waits in
  * (bus/blocking-loop.ts; `libuv`), starting without the code caches
  * (tools/build/run-bundle.cjs), without the data-path warm-up
- * (devices/data-path-warm-up.ts), and where a lone vCPU runs (helper/main.ts
- * `VCPU_THREAD`; `worker`). The device processes get nothing else of it.
+ * (devices/data-path-warm-up.ts), where a lone vCPU runs (helper/main.ts
+ * `VCPU_THREAD`; `worker`) and the helper's first page release
+ * (helper/early-release.ts; `0`). The device processes get nothing else of it.
  */
-export const MEASUREMENT_KNOBS = ['TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE', 'TSVMM_NO_WARM_UP', 'TSVMM_VCPU_THREAD'] as const;
+export const MEASUREMENT_KNOBS = ['TSVMM_DEVICE_LOOP', 'TSVMM_NO_CODE_CACHE', 'TSVMM_NO_WARM_UP', 'TSVMM_VCPU_THREAD', 'TSVMM_EARLY_PAGE_RELEASE'] as const;
 /**
  * All of the user's environment the helper gets (jail-launch.ts: never the
  * whole of it): the sandbox tests' probe selector (src/helper/test-hooks.ts)

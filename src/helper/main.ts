@@ -203,9 +203,10 @@ class Helper {
  */
 const VCPU_THREAD: VcpuThreadChoice = process.env.TSVMM_VCPU_THREAD === 'worker' || process.env.TSVMM_VCPU_THREAD === 'main' ? process.env.TSVMM_VCPU_THREAD : 'auto';
 
-// Node's start-up is done (linking, bootstrap, our modules): give back the
-// pages of its binary it used for that; then a vCPU worker, if one is
-// wanted, starts loading while the frontend is still getting the VM ready.
+// Our modules have loaded: give back the pages of node's binary that only
+// their load used (node's own start-up pages went before it: early-release.ts);
+// then a vCPU worker, if one is wanted, starts loading while the frontend is
+// still getting the VM ready.
 markStartup('codeLoaded');
 const startupRelease = releaseStartupPages();
 // Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
