@@ -42,8 +42,8 @@ interface AttachedDevice {
   name: string;
   /** Where `run --stats` groups it. */
   group: string;
-  /** The register window; its fd is -1 for a transport called directly (`direct`). */
-  region: ForwardedRegion;
+  /** How a vCPU reaches its registers: over a socket, or by calling the transport on this thread (`direct`). */
+  registers: { forwarded: ForwardedRegion; direct?: never } | { direct: LocalRegion; forwarded?: never };
   /** Served on this thread; undefined for a device-process device. */
   local?: LocalDevice;
   /** A device-process device's InterruptStatus page, mapped here for the vCPU threads. */
@@ -70,7 +70,8 @@ export class VirtioDevices {
         if (!d.virtio) continue;
         const device = d.host === 'device-process' ? attachSeparate(vm, d, fd, log) : attachLocal(vm, memory, d, fd, log, direct);
         devices.push(device);
-        if (device.region.interruptStatus) device.region.countedAcks = countAcks(vm, device.region.base);
+        const window = device.registers.forwarded ?? device.registers.direct;
+        if (window.interruptStatus) window.countedAcks = countAcks(vm, window.base);
       }
     } catch (e) {
       for (const d of devices) release(d);
@@ -85,17 +86,12 @@ export class VirtioDevices {
 
   /** The register windows a vCPU must forward (over their sockets). */
   get regions(): ForwardedRegion[] {
-    return this.devices.filter((d) => d.region.fd >= 0).map((d) => d.region);
+    return this.devices.flatMap((d) => (d.registers.forwarded ? [d.registers.forwarded] : []));
   }
 
   /** The transports served here that a vCPU on this thread calls directly (`direct`). */
   get localRegions(): LocalRegion[] {
-    return this.devices.flatMap((d) => {
-      if (!d.local || d.region.fd >= 0) return [];
-      const { name, base, size, countedAcks } = d.region;
-      const interruptStatus = d.local.instance.transport.interruptStatusShared;
-      return [{ name, base, size, device: d.local.instance.transport, ...(interruptStatus ? { interruptStatus, countedAcks } : {}) }];
-    });
+    return this.devices.flatMap((d) => (d.registers.direct ? [d.registers.direct] : []));
   }
 
   /** The largest file a device served here may write to: the helper's RLIMIT_FSIZE must allow writes up to it. */
@@ -158,8 +154,8 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const interruptStatus = instance.transport.interruptStatusShared;
   if (direct) {
     const local: LocalDevice = { instance, irq, notifyFds, serverFd: -1 };
-    const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: -1, ...(interruptStatus ? { interruptStatus } : {}) };
-    return { name: d.name, group: kind.statisticsGroup, region, local };
+    const region: LocalRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, device: instance.transport, ...(interruptStatus ? { interruptStatus } : {}) };
+    return { name: d.name, group: kind.statisticsGroup, registers: { direct: region }, local };
   }
   // Register accesses: the vCPU thread forwards them over this socket pair,
   // waiting as long as this thread takes (inProcess: no response timeout).
@@ -170,7 +166,7 @@ function attachLocal(vm: Vm, memory: GuestMemory, d: PlannedDevice, fd: (name: s
   const local: LocalDevice = { instance, irq, notifyFds, server, serverFd: deviceEnd };
   server.start();
   const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: vmmEnd, inProcess: true, ...(interruptStatus ? { interruptStatus } : {}) };
-  return { name: d.name, group: kind.statisticsGroup, region, local };
+  return { name: d.name, group: kind.statisticsGroup, registers: { forwarded: region }, local };
 }
 
 function closeServerEnd(local: LocalDevice): void {
@@ -192,7 +188,7 @@ function attachSeparate(vm: Vm, d: PlannedDevice, fd: (name: string) => number, 
   log.info({ [kind.label]: d.name, ...files, base: hex(base), irq: gsi }, `${kind.label} ${d.name}: served by its own device process`);
   const page = mapInterruptStatusPage(fd(plannedDescriptor(d, INTERRUPT_STATUS_ROLE).name));
   const region: ForwardedRegion = { name: d.name, base, size: VIRTIO_MMIO_WINDOW, fd: fd(plannedDescriptor(d, 'region').name), interruptStatus: { address: page.address } };
-  return { name: d.name, group: kind.statisticsGroup, region, interruptStatusPage: page };
+  return { name: d.name, group: kind.statisticsGroup, registers: { forwarded: region }, interruptStatusPage: page };
 }
 
 /**
@@ -212,12 +208,13 @@ function countAcks(vm: Vm, base: number): number {
 
 function release(d: AttachedDevice): void {
   d.interruptStatusPage?.unmap();
-  if (d.region.countedAcks !== undefined) close(d.region.countedAcks);
+  const { countedAcks } = d.registers.forwarded ?? d.registers.direct;
+  if (countedAcks !== undefined) close(countedAcks);
   if (!d.local) return; // a device process owns its device
   d.local.server?.stop();
   d.local.instance.close();
   d.local.irq.close();
   d.local.notifyFds.forEach((n) => close(n));
   closeServerEnd(d.local);
-  if (d.region.fd >= 0) close(d.region.fd);
+  if (d.registers.forwarded) close(d.registers.forwarded.fd);
 }
