@@ -21,6 +21,7 @@ import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { VirtualMachine, runsVcpuOnMainThread, type VcpuThreadChoice } from '../vmm/virtual-machine.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { loadKernel } from '../vmm/kernel-loading.js';
+import { isElf } from '../boot/elf-image.js';
 import { runTestHook } from './test-hooks.js';
 import { ConsoleInput } from './console-input.js';
 import { GuestLog } from '../log-rate-limit.js';
@@ -67,18 +68,21 @@ class Helper {
       log.debug({ ...startupRelease, msSinceStart: startupMarks() }, 'start-up pages released (node started)');
       // Doorbells, completions and backends wait in a loop of our own, not a libuv turn each.
       if (process.env.TSVMM_DEVICE_LOOP !== 'libuv') useFdWatcher((this.deviceLoop = new BlockingLoop()));
-      // vCPU threads this VM needs load their code while it is built (one taken early, below, is one fewer).
-      if (!runsVcpuOnMainThread({ deviceLoop: this.deviceLoop, vcpuThread: VCPU_THREAD, devices: config.plan.devices }, config.cpus))
-        vcpuThreads.prestart(config.cpus - vcpuThreads.waitingCount);
       const fds = receiveNamedDescriptors(DESCRIPTOR_SOCKET_FD, config.descriptors);
       // Only the descriptors the frontend sent stay open (jail-launch.ts: a
       // descriptor the frontend inherited, e.g. its shell's, would else reach the jail).
       const stray = closeStrayFds(Object.values(fds));
       if (stray.length) log.warn({ fds: stray }, 'closed descriptors the helper was not meant to get');
-      kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
       // Read in place while loading: a vmlinux's segments and the initrd go
       // straight from the files into guest RAM (byte-source.ts).
       const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel');
+      // Only a bzImage's load leaves buffers worth a full collection (below);
+      // gc() must be taken before any vCPU thread starts (collect-garbage.ts).
+      if (config.bootKind !== 'real-mode' && !isElf(kernel)) collectGarbage ??= takeGcFunction();
+      // vCPU threads this VM needs load their code while it is built (one taken early, below, is one fewer).
+      if (!runsVcpuOnMainThread({ deviceLoop: this.deviceLoop, vcpuThread: VCPU_THREAD, devices: config.plan.devices }, config.cpus))
+        vcpuThreads.prestart(config.cpus - vcpuThreads.waitingCount);
+      kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
       const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd') : undefined;
       const loadGuest =
         config.bootKind === 'real-mode'
@@ -115,8 +119,8 @@ class Helper {
       // worth a full collection, which costs 10-20 ms natively on the way to
       // the guest's first instruction.
       const loadBuffers = process.memoryUsage().arrayBuffers;
-      const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING;
-      if (collected) collectGarbage();
+      const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING && collectGarbage !== undefined;
+      if (collected) collectGarbage!();
       log.debug({ loadBuffers, collected }, 'buffers left by the kernel load');
       // The vCPU threads start (and load their code) before the jail, but wait
       // for run() before the guest's first instruction; a vCPU on this thread
@@ -209,8 +213,10 @@ const VCPU_THREAD: VcpuThreadChoice = process.env.TSVMM_VCPU_THREAD === 'worker'
 // still getting the VM ready.
 markStartup('codeLoaded');
 const startupRelease = releaseStartupPages();
-// Before any thread starts: it flips a process-wide V8 flag (collect-garbage.ts).
-const collectGarbage = takeGcFunction();
+// V8's gc(), taken only where a VM's kernel load may need it (Helper.start):
+// making it costs a fresh V8 context (~3 ms natively), and it must be taken
+// before any vCPU thread starts, as for TSVMM_VCPU_THREAD=worker now.
+let collectGarbage: (() => void) | undefined = VCPU_THREAD === 'worker' ? takeGcFunction() : undefined;
 if (VCPU_THREAD === 'worker') vcpuThreads.prestart(1);
 
 const helper = new Helper();
