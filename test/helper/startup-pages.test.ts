@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cleanFileMappings, releaseStartupPages } from '../../src/helper/startup-pages.js';
+import { cleanFileMappings, releaseStartupPages, stillMapped } from '../../src/helper/startup-pages.js';
 
 function mapping(header: string, fields: Record<string, number>): string {
   return [header, ...Object.entries(fields).map(([k, v]) => `${k}:${' '.repeat(Math.max(1, 16 - k.length))}${v} kB`), 'VmFlags: rd ex mr mw me'].join('\n');
@@ -32,6 +32,24 @@ describe('cleanFileMappings', () => {
     expect(found[1].end - found[1].start).toBe(0x025fe000 - 0x00b72000);
   });
 
+  it("recognises a mapping again by its line in /proc/PID/maps, and nothing that differs in any field", () => {
+    const found = cleanFileMappings(SMAPS);
+    const line = (m: { line: string }) => m.line;
+    expect(found.map(line)).toEqual([
+      '00400000-00b6f000 r--p 00000000 00:1e 123 /usr/bin/node',
+      '00b72000-025fe000 r-xp 00772000 00:1e 123 /usr/bin/node',
+      '7fa03c444000-7fa03c59a000 r-xp 00026000 00:1e 456 /usr/lib/x86_64-linux-gnu/libc.so.6',
+    ]);
+    const maps = [
+      '00400000-00b6f000 r--p 00000000 00:1e 123 /usr/bin/node',
+      // the same range made writable, and another file at libc's old place
+      '00b72000-025fe000 rw-p 00772000 00:1e 123 /usr/bin/node',
+      '7fa03c444000-7fa03c59a000 r-xp 00026000 00:1e 457 /usr/lib/x86_64-linux-gnu/libc.so.6',
+      '',
+    ].join('\n');
+    expect(stillMapped(found, maps).map(line)).toEqual(['00400000-00b6f000 r--p 00000000 00:1e 123 /usr/bin/node']);
+  });
+
   it('refuses a mapping whose Anonymous field is missing', () => {
     expect(cleanFileMappings('00400000-00401000 r-xp 00000000 00:1e 123 /usr/bin/node\nRss:               4 kB\n')).toEqual([]);
   });
@@ -45,5 +63,8 @@ describe('releaseStartupPages', () => {
     // Still running node's and libc's code, now faulted back in.
     expect(JSON.parse(JSON.stringify({ a: [1, 2, 3] }))).toEqual({ a: [1, 2, 3] });
     expect(readFileSync('/proc/self/smaps', 'utf8').length).toBeGreaterThan(0);
+    // Again: the same mappings, found in /proc/self/maps this time.
+    expect(releaseStartupPages().mappings).toBe(released.mappings);
+    expect(JSON.parse(JSON.stringify({ b: 'still running' }))).toEqual({ b: 'still running' });
   });
 });
