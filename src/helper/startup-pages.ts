@@ -19,7 +19,7 @@
 // The first release reads smaps; the later ones release the same mappings,
 // recognised in /proc/self/maps, which the kernel makes without walking
 // every mapping's page tables (guest RAM's too, later on) and which is a
-// tenth of the text to parse: in the nested L1 a release had cost 24-82 ms
+// tenth of the text to parse: in the nested L1 a release had cost 24-102 ms
 // on the way to the guest's first instruction. A mapping that is still there
 // with the same line (addresses, protection, offset, file) is the same clean
 // mapping: nothing in the helper makes a read-only mapping of a file writable.
@@ -101,7 +101,7 @@ export interface ReleasedPages {
   mappings: number;
   /** Size of the released mappings. */
   bytes: number;
-  /** What the release took (reading smaps, the madvise calls). */
+  /** What the release took (reading /proc, the madvise calls). */
   ms: number;
 }
 
