@@ -119,8 +119,9 @@ class Helper {
       // worth a full collection, which costs 10-20 ms natively on the way to
       // the guest's first instruction.
       const loadBuffers = process.memoryUsage().arrayBuffers;
-      const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING && collectGarbage !== undefined;
-      if (collected) collectGarbage!();
+      const gc = collectGarbage;
+      const collected = loadBuffers > LOAD_BUFFERS_WORTH_COLLECTING && gc !== undefined;
+      if (collected) gc();
       log.debug({ loadBuffers, collected }, 'buffers left by the kernel load');
       // The vCPU threads start (and load their code) before the jail, but wait
       // for run() before the guest's first instruction; a vCPU on this thread
@@ -215,9 +216,12 @@ markStartup('codeLoaded');
 const startupRelease = releaseStartupPages();
 // V8's gc(), taken only where a VM's kernel load may need it (Helper.start):
 // making it costs a fresh V8 context (~3 ms natively), and it must be taken
-// before any vCPU thread starts, as for TSVMM_VCPU_THREAD=worker now.
-let collectGarbage: (() => void) | undefined = VCPU_THREAD === 'worker' ? takeGcFunction() : undefined;
-if (VCPU_THREAD === 'worker') vcpuThreads.prestart(1);
+// before any vCPU thread starts, so before the worker TSVMM_VCPU_THREAD=worker starts now.
+let collectGarbage: (() => void) | undefined;
+if (VCPU_THREAD === 'worker') {
+  collectGarbage = takeGcFunction();
+  vcpuThreads.prestart(1);
+}
 
 const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {
