@@ -1,8 +1,9 @@
 // How often a lone vCPU's own timer (src/kvm/vcpu-timer.ts) takes it out of
-// the guest, so that writes KVM queued in the coalesced ring, and console
-// bytes the vCPU holds (console-output.ts), reach their device and tsvmm's
-// output even while the guest does not exit by itself. Each sweep is one
-// exit, drained and flushed on the way, like any other.
+// the guest, so that writes KVM queued in the coalesced ring reach their
+// device even while the guest does not exit by itself, and the console bytes
+// the vCPU holds (console-output.ts: they wait for this) reach tsvmm's
+// output. Each sweep is one exit, drained and flushed on the way, like any
+// other.
 //
 // A guest that exits often drains the ring itself, and one that writes
 // nothing has nothing to drain: the period doubles up to `maxMs`, the longest

@@ -28,8 +28,8 @@ export interface VcpuCoreOptions {
   memory: GuestMemory;
   buses: VcpuBusPlan;
   consoleFd: number;
-  /** How long console bytes may wait for more (console-output.ts); 0: written at every exit. */
-  consoleHoldMs: number;
+  /** Console bytes wait for the vCPU's next interruption (console-output.ts), which its timer bounds; false: written at every exit. */
+  consoleHeld: boolean;
   input: InputRing;
   /** The coalesced ring's address when this vCPU drains it; 0 otherwise. */
   ringAddress: number;
@@ -59,7 +59,9 @@ export class VcpuCore {
     const { run, memory } = options;
     this.input = options.input;
     const end = (exit: VmExit) => this.loop.requestExit(exit);
-    this.console = new ConsoleOutput(options.consoleFd, options.consoleHoldMs > 0 ? { holdMs: options.consoleHoldMs } : undefined, () => end(CONSOLE_READER_GONE));
+    // The vCPU's own timer: it sweeps the ring, and it is what writes out held console bytes.
+    const timed = options.ringAddress > 0 || options.timerAlways === true;
+    this.console = new ConsoleOutput(options.consoleFd, options.consoleHeld && timed, () => end(CONSOLE_READER_GONE));
     const env: VcpuEnvironment = {
       irqLine: (gsi) => new KvmIrqLine(options.vmFd, gsi),
       consoleOutput: (byte) => this.console.put(byte),
@@ -73,7 +75,7 @@ export class VcpuCore {
     this.ring = options.ringAddress > 0 ? new CoalescedRing(options.ringAddress, pio, mmio, this.stats) : undefined;
     // Kicks and the vCPU's own timer end KVM_RUN with a signal no handler sees.
     this.signal = new VcpuSignal(options.vcpuFd);
-    this.timer = this.ring || options.timerAlways ? new VcpuTimer() : undefined;
+    this.timer = timed ? new VcpuTimer() : undefined;
     this.loop = new ExitLoop(options.vcpuFd, run, pio, mmio, memory, this.stats, {
       beforeRun: () => {
         this.console.flushIfDue();

@@ -22,8 +22,8 @@ export interface VcpuWorkerData {
   forwardedRegions: ForwardedRegion[];
   /** Where console output goes. */
   consoleFd: number;
-  /** How long console bytes may wait for more before they are written (console-output.ts; the thread's ring sweep bounds the wait); 0: at every exit. */
-  consoleHoldMs: number;
+  /** Console bytes wait for the thread's next interruption, its ring sweep at the latest (console-output.ts); false: written at every exit. */
+  consoleHeld: boolean;
   /** Int32Array: [CONTROL_COMMAND, CONTROL_TID, CONTROL_GO]. */
   control: SharedArrayBuffer;
   /** InputRing buffer for console input. */

@@ -37,7 +37,7 @@ function main(data: VcpuWorkerData, codeLoaded: number, started: number): void {
       onDeviceDead: (device, why) => post({ type: 'device-failed', device, why }),
     },
     consoleFd: data.consoleFd,
-    consoleHoldMs: data.consoleHoldMs,
+    consoleHeld: data.consoleHeld,
     input: new InputRing(data.input),
     ringAddress: data.coalescedRingPage > 0 ? data.runAddress + data.coalescedRingPage * PAGE_SIZE : 0,
     onInterrupt: (): VmExit | undefined => {

@@ -16,7 +16,7 @@ import { applyTopology } from '../kvm/cpu-topology.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
 import { RegionLock } from '../bus/region-lock.js';
 import type { ConsoleReceiver, VcpuEnvironment } from '../devices/device-kind.js';
-import { CONSOLE_HOLD_MS, CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
+import { CONSOLE_READER_GONE, ConsoleOutput } from './console-output.js';
 import { VcpuThreads } from './vcpu-threads.js';
 import { SharedPlatformDevices } from './shared-platform-devices.js';
 import type { KvmSystem } from '../kvm/kvm-system.js';
@@ -243,7 +243,7 @@ export class VirtualMachine {
           forwardedRegions: regions,
           consoleFd: options.consoleFd,
           // Held only where the vCPU's own ring sweep bounds the wait (one vCPU, coalesced zones).
-          consoleHoldMs: !this.shared && this.coalescedRingPage ? CONSOLE_HOLD_MS : 0,
+          consoleHeld: !this.shared && this.coalescedRingPage !== 0,
           control: vcpu.control.buffer as SharedArrayBuffer,
           input: this.input.buffer,
         };
@@ -292,7 +292,7 @@ export class VirtualMachine {
       },
       consoleFd: options.consoleFd,
       // The vCPU's timer, always running here, bounds the hold.
-      consoleHoldMs: CONSOLE_HOLD_MS,
+      consoleHeld: true,
       input: this.input,
       ringAddress: this.coalescedRingPage ? vcpu.run.address + this.coalescedRingPage * 4096 : 0,
       wake,
@@ -439,7 +439,7 @@ export class VirtualMachine {
       this.requestedExit ??= exit;
       this.stopAll();
     };
-    const output = (this.sharedConsole = new ConsoleOutput(this.options.consoleFd, undefined, () => end(CONSOLE_READER_GONE)));
+    const output = (this.sharedConsole = new ConsoleOutput(this.options.consoleFd, false, () => end(CONSOLE_READER_GONE)));
     let flushQueued = false;
     return {
       irqLine: (gsi) => new KvmIrqLine(this.vm.fd, gsi),
