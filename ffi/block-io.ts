@@ -149,6 +149,12 @@ export const IORING_OP_FSYNC = 3;
 export const IORING_OP_POLL_ADD = 6;
 export const IORING_OP_FALLOCATE = 17;
 export const IORING_OP_OPENAT = 18;
+/** A read into one buffer (5.6+). */
+export const IORING_OP_READ = 22;
+/** sqe->flags: the next SQE starts only once this one has completed (a failure cancels the rest of the chain). */
+export const IOSQE_IO_LINK = 1 << 2;
+/** sqe->flags: run the request on one of the ring's kernel workers, never inline in io_uring_enter (5.6+). */
+export const IOSQE_ASYNC = 1 << 4;
 export const IORING_FSYNC_DATASYNC = 1;
 export const IORING_REGISTER_EVENTFD = 4;
 export const IORING_UNREGISTER_EVENTFD = 5;

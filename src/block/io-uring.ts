@@ -202,14 +202,14 @@ export class IoUring {
 
   /**
    * Queues one SQE; false when the submission ring is full. `addr`, `off`:
-   * numbers < 2^53; `userData`: a 32-bit tag.
+   * numbers < 2^53; `userData`: a 32-bit tag; `sqeFlags`: IOSQE_*.
    */
-  prep(opcode: number, fd: number, off: number, addr: number, len: number, opFlags: number, userData: number): boolean {
+  prep(opcode: number, fd: number, off: number, addr: number, len: number, opFlags: number, userData: number, sqeFlags = 0): boolean {
     const tail = this.sqTail;
     if (((tail - Atomics.load(this.sq, this.sqHeadIdx)) >>> 0) >= this.sqEntries) return false;
     const w = ((tail & this.sqMask) * 16) | 0;
     const s = this.sqes;
-    s[w] = opcode & 0xff; // opcode, flags = 0, ioprio = 0
+    s[w] = (opcode & 0xff) | ((sqeFlags & 0xff) << 8); // opcode, flags, ioprio = 0
     s[w + 1] = fd >>> 0;
     s[w + 2] = off % TWO32;
     s[w + 3] = Math.floor(off / TWO32);

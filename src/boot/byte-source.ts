@@ -1,12 +1,14 @@
 // An image the loader reads from (kernel, initrd): bytes in memory, or an
 // open file read in place. A file lets a vmlinux's segments and the initrd go
-// straight into guest RAM (sendfile into a shared memfd, or pread), instead
-// of through a buffer the size of the file (17 MiB for the default guest's
-// vmlinux: it used to be most of the helper's peak memory,
+// straight into guest RAM (sendfile into a shared memfd, or a read by the
+// kernel's io_uring workers while the VM is built (guest-copies.ts), or
+// pread), instead of through a buffer the size of the file (17 MiB for the
+// default guest's vmlinux: it used to be most of the helper's peak memory,
 // docs/helper-memory.md).
 import { fstatSync, readSync } from 'node:fs';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
+import type { GuestCopies } from './guest-copies.js';
 
 export interface ByteSource {
   readonly length: number;
@@ -31,8 +33,12 @@ export function bufferSource(bytes: Uint8Array): ByteSource {
   };
 }
 
-/** The file open at `fd` (a regular file: its size is taken once); `what` names it in errors. */
-export function fileSource(fd: number, what: string): ByteSource {
+/**
+ * The file open at `fd` (a regular file: its size is taken once); `what`
+ * names it in errors. With `copies`, copies into privately mapped guest RAM
+ * are queued there, and are in place once its finish() has returned.
+ */
+export function fileSource(fd: number, what: string, copies?: GuestCopies): ByteSource {
   const length = fstatSync(fd).size;
   const shrank = (at: number) => new BootError(`${what} shrank while it was being loaded (end of file at ${at})`);
   const copyTo = (target: Uint8Array, offset: number) => {
@@ -53,8 +59,14 @@ export function fileSource(fd: number, what: string): ByteSource {
     // File to memfd inside the kernel where guest RAM is one, else through a view.
     copyToGuest: (memory, gpa, offset, len) => {
       const copied = memory.fillFromFile(gpa, fd, offset, len);
-      if (copied === undefined) copyTo(guestView(memory, gpa, len), offset);
-      else if (copied < len) throw shrank(offset + copied);
+      if (copied !== undefined) {
+        if (copied < len) throw shrank(offset + copied);
+        return;
+      }
+      const view = guestView(memory, gpa, len);
+      const address = memory.hostAddress(gpa, len);
+      if (copies && address !== undefined) copies.read(fd, offset, address, len, (done) => copyTo(view.subarray(done), offset + done));
+      else copyTo(view, offset);
     },
   };
 }

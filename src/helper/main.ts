@@ -5,6 +5,7 @@
 // Every module it needs is imported here, before the jail removes the files.
 import { closeSync } from 'node:fs';
 import { fileSource, wholeImage } from '../boot/byte-source.js';
+import { GuestCopies } from '../boot/guest-copies.js';
 import { loadRealModePayload, REAL_MODE_MAX_PAYLOAD } from '../boot/real-mode-payload.js';
 import { writeResetVector } from '../boot/reset-vector.js';
 import { BlockingLoop } from '../bus/blocking-loop.js';
@@ -74,8 +75,10 @@ class Helper {
       const stray = closeStrayFds(Object.values(fds));
       if (stray.length) log.warn({ fds: stray }, 'closed descriptors the helper was not meant to get');
       // Read in place while loading: a vmlinux's segments and the initrd go
-      // straight from the files into guest RAM (byte-source.ts).
-      const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel');
+      // straight from the files into guest RAM (byte-source.ts), copied by the
+      // kernel's io_uring workers while the VM is built (guest-copies.ts).
+      const copies = GuestCopies.start();
+      const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel', copies);
       // Only a bzImage's load leaves buffers worth a full collection (below);
       // gc() must be taken before any vCPU thread starts (collect-garbage.ts).
       if (config.bootKind !== 'real-mode' && !isElf(kernel)) collectGarbage ??= takeGcFunction();
@@ -83,14 +86,16 @@ class Helper {
       if (!runsVcpuOnMainThread({ deviceLoop: this.deviceLoop, vcpuThread: VCPU_THREAD, devices: config.plan.devices }, config.cpus))
         vcpuThreads.prestart(config.cpus - vcpuThreads.waitingCount);
       kvm = KvmSystem.open(fd(fds, HELPER_FILE.kvm));
-      const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd') : undefined;
+      const initrd = config.hasInitrd ? fileSource(fd(fds, HELPER_FILE.initrd), 'the initrd', copies) : undefined;
       const loadGuest =
         config.bootKind === 'real-mode'
           ? (m: GuestMemory) => loadRealModePayload(m, wholeImage(kernel, REAL_MODE_MAX_PAYLOAD, 'the real-mode payload'))
           : (m: GuestMemory) => loadKernel(m, { kernel, initrd, cmdline: config.cmdline, cpus: config.cpus, acpi: config.acpi ? acpiPlatformFor(config.plan, config.cpus) : undefined, log });
       const load = (m: GuestMemory) => {
         writeResetVector(m);
-        return loadGuest(m);
+        const boot = loadGuest(m);
+        copies?.submit();
+        return boot;
       };
       vm = VirtualMachine.create({
         kvm,
@@ -110,9 +115,6 @@ class Helper {
         vcpuThread: VCPU_THREAD,
       });
       markStartup('vmBuilt');
-      // The kernel and initrd are loaded: their descriptors must not reach the jail.
-      closeSync(fd(fds, HELPER_FILE.kernel));
-      if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
       // Give back what the load allocated (a bzImage and its decompressed
       // payload: tens of MiB) now: the helper allocates little afterwards, so
       // V8 would keep it. A vmlinux and an initrd read in place leave nothing
@@ -128,6 +130,11 @@ class Helper {
       // is built now and runs from run() on.
       await vm.prepare();
       markStartup('vcpuThreadReady');
+      if (copies) log.debug(copies.finish(), "guest image copied by the kernel's workers");
+      markStartup('guestCopied');
+      // The kernel and initrd are loaded: their descriptors must not reach the jail.
+      closeSync(fd(fds, HELPER_FILE.kernel));
+      if (config.hasInitrd) closeSync(fd(fds, HELPER_FILE.initrd));
       vcpuThreads.discardWaiting();
       // Again once the vCPU thread has started: what the load and its
       // isolate's start-up touched and the guest's run does not use.
