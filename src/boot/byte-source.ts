@@ -36,7 +36,7 @@ export function bufferSource(bytes: Uint8Array): ByteSource {
 /**
  * The file open at `fd` (a regular file: its size is taken once); `what`
  * names it in errors. With `copies`, copies into privately mapped guest RAM
- * are queued there, and are in place once its finish() has returned.
+ * go there, and are in place once its finish() has returned.
  */
 export function fileSource(fd: number, what: string, copies?: GuestCopies): ByteSource {
   const length = fstatSync(fd).size;
@@ -65,7 +65,7 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
       }
       const view = guestView(memory, gpa, len);
       const address = memory.hostAddress(gpa, len);
-      if (copies && address !== undefined) copies.read(fd, offset, address, len, (done) => copyTo(view.subarray(done), offset + done));
+      if (copies !== undefined && address !== undefined) copies.read(fd, offset, address, len, (done) => copyTo(view.subarray(done), offset + done));
       else copyTo(view, offset);
     },
   };

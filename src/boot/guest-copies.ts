@@ -16,7 +16,8 @@
 //
 // Only for RAM this process maps privately: a shared memfd is filled by
 // sendfile inside the kernel, which keeps its pages out of the helper's page
-// tables (GuestMemory.fillFromFile).
+// tables (GuestMemory.fillFromFile). Where the host has no io_uring for us
+// (none, or refused), each copy is made at once, as before.
 import { EINTR } from '../../ffi/libc.js';
 import { IORING_OP_READ, IOSQE_ASYNC, IOSQE_IO_LINK } from '../../ffi/block-io.js';
 import { IoUring, type CqeHandler } from '../block/io-uring.js';
@@ -50,14 +51,8 @@ export class GuestCopies implements CqeHandler {
   private readonly copies: Copy[] = [];
   /** Reads submitted (or queued) and not yet completed. */
   private inFlight = 0;
-
-  private constructor(private readonly ring: IoUring) {}
-
-  /** Undefined where the host has no io_uring for us (none, or refused): the loader then copies as it goes. */
-  static start(): GuestCopies | undefined {
-    const ring = IoUring.create(RING_ENTRIES);
-    return typeof ring === 'number' ? undefined : new GuestCopies(ring);
-  }
+  /** Made at the first copy (a real-mode payload has none); null where the host has none for us. */
+  private ring: IoUring | null | undefined;
 
   /**
    * Queues a copy of `length` bytes at `fileOffset` of `fd` to `address`
@@ -65,11 +60,17 @@ export class GuestCopies implements CqeHandler {
    * copies synchronously from a byte count on, for what the kernel leaves.
    */
   read(fd: number, fileOffset: number, address: number, length: number, rest: (done: number) => void): void {
+    if (this.ring === undefined) {
+      const ring = IoUring.create(RING_ENTRIES);
+      this.ring = typeof ring === 'number' ? null : ring;
+    }
+    if (this.ring === null) return rest(0);
+    const ring = this.ring;
     for (let at = 0; at < length; at += MAX_READ) {
       const part = Math.min(MAX_READ, length - at);
       const copy: Copy = { fileOffset: fileOffset + at, address: address + at, length: part, done: 0, rest: (done) => rest(at + done) };
       const tag = this.copies.push(copy) - 1;
-      const prep = () => this.ring.prep(IORING_OP_READ, fd, copy.fileOffset, copy.address, part, 0, tag, IOSQE_ASYNC | IOSQE_IO_LINK);
+      const prep = () => ring.prep(IORING_OP_READ, fd, copy.fileOffset, copy.address, part, 0, tag, IOSQE_ASYNC | IOSQE_IO_LINK);
       let queued = prep();
       if (!queued) {
         // A full ring: what is queued goes now, as a chain of its own.
@@ -83,22 +84,27 @@ export class GuestCopies implements CqeHandler {
 
   /** Hands the queued reads to the kernel's workers. The load calls it once it has queued everything. */
   submit(): void {
-    if (this.ring.unsubmitted === 0) return;
+    const ring = this.ring;
+    if (!ring || ring.unsubmitted === 0) return;
     // Not submitted, they never reach memory, and finish() copies them itself.
-    if (this.ring.enter(0) < 0) this.ring.cancelUnsubmitted(() => this.inFlight--);
+    if (ring.enter(0) < 0) ring.cancelUnsubmitted(() => this.inFlight--);
   }
 
   /** Waits for every read, copies what they left, and closes the ring. Throws a BootError for a file that ended early. */
   finish(): GuestCopiesReport {
-    try {
-      this.submit();
-      while (this.inFlight > 0) {
-        const r = this.ring.enter(this.inFlight);
-        if (r < 0 && r !== -EINTR) throw new BootError(`waiting for the kernel's copy of the guest's image failed (errno ${-r})`);
-        this.ring.reap(this);
+    const ring = this.ring;
+    if (ring) {
+      try {
+        this.submit();
+        while (this.inFlight > 0) {
+          const r = ring.enter(this.inFlight);
+          if (r < 0 && r !== -EINTR) throw new BootError(`waiting for the kernel's copy of the guest's image failed (errno ${-r})`);
+          ring.reap(this);
+        }
+      } finally {
+        ring.close();
+        this.ring = null;
       }
-    } finally {
-      this.ring.close();
     }
     const report: GuestCopiesReport = { reads: this.copies.length, byWorkers: 0, afterwards: 0 };
     for (const copy of this.copies) {

@@ -77,7 +77,7 @@ class Helper {
       // Read in place while loading: a vmlinux's segments and the initrd go
       // straight from the files into guest RAM (byte-source.ts), copied by the
       // kernel's io_uring workers while the VM is built (guest-copies.ts).
-      const copies = GuestCopies.start();
+      const copies = new GuestCopies();
       const kernel = fileSource(fd(fds, HELPER_FILE.kernel), 'the kernel', copies);
       // Only a bzImage's load leaves buffers worth a full collection (below);
       // gc() must be taken before any vCPU thread starts (collect-garbage.ts).
@@ -94,7 +94,7 @@ class Helper {
       const load = (m: GuestMemory) => {
         writeResetVector(m);
         const boot = loadGuest(m);
-        copies?.submit();
+        copies.submit();
         return boot;
       };
       vm = VirtualMachine.create({
@@ -130,7 +130,7 @@ class Helper {
       // is built now and runs from run() on.
       await vm.prepare();
       markStartup('vcpuThreadReady');
-      if (copies) log.debug(copies.finish(), "guest image copied by the kernel's workers");
+      log.debug(copies.finish(), "guest image copied by the kernel's workers");
       markStartup('guestCopied');
       // The kernel and initrd are loaded: their descriptors must not reach the jail.
       closeSync(fd(fds, HELPER_FILE.kernel));
