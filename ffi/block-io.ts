@@ -85,6 +85,9 @@ export const LOCK_UN = 8;
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
+/** fcntl(2) on a pipe: set / get its capacity in bytes (Linux). */
+export const F_SETPIPE_SZ = 1031;
+export const F_GETPIPE_SZ = 1032;
 
 export const AT_EMPTY_PATH = 0x1000;
 export const STATX_TYPE = 0x1;
@@ -124,7 +127,7 @@ export const ioUringParamsLayout = {
 } as const;
 export const sqeLayout = {
   size: 64,
-  offsets: { opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, addr: 16, len: 24, rw_flags: 28, user_data: 32 },
+  offsets: { opcode: 0, flags: 1, ioprio: 2, fd: 4, off: 8, addr: 16, splice_off_in: 16, len: 24, rw_flags: 28, user_data: 32, splice_fd_in: 44 },
 } as const;
 export const cqeLayout = { size: 16, offsets: { user_data: 0, res: 8, flags: 12 } } as const;
 
@@ -151,6 +154,8 @@ export const IORING_OP_FALLOCATE = 17;
 export const IORING_OP_OPENAT = 18;
 /** A read into one buffer (5.6+). */
 export const IORING_OP_READ = 22;
+/** splice(2) (5.7+): one of its two descriptors must be a pipe. */
+export const IORING_OP_SPLICE = 30;
 /** sqe->flags: the next SQE starts only once this one has completed (a failure cancels the rest of the chain). */
 export const IOSQE_IO_LINK = 1 << 2;
 /** sqe->flags: run the request on one of the ring's kernel workers, never inline in io_uring_enter (5.6+). */

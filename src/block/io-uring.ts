@@ -41,6 +41,7 @@ import {
   IORING_RESTRICTION_SQE_OP,
   IORING_SETUP_CLAMP,
   IORING_SETUP_R_DISABLED,
+  IORING_OP_SPLICE,
   IORING_UNREGISTER_EVENTFD,
   MAP_POPULATE,
   ioUringEnter,
@@ -205,9 +206,38 @@ export class IoUring {
    * numbers < 2^53; `userData`: a 32-bit tag; `sqeFlags`: IOSQE_*.
    */
   prep(opcode: number, fd: number, off: number, addr: number, len: number, opFlags: number, userData: number, sqeFlags = 0): boolean {
+    const w = this.nextSqe();
+    if (w < 0) return false;
+    this.writeSqe(w, opcode, fd, off, addr, len, opFlags, userData, sqeFlags);
+    this.publish();
+    return true;
+  }
+
+  /**
+   * Queues one IORING_OP_SPLICE: `len` bytes from `fdIn` at `offIn` to
+   * `fdOut` at `offOut`, an offset of -1 standing for a pipe's (which has
+   * none). False when the submission ring is full.
+   */
+  prepSplice(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number, userData: number, sqeFlags = 0): boolean {
+    const w = this.nextSqe();
+    if (w < 0) return false;
+    this.writeSqe(w, IORING_OP_SPLICE, fdOut, Math.max(offOut, 0), Math.max(offIn, 0), len, 0, userData, sqeFlags);
+    const s = this.sqes;
+    if (offOut < 0) s[w + 2] = s[w + 3] = 0xffffffff; // off: -1
+    if (offIn < 0) s[w + 4] = s[w + 5] = 0xffffffff; // splice_off_in: -1
+    s[w + 11] = fdIn >>> 0; // splice_fd_in
+    this.publish();
+    return true;
+  }
+
+  /** The free SQE's index in `sqes` (in 32-bit words), or -1 when the ring is full. */
+  private nextSqe(): number {
     const tail = this.sqTail;
-    if (((tail - Atomics.load(this.sq, this.sqHeadIdx)) >>> 0) >= this.sqEntries) return false;
-    const w = ((tail & this.sqMask) * 16) | 0;
+    if (((tail - Atomics.load(this.sq, this.sqHeadIdx)) >>> 0) >= this.sqEntries) return -1;
+    return ((tail & this.sqMask) * 16) | 0;
+  }
+
+  private writeSqe(w: number, opcode: number, fd: number, off: number, addr: number, len: number, opFlags: number, userData: number, sqeFlags: number): void {
     const s = this.sqes;
     s[w] = (opcode & 0xff) | ((sqeFlags & 0xff) << 8); // opcode, flags, ioprio = 0
     s[w + 1] = fd >>> 0;
@@ -225,10 +255,12 @@ export class IoUring {
     s[w + 13] = 0;
     s[w + 14] = 0;
     s[w + 15] = 0;
-    this.sqTail = (tail + 1) >>> 0;
+  }
+
+  private publish(): void {
+    this.sqTail = (this.sqTail + 1) >>> 0;
     Atomics.store(this.sq, this.sqTailIdx, this.sqTail); // release: SQE complete before the tail moves
     this.toSubmit++;
-    return true;
   }
 
   /**

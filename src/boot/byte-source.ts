@@ -1,10 +1,10 @@
 // An image the loader reads from (kernel, initrd): bytes in memory, or an
 // open file read in place. A file lets a vmlinux's segments and the initrd go
-// straight into guest RAM (sendfile into a shared memfd, or a read by the
-// kernel's io_uring workers while the VM is built (guest-copies.ts), or
-// pread), instead of through a buffer the size of the file (17 MiB for the
-// default guest's vmlinux: it used to be most of the helper's peak memory,
-// docs/helper-memory.md).
+// straight into guest RAM, by the kernel's io_uring workers while the VM is
+// built (guest-copies.ts), or else at once (sendfile into a shared memfd,
+// pread into anonymous RAM), instead of through a buffer the size of the file
+// (17 MiB for the default guest's vmlinux: it used to be most of the
+// helper's peak memory, docs/helper-memory.md).
 import { fstatSync, readSync } from 'node:fs';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { BootError } from './boot-error.js';
@@ -35,8 +35,8 @@ export function bufferSource(bytes: Uint8Array): ByteSource {
 
 /**
  * The file open at `fd` (a regular file: its size is taken once); `what`
- * names it in errors. With `copies`, copies into privately mapped guest RAM
- * go there, and are in place once its finish() has returned.
+ * names it in errors. With `copies`, copies into guest RAM go there, and are
+ * in place once its finish() has returned.
  */
 export function fileSource(fd: number, what: string, copies?: GuestCopies): ByteSource {
   const length = fstatSync(fd).size;
@@ -48,6 +48,12 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
       done += n;
     }
   };
+  // File to memfd inside the kernel where guest RAM is one, else through a view.
+  const copyNow = (memory: GuestMemory, gpa: number, offset: number, len: number) => {
+    const copied = memory.fillFromFile(gpa, fd, offset, len);
+    if (copied === undefined) copyTo(guestView(memory, gpa, len), offset);
+    else if (copied < len) throw shrank(offset + copied);
+  };
   return {
     length,
     bytes: (offset, len) => {
@@ -56,17 +62,14 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
       return out;
     },
     copyTo,
-    // File to memfd inside the kernel where guest RAM is one, else through a view.
     copyToGuest: (memory, gpa, offset, len) => {
-      const copied = memory.fillFromFile(gpa, fd, offset, len);
-      if (copied !== undefined) {
-        if (copied < len) throw shrank(offset + copied);
-        return;
-      }
-      const view = guestView(memory, gpa, len);
+      if (copies === undefined) return copyNow(memory, gpa, offset, len);
+      const rest = (done: number) => copyNow(memory, gpa + done, offset + done, len - done);
+      const shared = memory.memfdSlice(gpa, len);
       const address = memory.hostAddress(gpa, len);
-      if (copies !== undefined && address !== undefined) copies.read(fd, offset, address, len, (done) => copyTo(view.subarray(done), offset + done));
-      else copyTo(view, offset);
+      if (shared !== undefined) copies.splice(fd, offset, shared.fd, shared.offset, len, rest);
+      else if (address !== undefined) copies.read(fd, offset, address, len, rest);
+      else copyNow(memory, gpa, offset, len);
     },
   };
 }

@@ -205,6 +205,13 @@ export class GuestMemory {
     return v.slice();
   }
 
+  /** Where [gpa, gpa+length) lies in the shared memfd (one region's slice), or undefined: RAM not a memfd, or not one region. */
+  memfdSlice(gpa: number, length: number): { fd: number; offset: number } | undefined {
+    const r = this.memfd === undefined ? undefined : this.regionAt(gpa);
+    if (r?.fileOffset === undefined || gpa + length > r.gpa + r.size) return undefined;
+    return { fd: this.memfd!, offset: r.fileOffset + (gpa - r.gpa) };
+  }
+
   /**
    * Copies `length` bytes of the file `fd` at `offset` to [gpa, gpa+length),
    * which must lie inside one region (loader use), inside the kernel when
@@ -216,13 +223,13 @@ export class GuestMemory {
    * the kernel cannot splice from (the caller copies through a view).
    */
   fillFromFile(gpa: number, fd: number, offset: number, length: number): number | undefined {
-    const r = this.memfd === undefined ? undefined : this.regionAt(gpa);
-    if (r?.fileOffset === undefined || gpa + length > r.gpa + r.size) return undefined;
-    check(lseek(this.memfd!, r.fileOffset + (gpa - r.gpa), 0 /* SEEK_SET */) as number, 'lseek');
+    const slice = this.memfdSlice(gpa, length);
+    if (slice === undefined) return undefined;
+    check(lseek(slice.fd, slice.offset, 0 /* SEEK_SET */) as number, 'lseek');
     const position = [BigInt(offset)]; // sendfile advances it
     let done = 0;
     while (done < length) {
-      const n = Number(sendfile(this.memfd!, fd, position, length - done));
+      const n = Number(sendfile(slice.fd, fd, position, length - done));
       if (n < 0) {
         const errno = koffi.errno();
         // A file system that cannot splice its files: the caller copies through the mapping.

@@ -41,6 +41,9 @@ const checks: CCheck[] = [
   ['IORING_SETUP_R_DISABLED', 'IORING_SETUP_R_DISABLED', B.IORING_SETUP_R_DISABLED],
   ['IORING_OP_OPENAT', 'IORING_OP_OPENAT', B.IORING_OP_OPENAT],
   ['IORING_OP_READ', 'IORING_OP_READ', B.IORING_OP_READ],
+  ['IORING_OP_SPLICE', 'IORING_OP_SPLICE', B.IORING_OP_SPLICE],
+  ['sqe.splice_off_in', 'offsetof(struct io_uring_sqe, splice_off_in)', B.sqeLayout.offsets.splice_off_in],
+  ['sqe.splice_fd_in', 'offsetof(struct io_uring_sqe, splice_fd_in)', B.sqeLayout.offsets.splice_fd_in],
   ['IOSQE_IO_LINK', 'IOSQE_IO_LINK', B.IOSQE_IO_LINK],
   ['IOSQE_ASYNC', 'IOSQE_ASYNC', B.IOSQE_ASYNC],
   ['IORING_REGISTER_RESTRICTIONS', 'IORING_REGISTER_RESTRICTIONS', B.IORING_REGISTER_RESTRICTIONS],
@@ -79,6 +82,8 @@ const checks: CCheck[] = [
   ['LOCK_NB', 'LOCK_NB', B.LOCK_NB],
   ['FALLOC_FL_PUNCH_HOLE', 'FALLOC_FL_PUNCH_HOLE', B.FALLOC_FL_PUNCH_HOLE],
   ['FALLOC_FL_ZERO_RANGE', 'FALLOC_FL_ZERO_RANGE', B.FALLOC_FL_ZERO_RANGE],
+  ['F_SETPIPE_SZ', 'F_SETPIPE_SZ', B.F_SETPIPE_SZ],
+  ['F_GETPIPE_SZ', 'F_GETPIPE_SZ', B.F_GETPIPE_SZ],
 ];
 
 describeNeeding(cc ? undefined : 'no C compiler on PATH', 'block I/O ABI matches the kernel headers', () => {
