@@ -12,7 +12,8 @@ import { checkShareDirectory, parseShareSpec } from '../p9/share-spec.js';
 import { parseNetSpec } from '../net/net-spec.js';
 import { createLogger } from '../log.js';
 import { cpuTemplate, type CpuTemplate } from '../kvm/cpu-template.js';
-import { detectHostKvm, type HostKvmKind } from '../kvm/host-kvm.js';
+import { detectHostKvm, hostCpuinfo, type HostKvmKind } from '../kvm/host-kvm.js';
+import { hostCpuBrand } from '../kvm/cpu-brand.js';
 import { EXIT_STATUS } from '../kvm/vm-exit.js';
 import { planDevices } from '../machine/device-plan.js';
 import { DEFAULT_MACHINE, loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
@@ -272,7 +273,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   const extra = profile?.devices ?? [];
   for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
   const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra], { sharedProcesses: profile?.sharedProcesses });
-  const hostKvm = detectHostKvm();
+  const cpuinfo = hostCpuinfo();
+  const hostKvm = detectHostKvm(cpuinfo);
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const acpiReset = args.acpi !== false && acpiPlatformFor(devicePlan, cpus)?.resetPort !== undefined;
@@ -319,6 +321,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           memorySize,
           cpus,
           cpuTemplate: template.name,
+          cpuBrand: hostCpuBrand(cpuinfo),
           coalesced: args.coalesced,
           bootKind: plan.kind,
           cmdline: plan.cmdline,

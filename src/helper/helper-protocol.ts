@@ -37,6 +37,8 @@ export interface HelperConfig {
   /** vCPUs (1..MAX_VCPUS, checked by the frontend). */
   cpus: number;
   cpuTemplate?: string;
+  /** The host's processor name, for the guest's CPUID (cpu-brand.ts). */
+  cpuBrand?: string;
   coalesced: boolean;
   /** 'linux': kernel fd holds a bzImage or vmlinux; 'real-mode': a flat test payload. */
   bootKind: 'linux' | 'real-mode';

@@ -103,6 +103,7 @@ class Helper {
         memorySize: config.memorySize,
         cpus: config.cpus,
         cpuTemplate: config.cpuTemplate,
+        cpuBrand: config.cpuBrand,
         coalesced: config.coalesced,
         devices: config.plan.devices,
         descriptors: fds,

@@ -18,7 +18,12 @@ export function kvmDeviceProblem(path = '/dev/kvm'): string | undefined {
   }
 }
 
-export function detectHostKvm(cpuinfo = readOrEmpty('/proc/cpuinfo'), moduleLoaded = (name: string) => existsSync(`/sys/module/${name}`)): HostKvmKind {
+/** This host's /proc/cpuinfo ('' where there is none). */
+export function hostCpuinfo(): string {
+  return readOrEmpty('/proc/cpuinfo');
+}
+
+export function detectHostKvm(cpuinfo = hostCpuinfo(), moduleLoaded = (name: string) => existsSync(`/sys/module/${name}`)): HostKvmKind {
   const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '').trim().split(/\s+/));
   // A processor with SVM/VMX has hardware KVM; kvm_pvm serves hosts that have neither.
   if (flags.has('svm') && moduleLoaded('kvm_amd')) return 'kvm_amd';

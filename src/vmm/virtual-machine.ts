@@ -11,6 +11,7 @@ import { getpid, tgkill, MAP_SHARED, PROT_READ, PROT_WRITE, mmapChecked, munmap 
 import { KVM_CAP } from '../../ffi/kvm-abi.js';
 import type { BootCpuState } from '../boot/cpu-state.js';
 import { cpuTemplate } from '../kvm/cpu-template.js';
+import { setCpuBrand } from '../kvm/cpu-brand.js';
 import { ExitStats, mergeExitStats, type ExitStatsReport } from '../kvm/exit-stats.js';
 import { applyTopology } from '../kvm/cpu-topology.js';
 import { KvmIrqLine } from '../kvm/irq-line.js';
@@ -50,6 +51,8 @@ export interface VirtualMachineOptions {
   /** vCPUs (default: the machine's cpu.count). */
   cpus?: number;
   cpuTemplate?: string;
+  /** The processor's name the guest's CPUID gives (cpu-brand.ts); KVM's own leaves are empty. */
+  cpuBrand?: string;
   /** Where every device goes (the frontend's device plan); the VM applies it. */
   devices: PlannedDevice[];
   /** The descriptors the frontend passed for the plan's devices, by their plan names. */
@@ -167,6 +170,7 @@ export class VirtualMachine {
         cleanup.push(() => munmap(run.address, run.size));
         const cpuid = supported.clone();
         template.apply(cpuid);
+        if (options.cpuBrand) setCpuBrand(cpuid, options.cpuBrand);
         applyTopology(cpuid, { index, count });
         setCpuid(fd, cpuid);
         setBootMsrs(fd, log);

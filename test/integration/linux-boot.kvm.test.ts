@@ -11,6 +11,8 @@ import type { GuestManifest } from '../../src/cli/default-guest.js';
 import { defaultGuestOrMissing } from '../support/default-guest.js';
 import { describeKvm } from '../support/host-requirements.js';
 import { runTsvmm } from '../support/run-tsvmm.js';
+import { hostCpuBrand } from '../../src/kvm/cpu-brand.js';
+import { hostCpuinfo } from '../../src/kvm/host-kvm.js';
 
 const BOOT_TIMEOUT_MS = 300_000;
 
@@ -23,13 +25,16 @@ describeKvm('Linux guest', () => {
   if (!guest) return;
 
   it(
-    'boots to userspace, runs a command and exits with its status',
+    "boots to userspace, runs a command and exits with its status; the guest's processor has the host's name",
     async () => {
-      const r = await runTsvmm(bootArgs(guest, "/bin/sh -c 'echo hello from guest userspace; exit 3'"), { timeoutMs: BOOT_TIMEOUT_MS });
+      const r = await runTsvmm(bootArgs(guest, "/bin/sh -c 'echo hello from guest userspace; grep \"model name\" /proc/cpuinfo; exit 3'"), { timeoutMs: BOOT_TIMEOUT_MS });
       expect(r.timedOut, r.stdout.slice(-3000)).toBe(false);
       expect(r.stdout).toContain('Run /init as init process');
       expect(r.stdout).toContain('hello from guest userspace');
       expect(r.status).toBe(3);
+      const brand = hostCpuBrand(hostCpuinfo());
+      expect(brand).toBeDefined();
+      expect(r.stdout).toMatch(new RegExp(`model name\\s*: ${brand!.replace(/[^A-Za-z0-9 ]/g, '.')}\\r?\\n`));
     },
     BOOT_TIMEOUT_MS + 10_000,
   );
