@@ -66,9 +66,9 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
       if (copies === undefined) return copyNow(memory, gpa, offset, len);
       const rest = (done: number) => copyNow(memory, gpa + done, offset + done, len - done);
       const shared = memory.memfdSlice(gpa, len);
+      if (shared !== undefined) return copies.splice(fd, offset, shared.fd, shared.offset, len, rest);
       const address = memory.hostAddress(gpa, len);
-      if (shared !== undefined) copies.splice(fd, offset, shared.fd, shared.offset, len, rest);
-      else if (address !== undefined) copies.read(fd, offset, address, len, rest);
+      if (address !== undefined) copies.read(fd, offset, address, len, rest);
       else copyNow(memory, gpa, offset, len);
     },
   };

@@ -163,6 +163,7 @@ export class VirtualMachine {
       const runSize = kvm.vcpuMmapSize();
       const template = cpuTemplate(options.cpuTemplate ?? machine.cpu.template);
       const supported = kvm.supportedCpuid();
+      if (options.cpuBrand) setCpuBrand(supported, options.cpuBrand);
       const vcpus: Vcpu[] = [];
       for (let index = 0; index < count; index++) {
         const fd = vm.createVcpuFd(index);
@@ -170,7 +171,6 @@ export class VirtualMachine {
         cleanup.push(() => munmap(run.address, run.size));
         const cpuid = supported.clone();
         template.apply(cpuid);
-        if (options.cpuBrand) setCpuBrand(cpuid, options.cpuBrand);
         applyTopology(cpuid, { index, count });
         setCpuid(fd, cpuid);
         setBootMsrs(fd, log);
