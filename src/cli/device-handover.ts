@@ -70,7 +70,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
             forHelper = forDevice = keep(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
             break;
           case 'shared-ram':
-            forHelper = forDevice = sharedRam ??= keep(GuestMemory.createSharedRam(ram));
+            forHelper = forDevice = sharedRam ??= keep(createSharedRam(ram, log));
             break;
           case 'interrupt-status':
             forHelper = forDevice = keep(createInterruptStatusPage());
@@ -92,6 +92,13 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
     // closeSync, not DiskImage.close(): an image's lock belongs to the open file, which the receivers share.
     release: () => opened.splice(0).forEach((fd) => closeSync(fd)),
   };
+}
+
+/** Guest RAM's file, and on what it lives (a memfd has no huge pages here: shared-ram-file.ts). */
+function createSharedRam(ram: RamLayout[], log: Logger): number {
+  const { fd, backing } = GuestMemory.createSharedRam(ram);
+  log.debug({ backing }, 'guest RAM shared with device processes');
+  return fd;
 }
 
 /**

@@ -9,7 +9,6 @@ import {
   MAP_NORESERVE,
   MAP_PRIVATE,
   MAP_SHARED,
-  MFD_CLOEXEC,
   PROT_NONE,
   PROT_READ,
   PROT_WRITE,
@@ -17,10 +16,8 @@ import {
   ENOSYS,
   ErrnoError,
   check,
-  ftruncate,
   koffi,
   lseek,
-  memfdCreate,
   mmapChecked,
   madvise,
   munmap,
@@ -29,6 +26,7 @@ import {
 } from '../../ffi/libc.js';
 import { hex } from '../hex.js';
 import { FirstTouchPopulator } from './first-touch-populator.js';
+import { createSharedRamFile, type SharedRamFile } from './shared-ram-file.js';
 
 export interface RamRegion {
   /** Guest-physical start. */
@@ -127,11 +125,9 @@ export class GuestMemory {
     return new GuestMemory(regions, shared?.memfd);
   }
 
-  /** A memfd big enough for `layout`, for allocate(layout, { memfd }) in several processes. */
-  static createSharedRam(layout: readonly RamLayout[]): number {
-    const fd = check(memfdCreate('tsvmm-guest-ram', MFD_CLOEXEC) as number, 'memfd_create');
-    check(ftruncate(fd, layout.reduce((n, r) => n + r.size, 0)) as number, 'ftruncate');
-    return fd;
+  /** A file big enough for `layout`, for allocate(layout, { memfd }) in several processes (shared-ram-file.ts; `hugePages`: where it can). */
+  static createSharedRam(layout: readonly RamLayout[], hugePages = true): SharedRamFile {
+    return createSharedRamFile(layout.reduce((n, r) => n + r.size, 0), hugePages);
   }
 
   /**

@@ -32,7 +32,8 @@ function presentPages(firstPage: number, count: number): boolean[] {
 }
 
 function translate(populateBeforeDma: boolean, gpa: number, length: number): DmaSpan {
-  memory ??= GuestMemory.allocate(RAM, { memfd: (memfd = GuestMemory.createSharedRam(RAM)), populateBeforeDma });
+  // A memfd, 4 KiB pages: on a huge-page tmpfs one touch maps its whole 2 MiB.
+  memory ??= GuestMemory.allocate(RAM, { memfd: (memfd = GuestMemory.createSharedRam(RAM, false).fd), populateBeforeDma });
   const span = new DmaSpan();
   expect(new GuestMemoryTranslator(memory).translate(gpa, length, DmaAccess.Write, span)).toBe(SpanKind.Direct);
   return span;

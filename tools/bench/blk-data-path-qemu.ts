@@ -24,7 +24,7 @@ const FEATURES = featureBit(VIRTIO_F.VERSION_1) | featureBit(VIRTIO_F.RING_EVENT
 export async function measureQemuBlkDataPath(options: { depth: number; requests: number }): Promise<BlkPathResult> {
   const image = blkPathImage();
   const layout = [{ gpa: 0, size: RAM_BYTES }];
-  const memfd = GuestMemory.createSharedRam(layout);
+  const memfd = GuestMemory.createSharedRam(layout, false).fd; // a memfd, as QEMU is given elsewhere
   const memory = GuestMemory.allocate(layout, { memfd });
   const kickFd = check(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) as number, 'eventfd');
   const callFd = check(eventfd(0, EFD_CLOEXEC) as number, 'eventfd');

@@ -102,7 +102,7 @@ export async function runDriverAgainstQemu<Done extends { type: 'done'; elapsedN
  */
 export async function startQtestQemu(options: { ramBytes: number; deviceId: number; deviceArgs: (workDir: string) => string[] }): Promise<QtestQemu> {
   const layout = [{ gpa: 0, size: options.ramBytes }];
-  const memfd = GuestMemory.createSharedRam(layout);
+  const memfd = GuestMemory.createSharedRam(layout, false).fd; // a memfd, as QEMU is given elsewhere
   const memory = GuestMemory.allocate(layout, { memfd });
   const mib = options.ramBytes >> 20;
   let qemu: ListeningProcess | undefined;

@@ -73,7 +73,8 @@ export class Virtio9pWarmUp implements DataPathWarmUp {
     // pages populated before DMA): the code compiled here is the code the
     // guest's requests take, with the same shapes.
     const ram = [{ gpa: 0, size: RAM_BYTES }];
-    const memfd = GuestMemory.createSharedRam(ram);
+    // A memfd: huge pages would give the few pages it touches 2 MiB each.
+    const memfd = GuestMemory.createSharedRam(ram, false).fd;
     try {
       this.memory = GuestMemory.allocate(ram, { memfd, populateBeforeDma: true });
     } finally {

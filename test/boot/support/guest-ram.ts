@@ -5,7 +5,7 @@ export const MiB = 1 << 20;
 
 /** Runs `fn` with freshly mapped guest RAM (anonymous, or slices of a shared memfd), released afterwards. */
 export function withGuestRam<T>(layout: { gpa: number; size: number }[], fn: (m: GuestMemory) => T, kind: 'anonymous' | 'shared' = 'anonymous'): T {
-  const memfd = kind === 'shared' ? GuestMemory.createSharedRam(layout) : undefined;
+  const memfd = kind === 'shared' ? GuestMemory.createSharedRam(layout).fd : undefined;
   const memory = GuestMemory.allocate(layout, memfd === undefined ? undefined : { memfd });
   try {
     return fn(memory);

@@ -1,0 +1,89 @@
+// The file behind guest RAM that the helper and device processes map
+// together (`exec`'s shares, a disk in its own process).
+//
+// A memfd lives on the kernel's internal tmpfs, whose huge pages follow
+// /sys/kernel/mm/transparent_hugepage/shmem_enabled: `never` by default on
+// Debian and most distributions. Guest RAM then has 4 KiB pages only: the
+// host faults 512 times per 2 MiB the guest touches, and KVM maps the guest
+// with 4 KiB pages, one nested page fault each (an `exec` in the nested L1:
+// ~6,200 of them against QEMU's ~2,050 with anonymous THP; docs/host-kvm.md
+// "KVM's own count of a boot's exits"). A tmpfs mounted with `huge=advise`
+// gives huge pages to what asks (GuestMemory madvises MADV_HUGEPAGE) whatever
+// that setting says, bar `deny`. It is made with the new mount API and never
+// attached: no path reaches it, and it goes when its last file closes.
+// Making one needs CAP_SYS_ADMIN over the caller's mount namespace (root, or
+// a process in a user namespace of its own); otherwise a memfd.
+import { MFD_CLOEXEC, O_CLOEXEC, O_RDWR, check, close, errnoName, ftruncate, memfdCreate } from '../../ffi/libc.js';
+import { koffi } from '../../ffi/koffi.js';
+import {
+  FSCONFIG_CMD_CREATE,
+  FSMOUNT_CLOEXEC,
+  FSOPEN_CLOEXEC,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_NOEXEC,
+  MOUNT_ATTR_NOSUID,
+  O_TMPFILE,
+  fsconfigCreate,
+  fsconfigString,
+  fsmount,
+  fsopen,
+  openat,
+} from '../../ffi/mount-api.js';
+
+const HUGE_PAGE = 2 * 1024 * 1024;
+
+export interface SharedRamFile {
+  /** The file, `bytes` long, close-on-exec. */
+  readonly fd: number;
+  /** Where it lives: a tmpfs of its own with huge pages, or a memfd (and why). */
+  readonly backing: { kind: 'huge-tmpfs' } | { kind: 'memfd'; why: string };
+}
+
+/**
+ * A file of `bytes` for guest RAM: on a huge-page tmpfs of its own where the
+ * caller may make one (unless `hugePages` is false), else a memfd.
+ */
+export function createSharedRamFile(bytes: number, hugePages = true): SharedRamFile {
+  let fd: number;
+  let backing: SharedRamFile['backing'];
+  const tmpfs = hugePages ? hugeTmpfsFile(bytes) : 'not asked for';
+  if (typeof tmpfs === 'number') {
+    fd = tmpfs;
+    backing = { kind: 'huge-tmpfs' };
+  } else {
+    fd = check(memfdCreate('tsvmm-guest-ram', MFD_CLOEXEC) as number, 'memfd_create');
+    backing = { kind: 'memfd', why: tmpfs };
+  }
+  try {
+    check(ftruncate(fd, bytes) as number, 'ftruncate');
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return { fd, backing };
+}
+
+/** An unnamed file on a fresh detached tmpfs with huge=advise, or why there is none. */
+function hugeTmpfsFile(bytes: number): number | string {
+  const fsFd = fsopen('tmpfs', FSOPEN_CLOEXEC);
+  if (fsFd < 0) return `fsopen(tmpfs): ${errnoName(koffi.errno())}`;
+  let mountFd = -1;
+  try {
+    const size = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE;
+    const options: [string, string][] = [
+      ['huge', 'advise'],
+      ['size', String(size)],
+      ['nr_inodes', '2'],
+      ['mode', '0700'],
+    ];
+    for (const [key, value] of options) if (fsconfigString(fsFd, key, value) < 0) return `tmpfs ${key}=${value}: ${errnoName(koffi.errno())}`;
+    if (fsconfigCreate(fsFd) < 0) return `creating the tmpfs: ${errnoName(koffi.errno())}`;
+    mountFd = fsmount(fsFd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    if (mountFd < 0) return `fsmount: ${errnoName(koffi.errno())}`;
+    const fd = openat(mountFd, '.', O_TMPFILE | O_RDWR | O_CLOEXEC, 0o600) as number;
+    return fd >= 0 ? fd : `a file on the tmpfs: ${errnoName(koffi.errno())}`;
+  } finally {
+    if (mountFd >= 0) close(mountFd);
+    close(fsFd);
+  }
+}
