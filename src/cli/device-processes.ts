@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { DevicePlan, PlannedDevice } from '../machine/device-plan.js';
 import type { RamLayout } from '../memory/guest-memory.js';
 import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
+import { markStartup } from '../startup-marks.js';
 import { handDescriptors } from './hand-descriptors.js';
 import { launchDeviceProcess, type ProcessLaunch } from './process-launch.js';
 import type { DeviceHandover } from './device-handover.js';
@@ -70,6 +71,7 @@ export async function startDeviceProcesses(
   const groups = deviceProcessGroups(plan);
   const launches = groups.map(() => early.shift() ?? launchDeviceProcess(options.sandbox, markInherited(log)));
   early.forEach((unused) => unused.discard());
+  markStartup('deviceProcessesSpawned');
   const starting = groups.map((group, i) => {
     const fds = Object.assign({}, ...group.devices.map((d) => handover.forDeviceProcess(d.name))) as Record<string, number>;
     return startOne(launches[i], group.name, group.devices, fds, ram, options, log);

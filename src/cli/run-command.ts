@@ -273,12 +273,14 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   const extra = profile?.devices ?? [];
   for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
   const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra], { sharedProcesses: profile?.sharedProcesses });
+  markStartup('devicesPlanned');
   const cpuinfo = hostCpuinfo();
   const hostKvm = detectHostKvm(cpuinfo);
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
   const template = cpuTemplateOrUsageError(args.cpuTemplate ?? machine.cpu.template, hostKvm);
   const acpiReset = args.acpi !== false && acpiPlatformFor(devicePlan, cpus)?.resetPort !== undefined;
   const plan = planBoot(args, [machine.cmdline, devicePlan.kernelWords, ...template.cmdline, profile?.kernelWords].filter(Boolean).join(' '), memorySize, acpiReset);
+  markStartup('bootPlanned');
   if (!args.sandbox) log.warn('--no-sandbox: the helper runs UNJAILED, with your full rights and every system call; use it for debugging only');
   else if (args.seccomp !== 'enforce') log.warn(`--seccomp=${args.seccomp}: the helper's system calls are not restricted`);
   const output = {
@@ -298,6 +300,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
     const handover = openDeviceHandover(devicePlan, ram, log);
+    markStartup('descriptorsOpened');
     // A reader of a console port's output that went away ends the VM, as
     // SIGPIPE would end a local program (the helper sees to the UART's).
     // Streams are looked up only when a port uses them: Node makes a pipe or
