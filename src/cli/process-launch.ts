@@ -9,6 +9,8 @@
 // (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { tsvmmCacheDir } from '../cache-dir.js';
 import { entryPointArgs } from '../entry-points.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 import { buildJailLaunch, pickEnvironment, type JailLaunchOptions } from '../sandbox/jail-launch.js';
@@ -75,6 +77,8 @@ export function helperEnvironment(from: NodeJS.ProcessEnv = process.env): Record
   return {
     ...pickEnvironment(HELPER_ENV_PASSED, from),
     MALLOC_TRIM_THRESHOLD_: from.MALLOC_TRIM_THRESHOLD_ ?? HELPER_MALLOC_TRIM_THRESHOLD,
+    // Where its bundle finds, or leaves, the user's code cache (tools/build/run-bundle.cjs).
+    TSVMM_CODE_CACHE_DIR: join(tsvmmCacheDir(from), 'code-cache'),
   };
 }
 

@@ -17,6 +17,7 @@ import { markStartup, startupMarks } from '../startup-marks.js';
 import { endProcess } from '../process-end.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
+import { codeCacheTaken, keepUserCodeCache } from './user-code-cache.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { VirtualMachine, runsVcpuOnMainThread, type VcpuThreadChoice } from '../vmm/virtual-machine.js';
@@ -140,6 +141,12 @@ class Helper {
       // Again once the vCPU thread has started: what the load and its
       // isolate's start-up touched and the guest's run does not use.
       log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');
+      // Before the jail (which takes the path away) and the guest's first instruction.
+      const kept = keepUserCodeCache();
+      if (kept) {
+        markStartup('codeCacheKept');
+        log.debug({ codeCache: codeCacheTaken(), ...kept }, "the user's code cache of the helper written");
+      }
       if (config.sandbox) {
         const shares = vm.virtio.sharedDirectories;
         const report = enterJail({
@@ -163,7 +170,7 @@ class Helper {
     this.vm = vm;
     if (this.stopRequested) vm.stop();
     this.relayInput(vm, log);
-    log.debug({ msSinceStart: startupMarks() }, "the helper's start");
+    log.debug({ msSinceStart: startupMarks(), codeCache: codeCacheTaken() }, "the helper's start");
     await send({ type: 'running', hostPid, sandbox });
     if (config.waitForDevices) await this.devicesReady;
     const runStart = performance.now();

@@ -5,17 +5,18 @@
 // on a process would make V8 reject it (entry-points.ts). Reads dist/ (npm
 // test builds it first).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BUNDLE_DIR, HELPER_EARLY_BUNDLE, bundleCodeFile, bundleFile, codeCacheFile, type EntryPoint } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { stampBuildId } from '../../tools/build/code-cache.js';
 
 const REPORT = { ...process.env, TSVMM_CODE_CACHE_REPORT: '1', TSVMM_NO_CODE_CACHE: '' };
 /** The same, and node says on stderr which of its own modules' caches V8 rejected. */
 const REPORT_WITH_NODES = { ...REPORT, NODE_DEBUG_NATIVE: 'CODE_CACHE' };
 
-function runNode(args: readonly string[], env = REPORT): { status: number | null; stdout: string; stderr: string } {
+function runNode(args: readonly string[], env: NodeJS.ProcessEnv = REPORT): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -66,5 +67,45 @@ describe('code caches', () => {
     }
     rmSync(cache);
     expect(runCopy()).toEqual({ ...expected, stderr: 'code cache tsvmm: none\n' });
+  });
+
+  // The user's cache (run-bundle.cjs, TSVMM_CODE_CACHE_DIR): a bundle of
+  // the test's own, beside a copy of the loader, that says which cache it
+  // took and, with KEEP=1, asks for the user's to be written.
+  it("is the user's too: written where the process did not start from it, then taken", () => {
+    const dir = mkdtempSync(join(PROJECT_ROOT, 'dist', 'user-cache-test-'));
+    try {
+      copyFileSync(join(BUNDLE_DIR, 'run-bundle.cjs'), join(dir, 'run-bundle.cjs'));
+      writeFileSync(join(dir, 'probe.cjs'), "require('./run-bundle.cjs')('probe');\n");
+      const body = `function work(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s; }
+const cache = globalThis[Symbol.for('tsvmm.codeCache')];
+process.stdout.write(JSON.stringify({ took: cache.took, work: work(10), kept: process.env.KEEP === '1' ? cache.keep() : undefined }));
+`;
+      writeFileSync(join(dir, 'probe.code.cjs'), stampBuildId(body));
+      const userDir = join(dir, 'user');
+      const run = (env: Record<string, string> = {}) => {
+        const r = runNode([join(dir, 'probe.cjs')], { ...process.env, TSVMM_NO_CODE_CACHE: '', ...env });
+        expect(r.stderr).toBe('');
+        return JSON.parse(r.stdout) as { took: string; kept?: { written?: string; bytes?: number; error?: string } };
+      };
+      // The build's cache, made as the build makes it.
+      expect(run({ TSVMM_WRITE_CODE_CACHE: 'probe' }).took).toBe('none');
+      expect(run({ KEEP: '1' })).toEqual({ took: 'build', work: 45 });
+      const userCache = join(userDir, 'probe.v8-cache');
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toEqual({ took: 'build', work: 45, kept: { written: userCache, bytes: expect.any(Number) } });
+      expect(statSync(userCache).mode & 0o777).toBe(0o600);
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toEqual({ took: 'user', work: 45 });
+      // One from another build is not taken, and is written again.
+      const cache = readFileSync(userCache);
+      writeFileSync(userCache, Buffer.concat([Buffer.from('0'.repeat(64)), cache.subarray(64)]));
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toMatchObject({ took: 'build', kept: { written: userCache } });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir })).toEqual({ took: 'user', work: 45 });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1', TSVMM_NO_CODE_CACHE: '1' })).toEqual({ took: 'none', work: 45 });
+      // A directory it cannot make: the run goes on, and says why.
+      writeFileSync(join(dir, 'a-file'), '');
+      expect(run({ TSVMM_CODE_CACHE_DIR: join(dir, 'a-file', 'sub'), KEEP: '1' })).toMatchObject({ took: 'build', kept: { error: expect.stringMatching(/ENOTDIR/) } });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,20 +1,23 @@
 // The helper's environment is an allow-list (security audit, issue 11): none
 // of the user's variables but the test-hook selector, the data-path loop
-// selector and malloc's threshold.
+// selector and malloc's threshold; and where the user's code cache is.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { deviceProcessNodeArgs, helperEnvironment, helperNodeArgs } from '../../src/cli/process-launch.js';
 
 describe('helperEnvironment', () => {
   it("keeps the user's secrets, PATH and NODE_OPTIONS out", () => {
     const env = helperEnvironment({ AWS_SECRET_ACCESS_KEY: 'x', PATH: '/bin', NODE_OPTIONS: '--require=/tmp/evil.js', HOME: '/root' });
-    expect(env).toEqual({ MALLOC_TRIM_THRESHOLD_: String(128 * 1024) });
+    expect(env).toEqual({ MALLOC_TRIM_THRESHOLD_: String(128 * 1024), TSVMM_CODE_CACHE_DIR: join(homedir(), '.cache', 'tsvmm', 'code-cache') });
   });
 
   it('passes the test hook, the loop selector and a malloc threshold the user set', () => {
-    expect(helperEnvironment({ TSVMM_TEST_HOOK: 'probe', TSVMM_DEVICE_LOOP: 'libuv', MALLOC_TRIM_THRESHOLD_: '4096' })).toEqual({
+    expect(helperEnvironment({ TSVMM_TEST_HOOK: 'probe', TSVMM_DEVICE_LOOP: 'libuv', MALLOC_TRIM_THRESHOLD_: '4096', TSVMM_CACHE: '/c' })).toEqual({
       TSVMM_TEST_HOOK: 'probe',
       TSVMM_DEVICE_LOOP: 'libuv',
       MALLOC_TRIM_THRESHOLD_: '4096',
+      TSVMM_CODE_CACHE_DIR: '/c/code-cache',
     });
   });
 });

@@ -12,8 +12,23 @@
 //
 // Only the build writes caches (TSVMM_WRITE_CODE_CACHE, set by it): they are
 // code, read before the jail, so no jailed process may make the next one's.
+//
+// But for one more, the user's own (TSVMM_CODE_CACHE_DIR, which the frontend
+// sets for the helper: ~/.cache/tsvmm/code-cache). The build's run of the
+// helper only loads it: what a helper compiles building a VM (the loader,
+// KVM's set-up, the devices, the jail) needs KVM, which the build may lack,
+// and compiling it lazily costs a nested L1 0.1-0.3 s per start
+// (BENCHMARKS.md, "Start-up"). So a helper that found no cache of the user's
+// takes the build's, and writes one of its own just before its jail
+// (keepCodeCache, called by src/helper/user-code-cache.ts): later helpers
+// start from it. That is before the guest's first instruction, in a process
+// that has run only tsvmm's code with the user's rights, so the file holds
+// nothing a guest could have shaped; an attacker of the process before its
+// jail would have the user's rights anyway. It is written once per build (a
+// cache V8 refuses, e.g. after a Node upgrade, is written again), so the
+// first helper's VM decides what it holds; the rest compiles as before.
 'use strict';
-const { readFileSync, writeFileSync } = require('node:fs');
+const { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
@@ -78,24 +93,57 @@ function cacheFor(cacheFile, buildId) {
   return cache.toString('latin1', 0, HEADER_BYTES) === cacheHeader(buildId, data) ? data : undefined;
 }
 
-/** The bundle compiled with its cache, if it has a good one (the cache's buffer is garbage once this returns). */
-function compile(name, file, cacheFile, source, buildId) {
+/**
+ * The bundle compiled with the user's cache if there is a good one, else the
+ * build's, and which it took: `user`, `build`, `rejected` (by V8) or `none`
+ * (the cache's buffer is garbage once this returns).
+ */
+function compile(name, file, caches, source, buildId) {
   // TSVMM_NO_CODE_CACHE=1 compiles as if there were none (for A/B runs).
-  const cachedData = process.env.TSVMM_NO_CODE_CACHE === '1' ? undefined : cacheFor(cacheFile, buildId);
+  const off = process.env.TSVMM_NO_CODE_CACHE === '1';
+  const user = off || caches.user === undefined ? undefined : cacheFor(caches.user, buildId);
+  const cachedData = off ? undefined : (user ?? cacheFor(caches.build, buildId));
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  const took = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : user !== undefined ? 'user' : 'build';
   if (process.env.TSVMM_CODE_CACHE_REPORT === '1') {
-    process.stderr.write(`code cache ${name}: ${cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used'}\n`);
+    process.stderr.write(`code cache ${name}: ${took === 'none' || took === 'rejected' ? took : took === 'user' ? "used (the user's)" : 'used'}\n`);
   }
-  return script;
+  return { script, took };
+}
+
+/** Writes `script`'s cache as the user's (atomically: a rename); returns what happened, for the caller's log. */
+function writeUserCache(script, userCache, buildId) {
+  const partial = `${userCache}.${process.pid}.partial`;
+  try {
+    mkdirSync(join(userCache, '..'), { recursive: true, mode: 0o700 });
+    const data = script.createCachedData();
+    writeFileSync(partial, Buffer.concat([Buffer.from(cacheHeader(buildId, data), 'latin1'), data]), { mode: 0o600 });
+    renameSync(partial, userCache);
+    return { written: userCache, bytes: data.length };
+  } catch (e) {
+    try {
+      rmSync(partial, { force: true });
+    } catch {
+      // nothing was written there
+    }
+    return { error: e.message };
+  }
 }
 
 /** Runs dist/bundle/NAME.code.cjs as a CommonJS module would run. */
 function runBundle(name) {
   const file = join(__dirname, `${name}.code.cjs`);
   const cacheFile = join(__dirname, `${name}.v8-cache`);
+  const userDir = isMainThread ? process.env.TSVMM_CODE_CACHE_DIR : undefined;
+  const userCache = userDir ? join(userDir, `${name}.v8-cache`) : undefined;
   const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
   const buildId = buildIdOf(source);
-  const script = compile(name, file, cacheFile, source, buildId);
+  const { script, took } = compile(name, file, { user: userCache, build: cacheFile }, source, buildId);
+  globalThis[Symbol.for('tsvmm.codeCache')] = {
+    took,
+    // Only where the user's cache was not taken.
+    keep: () => (userCache === undefined || took === 'user' || buildId === undefined || process.env.TSVMM_NO_CODE_CACHE === '1' ? undefined : writeUserCache(script, userCache, buildId)),
+  };
   if (process.env.TSVMM_WRITE_CODE_CACHE === name) {
     // Made as a process ends, so that it holds what the run compiled (made
     // earlier, it would hold little more than each module's top level). A
