@@ -51,6 +51,28 @@ describeKvm('the jailed helper', () => {
     expect(r.stderr).toMatch(/test hook: forbidden ioctl returned/);
   });
 
+  it("writes the user's code cache before its jail once per build, and later helpers start from it", async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'tsvmm-code-cache-'));
+    try {
+      const run = async () => {
+        const r = await runTsvmm([...hello, '--log-level', 'debug'], { env: { TSVMM_CACHE: cache } });
+        expect(r.status).toBe(42); // the payload's own status
+        const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+        return { written: lines.find((l) => l.msg === "the user's code cache of the helper written"), start: lines.find((l) => l.msg === "the helper's start") };
+      };
+      const first = await run();
+      expect(first.written).toMatchObject({ codeCache: 'build', written: join(cache, 'code-cache', 'helper.v8-cache') });
+      // Written before the jail: the helper's marks put it there.
+      expect(first.start!.msSinceStart.codeCacheKept).toBeLessThanOrEqual(first.start!.msSinceStart.jailed);
+      expect(statSync(join(cache, 'code-cache', 'helper.v8-cache')).size).toBeGreaterThan(first.written!.bytes);
+      const second = await run();
+      expect(second.written).toBeUndefined();
+      expect(second.start).toMatchObject({ codeCache: 'user' });
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
   it('--no-sandbox runs unjailed, loudly', async () => {
     const r = await runTsvmm([...hello, '--no-sandbox'], hook('probe'));
     expect(r.status).toBe(42);
