@@ -4,8 +4,8 @@
 interface BundleCodeCache {
   /** `user`, `build`, `rejected` (by V8) or `none`. */
   readonly took: string;
-  /** Writes the user's cache if the process did not start from it; what happened, for the log. */
-  keep(): { written: string; bytes: number } | { error: string } | undefined;
+  /** Writes the user's cache unless the process started from one made by `kinds` of VM among others; what happened, for the log. */
+  keep(kinds: readonly string[]): { written: string; bytes: number; kinds: string } | { error: string } | undefined;
 }
 
 /** What run-bundle.cjs left; undefined when the helper runs from tsc's output, without a bundle. */
@@ -20,9 +20,20 @@ export function codeCacheTaken(): string {
 
 /**
  * Writes the user's code cache of the helper's bundle, holding what this
- * helper compiled building its VM, where it did not start from one. Call
- * just before the jail, never once the guest has run.
+ * helper compiled building its VM (and what it took from the cache), where
+ * it did not start from one made by a VM of its kinds. Call just before the
+ * jail, never once the guest has run.
  */
-export function keepUserCodeCache(): ReturnType<BundleCodeCache['keep']> {
-  return bundleCodeCache()?.keep();
+export function keepUserCodeCache(kinds: readonly string[]): ReturnType<BundleCodeCache['keep']> {
+  return bundleCodeCache()?.keep(kinds);
+}
+
+/**
+ * The kinds of a VM, as far as the code that builds it goes: its boot, each
+ * kind of device and where it is served, one vCPU or several.
+ */
+export function vmKinds(bootKind: string, devices: readonly { type: string; host: string }[], cpus: number): string[] {
+  const kinds = new Set([`boot-${bootKind}`, ...devices.map((d) => `${d.type.replace(/^virtio-/, '')}${d.host === 'device-process' ? '@process' : ''}`)]);
+  if (cpus > 1) kinds.add('smp');
+  return [...kinds].sort();
 }

@@ -79,7 +79,7 @@ describe('code caches', () => {
       writeFileSync(join(dir, 'probe.cjs'), "require('./run-bundle.cjs')('probe');\n");
       const body = `function work(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s; }
 const cache = globalThis[Symbol.for('tsvmm.codeCache')];
-process.stdout.write(JSON.stringify({ took: cache.took, work: work(10), kept: process.env.KEEP === '1' ? cache.keep() : undefined }));
+process.stdout.write(JSON.stringify({ took: cache.took, work: work(10), kept: process.env.KEEP ? cache.keep(process.env.KEEP.split(',')) : undefined }));
 `;
       writeFileSync(join(dir, 'probe.code.cjs'), stampBuildId(body));
       const userDir = join(dir, 'user');
@@ -90,20 +90,29 @@ process.stdout.write(JSON.stringify({ took: cache.took, work: work(10), kept: pr
       };
       // The build's cache, made as the build makes it.
       expect(run({ TSVMM_WRITE_CODE_CACHE: 'probe' }).took).toBe('none');
-      expect(run({ KEEP: '1' })).toEqual({ took: 'build', work: 45 });
+      expect(run({ KEEP: 'a' })).toEqual({ took: 'build', work: 45 });
       const userCache = join(userDir, 'probe.v8-cache');
-      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toEqual({ took: 'build', work: 45, kept: { written: userCache, bytes: expect.any(Number) } });
+      const written = { written: userCache, bytes: expect.any(Number) };
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'b,a' })).toEqual({ took: 'build', work: 45, kept: { ...written, kinds: 'a,b' } });
       expect(statSync(userCache).mode & 0o777).toBe(0o600);
-      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toEqual({ took: 'user', work: 45 });
+      // Taken by a process of the kinds it was made by, and kept as it is.
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'a' })).toEqual({ took: 'user', work: 45 });
+      // Taken by another kind too, which writes it again for all three.
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'c' })).toEqual({ took: 'user', work: 45, kept: { ...written, kinds: 'a,b,c' } });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'c,b' })).toEqual({ took: 'user', work: 45 });
       // One from another build is not taken, and is written again.
       const cache = readFileSync(userCache);
       writeFileSync(userCache, Buffer.concat([Buffer.from('0'.repeat(64)), cache.subarray(64)]));
-      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1' })).toMatchObject({ took: 'build', kept: { written: userCache } });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'a' })).toEqual({ took: 'build', work: 45, kept: { ...written, kinds: 'a' } });
       expect(run({ TSVMM_CODE_CACHE_DIR: userDir })).toEqual({ took: 'user', work: 45 });
-      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: '1', TSVMM_NO_CODE_CACHE: '1' })).toEqual({ took: 'none', work: 45 });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'b', TSVMM_NO_CODE_CACHE: '1' })).toEqual({ took: 'none', work: 45 });
+      // More kinds than the header can list: a cache for any kind.
+      const many = Array.from({ length: 40 }, (_, i) => `kind-${i}`).join(',');
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: many })).toMatchObject({ kept: { kinds: '*' } });
+      expect(run({ TSVMM_CODE_CACHE_DIR: userDir, KEEP: 'z' })).toEqual({ took: 'user', work: 45 });
       // A directory it cannot make: the run goes on, and says why.
       writeFileSync(join(dir, 'a-file'), '');
-      expect(run({ TSVMM_CODE_CACHE_DIR: join(dir, 'a-file', 'sub'), KEEP: '1' })).toMatchObject({ took: 'build', kept: { error: expect.stringMatching(/ENOTDIR/) } });
+      expect(run({ TSVMM_CODE_CACHE_DIR: join(dir, 'a-file', 'sub'), KEEP: 'a' })).toMatchObject({ took: 'build', kept: { error: expect.stringMatching(/ENOTDIR/) } });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -24,9 +24,12 @@
 // start from it. That is before the guest's first instruction, in a process
 // that has run only tsvmm's code with the user's rights, so the file holds
 // nothing a guest could have shaped; an attacker of the process before its
-// jail would have the user's rights anyway. It is written once per build (a
-// cache V8 refuses, e.g. after a Node upgrade, is written again), so the
-// first helper's VM decides what it holds; the rest compiles as before.
+// jail would have the user's rights anyway. A helper names the kinds of VM
+// it built (its boot, its devices: `kinds`); the cache lists those it was
+// made by, and a helper whose kind is not among them writes it again, with
+// what it took from the cache and what it compiled: so it grows to the
+// union of the kinds of VM the user runs, then stays (a cache V8 refuses,
+// e.g. after a Node upgrade, is written again too).
 'use strict';
 const { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
@@ -43,17 +46,18 @@ function buildIdOf(source) {
 }
 
 /**
- * A cache file: a header line, `BUILD-ID LENGTH CRC32-OF-DATA` padded to 128
- * bytes (so that V8 finds its data aligned and need not copy it), then V8's
+ * A cache file: a header line, `BUILD-ID LENGTH CRC32-OF-DATA [KINDS]` padded
+ * to 256 bytes (so that V8 finds its data aligned and need not copy it), then V8's
  * data. The checksum is against damage, not attack (whoever can write the
  * cache can write the bundle): V8 checks no checksum of its own, and
  * deserializing damaged data aborts the process (measured: a flipped byte,
  * V8_Fatal).
  */
-const HEADER_BYTES = 128;
+const HEADER_BYTES = 256;
 
-function cacheHeader(buildId, data) {
-  return `${buildId} ${data.length} ${crc32(data).toString(16)}`.padEnd(HEADER_BYTES - 1) + '\n';
+/** The header; a user's cache adds the kinds of VM it was made by (comma-separated, `*`: any). */
+function cacheHeader(buildId, data, kinds = '') {
+  return `${buildId} ${data.length} ${crc32(data).toString(16)}${kinds ? ` ${kinds}` : ''}`.padEnd(HEADER_BYTES - 1) + '\n';
 }
 
 /**
@@ -80,7 +84,7 @@ function loadKoffi() {
   return require('koffi');
 }
 
-/** The cache's data if it was made from this very bundle and is whole, else undefined. */
+/** The cache's data and kinds if it was made from this very bundle and is whole, else undefined. */
 function cacheFor(cacheFile, buildId) {
   let cache;
   try {
@@ -90,7 +94,9 @@ function cacheFor(cacheFile, buildId) {
   }
   if (buildId === undefined || cache.length <= HEADER_BYTES) return undefined;
   const data = cache.subarray(HEADER_BYTES);
-  return cache.toString('latin1', 0, HEADER_BYTES) === cacheHeader(buildId, data) ? data : undefined;
+  const header = cache.toString('latin1', 0, HEADER_BYTES);
+  const kinds = header.trim().split(' ')[3] ?? '';
+  return header === cacheHeader(buildId, data, kinds) ? { data, kinds } : undefined;
 }
 
 /**
@@ -102,24 +108,27 @@ function compile(name, file, caches, source, buildId) {
   // TSVMM_NO_CODE_CACHE=1 compiles as if there were none (for A/B runs).
   const off = process.env.TSVMM_NO_CODE_CACHE === '1';
   const user = off || caches.user === undefined ? undefined : cacheFor(caches.user, buildId);
-  const cachedData = off ? undefined : (user ?? cacheFor(caches.build, buildId));
+  const cachedData = off ? undefined : (user ?? cacheFor(caches.build, buildId))?.data;
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const took = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : user !== undefined ? 'user' : 'build';
   if (process.env.TSVMM_CODE_CACHE_REPORT === '1') {
     process.stderr.write(`code cache ${name}: ${took === 'none' || took === 'rejected' ? took : took === 'user' ? "used (the user's)" : 'used'}\n`);
   }
-  return { script, took };
+  return { script, took, userKinds: took === 'user' ? user.kinds.split(',').filter(Boolean) : [] };
 }
 
-/** Writes `script`'s cache as the user's (atomically: a rename); returns what happened, for the caller's log. */
-function writeUserCache(script, userCache, buildId) {
+/** Writes `script`'s cache as the user's, made by `kinds` (atomically: a rename); returns what happened, for the caller's log. */
+function writeUserCache(script, userCache, buildId, kinds) {
   const partial = `${userCache}.${process.pid}.partial`;
   try {
     mkdirSync(join(userCache, '..'), { recursive: true, mode: 0o700 });
     const data = script.createCachedData();
-    writeFileSync(partial, Buffer.concat([Buffer.from(cacheHeader(buildId, data), 'latin1'), data]), { mode: 0o600 });
+    let header = cacheHeader(buildId, data, kinds.join(','));
+    // Too many to list: a cache for any kind, never written again.
+    if (header.length > HEADER_BYTES) header = cacheHeader(buildId, data, '*');
+    writeFileSync(partial, Buffer.concat([Buffer.from(header, 'latin1'), data]), { mode: 0o600 });
     renameSync(partial, userCache);
-    return { written: userCache, bytes: data.length };
+    return { written: userCache, bytes: data.length, kinds: header.trim().split(' ')[3] };
   } catch (e) {
     try {
       rmSync(partial, { force: true });
@@ -138,11 +147,15 @@ function runBundle(name) {
   const userCache = userDir ? join(userDir, `${name}.v8-cache`) : undefined;
   const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
   const buildId = buildIdOf(source);
-  const { script, took } = compile(name, file, { user: userCache, build: cacheFile }, source, buildId);
+  const { script, took, userKinds } = compile(name, file, { user: userCache, build: cacheFile }, source, buildId);
   globalThis[Symbol.for('tsvmm.codeCache')] = {
     took,
-    // Only where the user's cache was not taken.
-    keep: () => (userCache === undefined || took === 'user' || buildId === undefined || process.env.TSVMM_NO_CODE_CACHE === '1' ? undefined : writeUserCache(script, userCache, buildId)),
+    // Where the user's cache was not taken, or was made by other kinds of VM than `kinds`.
+    keep: (kinds) => {
+      if (userCache === undefined || buildId === undefined || process.env.TSVMM_NO_CODE_CACHE === '1') return undefined;
+      if (userKinds.includes('*') || kinds.every((k) => userKinds.includes(k))) return undefined;
+      return writeUserCache(script, userCache, buildId, [...new Set([...userKinds, ...kinds])].sort());
+    },
   };
   if (process.env.TSVMM_WRITE_CODE_CACHE === name) {
     // Made as a process ends, so that it holds what the run compiled (made
