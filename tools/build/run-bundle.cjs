@@ -31,7 +31,7 @@
 // union of the kinds of VM the user runs, then stays (a cache V8 refuses,
 // e.g. after a Node upgrade, is written again too).
 'use strict';
-const { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
+const { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
@@ -120,20 +120,24 @@ function compile(name, file, caches, source, buildId) {
 /** Writes `script`'s cache as the user's, made by `kinds` (atomically: a rename); returns what happened, for the caller's log. */
 function writeUserCache(script, userCache, buildId, kinds) {
   const partial = `${userCache}.${process.pid}.partial`;
+  let fd;
   try {
+    // The file first: where it cannot be written (a read-only home), the cache is not made at all.
     mkdirSync(join(userCache, '..'), { recursive: true, mode: 0o700 });
+    fd = openSync(partial, 'wx', 0o600);
     const data = script.createCachedData();
     let header = cacheHeader(buildId, data, kinds.join(','));
     // Too many to list: a cache for any kind, never written again.
     if (header.length > HEADER_BYTES) header = cacheHeader(buildId, data, '*');
-    writeFileSync(partial, Buffer.concat([Buffer.from(header, 'latin1'), data]), { mode: 0o600 });
+    writeFileSync(fd, Buffer.concat([Buffer.from(header, 'latin1'), data]));
+    closeSync(fd);
+    fd = undefined;
     renameSync(partial, userCache);
     return { written: userCache, bytes: data.length, kinds: header.trim().split(' ')[3] };
   } catch (e) {
-    try {
+    if (fd !== undefined) {
+      closeSync(fd);
       rmSync(partial, { force: true });
-    } catch {
-      // nothing was written there
     }
     return { error: e.message };
   }
