@@ -140,7 +140,9 @@ function start(config: DeviceProcessConfig): void {
       };
       servers.push(new IoregionServer(regionFd, served[i].device, d.windows[0].size, closed));
     }
+    markStartup('regionsOpen');
     warmUps = warmUpsOf(served, log);
+    markStartup('warmUpsMade');
     const needs = neededByAll(served);
     if (config.sandbox)
       hostPid = enterJail({
