@@ -17,7 +17,7 @@ import { markStartup, startupMarks } from '../startup-marks.js';
 import { endProcess } from '../process-end.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { enterJail, sharedDirectoryRoot } from '../sandbox/jail.js';
-import { codeCacheTaken, keepUserCodeCache, vmKinds } from '../user-code-cache.js';
+import { codeCacheTaken, keepUserCodeCache, vmKinds } from './user-code-cache.js';
 import { helperPolicy } from '../sandbox/helper-policy.js';
 import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { VirtualMachine, runsVcpuOnMainThread, type VcpuThreadChoice } from '../vmm/virtual-machine.js';
@@ -98,8 +98,6 @@ class Helper {
         copies.submit();
         return boot;
       };
-      // What the user's code cache records this VM as (user-code-cache.ts).
-      const kinds = vmKinds(config.bootKind, config.plan.devices.filter((d) => d.virtio), config.cpus);
       vm = VirtualMachine.create({
         kvm,
         machine: config.machine,
@@ -117,7 +115,6 @@ class Helper {
         vcpuThreads,
         deviceLoop: this.deviceLoop,
         vcpuThread: VCPU_THREAD,
-        codeCacheKinds: kinds,
       });
       markStartup('vmBuilt');
       // Give back what the load allocated (a bzImage and its decompressed
@@ -145,7 +142,7 @@ class Helper {
       // isolate's start-up touched and the guest's run does not use.
       log.debug(releaseStartupPages(), 'start-up pages released (vCPU thread ready)');
       // Before the jail (which takes the path away) and the guest's first instruction.
-      const kept = keepUserCodeCache(kinds);
+      const kept = keepUserCodeCache(vmKinds(config.bootKind, config.plan.devices.filter((d) => d.virtio), config.cpus));
       if (kept) {
         markStartup('codeCacheKept');
         log.debug({ codeCache: codeCacheTaken(), ...kept }, "the user's code cache of the helper written");

@@ -5,7 +5,6 @@ import type { PlannedDevice } from '../machine/device-plan.js';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import type { VmExit } from '../kvm/vm-exit.js';
 import type { ForwardedRegion } from './forwarded-region.js';
-import type { keepUserCodeCache } from '../user-code-cache.js';
 
 export interface VcpuWorkerData {
   /** Which vCPU (0 = the boot CPU); the thread is named after it (VCPU_THREAD_NAME). */
@@ -29,8 +28,6 @@ export interface VcpuWorkerData {
   control: SharedArrayBuffer;
   /** InputRing buffer for console input. */
   input: SharedArrayBuffer;
-  /** The VM's kinds, for the thread that writes the user's code cache before it is ready (user-code-cache.ts). */
-  codeCacheKinds?: readonly string[];
 }
 
 /** The first message a vCPU thread gets (vcpu-threads.ts): it may have started before its vCPU existed. */
@@ -64,8 +61,7 @@ export interface VcpuStartMarks {
 }
 
 export type VcpuMessage =
-  /** `codeCache`: from the thread that looks after the user's code cache, which it took and what it wrote. */
-  | { type: 'ready'; tid: number; startMarks: VcpuStartMarks; codeCache?: { taken: string; kept: ReturnType<typeof keepUserCodeCache> } }
+  | { type: 'ready'; tid: number; startMarks: VcpuStartMarks }
   /** A device served elsewhere stopped answering; its region now fails. */
   | { type: 'device-failed'; device: string; why: string }
   /** The vCPU is out of the guest (pause) or back in it (resume). */

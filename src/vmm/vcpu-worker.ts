@@ -11,7 +11,6 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { InputRing } from './input-ring.js';
 import { VcpuCore } from './vcpu-core.js';
 import { epochNow } from '../startup-marks.js';
-import { codeCacheTaken, keepUserCodeCache } from '../user-code-cache.js';
 import { COMMAND_PAUSE, COMMAND_STOP, CONTROL_COMMAND, CONTROL_GO, CONTROL_TID, VCPU_THREAD_NAME, type VcpuMessage, type VcpuStart, type VcpuWorkerData } from './vcpu-protocol.js';
 
 const PAGE_SIZE = 4096;
@@ -55,9 +54,7 @@ function main(data: VcpuWorkerData, codeLoaded: number, started: number): void {
     },
   });
 
-  // Still before the jail and the guest's first instruction.
-  const codeCache = data.codeCacheKinds ? { taken: codeCacheTaken(), kept: keepUserCodeCache(data.codeCacheKinds) } : undefined;
-  post({ type: 'ready', tid, startMarks: { codeLoaded, started, ready: epochNow() }, codeCache });
+  post({ type: 'ready', tid, startMarks: { codeLoaded, started, ready: epochNow() } });
   while (Atomics.load(control, CONTROL_GO) === 0) Atomics.wait(control, CONTROL_GO, 0);
   let exit: VmExit;
   try {

@@ -71,8 +71,6 @@ export interface VirtualMachineOptions {
   deviceLoop?: BlockingLoop;
   /** Where a lone vCPU runs: 'auto' (default: runsVcpuOnMainThread), or always on the 'main' thread, or a 'worker' of its own. */
   vcpuThread?: VcpuThreadChoice;
-  /** The VM's kinds for the user's code cache (user-code-cache.ts): the boot CPU's thread writes its own before it is ready. */
-  codeCacheKinds?: readonly string[];
 }
 
 export type VcpuThreadChoice = 'auto' | 'main' | 'worker';
@@ -250,8 +248,6 @@ export class VirtualMachine {
           consoleFd: options.consoleFd,
           // Held only where the vCPU's own ring sweep bounds the wait (one vCPU, coalesced zones).
           consoleHeld: !this.shared && this.coalescedRingPage !== 0,
-          // One thread writes it: the others run the same code.
-          codeCacheKinds: vcpu.index === 0 ? options.codeCacheKinds : undefined,
           control: vcpu.control.buffer as SharedArrayBuffer,
           input: this.input.buffer,
         };
@@ -262,7 +258,7 @@ export class VirtualMachine {
           if (m.type === 'device-failed') this.deviceFailed(m.device, m.why);
           else if (m.type === 'paused') this.vcpuPaused(vcpu, m.paused);
           else if (m.type === 'ready') {
-            options.log.debug({ tid: m.tid, ...(m.codeCache ? { codeCache: m.codeCache } : {}) }, `vCPU ${vcpu.index} thread ready`);
+            options.log.debug({ tid: m.tid }, `vCPU ${vcpu.index} thread ready`);
             if (vcpu.index === 0) {
               markStartupAt('vcpuCodeLoaded', m.startMarks.codeLoaded);
               markStartupAt('vcpuStarted', m.startMarks.started);

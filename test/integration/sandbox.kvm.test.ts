@@ -68,15 +68,6 @@ describeKvm('the jailed helper', () => {
       const second = await run();
       expect(second.written).toBeUndefined();
       expect(second.start).toMatchObject({ codeCache: 'user' });
-      // A vCPU on a thread of its own: that thread's bundle has its cache too.
-      const onWorker = async () => {
-        const r = await runTsvmm([...hello, '--log-level', 'debug'], { env: { TSVMM_CACHE: cache, TSVMM_VCPU_THREAD: 'worker' } });
-        expect(r.status).toBe(42);
-        const ready = r.stderr.split('\n').find((l) => l.includes('"vCPU 0 thread ready"'));
-        return JSON.parse(ready!).codeCache;
-      };
-      expect(await onWorker()).toEqual({ taken: 'build', kept: { written: join(cache, 'code-cache', 'vcpu-worker.v8-cache'), bytes: expect.any(Number), kinds: expect.stringContaining('boot-real-mode') } });
-      expect(await onWorker()).toEqual({ taken: 'user' });
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }

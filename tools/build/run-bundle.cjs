@@ -14,15 +14,14 @@
 // code, read before the jail, so no jailed process may make the next one's.
 //
 // But for one more, the user's own (TSVMM_CODE_CACHE_DIR, which the frontend
-// sets for the helper, and so for its vCPU threads: ~/.cache/tsvmm/code-cache). The build's run of the
+// sets for the helper: ~/.cache/tsvmm/code-cache). The build's run of the
 // helper only loads it: what a helper compiles building a VM (the loader,
 // KVM's set-up, the devices, the jail) needs KVM, which the build may lack,
 // and compiling it lazily costs a nested L1 0.1-0.3 s per start
 // (BENCHMARKS.md, "Start-up"). So a helper that found no cache of the user's
 // takes the build's, and writes one of its own just before its jail
-// (keep, called through src/user-code-cache.ts; its first vCPU thread, if
-// it has one, writes the thread's before it is ready): later helpers start
-// from it. That is before the guest's first instruction, in a process
+// (keepCodeCache, called by src/helper/user-code-cache.ts): later helpers
+// start from it. That is before the guest's first instruction, in a process
 // that has run only tsvmm's code with the user's rights, so the file holds
 // nothing a guest could have shaped; an attacker of the process before its
 // jail would have the user's rights anyway. A helper names the kinds of VM
@@ -148,7 +147,7 @@ function writeUserCache(script, userCache, buildId, kinds) {
 function runBundle(name) {
   const file = join(__dirname, `${name}.code.cjs`);
   const cacheFile = join(__dirname, `${name}.v8-cache`);
-  const userDir = process.env.TSVMM_CODE_CACHE_DIR;
+  const userDir = isMainThread ? process.env.TSVMM_CODE_CACHE_DIR : undefined;
   const userCache = userDir ? join(userDir, `${name}.v8-cache`) : undefined;
   const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
   const buildId = buildIdOf(source);

@@ -1,7 +1,6 @@
-// The helper's and its vCPU threads' side of the user's code cache
-// (tools/build/run-bundle.cjs says why there is one and why writing it
-// before the jail is safe): which cache their bundle was compiled with, and
-// the write of the user's.
+// The helper's side of the user's code cache (tools/build/run-bundle.cjs
+// says why there is one and why writing it before the jail is safe):
+// which cache its bundle was compiled with, and the write of the user's.
 interface BundleCodeCache {
   /** `user`, `build`, `rejected` (by V8) or `none`. */
   readonly took: string;
@@ -14,16 +13,16 @@ function bundleCodeCache(): BundleCodeCache | undefined {
   return (globalThis as Record<symbol, unknown>)[Symbol.for('tsvmm.codeCache')] as BundleCodeCache | undefined;
 }
 
-/** Which code cache this thread's bundle was compiled with. */
+/** Which code cache the helper's bundle was compiled with. */
 export function codeCacheTaken(): string {
   return bundleCodeCache()?.took ?? 'no bundle';
 }
 
 /**
- * Writes the user's code cache of this thread's bundle (the helper's, a vCPU
- * thread's), holding what it compiled building its VM (and what it took
- * from the cache), where it did not start from one made by a VM of its
- * kinds. Call before the jail, never once the guest has run.
+ * Writes the user's code cache of the helper's bundle, holding what this
+ * helper compiled building its VM (and what it took from the cache), where
+ * it did not start from one made by a VM of its kinds. Call just before the
+ * jail, never once the guest has run.
  */
 export function keepUserCodeCache(kinds: readonly string[]): ReturnType<BundleCodeCache['keep']> {
   return bundleCodeCache()?.keep(kinds);
