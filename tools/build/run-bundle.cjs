@@ -60,6 +60,11 @@ function cacheHeader(buildId, data, kinds = '') {
   return `${buildId} ${data.length} ${crc32(data).toString(16)}${kinds ? ` ${kinds}` : ''}`.padEnd(HEADER_BYTES - 1) + '\n';
 }
 
+/** The kinds a header lists ('' for the build's caches). */
+function headerKinds(header) {
+  return header.trim().split(' ')[3] ?? '';
+}
+
 /**
  * CRC-32 by the system's zlib, through koffi, which every bundle loads
  * anyway. (A hash from node:crypto cost each process, and each vCPU thread,
@@ -95,7 +100,7 @@ function cacheFor(cacheFile, buildId) {
   if (buildId === undefined || cache.length <= HEADER_BYTES) return undefined;
   const data = cache.subarray(HEADER_BYTES);
   const header = cache.toString('latin1', 0, HEADER_BYTES);
-  const kinds = header.trim().split(' ')[3] ?? '';
+  const kinds = headerKinds(header);
   return header === cacheHeader(buildId, data, kinds) ? { data, kinds } : undefined;
 }
 
@@ -107,7 +112,7 @@ function cacheFor(cacheFile, buildId) {
 function compile(name, file, caches, source, buildId) {
   // TSVMM_NO_CODE_CACHE=1 compiles as if there were none (for A/B runs).
   const off = process.env.TSVMM_NO_CODE_CACHE === '1';
-  const user = off || caches.user === undefined ? undefined : cacheFor(caches.user, buildId);
+  const user = caches.user === undefined ? undefined : cacheFor(caches.user, buildId); // none when off (runBundle)
   const cachedData = off ? undefined : (user ?? cacheFor(caches.build, buildId))?.data;
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const took = cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : user !== undefined ? 'user' : 'build';
@@ -133,7 +138,7 @@ function writeUserCache(script, userCache, buildId, kinds) {
     closeSync(fd);
     fd = undefined;
     renameSync(partial, userCache);
-    return { written: userCache, bytes: data.length, kinds: header.trim().split(' ')[3] };
+    return { written: userCache, bytes: data.length, kinds: headerKinds(header) };
   } catch (e) {
     if (fd !== undefined) {
       closeSync(fd);
@@ -147,7 +152,7 @@ function writeUserCache(script, userCache, buildId, kinds) {
 function runBundle(name) {
   const file = join(__dirname, `${name}.code.cjs`);
   const cacheFile = join(__dirname, `${name}.v8-cache`);
-  const userDir = isMainThread ? process.env.TSVMM_CODE_CACHE_DIR : undefined;
+  const userDir = isMainThread && process.env.TSVMM_NO_CODE_CACHE !== '1' ? process.env.TSVMM_CODE_CACHE_DIR : undefined;
   const userCache = userDir ? join(userDir, `${name}.v8-cache`) : undefined;
   const source = readFileSync(file, 'latin1'); // the bundles are ASCII (tools/build/ascii-source.ts)
   const buildId = buildIdOf(source);
@@ -156,7 +161,7 @@ function runBundle(name) {
     took,
     // Where the user's cache was not taken, or was made by other kinds of VM than `kinds`.
     keep: (kinds) => {
-      if (userCache === undefined || buildId === undefined || process.env.TSVMM_NO_CODE_CACHE === '1') return undefined;
+      if (userCache === undefined || buildId === undefined) return undefined;
       if (userKinds.includes('*') || kinds.every((k) => userKinds.includes(k))) return undefined;
       return writeUserCache(script, userCache, buildId, [...new Set([...userKinds, ...kinds])].sort());
     },
