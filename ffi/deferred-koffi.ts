@@ -4,8 +4,8 @@
 // load, so while a snapshot is written those declarations are recorded
 // instead: each function is a stand-in that calls the real one, and each
 // type a token; every process that starts from the snapshot loads koffi
-// and makes them real before anything else runs. Ordinary starts never
-// see this file's objects (ffi/koffi.ts).
+// and makes them real as it starts, or at its first native call if that
+// comes sooner. Ordinary starts never see this file's objects (ffi/koffi.ts).
 //
 // Only what tsvmm uses is here. A type's size or offset cannot be known
 // without koffi: asking while the snapshot is written fails the build.
@@ -32,13 +32,24 @@ function realTypes(value: unknown, koffi: Koffi): unknown {
 }
 
 /**
- * koffi for a snapshot being written: `bind(load)` is to be called as each
- * process starts from it, with what loads the real koffi.
+ * koffi for a snapshot being written. `bind()` is to be called as each
+ * process starts from it; `load` gives the real koffi. Native code that runs
+ * in such a process before that call (an earlier deserialize callback: the
+ * CLI's early start marking an inherited descriptor close-on-exec) binds it
+ * there and then. `loadable()` says whether it may: not while the snapshot
+ * is being written, where a native call is a mistake.
  */
-export function deferredKoffi(): { koffi: Koffi; bind(load: () => Koffi): void } {
+export function deferredKoffi(load: () => Koffi, loadable: () => boolean): { koffi: Koffi; bind(): void } {
   let real: Koffi | undefined;
   const bindings: ((koffi: Koffi) => void)[] = [];
-  const realKoffi = (): Koffi => real ?? unbound();
+  const bind = (): Koffi => {
+    if (real) return real;
+    if (!loadable()) unbound();
+    real = load();
+    for (const binding of bindings) binding(real);
+    return real;
+  };
+  const realKoffi = (): Koffi => real ?? bind();
   const forward =
     <K extends keyof Koffi>(name: K): NativeFunction =>
     (...args) =>
@@ -59,7 +70,7 @@ export function deferredKoffi(): { koffi: Koffi; bind(load: () => Koffi): void }
           if (library) return (library.func as NativeFunction)(...(realTypes(declaration, realKoffi()) as unknown[])) as NativeFunction;
           let fn: NativeFunction | undefined;
           bindings.push((k) => (fn = (library!.func as NativeFunction)(...(realTypes(declaration, k) as unknown[])) as NativeFunction));
-          return (...callArgs) => (fn ?? unbound())(...callArgs);
+          return (...callArgs) => (fn ?? (bind(), fn!))(...callArgs);
         },
       };
     },
@@ -75,20 +86,17 @@ export function deferredKoffi(): { koffi: Koffi; bind(load: () => Koffi): void }
     free: forward('free'),
     register: forward('register'),
     unregister: forward('unregister'),
-    sizeof: (...args: unknown[]) => (real ? (real.sizeof as NativeFunction)(...args) : notWhileWriting('koffi.sizeof')),
+    sizeof: (...args: unknown[]) => (loadable() ? (realKoffi().sizeof as NativeFunction)(...(realTypes(args, realKoffi()) as unknown[])) : notWhileWriting('koffi.sizeof')),
     node: { poll: (...args: unknown[]) => ((realKoffi() as unknown as { node: { poll: NativeFunction } }).node.poll)(...args) },
   };
   return {
     koffi: facade as unknown as Koffi,
-    bind(load) {
-      real = load();
-      for (const binding of bindings) binding(real);
-    },
+    bind: () => void bind(),
   };
 }
 
 function unbound(): never {
-  throw new Error('a native function was called before koffi was bound in this process (a startup snapshot without its binding step)');
+  throw new Error('a native function was called while a startup snapshot is written: koffi is not loaded then (call it as the process runs)');
 }
 
 function notWhileWriting(what: string): never {

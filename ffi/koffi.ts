@@ -35,8 +35,8 @@ function load(): Koffi {
 
 function koffiForThisStart(): Koffi {
   if (!isBuildingSnapshot()) return load();
-  const deferred = deferredKoffi();
-  atProcessStart(() => deferred.bind(load));
+  const deferred = deferredKoffi(load, () => !isBuildingSnapshot());
+  atProcessStart(deferred.bind);
   return deferred.koffi;
 }
 

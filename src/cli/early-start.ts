@@ -52,25 +52,36 @@ function ownWords(argv: readonly string[]): readonly string[] {
 interface Started {
   helper: ProcessLaunch | undefined;
   deviceProcesses: ProcessLaunch[];
+  /** What the early start did, for the debug log (earlyStartReport). */
+  report: EarlyStartReport;
 }
 
+/** What the early start did: which processes it started and what it marked close-on-exec, or why it started none. */
+export type EarlyStartReport =
+  | { started: { helper: number | undefined; deviceProcesses: (number | undefined)[] }; markedCloseOnExec: readonly number[] }
+  | { skipped: string }
+  | { failed: string };
+
 function startEarly(): Started {
-  const none: Started = { helper: undefined, deviceProcesses: [] };
+  const none = (report: EarlyStartReport): Started => ({ helper: undefined, deviceProcesses: [], report });
   // For measuring what the early start buys (BENCHMARKS.md, "Start-up").
-  if (process.env.TSVMM_EARLY_HELPER === '0' || availableParallelism() < 2) return none;
+  if (process.env.TSVMM_EARLY_HELPER === '0') return none({ skipped: 'TSVMM_EARLY_HELPER=0' });
+  if (availableParallelism() < 2) return none({ skipped: 'one CPU' });
   const words = ownWords(process.argv.slice(2));
-  if (words[0] !== 'run' && words[0] !== 'exec') return none;
-  if (words.some((w) => w === '--help' || w === '-h' || w === '--version')) return none;
+  if ((words[0] !== 'run' && words[0] !== 'exec') || words.some((w) => w === '--help' || w === '-h' || w === '--version'))
+    return none({ skipped: 'no VM to run' });
   const sandbox = !words.includes('--no-sandbox');
-  let started = none;
+  const started = none({ failed: 'not started' });
   try {
     const stray = strayFds(openFds());
     const inherited = stray.length > 0 ? markInheritedFdsCloseOnExec(stray) : [];
-    started = { helper: launchHelper(sandbox, inherited), deviceProcesses: [] };
+    started.helper = launchHelper(sandbox, inherited);
     if (words[0] === 'exec' && startsDeviceProcessesEarly())
       for (let i = 0; i < EXEC_DEVICE_PROCESSES; i++) started.deviceProcesses.push(launchDeviceProcess(sandbox, inherited));
-  } catch {
+    started.report = { started: { helper: started.helper.child.pid, deviceProcesses: started.deviceProcesses.map((p) => p.child.pid) }, markedCloseOnExec: inherited };
+  } catch (e) {
     // Started again once the command line is known, and its error reported then.
+    started.report = { failed: (e as Error).message };
   }
   return started;
 }
@@ -80,6 +91,11 @@ const STARTED = Symbol.for('tsvmm.early-start');
 let started!: Started;
 // As the process starts: from the CLI's startup snapshot, right after koffi's binding (src/startup-snapshot.ts).
 atProcessStart(() => (started = (globalThis as unknown as Record<symbol, Started | undefined>)[STARTED] ??= startEarly()));
+
+/** What the early start did (the command's debug log says it: a failed one costs the VM's start its head start). */
+export function earlyStartReport(): EarlyStartReport {
+  return started.report;
+}
 
 /** The helper started early, if it was started for this mode; otherwise none (and an unsuitable one is ended). */
 export function takeEarlyHelper(sandbox: boolean): ProcessLaunch | undefined {

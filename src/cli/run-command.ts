@@ -25,7 +25,7 @@ import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
-import { takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
+import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
 import { openLogFileStream } from './log-file-stream.js';
@@ -260,6 +260,7 @@ function checkDiskFile(path: string): void {
 export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<number> {
   markStartup('commandParsed');
   const log = createLogger({ level: args.logLevel as never, file: args.logFile });
+  log.debug({ ...earlyStartReport() }, 'early start');
   const machine = loadMachine(args.machine);
   const memorySize = args.mem === undefined ? machine.memory.defaultSize : parseSize(args.mem);
   if (memorySize === undefined) throw new UsageError(`--mem ${args.mem}: expected a size such as 256M or 1G`);

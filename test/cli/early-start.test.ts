@@ -4,15 +4,16 @@
 // descriptor that must be marked close-on-exec first, which takes fcntl. A
 // preloaded spy in the real CLI reports the process's state at each spawn
 // of the first turn, then ends it (and with it the --no-sandbox children):
-// no KVM needed.
+// no KVM needed. From the CLI's startup snapshot (bin/tsvmm), where no spy
+// can run first, the command's debug log says what the early start did.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startsDeviceProcessesEarly } from '../../src/cli/early-start.js';
 import { bundledModules, modulesRunOnImport } from '../../tools/build/bundle.js';
-import { COMPILED_ENTRY_POINTS, TSVMM_CLI_SCRIPT, entryPointArgs } from '../../src/entry-points.js';
+import { COMPILED_ENTRY_POINTS, TSVMM_CLI, TSVMM_CLI_SCRIPT, entryPointArgs } from '../../src/entry-points.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-early-start-'));
@@ -96,6 +97,28 @@ describe('the early start', () => {
   it('first marks close-on-exec a descriptor the frontend inherited', () => {
     const marked = { fd200: 'close-on-exec' };
     expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], true)).toEqual([{ ...helper, ...marked }, { ...deviceProcess, ...marked }]);
+  });
+
+  it("runs from the CLI's startup snapshot too, where fcntl's binding comes after it (ffi/deferred-koffi.ts)", () => {
+    // The kernel is read after the early start and before the later one: a
+    // helper started is one started early.
+    const report = (inheritFd200: boolean) => {
+      const log = join(dir, `snapshot-${inheritFd200}.log`);
+      const args = ['run', '--no-sandbox', '--log-level', 'debug', '--log-file', log, '--kernel', join(dir, 'no-such-kernel'), '--', 'true'];
+      const r = inheritFd200
+        ? spawnSync('bash', ['-c', 'exec 200<"$1"; shift; exec "$@"', 'bash', inherited, TSVMM_CLI, ...args], { encoding: 'utf8', timeout: 60_000 })
+        : spawnSync(TSVMM_CLI, args, { encoding: 'utf8', timeout: 60_000 });
+      expect(r.stderr).toContain('cannot read the kernel');
+      const line = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('"msg":"early start"'));
+      return JSON.parse(line!) as { started?: { helper?: number }; markedCloseOnExec?: number[]; failed?: string };
+    };
+    const plain = report(false);
+    expect(plain.started?.helper).toBeGreaterThan(0);
+    expect(plain.markedCloseOnExec).not.toContain(200);
+    const withInherited = report(true);
+    expect(withInherited.failed).toBeUndefined();
+    expect(withInherited.started?.helper).toBeGreaterThan(0);
+    expect(withInherited.markedCloseOnExec).toContain(200);
   });
 
   it('spawns nothing for other commands', () => {
