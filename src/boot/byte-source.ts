@@ -48,7 +48,7 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
       done += n;
     }
   };
-  // File to memfd inside the kernel where guest RAM is one, else through a view.
+  // File to memfd inside the kernel where guest RAM is one on 4 KiB pages (GuestMemory.spliceTarget), else through a view.
   const copyNow = (memory: GuestMemory, gpa: number, offset: number, len: number) => {
     const copied = memory.fillFromFile(gpa, fd, offset, len);
     if (copied === undefined) copyTo(guestView(memory, gpa, len), offset);
@@ -65,7 +65,7 @@ export function fileSource(fd: number, what: string, copies?: GuestCopies): Byte
     copyToGuest: (memory, gpa, offset, len) => {
       if (copies === undefined) return copyNow(memory, gpa, offset, len);
       const rest = (done: number) => copyNow(memory, gpa + done, offset + done, len - done);
-      const shared = memory.memfdSlice(gpa, len);
+      const shared = memory.spliceTarget(gpa, len);
       if (shared !== undefined) return copies.splice(fd, offset, shared.fd, shared.offset, len, rest);
       const address = memory.hostAddress(gpa, len);
       if (address !== undefined) copies.read(fd, offset, address, len, rest);

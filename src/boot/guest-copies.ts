@@ -7,11 +7,12 @@
 // first instruction, ~300 ms into a memfd (docs/host-kvm.md, "The kernel's
 // copy off the helper's path").
 //
-// Into anonymous RAM, a read into the mapping. Into a shared memfd (guest
-// RAM that device processes map too), what sendfile does, in two splices per
+// Into anonymous RAM, a read into the mapping; so too into shared RAM (that
+// device processes map too) on huge pages, where the read faults in a 2 MiB
+// page per 2 MiB. Into a shared memfd, what sendfile does, in two splices per
 // chunk: the file's pages into a pipe, the pipe into the memfd. A read
 // through the helper's mapping would instead fault each 4 KiB page of shmem
-// in (GuestMemory.fillFromFile).
+// in (GuestMemory.spliceTarget).
 //
 // The requests are linked (IOSQE_IO_LINK), so one worker does them in order,
 // beside the helper's thread rather than against it, and the pipe holds one

@@ -14,6 +14,7 @@ import { createInterruptStatusPage } from '../devices/virtio/interrupt-status-pa
 import type { DevicePlan } from '../machine/device-plan.js';
 import type { Logger } from '../log.js';
 import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
+import type { SharedRamFile } from '../memory/shared-ram-file.js';
 import { connectUnixStream } from '../net/unix-socket.js';
 import { startPasst } from '../net/passt.js';
 import { openTap } from '../net/tap-backend.js';
@@ -25,6 +26,8 @@ export interface DeviceHandover {
   forDeviceProcess(device: string): Readonly<Record<string, number>>;
   /** Read ends of the console ports' pipes: the frontend's to copy to `stream` (and close). */
   readonly outputs: readonly { stream: OutputStream; fd: number }[];
+  /** Guest RAM's shared file, if the plan has one, gets 2 MiB pages (a tmpfs of its own, not a memfd: shared-ram-file.ts). */
+  readonly sharedRamOnHugePages: boolean;
   /** Closes the frontend's copies (once the processes that need them have started, or on failure). */
   release(): void;
 }
@@ -43,7 +46,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
   const helper: Record<string, number> = {};
   const outputs: { stream: OutputStream; fd: number }[] = [];
   const byDevice = new Map<string, Record<string, number>>();
-  let sharedRam: number | undefined;
+  let sharedRam: SharedRamFile | undefined;
   try {
     for (const device of plan.devices) {
       const own: Record<string, number> = {};
@@ -70,7 +73,8 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
             forHelper = forDevice = keep(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
             break;
           case 'shared-ram':
-            forHelper = forDevice = sharedRam ??= keep(createSharedRam(ram, log));
+            if (sharedRam === undefined) keep((sharedRam = createSharedRam(ram, log)).fd);
+            forHelper = forDevice = sharedRam.fd;
             break;
           case 'interrupt-status':
             forHelper = forDevice = keep(createInterruptStatusPage());
@@ -88,6 +92,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
   return {
     helper,
     outputs,
+    sharedRamOnHugePages: sharedRam?.backing.kind === 'huge-tmpfs',
     forDeviceProcess: (device) => byDevice.get(device) ?? {},
     // closeSync, not DiskImage.close(): an image's lock belongs to the open file, which the receivers share.
     release: () => opened.splice(0).forEach((fd) => closeSync(fd)),
@@ -95,10 +100,10 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
 }
 
 /** Guest RAM's file, and on what it lives (a memfd has no huge pages here: shared-ram-file.ts). */
-function createSharedRam(ram: RamLayout[], log: Logger): number {
-  const { fd, backing } = GuestMemory.createSharedRam(ram);
-  log.debug({ backing }, 'guest RAM shared with device processes');
-  return fd;
+function createSharedRam(ram: RamLayout[], log: Logger): SharedRamFile {
+  const file = GuestMemory.createSharedRam(ram);
+  log.debug({ backing: file.backing }, 'guest RAM shared with device processes');
+  return file;
 }
 
 /**

@@ -332,6 +332,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           hasInitrd: plan.initrd !== undefined,
           acpi: plan.acpi,
           plan: devicePlan,
+          sharedRamOnHugePages: handover.sharedRamOnHugePages,
           logLevel: args.logLevel,
           sandbox: args.sandbox,
           seccomp: args.seccomp,

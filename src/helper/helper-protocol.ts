@@ -48,6 +48,8 @@ export interface HelperConfig {
   acpi: boolean;
   /** Where every device goes, and the names of the descriptors passed for them (guest RAM too, when plan.sharedRam). */
   plan: DevicePlan;
+  /** plan.sharedRam's file gets 2 MiB pages (a tmpfs of its own, not a memfd: memory/shared-ram-file.ts). */
+  sharedRamOnHugePages: boolean;
   logLevel: string;
   /** Jail the helper before the guest runs (default). */
   sandbox: boolean;

@@ -108,7 +108,7 @@ class Helper {
         coalesced: config.coalesced,
         devices: config.plan.devices,
         descriptors: fds,
-        sharedRamFd: config.plan.sharedRam ? fd(fds, config.plan.sharedRam.name) : undefined,
+        sharedRam: config.plan.sharedRam ? { fd: fd(fds, config.plan.sharedRam.name), hugePages: config.sharedRamOnHugePages } : undefined,
         load,
         consoleFd: fds[HELPER_FILE.console] ?? CONSOLE_OUT_FD,
         log,

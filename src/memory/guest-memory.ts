@@ -81,8 +81,8 @@ export class GuestMemory {
 
   private constructor(
     regions: RamRegion[],
-    /** The shared memfd behind the regions, if they are slices of one. */
-    private readonly memfd?: number,
+    /** The shared file behind the regions, if they are slices of one, and not on huge pages: copies into it are made inside the kernel (spliceTarget). */
+    private readonly spliceFile?: number,
   ) {
     this.regions = regions;
   }
@@ -93,9 +93,11 @@ export class GuestMemory {
    * doing DMA) — consecutive slices of a shared memfd (see createSharedRam).
    * `populateBeforeDma`: this process is not the one KVM maps the guest
    * through, so its page tables are filled ahead of each DMA span instead of
-   * a fault per page (first-touch-populator.ts).
+   * a fault per page (first-touch-populator.ts). `hugePages`: the file gets
+   * 2 MiB pages (createSharedRam's tmpfs, not a memfd), so files are copied
+   * into it through the mapping, as into private memory (spliceTarget).
    */
-  static allocate(layout: readonly RamLayout[], shared?: { memfd: number; populateBeforeDma?: boolean }): GuestMemory {
+  static allocate(layout: readonly RamLayout[], shared?: { memfd: number; populateBeforeDma?: boolean; hugePages?: boolean }): GuestMemory {
     const sorted = [...layout].sort((a, b) => a.gpa - b.gpa);
     const regions: RamRegion[] = [];
     let end = 0;
@@ -122,7 +124,7 @@ export class GuestMemory {
         firstTouch: shared?.populateBeforeDma ? new FirstTouchPopulator(hostAddress, size) : undefined,
       });
     }
-    return new GuestMemory(regions, shared?.memfd);
+    return new GuestMemory(regions, shared?.hugePages ? undefined : shared?.memfd);
   }
 
   /** A file big enough for `layout`, for allocate(layout, { memfd }) in several processes (shared-ram-file.ts; `hugePages`: where it can). */
@@ -201,25 +203,34 @@ export class GuestMemory {
     return v.slice();
   }
 
-  /** Where [gpa, gpa+length) lies in the shared memfd (one region's slice), or undefined: RAM not a memfd, or not one region. */
-  memfdSlice(gpa: number, length: number): { fd: number; offset: number } | undefined {
-    const r = this.memfd === undefined ? undefined : this.regionAt(gpa);
+  /**
+   * Where a copy from a file into [gpa, gpa+length) is made inside the
+   * kernel (fillFromFile, the loader's splices: GuestCopies): that slice of
+   * a shared memfd. Undefined where it is read through the mapping instead:
+   * private RAM; shared RAM on huge pages, where a read faults in one 2 MiB
+   * page per 2 MiB and splices would leave the range in 4 KiB pages, for the
+   * guest to fault in one by one (docs/host-kvm.md, "The kernel's copy into
+   * shared RAM"); a range across regions.
+   */
+  spliceTarget(gpa: number, length: number): { fd: number; offset: number } | undefined {
+    const r = this.spliceFile === undefined ? undefined : this.regionAt(gpa);
     if (r?.fileOffset === undefined || gpa + length > r.gpa + r.size) return undefined;
-    return { fd: this.memfd!, offset: r.fileOffset + (gpa - r.gpa) };
+    return { fd: this.spliceFile!, offset: r.fileOffset + (gpa - r.gpa) };
   }
 
   /**
    * Copies `length` bytes of the file `fd` at `offset` to [gpa, gpa+length),
-   * which must lie inside one region (loader use), inside the kernel when
-   * guest RAM is a shared memfd. No page of it is then touched through this
-   * process's mapping: a pread into the mapping faults on every 4 KiB page
-   * of shmem (~40 ms for the default guest's 12 MiB natively on a kvm-pvm
-   * machine, ~3 ms this way). Returns the bytes copied, fewer only where the
-   * file ended; undefined, having done nothing, for anonymous RAM or a file
-   * the kernel cannot splice from (the caller copies through a view).
+   * which must lie inside one region (loader use), inside the kernel where
+   * spliceTarget says so (a shared memfd). No page of it is then touched
+   * through this process's mapping: a pread into the mapping faults on every
+   * 4 KiB page of shmem (~40 ms for the default guest's 12 MiB natively on a
+   * kvm-pvm machine, ~3 ms this way). Returns the bytes copied, fewer only
+   * where the file ended; undefined, having done nothing, where spliceTarget
+   * has none or for a file the kernel cannot splice from (the caller copies
+   * through a view).
    */
   fillFromFile(gpa: number, fd: number, offset: number, length: number): number | undefined {
-    const slice = this.memfdSlice(gpa, length);
+    const slice = this.spliceTarget(gpa, length);
     if (slice === undefined) return undefined;
     check(lseek(slice.fd, slice.offset, 0 /* SEEK_SET */) as number, 'lseek');
     const position = [BigInt(offset)]; // sendfile advances it

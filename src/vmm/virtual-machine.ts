@@ -57,8 +57,8 @@ export interface VirtualMachineOptions {
   devices: PlannedDevice[];
   /** The descriptors the frontend passed for the plan's devices, by their plan names. */
   descriptors: Readonly<Record<string, number>>;
-  /** Map guest RAM from this memfd (shared with device processes) instead of private memory. */
-  sharedRamFd?: number;
+  /** Map guest RAM from this file (shared with device processes) instead of private memory; `hugePages`: it gets 2 MiB pages (GuestMemory.allocate). */
+  sharedRam?: { fd: number; hugePages: boolean };
   /** Register the coalesced zones devices declare (default true). */
   coalesced?: boolean;
   /** Loads the guest into RAM and returns the first vCPU's registers. */
@@ -148,7 +148,7 @@ export class VirtualMachine {
     const { kvm, machine, log } = options;
     const count = options.cpus ?? machine.cpu.count;
     const layout = ramLayout(machine, options.memorySize);
-    const memory = GuestMemory.allocate(layout, options.sharedRamFd === undefined ? undefined : { memfd: options.sharedRamFd });
+    const memory = GuestMemory.allocate(layout, options.sharedRam && { memfd: options.sharedRam.fd, hugePages: options.sharedRam.hugePages });
     markStartup('ramMapped');
     const vm = Vm.create(kvm);
     markStartup('vmCreated');

@@ -18,7 +18,7 @@ describe('loading from files', () => {
   const file = (bytes: Uint8Array): number => openTempFile(bytes, 'r+', cleanup);
 
   // Anonymous RAM is filled through a view (pread); a shared memfd inside the kernel (sendfile).
-  for (const kind of ['anonymous', 'shared'] as const) {
+  for (const kind of ['anonymous', 'shared', 'shared-huge'] as const) {
     it(`puts the same bytes in ${kind} guest RAM as loading from memory, and boots the same`, () => {
       const vmlinux = typicalVmlinux();
       const initrd = patterned(3 * 4096 + 17, 7);
@@ -56,6 +56,15 @@ describe('loading from files', () => {
       expect(m.fillFromFile(2 * MiB - 4096, file(bytes), 0, bytes.length)).toBeUndefined();
     }, 'shared');
     withGuestRam(layout, (m) => expect(m.fillFromFile(0, file(bytes), 0, 16)).toBeUndefined());
+  });
+
+  it('leaves shared RAM on huge pages to the caller, who reads through the mapping', () => {
+    const bytes = patterned(4096, 5);
+    withGuestRam([{ gpa: 0, size: 2 * MiB }], (m) => {
+      const copied = m.fillFromFile(0, file(bytes), 0, bytes.length);
+      // Root may make the tmpfs for them; another user gets a memfd, spliced into.
+      expect(copied).toBe(process.geteuid!() === 0 ? undefined : bytes.length);
+    }, 'shared-huge');
   });
 
   it('leaves a file the kernel cannot splice from to the caller, without an error', () => {

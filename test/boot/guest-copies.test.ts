@@ -1,9 +1,10 @@
 // Copies into guest RAM made by the kernel's io_uring workers while the
 // helper builds the VM (src/boot/guest-copies.ts): once finish() returns,
-// guest RAM holds what a synchronous load puts there, in anonymous RAM (reads)
-// and in a shared memfd (splices through a pipe); whatever the kernel left is
-// copied then, and a file that ended early is reported the same way.
-import { ftruncateSync, readSync } from 'node:fs';
+// guest RAM holds what a synchronous load puts there, in anonymous RAM and
+// shared RAM on huge pages (reads) and in a shared memfd (splices through a
+// pipe); whatever the kernel left is copied then, and a file that ended early
+// is reported the same way. On huge pages the image lands in 2 MiB pages.
+import { closeSync, ftruncateSync, readSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fileSource } from '../../src/boot/byte-source.js';
 import { GuestCopies } from '../../src/boot/guest-copies.js';
@@ -11,6 +12,8 @@ import { loadLinux } from '../../src/boot/linux-loader.js';
 import { MiB, withGuestRam } from './support/guest-ram.js';
 import { patterned, typicalVmlinux } from './support/synthetic-kernel.js';
 import { openTempFile } from '../support/open-temp-file.js';
+import { hostHasShmemThp, pmdMappedKb } from '../support/smaps.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
 
 const RAM = [{ gpa: 0, size: 64 * MiB }];
 
@@ -19,7 +22,7 @@ describe('GuestCopies', () => {
   afterEach(() => cleanup.splice(0).forEach((f) => f()));
   const file = (bytes: Uint8Array): number => openTempFile(bytes, 'r+', cleanup);
 
-  for (const kind of ['anonymous', 'shared'] as const) {
+  for (const kind of ['anonymous', 'shared', 'shared-huge'] as const) {
     it(`puts a vmlinux's segments and the initrd where a synchronous load does, copied by the kernel's workers (${kind} RAM)`, () => {
       const vmlinux = typicalVmlinux();
       const initrd = patterned(5 * MiB + 4096 + 17, 7); // several of the pipe's chunks, the last one short
@@ -58,6 +61,34 @@ describe('GuestCopies', () => {
       );
     });
   }
+
+  it('reads into shared RAM on huge pages, which leaves the image in 2 MiB pages where splices would leave 4 KiB ones', () => {
+    const vmlinux = typicalVmlinux();
+    const initrd = patterned(5 * MiB + 17, 9);
+    /** The kB of the RAM's mapping in 2 MiB pages once the image is loaded and read back through it. */
+    const loadedPmdKb = (hugePages: boolean) => {
+      const ram = GuestMemory.createSharedRam(RAM);
+      cleanup.push(() => closeSync(ram.fd));
+      const m = GuestMemory.allocate(RAM, { memfd: ram.fd, hugePages: hugePages && ram.backing.kind === 'huge-tmpfs' });
+      cleanup.push(() => m.release());
+      const copies = new GuestCopies();
+      const boot = loadLinux(m, { kernel: fileSource(file(vmlinux), 'the kernel', copies), initrd: fileSource(file(initrd), 'the initrd', copies), cmdline: 'x' });
+      copies.submit();
+      expect(copies.finish().afterwards).toBe(0);
+      const { gpa, size } = boot.initrdRange!;
+      expect(Buffer.compare(m.read(gpa, size), initrd)).toBe(0);
+      return { kb: pmdMappedKb(m.regions[0].hostAddress), backing: ram.backing.kind };
+    };
+    const read = loadedPmdKb(true);
+    const spliced = loadedPmdKb(false);
+    if (read.backing === 'huge-tmpfs' && hostHasShmemThp()) {
+      // The initrd alone covers two whole 2 MiB pages; spliced, it is in 4 KiB ones.
+      expect(read.kb - spliced.kb).toBeGreaterThanOrEqual(4096);
+    } else {
+      expect(process.geteuid!() === 0 && hostHasShmemThp()).toBe(false); // no tmpfs of its own to be had: a memfd, 4 KiB pages either way
+      expect(read.kb).toBe(0);
+    }
+  });
 
   it('leaves to finish() what comes once its ring is full, so that its requests stay one chain', () => {
     const piece = 16 * 1024 + 3;

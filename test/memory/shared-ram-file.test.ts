@@ -4,12 +4,13 @@
 // otherwise. Either is the guest's RAM in full, and two mappings of it are
 // the same memory; on the tmpfs, touched RAM comes in 2 MiB pages.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, readFileSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import { createSharedRamFile } from '../../src/memory/shared-ram-file.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { hostHasShmemThp, pmdMappedKb } from '../support/smaps.js';
 
 const MiB = 1 << 20;
 const RAM = [{ gpa: 0, size: 8 * MiB }];
@@ -24,22 +25,6 @@ function mapped(fd: number): GuestMemory {
   const memory = GuestMemory.allocate(RAM, { memfd: fd });
   opened.memories.push(memory);
   return memory;
-}
-
-/** The ShmemPmdMapped kB of this process's mapping at `hostAddress` (/proc/self/smaps). */
-function pmdMappedKb(hostAddress: number): number {
-  const start = hostAddress.toString(16).padStart(8, '0');
-  const smaps = readFileSync('/proc/self/smaps', 'utf8');
-  const at = smaps.search(new RegExp(`^${start}-`, 'm'));
-  expect(at).toBeGreaterThanOrEqual(0);
-  const field = /^ShmemPmdMapped:\s+(\d+) kB/m.exec(smaps.slice(at));
-  return Number(field?.[1]);
-}
-
-/** Whether this host gives a tmpfs mounted with huge=advise huge pages (THP built in, shmem not `deny`). */
-function hostHasShmemThp(): boolean {
-  const setting = '/sys/kernel/mm/transparent_hugepage/shmem_enabled';
-  return existsSync(setting) && !readFileSync(setting, 'utf8').includes('[deny]');
 }
 
 describe('guest RAM shared between processes', () => {

@@ -3,15 +3,22 @@ import { GuestMemory } from '../../../src/memory/guest-memory.js';
 
 export const MiB = 1 << 20;
 
-/** Runs `fn` with freshly mapped guest RAM (anonymous, or slices of a shared memfd), released afterwards. */
-export function withGuestRam<T>(layout: { gpa: number; size: number }[], fn: (m: GuestMemory) => T, kind: 'anonymous' | 'shared' = 'anonymous'): T {
-  const memfd = kind === 'shared' ? GuestMemory.createSharedRam(layout).fd : undefined;
-  const memory = GuestMemory.allocate(layout, memfd === undefined ? undefined : { memfd });
+/**
+ * Private RAM; shared RAM in a memfd (4 KiB pages, as an unprivileged
+ * `exec` has it); shared RAM on huge pages where this process may make the
+ * tmpfs for them (root), else in a memfd too.
+ */
+export type GuestRamKind = 'anonymous' | 'shared' | 'shared-huge';
+
+/** Runs `fn` with freshly mapped guest RAM of that kind, released afterwards. */
+export function withGuestRam<T>(layout: { gpa: number; size: number }[], fn: (m: GuestMemory) => T, kind: GuestRamKind = 'anonymous'): T {
+  const file = kind === 'anonymous' ? undefined : GuestMemory.createSharedRam(layout, kind === 'shared-huge');
+  const memory = GuestMemory.allocate(layout, file && { memfd: file.fd, hugePages: file.backing.kind === 'huge-tmpfs' });
   try {
     return fn(memory);
   } finally {
     memory.release();
-    if (memfd !== undefined) closeSync(memfd);
+    if (file !== undefined) closeSync(file.fd);
   }
 }
 
