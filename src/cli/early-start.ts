@@ -89,7 +89,7 @@ function startEarly(): Started {
 /** Where the first run of this module leaves what it started, for the CLI's bundle. */
 const STARTED = Symbol.for('tsvmm.early-start');
 let started!: Started;
-// As the process starts: from the CLI's startup snapshot, right after koffi's binding (src/startup-snapshot.ts).
+// As the process starts: from the CLI's startup snapshot, before koffi's binding, which a native call here makes at once (ffi/deferred-koffi.ts).
 atProcessStart(() => (started = (globalThis as unknown as Record<symbol, Started | undefined>)[STARTED] ??= startEarly()));
 
 /** What the early start did (the command's debug log says it: a failed one costs the VM's start its head start). */
