@@ -37,7 +37,12 @@ export function plannedFiles(plan: DevicePlan): OpenedFile[] {
   return plan.devices.flatMap((d) => d.descriptors.flatMap((x) => (x.source.kind === 'file' ? [x.source.file] : [])));
 }
 
-export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logger): DeviceHandover {
+/**
+ * Opens and creates what the plan names. Guest RAM's shared file is
+ * `sharedRamFile` where the caller made it beforehand (run-command.ts: for an
+ * ordinary user that takes a child process), else made here.
+ */
+export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logger, sharedRamFile?: SharedRamFile): DeviceHandover {
   const opened: number[] = [];
   const keep = (fd: number) => {
     opened.push(fd);
@@ -73,7 +78,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
             forHelper = forDevice = keep(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
             break;
           case 'shared-ram':
-            if (sharedRam === undefined) keep((sharedRam = createSharedRam(ram, log)).fd);
+            if (sharedRam === undefined) keep((sharedRam = sharedRamFile ?? createSharedRam(ram, log)).fd);
             forHelper = forDevice = sharedRam.fd;
             break;
           case 'interrupt-status':
@@ -101,7 +106,11 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
 
 /** Guest RAM's file, and on what it lives (a memfd has no huge pages here: shared-ram-file.ts). */
 function createSharedRam(ram: RamLayout[], log: Logger): SharedRamFile {
-  const file = GuestMemory.createSharedRam(ram);
+  return logBacking(GuestMemory.createSharedRam(ram), log);
+}
+
+/** Says in the debug log on what guest RAM's shared file lives. */
+export function logBacking(file: SharedRamFile, log: Logger): SharedRamFile {
   log.debug({ backing: file.backing }, 'guest RAM shared with device processes');
   return file;
 }

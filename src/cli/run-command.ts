@@ -23,7 +23,8 @@ import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
-import { openDeviceHandover, plannedFiles } from './device-handover.js';
+import { logBacking, openDeviceHandover, plannedFiles } from './device-handover.js';
+import { createSharedRamFileForAnyUser } from '../memory/shared-ram-file.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
@@ -275,6 +276,9 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
   const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra], { sharedProcesses: profile?.sharedProcesses });
   markStartup('devicesPlanned');
+  // Made now, taken when the descriptors are opened: for an ordinary user the
+  // huge-page tmpfs takes a child process (memory/user-namespace-tmpfs.ts).
+  const sharedRamFile = devicePlan.sharedRam ? createSharedRamFileForAnyUser(ram.reduce((n, r) => n + r.size, 0)) : undefined;
   const cpuinfo = hostCpuinfo();
   const hostKvm = detectHostKvm(cpuinfo);
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });
@@ -300,7 +304,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // Create every descriptor the plan names (images opened and locked with
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
-    const handover = openDeviceHandover(devicePlan, ram, log);
+    const handover = openDeviceHandover(devicePlan, ram, log, sharedRamFile && logBacking(await sharedRamFile, log));
     markStartup('descriptorsOpened');
     // A reader of a console port's output that went away ends the VM, as
     // SIGPIPE would end a local program (the helper sees to the UART's).

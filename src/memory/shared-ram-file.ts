@@ -12,7 +12,10 @@
 // that setting says, bar `deny`. It is made with the new mount API and never
 // attached: no path reaches it, and it goes when its last file closes.
 // Making one needs CAP_SYS_ADMIN over the caller's mount namespace (root, or
-// a process in a user namespace of its own); otherwise a memfd.
+// a process in a user namespace of its own). An ordinary user's frontend
+// has it made in a user namespace of a short-lived child
+// (user-namespace-tmpfs.ts: createSharedRamFileForAnyUser); where neither
+// can be, a memfd.
 import { MFD_CLOEXEC, O_CLOEXEC, O_RDWR, check, close, errnoName, ftruncate, memfdCreate } from '../../ffi/libc.js';
 import { koffi } from '../../ffi/koffi.js';
 import {
@@ -29,14 +32,15 @@ import {
   fsopen,
   openat,
 } from '../../ffi/mount-api.js';
+import { userNamespaceTmpfsFile } from './user-namespace-tmpfs.js';
 
 const HUGE_PAGE = 2 * 1024 * 1024;
 
 export interface SharedRamFile {
   /** The file, `bytes` long, close-on-exec. */
   readonly fd: number;
-  /** Where it lives: a tmpfs of its own with huge pages, or a memfd (and why). */
-  readonly backing: { kind: 'huge-tmpfs' } | { kind: 'memfd'; why: string };
+  /** Where it lives: a tmpfs of its own with huge pages (made in a user namespace for an ordinary user), or a memfd (and why). */
+  readonly backing: { kind: 'huge-tmpfs'; inUserNamespace?: true } | { kind: 'memfd'; why: string };
 }
 
 /**
@@ -44,12 +48,29 @@ export interface SharedRamFile {
  * caller may make one (unless `hugePages` is false), else a memfd.
  */
 export function createSharedRamFile(bytes: number, hugePages = true): SharedRamFile {
+  const tmpfs = hugePages ? hugeTmpfsFile(bytes) : 'not asked for';
+  return sized(tmpfs, { kind: 'huge-tmpfs' }, bytes);
+}
+
+/**
+ * The same, where an ordinary user may have the tmpfs too: made here where
+ * this process may mount one, else in a user namespace of a child's
+ * (user-namespace-tmpfs.ts), else a memfd.
+ */
+export async function createSharedRamFileForAnyUser(bytes: number): Promise<SharedRamFile> {
+  const here = hugeTmpfsFile(bytes);
+  if (typeof here === 'number') return sized(here, { kind: 'huge-tmpfs' }, bytes);
+  const inNamespace = await userNamespaceTmpfsFile(bytes);
+  return sized(typeof inNamespace === 'number' ? inNamespace : `${here}; in a user namespace: ${inNamespace}`, { kind: 'huge-tmpfs', inUserNamespace: true }, bytes);
+}
+
+/** `tmpfs` (a file there, or why there is none: then a memfd) made `bytes` long. */
+function sized(tmpfs: number | string, onTmpfs: SharedRamFile['backing'], bytes: number): SharedRamFile {
   let fd: number;
   let backing: SharedRamFile['backing'];
-  const tmpfs = hugePages ? hugeTmpfsFile(bytes) : 'not asked for';
   if (typeof tmpfs === 'number') {
     fd = tmpfs;
-    backing = { kind: 'huge-tmpfs' };
+    backing = onTmpfs;
   } else {
     fd = check(memfdCreate('tsvmm-guest-ram', MFD_CLOEXEC) as number, 'memfd_create');
     backing = { kind: 'memfd', why: tmpfs };

@@ -2,7 +2,9 @@
 // huge-page tmpfs of its own where this process may make one (root here, or
 // root in a user namespace with a mount namespace of its own), a memfd
 // otherwise. Either is the guest's RAM in full, and two mappings of it are
-// the same memory; on the tmpfs, touched RAM comes in 2 MiB pages.
+// the same memory; on the tmpfs, touched RAM comes in 2 MiB pages. An
+// ordinary user's frontend has the tmpfs made in a user namespace of a
+// child's (user-namespace-tmpfs.ts).
 import { spawnSync } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -62,5 +64,29 @@ describe('guest RAM shared between processes', () => {
     const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', '--', process.execPath, '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 20_000 });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ kind: 'huge-tmpfs' });
+  });
+
+  it("is on a tmpfs made in a user namespace of a child's for an ordinary user, and its touched RAM in 2 MiB pages", () => {
+    // As an ordinary user (nobody, where the tests run as root): what the frontend of one gets.
+    const built = (file: string) => JSON.stringify(join(PROJECT_ROOT, 'dist', 'src', 'memory', file));
+    const probe = `
+      import { createSharedRamFileForAnyUser } from ${built('shared-ram-file.js')};
+      import { GuestMemory } from ${built('guest-memory.js')};
+      import { readFileSync } from 'node:fs';
+      const file = await createSharedRamFileForAnyUser(${8 * MiB});
+      const memory = GuestMemory.allocate(${JSON.stringify(RAM)}, { memfd: file.fd, hugePages: true });
+      for (let at = 0; at < ${8 * MiB}; at += 4096) memory.write(at, Uint8Array.of(1));
+      const start = memory.regions[0].hostAddress.toString(16).padStart(8, '0');
+      const smaps = readFileSync('/proc/self/smaps', 'utf8');
+      const pmdKb = Number(/^ShmemPmdMapped:\\s+(\\d+) kB/m.exec(smaps.slice(smaps.search(new RegExp('^' + start + '-', 'm'))))[1]);
+      process.stdout.write(JSON.stringify({ backing: file.backing, uid: process.getuid(), pmdKb }));`;
+    const asUser = process.geteuid!() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'] : [];
+    const [command, ...args] = [...asUser, process.execPath, '--input-type=module', '-e', probe];
+    const r = spawnSync(command, args, { encoding: 'utf8', timeout: 30_000, cwd: '/' });
+    expect(r.stderr).toBe('');
+    const seen = JSON.parse(r.stdout) as { backing: unknown; uid: number; pmdKb: number };
+    expect(seen.uid).not.toBe(0);
+    expect(seen.backing).toEqual({ kind: 'huge-tmpfs', inUserNamespace: true });
+    if (hostHasShmemThp()) expect(seen.pmdKb).toBe(8 * 1024);
   });
 });
