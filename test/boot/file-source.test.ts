@@ -17,7 +17,7 @@ describe('loading from files', () => {
   afterEach(() => cleanup.splice(0).forEach((f) => f()));
   const file = (bytes: Uint8Array): number => openTempFile(bytes, 'r+', cleanup);
 
-  // Anonymous RAM is filled through a view (pread); a shared memfd inside the kernel (sendfile).
+  // Anonymous RAM and shared RAM on huge pages are filled through a view (pread); a shared memfd inside the kernel (sendfile).
   for (const kind of ['anonymous', 'shared', 'shared-huge'] as const) {
     it(`puts the same bytes in ${kind} guest RAM as loading from memory, and boots the same`, () => {
       const vmlinux = typicalVmlinux();
