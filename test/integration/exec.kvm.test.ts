@@ -140,7 +140,7 @@ describeKvm('tsvmm exec', () => {
   );
 
   it(
-    "runs as an ordinary user: the command gets the caller's uid and gid, and its files belong to them",
+    "runs as an ordinary user: the command gets the caller's uid and gid, and its files belong to them; guest RAM is on huge pages all the same",
     async () => {
       // The test runs as root (CI, the nested L1); tsvmm runs as nobody, with
       // /dev/kvm's group when only its group may open it (as on distributions
@@ -174,7 +174,8 @@ describeKvm('tsvmm exec', () => {
         };
         writeFileSync(join(cache, 'guest', 'guest.json'), JSON.stringify({ ...guest, vmlinux: copy(guest.vmlinux), bzImage: copy(guest.bzImage), initrd: copy(guest.initrd), initrdGzip: undefined, initrdUncompressed: undefined }), { mode: 0o644 });
         chownSync(home, NOBODY, gid);
-        const r = await runTsvmm(['exec', '--', 'sh', '-c', 'id -u; id -g; echo made > mine.txt'], {
+        const log = join(home, 'tsvmm.log');
+        const r = await runTsvmm(['exec', '--log-level', 'debug', '--log-file', log, '--', 'sh', '-c', 'id -u; id -g; echo made > mine.txt'], {
           cwd: home,
           wrapper: asNobody,
           env: { TSVMM_CACHE: cache, HOME: home },
@@ -186,6 +187,9 @@ describeKvm('tsvmm exec', () => {
         const made = statSync(join(home, 'mine.txt'));
         expect([made.uid, made.gid]).toEqual([NOBODY, gid]);
         expect(readFileSync(join(home, 'mine.txt'), 'utf8')).toBe('made\n');
+        // Not root, yet on a huge-page tmpfs: made in a user namespace of a child's (src/memory/user-namespace-tmpfs.ts).
+        const shared = readFileSync(log, 'utf8').split('\n').find((l) => l.includes('guest RAM shared with device processes'));
+        expect(JSON.parse(shared!).backing).toEqual({ kind: 'huge-tmpfs', inUserNamespace: true });
       } finally {
         rmSync(cache, { recursive: true, force: true });
         rmSync(home, { recursive: true, force: true });
