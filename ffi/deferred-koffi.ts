@@ -23,12 +23,23 @@ class DeferredType {
   }
 }
 
-/** `value` with every deferred type in it (arrays, struct members) made real. */
+/** Whether `value` holds a deferred type (itself, in an array, as a struct member). */
+function holdsDeferred(value: unknown): boolean {
+  if (value instanceof DeferredType) return true;
+  if (Array.isArray(value)) return value.some(holdsDeferred);
+  return value !== null && typeof value === 'object' && Object.values(value).some(holdsDeferred);
+}
+
+/**
+ * `value` with every deferred type in it (arrays, struct members) made real.
+ * Anything without one is passed as it is: a real koffi type is an object
+ * too, which a copy would turn into a plain one koffi refuses.
+ */
 function realTypes(value: unknown, koffi: Koffi): unknown {
+  if (!holdsDeferred(value)) return value;
   if (value instanceof DeferredType) return value.real(koffi);
   if (Array.isArray(value)) return value.map((v) => realTypes(v, koffi));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, realTypes(v, koffi)]));
-  return value;
+  return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, realTypes(v, koffi)]));
 }
 
 /**
@@ -57,7 +68,7 @@ export function deferredKoffi(load: () => Koffi, loadable: () => boolean): { kof
   const type =
     <K extends keyof Koffi>(name: K) =>
     (...args: unknown[]): unknown =>
-      real ? (real[name] as NativeFunction)(...args) : new DeferredType((k) => (k[name] as NativeFunction)(...realTypes(args, k) as unknown[]));
+      real ? (real[name] as NativeFunction)(...(realTypes(args, real) as unknown[])) : new DeferredType((k) => (k[name] as NativeFunction)(...realTypes(args, k) as unknown[]));
 
   const facade = {
     load(...args: unknown[]) {

@@ -34,9 +34,12 @@ describe('deferred koffi', () => {
     deferred.bind();
     expect(loads()).toBe(1);
     expect(deferred.koffi.sizeof(pair)).toBe(16);
-    // Declared after the binding: straight away.
+    // Declared after the binding: straight away, and real koffi types pass through as they are.
     const getppid = deferred.koffi.load('libc.so.6').func('int getppid(void)') as () => number;
     expect(getppid()).toBe(process.ppid);
+    const later = deferred.koffi.struct({ a: 'uint32_t' });
+    expect(deferred.koffi.sizeof(later)).toBe(4);
+    expect(deferred.koffi.sizeof(deferred.koffi.struct({ inner: pair, also: later }))).toBe(24);
   });
 
   it('refuses a native call while the snapshot is written', () => {
