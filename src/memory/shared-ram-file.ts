@@ -60,7 +60,7 @@ export function createSharedRamFile(bytes: number, hugePages = true): SharedRamF
 export async function createSharedRamFileForAnyUser(bytes: number): Promise<SharedRamFile> {
   const here = hugeTmpfsFile(bytes);
   if (typeof here === 'number') return sized(here, { kind: 'huge-tmpfs' }, bytes);
-  const inNamespace = await userNamespaceTmpfsFile(bytes);
+  const inNamespace = await userNamespaceTmpfsFile(tmpfsOptions(bytes));
   return sized(typeof inNamespace === 'number' ? inNamespace : `${here}; in a user namespace: ${inNamespace}`, { kind: 'huge-tmpfs', inUserNamespace: true }, bytes);
 }
 
@@ -84,20 +84,23 @@ function sized(tmpfs: number | string, onTmpfs: SharedRamFile['backing'], bytes:
   return { fd, backing };
 }
 
+/** The mount options of a tmpfs for `bytes` of guest RAM in one file: huge pages for what asks, room for the file and no more. */
+function tmpfsOptions(bytes: number): [string, string][] {
+  return [
+    ['huge', 'advise'],
+    ['size', String(Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE)],
+    ['nr_inodes', '2'],
+    ['mode', '0700'],
+  ];
+}
+
 /** An unnamed file on a fresh detached tmpfs with huge=advise, or why there is none. */
 function hugeTmpfsFile(bytes: number): number | string {
   const fsFd = fsopen('tmpfs', FSOPEN_CLOEXEC);
   if (fsFd < 0) return `fsopen(tmpfs): ${errnoName(koffi.errno())}`;
   let mountFd = -1;
   try {
-    const size = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE;
-    const options: [string, string][] = [
-      ['huge', 'advise'],
-      ['size', String(size)],
-      ['nr_inodes', '2'],
-      ['mode', '0700'],
-    ];
-    for (const [key, value] of options) if (fsconfigString(fsFd, key, value) < 0) return `tmpfs ${key}=${value}: ${errnoName(koffi.errno())}`;
+    for (const [key, value] of tmpfsOptions(bytes)) if (fsconfigString(fsFd, key, value) < 0) return `tmpfs ${key}=${value}: ${errnoName(koffi.errno())}`;
     if (fsconfigCreate(fsFd) < 0) return `creating the tmpfs: ${errnoName(koffi.errno())}`;
     mountFd = fsmount(fsFd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
     if (mountFd < 0) return `fsmount: ${errnoName(koffi.errno())}`;

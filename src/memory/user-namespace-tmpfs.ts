@@ -18,25 +18,26 @@ import { findUnshare } from '../sandbox/jail-launch.js';
 /** Long enough for a loaded machine; the shell's work is three system calls and an exec of mount(8). */
 const TIMEOUT_MS = 10_000;
 
-const HUGE_PAGE = 2 * 1024 * 1024;
-
 /**
  * Mounts the tmpfs over /tmp in the new mount namespace (which only the
  * shell sees), opens the file as fd 3, says so, and waits for stdin to close.
  */
-function script(bytes: number): string {
-  const options = `huge=advise,size=${Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE},nr_inodes=4,mode=0700`;
-  return `mount -t tmpfs -o ${options} tsvmm-guest-ram /tmp && exec 3<>/tmp/guest-ram && echo ready && read -r _`;
+function script(options: readonly [string, string][]): string {
+  return `mount -t tmpfs -o ${options.map(([key, value]) => `${key}=${value}`).join(',')} tsvmm-guest-ram /tmp && exec 3<>/tmp/guest-ram && echo ready && read -r _`;
 }
 
-/** A file of a huge=advise tmpfs made in a user namespace of its own (fd, close-on-exec, empty), or why there is none. */
-export function userNamespaceTmpfsFile(bytes: number): Promise<number | string> {
+/**
+ * A file on a tmpfs mounted with `options` (shared-ram-file.ts says which:
+ * huge=advise among them) in a user namespace of its own (fd,
+ * close-on-exec, empty), or why there is none.
+ */
+export function userNamespaceTmpfsFile(options: readonly [string, string][]): Promise<number | string> {
   const unshare = findUnshare();
   if (!unshare) return Promise.resolve('no util-linux unshare');
   return new Promise((resolve) => {
     let said = '';
     let done = false;
-    const child = spawn(unshare, ['--user', '--map-root-user', '--mount', '--', '/bin/sh', '-c', script(bytes)], {
+    const child = spawn(unshare, ['--user', '--map-root-user', '--mount', '--', '/bin/sh', '-c', script(options)], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const finish = (answer: number | string) => {
