@@ -19,12 +19,12 @@ import { planDevices } from '../machine/device-plan.js';
 import { DEFAULT_MACHINE, loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
+import { GuestMemory } from '../memory/guest-memory.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { logBacking, openDeviceHandover, plannedFiles } from './device-handover.js';
-import { createSharedRamFileForAnyUser } from '../memory/shared-ram-file.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
@@ -278,7 +278,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   markStartup('devicesPlanned');
   // Made now, taken when the descriptors are opened: for an ordinary user the
   // huge-page tmpfs takes a child process (memory/user-namespace-tmpfs.ts).
-  const sharedRamFile = devicePlan.sharedRam ? createSharedRamFileForAnyUser(ram.reduce((n, r) => n + r.size, 0)) : undefined;
+  const sharedRamFile = devicePlan.sharedRam ? GuestMemory.createSharedRamForAnyUser(ram) : undefined;
   const cpuinfo = hostCpuinfo();
   const hostKvm = detectHostKvm(cpuinfo);
   const cpus = args.cpus === undefined ? machine.cpu.count : vcpuCountOr(args.cpus, (why) => { throw new UsageError(`--cpus ${args.cpus}: ${why}`); });

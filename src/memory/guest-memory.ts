@@ -26,7 +26,7 @@ import {
 } from '../../ffi/libc.js';
 import { hex } from '../hex.js';
 import { FirstTouchPopulator } from './first-touch-populator.js';
-import { createSharedRamFile, type SharedRamFile } from './shared-ram-file.js';
+import { createSharedRamFile, createSharedRamFileForAnyUser, type SharedRamFile } from './shared-ram-file.js';
 
 export interface RamRegion {
   /** Guest-physical start. */
@@ -73,6 +73,11 @@ function mapHugeAligned(size: number, flags: number, fd = -1, offset = 0): numbe
   if (start > reserved) munmap(reserved, start - reserved);
   munmap(end, reservedEnd - end); // at least 4 KiB: start is below reserved + HUGE_PAGE
   return start;
+}
+
+/** The bytes of RAM a layout holds. */
+function ramBytes(layout: readonly RamLayout[]): number {
+  return layout.reduce((n, r) => n + r.size, 0);
 }
 
 export class GuestMemory {
@@ -129,7 +134,12 @@ export class GuestMemory {
 
   /** A file big enough for `layout`, for allocate(layout, { memfd }) in several processes (shared-ram-file.ts; `hugePages`: where it can). */
   static createSharedRam(layout: readonly RamLayout[], hugePages = true): SharedRamFile {
-    return createSharedRamFile(layout.reduce((n, r) => n + r.size, 0), hugePages);
+    return createSharedRamFile(ramBytes(layout), hugePages);
+  }
+
+  /** The same with huge pages for an ordinary user too, where the host lets a child make them (shared-ram-file.ts). */
+  static createSharedRamForAnyUser(layout: readonly RamLayout[]): Promise<SharedRamFile> {
+    return createSharedRamFileForAnyUser(ramBytes(layout));
   }
 
   /**
