@@ -13,7 +13,6 @@ import type { OpenedFile, OutputStream } from '../devices/device-kind.js';
 import { createInterruptStatusPage } from '../devices/virtio/interrupt-status-page.js';
 import type { DevicePlan } from '../machine/device-plan.js';
 import type { Logger } from '../log.js';
-import { GuestMemory, type RamLayout } from '../memory/guest-memory.js';
 import type { SharedRamFile } from '../memory/shared-ram-file.js';
 import { connectUnixStream } from '../net/unix-socket.js';
 import { startPasst } from '../net/passt.js';
@@ -38,20 +37,24 @@ export function plannedFiles(plan: DevicePlan): OpenedFile[] {
 }
 
 /**
- * Opens and creates what the plan names. Guest RAM's shared file is
- * `sharedRamFile` where the caller made it beforehand (run-command.ts: for an
- * ordinary user that takes a child process), else made here.
+ * Opens and creates what the plan names. Guest RAM's shared file, where the
+ * plan has one (plan.sharedRam), is the caller's to make beforehand
+ * (GuestMemory.createSharedRamForAnyUser: for an ordinary user that takes a
+ * child process) and is the handover's from here on: released with the rest.
  */
-export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logger, sharedRamFile?: SharedRamFile): DeviceHandover {
+export function openDeviceHandover(plan: DevicePlan, log: Logger, sharedRam?: SharedRamFile): DeviceHandover {
   const opened: number[] = [];
   const keep = (fd: number) => {
     opened.push(fd);
     return fd;
   };
+  if (sharedRam) {
+    keep(sharedRam.fd);
+    log.debug({ backing: sharedRam.backing }, 'guest RAM shared with device processes');
+  }
   const helper: Record<string, number> = {};
   const outputs: { stream: OutputStream; fd: number }[] = [];
   const byDevice = new Map<string, Record<string, number>>();
-  let sharedRam: SharedRamFile | undefined;
   try {
     for (const device of plan.devices) {
       const own: Record<string, number> = {};
@@ -78,7 +81,7 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
             forHelper = forDevice = keep(check(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) as number, 'eventfd'));
             break;
           case 'shared-ram':
-            if (sharedRam === undefined) keep((sharedRam = sharedRamFile ?? createSharedRam(ram, log)).fd);
+            if (!sharedRam) throw new Error(`${device.name}: the plan shares guest RAM, and no file was made for it`);
             forHelper = forDevice = sharedRam.fd;
             break;
           case 'interrupt-status':
@@ -102,17 +105,6 @@ export function openDeviceHandover(plan: DevicePlan, ram: RamLayout[], log: Logg
     // closeSync, not DiskImage.close(): an image's lock belongs to the open file, which the receivers share.
     release: () => opened.splice(0).forEach((fd) => closeSync(fd)),
   };
-}
-
-/** Guest RAM's file, and on what it lives (a memfd has no huge pages here: shared-ram-file.ts). */
-function createSharedRam(ram: RamLayout[], log: Logger): SharedRamFile {
-  return logBacking(GuestMemory.createSharedRam(ram), log);
-}
-
-/** Says in the debug log on what guest RAM's shared file lives. */
-export function logBacking(file: SharedRamFile, log: Logger): SharedRamFile {
-  log.debug({ backing: file.backing }, 'guest RAM shared with device processes');
-  return file;
 }
 
 /**

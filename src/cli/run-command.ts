@@ -24,7 +24,7 @@ import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
-import { logBacking, openDeviceHandover, plannedFiles } from './device-handover.js';
+import { openDeviceHandover, plannedFiles } from './device-handover.js';
 import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
@@ -304,7 +304,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     // Create every descriptor the plan names (images opened and locked with
     // the user's rights); the helper and the device processes get them.
     plannedFiles(devicePlan).forEach((f) => f.kind === 'disk-image' && checkDiskFile(f.path));
-    const handover = openDeviceHandover(devicePlan, ram, log, sharedRamFile && logBacking(await sharedRamFile, log));
+    const handover = openDeviceHandover(devicePlan, log, await sharedRamFile);
     markStartup('descriptorsOpened');
     // A reader of a console port's output that went away ends the VM, as
     // SIGPIPE would end a local program (the helper sees to the UART's).

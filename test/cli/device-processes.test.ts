@@ -19,6 +19,7 @@ import { planDevices, plannedDescriptor, type DevicePlan } from '../../src/machi
 import { parseMachine } from '../../src/machine/machine-definition.js';
 import { shareDevice } from '../../src/devices/kinds/virtio-9p-kind.js';
 import { parseShareSpec } from '../../src/p9/share-spec.js';
+import { GuestMemory } from '../../src/memory/guest-memory.js';
 
 /** A machine whose test device lives in a process of its own. */
 const plan: DevicePlan = planDevices(
@@ -44,7 +45,7 @@ afterEach(() => {
 });
 
 function start(early: ProcessLaunch[], started = plan, ram: { gpa: number; size: number }[] = [], withOptions = options): Promise<DeviceProcessSet> {
-  handover = openDeviceHandover(started, ram, silentLogger);
+  handover = openDeviceHandover(started, silentLogger, started.sharedRam ? GuestMemory.createSharedRam(ram) : undefined);
   return startDeviceProcesses(started, handover, ram, withOptions, silentLogger, early);
 }
 
