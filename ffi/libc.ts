@@ -45,6 +45,11 @@ export const POLLHUP = 0x10;
 export const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
 /** pipe2(2): `fds` receives [read end, write end]. */
 export const pipe2 = libc.func('int pipe2(_Out_ int *fds, int flags)');
+/** dup3(2): `flags` 0 leaves the copy without close-on-exec, as spawn's stdio entries are. */
+export const dup3 = libc.func('int dup3(int oldfd, int newfd, int flags)');
+/** waitpid(2) on one child; `status` receives its wait status. */
+export const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+export const WNOHANG = 1;
 
 export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;

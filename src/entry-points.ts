@@ -95,6 +95,8 @@ export function startupSnapshotFile(name: SnapshotEntryPoint): string {
  * (moved, bind-mounted) or another node runs the scripts instead.
  */
 export const SNAPSHOT_ROOT_FILE = join(BUNDLE_DIR, 'snapshot-root');
+/** The shell function bin/tsvmm starts the helper with, written with the snapshots (tools/build/helper-launch-script.ts). */
+export const HELPER_LAUNCH_SCRIPT = join(BUNDLE_DIR, 'helper-launch.sh');
 
 let snapshotsUsable: boolean | undefined;
 function snapshotsBuiltHere(): boolean {

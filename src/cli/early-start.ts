@@ -27,7 +27,8 @@
 import { availableParallelism } from 'node:os';
 import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { openFds, strayFds } from '../sandbox/jail-launch.js';
-import { launchDeviceProcess, launchHelper, type ProcessLaunch } from './process-launch.js';
+import { discardLaunchedHelper, LAUNCHED_HELPER_ENV, LaunchedHelper, parseLaunchedHelper, type LaunchedHelperSpec } from './launched-helper.js';
+import { launchDeviceProcess, launchHelper, type HelperLaunch, type ProcessLaunch } from './process-launch.js';
 import { atProcessStart } from '../startup-snapshot.js';
 
 /** Device processes `tsvmm exec` always has: the one serving its two shares (exec-command.ts). */
@@ -50,7 +51,7 @@ function ownWords(argv: readonly string[]): readonly string[] {
 }
 
 interface Started {
-  helper: ProcessLaunch | undefined;
+  helper: HelperLaunch | undefined;
   deviceProcesses: ProcessLaunch[];
   /** What the early start did, for the debug log (earlyStartReport). */
   report: EarlyStartReport;
@@ -58,12 +59,23 @@ interface Started {
 
 /** What the early start did: which processes it started and what it marked close-on-exec, or why it started none. */
 export type EarlyStartReport =
-  | { started: { helper: number | undefined; deviceProcesses: (number | undefined)[] }; markedCloseOnExec: readonly number[] }
+  | {
+      started: { helper: number | undefined; deviceProcesses: (number | undefined)[] };
+      markedCloseOnExec: readonly number[];
+      /** The helper bin/tsvmm started before this Node: taken, or why not (then one was spawned). */
+      launcherHelper?: 'taken' | string;
+    }
   | { skipped: string }
   | { failed: string };
 
 function startEarly(): Started {
-  const none = (report: EarlyStartReport): Started => ({ helper: undefined, deviceProcesses: [], report });
+  // bin/tsvmm may have started the helper already (launched-helper.ts); no child of this frontend's may see the variable.
+  const launched = parseLaunchedHelper(process.env[LAUNCHED_HELPER_ENV]);
+  delete process.env[LAUNCHED_HELPER_ENV];
+  const none = (report: EarlyStartReport): Started => {
+    if (launched) discardLaunchedHelper(launched);
+    return { helper: undefined, deviceProcesses: [], report };
+  };
   // For measuring what the early start buys (BENCHMARKS.md, "Start-up").
   if (process.env.TSVMM_EARLY_HELPER === '0') return none({ skipped: 'TSVMM_EARLY_HELPER=0' });
   if (availableParallelism() < 2) return none({ skipped: 'one CPU' });
@@ -71,19 +83,34 @@ function startEarly(): Started {
   if ((words[0] !== 'run' && words[0] !== 'exec') || words.some((w) => w === '--help' || w === '-h' || w === '--version'))
     return none({ skipped: 'no VM to run' });
   const sandbox = !words.includes('--no-sandbox');
-  const started = none({ failed: 'not started' });
+  const started: Started = { helper: undefined, deviceProcesses: [], report: { failed: 'not started' } };
   try {
     const stray = strayFds(openFds());
     const inherited = stray.length > 0 ? markInheritedFdsCloseOnExec(stray) : [];
-    started.helper = launchHelper(sandbox, inherited);
+    const fromLauncher = launched && takeLaunchedHelper(launched);
+    started.helper = fromLauncher instanceof LaunchedHelper ? fromLauncher : launchHelper(sandbox, inherited);
     if (words[0] === 'exec' && startsDeviceProcessesEarly())
       for (let i = 0; i < EXEC_DEVICE_PROCESSES; i++) started.deviceProcesses.push(launchDeviceProcess(sandbox, inherited));
-    started.report = { started: { helper: started.helper.child.pid, deviceProcesses: started.deviceProcesses.map((p) => p.child.pid) }, markedCloseOnExec: inherited };
+    started.report = {
+      started: { helper: started.helper.pid, deviceProcesses: started.deviceProcesses.map((p) => p.child.pid) },
+      markedCloseOnExec: inherited,
+      ...(fromLauncher === undefined ? {} : { launcherHelper: fromLauncher instanceof LaunchedHelper ? 'taken' : fromLauncher }),
+    };
   } catch (e) {
     // Started again once the command line is known, and its error reported then.
     started.report = { failed: (e as Error).message };
   }
   return started;
+}
+
+/** The helper the launcher started, listened for; or, when it cannot be (it is ended then), why not. */
+function takeLaunchedHelper(spec: LaunchedHelperSpec): LaunchedHelper | string {
+  try {
+    return new LaunchedHelper(spec);
+  } catch (e) {
+    discardLaunchedHelper(spec);
+    return (e as Error).message;
+  }
 }
 
 /** Where the first run of this module leaves what it started, for the CLI's bundle. */
@@ -98,7 +125,7 @@ export function earlyStartReport(): EarlyStartReport {
 }
 
 /** The helper started early, if it was started for this mode; otherwise none (and an unsuitable one is ended). */
-export function takeEarlyHelper(sandbox: boolean): ProcessLaunch | undefined {
+export function takeEarlyHelper(sandbox: boolean): HelperLaunch | undefined {
   const launch = started.helper;
   started.helper = undefined;
   if (launch && launch.sandbox !== sandbox) {

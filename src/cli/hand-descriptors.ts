@@ -4,10 +4,10 @@
 // (sandbox/received-descriptors.ts).
 import { MAX_DESCRIPTORS_PER_MESSAGE, sendDescriptors } from '../../ffi/descriptor-passing.js';
 import { strerror } from '../../ffi/libc.js';
-import { ProcessLaunchError, type ProcessLaunch } from './process-launch.js';
+import { ProcessLaunchError, type HelperLaunch } from './process-launch.js';
 
 /** Hands `what` (e.g. "the helper") `fds`; throws ProcessLaunchError when it has ended or the socket fails. */
-export function handDescriptors(launch: ProcessLaunch, fds: readonly number[], what: string): void {
+export function handDescriptors(launch: Pick<HelperLaunch, 'descriptorSocketFd'>, fds: readonly number[], what: string): void {
   const socketFd = launch.descriptorSocketFd();
   if (socketFd === undefined) throw new ProcessLaunchError(`cannot hand ${what} its descriptors: it has already ended`);
   for (let at = 0; at < fds.length; at += MAX_DESCRIPTORS_PER_MESSAGE) {

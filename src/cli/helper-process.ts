@@ -2,7 +2,6 @@
 // rights, hand them to the helper (started by process-launch.ts), relay
 // console input, forward stop requests, and turn however the helper ends
 // into one clear result.
-import type { ChildProcess } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { ExitStatsReport } from '../kvm/exit-stats.js';
 import { EXIT_STATUS, type VmExit } from '../kvm/vm-exit.js';
@@ -12,7 +11,8 @@ import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { checkJailSupport } from '../sandbox/jail-launch.js';
 import { explainSeccompDeath } from '../sandbox/seccomp-audit.js';
 import { handDescriptors } from './hand-descriptors.js';
-import { launchHelper, type ProcessLaunch } from './process-launch.js';
+import { markStartup } from '../startup-marks.js';
+import { launchHelper, type HelperChild, type HelperLaunch } from './process-launch.js';
 
 export interface HelperFiles {
   kernel: string;
@@ -51,20 +51,26 @@ export class HelperStartError extends Error {
 }
 
 export class HelperProcess {
-  private readonly child: ChildProcess;
+  private child: HelperChild | undefined;
   private outcome: HelperOutcome | undefined;
   private hostPid: number | undefined;
   private readonly stateWaiters: ((state: VmState) => void)[] = [];
   private startError: HelperStartError | undefined;
-  private readonly launch: ProcessLaunch;
+  private launch: HelperLaunch;
+  /** What was sent before the helper had connected (the launcher's helper connects when its code has loaded), in order, after 'start'. */
+  private readonly queued: FrontendMessage[] = [];
+  /** Killed before it had connected: it is not replaced. */
+  private killed = false;
   readonly done: Promise<HelperOutcome>;
+  /** Resolves once the helper holds its descriptors (or never will): until then the caller keeps the ones it lent (HelperFiles.extraFds) open. */
+  readonly handedOver: Promise<void>;
 
   /**
    * Opens the VM's files and hands them and `config` to the helper `early`
    * (early-start.ts) or to one started now; a helper that cannot be given
    * them is ended.
    */
-  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: ProcessLaunch) {
+  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: HelperLaunch) {
     // Descriptors the frontend inherited must not follow (jail-launch.ts).
     const launch = (this.launch = early ?? launchHelper(config.sandbox, markInheritedFdsCloseOnExec()));
     if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
@@ -107,19 +113,46 @@ export class HelperProcess {
     if (initrd !== undefined) named[HELPER_FILE.initrd] = initrd;
     Object.assign(named, files.extraFds);
     if (typeof output.console === 'number') named[HELPER_FILE.console] = output.console;
+    const start: HelperConfig = { ...config, descriptors: Object.keys(named), prettyLogs: output.prettyLogs };
+    const handOver = (connected: boolean) => {
+      try {
+        if (connected) this.handOver(Object.values(named), start, output, log);
+      } finally {
+        fds.forEach((fd) => closeSync(fd)); // the helper holds its own copies now (or will never need them)
+      }
+    };
+    // A spawned helper takes its descriptors now, before the device processes are spawned; the launcher's once it has connected.
+    const ready = launch.connection();
+    this.handedOver = ready === true ? Promise.resolve(handOver(true)) : this.whenConnected(ready, config.sandbox, log).then(handOver);
+    this.done = this.handedOver
+      .then(() => this.launch.ended)
+      .then(({ code, signal, spawnError }) => {
+        if (spawnError) throw new HelperStartError('HelperError', `cannot start the helper: ${spawnError.message}`);
+        if (this.startError) throw this.startError;
+        return this.outcome ?? this.describeDeath(code, signal, config.sandbox);
+      });
+  }
+
+  /** Waits until the helper has connected; one the launcher started that ended first is replaced by one spawned now. */
+  private async whenConnected(ready: Promise<boolean>, sandbox: boolean, log: Logger): Promise<boolean> {
+    if (await ready) return true;
+    if (this.killed) return false;
+    log.debug({ pid: this.launch.pid, why: this.launch.whyNot }, 'the helper the launcher started could not be used: starting another');
+    this.launch = launchHelper(sandbox, markInheritedFdsCloseOnExec());
+    return true;
+  }
+
+  private handOver(descriptors: number[], config: HelperConfig, output: HelperOutput, log: Logger): void {
     let handedOver = true;
     try {
-      handDescriptors(launch, Object.values(named), 'the helper');
+      handDescriptors(this.launch, descriptors, 'the helper');
     } catch (e) {
       // It has died (while loading, say): how it ended is reported below, its stderr in the log.
       log.debug({ err: (e as Error).message }, 'the helper could not be handed its descriptors');
       handedOver = false;
-    } finally {
-      // The helper holds its own copies now (or will never need them).
-      fds.forEach((fd) => closeSync(fd));
     }
-    this.child = this.launch.adopt();
-    const helperStdout = this.child.stdout!;
+    const child = (this.child = this.launch.adopt());
+    const helperStdout = child.stdout!;
     if (typeof output.console === 'number') {
       helperStdout.resume(); // nothing else is written there; a stray write must not block the helper
     } else {
@@ -131,10 +164,10 @@ export class HelperProcess {
         helperStdout.destroy();
       });
     }
-    this.child.stderr!.pipe(output.log, { end: false });
+    child.stderr!.pipe(output.log, { end: false });
 
-    this.child.stdin!.on('error', () => {}); // the helper may exit with input still queued
-    this.child.on('message', (m: HelperMessage) => {
+    child.stdin!.on('error', () => {}); // the helper may exit with input still queued
+    child.on('message', (m: HelperMessage) => {
       if (m.type === 'exit') this.outcome = { ...m.exit, stats: { ...m.stats, helperStartupMs: m.stats.firstEntryEpochMs - this.launch.spawnedAt } };
       else if (m.type === 'failed') this.startError = new HelperStartError(m.error.name, m.error.message);
       else if (m.type === 'state') this.stateWaiters.shift()?.(m.state);
@@ -143,16 +176,14 @@ export class HelperProcess {
         log.debug({ pid: m.hostPid, sandbox: m.sandbox }, 'helper is running the guest');
       }
     });
-    this.done = this.launch.ended.then(({ code, signal, spawnError }) => {
-      if (spawnError) throw new HelperStartError('HelperError', `cannot start the helper: ${spawnError.message}`);
-      if (this.startError) throw this.startError;
-      return this.outcome ?? this.describeDeath(code, signal, config.sandbox);
-    });
-    if (handedOver) this.send({ type: 'start', config: { ...config, descriptors: Object.keys(named), prettyLogs: output.prettyLogs } });
+    if (!handedOver) return;
+    child.send({ type: 'start', config });
+    markStartup('helperHasItsVm');
+    for (const m of this.queued.splice(0)) child.send(m);
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.launch.pid;
   }
 
   /** When its process was spawned (epoch ms). */
@@ -161,7 +192,7 @@ export class HelperProcess {
   }
 
   sendInput(bytes: Uint8Array): void {
-    this.child.stdin?.write(bytes);
+    this.child?.stdin?.write(bytes);
   }
 
   stop(): void {
@@ -175,7 +206,7 @@ export class HelperProcess {
 
   /** pause / resume / status; resolves with the VM's state after the command. */
   control(command: 'pause' | 'resume' | 'status'): Promise<VmState> {
-    if (!this.child.connected) return Promise.resolve('ended');
+    if (this.child && !this.child.connected) return Promise.resolve('ended');
     return new Promise((resolve) => {
       this.stateWaiters.push(resolve);
       this.send({ type: command });
@@ -183,7 +214,11 @@ export class HelperProcess {
   }
 
   kill(): void {
-    this.child.kill('SIGKILL');
+    if (this.child) this.child.kill('SIGKILL');
+    else {
+      this.killed = true;
+      this.launch.discard();
+    }
   }
 
   /** One line on how the helper died without reporting an exit. */
@@ -203,7 +238,8 @@ export class HelperProcess {
   }
 
   private send(m: FrontendMessage): void {
-    if (this.child.connected) this.child.send(m);
+    if (!this.child) this.queued.push(m);
+    else if (this.child.connected) this.child.send(m);
   }
 }
 

@@ -9,6 +9,8 @@
 // (koffi): the early start comes before that.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import type { FrontendMessage, HelperMessage } from '../helper/helper-protocol.js';
 import { join } from 'node:path';
 import { tsvmmCacheDir } from '../cache-dir.js';
 import { entryPointArgs } from '../entry-points.js';
@@ -54,7 +56,7 @@ function extraNodeArgs(from: NodeJS.ProcessEnv, variable: string): string[] {
  * is not given back: ~4 MiB more resident for the whole run. Setting the
  * threshold turns the dynamic adjustment off. A value the user set wins.
  */
-const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
+export const HELPER_MALLOC_TRIM_THRESHOLD = String(128 * 1024);
 /**
  * Knobs for A/B measurements that the helper and the device processes take
  * from the user's environment: which loop the data path waits in
@@ -96,12 +98,46 @@ export interface ProcessEnd {
 
 type Stdio = NonNullable<JailLaunchOptions['stdio']>;
 
+/** A started helper as the frontend drives it once it has been given its work: a spawned ChildProcess, or the launcher's (launched-helper.ts). */
+export interface HelperChild {
+  readonly pid?: number;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  readonly connected: boolean;
+  send(message: FrontendMessage): boolean;
+  kill(signal?: NodeJS.Signals): boolean;
+  on(event: 'message', listener: (message: HelperMessage) => void): this;
+}
+
+/** A helper started before its VM is known, by the frontend (ProcessLaunch) or by the launcher before it (LaunchedHelper). */
+export interface HelperLaunch {
+  readonly sandbox: boolean;
+  /** Descriptors the frontend inherited, kept from it (see ProcessLaunch). */
+  readonly inheritedFds: readonly number[];
+  /** When it was started (epoch ms). */
+  readonly spawnedAt: number;
+  readonly pid: number | undefined;
+  /** Resolves when it has exited and its output is drained. */
+  readonly ended: Promise<ProcessEnd>;
+  /** True when it can be handed its descriptors now; else resolves true once it can, false if it ended (or was discarded) first. */
+  connection(): true | Promise<boolean>;
+  /** The frontend's end of its descriptor socket, or undefined once it has ended. */
+  descriptorSocketFd(): number | undefined;
+  /** It is the caller's now: it keeps tsvmm running until it ends. */
+  adopt(): HelperChild;
+  /** Ends it unused. */
+  discard(): void;
+  /** When connection() said false: why, for the debug log. */
+  readonly whyNot?: string;
+}
+
 /**
  * A started tsvmm process that has not been given its work yet: its
  * descriptors come over the socket at its DESCRIPTOR_SOCKET_FD, then its
  * configuration over the IPC channel (the fd after it).
  */
-export class ProcessLaunch {
+export class ProcessLaunch implements HelperLaunch {
   readonly child: ChildProcess;
   /** When it was spawned (epoch ms). */
   readonly spawnedAt: number;
@@ -141,6 +177,15 @@ export class ProcessLaunch {
     // Until adopted it must not keep tsvmm alive: a bad command line ends tsvmm at once.
     this.setRef(false);
     process.once('exit', this.killUnused);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Spawned with its sockets: it can take its descriptors at once. */
+  connection(): true {
+    return true;
   }
 
   /** The frontend's end of the socket the process takes its descriptors from, or undefined once it has ended. */

@@ -299,7 +299,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   const control = args.controlSocket ? await openControlSocket(args.controlSocket) : undefined;
   let devices: DeviceProcessSet | undefined;
   let outputs: ConsoleOutputs | undefined;
-  let helper: HelperProcess;
+  let helper: HelperProcess | undefined;
   try {
     // Create every descriptor the plan names (images opened and locked with
     // the user's rights); the helper and the device processes get them.
@@ -347,7 +347,6 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
         log,
         takeEarlyHelper(args.sandbox),
       );
-      markStartup('helperHasItsVm');
       try {
         devices = await startDeviceProcesses(
           devicePlan,
@@ -364,6 +363,8 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
       }
       if (waitForDevices) helper.devicesReady();
     } finally {
+      // The helper the launcher started takes the descriptors lent to it once it has connected.
+      await helper?.handedOver.catch(() => {}); // its failure is helper.done's to report
       handover.release();
     }
   } catch (e) {

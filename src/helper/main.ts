@@ -31,6 +31,7 @@ import { takeGcFunction } from './collect-garbage.js';
 import { codeCacheTaken, keepUserCodeCache, vmKinds } from './user-code-cache.js';
 import { vcpuThreads } from './early-vcpu-thread.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
+import { connectToFrontend, FRONTEND_SOCKET_ENV } from './frontend-connection.js';
 import { receiveNamedDescriptors } from '../sandbox/received-descriptors.js';
 import { CONSOLE_OUT_FD, HELPER_FILE, type FrontendMessage, type HelperConfig, type HelperMessage } from './helper-protocol.js';
 
@@ -236,6 +237,16 @@ let collectGarbage: (() => void) | undefined;
 if (VCPU_THREAD === 'worker') {
   collectGarbage = takeGcFunction();
   vcpuThreads.prestart(1);
+}
+
+// Started by the launcher rather than by the frontend: its streams and
+// channel come now, over the socket the frontend listens on, before anything
+// listens to them (frontend-connection.ts).
+const frontendSocket = process.env[FRONTEND_SOCKET_ENV];
+if (frontendSocket !== undefined) {
+  delete process.env[FRONTEND_SOCKET_ENV];
+  connectToFrontend(frontendSocket);
+  markStartup('frontendConnected');
 }
 
 const helper = new Helper();

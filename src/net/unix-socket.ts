@@ -8,13 +8,20 @@ import { UNIX_PATH_MAX } from './net-spec.js';
 
 export class UnixSocketError extends Error {
   override name = 'UnixSocketError';
+  constructor(
+    message: string,
+    /** The connect's errno, when that was what failed. */
+    readonly errno?: number,
+  ) {
+    super(message);
+  }
 }
 
 /** struct sockaddr_un: sa_family_t (2 bytes), then sun_path[108]. */
 const SOCKADDR_UN_SIZE = 110;
 
-/** Connects to the Unix stream socket at `path`; the descriptor is non-blocking and close-on-exec. */
-export function connectUnixStream(path: string): number {
+/** Connects to the Unix stream socket at `path`; the descriptor is close-on-exec, and non-blocking unless `blocking`. */
+export function connectUnixStream(path: string, { blocking = false } = {}): number {
   const name = Buffer.from(path);
   if (name.length === 0 || name.length > UNIX_PATH_MAX) throw new UnixSocketError(`socket path ${JSON.stringify(path)} must have 1 to ${UNIX_PATH_MAX} bytes`);
   const address = new Uint8Array(SOCKADDR_UN_SIZE);
@@ -26,9 +33,9 @@ export function connectUnixStream(path: string): number {
     if ((connect(fd, address, 2 + name.length + 1) as number) < 0) {
       const errno = koffi.errno();
       const why = errno === ENOENT ? 'no such socket' : errno === ECONNREFUSED ? 'nobody is listening on it' : errnoName(errno);
-      throw new UnixSocketError(`cannot connect to ${path}: ${why}`);
+      throw new UnixSocketError(`cannot connect to ${path}: ${why}`, errno);
     }
-    setNonBlocking(fd);
+    if (!blocking) setNonBlocking(fd);
     return fd;
   } catch (e) {
     close(fd);

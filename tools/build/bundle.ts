@@ -69,6 +69,9 @@ export const DEFERRED_MODULES: readonly RegExp[] = [
   // helper's early start (src/cli/early-start.ts) comes before they load,
   // and needs them only when the frontend inherited a descriptor to mark.
   /\/src\/sandbox\/close-on-exec\.js$/,
+  // waitpid, for the helper the launcher started (src/cli/launched-helper.ts),
+  // whose listener the early start sets up.
+  /\/src\/cli\/reap-child\.js$/,
 ];
 
 const isDeferred = (path: string) => DEFERRED_MODULES.some((pattern) => pattern.test(path));
