@@ -16,6 +16,11 @@
 // "Start-up"; two processes then, one now). So exec's share process starts
 // early only when the frontend, the helper and it have a CPU each.
 //
+// Earlier still, from the startup snapshot: bin/tsvmm has started the
+// helper itself before this Node (launched-helper.ts), and this takes it,
+// listening for it to connect; a process started by the launcher but not
+// wanted, or not usable, is ended and, for the helper, one spawned instead.
+//
 // How early: bin/tsvmm.cjs runs this module as a bundle of its own
 // (EARLY_START_BUNDLE in entry-points.ts), before it reads the CLI's bundle,
 // checks its code cache (which loads koffi) and runs tsvmm's FFI

@@ -49,6 +49,9 @@ export function parseLaunchedHelper(value: string | undefined): LaunchedHelperSp
 /** The helper's streams in the order it connects them (frontend-connection.ts). */
 const STREAMS = ['stdin', 'stdout', 'stderr', 'descriptors', 'channel'] as const;
 
+/** How often an ending helper is looked for (expectExit). */
+const EXIT_POLL_MS = 10;
+
 /** More than any message the helper sends, unfinished: the channel is cut (a jailed helper may be hostile). */
 const MAX_PENDING_MESSAGE = 16 << 20;
 
@@ -70,6 +73,7 @@ export class LaunchedHelper implements HelperLaunch {
   /** Why it will not connect, for the debug log, once that is known. */
   whyNot: string | undefined;
   private readonly watchChild = () => this.reap();
+  private untilReaped: NodeJS.Timeout | undefined;
   private readonly killUnused = () => this.discard();
 
   /**
@@ -143,7 +147,18 @@ export class LaunchedHelper implements HelperLaunch {
   signal(signal: NodeJS.Signals): boolean {
     if (this.exit) return false;
     process.kill(this.pid, signal);
+    if (signal === 'SIGKILL') this.expectExit();
     return true;
+  }
+
+  /**
+   * Its end is near (killed, or its channel closed): until it is reaped a
+   * timer keeps tsvmm waiting for it, which the SIGCHLD listener does not
+   * (the listener may still be first).
+   */
+  expectExit(): void {
+    if (this.exit || this.untilReaped) return;
+    this.untilReaped = setInterval(() => this.reap(), EXIT_POLL_MS);
   }
 
   private accept(socket: Socket): void {
@@ -166,6 +181,7 @@ export class LaunchedHelper implements HelperLaunch {
     const exit = reapChild(this.pid);
     if (!exit) return;
     this.exit = exit;
+    clearInterval(this.untilReaped);
     this.whyNot ??= `it ended (${exit.signal ?? `status ${exit.code}`})`;
     process.off('SIGCHLD', this.watchChild);
     if (!this.adopted) this.discard();
@@ -208,18 +224,18 @@ class LaunchedHelperChild extends EventEmitter implements HelperChild {
     let pending = '';
     channel.setEncoding('utf8');
     channel.on('data', (chunk: string) => {
-      pending += chunk;
-      let end: number;
-      while ((end = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, end);
-        pending = pending.slice(end + 1);
-        this.receive(line);
+      let from = 0;
+      for (let end; (end = chunk.indexOf('\n', from)) >= 0; from = end + 1) {
+        this.receive(pending + chunk.slice(from, end));
+        pending = '';
       }
+      pending += chunk.slice(from);
       if (pending.length > MAX_PENDING_MESSAGE) channel.destroy();
     });
     channel.resume(); // accepted paused, as every stream of the helper's is until its reader is there
     channel.on('close', () => {
       this.connected = false;
+      launch.expectExit();
       this.emit('disconnect');
     });
   }

@@ -12,6 +12,7 @@ import { fstatSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { close, dup3, check, ECONNREFUSED, ENOENT } from '../../ffi/libc.js';
 import { connectUnixStream, UnixSocketError } from '../net/unix-socket.js';
+import { closeStrayFds } from '../sandbox/close-stray-fds.js';
 import { DESCRIPTOR_SOCKET_FD } from '../sandbox/descriptor-socket.js';
 
 /** Where the launcher tells the helper its frontend will listen. */
@@ -29,16 +30,8 @@ export const CHANNEL_FD = DESCRIPTOR_SOCKET_FD + 1;
 const LISTEN_WAIT_MS = 60_000;
 const RETRY_MS = 2;
 
-/**
- * Connects to the frontend at `path` and takes the connections as the
- * helper's streams. The socket's directory must be this user's and closed
- * to others, so that no other user's process can stand in for the frontend.
- */
+/** Connects to the frontend at `path` and takes the connections as the helper's streams. */
 export function connectToFrontend(path: string): void {
-  const directory = dirname(path);
-  const st = lstatSync(directory);
-  if (!st.isDirectory() || st.uid !== process.getuid!() || (st.mode & 0o077) !== 0)
-    throw new Error(`the frontend's socket directory ${directory} is not this user's alone`);
   // Node's start put its own descriptors (libuv's signal pipe, say) at the
   // lowest numbers free: the launcher holds these with /dev/null for us.
   for (let fd = 0; fd <= CHANNEL_FD; fd++)
@@ -51,6 +44,9 @@ export function connectToFrontend(path: string): void {
   }
   // What Node's own start does for a child spawned with an 'ipc' entry.
   (childProcess as unknown as { _forkChild(fd: number, serialization: string): void })._forkChild(CHANNEL_FD, 'json');
+  // What the launcher's shell had open came along (a shell can close only
+  // fds 0-9): it goes now, as spawn would have kept it from a spawned helper.
+  closeStrayFds([DESCRIPTOR_SOCKET_FD]);
 }
 
 /** /dev/null's device number (1:3). */
@@ -65,15 +61,27 @@ function isDevNull(fd: number): boolean {
   }
 }
 
+/**
+ * Connects once the frontend listens: its socket's directory, once there,
+ * must be this user's and closed to others, so that no other user's process
+ * can stand in for the frontend (the frontend makes it as its own start
+ * begins, maybe after this helper's code has loaded).
+ */
 function connectWhenListening(path: string, deadline: number): number {
   const pause = new Int32Array(new SharedArrayBuffer(4));
+  const directory = dirname(path);
   for (;;) {
+    let notYet: boolean;
     try {
+      const st = lstatSync(directory);
+      if (!st.isDirectory() || st.uid !== process.getuid!() || (st.mode & 0o077) !== 0)
+        throw new Error(`the frontend's socket directory ${directory} is not this user's alone`);
       return connectUnixStream(path, { blocking: true });
     } catch (e) {
-      const notYet = e instanceof UnixSocketError && (e.errno === ENOENT || e.errno === ECONNREFUSED);
+      const errno = e instanceof UnixSocketError ? e.errno : (e as NodeJS.ErrnoException).code === 'ENOENT' ? ENOENT : undefined;
+      notYet = errno === ENOENT || errno === ECONNREFUSED;
       if (!notYet || Date.now() > deadline) throw e;
-      Atomics.wait(pause, 0, 0, RETRY_MS);
     }
+    Atomics.wait(pause, 0, 0, RETRY_MS);
   }
 }
