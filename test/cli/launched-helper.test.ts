@@ -5,7 +5,7 @@
 // bin/tsvmm does, takes it over the socket and talks to it on its IPC
 // channel. No KVM: a helper that has not been given a VM answers `status`.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'tsvmm-launched-helper-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const runtimeDir = join(dir, 'run');
 mkdirSync(runtimeDir, { mode: 0o700 });
+const NOBODY = 65534;
 const launchedHelper = join(PROJECT_ROOT, 'dist', 'src', 'cli', 'launched-helper.js');
 
 // The test's frontend: one scenario per argument, its findings as JSON on stdout.
@@ -141,6 +142,35 @@ describe('the helper the launcher starts', () => {
     });
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ connected: true, messages: [{ type: 'state', state: 'running' }], ended: { code: 0, signal: null }, socketDirectoryLeft: [] });
+  });
+
+  it('connects for an ordinary user too, jailed in a user namespace of its own', () => {
+    if (process.getuid!() !== 0) throw new Error('this test runs the helper as another user, which needs root');
+    // As in exec.kvm.test.ts: the checkout (maybe in a private directory) bind-mounted where nobody reaches it.
+    const reachable = mkdtempSync(join(tmpdir(), 'tsvmm-launched-helper-checkout-'));
+    const userDir = mkdtempSync(join(tmpdir(), 'tsvmm-launched-helper-user-'));
+    try {
+      chmodSync(reachable, 0o755);
+      chmodSync(userDir, 0o755);
+      const userRuntimeDir = join(userDir, 'run');
+      mkdirSync(userRuntimeDir, { mode: 0o700 });
+      chownSync(userRuntimeDir, NOBODY, NOBODY);
+      const moved = (text: string) => text.replaceAll(PROJECT_ROOT, reachable);
+      const script = join(userDir, 'helper-launch.sh');
+      writeFileSync(script, moved(readFileSync(HELPER_LAUNCH_SCRIPT, 'utf8')), { mode: 0o644 });
+      const userFrontend = join(userDir, 'frontend.mjs');
+      writeFileSync(userFrontend, moved(readFileSync(frontend, 'utf8')), { mode: 0o644 });
+      const r = spawnSync(
+        'unshare',
+        ['--mount', '--', 'sh', '-c', `mount --bind "$0" "$1" && exec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups -- sh -c '. "$0"; tsvmm_launch_helper run; exec "$1" "$2" talk' "$2" "$3" "$4"`, PROJECT_ROOT, reachable, script, process.execPath, userFrontend],
+        { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: userDir, XDG_RUNTIME_DIR: userRuntimeDir }, timeout: 60_000 },
+      );
+      expect(r.stderr).toBe('');
+      expect(JSON.parse(r.stdout)).toEqual({ connected: true, messages: [{ type: 'state', state: 'starting' }], ended: { code: null, signal: 'SIGKILL' }, socketDirectoryLeft: [] });
+    } finally {
+      rmSync(reachable, { recursive: true, force: true });
+      rmSync(userDir, { recursive: true, force: true });
+    }
   });
 
   it('is replaced when it ended before it connected, and says why', () => {
