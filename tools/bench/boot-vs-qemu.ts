@@ -10,9 +10,13 @@ import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords } from './qemu-refer
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 const INIT_MARKER = 'Run /init as init process';
+/** The kernel's first console line: before it, the VMM's start (and the kernel's earliest setup); after it, the guest's own boot. */
+const FIRST_LINE_MARKER = 'Linux version';
 export const GUEST_MEMORY = 256 << 20;
 
 export interface BootSample {
+  /** To the kernel's first console line (s). */
+  toFirstLine: number;
   toInit: number;
   toExit: number;
   status: number | null;
@@ -49,7 +53,7 @@ async function sample(vmm: string, run: (onStart: (pid: number) => void) => Prom
 
 function measured(r: TimedRun, rssBytes: number): BootSample {
   const stats = r.stderr.includes('tsvmm exit statistics: ') ? parseExitStats<{ totalExits: number; coalescedDrained: number }>(r.stderr) : undefined;
-  return { toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
+  return { toFirstLine: r.markers[FIRST_LINE_MARKER], toInit: r.markers[INIT_MARKER], toExit: r.seconds, status: r.status, rssBytes, exits: stats?.totalExits, coalesced: stats?.coalescedDrained };
 }
 
 export async function compareBoot(rounds: number, guestCommand = '/bin/true', cpus = 1): Promise<BootComparison> {
@@ -73,18 +77,20 @@ export async function tsvmmBoot(extraArgs: string[], guestCommand = '/bin/true')
 
 function runTsvmm(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, extraArgs: string[] = []): Promise<TimedRun> {
   return timedRun(TSVMM, ['run', '--kernel', guest.vmlinux, '--initrd', guest.initrd, '--cmdline', cmdline, '--mem', '256M', '--log-level', 'warn', ...extraArgs], {
-    markers: [INIT_MARKER],
+    markers: [FIRST_LINE_MARKER, INIT_MARKER],
     timeoutMs: 600_000,
     onStart,
   });
 }
 
 function runQemu(guest: GuestManifest, cmdline: string, onStart: (pid: number) => void, cpus = 1): Promise<TimedRun> {
-  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest, cpus), '-append', withKernelWords(cmdline, qemuKernelWords())], { markers: [INIT_MARKER], timeoutMs: 600_000, onStart });
+  return timedRun(QEMU, ['-M', QEMU_MICROVM, ...qemuGuestArgs(guest, cpus), '-append', withKernelWords(cmdline, qemuKernelWords())], { markers: [FIRST_LINE_MARKER, INIT_MARKER], timeoutMs: 600_000, onStart });
 }
 
-export function summarize(samples: BootSample[]): { toInit: number; toExit: number; rssMiB: number } {
+export function summarize(samples: BootSample[]): { toFirstLine: number; guestBoot: number; toInit: number; toExit: number; rssMiB: number } {
   return {
+    toFirstLine: median(samples.map((s) => s.toFirstLine)),
+    guestBoot: median(samples.map((s) => s.toInit - s.toFirstLine)),
     toInit: median(samples.map((s) => s.toInit)),
     toExit: median(samples.map((s) => s.toExit)),
     rssMiB: median(samples.map((s) => s.rssBytes)) / 2 ** 20,
