@@ -73,6 +73,7 @@ export function helperLaunchScript(programs: HelperLaunchPrograms = {}): string 
   # The user's code cache, where the frontend would put it (src/cache-dir.ts).
   [ -n "\${HOME-}" ] || [ -n "\${TSVMM_CACHE+set}" ] || return 0
   tsvmm_cache=\${TSVMM_CACHE-$HOME/.cache/tsvmm}
+  [ -r /proc/self/status ] || return 0
   tsvmm_uid= tsvmm_cpus=
   while read -r tsvmm_key tsvmm_value tsvmm_rest; do
     case $tsvmm_key in
