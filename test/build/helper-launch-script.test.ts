@@ -117,7 +117,8 @@ describe("the launcher's start of the helper", () => {
     expect(launch(['exec', '-h', '--', 'true'])).toBeUndefined();
     expect(launch(['run'], { TSVMM_EARLY_HELPER: '0' })).toBeUndefined();
     expect(launch(['run'], { TSVMM_HELPER_NODE_ARGS: '--cpu-prof' })).toBeUndefined();
-    // One CPU: the helper's start would compete with the frontend's.
+    // One CPU: the helper's start would compete with the frontend's (unless forced, as a test on a 1-CPU L1 does).
     expect(launch(['run'], {}, ['taskset', '-c', '0'])).toBeUndefined();
+    expect(launch(['run'], { TSVMM_EARLY_HELPER: '1' }, ['taskset', '-c', '0'])?.args[2]).toBe(jailed.command);
   });
 });

@@ -115,6 +115,18 @@ describeKvm('tiny guests', () => {
     expect(host.status! & 2).toBe(2);
   });
 
+  it('runs its guest through the helper bin/tsvmm started before the frontend (src/cli/launched-helper.ts), console input and output included', async () => {
+    // Forced: on one CPU (this suite's L1) neither the launcher nor the frontend starts the helper early.
+    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-echo.bin'), '--log-level', 'debug'], { input: 'hello, guest\nq', env: { TSVMM_EARLY_HELPER: '1' } });
+    expect(r.stdout).toBe('HELLO, GUEST\n');
+    expect(r.status, r.stderr.slice(-3000)).toBe(3);
+    const report = JSON.parse(r.stderr.split('\n').find((l) => l.includes('"msg":"early start"'))!);
+    expect(report.launcherHelper).toBe('taken');
+    expect(r.stderr).not.toContain('could not be used');
+    const marks = JSON.parse(r.stderr.split('\n').find((l) => l.includes("the helper's start"))!).msSinceStart;
+    expectInOrder(marks, ['codeLoaded', 'frontendConnected', 'configured', 'jailed']);
+  });
+
   it('console input reaches the guest UART and its echo comes back', async () => {
     const r = await runTsvmm(payload('real-echo.bin'), { input: 'hello, guest\nq' });
     expect(r.stdout).toBe('HELLO, GUEST\n');

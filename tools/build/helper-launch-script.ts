@@ -7,9 +7,9 @@
 //
 // What the function decides as the frontend's early start would
 // (src/cli/early-start.ts): a `run` or `exec` without --help or --version,
-// two CPUs or more, jailed unless --no-sandbox, and not when
-// TSVMM_EARLY_HELPER=0 or TSVMM_HELPER_NODE_ARGS asks for flags the
-// frontend must check. It forks nothing but the helper's own start: a
+// two CPUs or more (or TSVMM_EARLY_HELPER=1), jailed unless --no-sandbox,
+// and not when TSVMM_EARLY_HELPER=0 or TSVMM_HELPER_NODE_ARGS asks for
+// flags the frontend must check. It forks nothing but the helper's own start: a
 // command costs a nested L1 milliseconds.
 import { existsSync } from 'node:fs';
 import { entryPointArgs } from '../../src/entry-points.js';
@@ -81,8 +81,8 @@ export function helperLaunchScript(programs: HelperLaunchPrograms = {}): string 
       Cpus_allowed_list:) tsvmm_cpus=$tsvmm_value ;;
     esac
   done < /proc/self/status
-  # One CPU (a single number in the list): the frontend's early start would not start it.
-  case $tsvmm_cpus in *[,-]*) ;; *) return 0 ;; esac
+  # One CPU (a single number in the list): the frontend's early start would not start it, unless told to.
+  case $tsvmm_cpus in *[,-]*) ;; *) [ "\${TSVMM_EARLY_HELPER-}" = 1 ] || return 0 ;; esac
   # $$ is the frontend's pid once this shell has become its Node.
   tsvmm_socket=\${XDG_RUNTIME_DIR:-\${TMPDIR:-/tmp}}/tsvmm-helper-$$/socket
   if [ $tsvmm_sandbox = 0 ]; then set --
