@@ -1,12 +1,12 @@
 // A helper the launcher started (bin/tsvmm; src/cli/launched-helper.ts says
 // why) has no frontend yet: its standard streams are /dev/null, and so are
 // the descriptors where a spawned helper has its descriptor socket and IPC
-// channel. Once its code has loaded it
-// connects to the socket its frontend listens on, five times, and puts each
-// connection where a spawned helper has that stream: fds 0-2 (console input,
-// console output, log), DESCRIPTOR_SOCKET_FD and the IPC channel after it,
-// which Node then sets up as it does for a child it spawned. From there on
-// the helper cannot tell the two starts apart.
+// channel. Once its code has loaded it connects to the socket its frontend
+// listens on, five times, and puts each connection where a spawned helper
+// has that stream: fds 0-2 (console input, console output, log),
+// DESCRIPTOR_SOCKET_FD and the IPC channel after it, which Node then sets
+// up as it does for a child it spawned. From there on the helper cannot
+// tell the two starts apart.
 import * as childProcess from 'node:child_process';
 import { fstatSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -71,16 +71,15 @@ function connectWhenListening(path: string, deadline: number): number {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   const directory = dirname(path);
   for (;;) {
-    let notYet: boolean;
     try {
       const st = lstatSync(directory);
       if (!st.isDirectory() || st.uid !== process.getuid!() || (st.mode & 0o077) !== 0)
         throw new Error(`the frontend's socket directory ${directory} is not this user's alone`);
       return connectUnixStream(path, { blocking: true });
     } catch (e) {
+      // Not there yet (the directory, or the socket in it), or not listening yet.
       const errno = e instanceof UnixSocketError ? e.errno : (e as NodeJS.ErrnoException).code === 'ENOENT' ? ENOENT : undefined;
-      notYet = errno === ENOENT || errno === ECONNREFUSED;
-      if (!notYet || Date.now() > deadline) throw e;
+      if ((errno !== ENOENT && errno !== ECONNREFUSED) || Date.now() > deadline) throw e;
     }
     Atomics.wait(pause, 0, 0, RETRY_MS);
   }
