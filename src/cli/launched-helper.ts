@@ -22,11 +22,12 @@
 // want is killed; libuv reaps only what it spawned, so this reaps it
 // (reap-child.ts, on SIGCHLD).
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { FrontendMessage, HelperMessage } from '../helper/helper-protocol.js';
 import { UNIX_PATH_MAX } from '../net/net-spec.js';
+import { childPids } from '../sandbox/jail-launch.js';
 import type { HelperChild, HelperLaunch, ProcessEnd } from './process-launch.js';
 import { reapChild } from './reap-child.js';
 
@@ -197,14 +198,9 @@ export function discardLaunchedHelper(spec: LaunchedHelperSpec): void {
   setTimeout(() => reapChild(spec.pid), 100).unref();
 }
 
-/** Whether `pid` is this process's child (its parent, from /proc/PID/stat; the command's name may hold spaces and parentheses). */
+/** Whether `pid` is this process's child. */
 function isChildOfThisProcess(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid;
-  } catch {
-    return false;
-  }
+  return childPids(process.pid).includes(pid);
 }
 
 /** The launched helper as the frontend's HelperProcess uses it, like a spawned ChildProcess. */
