@@ -15,10 +15,11 @@
 // interface with a default route to copy addresses from; without one it
 // exits ("External interface not usable"), which is reported.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM, check, setNonBlocking, socketpair } from '../../ffi/libc.js';
 import { tsvmmCacheDir } from '../cache-dir.js';
+import { findProgram, isExecutable } from '../find-program.js';
 import type { Logger } from '../log.js';
 import type { PortForward } from './net-spec.js';
 
@@ -88,20 +89,7 @@ export function findPasst(): { path: string; system: boolean } | undefined {
   }
   const built = join(tsvmmCacheDir(), 'passt', 'passt');
   if (isExecutable(built)) return { path: built, system: false };
-  const system = findOnPath('passt');
+  const system = findProgram('passt');
   return system ? { path: system, system: true } : undefined;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function findOnPath(program: string): string | undefined {
-  const dirs = (process.env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter);
-  return dirs.map((dir) => join(dir, program)).find(isExecutable);
-}
