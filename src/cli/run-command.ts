@@ -19,6 +19,7 @@ import { planDevices } from '../machine/device-plan.js';
 import { DEFAULT_MACHINE, loadMachine, vcpuCountOr } from '../machine/machine-definition.js';
 import { formatSize, parseSize } from '../machine/size.js';
 import { ramLayout } from '../vmm/memory-layout.js';
+import { shellQuote } from '../shell-quote.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { acpiPlatformFor } from '../vmm/acpi-platform.js';
 import { ConsoleOutputs } from './console-outputs.js';
@@ -189,10 +190,6 @@ export function withInitCommand(cmdline: string, words: readonly string[]): stri
   if (/(^|\s)--(\s|$)/.test(cmdline)) throw new UsageError('the guest command is given twice: after -- and in --cmdline');
   const text = words.map(shellQuote).join(' ').replace(/["\\\n]/g, (c) => `\\0${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
   return `${cmdline} -- "${text}"`;
-}
-
-function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

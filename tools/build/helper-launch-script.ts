@@ -12,16 +12,12 @@
 // flags the frontend must check. It forks nothing but the helper's own start: a
 // command costs a nested L1 milliseconds.
 import { findProgram } from '../../src/find-program.js';
+import { shellQuote } from '../../src/shell-quote.js';
 import { entryPointArgs } from '../../src/entry-points.js';
 import { LAUNCHED_HELPER_ENV } from '../../src/cli/launched-helper.js';
 import { HELPER_ENV_PASSED, HELPER_MALLOC_TRIM_THRESHOLD, helperNodeArgs } from '../../src/cli/process-launch.js';
 import { CHANNEL_FD, FRONTEND_SOCKET_ENV } from '../../src/helper/frontend-connection.js';
 import { buildJailLaunch } from '../../src/sandbox/jail-launch.js';
-
-/** A word for sh, quoted whatever it holds. */
-export function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
 
 const words = (list: readonly string[]) => list.map(shellQuote).join(' ');
 
