@@ -6,14 +6,23 @@
 // "In time" applies to device processes only: a server on a thread of this
 // process (the main thread's local disks) cannot die apart from us, and a slow
 // answer there (a long fdatasync, a drain on reset, a blocked log write) is a
-// stall to wait out, not a death that fails the disk for good.
+// stall to wait out, not a death that fails the disk for good. A device
+// process's first answer gets longer: the guest starts while the device
+// processes may still be starting (their requests wait in the socket), and
+// one that fails to start ends the VM through the frontend.
 import { koffi } from '../../ffi/koffi.js';
 import { ECONNRESET, EINTR, EPIPE, POLLIN, errnoName, poll, read, write } from '../../ffi/libc.js';
 import type { BusDevice } from './device.js';
 import type { RegionLock } from './region-lock.js';
 import { IOREGION_MESSAGE_SIZE, bytesToData, dataToBytes, encodeCommand } from './ioregion-wire.js';
 
-export const IOREGION_RESPONSE_TIMEOUT_MS = 5000;
+/** How long a device process may take to answer: its first answer (it may still be starting), and each later one. */
+export interface ResponseTimeouts {
+  firstMs: number;
+  laterMs: number;
+}
+
+export const IOREGION_RESPONSE_TIMEOUTS: ResponseTimeouts = { firstMs: 60_000, laterMs: 5000 };
 
 /** Who serves the region: a device process (may die: timed out), or a thread of this process (waited for). */
 export type IoregionPeer = 'process' | 'thread';
@@ -27,13 +36,14 @@ export class IoregionClient implements BusDevice {
   private readonly pollfd = new Uint8Array(8);
   private dead = false;
   private posted = false;
+  private answered = false;
 
   constructor(
     readonly name: string,
     private readonly fd: number,
     private readonly onDead: (why: string) => void,
     private readonly postedWrites = true,
-    private readonly timeoutMs = IOREGION_RESPONSE_TIMEOUT_MS,
+    private readonly timeouts = IOREGION_RESPONSE_TIMEOUTS,
     private readonly peer: IoregionPeer = 'process',
     /** Shared with the other vCPUs' clients of the same socket (several vCPUs); none with one vCPU. */
     private readonly lock?: RegionLock,
@@ -95,11 +105,11 @@ export class IoregionClient implements BusDevice {
   }
 
   private receive(): boolean {
-    const timeout = this.peer === 'thread' ? -1 : this.timeoutMs;
+    const timeout = this.peer === 'thread' ? -1 : this.answered ? this.timeouts.laterMs : this.timeouts.firstMs;
     for (;;) {
       const ready = poll(this.pollfd, 1, timeout) as number;
       if (ready < 0 && koffi.errno() === EINTR) continue;
-      if (ready === 0) return this.die(`no response within ${this.timeoutMs} ms`);
+      if (ready === 0) return this.die(`no ${this.answered ? '' : 'first '}response within ${timeout} ms`);
       break;
     }
     const n = read(this.fd, this.response, this.response.length) as number;
@@ -109,6 +119,7 @@ export class IoregionClient implements BusDevice {
       return this.die(errno === ECONNRESET ? 'the device end closed its socket (ECONNRESET)' : `receiving failed: ${errnoName(errno)}`);
     }
     if (n !== IOREGION_MESSAGE_SIZE) return this.die(`malformed response of ${n} bytes`);
+    this.answered = true;
     return true;
   }
 

@@ -39,11 +39,6 @@ export interface DeviceProcessSet {
   killAll(): void;
 }
 
-/** Whether the plan puts any device in a process of its own. */
-export function hasDeviceProcesses(plan: DevicePlan): boolean {
-  return plan.devices.some((d) => d.host === 'device-process');
-}
-
 /** The plan's device processes: each one's name and the devices it serves, in plan order. */
 export function deviceProcessGroups(plan: DevicePlan): { name: string; devices: PlannedDevice[] }[] {
   const groups = new Map<string, PlannedDevice[]>();

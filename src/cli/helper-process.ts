@@ -199,11 +199,6 @@ export class HelperProcess {
     this.send({ type: 'stop' });
   }
 
-  /** The device processes serve their regions: the guest may start (HelperConfig.waitForDevices). */
-  devicesReady(): void {
-    this.send({ type: 'devices-ready' });
-  }
-
   /** pause / resume / status; resolves with the VM's state after the command. */
   control(command: 'pause' | 'resume' | 'status'): Promise<VmState> {
     if (this.child && !this.child.connected) return Promise.resolve('ended');

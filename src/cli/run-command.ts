@@ -26,7 +26,7 @@ import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
-import { hasDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
+import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
@@ -318,8 +318,11 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
     outputs = new ConsoleOutputs(handover.outputs, streams, log, () => helper?.stop());
     try {
       // The helper starts (Node, the kernel load, the jail) while the device
-      // processes start; it waits for them before the guest's first instruction.
-      const waitForDevices = hasDeviceProcesses(devicePlan);
+      // processes start, and runs the guest once it is jailed: a vCPU's first
+      // access to a region whose process is not serving yet waits for it in
+      // the region's socket (bus/ioregion-client.ts), which is long after the
+      // guest's first instruction (a Linux guest probes its devices late in
+      // its boot). A device process that fails to start ends the VM (below).
       helper = new HelperProcess(
         {
           machine,
@@ -337,7 +340,6 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           logLevel: args.logLevel,
           sandbox: args.sandbox,
           seccomp: args.seccomp,
-          waitForDevices,
         },
         { kernel: plan.kernel, initrd: plan.initrd, extraFds: handover.helper },
         output,
@@ -358,7 +360,6 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
         helper.done.catch(() => {}); // the device's error is the one to report
         throw e;
       }
-      if (waitForDevices) helper.devicesReady();
     } finally {
       // The helper the launcher started takes the descriptors lent to it once it has connected.
       await helper?.handedOver.catch(() => {}); // its failure is helper.done's to report

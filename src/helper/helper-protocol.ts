@@ -54,12 +54,6 @@ export interface HelperConfig {
   /** Jail the helper before the guest runs (default). */
   sandbox: boolean;
   seccomp: 'enforce' | 'log' | 'off';
-  /**
-   * Device processes are starting alongside the helper: it prepares the VM
-   * and jails itself, then waits for 'devices-ready' before the guest's first
-   * instruction (a region nobody serves yet would time out).
-   */
-  waitForDevices: boolean;
 }
 
 export type VmState = 'starting' | 'running' | 'paused' | 'ended';
@@ -67,8 +61,6 @@ export type VmState = 'starting' | 'running' | 'paused' | 'ended';
 export type FrontendMessage =
   | { type: 'start'; config: HelperConfig }
   | { type: 'stop' }
-  /** Every device process serves its region (when config.waitForDevices). */
-  | { type: 'devices-ready' }
   /** Each of these is answered with a 'state' message. */
   | { type: 'pause' }
   | { type: 'resume' }

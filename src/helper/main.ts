@@ -56,9 +56,6 @@ class Helper {
   private stopRequested = false;
   private input: ConsoleInput | undefined;
   private deviceLoop: BlockingLoop | undefined;
-  private onDevicesReady!: () => void;
-  /** Resolved when the frontend says the device processes serve (or on stop). */
-  private readonly devicesReady = new Promise<void>((resolve) => (this.onDevicesReady = resolve));
 
   async start(config: HelperConfig): Promise<void> {
     const log = createLogger({ level: config.logLevel as never, pretty: config.prettyLogs });
@@ -173,7 +170,6 @@ class Helper {
     this.relayInput(vm, log);
     log.debug({ msSinceStart: startupMarks(), codeCache: codeCacheTaken() }, "the helper's start");
     await send({ type: 'running', hostPid, sandbox });
-    if (config.waitForDevices) await this.devicesReady;
     const runStart = performance.now();
     const result = await vm.run();
     // What woke this thread while the guest ran: read beside per-thread CPU figures.
@@ -193,11 +189,6 @@ class Helper {
   stop(): void {
     this.stopRequested = true;
     this.vm?.stop();
-    this.onDevicesReady(); // nothing to wait for: the run ends at once
-  }
-
-  devicesStarted(): void {
-    this.onDevicesReady();
   }
 
   async control(command: 'pause' | 'resume' | 'status'): Promise<void> {
@@ -253,7 +244,6 @@ const helper = new Helper();
 process.on('message', (m: FrontendMessage) => {
   if (m.type === 'start') void helper.start(m.config);
   else if (m.type === 'stop') helper.stop();
-  else if (m.type === 'devices-ready') helper.devicesStarted();
   else void helper.control(m.type);
 });
 // The frontend is gone: nobody can see the guest or collect its status. Stop.

@@ -8,7 +8,7 @@ import { viewAt } from '../../ffi/libc.js';
 import type { BusDevice } from '../bus/device.js';
 import { EventfdCounter } from '../bus/eventfd-signals.js';
 import { IoBus } from '../bus/io-bus.js';
-import { IOREGION_RESPONSE_TIMEOUT_MS, IoregionClient } from '../bus/ioregion-client.js';
+import { IOREGION_RESPONSE_TIMEOUTS, IoregionClient } from '../bus/ioregion-client.js';
 import { MirroredReads } from '../bus/mirrored-reads.js';
 import { RegionLock } from '../bus/region-lock.js';
 import type { VcpuEnvironment } from '../devices/device-kind.js';
@@ -57,7 +57,7 @@ export function buildVcpuBuses(plan: VcpuBusPlan, env: VcpuEnvironment): VcpuBus
   // (shared by every vCPU thread under the region's lock, with several).
   for (const r of plan.forwarded) {
     const lock = r.lock && new RegionLock(r.lock);
-    const client = new IoregionClient(r.name, r.fd, (why) => plan.onDeviceDead(r.name, why), !r.writesWait, IOREGION_RESPONSE_TIMEOUT_MS, r.inProcess ? 'thread' : 'process', lock);
+    const client = new IoregionClient(r.name, r.fd, (why) => plan.onDeviceDead(r.name, why), !r.writesWait, IOREGION_RESPONSE_TIMEOUTS, r.inProcess ? 'thread' : 'process', lock);
     const status = r.interruptStatus;
     const shared = status === undefined ? undefined : status instanceof SharedArrayBuffer ? status : viewAt(status.address, SHARED_REGISTERS_BYTES);
     const mirror = r.mirror && new MirroredReads(client, r.mirror);

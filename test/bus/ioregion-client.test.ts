@@ -9,8 +9,8 @@ import { regionSocketPairs } from '../support/region-sockets.js';
 
 const { pair, closeNow } = regionSocketPairs();
 
-function client(fd: number, deaths: string[], timeoutMs = 200, peer: 'process' | 'thread' = 'process') {
-  return new IoregionClient('dev', fd, (why) => deaths.push(why), true, timeoutMs, peer);
+function client(fd: number, deaths: string[], timeoutMs = 200, peer: 'process' | 'thread' = 'process', firstTimeoutMs = timeoutMs) {
+  return new IoregionClient('dev', fd, (why) => deaths.push(why), true, { firstMs: firstTimeoutMs, laterMs: timeoutMs }, peer);
 }
 
 /**
@@ -95,7 +95,30 @@ describe('IoregionClient', () => {
     const data = new Uint8Array(1);
     client(vmm, deaths, 100).read(0, data);
     expect(data[0]).toBe(0xff);
-    expect(deaths).toEqual(['no response within 100 ms']);
+    expect(deaths).toEqual(['no first response within 100 ms']);
+  });
+
+  it("waits longer for a device process's first answer (it may still be starting), then holds it to the timeout", async () => {
+    const [vmm, dev] = pair();
+    const deaths: string[] = [];
+    const c = client(vmm, deaths, 50, 'process', 5000);
+    const data = new Uint8Array(4);
+    const first = lateServer(dev, 400, response(0x1234n));
+    try {
+      c.read(0, data);
+      expect(Array.from(data)).toEqual([0x34, 0x12, 0, 0]);
+      expect(deaths).toEqual([]);
+    } finally {
+      expect(await first).toBe(0);
+    }
+    const second = lateServer(dev, 400, response(0x5678n));
+    try {
+      c.read(0, data);
+      expect(Array.from(data)).toEqual([0xff, 0xff, 0xff, 0xff]);
+      expect(deaths).toEqual(['no response within 50 ms']);
+    } finally {
+      expect(await second).toBe(0);
+    }
   });
 
   it('waits out a slow server in this process (a main-thread stall), however far past the timeout', async () => {
@@ -122,7 +145,7 @@ describe('IoregionClient', () => {
       const data = new Uint8Array(4);
       client(vmm, deaths, 50, 'process').read(0x70, data);
       expect(Array.from(data)).toEqual([0xff, 0xff, 0xff, 0xff]);
-      expect(deaths).toEqual(['no response within 50 ms']);
+      expect(deaths).toEqual(['no first response within 50 ms']);
     } finally {
       expect(await served).toBe(0);
     }

@@ -61,7 +61,7 @@ describe('RegionLock', () => {
     server.start();
     const lock = new RegionLock();
     const body = `
-      const client = new IoregionClient('echo', workerData.fd, (why) => parentPort.postMessage({ error: why }), true, 5000, 'thread', lock);
+      const client = new IoregionClient('echo', workerData.fd, (why) => parentPort.postMessage({ error: why }), true, { firstMs: 5000, laterMs: 5000 }, 'thread', lock);
       const data = new Uint8Array(4);
       let wrong = 0;
       for (let i = 0; i < 2000; i++) {
@@ -84,12 +84,12 @@ describe('RegionLock', () => {
     const lock = new RegionLock();
     const body = `
       const deaths = [];
-      const client = new IoregionClient('mute', workerData.fd, (why) => deaths.push(why), true, 100, 'process', lock);
+      const client = new IoregionClient('mute', workerData.fd, (why) => deaths.push(why), true, { firstMs: 100, laterMs: 100 }, 'process', lock);
       const data = new Uint8Array(4);
       client.read(0, data);
       parentPort.postMessage({ deaths, value: Array.from(data), dead: client.isDead });`;
     const first = await onThread<{ deaths: string[]; value: number[]; dead: boolean }>(body, { lock: lock.buffer, fd: vmmEnd });
-    expect(first).toEqual({ deaths: ['no response within 100 ms'], value: [255, 255, 255, 255], dead: true });
+    expect(first).toEqual({ deaths: ['no first response within 100 ms'], value: [255, 255, 255, 255], dead: true });
     // A second vCPU's client on the same region: dead already, no second report, no read from the socket.
     const second = await onThread<{ deaths: string[]; value: number[]; dead: boolean }>(body, { lock: lock.buffer, fd: vmmEnd });
     expect(second).toEqual({ deaths: [], value: [255, 255, 255, 255], dead: true });

@@ -21,6 +21,14 @@ describeKvm('device in a separate process', () => {
     }
   });
 
+  it("a guest that ends before its device process serves (the guest starts without waiting for it) ends with its own status, no error", async () => {
+    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin'), '--machine', machine('test-device-separate'), '--log-level', 'debug']);
+    expect(r.stdout).toBe('Hello from real mode\n');
+    expect(r.status, r.stderr.slice(-3000)).toBe(42);
+    expect(r.stderr).not.toMatch(/"level":(50|60)/);
+    expect(r.stderr).toMatch(/device process serving/);
+  });
+
   it('posted writes stay ordered before a following read (coalesced and not)', async () => {
     // real-pm-coalesce: 200 byte writes (posted), a doorbell write, then a RESULT read that must see them all.
     for (const extra of [[], ['--no-coalesced']]) {
