@@ -51,9 +51,24 @@ export function deviceProcessGroups(plan: DevicePlan): { name: string; devices: 
 }
 
 /**
- * Starts every device process the plan names, all at once (each is a Node
- * start-up), taking those in `early` first (the rest of them are ended); on
- * failure, every one that started is killed.
+ * Spawns a process for each of the plan's device processes, as soon as the
+ * plan is known and before their descriptors exist (each is a Node start-up
+ * that needs nothing of the VM yet), taking those in `early` first and
+ * ending the rest of them. Spawned here, the ~60-90 ms a spawn takes this
+ * thread in a nested L1 come before the launcher's helper has connected
+ * (usually), not while it waits for its VM.
+ */
+export function launchDeviceProcesses(plan: DevicePlan, sandbox: boolean, log: Logger, early: ProcessLaunch[] = []): ProcessLaunch[] {
+  const launches = deviceProcessGroups(plan).map(() => early.shift() ?? launchDeviceProcess(sandbox, markInherited(log)));
+  early.forEach((unused) => unused.discard());
+  markStartup('deviceProcessesSpawned');
+  return launches;
+}
+
+/**
+ * Gives each of the plan's device processes (`launches`, one per group from
+ * launchDeviceProcesses) its descriptors and configuration, all at once, and
+ * resolves when they all serve; on failure, every one is killed.
  */
 export async function startDeviceProcesses(
   plan: DevicePlan,
@@ -61,12 +76,10 @@ export async function startDeviceProcesses(
   ram: RamLayout[],
   options: DeviceProcessOptions,
   log: Logger,
-  early: ProcessLaunch[] = [],
+  launches: ProcessLaunch[],
 ): Promise<DeviceProcessSet> {
   const groups = deviceProcessGroups(plan);
-  const launches = groups.map(() => early.shift() ?? launchDeviceProcess(options.sandbox, markInherited(log)));
-  early.forEach((unused) => unused.discard());
-  markStartup('deviceProcessesSpawned');
+  if (launches.length !== groups.length) throw new Error(`${groups.length} device processes planned, ${launches.length} launched`);
   const starting = groups.map((group, i) => {
     const fds = Object.assign({}, ...group.devices.map((d) => handover.forDeviceProcess(d.name))) as Record<string, number>;
     return startOne(launches[i], group.name, group.devices, fds, ram, options, log);

@@ -66,13 +66,12 @@ export class HelperProcess {
   readonly handedOver: Promise<void>;
 
   /**
-   * Opens the VM's files and hands them and `config` to the helper `early`
-   * (early-start.ts) or to one started now; a helper that cannot be given
-   * them is ended.
+   * Opens the VM's files and hands them and `config` to the helper
+   * `launch` (started by the launcher, the early start or run-command.ts);
+   * a helper that cannot be given them is ended.
    */
-  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, early?: HelperLaunch) {
-    // Descriptors the frontend inherited must not follow (jail-launch.ts).
-    const launch = (this.launch = early ?? launchHelper(config.sandbox, markInheritedFdsCloseOnExec()));
+  constructor(config: Omit<HelperConfig, 'descriptors' | 'prettyLogs'>, files: HelperFiles, output: HelperOutput, log: Logger, launch: HelperLaunch) {
+    this.launch = launch;
     if (launch.inheritedFds.length) log.debug({ fds: launch.inheritedFds }, 'inherited descriptors kept from the helper');
     const fds: number[] = [];
     // O_NONBLOCK: a FIFO swapped in after run-command.ts checked the path must

@@ -26,9 +26,11 @@ import { ConsoleOutputs } from './console-outputs.js';
 import { openControlSocket } from './control-socket.js';
 import { defaultGuestManifestPath, readDefaultGuest } from './default-guest.js';
 import { openDeviceHandover, plannedFiles } from './device-handover.js';
-import { startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
+import { launchDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from './device-processes.js';
 import { earlyStartReport, takeEarlyDeviceProcesses, takeEarlyHelper } from './early-start.js';
 import { HelperProcess, type HelperOutcome } from './helper-process.js';
+import { launchHelper } from './process-launch.js';
+import { markInheritedFdsCloseOnExec } from '../sandbox/close-on-exec.js';
 import { markStartup, startupMarks } from '../startup-marks.js';
 import { openLogFileStream } from './log-file-stream.js';
 import { ConsoleTerminal } from './terminal.js';
@@ -273,6 +275,11 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   for (const share of [...machineShares, ...shares, ...extra.filter((d): d is Virtio9pDefinition => d.type === 'virtio-9p')]) checkShareDirectory(share.spec);
   const devicePlan = planDevices(machine, [...diskSpecs.map(diskDevice), ...netSpecs.map((spec, i) => netDevice(spec, machineNics + i)), ...shares, ...extra], { sharedProcesses: profile?.sharedProcesses });
   markStartup('devicesPlanned');
+  // The helper (unless the early start has it) and the device processes
+  // start now, Node start-ups that need nothing of the VM yet; an error
+  // before they are given their work ends them (process-launch.ts).
+  const helperLaunch = takeEarlyHelper(args.sandbox) ?? launchHelper(args.sandbox, markInheritedFdsCloseOnExec());
+  const deviceLaunches = launchDeviceProcesses(devicePlan, args.sandbox, log, takeEarlyDeviceProcesses(args.sandbox));
   // Made now, taken when the descriptors are opened: for an ordinary user the
   // huge-page tmpfs takes a child process (memory/user-namespace-tmpfs.ts).
   const sharedRamFile = devicePlan.sharedRam ? GuestMemory.createSharedRamForAnyUser(ram) : undefined;
@@ -344,7 +351,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
         { kernel: plan.kernel, initrd: plan.initrd, extraFds: handover.helper },
         output,
         log,
-        takeEarlyHelper(args.sandbox),
+        helperLaunch,
       );
       try {
         devices = await startDeviceProcesses(
@@ -353,7 +360,7 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
           ram,
           { sandbox: args.sandbox, seccomp: args.seccomp, logLevel: args.logLevel, log: output.log, prettyLogs: output.prettyLogs },
           log,
-          takeEarlyDeviceProcesses(args.sandbox),
+          deviceLaunches,
         );
       } catch (e) {
         helper.kill();

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoregionClient } from '../../src/bus/ioregion-client.js';
 import { openDeviceHandover, type DeviceHandover } from '../../src/cli/device-handover.js';
-import { startDeviceProcesses, type DeviceProcessSet } from '../../src/cli/device-processes.js';
+import { launchDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from '../../src/cli/device-processes.js';
 import { launchDeviceProcess, type ProcessLaunch } from '../../src/cli/process-launch.js';
 import { TEST_RESULT, TEST_DOORBELL, TEST_SCRATCH_SIZE_REG } from '../../src/devices/test-device.js';
 import { silentLogger } from '../../src/log.js';
@@ -46,7 +46,7 @@ afterEach(() => {
 
 function start(early: ProcessLaunch[], started = plan, ram: { gpa: number; size: number }[] = [], withOptions = options): Promise<DeviceProcessSet> {
   handover = openDeviceHandover(started, silentLogger, started.sharedRam ? GuestMemory.createSharedRam(ram) : undefined);
-  return startDeviceProcesses(started, handover, ram, withOptions, silentLogger, early);
+  return startDeviceProcesses(started, handover, ram, withOptions, silentLogger, launchDeviceProcesses(started, withOptions.sandbox, silentLogger, early));
 }
 
 /** A machine with a share of `dir` served by its own process. */

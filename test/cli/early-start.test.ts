@@ -85,7 +85,8 @@ describe('the early start', () => {
   it("spawns the helper for run, and also exec's share process for exec, before the CLI's bundle is read", () => {
     expect(firstSpawns(['run', '--no-sandbox'], false)).toEqual([helper]);
     expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false)).toEqual([helper, deviceProcess]);
-    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false, '0')).toEqual([helper]);
+    // Not early: once the plan is known (in the same first turn, but after the CLI's bundle).
+    expect(firstSpawns(['exec', '--no-sandbox', '--', 'true'], false, '0')).toEqual([helper, { ...deviceProcess, cliBundleRead: true }]);
   });
 
   it("starts exec's share process early when the frontend, the helper and it have a CPU each", () => {
