@@ -12,7 +12,7 @@ import { measureDeviceExits } from './device-exit.js';
 import { measureCoalescing } from './coalescing.js';
 import { detectHostKvm, kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
+import { IN_L1_ENV, consoleEnding, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { compareBoot, summarize, tsvmmBoot, type BootSample } from './boot-vs-qemu.js';
 import { measureParallelJob } from './smp-scaling.js';
 import { compareExec, defaultExecSizes, summarizeExec, type ExecSample } from './exec-vs-qemu.js';
@@ -71,7 +71,8 @@ async function mainNested(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const r = await runInL1({ command: [process.execPath, fileURLToPath(import.meta.url), ...rest, '--only', group.join(',')], cpus, cwd: PROJECT_ROOT });
       if (r.status === 0) break;
-      if (!r.froze || attempt === NESTED_ATTEMPTS) throw new Error(`the nested benchmark (${group.join(',')}) failed: ${r.problem ?? `status ${r.status}`}`);
+      if (!r.froze || attempt === NESTED_ATTEMPTS)
+        throw new Error(`the nested benchmark (${group.join(',')}) failed: ${r.problem ?? `status ${r.status}`}\n${consoleEnding(r)}`);
       // What the frozen run printed stays above: its sections start again below.
       console.log(`\n**The L1 froze (${r.problem}); ${group.join(', ')} again in a fresh L1, attempt ${attempt + 1} of ${NESTED_ATTEMPTS}.**\n`);
     }

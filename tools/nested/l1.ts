@@ -64,6 +64,11 @@ export interface L1Result {
   wallMs: number;
 }
 
+/** The end of the L1's console, for a message about a run that went wrong. */
+export function consoleEnding(result: L1Result): string {
+  return `the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`;
+}
+
 /** Why commands cannot run nested on this host, or undefined when they can. */
 export function nestedKvmProblem(): string | undefined {
   const qemu = spawnSync(QEMU, ['--version'], { stdio: 'ignore' });

@@ -2,7 +2,7 @@
 // (tools/nested/l1.ts) in the current folder, with its stdout, stderr and exit
 // status. Status 124: the time limit ran out; 125: the L1 could not run it
 // (or froze: no heartbeat for --frozen-after seconds, default 240).
-import { nestedKvmProblem, runInL1 } from './l1.js';
+import { consoleEnding, nestedKvmProblem, runInL1 } from './l1.js';
 
 const USAGE = 'usage: npm run nested -- [--timeout SECONDS] [--frozen-after SECONDS] [--cpus N] [--memory SIZE] [--writable DIR]... -- CMD [ARGS...]';
 
@@ -48,7 +48,7 @@ async function main(): Promise<number> {
   }
   const result = await runInL1(options);
   if (result.status !== undefined) return result.status;
-  console.error(`nested: ${result.problem}\nthe L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
+  console.error(`nested: ${result.problem}\n${consoleEnding(result)}`);
   return result.timedOut ? 124 : 125;
 }
 

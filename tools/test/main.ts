@@ -12,7 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kvmDeviceProblem } from '../../src/kvm/host-kvm.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
-import { IN_L1_ENV, nestedKvmProblem, runInL1 } from '../nested/l1.js';
+import { IN_L1_ENV, consoleEnding, nestedKvmProblem, runInL1 } from '../nested/l1.js';
 import { PROGRESS_ENV, type FileProgress } from './file-progress-reporter.js';
 
 const VITEST = join(PROJECT_ROOT, 'node_modules', 'vitest', 'vitest.mjs');
@@ -107,7 +107,7 @@ async function runVitestNested(reports: string, extra: string[]): Promise<Counts
       console.error(`tsvmm tests: ${notes.at(-1)}.`);
       continue;
     }
-    console.error(`the L1's console ended with:\n  ${result.consoleTail.slice(-20).join('\n  ')}`);
+    console.error(consoleEnding(result));
     const finished = readProgress(progress);
     addFinished(done, finished);
     const running = finished.started.filter((file) => !finished.ended.has(file)).map((file) => relative(PROJECT_ROOT, file));
