@@ -32,7 +32,17 @@ export interface DeviceProcessOptions {
   logLevel: string;
   log: NodeJS.WritableStream;
   prettyLogs: boolean;
+  /** How long one may take to serve once given its work (DEVICE_PROCESS_START_TIMEOUT_MS). */
+  startTimeoutMs?: number;
 }
+
+/**
+ * A device process serves within seconds, even in a nested L1; one that
+ * has not after this is stuck, and the VM ends with an error instead of
+ * waiting for it (the guest, already running, would wait as long for its
+ * first answer: bus/ioregion-client.ts).
+ */
+export const DEVICE_PROCESS_START_TIMEOUT_MS = 60_000;
 
 export interface DeviceProcessSet {
   /** Ends them (when the VM ended, or could not start); tsvmm can then exit. */
@@ -155,7 +165,12 @@ async function startOne(
   launch.adopt();
   if (!handedOver) return await ended; // how it ended says why
   child.send({ type: 'start', config } satisfies ToDeviceProcess);
-  const hostPid = await Promise.race([serving, ended]);
+  const timeoutMs = options.startTimeoutMs ?? DEVICE_PROCESS_START_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeviceProcessError(`${what} did not serve within ${timeoutMs / 1000} s of being given its work`)), timeoutMs);
+  });
+  const hostPid = await Promise.race([serving, ended, stuck]).finally(() => clearTimeout(timer));
   child.on('exit', (code, signal) => {
     // Code 0 is its answer to the region closing: the helper (and the VM) ended
     // first, a race with killAll that is no failure of the device.

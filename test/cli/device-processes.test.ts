@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoregionClient } from '../../src/bus/ioregion-client.js';
 import { openDeviceHandover, type DeviceHandover } from '../../src/cli/device-handover.js';
-import { launchDeviceProcesses, startDeviceProcesses, type DeviceProcessSet } from '../../src/cli/device-processes.js';
+import { launchDeviceProcesses, startDeviceProcesses, type DeviceProcessOptions, type DeviceProcessSet } from '../../src/cli/device-processes.js';
 import { launchDeviceProcess, type ProcessLaunch } from '../../src/cli/process-launch.js';
 import { TEST_RESULT, TEST_DOORBELL, TEST_SCRATCH_SIZE_REG } from '../../src/devices/test-device.js';
 import { silentLogger } from '../../src/log.js';
@@ -44,7 +44,7 @@ afterEach(() => {
   started = handover = undefined;
 });
 
-function start(early: ProcessLaunch[], started = plan, ram: { gpa: number; size: number }[] = [], withOptions = options): Promise<DeviceProcessSet> {
+function start(early: ProcessLaunch[], started = plan, ram: { gpa: number; size: number }[] = [], withOptions: DeviceProcessOptions = options): Promise<DeviceProcessSet> {
   handover = openDeviceHandover(started, silentLogger, started.sharedRam ? GuestMemory.createSharedRam(ram) : undefined);
   return startDeviceProcesses(started, handover, ram, withOptions, silentLogger, launchDeviceProcesses(started, withOptions.sandbox, silentLogger, early));
 }
@@ -150,6 +150,13 @@ describe('device processes', () => {
       if (knob !== undefined) process.env.TSVMM_NO_WARM_UP = knob;
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('one that does not serve in time (stuck while starting) is a clear error and is ended, not waited for', async () => {
+    const stuck = launchDeviceProcess(false, []);
+    process.kill(stuck.child.pid!, 'SIGSTOP');
+    await expect(start([stuck], plan, [], { ...options, startTimeoutMs: 500 })).rejects.toThrow(/the testdev device process did not serve within 0.5 s/);
+    expect((await stuck.ended).signal).toBe('SIGKILL');
   });
 
   it('an early one that died before it was needed is a clear error, not a hang', async () => {
