@@ -61,6 +61,8 @@ export class HelperProcess {
   private readonly queued: FrontendMessage[] = [];
   /** Killed before it had connected: it is not replaced. */
   private killed = false;
+  /** Killed because the VM did not stop when asked (forceStop). */
+  private forced = false;
   readonly done: Promise<HelperOutcome>;
   /** Resolves once the helper holds its descriptors (or never will): until then the caller keeps the ones it lent (HelperFiles.extraFds) open. */
   readonly handedOver: Promise<void>;
@@ -207,6 +209,12 @@ export class HelperProcess {
     });
   }
 
+  /** Ends a VM that did not stop when asked (its helper stuck): killed at once, and the outcome a stop's. */
+  forceStop(): void {
+    this.forced = true;
+    this.kill();
+  }
+
   kill(): void {
     if (this.child) this.child.kill('SIGKILL');
     else {
@@ -217,6 +225,7 @@ export class HelperProcess {
 
   /** One line on how the helper died without reporting an exit. */
   private describeDeath(code: number | null, signal: NodeJS.Signals | null, sandbox: boolean): HelperOutcome {
+    if (this.forced) return { kind: 'stopped', status: EXIT_STATUS.stopped, message: 'the VM did not stop when asked, and was killed' };
     let message: string;
     if (signal === 'SIGSYS' || (sandbox && code === 128 + 31)) {
       // Through unshare --fork, the helper's SIGSYS shows up as exit code 159.

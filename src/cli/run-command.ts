@@ -386,7 +386,15 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
 
   // Under `exec` the command's stdin is not the console's: no terminal input.
   const terminal = profile ? undefined : new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
+  // A second signal kills a VM that did not stop at the first (its helper stuck, say).
+  let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn(`received ${signal} again: killing the VM`);
+      helper.forceStop();
+      return;
+    }
+    signalled = true;
     log.info(`received ${signal}: stopping the VM`);
     helper.stop();
   };

@@ -60,6 +60,37 @@ describeKvm('tiny guests', () => {
     expect(r.status).toBe(7);
   });
 
+  it('a second SIGTERM kills a VM that did not stop at the first (its helper stuck), with the status of a stop', async () => {
+    let pid = 0;
+    let helperPid = 0;
+    let guestWrote = false;
+    let signalled = false;
+    // Once the guest runs (its line is out) and the helper's pid is known, in either order.
+    const stopStuckHelper = () => {
+      if (signalled || !guestWrote || !helperPid) return;
+      signalled = true;
+      process.kill(helperPid, 'SIGSTOP'); // the helper can no longer hear the stop
+      process.kill(pid, 'SIGTERM');
+      setTimeout(() => process.kill(pid, 'SIGTERM'), 1000);
+    };
+    const r = await runTsvmm(payload('real-write-spin.bin', '--log-level', 'debug'), {
+      onSpawn: (p) => (pid = p),
+      onStderrLine: (line) => {
+        if (line.includes('helper is running the guest')) helperPid = (JSON.parse(line) as { pid: number }).pid;
+        stopStuckHelper();
+      },
+      onStdout: (all) => {
+        guestWrote = all.endsWith('\n');
+        stopStuckHelper();
+      },
+    });
+    expect(signalled).toBe(true);
+    expect(r.timedOut).toBe(false);
+    expect(r.status, r.stderr.slice(-2000)).toBe(130);
+    expect(r.stderr).toContain('received SIGTERM again: killing the VM');
+    expect(r.stderr).toContain('the VM did not stop when asked, and was killed');
+  });
+
   it('a jump to the reset vector (as in a BIOS reboot) ends the VM as a reset, not a hang', async () => {
     const r = await runTsvmm(payload('real-reset-vector.bin'));
     expect(r.timedOut).toBe(false);
