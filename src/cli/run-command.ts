@@ -384,20 +384,22 @@ export async function runCommand(args: RunArgs, profile?: RunProfile): Promise<n
   log.debug({ msSinceStart: { helperSpawned: Math.round(helper.spawnedAt - performance.timeOrigin), ...startupMarks() } }, "the frontend's start");
   log.info({ machine: machine.name, memory: args.mem ?? 'default', hostKvm, cpus, cpuTemplate: template.name, helper: helper.pid }, `booting ${plan.describe}`);
 
-  // Under `exec` the command's stdin is not the console's: no terminal input.
-  const terminal = profile ? undefined : new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => helper.stop());
-  // A second signal kills a VM that did not stop at the first (its helper stuck, say).
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      log.warn(`received ${signal} again: killing the VM`);
+  // Asked to stop (a signal, Ctrl-A x): the VM stops; asked again, a VM
+  // that did not stop at the first (its helper stuck, say) is killed.
+  let askedToStop = false;
+  const stopTheVm = (why: string) => {
+    if (askedToStop) {
+      log.warn(`${why} again: killing the VM`);
       helper.forceStop();
       return;
     }
-    signalled = true;
-    log.info(`received ${signal}: stopping the VM`);
+    askedToStop = true;
+    log.info(`${why}: stopping the VM`);
     helper.stop();
   };
+  // Under `exec` the command's stdin is not the console's: no terminal input.
+  const terminal = profile ? undefined : new ConsoleTerminal(process.stdin, (bytes) => helper.sendInput(bytes), () => stopTheVm('Ctrl-A x'));
+  const onSignal = (signal: NodeJS.Signals) => stopTheVm(`received ${signal}`);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
