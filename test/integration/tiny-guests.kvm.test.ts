@@ -73,7 +73,7 @@ describeKvm('tiny guests', () => {
       process.kill(pid, 'SIGTERM');
       setTimeout(() => process.kill(pid, 'SIGTERM'), 1000);
     };
-    const r = await runTsvmm(payload('real-write-spin.bin', '--log-level', 'debug'), {
+    const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-write-spin.bin'), '--log-level', 'debug'], {
       onSpawn: (p) => (pid = p),
       onStderrLine: (line) => {
         if (line.includes('helper is running the guest')) helperPid = (JSON.parse(line) as { pid: number }).pid;
@@ -84,7 +84,7 @@ describeKvm('tiny guests', () => {
         stopStuckHelper();
       },
     });
-    expect(signalled).toBe(true);
+    expect(signalled, r.stderr.slice(-2000)).toBe(true);
     expect(r.timedOut).toBe(false);
     expect(r.status, r.stderr.slice(-2000)).toBe(130);
     expect(r.stderr).toContain('received SIGTERM again: killing the VM');
