@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
+import { shellQuote } from '../../src/shell-quote.js';
 
 export const QEMU = 'qemu-system-x86_64';
 const CACHE_ROOT = process.env.TSVMM_CACHE ?? join(process.env.HOME ?? '/root', '.cache', 'tsvmm');
@@ -371,8 +372,4 @@ function writeControlFolder(ctl: string, options: L1Options): void {
   );
   const cwd = options.cwd ?? process.cwd();
   writeFileSync(join(ctl, 'command'), [...mounts, `cd ${shellQuote(cwd)} || exit 125`, `exec ${options.command.map(shellQuote).join(' ')}`].join('\n') + '\n');
-}
-
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
