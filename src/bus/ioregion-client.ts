@@ -105,11 +105,13 @@ export class IoregionClient implements BusDevice {
   }
 
   private receive(): boolean {
-    const timeout = this.peer === 'thread' ? -1 : this.answered ? this.timeouts.laterMs : this.timeouts.firstMs;
+    // With several vCPUs the region's first answer may have gone to another's client.
+    const answered = this.answered || this.lock?.answered === true;
+    const timeout = this.peer === 'thread' ? -1 : answered ? this.timeouts.laterMs : this.timeouts.firstMs;
     for (;;) {
       const ready = poll(this.pollfd, 1, timeout) as number;
       if (ready < 0 && koffi.errno() === EINTR) continue;
-      if (ready === 0) return this.die(`no ${this.answered ? '' : 'first '}response within ${timeout} ms`);
+      if (ready === 0) return this.die(`no ${answered ? '' : 'first '}response within ${timeout} ms`);
       break;
     }
     const n = read(this.fd, this.response, this.response.length) as number;
@@ -119,7 +121,10 @@ export class IoregionClient implements BusDevice {
       return this.die(errno === ECONNRESET ? 'the device end closed its socket (ECONNRESET)' : `receiving failed: ${errnoName(errno)}`);
     }
     if (n !== IOREGION_MESSAGE_SIZE) return this.die(`malformed response of ${n} bytes`);
-    this.answered = true;
+    if (!this.answered) {
+      this.answered = true;
+      this.lock?.markAnswered();
+    }
     return true;
   }
 

@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { BusDevice } from '../../src/bus/device.js';
 import { IoregionServer } from '../../src/bus/ioregion-server.js';
 import { RegionLock } from '../../src/bus/region-lock.js';
+import { IOREGION_MESSAGE_SIZE, encodeResponse } from '../../src/bus/ioregion-wire.js';
+import { write } from '../../ffi/libc.js';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { regionSocketPairs } from '../support/region-sockets.js';
 
@@ -77,6 +79,24 @@ describe('RegionLock', () => {
     } finally {
       server.stop();
     }
+  });
+
+  it("once one client has had the device's first answer, the others wait only the later timeout", async () => {
+    const [vmmEnd, deviceEnd] = pair();
+    const lock = new RegionLock();
+    const answer = new Uint8Array(IOREGION_MESSAGE_SIZE);
+    encodeResponse(new DataView(answer.buffer), 7n);
+    write(deviceEnd, answer, IOREGION_MESSAGE_SIZE); // the first read's answer, ahead of it; the second gets none
+    const body = `
+      const deaths = [];
+      const client = new IoregionClient('slow', workerData.fd, (why) => deaths.push(why), true, { firstMs: 30000, laterMs: 100 }, 'process', lock);
+      const data = new Uint8Array(4);
+      client.read(0, data);
+      parentPort.postMessage({ deaths, value: data[0] });`;
+    type Outcome = { deaths: string[]; value: number };
+    expect(await onThread<Outcome>(body, { lock: lock.buffer, fd: vmmEnd })).toEqual({ deaths: [], value: 7 });
+    // Another vCPU's client, fresh: the region has answered, so 100 ms, not 30 s.
+    expect(await onThread<Outcome>(body, { lock: lock.buffer, fd: vmmEnd })).toEqual({ deaths: ['no response within 100 ms'], value: 255 });
   });
 
   it('a region one client gave up on is dead for the others too, and reported once', async () => {
