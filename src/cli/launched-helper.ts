@@ -53,6 +53,9 @@ const STREAMS = ['stdin', 'stdout', 'stderr', 'descriptors', 'channel'] as const
 /** How often an ending helper is looked for (expectExit). */
 const EXIT_POLL_MS = 10;
 
+/** How long the frontend waits for the helper to connect once it needs it: seconds at most even in a nested L1, so one that has not is stuck. */
+export const LAUNCHED_HELPER_CONNECT_TIMEOUT_MS = 60_000;
+
 /** More than any message the helper sends, unfinished: the channel is cut (a jailed helper may be hostile). */
 const MAX_PENDING_MESSAGE = 16 << 20;
 
@@ -75,6 +78,7 @@ export class LaunchedHelper implements HelperLaunch {
   whyNot: string | undefined;
   private readonly watchChild = () => this.reap();
   private untilReaped: NodeJS.Timeout | undefined;
+  private connectDeadline: NodeJS.Timeout | undefined;
   private readonly killUnused = () => this.discard();
 
   /**
@@ -82,7 +86,10 @@ export class LaunchedHelper implements HelperLaunch {
    * throws when it is not, or when its socket's directory cannot be made
    * (`discardLaunchedHelper` ends it then).
    */
-  constructor(spec: LaunchedHelperSpec) {
+  constructor(
+    spec: LaunchedHelperSpec,
+    private readonly connectTimeoutMs = LAUNCHED_HELPER_CONNECT_TIMEOUT_MS,
+  ) {
     if (!isChildOfThisProcess(spec.pid)) throw new Error(`process ${spec.pid} is not this process's child`);
     if (Buffer.byteLength(spec.socket) > UNIX_PATH_MAX) throw new Error(`the launcher's socket path is longer than ${UNIX_PATH_MAX} bytes`);
     this.pid = spec.pid;
@@ -116,6 +123,13 @@ export class LaunchedHelper implements HelperLaunch {
    */
   connection(): Promise<boolean> {
     this.server.ref();
+    // One alive but silent (stuck loading, say) is not waited for: it is
+    // ended, and the caller starts another (helper-process.ts).
+    if (this.whyNot === undefined && this.sockets.length < STREAMS.length)
+      this.connectDeadline ??= setTimeout(() => {
+        this.whyNot ??= `it did not connect within ${this.connectTimeoutMs / 1000} s`;
+        this.discard();
+      }, this.connectTimeoutMs).unref(); // the listener keeps tsvmm waiting, not this
     return this.connected;
   }
 
@@ -172,6 +186,7 @@ export class LaunchedHelper implements HelperLaunch {
   }
 
   private stopListening(): void {
+    clearTimeout(this.connectDeadline);
     // Closing unlinks the socket (libuv does for a path it bound).
     if (this.server.listening) this.server.close();
     rmSync(this.directory, { recursive: true, force: true });

@@ -54,6 +54,12 @@ if (scenario === 'talk' || scenario === 'hostile') {
   process.kill(spec.pid, 'SIGKILL');
   const helper = new LaunchedHelper(spec);
   out({ connected: await helper.connection(), whyNot: helper.whyNot });
+} else if (scenario === 'stuck') {
+  process.kill(spec.pid, 'SIGSTOP'); // before the socket's directory exists: it cannot have connected
+  const helper = new LaunchedHelper(spec, 300);
+  const connected = await helper.connection();
+  const end = await helper.ended;
+  out({ connected, whyNot: helper.whyNot, signal: end.signal, socketDirectoryLeft: readdirSync(dirname(dirname(spec.socket))) });
 } else if (scenario === 'refused') {
   const refusals = [];
   try { new LaunchedHelper({ ...spec, pid: 1 }); } catch (e) { refusals.push(e.message); }
@@ -175,6 +181,11 @@ describe('the helper the launcher starts', () => {
 
   it('is replaced when it ended before it connected, and says why', () => {
     expect(scenario('died', ['run'])).toEqual({ connected: false, whyNot: 'it ended (SIGKILL)' });
+  });
+
+  it('is ended, not waited for, when it does not connect in time (stuck), and says why', () => {
+    // Unjailed, the launcher's pid is the helper's own (jailed, it is unshare's, whose child the helper is).
+    expect(scenario('stuck', ['run', '--no-sandbox'])).toEqual({ connected: false, whyNot: 'it did not connect within 0.3 s', signal: 'SIGKILL', socketDirectoryLeft: [] });
   });
 
   it("is not taken where the frontend cannot make its socket's directory its own, nor a process that is not the frontend's child", () => {
