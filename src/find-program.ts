@@ -5,7 +5,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** The PATH's directories, or the usual system ones when it is unset. */
-export function pathDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+function pathDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.PATH ?? '/usr/bin:/bin:/usr/sbin:/sbin').split(delimiter);
 }
 
