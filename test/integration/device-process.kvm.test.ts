@@ -21,7 +21,7 @@ describeKvm('device in a separate process', () => {
     }
   });
 
-  it("a guest that ends before its device process serves (the guest starts without waiting for it) ends with its own status, no error", async () => {
+  it("a guest that never uses its separate device, and so may end before that device's process serves (the guest does not wait for it), ends with its own status, no error", async () => {
     const r = await runTsvmm(['run', '--raw-payload', join(GUEST_BIN, 'real-hello.bin'), '--machine', machine('test-device-separate'), '--log-level', 'debug']);
     expect(r.stdout).toBe('Hello from real mode\n');
     expect(r.status, r.stderr.slice(-3000)).toBe(42);
