@@ -48,7 +48,7 @@ async function measureQemu(load: NetPathLoad, netdev: string[] | ((dir: string) 
     const peerFd = await peer(qemu);
     initialiseVirtioMmio(qemu.registers, NET_PATH_FEATURES, NET_QUEUES, "QEMU's virtio-net");
     const setup = netDriverSetup({ hostAddress: qemu.memory.regions[0].hostAddress, size: NET_RAM_BYTES }, load, { kind: 'qtest', socketFd: qemu.socketFd, mmioBase: qemu.mmioBase }, peerFd);
-    const run = await runDriverAgainstQemu<NetDriverDone>(qemu, new URL('./net-driver-worker.js', import.meta.url), setup, netDriverTimeoutMs(setup.warmup + frames));
+    const run = await runDriverAgainstQemu<NetDriverDone>(qemu, new URL('./net-driver-worker.js', import.meta.url), setup, netDriverTimeoutMs(setup.warmup + frames), 'collected');
     if (run.done.errors > 0) throw new Error(`${run.done.errors} of ${frames} frames arrived wrong`);
     return {
       ...netPathResult(load, run.done, run.cpuSeconds, run.seconds),

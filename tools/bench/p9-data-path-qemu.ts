@@ -25,7 +25,7 @@ export async function measureQemuP9DataPath(options: { workload: P9Workload; req
       socketFd: qemu.socketFd,
       mmioBase: qemu.mmioBase,
     });
-    const run = await runDriverAgainstQemu<P9DriverDone>(qemu, new URL('./p9-driver-worker.js', import.meta.url), setup, p9DriverTimeoutMs(setup.warmup + requests));
+    const run = await runDriverAgainstQemu<P9DriverDone>(qemu, new URL('./p9-driver-worker.js', import.meta.url), setup, p9DriverTimeoutMs(setup.warmup + requests), 'waited');
     if (run.done.errors > 0) throw new Error(`${run.done.errors} of ${requests} 9p requests failed`);
     return {
       ...p9PathResult(workload, requests, run.done, run.cpuSeconds, run.seconds),

@@ -32,6 +32,11 @@ export class QtestChannel {
     this.unanswered++;
   }
 
+  /** Posted commands whose replies `collect` has not taken yet. */
+  get awaiting(): number {
+    return this.unanswered;
+  }
+
   /** Takes the replies to posted commands: those come so far, or (`all`) every one, waiting for them. */
   collect(all = false): void {
     while (this.unanswered > 0) {
