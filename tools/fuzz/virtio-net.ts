@@ -352,7 +352,8 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
         s.lengths.forEach((length, i) => {
           const frame = frameOf(1000 + this.nextFrameId++, length);
           const last = i === s.lengths.length - 1;
-          if (frames) frames.incoming.push(Buffer.concat([new Uint8Array(HEADER), frame]));
+          // A tap writes the header's first 10 bytes and skips num_buffers: garbage there, which the device must overwrite.
+          if (frames) frames.incoming.push(Buffer.concat([tapHeaderOf(frame), new Uint8Array([0xee, 0xee]), frame]));
           else {
             const framed = Buffer.concat([u32be(length), frame]);
             rig.sendToPeer(last && s.cut > 0 ? framed.subarray(0, Math.max(0, framed.length - s.cut)) : framed);
@@ -417,12 +418,25 @@ export class VirtioNetTarget implements FuzzTarget<NetInput> {
       check(len === HEADER + toGuest[i].length, `received frame ${i}: used length ${len}, the frame had ${toGuest[i].length} bytes and a ${HEADER}-byte header`);
       const got = this.ram.view(addr + HEADER, toGuest[i].length)!;
       check(Buffer.compare(got, toGuest[i]) === 0, `received frame ${i} differs from what the peer sent`);
+      // The backend's header as it gave it (a stream gives none: no offloads to report), num_buffers 1 (one chain).
+      const header = this.ram.view(addr, HEADER)!;
+      const expected = frames ? tapHeaderOf(toGuest[i]) : new Uint8Array(NUM_BUFFERS);
+      check(Buffer.compare(header.subarray(0, NUM_BUFFERS), expected) === 0, `received frame ${i}: header ${Buffer.from(header).toString('hex')}, the backend's was ${Buffer.from(expected).toString('hex')}`);
+      check(this.ram.getU16(addr + NUM_BUFFERS) === 1, `received frame ${i}: num_buffers ${this.ram.getU16(addr + NUM_BUFFERS)} for one chain`);
     }
   }
 
   close(): void {
     this.ram.release();
   }
+}
+
+/** Where num_buffers sits in virtio_net_hdr_v1: what a tap writes of the header comes before it. */
+const NUM_BUFFERS = 10;
+
+/** A tap's header for `frame` (its first 10 bytes: flags, GSO fields, checksum offsets), recognisable per frame. */
+function tapHeaderOf(frame: Uint8Array): Uint8Array {
+  return Uint8Array.from({ length: NUM_BUFFERS }, (_, i) => (frame.length * 13 + i * 29 + 1) & 0xff);
 }
 
 function u32be(n: number): Uint8Array {

@@ -46,6 +46,8 @@ export const VIRTIO_NET_QUEUE_SIZE = 256;
 const RX = 0;
 const TX = 1;
 const HEADER = VirtioNetHdr.size;
+/** Where num_buffers sits in the header: the one field the device fills for a backend that carries headers. */
+const NUM_BUFFERS = VirtioNetHdr.fields.num_buffers.offset;
 /** Ethernet header: the shortest frame worth sending. */
 const MIN_FRAME = 14;
 /**
@@ -508,10 +510,12 @@ export class VirtioNet implements VirtioDevice {
     let chains = 0;
     for (let left = total; left > 0; chains++) left -= Math.min(left, this.rxRoom[chains]);
     if (chains < this.rxChains) q.unpop(this.rxChains - chains);
+    // A backend's header is in the guest's buffers already, all but
+    // num_buffers (a tap skips those 2 bytes); a bare frame's is written whole.
     if (hb === 0) this.header.bytes.set(this.plainHeader);
-    else this.copyRxHead(this.header.bytes, HEADER, false);
     this.header.set('num_buffers', chains);
-    this.copyRxHead(this.header.bytes, HEADER, true);
+    if (hb === 0) this.copyRxHead(this.header.bytes, 0, HEADER);
+    else this.copyRxHead(this.header.bytes, NUM_BUFFERS, HEADER - NUM_BUFFERS);
     for (let i = 0, left = total; i < chains; i++) {
       const n = Math.min(left, this.rxRoom[i]);
       q.pushUsed(this.rxHeads[i], n);
@@ -572,14 +576,15 @@ export class VirtioNet implements VirtioDevice {
     return true;
   }
 
-  /** Copies the first `n` bytes of the mapped receive buffers (the header) to or from `buf`. */
-  private copyRxHead(buf: Uint8Array, n: number, toGuest: boolean): void {
+  /** Copies bytes [from, from + n) of `header` to the same place in the mapped receive buffers. */
+  private copyRxHead(header: Uint8Array, from: number, n: number): void {
     const sg = this.rxSg;
-    for (let i = 0, done = 0; i < sg.count && done < n; i++) {
-      const k = Math.min(sg.len[i], n - done);
-      if (toGuest) this.mapper.copyToGuest(sg.addr[i], buf, done, k);
-      else this.mapper.copyFromGuest(sg.addr[i], buf, done, k);
-      done += k;
+    for (let i = 0, start = 0, end = from + n; i < sg.count && start < end; i++) {
+      const len = sg.len[i];
+      const lo = Math.max(from, start);
+      const hi = Math.min(end, start + len);
+      if (hi > lo) this.mapper.copyToGuest(sg.addr[i] + (lo - start), header, lo, hi - lo);
+      start += len;
     }
   }
 
