@@ -21,10 +21,12 @@
 // frames (nothing is dropped or duplicated here). Frames the guest cannot
 // take at all (larger than its buffers without MRG_RXBUF), and those that
 // arrive while its driver is not running (before DRIVER_OK, after a reset),
-// are read into a scratch buffer and dropped, counted. (Leaving the latter
-// in the backend, as QEMU does, lost the tap test's host pings: not yet
-// understood.) Once the backend has failed (the
-// link is down for good), TX chains are returned unsent, counted.
+// are read into a scratch buffer and dropped, counted: a NIC whose driver is
+// down drops what arrives, as hardware does, and a guest that never drives
+// its NIC cannot stall the peer. (QEMU leaves them in the backend. That once
+// seemed to lose the tap test's host pings; tried again it mostly did not:
+// docs/host-kvm.md "Networking".) Once the backend has failed (the link is
+// down for good), TX chains are returned unsent, counted.
 // What a guest gets wrong is a counted, logged value, never an exception; a
 // malformed ring marks the device DEVICE_NEEDS_RESET.
 import { HostBuffer } from '../../memory/dma-host-buffer.js';
