@@ -516,8 +516,8 @@ export class VirtioNet implements VirtioDevice {
     // num_buffers (a tap skips those 2 bytes); a bare frame's is written whole.
     if (hb === 0) this.header.bytes.set(this.plainHeader);
     this.header.set('num_buffers', chains);
-    if (hb === 0) this.copyRxHead(this.header.bytes, 0, HEADER);
-    else this.copyRxHead(this.header.bytes, NUM_BUFFERS, HEADER - NUM_BUFFERS);
+    const from = hb === 0 ? 0 : NUM_BUFFERS;
+    this.copyRxHead(this.header.bytes, from, HEADER - from);
     for (let i = 0, left = total; i < chains; i++) {
       const n = Math.min(left, this.rxRoom[i]);
       q.pushUsed(this.rxHeads[i], n);
