@@ -18,10 +18,7 @@
  *
  * Built by ../build.sh (gcc, freestanding) into ../bin/long-virtio-blk.elf.
  */
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef unsigned long long u64;
+#include "tiny-guest.h"
 
 /* ---- entry: own stack, clear .bss, main(), exit with its status ---- */
 
@@ -43,54 +40,7 @@ __asm__(".section .bss\n"
         "  mov %eax, %edi\n"
         "  call exit_vm\n");
 
-/* gcc may emit calls to these even when freestanding */
-void *memset(void *d, int c, unsigned long n) {
-  u8 *p = d;
-  while (n--) *p++ = (u8)c;
-  return d;
-}
-void *memcpy(void *d, const void *s, unsigned long n) {
-  u8 *p = d;
-  const u8 *q = s;
-  while (n--) *p++ = *q++;
-  return d;
-}
-
-/* ---- port I/O, console, exit ---- */
-
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-
-static void putc_(char c) { outb(0x3f8, (u8)c); }
-static void puts_(const char *s) {
-  while (*s) putc_(*s++);
-}
-static void putdec(u64 v) {
-  char b[21];
-  int i = 20;
-  b[i] = 0;
-  do {
-    b[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  puts_(b + i);
-}
-static void puthex(u64 v) {
-  char b[19];
-  int i = 18;
-  b[i] = 0;
-  do {
-    b[--i] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v);
-  b[--i] = 'x';
-  b[--i] = '0';
-  puts_(b + i);
-}
-
-__attribute__((noreturn, used)) void exit_vm(int status) {
-  outb(0x501, (u8)status);
-  for (;;) __asm__ volatile("hlt");
-}
+/* ---- failures ---- */
 
 /* Failure codes: one per check, so the exit status alone says what broke. */
 enum {
@@ -100,23 +50,6 @@ enum {
   E_BAD_LEN = 40, E_BAD_PAST_END, E_BAD_STRADDLE, E_BAD_TYPE, E_BAD_AFTER, E_RESET, E_BAD_ADDR, E_BAD_NOTIFY,
   E_CONFIG = 50, E_MULTI, E_RESET_IN_FLIGHT,
 };
-
-static void fail(int code, const char *what) {
-  puts_("FAIL: ");
-  puts_(what);
-  puts_(" (exit ");
-  putdec((u64)code);
-  puts_(")\n");
-  exit_vm(code);
-}
-
-#define barrier() __asm__ volatile("" : : : "memory")
-
-static inline u64 rdtsc(void) {
-  u32 lo, hi;
-  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-  return ((u64)hi << 32) | lo;
-}
 
 /* TSC ticks, taking ~3 GHz (~25 s): a nested L1 that froze is woken after up to ~15 s, and its guests' TSC ran on meanwhile. */
 #define TIMEOUT 75000000000ull
