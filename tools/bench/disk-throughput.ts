@@ -6,10 +6,10 @@
 // time outside its vCPU thread (vmm-cpu.ts).
 import { readDefaultGuest, type GuestManifest } from '../../src/cli/default-guest.js';
 import { withInitCommand, withKernelWords } from '../../src/cli/run-command.js';
-import { parseExitStats, timedRun, type TimedRun } from './process-timing.js';
+import { parseExitStats, type TimedRun } from './process-timing.js';
+import { phaseResult, runMarkedPhases, type PhaseMarks, type PhaseResult } from './marked-phases.js';
 import { QEMU, QEMU_MICROVM, qemuGuestArgs, qemuKernelWords, qemuVirtioWords } from './qemu-reference.js';
 import { scratchImage } from './scratch-image.js';
-import { cpuBetween, kernelPercent, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
 
 export const DISK_MIB = 256;
@@ -42,19 +42,6 @@ const guestCommand = (phases: PhaseName[]) =>
 const startMarker = (p: PhaseName) => `${PHASE_MARK}-start ${p}.`;
 const endMarker = (p: PhaseName) => `${PHASE_MARK}-end ${p}.`;
 
-export interface PhaseResult {
-  ops: number;
-  bytes: number;
-  seconds: number;
-  iops: number;
-  MBps: number;
-  /** Host CPU of the VMM outside its vCPU thread: per request (µs), and as a share of one core over the phase (%). */
-  vmmCpuMicrosPerOp: number;
-  vmmCpuPercent: number;
-  /** The share of that CPU spent in the kernel (%): the rest is the VMM's own code. */
-  vmmKernelPercent: number;
-}
-
 export interface DiskRun {
   /** The phases that were run. */
   phases: Partial<Record<PhaseName, PhaseResult>>;
@@ -65,34 +52,20 @@ export interface DiskRun {
 
 const BLKBENCH_LINE = /blkbench mode=(\w+) bs=\d+ qd=\d+ ops=(\d+) bytes=(\d+) ns=(\d+)/g;
 
-/** Runs the guest command under a VMM, snapshotting its CPU at each phase's start and end. */
+/** Runs the guest command under a VMM, sampling its CPU at each phase's start and end. */
 async function runPhases(command: string, args: string[], names: PhaseName[]): Promise<{ run: TimedRun; phases: DiskRun['phases'] }> {
-  const markers = names.flatMap((p) => [startMarker(p), endMarker(p)]);
-  const snapshots = new Map<string, CpuSnapshot>();
-  const run = await timedRun(command, args, { markers, timeoutMs: 1_800_000, onMarker: (m, pid) => snapshots.set(m, snapshotCpu(pid)) });
+  const marks = Object.fromEntries(names.map((p) => [p, { start: startMarker(p), end: endMarker(p) }])) as Record<PhaseName, PhaseMarks>;
+  const { run, samples } = await runMarkedPhases(command, args, marks, 1_800_000);
   const output = run.stdout + run.stderr;
   const phases: DiskRun['phases'] = {};
   for (const p of names) {
     const from = run.stdout.indexOf(startMarker(p));
     const to = run.stdout.indexOf(endMarker(p), from);
     const m = from < 0 || to < 0 ? undefined : [...run.stdout.slice(from, to).matchAll(BLKBENCH_LINE)][0];
-    const before = snapshots.get(startMarker(p));
-    const after = snapshots.get(endMarker(p));
-    if (!m || !before || !after) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
-    const [ops, bytes, ns] = [Number(m[2]), Number(m[3]), Number(m[4])];
-    const seconds = ns / 1e9;
-    const cpu = cpuBetween(before, after);
-    const { rest } = cpu;
-    phases[p] = {
-      ops,
-      bytes,
-      seconds,
-      iops: ops / seconds,
-      MBps: bytes / 1e6 / seconds,
-      vmmCpuMicrosPerOp: (rest / ops) * 1e6,
-      vmmCpuPercent: (rest / seconds) * 100,
-      vmmKernelPercent: kernelPercent(cpu),
-    };
+    const sample = samples[p];
+    if (!m || !sample) throw new Error(`${command}: no blkbench result for ${p} (status ${run.status}):\n${output.slice(-3000)}`);
+    // The guest's own clock times the phase: blkbench's ns, not the marks' arrival.
+    phases[p] = phaseResult(Number(m[2]), Number(m[3]), Number(m[4]) / 1e9, sample.cpu);
   }
   return { run, phases };
 }

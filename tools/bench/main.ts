@@ -4,7 +4,7 @@
 // Without /dev/kvm the KVM sections run inside the nested L1 (tools/nested),
 // QEMU too; `decompress` needs no KVM and always runs here.
 //   npm run bench [-- --only pio,boot,decompress] [--rounds N] [--disk-phases randread-qd1,randread,randread-qd32,read,write] [--net-mib N] [--net-pings N] [--smp-loops N] [--exec-mib N] [--exec-files N] [--blk-requests N]
-//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, net, boot, smp, exec; decompress, blk-path, p9-path, net-path)
+//   (sections: pio, startup, coalescing, sandbox, ioregion, disk, blk-guest, net, boot, smp, exec; decompress, blk-path, p9-path, net-path)
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { measurePioRoundTrip } from './pio-roundtrip.js';
@@ -20,6 +20,7 @@ import { qemuAvailable } from './qemu-reference.js';
 import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureStartup } from './startup.js';
 import { measureAccessCosts } from './ioregion-access.js';
+import { TINY_BLK_PHASES, TINY_BLK_WARMUP, phaseName, qemuTinyBlk, tsvmmTinyBlk, type TinyBlkRun } from './blk-tiny-guest.js';
 import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, diskBenchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
@@ -52,7 +53,7 @@ const f = (n: number, digits = 2) => n.toFixed(digits);
 const targets = new TargetLedger();
 
 /** Sections that need KVM (nested where the host has none). */
-const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'net', 'boot', 'smp', 'exec'];
+const KVM_SECTIONS = ['pio', 'startup', 'coalescing', 'sandbox', 'ioregion', 'disk', 'blk-guest', 'net', 'boot', 'smp', 'exec'];
 /** Sections that need no KVM: they run on this host, never nested. */
 const HOST_SECTIONS = ['decompress', 'blk-path', 'p9-path', 'net-path'];
 
@@ -174,6 +175,7 @@ async function sections(): Promise<void> {
     console.log(`\nseparate / in the VMM: read ${f(r.separate.read / r.inline.read, 2)}×, write ${f(r.separate.write / r.inline.write, 2)}×\n`);
   }
   if (wanted('disk')) await diskSection();
+  if (wanted('blk-guest')) await blkGuestSection();
   if (wanted('net')) await netSection();
   if (wanted('boot')) {
     if (!qemuAvailable()) console.log('## Boot vs QEMU\n\nskipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)\n');
@@ -424,6 +426,53 @@ async function diskSection(): Promise<void> {
   console.log(`\nZero copy (tsvmm --stats, the disk-in-the-VMM runs): ${f(sum('directBytes') / 2 ** 20, 1)} MiB mapped straight into guest RAM, ${f(sum('bouncedBytes') / 2 ** 20, 1)} MiB bounced.`);
   const samples = (rs: DiskRun[]) => rs.map((r) => phases.map((p) => f(r.phases[p]![figure[p]], 1)).join('/')).join(', ');
   console.log(`Per-run samples (${phases.join(' / ')}): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${samples(rs)}`).join('; ')}\n`);
+}
+
+async function blkGuestSection(): Promise<void> {
+  if (!qemuAvailable()) {
+    console.log('## Disk I/O from a tiny guest\n\nskipped: needs qemu-system-x86_64\n');
+    return;
+  }
+  const { path: image, remove } = diskBenchImage();
+  const runs = { inline: [] as TinyBlkRun[], separate: [] as TinyBlkRun[], qemu: [] as TinyBlkRun[] };
+  try {
+    for (let i = 0; i < rounds; i++) {
+      runs.inline.push(await tsvmmTinyBlk(image));
+      runs.separate.push(await tsvmmTinyBlk(image, ',process=separate'));
+      runs.qemu.push(await qemuTinyBlk(image));
+    }
+  } finally {
+    remove();
+  }
+  const names = ['warmup', ...TINY_BLK_PHASES.map(phaseName)];
+  const at = (rs: TinyBlkRun[], p: string) => ({
+    iops: median(rs.map((r) => r.phases[p].iops)),
+    cpu: median(rs.map((r) => r.phases[p].vmmCpuMicrosPerOp)),
+    cpuPercent: median(rs.map((r) => r.phases[p].vmmCpuPercent)),
+    kernelPercent: median(rs.map((r) => r.phases[p].vmmKernelPercent)),
+  });
+  const rows: [string, TinyBlkRun[]][] = [
+    ['tsvmm, disk in the VMM', runs.inline],
+    ['tsvmm, disk in its own process', runs.separate],
+    ['QEMU microvm virtio-blk-device (aio=io_uring)', runs.qemu],
+  ];
+  console.log(`## Disk I/O from a tiny guest (test/guests/src/pvh-blk-load.c: no guest kernel; ${DISK_MIB} MiB raw image, cache=writeback)\n`);
+  console.log(`4 KiB random reads kept at a queue depth, completions polled with interrupts suppressed: warmup is depth ${TINY_BLK_WARMUP.depth}, ${TINY_BLK_WARMUP.requests} requests (not a target); ${TINY_BLK_PHASES.map((p) => `${phaseName(p)} ${p.requests} requests`).join(', ')}. Times are the host's, from the guest's console marks.\n`);
+  console.log(`| VMM | ${names.map((p) => `${p} IOPS`).join(' | ')} | VMM host CPU outside the vCPU thread, µs per request (% of a core, % of it in the kernel): ${names.join(' / ')} |`);
+  console.log(`|---|${names.map(() => '---|').join('')}---|`);
+  for (const [name, rs] of rows) {
+    const cells = names.map((p) => at(rs, p));
+    console.log(`| ${name} | ${cells.map((c) => f(c.iops, 0)).join(' | ')} | ${cells.map((c) => `${f(c.cpu, 1)} (${f(c.cpuPercent, 1)} %, ${f(c.kernelPercent, 0)} %)`).join(' / ')} |`);
+  }
+  const iops = (p: string) => at(runs.inline, p).iops / at(runs.qemu, p).iops;
+  const cpu = (p: string) => at(runs.inline, p).cpu / at(runs.qemu, p).cpu;
+  console.log(`\n**tsvmm / QEMU: ${names.map((p) => `${p} IOPS ${f(iops(p), 3)}, CPU per request ${f(cpu(p), 2)}`).join('; ')}** (issue 17: IOPS at QD 32 ${bound(TARGETS.blkIopsQd32)}, VMM CPU per request ${bound(TARGETS.blkCpu)}× QEMU's at QD 1 and 32)`);
+  for (const p of TINY_BLK_PHASES.map(phaseName)) {
+    if (p === 'qd32') targets.check(TARGETS.blkIopsQd32, 'disk from a tiny guest, QD 32 IOPS: tsvmm / QEMU', iops(p));
+    if (p === 'qd1' || p === 'qd32') targets.check(TARGETS.blkCpu, `disk from a tiny guest, ${p}: VMM CPU per request, tsvmm / QEMU`, cpu(p));
+  }
+  const samples = (rs: TinyBlkRun[]) => rs.map((r) => names.map((p) => `${f(r.phases[p].iops, 0)}/${f(r.phases[p].vmmCpuMicrosPerOp, 1)}`).join(' ')).join(', ');
+  console.log(`Per-run samples (IOPS/µs per request, ${names.join(' ')}): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${samples(rs)}`).join('; ')}\n`);
 }
 
 async function netSection(): Promise<void> {

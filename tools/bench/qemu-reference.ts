@@ -23,16 +23,20 @@ export function qemuAvailable(): boolean {
   }
 }
 
-/** Everything but `-M` and `-append`. */
-export function qemuGuestArgs(guest: GuestManifest, cpus = 1): string[] {
+/** Everything but `-M`, the guest (`-kernel`, `-initrd`) and `-append`. */
+export function qemuVmArgs(cpus = 1): string[] {
   return [
     '-enable-kvm', '-cpu', 'host,-arch-capabilities', '-m', '256M', '-smp', String(cpus),
     // Its vCPU threads named "CPU n/KVM", which vmm-cpu.ts tells from the VMM's own.
     '-name', 'qemu,debug-threads=on',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot', '-serial', 'stdio',
     '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
-    '-kernel', guest.vmlinux, '-initrd', guest.initrd,
   ];
+}
+
+/** Everything but `-M` and `-append`. */
+export function qemuGuestArgs(guest: GuestManifest, cpus = 1): string[] {
+  return [...qemuVmArgs(cpus), '-kernel', guest.vmlinux, '-initrd', guest.initrd];
 }
 
 /** tsvmm gives the default guest a boot seed (src/cli/run-command.ts); QEMU gets one too, for a fair race. */
