@@ -11,18 +11,40 @@ import fs from 'node:fs';
 import { F_GETFD, FD_CLOEXEC, fcntl } from '../../ffi/libc.js';
 
 /** Closes the inherited descriptors above stdio that are neither close-on-exec, nor in `keep`, nor the IPC channel; returns them. */
-export function closeStrayFds(keep: Iterable<number>): number[] {
+export function closeStrayFds(keep: Iterable<number>, execArgv: readonly string[] = process.execArgv): number[] {
   const kept = new Set(keep);
   const channelFd = (process.channel as { fd?: number } | undefined)?.fd;
   if (channelFd !== undefined && channelFd >= 0) kept.add(channelFd);
+  const profiling = writesPerfFiles(execArgv);
   const stray: number[] = [];
   for (const name of fs.readdirSync('/proc/self/fd')) {
     const fd = Number(name);
     if (fd <= 2 || kept.has(fd)) continue;
     // -1: gone since the listing (the listing's own descriptor, or another thread's).
     const flags = fcntl(fd, F_GETFD, 0) as number;
-    if (flags >= 0 && (flags & FD_CLOEXEC) === 0) stray.push(fd);
+    if (flags >= 0 && (flags & FD_CLOEXEC) === 0 && !(profiling && isPerfFile(fd))) stray.push(fd);
   }
   for (const fd of stray) fs.closeSync(fd);
   return stray;
+}
+
+/**
+ * V8 started with --perf-basic-prof or --perf-prof (TSVMM_HELPER_NODE_ARGS)
+ * has already opened its map or dump file for perf, without close-on-exec.
+ * Closed, V8 would go on writing to whatever took the number next: in the
+ * nested L1 that ended the helper with SIGSEGV once the guest ran.
+ */
+function writesPerfFiles(execArgv: readonly string[]): boolean {
+  return execArgv.some((a) => a.startsWith('--perf-basic-prof') || a.startsWith('--perf-prof'));
+}
+
+/** V8's perf files: /tmp/perf-PID.map (--perf-basic-prof), jit-PID.dump (--perf-prof). */
+function isPerfFile(fd: number): boolean {
+  let target: string;
+  try {
+    target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return false;
+  }
+  return target.endsWith(`/perf-${process.pid}.map`) || target.endsWith(`/jit-${process.pid}.dump`);
 }

@@ -80,6 +80,25 @@ describe('stray descriptors', () => {
     expect(left).not.toContain(200);
     expect(left).toContain(201);
   });
+
+  it("keeps V8's perf map under --perf-basic-prof (TSVMM_HELPER_NODE_ARGS), which V8 opened without close-on-exec", () => {
+    const module = join(PROJECT_ROOT, 'dist', 'src', 'sandbox', 'close-stray-fds.js');
+    const script = `
+      const { closeStrayFds } = await import(${JSON.stringify(module)});
+      const fs = await import('node:fs');
+      const perfMap = () => fs.readdirSync('/proc/self/fd').filter((fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd).endsWith('/perf-' + process.pid + '.map'); } catch { return false; } }).map(Number);
+      const before = perfMap();
+      const closed = closeStrayFds([]);
+      process.stdout.write(JSON.stringify({ pid: process.pid, before, closed, after: perfMap() }));`;
+    const r = spawnSync('bash', ['-c', `exec 200<"$1"; exec "$2" --perf-basic-prof --input-type=module -e "$3"`, 'bash', secret, process.execPath, script], { encoding: 'utf8' });
+    const { pid, before, closed, after } = JSON.parse(r.stdout) as { pid: number; before: number[]; closed: number[]; after: number[] };
+    rmSync(join(tmpdir(), `perf-${pid}.map`), { force: true });
+    expect(r.stderr).toBe('');
+    expect(before.length).toBeGreaterThan(0);
+    expect(closed).toContain(200);
+    expect(after).toEqual(before);
+    for (const fd of before) expect(closed).not.toContain(fd);
+  });
 });
 
 describe('the environment of a helper or device process', () => {
