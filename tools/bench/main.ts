@@ -457,7 +457,7 @@ async function blkGuestSection(): Promise<void> {
     ['QEMU microvm virtio-blk-device (aio=io_uring)', runs.qemu],
   ];
   console.log(`## Disk I/O from a tiny guest (test/guests/src/pvh-blk-load.c: no guest kernel; ${DISK_MIB} MiB raw image, cache=writeback)\n`);
-  console.log(`4 KiB random reads kept at a queue depth, completions polled with interrupts suppressed: warmup is depth ${TINY_BLK_WARMUP.depth}, ${TINY_BLK_WARMUP.requests} requests (not a target); ${TINY_BLK_PHASES.map((p) => `${phaseName(p)} ${p.requests} requests`).join(', ')}. Times are the host's, from the guest's console marks.\n`);
+  console.log(`4 KiB random reads kept at a queue depth, completions polled; the device interrupts as for Linux's driver, the guest's CPU keeps them masked: warmup is depth ${TINY_BLK_WARMUP.depth}, ${TINY_BLK_WARMUP.requests} requests (not a target); ${TINY_BLK_PHASES.map((p) => `${phaseName(p)} ${p.requests} requests`).join(', ')}. Times are the host's, from the guest's console marks.\n`);
   console.log(`| VMM | ${names.map((p) => `${p} IOPS`).join(' | ')} | VMM host CPU outside the vCPU thread, µs per request (% of a core, % of it in the kernel): ${names.join(' / ')} |`);
   console.log(`|---|${names.map(() => '---|').join('')}---|`);
   for (const [name, rs] of rows) {
