@@ -22,6 +22,8 @@
  *   blkload.queue=N      queue size to ask for (default 128, capped by QueueNumMax)
  *   blkload.interrupts=1 let the device interrupt (avail.flags 0): the interrupt
  *                        path's cost on the VMM's side, the CPU's interrupts still off
+ *   blkload.think=T      spin T TSC ticks after each poll that reaped something,
+ *                        before posting the replacements: a driver slower to come back
  * Each request is a 3-descriptor chain, so a depth-D phase needs 3*D
  * descriptors: a 128-entry queue allows depths up to 42.
  *
@@ -267,7 +269,7 @@ static u64 n_doorbells, n_suppressed, n_rescued, n_batches;
 /* ---- command line ---- */
 
 #define MAX_DEPTHS 16
-static u64 opt_requests = 4096, opt_warmup = 20000, opt_seed = 1, opt_queue = QDEFAULT, opt_interrupts = 0;
+static u64 opt_requests = 4096, opt_warmup = 20000, opt_seed = 1, opt_queue = QDEFAULT, opt_interrupts = 0, opt_think = 0;
 static u64 opt_depths[MAX_DEPTHS] = {1, 32};
 #define DEFAULT_COUNT (~0ull) /* "blkload.requests" */
 static u64 opt_counts[MAX_DEPTHS] = {DEFAULT_COUNT, DEFAULT_COUNT};
@@ -339,6 +341,7 @@ static void parse_cmdline(const char *c) {
     else if (starts(w, "blkload.seed=")) opt_seed = word_number(w + 13, "blkload.seed= wants a number");
     else if (starts(w, "blkload.queue=")) opt_queue = word_number(w + 14, "blkload.queue= wants a number");
     else if (starts(w, "blkload.interrupts=")) opt_interrupts = word_number(w + 19, "blkload.interrupts= wants 0 or 1");
+    else if (starts(w, "blkload.think=")) opt_think = word_number(w + 14, "blkload.think= wants a number of TSC ticks");
     else if (starts(w, "blkload.depths=")) {
       const char *v = w + 15;
       opt_ndepths = 0;
@@ -590,6 +593,8 @@ static void run_phase(int measured, u64 depth, u64 n) {
     u16 now = wait_used((u32)(posted - done));
     u64 before = posted;
     n_batches++;
+    if (opt_think)
+      for (u64 t = rdtsc(); rdtsc() - t < opt_think;) __asm__ volatile("pause");
     while (used_seen != now) {
       volatile struct used_elem *e = &used.ring[used_seen % qsize];
       u32 id = e->id, len = e->len;
