@@ -11,11 +11,11 @@ import fs from 'node:fs';
 import { F_GETFD, FD_CLOEXEC, fcntl } from '../../ffi/libc.js';
 
 /** Closes the inherited descriptors above stdio that are neither close-on-exec, nor in `keep`, nor the IPC channel; returns them. */
-export function closeStrayFds(keep: Iterable<number>, execArgv: readonly string[] = process.execArgv): number[] {
+export function closeStrayFds(keep: Iterable<number>): number[] {
   const kept = new Set(keep);
   const channelFd = (process.channel as { fd?: number } | undefined)?.fd;
   if (channelFd !== undefined && channelFd >= 0) kept.add(channelFd);
-  const profiling = writesPerfFiles(execArgv);
+  const profiling = writesPerfFiles(process.execArgv);
   const stray: number[] = [];
   for (const name of fs.readdirSync('/proc/self/fd')) {
     const fd = Number(name);

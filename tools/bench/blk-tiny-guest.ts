@@ -4,12 +4,12 @@
 // nothing and what bounds the rate is the VMM. The device interrupts as it
 // would for Linux's driver (the guest's CPU keeps them masked): that path is
 // part of a VMM's cost per request, and a dear part of QEMU's in the nested
-// L1 (BENCHMARKS.md "From a tiny guest"). The same binary runs under tsvmm and QEMU's microvm, on
-// the same image, in the same run: tsvmm enters it through the Linux 64-bit
-// boot protocol, QEMU through its PVH note, and both name its virtio-mmio
-// window on its command line. Each phase's time is the host's, from
-// the arrival of its two console marks; the VMM's CPU outside its vCPU
-// threads is sampled at each (marked-phases.ts).
+// L1 (BENCHMARKS.md "From a tiny guest"). The same binary runs under tsvmm
+// and QEMU's microvm, on the same image, in the same run: tsvmm enters it
+// through the Linux 64-bit boot protocol, QEMU through its PVH note, and
+// both name its virtio-mmio window on its command line. Each phase's time is
+// the host's, from the arrival of its two console marks; the VMM's CPU
+// outside its vCPU threads is sampled at each (marked-phases.ts).
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 import { TSVMM_CLI as TSVMM } from '../../src/entry-points.js';
