@@ -48,16 +48,7 @@ __asm__(".section .bss\n"
         ".text\n"
         ".globl _start\n"
         "_start:\n"
-        "  lea __bss_start(%rip), %rdi\n" /* .bss, stack included: nothing uses it yet */
-        "  lea _end(%rip), %rcx\n"
-        "  sub %rdi, %rcx\n"
-        "  xor %eax, %eax\n"
-        "  cld\n"
-        "  rep stosb\n"
-        "  lea stack_top(%rip), %rsp\n"
-        "  call main\n"
-        "  mov %eax, %edi\n"
-        "  call exit_vm\n");
+        CLEAR_BSS_AND_RUN_MAIN);
 
 /* ---- console (tiny-guest.h has the rest) ---- */
 

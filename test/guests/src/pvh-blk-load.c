@@ -146,16 +146,7 @@ __asm__(/* PVH entry note. QEMU up to 8.x reads the descriptor of a 64-bit
         "  mov %eax, %ss\n"
         "  mov %eax, %fs\n"
         "  mov %eax, %gs\n"
-        "  lea __bss_start(%rip), %rdi\n" /* .bss, stack included: nothing on it is needed any more */
-        "  lea _end(%rip), %rcx\n"
-        "  sub %rdi, %rcx\n"
-        "  xor %eax, %eax\n"
-        "  cld\n"
-        "  rep stosb\n"
-        "  lea stack_top(%rip), %rsp\n"
-        "  call main\n"
-        "  mov %eax, %edi\n"
-        "  call exit_vm\n");
+        CLEAR_BSS_AND_RUN_MAIN);
 
 extern u32 boot_kind;
 extern u64 boot_ptr;

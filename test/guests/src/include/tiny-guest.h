@@ -59,6 +59,21 @@ __attribute__((noreturn, used)) void exit_vm(int status) {
   for (;;) __asm__ volatile("hlt");
 }
 
+/* The entry's last steps, in assembly: .bss cleared (the stack in it
+ * included, so nothing may be on it yet), the stack set to `stack_top`,
+ * main() called and its value passed to exit_vm(). */
+#define CLEAR_BSS_AND_RUN_MAIN      \
+  "  lea __bss_start(%rip), %rdi\n" \
+  "  lea _end(%rip), %rcx\n"        \
+  "  sub %rdi, %rcx\n"              \
+  "  xor %eax, %eax\n"              \
+  "  cld\n"                         \
+  "  rep stosb\n"                   \
+  "  lea stack_top(%rip), %rsp\n"   \
+  "  call main\n"                   \
+  "  mov %eax, %edi\n"              \
+  "  call exit_vm\n"
+
 /* A failed check: what broke on the console, a status of its own to the exit device. */
 __attribute__((noreturn)) static void fail(int code, const char *what) {
   puts_("FAIL: ");
