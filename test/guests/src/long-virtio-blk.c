@@ -18,7 +18,7 @@
  *
  * Built by ../build.sh (gcc, freestanding) into ../bin/long-virtio-blk.elf.
  */
-#include "tiny-guest.h"
+#include "virtio-blk.h"
 
 /* ---- entry: own stack, clear .bss, main(), exit with its status ---- */
 
@@ -45,51 +45,22 @@ enum {
 /* TSC ticks, taking ~3 GHz (~25 s): a nested L1 that froze is woken after up to ~15 s, and its guests' TSC ran on meanwhile. */
 #define TIMEOUT 75000000000ull
 
-/* ---- virtio-mmio ---- */
+/* ---- the devices' windows (virtio-blk.h, virtio-mmio.h have the rest) ---- */
 
 #define MMIO_BASE 0xd0000000ull
 #define SLOT_SIZE 0x1000
-#define MAGIC 0x74726976u
 
-enum {
-  R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008, R_VENDOR_ID = 0x00c,
-  R_DEV_FEAT = 0x010, R_DEV_FEAT_SEL = 0x014, R_DRV_FEAT = 0x020, R_DRV_FEAT_SEL = 0x024,
-  R_QUEUE_SEL = 0x030, R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044,
-  R_QUEUE_NOTIFY = 0x050, R_INT_STATUS = 0x060, R_INT_ACK = 0x064, R_STATUS = 0x070,
-  R_DESC_LO = 0x080, R_DESC_HI = 0x084, R_DRIVER_LO = 0x090, R_DRIVER_HI = 0x094,
-  R_DEVICE_LO = 0x0a0, R_DEVICE_HI = 0x0a4, R_CONFIG_GEN = 0x0fc, R_CONFIG = 0x100,
-};
-enum { S_ACK = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8, S_NEEDS_RESET = 64 };
-enum { F_BLK_SIZE = 6, F_RO = 5, F_FLUSH = 9, F_VERSION_1 = 32 };
-enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };
-enum { BLK_OK = 0, BLK_IOERR = 1, BLK_UNSUPP = 2 };
-enum { DESC_NEXT = 1, DESC_WRITE = 2 };
-
-static inline u32 rd32(u64 base, u32 off) { return *(volatile u32 *)(base + off); }
-static inline void wr32(u64 base, u32 off, u32 v) { *(volatile u32 *)(base + off) = v; }
-static inline u64 rd64(u64 base, u32 off) { return *(volatile u64 *)(base + off); }
-static inline u8 rd8(u64 base, u32 off) { return *(volatile u8 *)(base + off); }
-static inline u16 rd16(u64 base, u32 off) { return *(volatile u16 *)(base + off); }
+enum { F_BLK_SIZE = 6, F_RO = 5, F_FLUSH = 9 };
 
 /* ---- split virtqueue ---- */
 
 #define QN 16
 
-struct desc {
-  u64 addr;
-  u32 len;
-  u16 flags;
-  u16 next;
-};
 struct avail {
   u16 flags;
   u16 idx;
   u16 ring[QN];
   u16 used_event;
-};
-struct used_elem {
-  u32 id;
-  u32 len;
 };
 struct used {
   u16 flags;
@@ -122,11 +93,6 @@ static struct used used1 __attribute__((aligned(8)));
 static struct dev disk0 = {MMIO_BASE, "disk 0", 0, 0, desc0, &avail0, &used0, 0, 0, 0, 0, {{0, 0}}};
 static struct dev disk1 = {MMIO_BASE + SLOT_SIZE, "disk 1", 0, 0, desc1, &avail1, &used1, 0, 0, 0, 0, {{0, 0}}};
 
-struct hdr {
-  u32 type;
-  u32 reserved;
-  u64 sector;
-};
 /* request headers and status bytes, one per request of a batch */
 static struct hdr hdrs[QN] __attribute__((aligned(16)));
 static volatile u8 stat[QN];
@@ -284,7 +250,6 @@ static void expect_disk0_sector(int code, const char *read_what, const char *dat
 /* ---- device set-up ---- */
 
 /* A virtio-blk device (ID 2) in the slot; other kinds (the machine's entropy device) do not count. */
-enum { VIRTIO_ID_BLOCK = 2 };
 static int present(u64 base) {
   u32 magic = rd32(base, R_MAGIC);
   return magic == MAGIC && rd32(base, R_DEVICE_ID) == VIRTIO_ID_BLOCK;

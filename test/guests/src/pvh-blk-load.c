@@ -41,7 +41,7 @@
  *
  * Built by ../build.sh (gcc, freestanding) into ../bin/pvh-blk-load.elf.
  */
-#include "tiny-guest.h"
+#include "virtio-blk.h"
 
 /* ---- entry ---- */
 
@@ -180,28 +180,6 @@ enum {
 #define RESCUE 300000000ull
 #endif
 
-/* ---- virtio-mmio ---- */
-
-#define MAGIC 0x74726976u /* "virt" */
-
-enum {
-  R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008,
-  R_DEV_FEAT = 0x010, R_DEV_FEAT_SEL = 0x014, R_DRV_FEAT = 0x020, R_DRV_FEAT_SEL = 0x024,
-  R_QUEUE_SEL = 0x030, R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044,
-  R_QUEUE_NOTIFY = 0x050, R_STATUS = 0x070,
-  R_DESC_LO = 0x080, R_DESC_HI = 0x084, R_DRIVER_LO = 0x090, R_DRIVER_HI = 0x094,
-  R_DEVICE_LO = 0x0a0, R_DEVICE_HI = 0x0a4, R_CONFIG_GEN = 0x0fc, R_CONFIG = 0x100,
-};
-enum { S_ACK = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8 };
-enum { F_VERSION_1 = 32 };
-enum { T_IN = 0 };
-enum { DESC_NEXT = 1, DESC_WRITE = 2 };
-enum { AVAIL_F_NO_INTERRUPT = 1, USED_F_NO_NOTIFY = 1 };
-enum { VIRTIO_ID_BLOCK = 2 };
-
-static inline u32 rd32(u64 base, u32 off) { return *(volatile u32 *)(base + off); }
-static inline void wr32(u64 base, u32 off, u32 v) { *(volatile u32 *)(base + off) = v; }
-
 /* ---- split virtqueue, one request slot per 3 descriptors ---- */
 
 #define QMAX 512      /* largest queue this guest lays out */
@@ -210,16 +188,6 @@ static inline void wr32(u64 base, u32 off, u32 v) { *(volatile u32 *)(base + off
 #define MAX_SLOTS 128 /* deepest queue depth (needs a 384-entry queue) */
 #define BLOCK 4096
 
-struct desc {
-  u64 addr;
-  u32 len;
-  u16 flags;
-  u16 next;
-};
-struct used_elem {
-  u32 id;
-  u32 len;
-};
 
 /* rings sized for QMAX; the device is told the size in use */
 struct avail {
@@ -238,11 +206,6 @@ static struct desc descs[QMAX] __attribute__((aligned(4096)));
 static volatile struct avail avail __attribute__((aligned(4096)));
 static volatile struct used used __attribute__((aligned(4096)));
 
-struct hdr {
-  u32 type;
-  u32 reserved;
-  u64 sector;
-};
 static struct hdr hdrs[MAX_SLOTS] __attribute__((aligned(16)));
 static volatile u8 stat[MAX_SLOTS];
 static u8 data[MAX_SLOTS][BLOCK] __attribute__((aligned(4096)));
