@@ -21,6 +21,7 @@ import { measureSandboxOverhead } from './sandbox-overhead.js';
 import { measureStartup } from './startup.js';
 import { measureAccessCosts } from './ioregion-access.js';
 import { TINY_BLK_PHASES, TINY_BLK_WARMUP, phaseName, qemuTinyBlk, tsvmmTinyBlk, type TinyBlkRun } from './blk-tiny-guest.js';
+import { medianPhase } from './marked-phases.js';
 import { DISK_MIB, PHASE_NAMES, PHASES, qemuDisk, diskBenchImage, tsvmmDisk, type DiskRun, type PhaseName } from './disk-throughput.js';
 import { median } from './process-timing.js';
 import { readDefaultGuest } from '../../src/cli/default-guest.js';
@@ -389,12 +390,10 @@ async function diskSection(): Promise<void> {
   }
   const figure = { warmup: 'iops', 'randread-qd1': 'iops', randread: 'iops', 'randread-qd32': 'iops', read: 'MBps', write: 'MBps' } as const;
   const unit = { iops: 'IOPS', MBps: 'MB/s' };
-  const at = (rs: DiskRun[], p: PhaseName) => ({
-    value: median(rs.map((r) => r.phases[p]![figure[p]])),
-    cpu: median(rs.map((r) => r.phases[p]!.vmmCpuMicrosPerOp)),
-    cpuPercent: median(rs.map((r) => r.phases[p]!.vmmCpuPercent)),
-    kernelPercent: median(rs.map((r) => r.phases[p]!.vmmKernelPercent)),
-  });
+  const at = (rs: DiskRun[], p: PhaseName) => {
+    const m = medianPhase(rs.map((r) => r.phases[p]!));
+    return { ...m, value: m[figure[p]] };
+  };
   const rows: [string, DiskRun[]][] = [
     [`tsvmm, disk in the VMM (${runs.inline[0].engine})`, runs.inline],
     ['tsvmm, disk in its own process', runs.separate],
@@ -445,12 +444,7 @@ async function blkGuestSection(): Promise<void> {
     remove();
   }
   const names = ['warmup', ...TINY_BLK_PHASES.map(phaseName)];
-  const at = (rs: TinyBlkRun[], p: string) => ({
-    iops: median(rs.map((r) => r.phases[p].iops)),
-    cpu: median(rs.map((r) => r.phases[p].vmmCpuMicrosPerOp)),
-    cpuPercent: median(rs.map((r) => r.phases[p].vmmCpuPercent)),
-    kernelPercent: median(rs.map((r) => r.phases[p].vmmKernelPercent)),
-  });
+  const at = (rs: TinyBlkRun[], p: string) => medianPhase(rs.map((r) => r.phases[p]));
   const rows: [string, TinyBlkRun[]][] = [
     ['tsvmm, disk in the VMM', runs.inline],
     ['tsvmm, disk in its own process', runs.separate],
@@ -467,10 +461,8 @@ async function blkGuestSection(): Promise<void> {
   const iops = (p: string) => at(runs.inline, p).iops / at(runs.qemu, p).iops;
   const cpu = (p: string) => at(runs.inline, p).cpu / at(runs.qemu, p).cpu;
   console.log(`\n**tsvmm / QEMU: ${names.map((p) => `${p} IOPS ${f(iops(p), 3)}, CPU per request ${f(cpu(p), 2)}`).join('; ')}** (issue 17: IOPS at QD 32 ${bound(TARGETS.blkIopsQd32)}, VMM CPU per request ${bound(TARGETS.blkCpu)}× QEMU's at QD 1 and 32)`);
-  for (const p of TINY_BLK_PHASES.map(phaseName)) {
-    if (p === 'qd32') targets.check(TARGETS.blkIopsQd32, 'disk from a tiny guest, QD 32 IOPS: tsvmm / QEMU', iops(p));
-    if (p === 'qd1' || p === 'qd32') targets.check(TARGETS.blkCpu, `disk from a tiny guest, ${p}: VMM CPU per request, tsvmm / QEMU`, cpu(p));
-  }
+  targets.check(TARGETS.blkIopsQd32, 'disk from a tiny guest, QD 32 IOPS: tsvmm / QEMU', iops('qd32'));
+  for (const p of ['qd1', 'qd32']) targets.check(TARGETS.blkCpu, `disk from a tiny guest, ${p}: VMM CPU per request, tsvmm / QEMU`, cpu(p));
   const samples = (rs: TinyBlkRun[]) => rs.map((r) => names.map((p) => `${f(r.phases[p].iops, 0)}/${f(r.phases[p].vmmCpuMicrosPerOp, 1)}`).join(' ')).join(', ');
   console.log(`Per-run samples (IOPS/µs per request, ${names.join(' ')}): ${rows.map(([n, rs]) => `${n.split(' (')[0]}: ${samples(rs)}`).join('; ')}\n`);
 }

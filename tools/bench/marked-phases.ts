@@ -2,7 +2,7 @@
 // phase's start and end: the VMM's host CPU outside its vCPU threads
 // (vmm-cpu.ts) is sampled as each mark arrives, and the phase's figures are
 // worked out from it and from the work the guest says it did.
-import { timedRun, type TimedRun } from './process-timing.js';
+import { median, timedRun, type TimedRun } from './process-timing.js';
 import { cpuBetween, kernelPercent, snapshotCpu, type CpuSnapshot } from './vmm-cpu.js';
 
 export interface PhaseMarks {
@@ -64,5 +64,17 @@ export function phaseResult(ops: number, bytes: number, seconds: number, cpu: Ph
     vmmCpuMicrosPerOp: (cpu.rest / ops) * 1e6,
     vmmCpuPercent: (cpu.rest / seconds) * 100,
     vmmKernelPercent: kernelPercent(cpu),
+  };
+}
+
+/** One phase over several rounds: the median of each figure a report prints. */
+export function medianPhase(rounds: readonly PhaseResult[]): { iops: number; MBps: number; cpu: number; cpuPercent: number; kernelPercent: number } {
+  const of = (figure: (r: PhaseResult) => number) => median(rounds.map(figure));
+  return {
+    iops: of((r) => r.iops),
+    MBps: of((r) => r.MBps),
+    cpu: of((r) => r.vmmCpuMicrosPerOp),
+    cpuPercent: of((r) => r.vmmCpuPercent),
+    kernelPercent: of((r) => r.vmmKernelPercent),
   };
 }
